@@ -24,6 +24,7 @@ pub mod lifecycle;
 pub mod path;
 pub mod prefs;
 pub mod registry;
+pub mod transform;
 
 pub use error::ModelError;
 pub use serde_json::Value;
