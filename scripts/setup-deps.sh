@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything Attune needs to build, run and test on Debian 12, idempotently:
+# Debian packages (GLib/GIO for GSettings, the gsettings tool and GNOME's schemas, strace for the
+# fsync-order checks, Node.js/npm for the GPII interop peer), and the Rust toolchain's components.
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+need=(pkg-config libglib2.0-dev libglib2.0-bin gsettings-desktop-schemas dbus ca-certificates strace)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install Rust with rustup (https://rustup.rs) and run again" >&2
+  exit 1
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt >/dev/null 2>&1 || true
