@@ -1,0 +1,4 @@
+//! End-to-end tests: one test binary, a module per topic (keeps link time down on small machines).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod desktop;
