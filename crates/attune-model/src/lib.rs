@@ -17,23 +17,39 @@
 //! assert_eq!(set.default_preferences().len(), 1);
 //! ```
 
+pub mod bundled;
 pub mod device;
 pub mod error;
 pub mod key;
 pub mod lifecycle;
+pub mod matchmaker;
 pub mod path;
 pub mod prefs;
 pub mod registry;
 pub mod transform;
+pub mod validate;
 
 pub use error::ModelError;
 pub use serde_json::Value;
 
 /// Parses JSON5 text into a value, naming the input in the error.
 pub fn parse_json5(text: &str, what: &str) -> Result<Value, ModelError> {
+    // The json5 parser recurses without a limit: refuse absurd nesting before it overflows.
+    validate::check_nesting(text, what, "JSON5")?;
     json5::from_str::<Value>(text).map_err(|e| ModelError::Syntax {
         what: what.to_owned(),
         format: "JSON5",
         detail: e.to_string(),
     })
+}
+
+/// Bytes of a file as text: UTF-8 required (the error gives the offset of the first bad byte),
+/// a leading byte-order mark skipped.
+pub(crate) fn utf8_text<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str, ModelError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| ModelError::Syntax {
+        what: what.to_owned(),
+        format: "UTF-8 text",
+        detail: format!("invalid byte at offset {}", e.valid_up_to()),
+    })?;
+    Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
 }

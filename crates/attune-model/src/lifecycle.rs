@@ -16,6 +16,10 @@ pub struct LifecycleInstructions {
     /// supported here", never silently dropped).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unsupported: Vec<UnsupportedTerm>,
+    /// Settings whose value broke the setting's `supportedSettings` schema. They are left out of
+    /// `solutions` (never written) and listed here, so one bad value does not stop a key-in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invalid: Vec<InvalidSetting>,
 }
 
 /// What to do for one solution.
@@ -60,4 +64,17 @@ pub struct LaunchInstruction {
 pub struct UnsupportedTerm {
     pub term: String,
     pub reason: String,
+}
+
+/// A setting left out because its value broke the setting's schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidSetting {
+    pub solution: String,
+    /// Settings handler name (e.g. `configuration`).
+    pub handler: String,
+    pub setting: String,
+    /// The preference term(s) the value came from.
+    pub terms: Vec<String>,
+    /// The rule that was broken, e.g. `must be ≤ 3, got 12`.
+    pub rule: String,
 }

@@ -98,6 +98,14 @@ impl PreferenceSet {
         Self::from_value_named(v, what)
     }
 
+    /// Parses the raw bytes of a preference-set file (JSON or JSON5). Checks the size before
+    /// anything else and reports bytes that are not UTF-8 with their offset, naming `what`
+    /// (usually the file name). A leading UTF-8 byte-order mark is skipped.
+    pub fn from_bytes_named(bytes: &[u8], what: &str) -> Result<Self, ModelError> {
+        check_size_bytes(bytes.len(), MAX_PREFS_BYTES, what)?;
+        Self::from_json5_str_named(crate::utf8_text(bytes, what)?, what)
+    }
+
     /// [`Self::from_json5_str_named`] with a generic name.
     pub fn from_json5_str(text: &str) -> Result<Self, ModelError> {
         Self::from_json5_str_named(text, "preference set")
@@ -132,6 +140,17 @@ impl PreferenceSet {
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
+}
+
+pub(crate) fn check_size_bytes(size: usize, limit: usize, what: &str) -> Result<(), ModelError> {
+    if size > limit {
+        return Err(ModelError::TooLarge {
+            what: what.to_owned(),
+            size,
+            limit,
+        });
+    }
+    Ok(())
 }
 
 fn check_size(text: &str, what: &str) -> Result<(), ModelError> {
@@ -187,8 +206,12 @@ mod tests {
 
     #[test]
     fn missing_contexts_is_named() {
-        let e = PreferenceSet::from_json_str_named(r#"{"flat":{"name":"x"}}"#, "a.json").unwrap_err();
-        assert_eq!(e.to_string(), "a.json: wrong shape at `flat.contexts`: missing");
+        let e =
+            PreferenceSet::from_json_str_named(r#"{"flat":{"name":"x"}}"#, "a.json").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a.json: wrong shape at `flat.contexts`: missing"
+        );
     }
 
     #[test]

@@ -115,6 +115,13 @@ impl SolutionsRegistry {
         Self::from_value_named(v, what)
     }
 
+    /// Parses the raw bytes of a registry file: size first, then UTF-8 (invalid bytes reported
+    /// with their offset), then JSON5. `what` names the file in errors.
+    pub fn from_bytes_named(bytes: &[u8], what: &str) -> Result<Self, ModelError> {
+        crate::prefs::check_size_bytes(bytes.len(), MAX_REGISTRY_BYTES, what)?;
+        Self::from_json5_str_named(crate::utf8_text(bytes, what)?, what)
+    }
+
     /// Interprets an already-parsed value, naming the solution that is malformed.
     pub fn from_value_named(v: Value, what: &str) -> Result<Self, ModelError> {
         let Value::Object(map) = v else {
