@@ -84,7 +84,8 @@ pub struct SettingsHandlerSpec {
 /// One supported setting and its schema (`type`, `minimum`, `maximum`, `enum`, `default`, …).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SupportedSetting {
-    #[serde(default)]
+    /// Absent in some GPII entries (`"stickykeys-enable": {}`); left out again when written back.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub schema: Value,
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
