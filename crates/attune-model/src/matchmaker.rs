@@ -998,10 +998,7 @@ fn unsupported_terms(
                 };
                 format!("{} supports it, but was not chosen{alone}", here.join(", "))
             } else if !elsewhere.is_empty() {
-                format!(
-                    "needs {}, which is not installed here",
-                    elsewhere.join(" or ")
-                )
+                format!("needs {}, not installed here", elsewhere.join(" or "))
             } else {
                 "no solution in the registry supports this term".to_owned()
             }

@@ -143,13 +143,10 @@ fn nothing_installed_means_nothing_chosen_and_every_term_explained() {
     assert_eq!(
         reasons,
         [
-            (
-                FONT,
-                "needs org.example.desktop, which is not installed here"
-            ),
+            (FONT, "needs org.example.desktop, not installed here"),
             (
                 "http://registry.gpii.net/common/speechRate",
-                "needs org.example.notinstalled, which is not installed here"
+                "needs org.example.notinstalled, not installed here"
             ),
             ("urn:x", "not a GPII common term or application block"),
         ]
