@@ -2,7 +2,7 @@
 // preference file of its testData, for the devices given, so tests/gpii_files.rs can compare
 // Attune's matchmaker with it. Attune's code: it only calls the package's public functions.
 //
-// node gpii_reference.js <gpii-universal dir> <registry.json5> <devices.json> <out.json>
+// node gpii_reference.js <gpii-universal dir> <registry.json5> <devices.json> <out.json> [<prefs dir>]
 // devices.json: {"<device name>": {"OS": {"id": "linux"}, "solutions": [{"id": …}]}, …}
 // out.json: {"<file>": {"<device name>": {"preferences", "matchMakerOutput", "lifecycle"} | {"error"}}}
 "use strict";
@@ -22,7 +22,7 @@ var registry = JSON5.parse(fs.readFileSync(process.argv[3], "utf8"));
 var devices = JSON.parse(fs.readFileSync(process.argv[4], "utf8"));
 var ontology = gpii.ontologyHandler();
 var matchMaker = gpii.flatMatchMaker();
-var prefsDir = path.join(universal, "testData/preferences");
+var prefsDir = process.argv[6] || path.join(universal, "testData/preferences");
 var out = {};
 
 fs.readdirSync(prefsDir).filter(function (f) { return f.endsWith(".json5"); }).sort().forEach(function (file) {
