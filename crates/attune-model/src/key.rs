@@ -37,8 +37,7 @@ impl Key {
         if n > MAX_KEY_LEN {
             return Err(KeyError::TooLong(n));
         }
-        if k
-            .chars()
+        if k.chars()
             .any(|c| c.is_control() || c.is_whitespace() || c == '/' || c == '\\')
         {
             return Err(KeyError::BadCharacter);
@@ -92,7 +91,13 @@ mod tests {
         assert_eq!(Key::parse(" \n"), Err(KeyError::Empty));
         assert_eq!(Key::parse("a/b"), Err(KeyError::BadCharacter));
         assert_eq!(Key::parse("a b"), Err(KeyError::BadCharacter));
-        assert!(matches!(Key::parse(&"x".repeat(300)), Err(KeyError::TooLong(300))));
-        assert_eq!(Key::parse("\u{feff}snapset_1a").unwrap().expose(), "snapset_1a");
+        assert!(matches!(
+            Key::parse(&"x".repeat(300)),
+            Err(KeyError::TooLong(300))
+        ));
+        assert_eq!(
+            Key::parse("\u{feff}snapset_1a").unwrap().expose(),
+            "snapset_1a"
+        );
     }
 }
