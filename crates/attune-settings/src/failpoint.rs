@@ -1,0 +1,113 @@
+//! Test-only failpoints: named steps of the journal, apply and restore that crash tests stop at.
+//!
+//! **These environment variables are for tests only; no user or site sets them.**
+//! - `ATTUNE_TEST_CRASH_AT=<step>`: when the process reaches that step it kills itself with
+//!   SIGKILL at once (no destructors, no buffered output), modelling a kill or a crash.
+//! - `ATTUNE_TEST_TRACE_STEPS=<file>`: every step reached is appended to the file, one name per
+//!   line, so a test can enumerate the steps of a real run and then crash at each in turn.
+//! - `ATTUNE_TEST_FAIL_AT=<step>`: an I/O step with that name fails with "no space left on
+//!   device" instead of running (a full disk while journalling, without needing a tiny mount).
+//!
+//! Step names (`<i>` counts from 0 in the order of the operation):
+//! - journal writes, for each `<purpose>` in [`JOURNAL_PURPOSES`]:
+//!   `journal.<purpose>.tmp_written`, `.fsynced`, `.renamed`, `.committed`
+//!   (`journal.originals.*`: the originals of an apply; `journal.applied.*`: the "applied" marker;
+//!   `journal.partial.*`: the journal rewritten to keep only settings that failed to restore);
+//! - `journal.close.removed` (the closed journal's file is unlinked, before the dir fsync);
+//! - `apply.setting:<i>` after the i-th write of an apply (one GSettings key, or one file with all
+//!   its settings, or one launch key), `apply.done_before_marker`;
+//! - `restore.setting:<i>`, `restore.done_before_close` for a key-out;
+//! - `recover.setting:<i>`, `recover.done_before_close` for a start-up recovery.
+
+use std::io::{self, Write};
+
+/// Environment variable: crash (SIGKILL) at the named step. Test-only.
+pub const CRASH_ENV: &str = "ATTUNE_TEST_CRASH_AT";
+/// Environment variable: append every step name reached to this file. Test-only.
+pub const TRACE_ENV: &str = "ATTUNE_TEST_TRACE_STEPS";
+/// Environment variable: make the named I/O step fail with ENOSPC. Test-only.
+pub const FAIL_ENV: &str = "ATTUNE_TEST_FAIL_AT";
+
+/// Why the journal is written: each gets its own step names, so a crash test reaches each one.
+pub const JOURNAL_PURPOSES: &[&str] = &["originals", "applied", "partial"];
+
+/// The stages of one journal write, in order.
+pub const JOURNAL_STAGES: &[&str] = &["tmp_written", "fsynced", "renamed", "committed"];
+
+/// Every step name of an apply that makes `writes` writes, in the order they are passed (a
+/// second apply merging into an open journal passes the same names).
+pub fn apply_steps(writes: usize) -> Vec<String> {
+    let mut v: Vec<String> = JOURNAL_STAGES
+        .iter()
+        .map(|s| format!("journal.originals.{s}"))
+        .collect();
+    v.extend((0..writes).map(|i| format!("apply.setting:{i}")));
+    v.push("apply.done_before_marker".to_owned());
+    v.extend(
+        JOURNAL_STAGES
+            .iter()
+            .map(|s| format!("journal.applied.{s}")),
+    );
+    v
+}
+
+/// Every step name of a restore (`mode` is `restore` or `recover`) of `entries` journalled
+/// settings that all succeed.
+pub fn restore_steps(mode: &str, entries: usize) -> Vec<String> {
+    let mut v: Vec<String> = (0..entries)
+        .map(|i| format!("{mode}.setting:{i}"))
+        .collect();
+    v.push(format!("{mode}.done_before_close"));
+    v.push("journal.close.removed".to_owned());
+    v
+}
+
+/// Passes the named step: records it when tracing, and dies with SIGKILL when it is the crash
+/// point. Costs one environment lookup when neither variable is set.
+pub fn step(name: &str) {
+    if let Some(path) = std::env::var_os(TRACE_ENV) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{name}");
+            let _ = f.sync_all();
+        }
+    }
+    if std::env::var_os(CRASH_ENV).is_some_and(|v| v == name) {
+        tracing::warn!(step = name, "test failpoint: killing this process");
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+        // SIGKILL cannot be caught; if raising it failed, stop anyway.
+        std::process::abort();
+    }
+}
+
+/// An I/O step that a test can make fail with "no space left on device".
+pub fn fail_io(name: &str) -> io::Result<()> {
+    if std::env::var_os(FAIL_ENV).is_some_and(|v| v == name) {
+        return Err(io::Error::from_raw_os_error(28)); // ENOSPC
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apply_steps_cover_journal_writes_and_every_setting() {
+        let s = apply_steps(3);
+        assert_eq!(
+            s.first().map(String::as_str),
+            Some("journal.originals.tmp_written")
+        );
+        assert!(s.contains(&"apply.setting:2".to_owned()));
+        assert!(!s.contains(&"apply.setting:3".to_owned()));
+        assert_eq!(
+            s.last().map(String::as_str),
+            Some("journal.applied.committed")
+        );
+        assert_eq!(restore_steps("recover", 2).len(), 4);
+    }
+}

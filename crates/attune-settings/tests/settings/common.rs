@@ -1,0 +1,322 @@
+//! A throw-away desktop (temp HOME, XDG dirs, GSettings keyfile backend, a test schema) and the
+//! child-process driver.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use attune_model::lifecycle::{
+    HandlerInstructions, LaunchInstruction, LifecycleInstructions, SolutionInstructions,
+};
+use attune_settings::lifecycle::Lifecycle;
+use serde_json::{json, Value};
+
+const OP: &str = "ATTUNE_SETTINGS_CHILD_OP";
+const INSTR: &str = "ATTUNE_SETTINGS_CHILD_INSTR";
+const OUT: &str = "ATTUNE_SETTINGS_CHILD_OUT";
+const DATA: &str = "ATTUNE_SETTINGS_CHILD_DATA";
+
+/// A schema with one key of each kind the handler converts, compiled per desktop.
+const TEST_SCHEMA: &str = r#"<schemalist>
+  <enum id="org.attune.test.Mode"><value nick="low" value="0"/><value nick="high" value="1"/></enum>
+  <schema id="org.attune.test" path="/org/attune/test/">
+    <key name="flag" type="b"><default>false</default></key>
+    <key name="count" type="i"><range min="0" max="100"/><default>10</default></key>
+    <key name="unsigned" type="u"><default>1</default></key>
+    <key name="ratio" type="d"><default>1.0</default></key>
+    <key name="name" type="s"><default>''</default></key>
+    <key name="mode" enum="org.attune.test.Mode"><default>'low'</default></key>
+    <key name="list" type="as"><default>[]</default></key>
+    <key name="pair" type="(ii)"><default>(0, 0)</default></key>
+    <key name="dict" type="a{sv}"><default>{}</default></key>
+  </schema>
+</schemalist>
+"#;
+
+/// The keyfile's entries, `gsettings list-recursively` of some schemas, and files by path.
+pub type Snapshot = (
+    BTreeMap<(String, String), String>,
+    Vec<String>,
+    BTreeMap<String, Vec<u8>>,
+);
+
+pub struct Desk {
+    pub dir: tempfile::TempDir,
+}
+
+impl Desk {
+    pub fn new() -> Desk {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["home", "config", "data", "state", "schemas", "attune"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        let schemas = dir.path().join("schemas");
+        std::fs::write(schemas.join("org.attune.test.gschema.xml"), TEST_SCHEMA).unwrap();
+        let o = Command::new("glib-compile-schemas")
+            .arg("--strict")
+            .arg(&schemas)
+            .output()
+            .expect("glib-compile-schemas (Debian: libglib2.0-bin)");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        Desk { dir }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Attune's data dir (the journal's).
+    pub fn journal_dir(&self) -> PathBuf {
+        self.path("attune")
+    }
+
+    pub fn journal_file(&self) -> PathBuf {
+        Lifecycle::new(self.journal_dir()).journal_path()
+    }
+
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let p = |d: &str| self.path(d).display().to_string();
+        vec![
+            ("HOME", p("home")),
+            ("XDG_CONFIG_HOME", p("config")),
+            ("XDG_DATA_HOME", p("data")),
+            ("XDG_STATE_HOME", p("state")),
+            ("GSETTINGS_BACKEND", "keyfile".to_owned()),
+            ("GSETTINGS_SCHEMA_DIR", p("schemas")),
+        ]
+    }
+
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("ATTUNE_") || k.starts_with("XDG_") || k.starts_with("GSETTINGS") {
+                c.env_remove(k);
+            }
+        }
+        c.envs(self.env());
+        c
+    }
+
+    pub fn gsettings(&self, args: &[&str]) -> String {
+        let o = self.command("gsettings").args(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "gsettings {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap().trim().to_owned()
+    }
+
+    pub fn get(&self, schema: &str, key: &str) -> String {
+        self.gsettings(&["get", schema, key])
+    }
+
+    pub fn set(&self, schema: &str, key: &str, value: &str) {
+        self.gsettings(&["set", schema, key, value]);
+    }
+
+    /// The keyfile's entries: `(group, key) → value`. A key missing here is unset.
+    pub fn keyfile(&self) -> BTreeMap<(String, String), String> {
+        let text = std::fs::read_to_string(self.path("config/glib-2.0/settings/keyfile"))
+            .unwrap_or_default();
+        let mut out = BTreeMap::new();
+        let mut group = String::new();
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some(g) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                group = g.to_owned();
+            } else if let Some((k, v)) = line.split_once('=') {
+                out.insert((group.clone(), k.trim().to_owned()), v.trim().to_owned());
+            }
+        }
+        out
+    }
+
+    /// Whether the user has a value of their own for the key (the keyfile has an entry).
+    pub fn is_set(&self, schema_path: &str, key: &str) -> bool {
+        self.keyfile()
+            .contains_key(&(schema_path.to_owned(), key.to_owned()))
+    }
+
+    /// Everything restore must bring back: the keyfile, what `gsettings` shows for the schemas,
+    /// and every file under HOME and XDG data/config except the keyfile.
+    pub fn snapshot(&self, schemas: &[&str]) -> Snapshot {
+        let mut lines = Vec::new();
+        for s in schemas {
+            lines.push(self.gsettings(&["list-recursively", s]));
+        }
+        let mut files = BTreeMap::new();
+        for root in ["home", "data", "config"] {
+            collect(&self.path(root), &mut files);
+        }
+        files.retain(|p, _| !p.ends_with("glib-2.0/settings/keyfile"));
+        (self.keyfile(), lines, files)
+    }
+
+    /// Runs one lifecycle operation in a child process; `Ok(json)` is its report.
+    pub fn run(&self, op: &str, instr: &LifecycleInstructions) -> Result<Value, String> {
+        let o = self.run_raw(op, instr, &[]);
+        assert!(
+            o.status.success(),
+            "child {op} failed: {:?}\n{}\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out: Value =
+            serde_json::from_slice(&std::fs::read(self.path("child-out.json")).unwrap()).unwrap();
+        match out.get("ok") {
+            Some(v) => Ok(v.clone()),
+            None => Err(out["err"].as_str().unwrap_or_default().to_owned()),
+        }
+    }
+
+    pub fn run_raw(&self, op: &str, instr: &LifecycleInstructions, env: &[(&str, &str)]) -> Output {
+        let instr_path = self.path("child-instr.json");
+        std::fs::write(&instr_path, serde_json::to_vec(instr).unwrap()).unwrap();
+        let _ = std::fs::remove_file(self.path("child-out.json"));
+        let mut c = self.command(std::env::current_exe().unwrap());
+        c.args([
+            "child_driver",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env(OP, op)
+        .env(INSTR, &instr_path)
+        .env(OUT, self.path("child-out.json"))
+        .env(DATA, self.journal_dir());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
+    pub fn apply(&self, instr: &LifecycleInstructions) -> Value {
+        self.run("apply", instr).unwrap()
+    }
+
+    pub fn restore(&self) -> Value {
+        self.run("restore", &LifecycleInstructions::default())
+            .unwrap()
+    }
+
+    pub fn recover(&self) -> Value {
+        self.run("recover", &LifecycleInstructions::default())
+            .unwrap()
+    }
+
+    pub fn status(&self) -> Value {
+        self.run("status", &LifecycleInstructions::default())
+            .unwrap()
+    }
+}
+
+fn collect(dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.insert(format!("{}/", p.display()), Vec::new());
+            collect(&p, out);
+        } else {
+            out.insert(p.display().to_string(), std::fs::read(&p).unwrap());
+        }
+    }
+}
+
+/// Instructions builder: `(solution, handler_type, options, settings)`.
+pub fn instructions(handlers: &[(&str, &str, Value, Value)]) -> LifecycleInstructions {
+    let mut li = LifecycleInstructions::default();
+    for (sol, ty, options, settings) in handlers {
+        let settings: BTreeMap<String, Value> = serde_json::from_value(settings.clone()).unwrap();
+        let s = li.solutions.entry((*sol).to_owned()).or_default();
+        let name = format!("h{}", s.settings_handlers.len());
+        s.settings_handlers.insert(
+            name,
+            HandlerInstructions {
+                handler_type: (*ty).to_owned(),
+                options: options.clone(),
+                settings,
+                provenance: BTreeMap::new(),
+            },
+        );
+    }
+    li
+}
+
+/// Adds a `gpii.gsettings.launch` instruction.
+pub fn with_launch(
+    mut li: LifecycleInstructions,
+    sol: &str,
+    schema: &str,
+    key: &str,
+    enabled: bool,
+) -> LifecycleInstructions {
+    let s: &mut SolutionInstructions = li.solutions.entry(sol.to_owned()).or_default();
+    s.launch = Some(LaunchInstruction {
+        handler_type: "gpii.gsettings.launch".to_owned(),
+        options: json!({"schema": schema, "key": key}),
+        enabled,
+    });
+    li
+}
+
+pub fn gs(schema: &str) -> Value {
+    json!({ "schema": schema })
+}
+
+/// The outcome kinds of a report's settings, by setting name.
+pub fn kinds(report: &Value) -> BTreeMap<String, String> {
+    report["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["setting"].as_str().unwrap().to_owned(),
+                s["outcome"]["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+pub fn child_main() {
+    let Ok(op) = std::env::var(OP) else { return };
+    let data = PathBuf::from(std::env::var(DATA).unwrap());
+    let out = PathBuf::from(std::env::var(OUT).unwrap());
+    let instr: LifecycleInstructions = match std::env::var(INSTR) {
+        Ok(p) => serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap(),
+        Err(_) => LifecycleInstructions::default(),
+    };
+    let life = Lifecycle::new(data);
+    let result: Result<Value, String> = match op.as_str() {
+        "apply" => life
+            .apply(&instr)
+            .map(|r| serde_json::to_value(r).unwrap())
+            .map_err(|e| e.to_string()),
+        "restore" => life
+            .restore()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .map_err(|e| e.to_string()),
+        "recover" => life
+            .recover()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .map_err(|e| e.to_string()),
+        "status" => life
+            .status()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .map_err(|e| e.to_string()),
+        other => panic!("unknown child op {other}"),
+    };
+    let v = match result {
+        Ok(v) => json!({ "ok": v }),
+        Err(e) => json!({ "err": e }),
+    };
+    std::fs::write(out, serde_json::to_vec(&v).unwrap()).unwrap();
+}
