@@ -1,4 +1,8 @@
 //! End-to-end tests: one test binary, a module per topic (keeps link time down on small machines).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cli;
+mod common;
+mod crash;
 mod desktop;
+mod fsync_order;

@@ -1,0 +1,271 @@
+//! `attune`: key in and out, status, recovery and diagnostics, for testers and administrators.
+//! Thin: parses arguments, calls `attune-flow`, prints plain text or `--json`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use attune_flow::engine::{KeyInOutcome, RecoverOutcome, Status};
+use attune_flow::report::{Outcome, ReportRow};
+use attune_flow::{Flow, FlowError, Profile};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  an unexpected error (the message says what)
+  2  bad command line
+  3  keyed in, but some settings failed (the report says which)
+  4  busy: another Attune process is keying in or out
+  5  invalid configuration (the message names the file and the field)
+  6  unknown or invalid key / snapset
+  7  some settings could not be put back (they stay in the journal and are retried)
+  8  the settings journal could not be written, so nothing was changed
+  9  nobody is keyed in";
+
+#[derive(Parser)]
+#[command(
+    name = "attune",
+    version,
+    about = "Carry your accessibility preferences to this computer, and put it back when you leave.",
+    after_help = EXIT_CODES
+)]
+struct Cli {
+    /// Configuration profile: testing (no network, bundled snapsets), development, production.
+    #[arg(long, global = true, env = "ATTUNE_PROFILE", value_enum)]
+    profile: Option<ProfileArg>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProfileArg {
+    Testing,
+    Development,
+    Production,
+}
+
+impl From<ProfileArg> for Profile {
+    fn from(p: ProfileArg) -> Self {
+        match p {
+            ProfileArg::Testing => Profile::Testing,
+            ProfileArg::Development => Profile::Development,
+            ProfileArg::Production => Profile::Production,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the snapsets bundled with Attune (fixed, read-only preference sets).
+    Snapsets,
+    /// Key in: apply a person's preferences to this computer (in the testing profile, KEY names
+    /// a snapset).
+    KeyIn {
+        /// The key (a snapset name in the testing profile, e.g. snapset_1a).
+        key: String,
+    },
+    /// Key out: put every changed setting back exactly as it was.
+    KeyOut,
+    /// Show who is keyed in, what was applied and from where, and the journal state.
+    Status,
+    /// Put back anything a crashed or killed Attune left changed.
+    Recover,
+    /// Show what this computer supports, and why.
+    Doctor,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    init_logging();
+    let code = match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if cli.json {
+                print_json(&ErrorJson {
+                    error: e.kind(),
+                    message: e.to_string(),
+                });
+            } else {
+                eprintln!("attune: {e}");
+            }
+            e.exit_code()
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Logs go to stderr, quiet unless `RUST_LOG` asks; keys appear only as fingerprints.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[derive(Serialize)]
+struct ErrorJson {
+    error: &'static str,
+    message: String,
+}
+
+fn run(cli: &Cli) -> Result<i32, FlowError> {
+    let flow = Flow::from_env(cli.profile.map(Into::into))?;
+    // Every command first finishes what a crashed process left half done.
+    let resumed = match &cli.command {
+        Command::Snapsets | Command::Recover => None,
+        _ => flow.resume()?,
+    };
+    if let Some(r) = &resumed {
+        if !cli.json {
+            println!("{}", r.message_text);
+        }
+    }
+    match &cli.command {
+        Command::Snapsets => {
+            let list = flow.snapsets()?;
+            if cli.json {
+                print_json(&list);
+            } else {
+                let w = list.iter().map(|s| s.key.len()).max().unwrap_or(0);
+                for s in list {
+                    println!("{:w$}  {}", s.key, s.name);
+                }
+            }
+            Ok(0)
+        }
+        Command::KeyIn { key } => {
+            let out = flow.key_in(key)?;
+            let code = if out.counts.failed > 0 { 3 } else { 0 };
+            if cli.json {
+                print_json(&out);
+            } else {
+                print_key_in(&out);
+            }
+            Ok(code)
+        }
+        Command::KeyOut => {
+            let out = flow.key_out()?;
+            print_recover(cli.json, &out);
+            Ok(0)
+        }
+        Command::Recover => {
+            let out = flow.recover()?;
+            print_recover(cli.json, &out);
+            Ok(0)
+        }
+        Command::Status => {
+            let st = flow.status()?;
+            if cli.json {
+                print_json(&st);
+            } else {
+                print_status(&st);
+            }
+            Ok(0)
+        }
+        Command::Doctor => {
+            let d = flow.doctor()?;
+            if cli.json {
+                print_json(&d);
+            } else {
+                print!("{}", d.to_text());
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn print_json<T: Serialize>(v: &T) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, v);
+    let _ = writeln!(out);
+}
+
+fn print_rows(rows: &[ReportRow]) {
+    for r in rows {
+        let value = r
+            .value
+            .as_ref()
+            .map(|v| format!(" = {v}"))
+            .unwrap_or_default();
+        let reason = r
+            .reason
+            .as_ref()
+            .map(|x| format!(" ({x})"))
+            .unwrap_or_default();
+        let what = if r.solution.is_empty() {
+            r.setting.clone()
+        } else {
+            format!("{} {}", r.solution, r.setting)
+        };
+        let mark = match r.outcome {
+            Outcome::Applied => "applied            ",
+            Outcome::NotSupported => "not supported here ",
+            Outcome::Failed => "FAILED             ",
+        };
+        println!("  {mark} {what}{value}{reason}");
+    }
+}
+
+fn print_key_in(out: &KeyInOutcome) {
+    if let Some(f) = &out.finished_first {
+        println!("{}", f.message_text);
+    }
+    println!(
+        "Keyed in {} ({}), source: {}",
+        out.key,
+        out.name.as_deref().unwrap_or("unnamed"),
+        out.source.as_str()
+    );
+    print_rows(&out.applied);
+    println!(
+        "{} applied, {} not supported here, {} failed.",
+        out.counts.applied, out.counts.not_supported, out.counts.failed
+    );
+    println!("{}", out.message_text);
+}
+
+fn print_recover(json: bool, out: &RecoverOutcome) {
+    if json {
+        print_json(out);
+    } else {
+        println!(
+            "{} ({} setting(s) put back)",
+            out.message_text, out.restored
+        );
+    }
+}
+
+fn print_status(st: &Status) {
+    println!("State:   {}", st.state);
+    println!("Profile: {}", st.profile);
+    if let Some(k) = &st.key {
+        println!(
+            "Key:     {} ({})",
+            k,
+            st.name.as_deref().unwrap_or("unnamed")
+        );
+    }
+    if let Some(s) = st.source {
+        println!("Source:  {s}");
+    }
+    if let Some(r) = st.reason {
+        println!("Network: {r}");
+    }
+    println!("Journal: {} ({} entries)", st.journal, st.journal_entries);
+    if !st.applied.is_empty() {
+        println!("Applied:");
+        print_rows(&st.applied);
+    }
+}

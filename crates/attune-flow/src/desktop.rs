@@ -1,0 +1,235 @@
+//! The flow's hands: `attune-settings` (journalled lifecycle, device reporter) seen through the
+//! flow's own report types, so nothing above this module depends on the settings crate's shapes.
+
+use attune_model::device::DeviceReport;
+use attune_model::lifecycle::LifecycleInstructions;
+use attune_model::registry::SolutionsRegistry;
+use attune_settings::lifecycle::{JournalState, Lifecycle, Outcome as SOutcome, RestoreOutcome};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::error::FlowError;
+use crate::paths::Paths;
+use crate::report::{Outcome, ReportRow};
+
+/// The desktop this process runs on.
+pub struct Desktop {
+    life: Lifecycle,
+}
+
+/// What a restore did, in the flow's terms.
+pub struct Restored {
+    pub restored: usize,
+    pub failed: Vec<ReportRow>,
+}
+
+/// `attune doctor`: what is supported here and why, and where Attune keeps its state.
+#[derive(Debug, Clone, Serialize)]
+pub struct Doctor {
+    pub profile: String,
+    pub config_sources: Vec<String>,
+    pub solutions: Vec<SolutionSupport>,
+    pub gsettings_backend: Option<String>,
+    pub data_dir: String,
+    pub state_dir: String,
+    pub journal: String,
+    pub journal_entries: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SolutionSupport {
+    pub id: String,
+    pub name: String,
+    pub installed: bool,
+    pub reason: String,
+}
+
+impl Doctor {
+    /// Plain-text rendering.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        s.push_str(&format!("Profile: {}\n", self.profile));
+        s.push_str(&format!(
+            "Configuration: {}\n",
+            self.config_sources.join(" < ")
+        ));
+        s.push_str(&format!(
+            "GSettings backend: {}\n",
+            self.gsettings_backend.as_deref().unwrap_or("default")
+        ));
+        s.push_str(&format!(
+            "Data: {}\nState: {}\n",
+            self.data_dir, self.state_dir
+        ));
+        s.push_str(&format!(
+            "Journal: {} ({} entries)\n",
+            self.journal, self.journal_entries
+        ));
+        s.push_str("Solutions:\n");
+        for sol in &self.solutions {
+            s.push_str(&format!(
+                "  {} {} ({}): {}\n",
+                if sol.installed { "yes" } else { "no " },
+                sol.id,
+                sol.name,
+                sol.reason
+            ));
+        }
+        s
+    }
+}
+
+impl Desktop {
+    pub fn new(paths: &Paths) -> Desktop {
+        Desktop {
+            life: Lifecycle::new(paths.journal_dir()),
+        }
+    }
+
+    fn journal_err(e: impl std::fmt::Display) -> FlowError {
+        FlowError::Journal(e.to_string())
+    }
+
+    /// Which registry solutions are installed here.
+    pub fn device_report(&self, registry: &SolutionsRegistry) -> DeviceReport {
+        device_found(registry).report
+    }
+
+    /// Applies the instructions through the journal; one row per setting, launch, unused term and
+    /// rejected value.
+    pub fn apply(&self, instr: &LifecycleInstructions) -> Result<Vec<ReportRow>, FlowError> {
+        let rep = self.life.apply(instr).map_err(Self::journal_err)?;
+        let mut rows = Vec::new();
+        for s in rep.settings {
+            rows.push(row(&s.solution, &s.setting, Some(s.value), &s.outcome));
+        }
+        for l in rep.launches {
+            rows.push(row(
+                &l.solution,
+                "running",
+                Some(serde_json::Value::Bool(l.enabled)),
+                &l.outcome,
+            ));
+        }
+        for inv in &instr.invalid {
+            rows.push(ReportRow {
+                solution: inv.solution.clone(),
+                setting: inv.setting.clone(),
+                value: None,
+                outcome: Outcome::Failed,
+                reason: Some(format!(
+                    "value rejected before touching the desktop: {}",
+                    inv.rule
+                )),
+            });
+        }
+        for u in &instr.unsupported {
+            rows.push(ReportRow {
+                solution: String::new(),
+                setting: u.term.clone(),
+                value: None,
+                outcome: Outcome::NotSupported,
+                reason: Some(u.reason.clone()),
+            });
+        }
+        Ok(rows)
+    }
+
+    /// Restores every journalled original (key-out and recovery alike).
+    pub fn restore(&self) -> Result<Restored, FlowError> {
+        let rep = self.life.recover().map_err(Self::journal_err)?;
+        let failed = rep
+            .entries
+            .iter()
+            .filter_map(|e| match &e.outcome {
+                RestoreOutcome::Restored => None,
+                RestoreOutcome::Failed { reason } => Some(ReportRow {
+                    solution: e.solution.clone(),
+                    setting: e.setting.clone(),
+                    value: e.original.clone(),
+                    outcome: Outcome::Failed,
+                    reason: Some(reason.clone()),
+                }),
+            })
+            .collect();
+        Ok(Restored {
+            restored: rep.restored,
+            failed,
+        })
+    }
+
+    pub fn journal_open(&self) -> Result<bool, FlowError> {
+        self.life.is_open().map_err(Self::journal_err)
+    }
+
+    /// `Some(entries)` when a journal is open.
+    pub fn journal_entries(&self) -> Result<Option<usize>, FlowError> {
+        let st = self.life.status().map_err(Self::journal_err)?;
+        Ok((st.state == JournalState::Open).then_some(st.entries))
+    }
+
+    pub fn doctor(&self, registry: &SolutionsRegistry, config: &Config, paths: &Paths) -> Doctor {
+        let found = device_found(registry);
+        let solutions = registry
+            .solutions
+            .iter()
+            .map(|(id, entry)| {
+                let (installed, reason) = found
+                    .reasons
+                    .get(id)
+                    .map(|r| (found.report.has(id), r.clone()))
+                    .unwrap_or((found.report.has(id), String::new()));
+                SolutionSupport {
+                    id: id.clone(),
+                    name: entry.name.clone(),
+                    installed,
+                    reason,
+                }
+            })
+            .collect();
+        let st = self.life.status().ok();
+        Doctor {
+            profile: config.profile.to_string(),
+            config_sources: config.sources.clone(),
+            solutions,
+            gsettings_backend: std::env::var("GSETTINGS_BACKEND").ok(),
+            data_dir: paths.data_dir.display().to_string(),
+            state_dir: paths.state_dir.display().to_string(),
+            journal: match st.as_ref().map(|s| s.state) {
+                Some(JournalState::Open) => "open".to_owned(),
+                Some(JournalState::Closed) => "closed".to_owned(),
+                None => "unreadable".to_owned(),
+            },
+            journal_entries: st.map(|s| s.entries).unwrap_or(0),
+        }
+    }
+}
+
+fn row(solution: &str, setting: &str, value: Option<serde_json::Value>, o: &SOutcome) -> ReportRow {
+    let (outcome, reason) = match o {
+        SOutcome::Applied => (Outcome::Applied, None),
+        SOutcome::NotSupported { reason } => (Outcome::NotSupported, Some(reason.clone())),
+        SOutcome::Failed { reason } => (Outcome::Failed, Some(reason.clone())),
+    };
+    ReportRow {
+        solution: solution.to_owned(),
+        setting: setting.to_owned(),
+        value,
+        outcome,
+        reason,
+    }
+}
+
+struct Found {
+    report: DeviceReport,
+    reasons: std::collections::BTreeMap<String, String>,
+}
+
+// TEMPORARY until attune-settings' device reporter lands: every solution counts as installed and
+// the handlers report what is missing per setting.
+fn device_found(registry: &SolutionsRegistry) -> Found {
+    Found {
+        report: DeviceReport::linux(registry.solutions.keys().cloned()),
+        reasons: Default::default(),
+    }
+}

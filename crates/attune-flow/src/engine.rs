@@ -1,0 +1,364 @@
+//! The key-in / key-out state machine (DESIGN §3) for the testing profile: snapset → device
+//! report → matchmake → transform → journal → apply → report; and key-out → restore from the
+//! journal → verify → close. Every command first finishes what a crashed process left half done.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use attune_model::bundled;
+use attune_model::key::Key;
+use attune_model::registry::SolutionsRegistry;
+use serde::Serialize;
+
+use crate::config::{Config, Profile, Sources};
+use crate::desktop::{self, Desktop};
+use crate::error::FlowError;
+use crate::lock::StateLock;
+use crate::messages::Message;
+use crate::paths::Paths;
+use crate::report::{self, ReportRow};
+use crate::session::{self, Phase, Session, Source};
+
+/// How long a command waits for another process holding the state lock.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// Attune's local flow manager: the one API the CLI, the app and the listeners drive.
+pub struct Flow {
+    config: Config,
+    paths: Paths,
+    registry: SolutionsRegistry,
+    desktop: Desktop,
+}
+
+/// A bundled snapset, as listed to people and scripts.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapsetInfo {
+    pub key: String,
+    pub name: String,
+}
+
+/// What a key-in did.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInOutcome {
+    pub key: String,
+    pub source: Source,
+    pub name: Option<String>,
+    pub applied: Vec<ReportRow>,
+    pub counts: report::Counts,
+    pub message: Message,
+    pub message_text: &'static str,
+    /// A previous session or interrupted operation that was finished first.
+    pub finished_first: Option<RecoverOutcome>,
+}
+
+/// What a key-out (or a recovery) put back.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecoverOutcome {
+    pub restored: usize,
+    pub failed: Vec<ReportRow>,
+    pub journal: &'static str,
+    pub message: Message,
+    pub message_text: &'static str,
+}
+
+/// Everything `attune status` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub state: &'static str,
+    pub profile: Profile,
+    pub key: Option<String>,
+    pub name: Option<String>,
+    pub source: Option<&'static str>,
+    pub cache_age_seconds: Option<u64>,
+    pub connectivity: Option<&'static str>,
+    pub reason: Option<&'static str>,
+    pub message: Option<&'static str>,
+    pub applied: Vec<ReportRow>,
+    pub outbox: u64,
+    pub journal: &'static str,
+    pub journal_entries: usize,
+    pub last_cloud_contact: Option<u64>,
+    pub since_unix: Option<u64>,
+}
+
+impl Flow {
+    /// A flow over this process's environment: XDG paths and layered configuration.
+    pub fn from_env(profile: Option<Profile>) -> Result<Flow, FlowError> {
+        let paths = Paths::from_env()?;
+        let config = Config::load(&Sources::from_process(profile, &paths.config_dir))?;
+        Flow::new(config, paths)
+    }
+
+    pub fn new(config: Config, paths: Paths) -> Result<Flow, FlowError> {
+        let registry = bundled::linux_registry()?;
+        let desktop = Desktop::new(&paths);
+        Ok(Flow {
+            config,
+            paths,
+            registry,
+            desktop,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// The bundled snapsets, by key.
+    pub fn snapsets(&self) -> Result<Vec<SnapsetInfo>, FlowError> {
+        let mut out = Vec::new();
+        for s in bundled::snapsets() {
+            let name = match bundled::snapset(s.key) {
+                Some(set) => set?.name().unwrap_or(s.key).to_owned(),
+                None => s.key.to_owned(),
+            };
+            out.push(SnapsetInfo {
+                key: s.key.to_owned(),
+                name,
+            });
+        }
+        Ok(out)
+    }
+
+    fn lock(&self) -> Result<StateLock, FlowError> {
+        self.paths.ensure()?;
+        Ok(StateLock::acquire(&self.paths.lock_file(), LOCK_WAIT)?)
+    }
+
+    /// Finishes whatever a crashed process left half done: an interrupted key-in is undone and an
+    /// interrupted key-out is completed. An active session is left alone. Returns what was put
+    /// back, if anything. Every command runs this first.
+    pub fn resume(&self) -> Result<Option<RecoverOutcome>, FlowError> {
+        let _lock = self.lock()?;
+        self.resume_locked()
+    }
+
+    fn resume_locked(&self) -> Result<Option<RecoverOutcome>, FlowError> {
+        let session = session::load(&self.paths.session_file())?;
+        let journal_open = self.desktop.journal_open()?;
+        match (&session, journal_open) {
+            (Some(s), true) if s.phase == Phase::Active => Ok(None),
+            (_, true) => {
+                tracing::info!("open journal without an active session: restoring");
+                let out = self.restore_locked(Message::RestoredAfterUnexpectedStop)?;
+                Ok(Some(out))
+            }
+            (Some(s), false) if s.phase != Phase::Active => {
+                // Key-out finished restoring but died before removing the session.
+                session::remove(&self.paths.session_file())?;
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Keys in `raw_key`. In the testing profile the key names a bundled snapset.
+    pub fn key_in(&self, raw_key: &str) -> Result<KeyInOutcome, FlowError> {
+        let key = Key::parse(raw_key)?;
+        let _lock = self.lock()?;
+        let mut finished_first = self.resume_locked()?;
+
+        if self.config.profile != Profile::Testing {
+            return Err(FlowError::NotAvailable {
+                what: format!(
+                    "keying in with the {} profile (the cloud client)",
+                    self.config.profile
+                ),
+            });
+        }
+        let Some(prefs) = bundled::snapset(key.expose()) else {
+            return Err(FlowError::UnknownSnapset {
+                available: bundled::snapset_keys()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+            });
+        };
+        let prefs = prefs?;
+
+        if let Some(s) = session::load(&self.paths.session_file())? {
+            if s.phase == Phase::Active && s.key == key.expose() {
+                return Ok(KeyInOutcome {
+                    key: s.key.clone(),
+                    source: s.source.clone(),
+                    name: s.name.clone(),
+                    counts: report::counts(&s.applied),
+                    applied: s.applied,
+                    message: Message::AlreadyKeyedIn,
+                    message_text: Message::AlreadyKeyedIn.text(),
+                    finished_first: None,
+                });
+            }
+            if s.phase == Phase::Active {
+                // Another person is keyed in: key them out first (DESIGN §3).
+                finished_first = Some(self.key_out_locked()?);
+            }
+        }
+
+        let device = self.desktop.device_report(&self.registry);
+        let outcome = attune_model::matchmaker::match_and_transform(
+            &prefs,
+            attune_model::prefs::DEFAULT_CONTEXT,
+            &self.registry,
+            &device,
+        )?;
+
+        let mut sess = Session {
+            version: session::SESSION_VERSION,
+            phase: Phase::Applying,
+            key: key.expose().to_owned(),
+            key_fingerprint: key.fingerprint(),
+            profile: self.config.profile.to_string(),
+            source: Source::Snapset,
+            name: prefs.name().map(str::to_owned),
+            since_unix: now_unix(),
+            applied: Vec::new(),
+        };
+        session::store(&self.paths.session_file(), &sess)?;
+        tracing::info!(key = %key, "key-in: applying snapset");
+        let rows = match self.desktop.apply(&outcome.instructions) {
+            Ok(rows) => rows,
+            Err(e) => {
+                // Nothing durable was changed without a journal; undo anything that was.
+                let _ = self.restore_locked(Message::KeyedOut);
+                return Err(e);
+            }
+        };
+        sess.phase = Phase::Active;
+        sess.applied = rows.clone();
+        session::store(&self.paths.session_file(), &sess)?;
+        let counts = report::counts(&rows);
+        let message = if counts.failed > 0 {
+            Message::SomeSettingsFailed
+        } else {
+            Message::KeyedInSnapset
+        };
+        Ok(KeyInOutcome {
+            key: sess.key,
+            source: sess.source,
+            name: sess.name,
+            applied: rows,
+            counts,
+            message,
+            message_text: message.text(),
+            finished_first,
+        })
+    }
+
+    /// Keys out: restores every original from the journal and ends the session.
+    pub fn key_out(&self) -> Result<RecoverOutcome, FlowError> {
+        let _lock = self.lock()?;
+        if let Some(r) = self.resume_locked()? {
+            return Ok(r);
+        }
+        self.key_out_locked()
+    }
+
+    fn key_out_locked(&self) -> Result<RecoverOutcome, FlowError> {
+        let session_file = self.paths.session_file();
+        let Some(mut s) = session::load(&session_file)? else {
+            if self.desktop.journal_open()? {
+                return self.restore_locked(Message::KeyedOut);
+            }
+            return Err(FlowError::NotKeyedIn);
+        };
+        s.phase = Phase::Restoring;
+        session::store(&session_file, &s)?;
+        tracing::info!(key = %s.key_fingerprint, "key-out: restoring");
+        self.restore_locked(Message::KeyedOut)
+    }
+
+    /// Restores any open journal, whatever the session says (`attune recover`).
+    pub fn recover(&self) -> Result<RecoverOutcome, FlowError> {
+        let _lock = self.lock()?;
+        if self.desktop.journal_open()? {
+            self.restore_locked(Message::RestoredAfterUnexpectedStop)
+        } else {
+            session::remove(&self.paths.session_file())?;
+            Ok(RecoverOutcome {
+                restored: 0,
+                failed: Vec::new(),
+                journal: "closed",
+                message: Message::NothingToRestore,
+                message_text: Message::NothingToRestore.text(),
+            })
+        }
+    }
+
+    fn restore_locked(&self, ok_message: Message) -> Result<RecoverOutcome, FlowError> {
+        let r = self.desktop.restore()?;
+        if r.failed.is_empty() {
+            session::remove(&self.paths.session_file())?;
+            Ok(RecoverOutcome {
+                restored: r.restored,
+                failed: Vec::new(),
+                journal: "closed",
+                message: ok_message,
+                message_text: ok_message.text(),
+            })
+        } else {
+            Err(FlowError::RestoreIncomplete {
+                failed: r.failed.len(),
+                rows: r.failed,
+            })
+        }
+    }
+
+    /// The whole state, for `attune status`.
+    pub fn status(&self) -> Result<Status, FlowError> {
+        let session = session::load(&self.paths.session_file())?;
+        let journal = self.desktop.journal_entries()?;
+        let journal_state = if journal.is_some() { "open" } else { "closed" };
+        let (state, s) = match session {
+            Some(s) => (
+                match s.phase {
+                    Phase::Active => "active",
+                    Phase::Applying => "interrupted",
+                    Phase::Restoring => "restoring",
+                },
+                Some(s),
+            ),
+            None if journal.is_some() => ("interrupted", None),
+            None => ("idle", None),
+        };
+        let message = s.as_ref().map(|s| match s.source {
+            Source::Snapset => Message::KeyedInSnapset.text(),
+            _ => Message::KeyedInSnapset.text(),
+        });
+        Ok(Status {
+            state,
+            profile: self.config.profile,
+            key: s.as_ref().map(|s| s.key.clone()),
+            name: s.as_ref().and_then(|s| s.name.clone()),
+            source: s.as_ref().map(|s| s.source.as_str()),
+            cache_age_seconds: None,
+            connectivity: None,
+            reason: (self.config.profile == Profile::Testing)
+                .then_some("testing profile: the network is never used"),
+            message,
+            applied: s.as_ref().map(|s| s.applied.clone()).unwrap_or_default(),
+            outbox: 0,
+            journal: journal_state,
+            journal_entries: journal.unwrap_or(0),
+            last_cloud_contact: None,
+            since_unix: s.as_ref().map(|s| s.since_unix),
+        })
+    }
+
+    /// What this machine supports and why (`attune doctor`).
+    pub fn doctor(&self) -> Result<desktop::Doctor, FlowError> {
+        Ok(self
+            .desktop
+            .doctor(&self.registry, &self.config, &self.paths))
+    }
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

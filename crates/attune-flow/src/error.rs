@@ -1,0 +1,64 @@
+//! The flow's one error type. Each variant has a stable `kind` (what the UI and `--json` switch
+//! on) and an exit code for the CLI; the `Display` text names what went wrong and where.
+
+use crate::report::ReportRow;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlowError {
+    #[error("invalid configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Paths(#[from] crate::paths::PathsError),
+    #[error(transparent)]
+    Busy(#[from] crate::lock::LockError),
+    #[error("invalid key: {0}")]
+    Key(#[from] attune_model::key::KeyError),
+    #[error("there is no snapset with that key on this computer; available: {}", available.join(", "))]
+    UnknownSnapset { available: Vec<String> },
+    #[error("bundled data is broken: {0}")]
+    Model(#[from] attune_model::ModelError),
+    #[error("nobody is keyed in")]
+    NotKeyedIn,
+    #[error("{what} is not available yet")]
+    NotAvailable { what: String },
+    #[error("{failed} setting(s) could not be put back; they stay in the journal and are retried at the next start")]
+    RestoreIncomplete { failed: usize, rows: Vec<ReportRow> },
+    #[error("the settings journal could not be written, so nothing was changed: {0}")]
+    Journal(String),
+    #[error(transparent)]
+    Session(#[from] crate::session::SessionError),
+}
+
+impl FlowError {
+    /// A stable, machine-readable kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FlowError::Config(_) => "config_invalid",
+            FlowError::Paths(_) => "paths",
+            FlowError::Busy(crate::lock::LockError::Busy { .. }) => "busy",
+            FlowError::Busy(_) => "state_io",
+            FlowError::Key(_) => "key_invalid",
+            FlowError::UnknownSnapset { .. } => "unknown_snapset",
+            FlowError::Model(_) => "data_invalid",
+            FlowError::NotKeyedIn => "not_keyed_in",
+            FlowError::NotAvailable { .. } => "not_available",
+            FlowError::RestoreIncomplete { .. } => "restore_incomplete",
+            FlowError::Journal(_) => "journal",
+            FlowError::Session(_) => "state_io",
+        }
+    }
+
+    /// The CLI's exit code for this error (documented in `attune --help`).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            FlowError::Busy(crate::lock::LockError::Busy { .. }) => 4,
+            FlowError::Config(_) => 5,
+            FlowError::Key(_) | FlowError::UnknownSnapset { .. } => 6,
+            FlowError::RestoreIncomplete { .. } => 7,
+            FlowError::Journal(_) => 8,
+            FlowError::NotKeyedIn => 9,
+            _ => 1,
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The active session on disk (DESIGN §6.2): who is keyed in, from where, and how far a key-in or
+//! key-out got. Written atomically; the journal (attune-settings) stays the only source of truth
+//! for what to restore — this file only says whether an open journal belongs to a live session.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::ReportRow;
+
+/// How far the session got. A session that is not `Active` when a command starts was cut short
+/// by a crash (or a kill) and is finished first: an interrupted key-in is undone, an interrupted
+/// key-out is completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Applying,
+    Active,
+    Restoring,
+}
+
+/// Where the applied preferences came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Source {
+    Snapset,
+    Cloud,
+    Cache { age_seconds: u64 },
+}
+
+impl Source {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Source::Snapset => "snapset",
+            Source::Cloud => "cloud",
+            Source::Cache { .. } => "cache",
+        }
+    }
+}
+
+pub const SESSION_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub version: u32,
+    pub phase: Phase,
+    /// The key. For now only snapset keys (public names) are stored; cloud keys will be stored
+    /// encrypted (DESIGN §6.2).
+    pub key: String,
+    pub key_fingerprint: String,
+    pub profile: String,
+    pub source: Source,
+    pub name: Option<String>,
+    pub since_unix: u64,
+    pub applied: Vec<ReportRow>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    #[error("cannot write the session file {path}: {detail}")]
+    Write { path: String, detail: String },
+    #[error("cannot read the session file {path}: {detail}")]
+    Read { path: String, detail: String },
+}
+
+/// Reads the session file; a missing file is `None`. A file that cannot be understood is moved
+/// aside (`.corrupt`) and treated as "no session": the journal still decides what to restore.
+pub fn load(path: &Path) -> Result<Option<Session>, SessionError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(SessionError::Read {
+                path: path.display().to_string(),
+                detail: e.to_string(),
+            })
+        }
+    };
+    match serde_json::from_slice::<Session>(&bytes) {
+        Ok(s) if s.version == SESSION_VERSION => Ok(Some(s)),
+        Ok(_) | Err(_) => {
+            tracing::warn!(path = %path.display(), "session file unreadable; set aside");
+            let _ = std::fs::rename(path, path.with_extension("json.corrupt"));
+            Ok(None)
+        }
+    }
+}
+
+/// Writes the session file atomically (temp, fsync, rename, fsync dir).
+pub fn store(path: &Path, s: &Session) -> Result<(), SessionError> {
+    let bytes = serde_json::to_vec_pretty(s).map_err(|e| SessionError::Write {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    attune_settings::atomic::atomic_write(path, &bytes).map_err(|e| SessionError::Write {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    })
+}
+
+/// Removes the session file (durably: the directory is synced).
+pub fn remove(path: &Path) -> Result<(), SessionError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(SessionError::Write {
+                path: path.display().to_string(),
+                detail: e.to_string(),
+            })
+        }
+    }
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! The `attune` command on a throw-away desktop with the real GSettings keyfile backend: key in a
+//! snapset, see the desktop change (read back with `gsettings`), key out, and find every value
+//! exactly as before — including keys that were unset.
+
+use attune_e2e::Desktop;
+use serde_json::Value;
+
+use crate::common::{prepare_desktop, TOUCHED_SCHEMAS};
+
+fn json(o: &std::process::Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+#[test]
+fn snapsets_json_lists_keys_and_names() {
+    let d = Desktop::new();
+    let o = d.attune(&["snapsets", "--json"]);
+    assert!(o.status.success());
+    let list = json(&o);
+    let list = list.as_array().unwrap();
+    assert!(list.len() >= 10, "at least 10 bundled snapsets");
+    for s in list {
+        assert!(s["key"].as_str().is_some_and(|k| !k.is_empty()));
+        assert!(s["name"].as_str().is_some_and(|k| !k.is_empty()));
+    }
+    assert!(list.iter().any(|s| s["key"] == "snapset_1a"));
+}
+
+#[test]
+fn key_in_changes_the_desktop_and_key_out_restores_it_exactly() {
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let scaling_before = d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor");
+
+    let o = d.attune(&["--profile", "testing", "key-in", "snapset_1a"]);
+    assert!(
+        o.status.success(),
+        "key-in failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("applied"), "{text}");
+    let scaling = d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor");
+    assert_ne!(scaling, scaling_before, "text got larger");
+    assert_ne!(d.snapshot(TOUCHED_SCHEMAS), before);
+
+    let st = json(&d.attune(&["status", "--json", "--profile", "testing"]));
+    assert_eq!(st["state"], "active");
+    assert_eq!(st["source"], "snapset");
+    assert_eq!(st["journal"], "open");
+    assert!(st["applied"].as_array().is_some_and(|a| !a.is_empty()));
+    assert_eq!(st["outbox"], 0);
+
+    let o = d.attune(&["key-out", "--profile", "testing"]);
+    assert!(
+        o.status.success(),
+        "key-out failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    let st = json(&d.attune(&["status", "--json"]));
+    assert_eq!(st["state"], "idle");
+    assert_eq!(st["journal"], "closed");
+}
+
+#[test]
+fn every_snapset_round_trips_exactly() {
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let list = json(&d.attune(&["snapsets", "--json"]));
+    for s in list.as_array().unwrap() {
+        let key = s["key"].as_str().unwrap();
+        let o = d.attune_with(&["key-in", key], &[("ATTUNE_PROFILE", "testing")]);
+        assert!(
+            o.status.code() == Some(0) || o.status.code() == Some(3),
+            "{key}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let o = d.attune_with(&["key-out"], &[("ATTUNE_PROFILE", "testing")]);
+        assert!(
+            o.status.success(),
+            "{key}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before, "after {key}");
+    }
+}
+
+#[test]
+fn keying_in_another_key_keys_the_first_out() {
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    assert!(d.attune(&["key-in", "high_contrast"]).status.success());
+    assert_eq!(
+        d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
+        "true"
+    );
+    assert!(d.attune(&["key-in", "snapset_1a"]).status.success());
+    assert_eq!(
+        d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
+        "false",
+        "the first person's contrast is gone"
+    );
+    let st = json(&d.attune(&["status", "--json"]));
+    assert_eq!(st["key"], "snapset_1a");
+    assert!(d.attune(&["key-out"]).status.success());
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
+
+#[test]
+fn unknown_snapset_is_exit_6_and_lists_what_exists() {
+    let d = Desktop::new();
+    let o = d.attune(&["key-in", "no_such_snapset"]);
+    assert_eq!(o.status.code(), Some(6));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("snapset_1a"), "{err}");
+    let o = d.attune(&["key-in", "no_such_snapset", "--json"]);
+    assert_eq!(json(&o)["error"], "unknown_snapset");
+    assert!(d.keyfile().is_empty(), "nothing was touched");
+}
+
+#[test]
+fn key_out_when_nobody_is_keyed_in_is_exit_9() {
+    let d = Desktop::new();
+    let o = d.attune(&["key-out"]);
+    assert_eq!(o.status.code(), Some(9));
+}
+
+#[test]
+fn profile_is_global_and_env_sets_it_too() {
+    let d = Desktop::new();
+    let a = d.attune(&["--profile", "testing", "status", "--json"]);
+    let b = d.attune(&["status", "--json", "--profile", "testing"]);
+    let c = d.attune_with(&["status", "--json"], &[("ATTUNE_PROFILE", "testing")]);
+    for o in [&a, &b, &c] {
+        assert!(o.status.success());
+        assert_eq!(json(o)["profile"], "testing");
+    }
+    let o = d.attune(&["--profile", "staging", "status"]);
+    assert_eq!(o.status.code(), Some(2), "clap rejects an unknown profile");
+}
+
+#[test]
+fn a_broken_config_file_is_named_and_nothing_runs() {
+    let d = Desktop::new();
+    let cfg = d.config_home().join("attune");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(cfg.join("attune.toml"), "[cloud]\nurl = 12\n").unwrap();
+    let o = d.attune(&["key-in", "snapset_1a"]);
+    assert_eq!(o.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("attune.toml"), "{err}");
+    assert!(d.keyfile().is_empty());
+}
+
+#[test]
+fn an_unwritable_orca_file_fails_alone_and_the_rest_applies() {
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    // Orca's settings file exists but cannot be replaced: immutable, which stops root too.
+    let orca = d.data_home().join("orca");
+    std::fs::create_dir_all(&orca).unwrap();
+    let file = orca.join("user-settings.conf");
+    std::fs::write(&file, "{}").unwrap();
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let immutable = std::process::Command::new("chattr")
+        .arg("+i")
+        .arg(&file)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !immutable {
+        eprintln!("skipped: chattr +i is not available on this file system");
+        return;
+    }
+    let o = d.attune(&["key-in", "screen_reader", "--json"]);
+    let _ = std::process::Command::new("chattr")
+        .arg("-i")
+        .arg(&file)
+        .status();
+    let out = json(&o);
+    let rows = out["applied"].as_array().unwrap();
+    assert!(
+        rows.iter().any(|r| r["outcome"] == "failed"),
+        "the Orca settings failed: {out}"
+    );
+    assert!(rows.iter().any(|r| r["outcome"] == "applied"), "{out}");
+    assert_eq!(o.status.code(), Some(3));
+    assert!(d.attune(&["key-out"]).status.success());
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}

@@ -1,0 +1,202 @@
+//! Crash tests (TEST-MATRIX §3): the `attune` process is killed with SIGKILL at every journalled
+//! step of a key-in, a key-out and a recovery, through the test-only failpoint variable
+//! `ATTUNE_TEST_CRASH_AT`. Afterwards `attune recover` — or, separately, any next command — must
+//! bring back the desktop exactly, value by value, including keys that were unset.
+//!
+//! The steps are not hard-coded: a first run with `ATTUNE_TEST_TRACE_STEPS` records the name of
+//! every failpoint the process passes, and the test crashes at each of them in turn.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+
+use attune_e2e::{Desktop, Snapshot};
+
+use crate::common::{prepare_desktop, TOUCHED_SCHEMAS};
+
+/// Snapsets that between them touch GSettings, launch handlers and Orca's file.
+const SNAPSETS: &[&str] = &["low_vision_combined", "screen_reader"];
+
+fn traced_steps(args: &[&str]) -> Vec<String> {
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let trace = d.dir.path().join("steps.txt");
+    let trace_s = trace.display().to_string();
+    if args[0] == "key-out" {
+        assert!(d
+            .attune(&["key-in", args[1]])
+            .status
+            .code()
+            .is_some_and(|c| c == 0 || c == 3));
+        let o = d.attune_with(&["key-out"], &[("ATTUNE_TEST_TRACE_STEPS", &trace_s)]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    } else {
+        let o = d.attune_with(args, &[("ATTUNE_TEST_TRACE_STEPS", &trace_s)]);
+        assert!(o.status.code().is_some_and(|c| c == 0 || c == 3));
+    }
+    read_steps(&trace)
+}
+
+fn read_steps(p: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(p).unwrap_or_default();
+    let mut steps: Vec<String> = Vec::new();
+    for l in text.lines() {
+        if !l.is_empty() && !steps.iter().any(|s| s == l) {
+            steps.push(l.to_owned());
+        }
+    }
+    steps
+}
+
+fn crash(d: &Desktop, args: &[&str], step: &str) {
+    let o = d.attune_with(args, &[("ATTUNE_TEST_CRASH_AT", step)]);
+    assert_eq!(
+        o.status.signal(),
+        Some(9),
+        "expected SIGKILL at {step}; status {:?}, stderr {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn assert_restored(d: &Desktop, before: &Snapshot, what: &str) {
+    let after = d.snapshot(TOUCHED_SCHEMAS);
+    assert_eq!(&after, before, "desktop not restored exactly: {what}");
+    // No temp files left behind in Attune's state.
+    let mut leftovers = Vec::new();
+    for root in [d.dir.path().join("data"), d.dir.path().join("state")] {
+        find_tmp(&root, &mut leftovers);
+    }
+    assert!(
+        leftovers.is_empty(),
+        "{what}: temp files left: {leftovers:?}"
+    );
+}
+
+fn find_tmp(dir: &Path, out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            find_tmp(&p, out);
+        } else if p
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains(".tmp"))
+        {
+            out.push(p.display().to_string());
+        }
+    }
+}
+
+#[test]
+fn crash_at_every_step_of_key_in_then_recover_restores_exactly() {
+    for snap in SNAPSETS {
+        let steps = traced_steps(&["key-in", snap]);
+        assert!(
+            steps.len() >= 5,
+            "{snap}: too few failpoints traced: {steps:?}"
+        );
+        for step in &steps {
+            let d = Desktop::new();
+            prepare_desktop(&d);
+            let before = d.snapshot(TOUCHED_SCHEMAS);
+            crash(&d, &["key-in", snap], step);
+            let o = d.attune(&["recover"]);
+            assert!(
+                o.status.success(),
+                "{snap} {step}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert_restored(
+                &d,
+                &before,
+                &format!("{snap}, crash at {step}, then recover"),
+            );
+            // Recovery is idempotent.
+            assert!(d.attune(&["recover"]).status.success());
+            assert_restored(&d, &before, &format!("{snap}, {step}, second recover"));
+        }
+    }
+}
+
+#[test]
+fn crash_at_every_step_of_key_in_then_any_command_restores_exactly() {
+    let snap = SNAPSETS[0];
+    for step in traced_steps(&["key-in", snap]) {
+        let d = Desktop::new();
+        prepare_desktop(&d);
+        let before = d.snapshot(TOUCHED_SCHEMAS);
+        crash(&d, &["key-in", snap], &step);
+        let o = d.attune(&["status"]);
+        assert!(
+            o.status.success(),
+            "{step}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_restored(&d, &before, &format!("crash at {step}, then status"));
+    }
+}
+
+#[test]
+fn crash_at_every_step_of_key_out_is_finished_by_the_next_command() {
+    let snap = SNAPSETS[0];
+    let steps = traced_steps(&["key-out", snap]);
+    assert!(!steps.is_empty());
+    for step in &steps {
+        let d = Desktop::new();
+        prepare_desktop(&d);
+        let before = d.snapshot(TOUCHED_SCHEMAS);
+        assert!(d
+            .attune(&["key-in", snap])
+            .status
+            .code()
+            .is_some_and(|c| c == 0 || c == 3));
+        crash(&d, &["key-out"], step);
+        let o = d.attune(&["status"]);
+        assert!(
+            o.status.success(),
+            "{step}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_restored(
+            &d,
+            &before,
+            &format!("key-out crash at {step}, then status"),
+        );
+    }
+}
+
+#[test]
+fn crash_during_recovery_converges_on_the_next_recovery() {
+    let snap = SNAPSETS[0];
+    let apply_steps = traced_steps(&["key-in", snap]);
+    // Crash after the last settings write: everything is applied and must be undone.
+    let last_apply = apply_steps.last().cloned().unwrap();
+    // Trace the recovery's own steps.
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    crash(&d, &["key-in", snap], &last_apply);
+    let trace = d.dir.path().join("recover-steps.txt");
+    let o = d.attune_with(
+        &["recover"],
+        &[("ATTUNE_TEST_TRACE_STEPS", &trace.display().to_string())],
+    );
+    assert!(o.status.success());
+    let recover_steps = read_steps(&trace);
+    assert!(!recover_steps.is_empty());
+    for step in &recover_steps {
+        let d = Desktop::new();
+        prepare_desktop(&d);
+        let before = d.snapshot(TOUCHED_SCHEMAS);
+        crash(&d, &["key-in", snap], &last_apply);
+        crash(&d, &["recover"], step);
+        let o = d.attune(&["recover"]);
+        assert!(
+            o.status.success(),
+            "{step}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_restored(&d, &before, &format!("crash in recovery at {step}"));
+    }
+}
