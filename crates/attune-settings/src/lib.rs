@@ -25,6 +25,7 @@
 //! ```
 
 pub mod atomic;
+pub mod device;
 pub mod failpoint;
 pub mod files;
 pub mod gsettings;
@@ -32,5 +33,6 @@ pub mod handler;
 pub mod journal;
 pub mod lifecycle;
 
+pub use device::{DeviceFindings, DeviceReporter};
 pub use handler::{SettingError, SettingsHandler};
 pub use lifecycle::{ApplyReport, Lifecycle, LifecycleError, Outcome, RestoreReport};

@@ -7,6 +7,7 @@
 
 mod common;
 mod crash;
+mod device;
 mod files;
 mod gsettings;
 mod journal;
