@@ -158,6 +158,13 @@ impl Desktop {
         })
     }
 
+    /// Removes the temp files a crash between writing and renaming can leave (the journal's and
+    /// the session file's); their targets are intact, so they are garbage.
+    pub fn sweep(&self, paths: &Paths) {
+        attune_settings::atomic::sweep_temp(&self.life.journal_path());
+        attune_settings::atomic::sweep_temp(&paths.session_file());
+    }
+
     pub fn journal_open(&self) -> Result<bool, FlowError> {
         self.life.is_open().map_err(Self::journal_err)
     }

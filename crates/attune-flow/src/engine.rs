@@ -137,6 +137,7 @@ impl Flow {
     }
 
     fn resume_locked(&self) -> Result<Option<RecoverOutcome>, FlowError> {
+        self.desktop.sweep(&self.paths);
         let session = session::load(&self.paths.session_file())?;
         let journal_open = self.desktop.journal_open()?;
         match (&session, journal_open) {
@@ -274,6 +275,7 @@ impl Flow {
     /// Restores any open journal, whatever the session says (`attune recover`).
     pub fn recover(&self) -> Result<RecoverOutcome, FlowError> {
         let _lock = self.lock()?;
+        self.desktop.sweep(&self.paths);
         if self.desktop.journal_open()? {
             self.restore_locked(Message::RestoredAfterUnexpectedStop)
         } else {

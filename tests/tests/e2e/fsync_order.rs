@@ -21,11 +21,10 @@ enum Ev {
 fn parse(text: &str) -> Vec<Ev> {
     let mut out = Vec::new();
     for line in text.lines() {
-        // Drop a "[pid N] " prefix.
-        let l = match line.find("] ") {
-            Some(i) if line.starts_with("[pid") => &line[i + 2..],
-            _ => line,
-        };
+        // Drop the process id strace writes first with -f -o ("1234  write(...)").
+        let l = line
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim_start();
         let fd_path = |l: &str| -> Option<String> {
             let a = l.find('<')? + 1;
             let b = l[a..].find('>')? + a;
