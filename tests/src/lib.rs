@@ -56,9 +56,15 @@ impl Default for Desktop {
 impl Desktop {
     pub fn new() -> Desktop {
         let dir = tempfile::tempdir().unwrap();
-        for d in ["home", "config", "data", "state", "cache", "runtime"] {
+        for d in ["home", "config", "data", "state", "cache", "runtime", "bin"] {
             std::fs::create_dir_all(dir.path().join(d)).unwrap();
         }
+        // This desktop "has Orca installed": the device reporter looks for the command on PATH,
+        // and nothing runs it. (Debian's orca package would pull in a whole GNOME session.)
+        let orca = dir.path().join("bin/orca");
+        std::fs::write(&orca, "#!/bin/sh\nexit 0\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&orca, std::fs::Permissions::from_mode(0o755)).unwrap();
         Desktop { dir }
     }
 
@@ -92,6 +98,14 @@ impl Desktop {
             ("GSETTINGS_BACKEND".into(), "keyfile".into()),
             ("ATTUNE_SITE_CONFIG".into(), String::new()),
             ("NO_COLOR".into(), "1".into()),
+            (
+                "PATH".into(),
+                format!(
+                    "{}:{}",
+                    p("bin"),
+                    std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())
+                ),
+            ),
         ]
     }
 

@@ -92,7 +92,7 @@ impl Desktop {
 
     /// Which registry solutions are installed here.
     pub fn device_report(&self, registry: &SolutionsRegistry) -> DeviceReport {
-        device_found(registry).report
+        attune_settings::device::DeviceReporter::from_env().report(registry).report
     }
 
     /// Applies the instructions through the journal; one row per setting, launch, unused term and
@@ -176,22 +176,20 @@ impl Desktop {
     }
 
     pub fn doctor(&self, registry: &SolutionsRegistry, config: &Config, paths: &Paths) -> Doctor {
-        let found = device_found(registry);
-        let solutions = registry
+        let found = attune_settings::device::DeviceReporter::from_env().report(registry);
+        let solutions = found
             .solutions
             .iter()
-            .map(|(id, entry)| {
-                let (installed, reason) = found
-                    .reasons
-                    .get(id)
-                    .map(|r| (found.report.has(id), r.clone()))
-                    .unwrap_or((found.report.has(id), String::new()));
-                SolutionSupport {
-                    id: id.clone(),
-                    name: entry.name.clone(),
-                    installed,
-                    reason,
-                }
+            .map(|f| SolutionSupport {
+                id: f.id.clone(),
+                name: f.name.clone(),
+                installed: f.installed,
+                reason: f
+                    .checks
+                    .iter()
+                    .map(|c| c.reason.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
             })
             .collect();
         let st = self.life.status().ok();
@@ -227,16 +225,3 @@ fn row(solution: &str, setting: &str, value: Option<serde_json::Value>, o: &SOut
     }
 }
 
-struct Found {
-    report: DeviceReport,
-    reasons: std::collections::BTreeMap<String, String>,
-}
-
-// TEMPORARY until attune-settings' device reporter lands: every solution counts as installed and
-// the handlers report what is missing per setting.
-fn device_found(registry: &SolutionsRegistry) -> Found {
-    Found {
-        report: DeviceReport::linux(registry.solutions.keys().cloned()),
-        reasons: Default::default(),
-    }
-}
