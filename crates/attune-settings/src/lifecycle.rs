@@ -384,8 +384,10 @@ impl Lifecycle {
         self.restore_as("recover")
     }
 
-    /// The journal's state, without changing anything.
+    /// The journal's state. Changes nothing but a temp file an interrupted journal write left
+    /// (which never holds anything a restore needs: the journal is only replaced by rename).
     pub fn status(&self) -> Result<JournalStatus, LifecycleError> {
+        crate::atomic::sweep_temp(&self.journal_path());
         let loaded = Journal::peek(&self.dir)?;
         let (state, entries, applied) = match &loaded.journal {
             Some(j) if !(j.records.is_empty() && loaded.damage.is_some()) => {

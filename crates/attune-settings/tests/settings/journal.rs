@@ -205,3 +205,24 @@ fn status_reports_an_interrupted_apply() {
     assert_eq!(s["entries"], 3);
     assert_eq!(s["applied"], false);
 }
+
+#[test]
+fn status_sweeps_the_temp_file_of_an_interrupted_journal_write() {
+    let d = desk();
+    let o = d.run_raw(
+        "apply",
+        &three(),
+        &[(
+            attune_settings::failpoint::CRASH_ENV,
+            "journal.originals.fsynced",
+        )],
+    );
+    assert!(!o.status.success());
+    assert_eq!(
+        std::fs::read_dir(d.journal_dir()).unwrap().count(),
+        1,
+        "the temp file"
+    );
+    assert_eq!(d.status()["state"], "closed");
+    assert_eq!(std::fs::read_dir(d.journal_dir()).unwrap().count(), 0);
+}
