@@ -92,7 +92,9 @@ impl Desktop {
 
     /// Which registry solutions are installed here.
     pub fn device_report(&self, registry: &SolutionsRegistry) -> DeviceReport {
-        attune_settings::device::DeviceReporter::from_env().report(registry).report
+        attune_settings::device::DeviceReporter::from_env()
+            .report(registry)
+            .report
     }
 
     /// Applies the instructions through the journal; one row per setting, launch, unused term and
@@ -224,4 +226,3 @@ fn row(solution: &str, setting: &str, value: Option<serde_json::Value>, o: &SOut
         reason,
     }
 }
-

@@ -34,6 +34,9 @@ pub struct FileHandler {
     /// EL path prefix joined to every setting name (Orca: e.g. `profiles.default`).
     root: String,
     label: String,
+    /// What a file that does not exist yet starts as (Orca refuses to start on a settings file
+    /// without its top-level sections).
+    skeleton: Option<Value>,
 }
 
 /// Largest settings file we read (Orca's is a few kB).
@@ -54,11 +57,20 @@ impl FileHandler {
     /// (default `${XDG_DATA_HOME}/orca/user-settings.conf`) and an optional EL prefix `root`
     /// under which the setting names live.
     pub fn orca(options: &Value) -> FileHandler {
-        FileHandler::from_options(
+        let mut h = FileHandler::from_options(
             FileFormat::Json,
             options,
             Some("${XDG_DATA_HOME}/orca/user-settings.conf"),
-        )
+        );
+        // Orca 43 fails at start on a user-settings.conf without `general`, `pronunciations`
+        // and `keybindings`, and looks profiles up by their `profile` name pair.
+        h.skeleton = Some(serde_json::json!({
+            "general": {},
+            "profiles": {"default": {"profile": ["Default", "default"]}},
+            "pronunciations": {},
+            "keybindings": {}
+        }));
+        h
     }
 
     /// A handler for a file at a known path.
@@ -68,6 +80,7 @@ impl FileHandler {
             label: path.display().to_string(),
             path: Ok(path),
             root: String::new(),
+            skeleton: None,
         }
     }
 
@@ -108,6 +121,7 @@ impl FileHandler {
             },
             path,
             root,
+            skeleton: None,
         }
     }
 
@@ -160,7 +174,11 @@ impl FileHandler {
 
     fn empty_doc(&self) -> Doc {
         match self.format {
-            FileFormat::Json => Doc::Json(Value::Object(Map::new())),
+            FileFormat::Json => Doc::Json(
+                self.skeleton
+                    .clone()
+                    .unwrap_or_else(|| Value::Object(Map::new())),
+            ),
             FileFormat::Ini => Doc::Ini(Ini::default()),
         }
     }
@@ -540,6 +558,28 @@ impl Ini {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_new_orca_file_starts_with_the_sections_orca_requires() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("orca/user-settings.conf");
+        let h = FileHandler::orca(
+            &json!({"path": path.display().to_string(), "root": "profiles.default"}),
+        );
+        let mut values = BTreeMap::new();
+        values.insert("rate".to_owned(), Some(json!(70)));
+        let (bytes, results) = h.render(&values).unwrap();
+        assert!(results["rate"].is_ok());
+        let doc: Value = serde_json::from_slice(&bytes).unwrap();
+        for section in ["general", "pronunciations", "keybindings"] {
+            assert!(doc[section].is_object(), "{section} missing: {doc}");
+        }
+        assert_eq!(
+            doc["profiles"]["default"]["profile"],
+            json!(["Default", "default"])
+        );
+        assert_eq!(doc["profiles"]["default"]["rate"], json!(70));
+    }
 
     #[test]
     fn ini_edits_keep_comments_layout_and_other_keys() {
