@@ -24,7 +24,7 @@ pub enum FlowError {
     NotAvailable { what: String },
     #[error("{failed} setting(s) could not be put back; they stay in the journal and are retried at the next start")]
     RestoreIncomplete { failed: usize, rows: Vec<ReportRow> },
-    #[error("the settings journal could not be written, so nothing was changed: {0}")]
+    #[error("settings journal: {0}")]
     Journal(String),
     #[error(transparent)]
     Session(#[from] crate::session::SessionError),

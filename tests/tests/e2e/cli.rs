@@ -197,3 +197,35 @@ fn an_unwritable_orca_file_fails_alone_and_the_rest_applies() {
     assert!(d.attune(&["key-out"]).status.success());
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
 }
+
+#[test]
+fn a_full_disk_while_journalling_changes_nothing_and_says_why() {
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    // Test-only failpoint: the journal's first write fails with ENOSPC.
+    let o = d.attune_with(
+        &["key-in", "low_vision_combined"],
+        &[("ATTUNE_TEST_FAIL_AT", "journal.originals.write")],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(8),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before, "nothing half-applied");
+    let st = json(&d.attune(&["status", "--json"]));
+    assert_eq!(st["state"], "idle");
+    assert_eq!(st["journal"], "closed");
+    // And the next key-in works.
+    assert!(d
+        .attune(&["key-in", "low_vision_combined"])
+        .status
+        .success());
+    assert!(d.attune(&["key-out"]).status.success());
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
