@@ -29,6 +29,15 @@
 //! would crash writing below a primitive, we replace the primitive by an object. Wildcard
 //! (`*`) paths are not supported (GPII's registries do not use them) and are an error.
 //!
+//! One difference remains: JSON objects are visited in key order (serde_json's map is sorted),
+//! where JavaScript visits them in document order. It shows only in the order of
+//! `setMembershipToArray`'s output and when two rules write paths of equal length at the same
+//! place (the later one wins).
+//!
+//! The table tests in `tests/data/transforms/` hold Infusion's own outputs, and
+//! `tests/transforms.rs` compares this module with Infusion (run through Node) over every
+//! transformation of GPII's Linux and Windows registries when `GPII_UNIVERSAL_DIR` is set.
+//!
 //! ```
 //! use serde_json::json;
 //! let rules = json!({"text-scaling-factor": {"transform": {
