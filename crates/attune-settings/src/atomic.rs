@@ -60,7 +60,9 @@ pub(crate) fn atomic_write_steps(
         }
         f.write_all(bytes)?;
         step("tmp_written");
-        f.sync_all()?;
+        if !failpoint::mutated("atomic.fsync_file") {
+            f.sync_all()?;
+        }
         step("fsynced");
         drop(f);
         fs::rename(&tmp, path)?;
@@ -72,6 +74,9 @@ pub(crate) fn atomic_write_steps(
         return result;
     }
     step("renamed");
+    if failpoint::mutated("atomic.fsync_dir") {
+        return Ok(());
+    }
     sync_dir(&dir)
 }
 

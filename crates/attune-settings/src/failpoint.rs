@@ -7,6 +7,8 @@
 //!   line, so a test can enumerate the steps of a real run and then crash at each in turn.
 //! - `ATTUNE_TEST_FAIL_AT=<step>`: an I/O step with that name fails with "no space left on
 //!   device" instead of running (a full disk while journalling, without needing a tiny mount).
+//! - `ATTUNE_TEST_MUTATE=<name>`: a mutation test switches off one safety step
+//!   (`atomic.fsync_file`, `atomic.fsync_dir`) to prove that the test guarding it fails.
 //!
 //! Step names (`<i>` counts from 0 in the order of the operation):
 //! - journal writes, for each `<purpose>` in [`JOURNAL_PURPOSES`]:
@@ -27,6 +29,13 @@ pub const CRASH_ENV: &str = "ATTUNE_TEST_CRASH_AT";
 pub const TRACE_ENV: &str = "ATTUNE_TEST_TRACE_STEPS";
 /// Environment variable: make the named I/O step fail with ENOSPC. Test-only.
 pub const FAIL_ENV: &str = "ATTUNE_TEST_FAIL_AT";
+/// Environment variable: switch off the named safety step, for mutation tests. Test-only.
+pub const MUTATE_ENV: &str = "ATTUNE_TEST_MUTATE";
+
+/// Whether a mutation test has switched off the named safety step.
+pub fn mutated(name: &str) -> bool {
+    std::env::var_os(MUTATE_ENV).is_some_and(|v| v == name)
+}
 
 /// Why the journal is written: each gets its own step names, so a crash test reaches each one.
 pub const JOURNAL_PURPOSES: &[&str] = &["originals", "applied", "partial"];

@@ -97,8 +97,8 @@ fn check_order(evs: &[Ev], roots: &[String]) -> Vec<String> {
     checked
 }
 
-#[test]
-fn journal_and_state_files_are_written_temp_fsync_rename_fsync_dir() {
+/// Runs a key-in under strace (with an optional mutation switched on) and checks the order.
+fn traced_key_in_order(mutation: Option<&str>) -> Vec<String> {
     if Command::new("strace").arg("-V").output().is_err() {
         panic!("strace is required (scripts/setup-deps.sh installs it)");
     }
@@ -115,6 +115,9 @@ fn journal_and_state_files_are_written_temp_fsync_rename_fsync_dir() {
         ])
         .arg(&attune)
         .args(["key-in", "low_vision_combined"]);
+    if let Some(m) = mutation {
+        c.env("ATTUNE_TEST_MUTATE", m);
+    }
     let o = c.output().unwrap();
     assert!(
         o.status.code().is_some_and(|c| c == 0 || c == 3),
@@ -126,7 +129,12 @@ fn journal_and_state_files_are_written_temp_fsync_rename_fsync_dir() {
         d.dir.path().join("data").display().to_string(),
         d.dir.path().join("state").display().to_string(),
     ];
-    let checked = check_order(&parse(&text), &roots);
+    check_order(&parse(&text), &roots)
+}
+
+#[test]
+fn journal_and_state_files_are_written_temp_fsync_rename_fsync_dir() {
+    let checked = traced_key_in_order(None);
     assert!(
         checked.iter().any(|p| p.contains("journal")),
         "the journal was written with the checked order: {checked:?}"
@@ -151,4 +159,13 @@ fn the_checker_fails_when_an_fsync_is_missing() {
     assert!(
         std::panic::catch_unwind(|| check_order(&parse(&no_dir_sync), &["/s".to_owned()])).is_err()
     );
+}
+
+#[test]
+fn the_order_check_fails_when_the_code_skips_an_fsync() {
+    // Mutation tests on the real binary: with either fsync switched off, the check must fail.
+    for m in ["atomic.fsync_file", "atomic.fsync_dir"] {
+        let r = std::panic::catch_unwind(|| traced_key_in_order(Some(m)));
+        assert!(r.is_err(), "the order check passed with {m} removed");
+    }
 }
