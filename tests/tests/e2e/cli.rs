@@ -229,3 +229,30 @@ fn a_full_disk_while_journalling_changes_nothing_and_says_why() {
     assert!(d.attune(&["key-out"]).status.success());
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
 }
+
+#[test]
+fn a_second_process_is_refused_while_the_state_is_locked() {
+    let d = Desktop::new();
+    // Another Attune process holds the state lock (we take it the same way: flock).
+    let lock_dir = d.dir.path().join("state/attune");
+    std::fs::create_dir_all(&lock_dir).unwrap();
+    let lock = std::fs::File::create(lock_dir.join("attune.lock")).unwrap();
+    lock.try_lock().unwrap();
+    std::fs::write(lock_dir.join("attune.lock"), "4242").unwrap();
+    let o = d.attune(&["key-in", "snapset_1a"]);
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("another Attune process (process 4242)"),
+        "{err}"
+    );
+    assert!(d.keyfile().is_empty(), "nothing applied");
+    drop(lock);
+    assert!(d.attune(&["key-in", "snapset_1a"]).status.success());
+    assert!(d.attune(&["key-out"]).status.success());
+}
