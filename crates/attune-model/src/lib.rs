@@ -53,3 +53,15 @@ pub(crate) fn utf8_text<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str, Mode
     })?;
     Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
 }
+
+/// A JSON value's type, as error messages name it ("a number", "an object", …).
+pub(crate) fn json_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

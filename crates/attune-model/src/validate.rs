@@ -82,17 +82,6 @@ fn check_finite(value: &Value) -> Result<(), String> {
     }
 }
 
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn has_type(value: &Value, t: &str) -> Result<bool, String> {
     Ok(match t {
         "number" => value.is_number(),
@@ -126,7 +115,10 @@ fn check_type(value: &Value, t: &Value) -> Result<(), String> {
         [one] => format!("{} {one}", article(one)),
         many => format!("one of the types {}", many.join(", ")),
     };
-    Err(format!("must be {wanted}, got {}", type_name(value)))
+    Err(format!(
+        "must be {wanted}, got {}",
+        crate::json_type_name(value)
+    ))
 }
 
 fn article(t: &str) -> &'static str {

@@ -150,7 +150,7 @@ impl<'a> Engine<'a> {
         if !rules.is_object() {
             return Err(self.error(format!(
                 "rules must be an object mapping output paths to rules, found {}",
-                kind_of(rules)
+                crate::json_type_name(rules)
             )));
         }
         self.expand(rules).map(|_| ())
@@ -251,7 +251,7 @@ impl<'a> Engine<'a> {
         let Value::Object(m) = spec else {
             return Err(self.error(format!(
                 "a transform must be an object with a \"type\", found {}",
-                kind_of(spec)
+                crate::json_type_name(spec)
             )));
         };
         let kind = match m.get("type") {
@@ -270,7 +270,7 @@ impl<'a> Engine<'a> {
             Some(other) => {
                 return Err(self.error(format!(
                     "transform \"type\" must be a string, found {}",
-                    kind_of(other)
+                    crate::json_type_name(other)
                 )));
             }
         };
@@ -347,7 +347,10 @@ impl<'a> Engine<'a> {
             Value::String(s) => Ok(s.clone()),
             Value::Number(_) => Ok(js::to_string(Some(p))),
             Value::Null => Ok(String::new()),
-            other => Err(self.error(format!("{what} must be a string, found {}", kind_of(other)))),
+            other => Err(self.error(format!(
+                "{what} must be a string, found {}",
+                crate::json_type_name(other)
+            ))),
         }
     }
 
@@ -416,18 +419,6 @@ fn literal_spec(v: &Value) -> Map<String, Value> {
     );
     m.insert("input".to_owned(), v.clone());
     m
-}
-
-/// A JSON type's name, for messages.
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Writes `value` at `segs` the way Infusion's change applier does an "ADD": missing
