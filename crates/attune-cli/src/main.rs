@@ -76,6 +76,30 @@ enum Command {
     Recover,
     /// Show what this computer supports, and why.
     Doctor,
+    /// Run the key-in listeners headless (kiosks, tests): the USB-stick token listener and GPII's
+    /// local API on loopback. Prints one JSON line per event; stops on Ctrl-C or SIGTERM.
+    Listen(ListenArgs),
+}
+
+#[derive(clap::Args)]
+struct ListenArgs {
+    /// Mount root to watch for sticks holding .gpii-user-token.txt (repeatable; default
+    /// /media/$USER and /run/media/$USER).
+    #[arg(long = "usb-root", value_name = "DIR")]
+    usb_roots: Vec<std::path::PathBuf>,
+    /// Do not watch for USB sticks.
+    #[arg(long)]
+    no_usb: bool,
+    /// Address of the local API (loopback only; default from the configuration, 127.0.0.1:8081;
+    /// port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    local_api: Option<std::net::SocketAddr>,
+    /// Do not serve the local API.
+    #[arg(long)]
+    no_local_api: bool,
+    /// How often the mount roots are rescanned when no file event arrives, in milliseconds.
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    poll_ms: u64,
 }
 
 fn main() -> ExitCode {
@@ -122,6 +146,9 @@ struct ErrorJson {
 
 fn run(cli: &Cli) -> Result<i32, FlowError> {
     let flow = Flow::from_env(cli.profile.map(Into::into))?;
+    if let Command::Listen(args) = &cli.command {
+        return listen::run(flow, args);
+    }
     // Every command first finishes what a crashed process left half done.
     let resumed = match &cli.command {
         Command::Snapsets | Command::Recover => None,
@@ -174,6 +201,7 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
             }
             Ok(0)
         }
+        Command::Listen(_) => Ok(0),
         Command::Doctor => {
             let d = flow.doctor()?;
             if cli.json {
@@ -185,6 +213,8 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
         }
     }
 }
+
+mod listen;
 
 fn print_json<T: Serialize>(v: &T) {
     let mut out = std::io::stdout().lock();

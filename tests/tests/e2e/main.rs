@@ -6,3 +6,4 @@ mod common;
 mod crash;
 mod desktop;
 mod fsync_order;
+mod listen;

@@ -1,0 +1,100 @@
+//! `attune listen`: the listeners without the app.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use attune_flow::{Flow, FlowError};
+use attune_listen::queue::KeyQueue;
+use attune_listen::{local_api, usb};
+
+use crate::ListenArgs;
+
+fn line(v: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}");
+    let _ = out.flush();
+}
+
+pub fn run(flow: Flow, args: &ListenArgs) -> Result<i32, FlowError> {
+    // Finish whatever a crash left before listening.
+    if let Some(r) = flow.resume()? {
+        line(&serde_json::json!({"event": "recovered", "message": r.message_text}));
+    }
+    let local_api_addr = if args.no_local_api {
+        None
+    } else if let Some(a) = args.local_api {
+        Some(a)
+    } else if flow.config().local_api.enabled {
+        flow.config().local_api.listen.parse().ok()
+    } else {
+        None
+    };
+    let flow = Arc::new(flow);
+    let queue = KeyQueue::start(flow.clone());
+    let events = queue.subscribe();
+    std::thread::spawn(move || {
+        while let Ok(e) = events.recv() {
+            line(&serde_json::to_value(&e).unwrap_or_default());
+        }
+    });
+
+    let _usb = (!args.no_usb).then(|| {
+        let roots = if args.usb_roots.is_empty() {
+            usb::default_roots()
+        } else {
+            args.usb_roots.clone()
+        };
+        line(&serde_json::json!({"event": "watching", "usb_roots": roots}));
+        usb::UsbListener::start(
+            roots,
+            Duration::from_millis(args.poll_ms.max(10)),
+            queue.clone(),
+        )
+    });
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| FlowError::NotAvailable {
+            what: format!("the async runtime ({e})"),
+        })?;
+    rt.block_on(async move {
+        let shutdown = async {
+            let term = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term => {},
+            }
+        };
+        match local_api_addr {
+            Some(addr) => match local_api::bind(addr).await {
+                Ok(l) => {
+                    let bound = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                    line(&serde_json::json!({"event": "listening", "local_api": bound}));
+                    if let Err(e) = local_api::serve(l, queue, flow, shutdown).await {
+                        tracing::error!(error = %e, "local API stopped");
+                    }
+                    Ok(0)
+                }
+                Err(e) => {
+                    eprintln!("attune: {e}");
+                    Ok(1)
+                }
+            },
+            None => {
+                line(&serde_json::json!({"event": "listening", "local_api": null}));
+                shutdown.await;
+                Ok(0)
+            }
+        }
+    })
+}

@@ -1,0 +1,303 @@
+//! The serialised key-in queue: every request from every listener goes through one worker thread,
+//! so no two key-ins or key-outs of this process interleave; the flow's state lock serialises them
+//! with other processes (the CLI, the app).
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use attune_flow::{Flow, FlowError};
+use serde::Serialize;
+
+/// GPII's bounce window for `proximityTriggered` (LifecycleManager `debounceTimeMs`).
+pub const BOUNCE: Duration = Duration::from_millis(1500);
+
+/// Which listener asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    UsbStick,
+    LocalApi,
+}
+
+/// A request to the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Login(String),
+    Logout(String),
+    /// Toggle: the same key again keys out; another key switches users.
+    Proximity(String),
+}
+
+/// The answer to a request, in GPII's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    LoggedIn(String),
+    LoggedOut(String),
+    /// A repeat within the bounce window (GPII: 429).
+    Bounced,
+    /// Logout for a key that is not the active one (GPII: 409); carries the active key or
+    /// `noUser`.
+    NotActive {
+        requested: String,
+        active: String,
+    },
+    /// The flow failed; `kind` is the flow's stable error kind.
+    Failed {
+        during: &'static str,
+        kind: &'static str,
+        message: String,
+    },
+}
+
+/// What happened, for the app, `attune listen` and tests. Keys are never in events (only
+/// fingerprints): events are logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    KeyedIn {
+        via: Via,
+        key: String,
+    },
+    KeyedOut {
+        via: Via,
+        key: String,
+    },
+    Bounced {
+        via: Via,
+        key: String,
+    },
+    Refused {
+        via: Via,
+        reason: String,
+    },
+    Failed {
+        via: Via,
+        kind: String,
+        message: String,
+    },
+}
+
+struct Job {
+    via: Via,
+    req: Request,
+    reply: Option<tokio::sync::oneshot::Sender<Reply>>,
+}
+
+/// Handle to the queue; cheap to clone, usable from threads and async tasks.
+#[derive(Clone)]
+pub struct KeyQueue {
+    tx: mpsc::Sender<Job>,
+    events: Arc<std::sync::Mutex<Vec<mpsc::Sender<Event>>>>,
+}
+
+/// The last logon change, for GPII's bounce rule.
+#[derive(Debug, Clone)]
+struct LastChange {
+    key: String,
+    at: Instant,
+}
+
+/// GPII's bounce rule (LifecycleManager `isBounce`): a proximity trigger for the key whose logon
+/// changed less than [`BOUNCE`] ago is ignored.
+fn is_bounce(last: Option<&LastChange>, key: &str, now: Instant) -> bool {
+    last.is_some_and(|l| l.key == key && now.saturating_duration_since(l.at) < BOUNCE)
+}
+
+impl KeyQueue {
+    /// Starts the worker thread over `flow`.
+    pub fn start(flow: Arc<Flow>) -> KeyQueue {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let events: Arc<std::sync::Mutex<Vec<mpsc::Sender<Event>>>> = Arc::default();
+        let ev = events.clone();
+        thread::Builder::new()
+            .name("attune-key-queue".to_owned())
+            .spawn(move || worker(&flow, &rx, &ev))
+            .map(|_| ())
+            .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the key-in queue"));
+        KeyQueue { tx, events }
+    }
+
+    /// Subscribes to events.
+    pub fn subscribe(&self) -> mpsc::Receiver<Event> {
+        let (tx, rx) = mpsc::channel();
+        if let Ok(mut v) = self.events.lock() {
+            v.push(tx);
+        }
+        rx
+    }
+
+    /// Queues a request without waiting for its outcome.
+    pub fn submit(&self, via: Via, req: Request) {
+        let _ = self.tx.send(Job {
+            via,
+            req,
+            reply: None,
+        });
+    }
+
+    /// Queues a request and waits for its outcome.
+    pub async fn call(&self, via: Via, req: Request) -> Reply {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sent = self.tx.send(Job {
+            via,
+            req,
+            reply: Some(tx),
+        });
+        if sent.is_err() {
+            return Reply::Failed {
+                during: "queue",
+                kind: "queue_stopped",
+                message: "the key-in queue has stopped".to_owned(),
+            };
+        }
+        rx.await.unwrap_or(Reply::Failed {
+            during: "queue",
+            kind: "queue_stopped",
+            message: "the key-in queue has stopped".to_owned(),
+        })
+    }
+
+    /// Publishes an event from a listener (e.g. a refused second stick).
+    pub fn publish(&self, e: Event) {
+        publish(&self.events, e);
+    }
+}
+
+fn publish(events: &std::sync::Mutex<Vec<mpsc::Sender<Event>>>, e: Event) {
+    tracing::info!(event = ?e, "listener event");
+    if let Ok(mut v) = events.lock() {
+        v.retain(|s| s.send(e.clone()).is_ok());
+    }
+}
+
+fn fingerprint(key: &str) -> String {
+    attune_model::key::Key::parse(key)
+        .map(|k| format!("key#{}", k.fingerprint()))
+        .unwrap_or_else(|_| "key#invalid".to_owned())
+}
+
+fn active_key(flow: &Flow) -> Option<String> {
+    flow.status()
+        .ok()
+        .filter(|s| s.state == "active")
+        .and_then(|s| s.key)
+}
+
+fn worker(
+    flow: &Flow,
+    rx: &mpsc::Receiver<Job>,
+    events: &std::sync::Mutex<Vec<mpsc::Sender<Event>>>,
+) {
+    let mut last: Option<LastChange> = None;
+    while let Ok(job) = rx.recv() {
+        let reply = run(flow, &job, &mut last);
+        let event = match &reply {
+            Reply::LoggedIn(k) => Event::KeyedIn {
+                via: job.via,
+                key: fingerprint(k),
+            },
+            Reply::LoggedOut(k) => Event::KeyedOut {
+                via: job.via,
+                key: fingerprint(k),
+            },
+            Reply::Bounced => Event::Bounced {
+                via: job.via,
+                key: fingerprint(match &job.req {
+                    Request::Login(k) | Request::Logout(k) | Request::Proximity(k) => k,
+                }),
+            },
+            Reply::NotActive { .. } => Event::Refused {
+                via: job.via,
+                reason: "logout for a key that is not keyed in".to_owned(),
+            },
+            Reply::Failed { kind, message, .. } => Event::Failed {
+                via: job.via,
+                kind: (*kind).to_owned(),
+                message: message.clone(),
+            },
+        };
+        publish(events, event);
+        if let Some(tx) = job.reply {
+            let _ = tx.send(reply);
+        }
+    }
+}
+
+fn failed(during: &'static str, e: &FlowError) -> Reply {
+    Reply::Failed {
+        during,
+        kind: e.kind(),
+        message: e.to_string(),
+    }
+}
+
+fn login(flow: &Flow, key: &str, last: &mut Option<LastChange>) -> Reply {
+    let r = match flow.key_in(key) {
+        Ok(_) => Reply::LoggedIn(key.to_owned()),
+        Err(e) => failed("login", &e),
+    };
+    *last = Some(LastChange {
+        key: key.to_owned(),
+        at: Instant::now(),
+    });
+    r
+}
+
+fn logout(flow: &Flow, key: &str, last: &mut Option<LastChange>) -> Reply {
+    let r = match flow.key_out() {
+        Ok(_) => Reply::LoggedOut(key.to_owned()),
+        Err(e) => failed("logout", &e),
+    };
+    *last = Some(LastChange {
+        key: key.to_owned(),
+        at: Instant::now(),
+    });
+    r
+}
+
+fn run(flow: &Flow, job: &Job, last: &mut Option<LastChange>) -> Reply {
+    match &job.req {
+        Request::Login(k) => login(flow, k, last),
+        Request::Logout(k) => match active_key(flow) {
+            Some(a) if &a == k => logout(flow, k, last),
+            a => Reply::NotActive {
+                requested: k.clone(),
+                active: a.unwrap_or_else(|| "noUser".to_owned()),
+            },
+        },
+        Request::Proximity(k) => {
+            if is_bounce(last.as_ref(), k, Instant::now()) {
+                return Reply::Bounced;
+            }
+            match active_key(flow) {
+                Some(a) if &a == k => logout(flow, k, last),
+                // key_in keys the other person out first.
+                _ => login(flow, k, last),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounce_applies_to_the_same_key_within_the_window_only() {
+        let t0 = Instant::now();
+        let last = LastChange {
+            key: "a".to_owned(),
+            at: t0,
+        };
+        assert!(is_bounce(
+            Some(&last),
+            "a",
+            t0 + Duration::from_millis(1499)
+        ));
+        assert!(!is_bounce(Some(&last), "a", t0 + BOUNCE));
+        assert!(!is_bounce(Some(&last), "b", t0));
+        assert!(!is_bounce(None, "a", t0));
+    }
+}

@@ -1,0 +1,288 @@
+//! The key-in listeners, through the real `attune listen` process: USB sticks appearing in a temp
+//! mount root, and GPII's local API over real HTTP on loopback. Desktop values are read back with
+//! `gsettings` (keyfile backend). Synchronisation is on the listener's own event lines, never on
+//! sleeps.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use attune_e2e::{workspace_bin, Desktop};
+use serde_json::Value;
+
+use crate::common::{prepare_desktop, TOUCHED_SCHEMAS};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Listener {
+    child: Child,
+    lines: mpsc::Receiver<Value>,
+    api: String,
+    media: PathBuf,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Listener {
+    fn start(d: &Desktop) -> Listener {
+        let media = d.dir.path().join("media");
+        std::fs::create_dir_all(&media).unwrap();
+        let mut child = d
+            .command(workspace_bin("attune-cli", "attune"))
+            .args([
+                "listen",
+                "--local-api",
+                "127.0.0.1:0",
+                "--poll-ms",
+                "250",
+                "--usb-root",
+            ])
+            .arg(&media)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&l) {
+                    if tx.send(v).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let mut me = Listener {
+            child,
+            lines: rx,
+            api: String::new(),
+            media,
+        };
+        let l = me.wait_for(|v| v["event"] == "listening");
+        me.api = l["local_api"].as_str().unwrap().to_owned();
+        me
+    }
+
+    /// Waits for the next event line matching `pred`, skipping others.
+    fn wait_for(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) if pred(&v) => return v,
+                Ok(_) => continue,
+                Err(e) => panic!("no matching event within {WAIT:?}: {e}"),
+            }
+        }
+    }
+
+    fn stick(&self, name: &str, token: &[u8]) -> PathBuf {
+        let vol = self.media.join(name);
+        std::fs::create_dir_all(&vol).unwrap();
+        std::fs::write(vol.join(".gpii-user-token.txt"), token).unwrap();
+        vol
+    }
+}
+
+/// A plain HTTP/1.1 GET, so the test controls every header.
+fn get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_owned();
+    (status, body)
+}
+
+#[test]
+fn a_stick_keys_in_and_pulling_it_restores_the_desktop() {
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let mut l = Listener::start(&d);
+    let vol = l.stick("STICK", "\u{feff}high_contrast \r\n".as_bytes());
+    let e = l.wait_for(|v| v["event"] == "keyed_in");
+    assert_eq!(e["via"], "usb_stick");
+    assert!(
+        !e.to_string().contains("high_contrast"),
+        "no key in events: {e}"
+    );
+    assert_eq!(
+        d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
+        "true"
+    );
+    std::fs::remove_dir_all(&vol).unwrap();
+    l.wait_for(|v| v["event"] == "keyed_out");
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
+
+#[test]
+fn bad_tokens_and_a_second_stick_are_refused_and_the_first_stick_wins() {
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let mut l = Listener::start(&d);
+    for (name, token) in [
+        ("EMPTY", b"".to_vec()),
+        ("BINARY", vec![0xff, 0x00, 0xfe, 0x01]),
+        ("HUGE", vec![b'k'; 100_000]),
+    ] {
+        l.stick(name, &token);
+        let e = l.wait_for(|v| v["event"] == "refused");
+        assert!(e["reason"].as_str().unwrap().contains(name), "{e}");
+    }
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before, "nothing applied");
+    l.stick("FIRST", b"high_contrast");
+    l.wait_for(|v| v["event"] == "keyed_in");
+    l.stick("SECOND", b"snapset_1a");
+    let e = l.wait_for(|v| v["event"] == "refused");
+    assert!(
+        e["reason"].as_str().unwrap().contains("another stick"),
+        "{e}"
+    );
+    assert_eq!(
+        d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
+        "true",
+        "the first stick's person stays keyed in"
+    );
+    std::fs::remove_dir_all(l.media.join("FIRST")).unwrap();
+    l.wait_for(|v| v["event"] == "keyed_out");
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
+
+#[test]
+fn local_api_speaks_gpii_and_refuses_browsers_and_foreign_hosts() {
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let l = Listener::start(&d);
+    let api = l.api.clone();
+
+    // Browsers and DNS rebinding are refused before anything happens.
+    for h in [
+        ("Origin", "http://evil.example"),
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Referer", "http://evil.example/page"),
+    ] {
+        let (st, _) = get(&api, "/user/high_contrast/login", &[h]);
+        assert_eq!(st, 403, "{h:?}");
+    }
+    let (st, _) = get(
+        &api,
+        "/user/high_contrast/login",
+        &[("Host", "evil.example:8081")],
+    );
+    assert_eq!(st, 403);
+    let (st, _) = get(
+        &api,
+        "/user/high_contrast/login",
+        &[("Content-Length", "100000")],
+    );
+    assert_eq!(st, 413);
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before, "nothing applied");
+
+    // Logout with nobody keyed in: GPII's 409.
+    let (st, body) = get(&api, "/user/high_contrast/logout", &[]);
+    assert_eq!(st, 409);
+    assert!(body.contains("but the user noUser is logged in"), "{body}");
+
+    let (st, body) = get(&api, "/user/high_contrast/login", &[]);
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(
+        body,
+        "User with GPII key high_contrast was successfully logged in."
+    );
+    let (st, body) = get(&api, "/status", &[]);
+    assert_eq!(st, 200);
+    let status: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status["state"], "active");
+    assert_eq!(status["key"], "high_contrast");
+
+    // Proximity: the same key again within 1.5 s bounces.
+    let (st, _) = get(&api, "/user/high_contrast/proximityTriggered", &[]);
+    assert_eq!(st, 429);
+    // Another key switches users.
+    let (st, body) = get(&api, "/user/snapset_1a/proximityTriggered", &[]);
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(
+        d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
+        "false"
+    );
+    let (st, body) = get(&api, "/user/high_contrast/logout", &[]);
+    assert_eq!(st, 409, "{body}");
+    let (st, body) = get(&api, "/user/snapset_1a/logout", &[]);
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(
+        body,
+        "User with GPII key snapset_1a was successfully logged out."
+    );
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+
+    // An unknown key: GPII's 500 shape with the reason.
+    let (st, body) = get(&api, "/user/nobody_here/login", &[]);
+    assert_eq!(st, 500);
+    assert!(body.contains("Error occurred during login"), "{body}");
+}
+
+#[test]
+fn a_storm_of_concurrent_logins_and_logouts_leaves_a_restorable_desktop() {
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let l = Listener::start(&d);
+    let keys = [
+        "high_contrast",
+        "snapset_1a",
+        "magnifier_2x",
+        "low_vision_combined",
+    ];
+    let ops = ["login", "logout", "proximityTriggered"];
+    let handles: Vec<_> = (0..24)
+        .map(|i| {
+            let api = l.api.clone();
+            let key = keys[i % keys.len()];
+            let op = ops[(i / keys.len()) % ops.len()];
+            std::thread::spawn(move || get(&api, &format!("/user/{key}/{op}"), &[]).0)
+        })
+        .collect();
+    for h in handles {
+        let st = h.join().unwrap();
+        assert!([200, 409, 429].contains(&st), "unexpected status {st}");
+    }
+    // Whoever is keyed in now, keying out restores the original desktop exactly.
+    let (_, body) = get(&l.api, "/status", &[]);
+    let status: Value = serde_json::from_str(&body).unwrap();
+    if status["state"] == "active" {
+        let key = status["key"].as_str().unwrap();
+        let (st, body) = get(&l.api, &format!("/user/{key}/logout"), &[]);
+        assert_eq!(st, 200, "{body}");
+    }
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
