@@ -5,6 +5,7 @@
 //! **Architecture invariant:** knows nothing of Tauri or of any UI; `attune-model` decides,
 //! `attune-settings` acts, this crate sequences them.
 
+pub mod cache;
 pub mod cloud;
 pub mod config;
 pub mod desktop;
