@@ -1,0 +1,77 @@
+//! The cloud client against a fault server on loopback, real sockets and real time
+//! (TEST-MATRIX §1 and §2). Timeouts are scaled down (connect and attempt 300 ms, deadline 2 s,
+//! backoff 50 ms…200 ms) so the suite is fast; each bound is asserted relative to them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod answers;
+mod fault;
+mod network;
+
+use std::time::Duration;
+
+use attune_flow::cloud::{ClientOptions, CloudClient};
+use attune_flow::config::{CloudConfig, ResilienceConfig};
+use attune_model::device::DeviceReport;
+use attune_model::key::Key;
+
+pub const ATTEMPT: Duration = Duration::from_millis(300);
+pub const DEADLINE: Duration = Duration::from_secs(2);
+/// Scheduling slack on a shared two-core machine.
+pub const SLACK: Duration = Duration::from_millis(200);
+
+pub fn resilience() -> ResilienceConfig {
+    ResilienceConfig {
+        connect_timeout: ATTEMPT,
+        attempt_timeout: ATTEMPT,
+        deadline: DEADLINE,
+        max_attempts: 3,
+        backoff_base: Duration::from_millis(50),
+        backoff_cap: Duration::from_millis(200),
+        ..ResilienceConfig::default()
+    }
+}
+
+pub fn cloud(urls: &[String]) -> CloudConfig {
+    CloudConfig {
+        urls: urls.to_vec(),
+        client_id: Some("site-id".to_owned()),
+        client_secret: Some("site-secret".to_owned()),
+        legacy_gpii: false,
+    }
+}
+
+pub fn client(urls: &[String]) -> CloudClient {
+    client_with(cloud(urls), resilience())
+}
+
+pub fn client_with(c: CloudConfig, r: ResilienceConfig) -> CloudClient {
+    CloudClient::with_options(
+        &c,
+        &r,
+        ClientOptions {
+            jitter_seed: Some(11),
+            ..ClientOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+/// A key that would be easy to spot in any text.
+pub fn key() -> Key {
+    Key::parse("secret-key-5f3a").unwrap()
+}
+
+pub fn device() -> DeviceReport {
+    DeviceReport::linux([
+        "org.gnome.desktop.a11y.magnifier",
+        "org.gnome.desktop.interface",
+    ])
+}
+
+/// A URL that refuses connections: a port just bound and released.
+pub async fn refused_url() -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{addr}")
+}
