@@ -15,17 +15,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use attune_model::key::Key;
-use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::Sha256;
 
 use crate::config::CacheConfig;
+use crate::sealed::Sealer;
 
 const MAGIC: &[u8; 6] = b"ATTC1\n";
-const NONCE_LEN: usize = 24;
-const SECRET_FILE: &str = "install.secret";
+const KIND: &str = "prefs";
 /// Largest cache entry read (the cloud answer is capped at 4 MiB, plus a little).
 const MAX_ENTRY: u64 = 5 * 1024 * 1024;
 
@@ -62,69 +59,34 @@ struct Plain {
 /// The cache in one directory.
 pub struct PrefCache {
     dir: PathBuf,
-    secret: [u8; 32],
+    sealer: Sealer,
     policy: CacheConfig,
 }
 
 impl PrefCache {
     /// Opens the cache in `dir`, creating it and the per-install secret on first use.
     pub fn open(dir: &Path, policy: CacheConfig) -> Result<PrefCache, CacheError> {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| io(dir, e))?;
-        let sp = dir.join(SECRET_FILE);
-        let secret = match std::fs::read(&sp) {
-            Ok(b) if b.len() == 32 => {
-                let mut s = [0u8; 32];
-                s.copy_from_slice(&b);
-                s
-            }
-            other => {
-                if let Ok(b) = other {
-                    // A damaged secret makes every entry unreadable: start afresh.
-                    tracing::warn!(len = b.len(), "install secret damaged; cache reset");
-                    purge_dir(dir);
-                }
-                let key = XChaCha20Poly1305::generate_key(&mut OsRng);
-                let mut s = [0u8; 32];
-                s.copy_from_slice(&key);
-                attune_settings::atomic::atomic_write(&sp, &s).map_err(|e| io(&sp, e))?;
-                let _ = std::fs::set_permissions(&sp, std::fs::Permissions::from_mode(0o600));
-                s
-            }
-        };
+        let (sealer, fresh) = Sealer::open(dir).map_err(|e| io(dir, e))?;
+        if fresh {
+            // Entries sealed under a lost secret can never be opened again.
+            purge_dir(dir);
+        }
         Ok(PrefCache {
             dir: dir.to_path_buf(),
-            secret,
+            sealer,
             policy,
         })
     }
 
-    /// 32 bytes derived from the person's key and the install secret (HKDF-SHA256, RFC 5869):
-    /// HKDF's extract step is HMAC keyed by the install secret, so each output is a keyed hash of
-    /// the person's key; `purpose` separates the file name from the encryption key.
-    fn derive(&self, key: &Key, purpose: &[u8]) -> [u8; 32] {
-        let hk = hkdf::Hkdf::<Sha256>::new(Some(&self.secret), key.expose().as_bytes());
-        let mut okm = [0u8; 32];
-        // 32 bytes is far below HKDF-SHA256's limit of 8160 bytes: expand cannot fail.
-        let _ = hk.expand(purpose, &mut okm);
-        okm
-    }
-
-    fn file_id(&self, key: &Key) -> String {
-        hex::encode(self.derive(key, b"attune cache file name v1"))
-    }
-
-    fn cipher(&self, key: &Key) -> XChaCha20Poly1305 {
-        XChaCha20Poly1305::new(&self.derive(key, b"attune cache key v1").into())
-    }
-
     /// Where `key`'s entry lives (the name reveals nothing of the key).
     pub fn path_for(&self, key: &Key) -> PathBuf {
-        self.dir.join(format!("{}.prefs", self.file_id(key)))
+        self.sealer.path(&self.dir, key, KIND)
+    }
+
+    fn aad(path: &Path) -> Vec<u8> {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned().into_bytes())
+            .unwrap_or_default()
     }
 
     /// Stores `answer` for `key` (no-op when the site disabled caching).
@@ -142,22 +104,10 @@ impl PrefCache {
             answer: answer.clone(),
         })
         .map_err(|e| io(&path, e))?;
-        let id = self.file_id(key);
-        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let sealed = self
-            .cipher(key)
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: &plain,
-                    aad: id.as_bytes(),
-                },
-            )
-            .map_err(|_| io(&path, "encryption failed"))?;
-        let mut bytes = Vec::with_capacity(MAGIC.len() + NONCE_LEN + sealed.len());
-        bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&nonce);
-        bytes.extend_from_slice(&sealed);
+        let bytes = self
+            .sealer
+            .seal(key, KIND, MAGIC, &Self::aad(&path), &plain)
+            .ok_or_else(|| io(&path, "encryption failed"))?;
         attune_settings::atomic::atomic_write(&path, &bytes).map_err(|e| io(&path, e))
     }
 
@@ -174,7 +124,7 @@ impl PrefCache {
             return None;
         }
         let bytes = std::fs::read(&path).ok()?;
-        let Some(plain) = self.open_entry(key, &bytes) else {
+        let Some(plain) = self.open_entry(key, &path, &bytes) else {
             self.discard(&path, "cannot be opened (damaged or not ours)");
             return None;
         };
@@ -191,23 +141,10 @@ impl PrefCache {
         })
     }
 
-    fn open_entry(&self, key: &Key, bytes: &[u8]) -> Option<Plain> {
-        let rest = bytes.strip_prefix(MAGIC.as_slice())?;
-        if rest.len() < NONCE_LEN {
-            return None;
-        }
-        let (nonce, sealed) = rest.split_at(NONCE_LEN);
-        let id = self.file_id(key);
+    fn open_entry(&self, key: &Key, path: &Path, bytes: &[u8]) -> Option<Plain> {
         let plain = self
-            .cipher(key)
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: id.as_bytes(),
-                },
-            )
-            .ok()?;
+            .sealer
+            .open_sealed(key, KIND, MAGIC, &Self::aad(path), bytes)?;
         let p: Plain = serde_json::from_slice(&plain).ok()?;
         (p.version == 1).then_some(p)
     }
@@ -282,12 +219,10 @@ mod tests {
                 "secret-user",
                 "fontSize",
                 "registry.gpii.net",
-                "24",
+                "gpii-default",
             ] {
                 assert!(!name.contains(secret), "{name} reveals {secret}");
-                if secret != "24" {
-                    assert!(!text.contains(secret), "{name} reveals {secret}");
-                }
+                assert!(!text.contains(secret), "{name} reveals {secret}");
             }
         }
     }

@@ -15,6 +15,7 @@ pub mod lock;
 pub mod messages;
 pub mod paths;
 pub mod report;
+pub mod sealed;
 pub mod session;
 
 pub use config::{Config, Profile};
