@@ -21,7 +21,8 @@ Exit codes:
   6  unknown or invalid key / snapset
   7  some settings could not be put back (they stay in the journal and are retried)
   8  the settings journal could not be written, so nothing was changed
-  9  nobody is keyed in";
+  9  nobody is keyed in
+ 10  the cloud cannot be reached and nothing could be applied (no saved settings, no snapset)";
 
 #[derive(Parser)]
 #[command(
@@ -132,8 +133,10 @@ fn main() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -290,8 +293,14 @@ fn print_status(st: &Status) {
     if let Some(s) = st.source {
         println!("Source:  {s}");
     }
-    if let Some(r) = st.reason {
+    if let Some(c) = &st.connectivity {
+        println!("Cloud:   {c}");
+    }
+    if let Some(r) = &st.reason {
         println!("Network: {r}");
+    }
+    if let Some(m) = &st.message {
+        println!("Message: {m}");
     }
     println!("Journal: {} ({} entries)", st.journal, st.journal_entries);
     if !st.applied.is_empty() {

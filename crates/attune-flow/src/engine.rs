@@ -23,10 +23,14 @@ const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// Attune's local flow manager: the one API the CLI, the app and the listeners drive.
 pub struct Flow {
-    config: Config,
-    paths: Paths,
+    pub(crate) config: Config,
+    pub(crate) paths: Paths,
     registry: SolutionsRegistry,
-    desktop: Desktop,
+    pub(crate) desktop: Desktop,
+    /// The cloud client, made on first use (the breaker and retry budget live in it, so one per
+    /// process).
+    pub(crate) cloud:
+        std::sync::OnceLock<Result<crate::cloud::CloudClient, crate::cloud::ClientError>>,
 }
 
 /// A bundled snapset, as listed to people and scripts.
@@ -45,7 +49,7 @@ pub struct KeyInOutcome {
     pub applied: Vec<ReportRow>,
     pub counts: report::Counts,
     pub message: Message,
-    pub message_text: &'static str,
+    pub message_text: String,
     /// A previous session or interrupted operation that was finished first.
     pub finished_first: Option<RecoverOutcome>,
 }
@@ -69,9 +73,9 @@ pub struct Status {
     pub name: Option<String>,
     pub source: Option<&'static str>,
     pub cache_age_seconds: Option<u64>,
-    pub connectivity: Option<&'static str>,
-    pub reason: Option<&'static str>,
-    pub message: Option<&'static str>,
+    pub connectivity: Option<String>,
+    pub reason: Option<String>,
+    pub message: Option<String>,
     pub applied: Vec<ReportRow>,
     pub outbox: u64,
     pub journal: &'static str,
@@ -96,6 +100,7 @@ impl Flow {
             paths,
             registry,
             desktop,
+            cloud: std::sync::OnceLock::new(),
         })
     }
 
@@ -156,29 +161,23 @@ impl Flow {
         }
     }
 
-    /// Keys in `raw_key`. In the testing profile the key names a bundled snapset.
+    /// Keys in `raw_key`. In the testing profile the key names a bundled snapset; in the
+    /// development and production profiles it is the person's GPII key, fetched from the cloud
+    /// with the cache and the snapset of the same name as fallbacks (DESIGN §3).
     pub fn key_in(&self, raw_key: &str) -> Result<KeyInOutcome, FlowError> {
         let key = Key::parse(raw_key)?;
         let _lock = self.lock()?;
         let mut finished_first = self.resume_locked()?;
 
-        if self.config.profile != Profile::Testing {
-            return Err(FlowError::NotAvailable {
-                what: format!(
-                    "keying in with the {} profile (the cloud client)",
-                    self.config.profile
-                ),
-            });
-        }
-        let Some(prefs) = bundled::snapset(key.expose()) else {
+        let snapset = bundled::snapset(key.expose()).transpose()?;
+        if self.config.profile == Profile::Testing && snapset.is_none() {
             return Err(FlowError::UnknownSnapset {
                 available: bundled::snapset_keys()
                     .into_iter()
                     .map(str::to_owned)
                     .collect(),
             });
-        };
-        let prefs = prefs?;
+        }
 
         if let Some(s) = session::load(&self.paths.session_file())? {
             if s.phase == Phase::Active && s.key == key.expose() {
@@ -189,7 +188,7 @@ impl Flow {
                     counts: report::counts(&s.applied),
                     applied: s.applied,
                     message: Message::AlreadyKeyedIn,
-                    message_text: Message::AlreadyKeyedIn.text(),
+                    message_text: Message::AlreadyKeyedIn.text().to_owned(),
                     finished_first: None,
                 });
             }
@@ -200,30 +199,56 @@ impl Flow {
         }
 
         let device = self.desktop.device_report(&self.registry);
-        let outcome = attune_model::matchmaker::match_and_transform(
-            &prefs,
-            attune_model::prefs::DEFAULT_CONTEXT,
-            &self.registry,
-            &device,
-        )?;
+        if self.config.profile == Profile::Testing {
+            let Some(prefs) = snapset else {
+                return Err(FlowError::NotKeyedIn);
+            };
+            let outcome = attune_model::matchmaker::match_and_transform(
+                &prefs,
+                attune_model::prefs::DEFAULT_CONTEXT,
+                &self.registry,
+                &device,
+            )?;
+            let sess = self.new_session(&key, Source::Snapset, prefs.name());
+            let (sess, rows) = self.apply_in_session(sess, &outcome.instructions)?;
+            return Ok(self.outcome(sess, rows, None, finished_first));
+        }
+        crate::cloudflow::key_in_cloud(self, &key, snapset, &device, finished_first)
+    }
 
-        let mut sess = Session {
+    pub(crate) fn new_session(&self, key: &Key, source: Source, name: Option<&str>) -> Session {
+        Session {
             version: session::SESSION_VERSION,
             phase: Phase::Applying,
             key: key.expose().to_owned(),
             key_fingerprint: key.fingerprint(),
             profile: self.config.profile.to_string(),
-            source: Source::Snapset,
-            name: prefs.name().map(str::to_owned),
+            source,
+            name: name.map(str::to_owned),
             since_unix: now_unix(),
             applied: Vec::new(),
-        };
+            connectivity: None,
+            reason: None,
+            message: None,
+            last_cloud_contact_unix: None,
+            cache_saved_unix: None,
+        }
+    }
+
+    /// Records the session as applying, applies through the journal, records it as active.
+    /// When the journal cannot be written, whatever was changed is undone and the error
+    /// returned.
+    pub(crate) fn apply_in_session(
+        &self,
+        mut sess: Session,
+        instructions: &attune_model::lifecycle::LifecycleInstructions,
+    ) -> Result<(Session, Vec<ReportRow>), FlowError> {
+        sess.phase = Phase::Applying;
         session::store(&self.paths.session_file(), &sess)?;
-        tracing::info!(key = %key, "key-in: applying snapset");
-        let rows = match self.desktop.apply(&outcome.instructions) {
+        tracing::info!(key = %sess.key_fingerprint, source = sess.source.as_str(), "key-in: applying");
+        let rows = match self.desktop.apply(instructions) {
             Ok(rows) => rows,
             Err(e) => {
-                // Nothing durable was changed without a journal; undo anything that was.
                 let _ = self.restore_locked(Message::KeyedOut);
                 return Err(e);
             }
@@ -231,22 +256,49 @@ impl Flow {
         sess.phase = Phase::Active;
         sess.applied = rows.clone();
         session::store(&self.paths.session_file(), &sess)?;
+        Ok((sess, rows))
+    }
+
+    /// Rewrites the active session record (source, connectivity, message changed).
+    pub(crate) fn store_session(&self, sess: &Session) -> Result<(), FlowError> {
+        Ok(session::store(&self.paths.session_file(), sess)?)
+    }
+
+    /// Puts back everything applied in this session, keeping the lock.
+    pub(crate) fn undo_locked(&self) -> Result<RecoverOutcome, FlowError> {
+        self.restore_locked(Message::KeyedOut)
+    }
+
+    pub(crate) fn outcome(
+        &self,
+        sess: Session,
+        rows: Vec<ReportRow>,
+        text: Option<String>,
+        finished_first: Option<RecoverOutcome>,
+    ) -> KeyInOutcome {
         let counts = report::counts(&rows);
         let message = if counts.failed > 0 {
             Message::SomeSettingsFailed
         } else {
-            Message::KeyedInSnapset
+            match sess.source {
+                Source::Snapset => Message::KeyedInSnapset,
+                _ => Message::KeyedInCloud,
+            }
         };
-        Ok(KeyInOutcome {
+        KeyInOutcome {
             key: sess.key,
             source: sess.source,
             name: sess.name,
             applied: rows,
             counts,
             message,
-            message_text: message.text(),
+            message_text: text.unwrap_or_else(|| message.text().to_owned()),
             finished_first,
-        })
+        }
+    }
+
+    pub(crate) fn registry(&self) -> &SolutionsRegistry {
+        &self.registry
     }
 
     /// Keys out: restores every original from the journal and ends the session.
@@ -326,26 +378,39 @@ impl Flow {
             None if journal.is_some() => ("interrupted", None),
             None => ("idle", None),
         };
-        let message = s.as_ref().map(|s| match s.source {
-            Source::Snapset => Message::KeyedInSnapset.text(),
-            _ => Message::KeyedInSnapset.text(),
+        let message = s.as_ref().map(|s| {
+            s.message.clone().unwrap_or_else(|| {
+                match s.source {
+                    Source::Snapset => Message::KeyedInSnapset,
+                    _ => Message::KeyedInCloud,
+                }
+                .text()
+                .to_owned()
+            })
         });
+        let testing = self.config.profile == Profile::Testing;
         Ok(Status {
             state,
             profile: self.config.profile,
             key: s.as_ref().map(|s| s.key.clone()),
             name: s.as_ref().and_then(|s| s.name.clone()),
             source: s.as_ref().map(|s| s.source.as_str()),
-            cache_age_seconds: None,
-            connectivity: None,
-            reason: (self.config.profile == Profile::Testing)
-                .then_some("testing profile: the network is never used"),
+            cache_age_seconds: s
+                .as_ref()
+                .and_then(|s| s.cache_saved_unix)
+                .map(|t| crate::cloudflow::age_since(t).as_secs()),
+            connectivity: s.as_ref().and_then(|s| s.connectivity.clone()),
+            reason: if testing {
+                Some("testing profile: the network is never used".to_owned())
+            } else {
+                s.as_ref().and_then(|s| s.reason.clone())
+            },
             message,
             applied: s.as_ref().map(|s| s.applied.clone()).unwrap_or_default(),
             outbox: 0,
             journal: journal_state,
             journal_entries: journal.unwrap_or(0),
-            last_cloud_contact: None,
+            last_cloud_contact: s.as_ref().and_then(|s| s.last_cloud_contact_unix),
             since_unix: s.as_ref().map(|s| s.since_unix),
         })
     }
@@ -358,7 +423,7 @@ impl Flow {
     }
 }
 
-fn now_unix() -> u64 {
+pub(crate) fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -28,6 +28,17 @@ pub enum FlowError {
     Journal(String),
     #[error(transparent)]
     Session(#[from] crate::session::SessionError),
+    #[error("invalid configuration: {0}")]
+    CloudConfig(crate::cloud::ClientError),
+    #[error("{message}")]
+    KeyRejected { message: String },
+    #[error("{message}")]
+    Offline {
+        reason: &'static str,
+        message: String,
+    },
+    #[error("the preferences server's answer could not be used: {0}")]
+    CloudAnswer(String),
 }
 
 impl FlowError {
@@ -46,6 +57,10 @@ impl FlowError {
             FlowError::RestoreIncomplete { .. } => "restore_incomplete",
             FlowError::Journal(_) => "journal",
             FlowError::Session(_) => "state_io",
+            FlowError::CloudConfig(_) => "config_invalid",
+            FlowError::KeyRejected { .. } => "key_rejected",
+            FlowError::Offline { .. } => "offline",
+            FlowError::CloudAnswer(_) => "malformed",
         }
     }
 
@@ -53,7 +68,9 @@ impl FlowError {
     pub fn exit_code(&self) -> i32 {
         match self {
             FlowError::Busy(crate::lock::LockError::Busy { .. }) => 4,
-            FlowError::Config(_) => 5,
+            FlowError::Config(_) | FlowError::CloudConfig(_) => 5,
+            FlowError::KeyRejected { .. } => 6,
+            FlowError::Offline { .. } => 10,
             FlowError::Key(_) | FlowError::UnknownSnapset { .. } => 6,
             FlowError::RestoreIncomplete { .. } => 7,
             FlowError::Journal(_) => 8,

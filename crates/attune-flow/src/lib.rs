@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod cloud;
+mod cloudflow;
 pub mod config;
 pub mod desktop;
 pub mod engine;

@@ -7,6 +7,7 @@
 #[non_exhaustive]
 pub enum Message {
     KeyedInSnapset,
+    KeyedInCloud,
     AlreadyKeyedIn,
     KeyedOut,
     NotKeyedIn,
@@ -24,6 +25,7 @@ impl Message {
     pub fn text(self) -> &'static str {
         match self {
             Message::KeyedInSnapset => "Your settings are applied (from a snapset on this computer).",
+            Message::KeyedInCloud => "Your settings are applied.",
             Message::AlreadyKeyedIn => "You are already keyed in; your settings are applied.",
             Message::KeyedOut => "This computer has been put back as it was.",
             Message::NotKeyedIn => "Nobody is keyed in.",

@@ -53,6 +53,20 @@ pub struct Session {
     pub name: Option<String>,
     pub since_unix: u64,
     pub applied: Vec<ReportRow>,
+    /// `online`, `offline`, `version_mismatch`, `auth_stale` (cloud profiles only).
+    #[serde(default)]
+    pub connectivity: Option<String>,
+    /// Short machine-readable cause of the last cloud failure (`unreachable`, `busy`, …).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// What the person was told.
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub last_cloud_contact_unix: Option<u64>,
+    /// When the cached answer in use was saved.
+    #[serde(default)]
+    pub cache_saved_unix: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,217 @@
+//! Key-in against the cloud (DESIGN §3 steps 3–6): apply the cached answer first, then ask the
+//! cloud under the resilience policy; on success apply the cloud's answer and refresh the cache,
+//! on failure keep what the cache gave, or fall back to the snapset of the same name, or apply
+//! nothing — and always say which, in the words of the one message table.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use attune_model::device::DeviceReport;
+use attune_model::key::Key;
+use attune_model::matchmaker::{instructions_from_cloud_answer, match_and_transform};
+use attune_model::prefs::{PreferenceSet, DEFAULT_CONTEXT};
+
+use crate::cache::PrefCache;
+use crate::cloud::{CloudClient, FailureKind, Fallback};
+use crate::engine::{now_unix, Flow, KeyInOutcome, RecoverOutcome};
+use crate::error::FlowError;
+use crate::session::Source;
+
+fn client(flow: &Flow) -> Result<&CloudClient, FlowError> {
+    flow.cloud
+        .get_or_init(|| CloudClient::new(&flow.config.cloud, &flow.config.resilience))
+        .as_ref()
+        .map_err(|e| FlowError::CloudConfig(e.clone()))
+}
+
+fn saved_date(unix: u64) -> String {
+    // A plain UTC date (the UI formats it for the person's locale later).
+    let days = unix / 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar (Howard
+/// Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn connectivity(kind: &FailureKind) -> &'static str {
+    match kind {
+        FailureKind::VersionMismatch { .. } => "version_mismatch",
+        FailureKind::StaleToken => "auth_stale",
+        _ => "offline",
+    }
+}
+
+pub(crate) fn key_in_cloud(
+    flow: &Flow,
+    key: &Key,
+    snapset: Option<PreferenceSet>,
+    device: &DeviceReport,
+    finished_first: Option<RecoverOutcome>,
+) -> Result<KeyInOutcome, FlowError> {
+    let client = client(flow)?;
+    let cache = match PrefCache::open(&flow.paths.cache_dir, flow.config.cache.clone()) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(error = %e, "preference cache unavailable");
+            None
+        }
+    };
+    let now = SystemTime::now();
+
+    // Step 3: apply first from the cache.
+    let mut applied_from_cache = None;
+    if let Some(cached) = cache.as_ref().and_then(|c| c.get(key, now)) {
+        match instructions_from_cloud_answer(&cached.answer, DEFAULT_CONTEXT, "cached answer") {
+            Ok(instr) => {
+                let mut sess = flow.new_session(
+                    key,
+                    Source::Cache {
+                        age_seconds: cached.age.as_secs(),
+                    },
+                    None,
+                );
+                let saved = cached
+                    .saved_at
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                sess.cache_saved_unix = Some(saved);
+                let (sess, rows) = flow.apply_in_session(sess, &instr)?;
+                applied_from_cache = Some((sess, rows, instr, saved));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cached answer unusable; removed");
+                if let Some(c) = &cache {
+                    let _ = c.purge(key);
+                }
+            }
+        }
+    }
+
+    // Step 4: the cloud, under the resilience policy (one deadline for token and settings).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| FlowError::NotAvailable {
+            what: format!("the async runtime ({e})"),
+        })?;
+    let answer = rt.block_on(async {
+        let deadline = client.deadline_from_now();
+        let token = client.token(key, deadline).await?;
+        client.get_settings(&token, key, device, deadline).await
+    });
+
+    match answer {
+        Ok(answer) => {
+            // Step 5: the cloud's answer.
+            let instr = instructions_from_cloud_answer(&answer, DEFAULT_CONTEXT, "cloud answer")
+                .map_err(|e| FlowError::CloudAnswer(e.to_string()))?;
+            let name = answer
+                .get("preferences")
+                .and_then(|p| p.get("name"))
+                .and_then(|n| n.as_str())
+                .map(str::to_owned);
+            let (mut sess, rows) = match applied_from_cache {
+                Some((sess, rows, cached_instr, _)) if cached_instr == instr => (sess, rows),
+                Some(_) => {
+                    // The cloud's answer differs from the cache: put the computer back and apply
+                    // the cloud's (the journal keeps the first originals either way).
+                    flow.undo_locked()?;
+                    flow.apply_in_session(
+                        flow.new_session(key, Source::Cloud, name.as_deref()),
+                        &instr,
+                    )?
+                }
+                None => flow.apply_in_session(
+                    flow.new_session(key, Source::Cloud, name.as_deref()),
+                    &instr,
+                )?,
+            };
+            sess.source = Source::Cloud;
+            sess.name = name;
+            sess.connectivity = Some("online".to_owned());
+            sess.last_cloud_contact_unix = Some(now_unix());
+            sess.cache_saved_unix = None;
+            flow.store_session(&sess)?;
+            if let Some(c) = &cache {
+                if let Err(e) = c.put(key, &answer, SystemTime::now()) {
+                    tracing::warn!(error = %e, "could not refresh the preference cache");
+                }
+            }
+            Ok(flow.outcome(sess, rows, None, finished_first))
+        }
+        Err(err) => {
+            let kind = err.kind;
+            tracing::warn!(key = %key, failure = kind.code(), attempts = err.attempts, "cloud key-in failed");
+            if let FailureKind::KeyRejected { .. } = kind {
+                // Step 6, key rejected: purge its cache, apply nothing.
+                if let Some(c) = &cache {
+                    let _ = c.purge(key);
+                }
+                if applied_from_cache.is_some() {
+                    flow.undo_locked()?;
+                }
+                return Err(FlowError::KeyRejected {
+                    message: kind.user_message().text(&Fallback::Nothing),
+                });
+            }
+            let msg = kind.user_message();
+            if let Some((mut sess, rows, _, saved)) = applied_from_cache {
+                let text = msg.text(&Fallback::Cache {
+                    saved: saved_date(saved),
+                });
+                sess.connectivity = Some(connectivity(&kind).to_owned());
+                sess.reason = Some(kind.code().to_owned());
+                sess.message = Some(text.clone());
+                flow.store_session(&sess)?;
+                return Ok(flow.outcome(sess, rows, Some(text), finished_first));
+            }
+            if let Some(prefs) = snapset {
+                let outcome =
+                    match_and_transform(&prefs, DEFAULT_CONTEXT, flow.registry(), device)?;
+                let text = msg.text(&Fallback::Snapset);
+                let mut sess = flow.new_session(key, Source::Snapset, prefs.name());
+                sess.connectivity = Some(connectivity(&kind).to_owned());
+                sess.reason = Some(kind.code().to_owned());
+                sess.message = Some(text.clone());
+                let (sess, rows) = flow.apply_in_session(sess, &outcome.instructions)?;
+                return Ok(flow.outcome(sess, rows, Some(text), finished_first));
+            }
+            Err(FlowError::Offline {
+                reason: kind.code(),
+                message: msg.text(&Fallback::Nothing),
+            })
+        }
+    }
+}
+
+/// How old a cached answer is, for status.
+pub(crate) fn age_since(saved_unix: u64) -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH + Duration::from_secs(saved_unix))
+        .unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_dates_are_plain_utc_dates() {
+        assert_eq!(saved_date(0), "1970-01-01");
+        assert_eq!(saved_date(951_782_400), "2000-02-29");
+        assert_eq!(saved_date(1_795_392_000), "2026-11-23");
+    }
+}
