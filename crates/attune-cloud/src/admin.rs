@@ -1,0 +1,528 @@
+//! What the admin commands do, as library functions (the binary only parses arguments).
+//!
+//! `load` accepts GPII's files unchanged: preference-set files (`testData/preferences/*.json5`,
+//! file name = key) and `dbData` JSON arrays of documents (`clientCredentials.json`,
+//! `gpiiAppInstallationClients.json`, `build/dbData/*/gpiiKeys.json`, `prefsSafes.json`).
+//! Loading is idempotent: a document equal to the stored one (timestamps aside) is left alone.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use attune_model::key::Key;
+use attune_model::prefs::PreferenceSet;
+
+use crate::auth::{self, SecretHash};
+use crate::clock::{iso8601, Clock};
+use crate::store::{
+    ClientCredentialDoc, GpiiKeyDoc, OtherDoc, PrefsSafeDoc, PrefsSafeType, Store, StoreError,
+};
+
+/// Why an admin command failed; each names the file or document concerned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    #[error("{path}: {detail}")]
+    File { path: PathBuf, detail: String },
+    #[error("{path}: document {index} (`{id}`): {detail}")]
+    Document {
+        path: PathBuf,
+        index: usize,
+        id: String,
+        detail: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn file_err(path: &Path, detail: impl fmt::Display) -> AdminError {
+    AdminError::File {
+        path: path.to_owned(),
+        detail: detail.to_string(),
+    }
+}
+
+/// What a load did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LoadReport {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// Files or documents deliberately not loaded, with the reason.
+    pub skipped: Vec<String>,
+}
+
+impl fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} created, {} updated, {} unchanged",
+            self.created, self.updated, self.unchanged
+        )?;
+        for s in &self.skipped {
+            write!(f, "\nskipped: {s}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What happened to one loaded item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeKind {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+impl LoadReport {
+    fn count_kind(&mut self, o: OutcomeKind) {
+        match o {
+            OutcomeKind::Created => self.created += 1,
+            OutcomeKind::Updated => self.updated += 1,
+            OutcomeKind::Unchanged => self.unchanged += 1,
+        }
+    }
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), AdminError> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| file_err(dir, format!("cannot list the folder: {e}")))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            files_under(&p, out)?;
+        } else if p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e == "json" || e == "json5")
+        {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Loads every `.json`/`.json5` file under `path` (a folder, or one file). Preference-set
+/// files become keys with a preferences safe of type `as_type`; `dbData` arrays are loaded
+/// document by document.
+pub async fn load(
+    store: &dyn Store,
+    path: &Path,
+    as_type: PrefsSafeType,
+    clock: &dyn Clock,
+) -> Result<LoadReport, AdminError> {
+    let mut files = Vec::new();
+    if path.is_dir() {
+        files_under(path, &mut files)?;
+    } else {
+        files.push(path.to_owned());
+    }
+    let mut report = LoadReport::default();
+    for file in files {
+        let bytes =
+            std::fs::read(&file).map_err(|e| file_err(&file, format!("cannot read: {e}")))?;
+        let name = file.display().to_string();
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            file_err(
+                &file,
+                format!("not UTF-8 (bad byte at offset {})", e.valid_up_to()),
+            )
+        })?;
+        let value = attune_model::parse_json5(text, &name).map_err(|e| file_err(&file, e))?;
+        match value {
+            Value::Array(docs) => {
+                for (index, doc) in docs.iter().enumerate() {
+                    load_document(store, &file, index, doc, clock, &mut report).await?;
+                }
+            }
+            Value::Object(ref m) if m.contains_key("flat") => {
+                let stem = file
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .ok_or_else(|| file_err(&file, "the file name is not UTF-8"))?;
+                let key = Key::parse(stem)
+                    .map_err(|e| file_err(&file, format!("the file name is not a usable key: {e}")))?;
+                PreferenceSet::from_value_named(value.clone(), &name).map_err(|e| file_err(&file, e))?;
+                let o = load_preferences(store, &key, value, as_type, clock).await?;
+                report.count_kind(o);
+            }
+            _ => {
+                return Err(file_err(
+                    &file,
+                    "neither a GPII preference set (an object with `flat`) nor a dbData array of documents",
+                ))
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Creates or updates `key` with `preferences` (`{"flat": …}`) in `prefsSafe-<key>`.
+pub async fn load_preferences(
+    store: &dyn Store,
+    key: &Key,
+    preferences: Value,
+    as_type: PrefsSafeType,
+    clock: &dyn Clock,
+) -> Result<OutcomeKind, AdminError> {
+    let now = iso8601(clock.now_ms());
+    let id = key.expose();
+    let safe_id = format!("prefsSafe-{id}");
+    let existing = store.find_prefs_by_key(id).await?;
+    if let Some((k, Some(safe))) = &existing {
+        if safe.preferences == preferences && safe.prefs_safe_type == as_type && !k.revoked {
+            return Ok(OutcomeKind::Unchanged);
+        }
+        let rev = safe.rev;
+        let doc = PrefsSafeDoc {
+            prefs_safe_type: as_type,
+            preferences,
+            timestamp_updated: Some(now),
+            ..safe.clone()
+        };
+        store.put_prefs_safe(doc, Some(rev)).await?;
+        return Ok(OutcomeKind::Updated);
+    }
+    let key_doc = GpiiKeyDoc {
+        id: id.to_owned(),
+        prefs_safe_id: Some(safe_id.clone()),
+        prefs_set_id: Some("gpii-default".to_owned()),
+        revoked: false,
+        revoked_reason: None,
+        timestamp_created: Some(now.clone()),
+        timestamp_updated: None,
+    };
+    let safe = PrefsSafeDoc {
+        id: safe_id,
+        prefs_safe_type: as_type,
+        name: Some(id.to_owned()),
+        preferences,
+        timestamp_created: Some(now),
+        timestamp_updated: None,
+        rev: 0,
+    };
+    store.create_prefs_for_key(key_doc, safe).await?;
+    Ok(OutcomeKind::Created)
+}
+
+fn str_field(doc: &Value, f: &str) -> Option<String> {
+    doc.get(f).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn list_field(doc: &Value, f: &str) -> Result<Option<Vec<String>>, String> {
+    match doc.get(f) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("`{f}` must list strings"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(format!("`{f}` must be an array of strings or null")),
+    }
+}
+
+async fn load_document(
+    store: &dyn Store,
+    file: &Path,
+    index: usize,
+    doc: &Value,
+    clock: &dyn Clock,
+    report: &mut LoadReport,
+) -> Result<(), AdminError> {
+    let id = str_field(doc, "_id").unwrap_or_default();
+    let bad = |detail: String| AdminError::Document {
+        path: file.to_owned(),
+        index,
+        id: id.clone(),
+        detail,
+    };
+    if id.is_empty() {
+        return Err(bad("no `_id`".to_owned()));
+    }
+    let Some(doc_type) = str_field(doc, "type") else {
+        report.skipped.push(format!(
+            "{}: document `{id}` has no `type` (CouchDB design documents are not needed)",
+            file.display()
+        ));
+        return Ok(());
+    };
+    match doc_type.as_str() {
+        "gpiiKey" => {
+            let new = GpiiKeyDoc {
+                id: id.clone(),
+                prefs_safe_id: str_field(doc, "prefsSafeId"),
+                prefs_set_id: str_field(doc, "prefsSetId"),
+                revoked: doc.get("revoked").and_then(Value::as_bool).unwrap_or(false),
+                revoked_reason: str_field(doc, "revokedReason"),
+                timestamp_created: str_field(doc, "timestampCreated"),
+                timestamp_updated: str_field(doc, "timestampUpdated"),
+            };
+            let old = store.find_gpii_key(&id).await?;
+            let same = old.as_ref().is_some_and(|o| {
+                o.prefs_safe_id == new.prefs_safe_id
+                    && o.prefs_set_id == new.prefs_set_id
+                    && o.revoked == new.revoked
+            });
+            if same {
+                report.count_kind(OutcomeKind::Unchanged);
+            } else {
+                store.put_gpii_key(new).await?;
+                report.count_kind(if old.is_some() {
+                    OutcomeKind::Updated
+                } else {
+                    OutcomeKind::Created
+                });
+            }
+        }
+        "prefsSafe" => {
+            let kind = str_field(doc, "prefsSafeType").unwrap_or_else(|| "user".to_owned());
+            let prefs_safe_type = PrefsSafeType::parse(&kind).ok_or_else(|| {
+                bad(format!(
+                    "prefsSafeType must be \"user\" or \"snapset\", got \"{kind}\""
+                ))
+            })?;
+            let preferences = doc.get("preferences").cloned().unwrap_or(Value::Null);
+            PreferenceSet::from_value_named(preferences.clone(), &id)
+                .map_err(|e| bad(e.to_string()))?;
+            let new = PrefsSafeDoc {
+                id: id.clone(),
+                prefs_safe_type,
+                name: str_field(doc, "name"),
+                preferences,
+                timestamp_created: str_field(doc, "timestampCreated")
+                    .or_else(|| Some(iso8601(clock.now_ms()))),
+                timestamp_updated: str_field(doc, "timestampUpdated"),
+                rev: 0,
+            };
+            match store.find_prefs_safe(&id).await? {
+                Some(old)
+                    if old.preferences == new.preferences
+                        && old.prefs_safe_type == new.prefs_safe_type
+                        && old.name == new.name =>
+                {
+                    report.count_kind(OutcomeKind::Unchanged)
+                }
+                Some(old) => {
+                    store.put_prefs_safe(new, Some(old.rev)).await?;
+                    report.count_kind(OutcomeKind::Updated);
+                }
+                None => {
+                    store.put_prefs_safe(new, None).await?;
+                    report.count_kind(OutcomeKind::Created);
+                }
+            }
+        }
+        "clientCredential" => {
+            let oauth2_client_id = str_field(doc, "oauth2ClientId")
+                .ok_or_else(|| bad("no `oauth2ClientId`".to_owned()))?;
+            let secret = str_field(doc, "oauth2ClientSecret")
+                .ok_or_else(|| bad("no `oauth2ClientSecret`".to_owned()))?;
+            let mut new = ClientCredentialDoc {
+                id: id.clone(),
+                client_id: str_field(doc, "clientId").unwrap_or_default(),
+                oauth2_client_id: oauth2_client_id.clone(),
+                oauth2_client_secret_hash: SecretHash::new(&secret).to_string(),
+                allowed_ip_blocks: list_field(doc, "allowedIPBlocks").map_err(bad)?,
+                allowed_prefs_to_write: list_field(doc, "allowedPrefsToWrite").map_err(bad)?,
+                is_create_gpii_key_allowed: doc
+                    .get("isCreateGpiiKeyAllowed")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                is_create_prefs_safe_allowed: doc
+                    .get("isCreatePrefsSafeAllowed")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                revoked: doc.get("revoked").and_then(Value::as_bool).unwrap_or(false),
+                timestamp_created: str_field(doc, "timestampCreated"),
+            };
+            match store.find_client_credential(&oauth2_client_id).await? {
+                Some(old) if old.id == new.id => {
+                    let same_secret = SecretHash::parse(&old.oauth2_client_secret_hash)
+                        .is_some_and(|h| h.matches(&secret));
+                    if same_secret {
+                        new.oauth2_client_secret_hash = old.oauth2_client_secret_hash.clone();
+                    }
+                    if new == old {
+                        report.count_kind(OutcomeKind::Unchanged);
+                    } else {
+                        store.put_client_credential(new).await?;
+                        report.count_kind(OutcomeKind::Updated);
+                    }
+                }
+                _ => {
+                    store.put_client_credential(new).await?;
+                    report.count_kind(OutcomeKind::Created);
+                }
+            }
+        }
+        "gpiiAppInstallationAuthorization" => {
+            report.skipped.push(format!(
+                "{}: authorization `{id}` (access tokens are issued by this server, not imported)",
+                file.display()
+            ));
+        }
+        other => {
+            let new = OtherDoc {
+                id: id.clone(),
+                doc_type: other.to_owned(),
+                doc: doc.clone(),
+            };
+            match store.find_other_doc(&id).await? {
+                Some(old) if old == new => report.count_kind(OutcomeKind::Unchanged),
+                old => {
+                    store.put_other_doc(new).await?;
+                    report.count_kind(if old.is_some() {
+                        OutcomeKind::Updated
+                    } else {
+                        OutcomeKind::Created
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// GPII's empty preference set (`scripts/shared/prefsSetsDbUtils.js`), given to new keys.
+pub fn empty_preferences() -> Value {
+    json!({"flat": {"contexts": {"gpii-default": {"name": "Default preferences", "preferences": {}}}}})
+}
+
+/// Creates `count` new UUIDv4 keys, each with an empty user preference set, and writes them to
+/// `out` as CSV (`key` header, one key per line) for card and USB-stick vendors. `out` must not
+/// exist. Returns the keys.
+pub async fn generate_keys(
+    store: &dyn Store,
+    count: usize,
+    out: &Path,
+    clock: &dyn Clock,
+) -> Result<Vec<String>, AdminError> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(out)
+        .map_err(|e| file_err(out, format!("cannot create (it must not exist yet): {e}")))?;
+    let mut keys = Vec::with_capacity(count);
+    let mut csv = String::from("key\n");
+    for _ in 0..count {
+        let id = uuid::Uuid::new_v4().to_string();
+        let key = Key::parse(&id).map_err(|e| AdminError::Usage(e.to_string()))?;
+        load_preferences(store, &key, empty_preferences(), PrefsSafeType::User, clock).await?;
+        csv.push_str(&id);
+        csv.push('\n');
+        keys.push(id);
+    }
+    file.write_all(csv.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| file_err(out, format!("cannot write: {e}")))?;
+    Ok(keys)
+}
+
+/// A new site credential: its secret (shown once) and the client's site-config snippet.
+#[derive(Debug, Clone)]
+pub struct NewCredential {
+    pub client_id: String,
+    pub client_secret: String,
+    pub snippet: String,
+}
+
+/// Creates a client credential for a site. `site` becomes the OAuth2 client id; the secret is
+/// 128 random bits, stored hashed, so this is the only time anyone sees it.
+pub async fn create_credential(
+    store: &dyn Store,
+    site: &str,
+    allowed_ip_blocks: Option<Vec<String>>,
+    cloud_url: Option<&str>,
+    clock: &dyn Clock,
+) -> Result<NewCredential, AdminError> {
+    if site.is_empty()
+        || site.len() > 64
+        || !site
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(AdminError::Usage(format!(
+            "--site `{site}`: use 1 to 64 letters, digits, '-', '_' or '.'"
+        )));
+    }
+    if store.find_client_credential(site).await?.is_some() {
+        return Err(AdminError::Usage(format!(
+            "a credential for site `{site}` exists already; choose another name"
+        )));
+    }
+    let secret = auth::random_token();
+    put_credential(store, site, &secret, allowed_ip_blocks, clock).await?;
+    let snippet = format!(
+        "# Attune site config for `{site}` (e.g. /etc/attune/site.toml). Keep the secret private.\n\
+         profile = \"production\"\n\n[cloud]\nurl = \"{}\"\nclient_id = \"{site}\"\nclient_secret = \"{secret}\"\n",
+        cloud_url.unwrap_or("https://cloud.example.org")
+    );
+    Ok(NewCredential {
+        client_id: site.to_owned(),
+        client_secret: secret,
+        snippet,
+    })
+}
+
+/// Writes the credential `site`/`secret` and its `gpiiAppInstallationClient`, replacing any
+/// with the same id (used by `--dev` for the fixed development credential).
+pub async fn put_credential(
+    store: &dyn Store,
+    site: &str,
+    secret: &str,
+    allowed_ip_blocks: Option<Vec<String>>,
+    clock: &dyn Clock,
+) -> Result<(), AdminError> {
+    let now = iso8601(clock.now_ms());
+    let client_id = format!("gpiiAppInstallationClient-{site}");
+    store
+        .put_other_doc(OtherDoc {
+            id: client_id.clone(),
+            doc_type: "gpiiAppInstallationClient".to_owned(),
+            doc: json!({"_id": client_id, "type": "gpiiAppInstallationClient",
+                "schemaVersion": crate::store::SCHEMA_VERSION, "name": site,
+                "computerType": "public", "timestampCreated": now}),
+        })
+        .await?;
+    store
+        .put_client_credential(ClientCredentialDoc {
+            id: format!("clientCredential-{site}"),
+            client_id,
+            oauth2_client_id: site.to_owned(),
+            oauth2_client_secret_hash: SecretHash::new(secret).to_string(),
+            allowed_ip_blocks,
+            allowed_prefs_to_write: None,
+            is_create_gpii_key_allowed: false,
+            is_create_prefs_safe_allowed: false,
+            revoked: false,
+            timestamp_created: Some(now),
+        })
+        .await?;
+    Ok(())
+}
+
+/// The development setup of `serve --dev`: the credential `attune-dev`/`attune-dev-secret`
+/// and every bundled snapset (as read-only snapsets). Idempotent.
+pub async fn load_dev_data(store: &dyn Store, clock: &dyn Clock) -> Result<LoadReport, AdminError> {
+    put_credential(store, "attune-dev", "attune-dev-secret", None, clock).await?;
+    let mut report = LoadReport::default();
+    for s in attune_model::bundled::snapsets() {
+        let value = attune_model::parse_json5(s.text, s.file_name)
+            .map_err(|e| AdminError::Usage(e.to_string()))?;
+        let key = Key::parse(s.key)
+            .map_err(|e| AdminError::Usage(format!("snapset {}: {e}", s.file_name)))?;
+        let o = load_preferences(store, &key, value, PrefsSafeType::Snapset, clock).await?;
+        report.count_kind(o);
+    }
+    Ok(report)
+}

@@ -1,0 +1,633 @@
+//! The HTTP API: GPII's cloud-based flow manager routes plus Attune's `/version`.
+//!
+//! Status codes and bodies follow GPII/universal's code where it defines them
+//! (`flowManager/src/Settings{Get,Put}Handler.js`, `gpii-oauth2`, `preferencesServer`); where
+//! GPII would answer 500 for a client's mistake (an unparsable device), we answer 400. See
+//! `docs/cloud.md` for the list of differences.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody, PathRejection};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put, MethodRouter};
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+use tokio::sync::Semaphore;
+
+use attune_model::device::DeviceReport;
+use attune_model::key::Key;
+use attune_model::prefs::{PreferenceSet, DEFAULT_CONTEXT};
+use attune_model::registry::SolutionsRegistry;
+
+use crate::auth::{self, FailureLimiter, LimitPolicy};
+use crate::clock::{iso8601, Clock};
+use crate::error::ApiError;
+use crate::preferences;
+use crate::store::{
+    AuthorizationDoc, GpiiKeyDoc, Grant, PrefsSafeDoc, PrefsSafeType, Store, StoreError,
+};
+
+/// The API version of this server (`X-Attune-Api`, `GET /version`). Clients accept the same
+/// major (DESIGN §6.3).
+pub const API_VERSION: &str = "1.0";
+/// The header carrying [`API_VERSION`] on every response.
+pub const API_HEADER: &str = "x-attune-api";
+/// GPII's message on a successful PUT.
+pub const PUT_SUCCESS: &str = "Successfully updated.";
+/// Longest device segment we decode (a device report lists a few dozen solutions).
+pub const MAX_DEVICE_BYTES: usize = 64 * 1024;
+
+/// Limits that protect the server. Defaults suit one small machine.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Requests handled at once; more get 503 + Retry-After at once.
+    pub max_in_flight: usize,
+    /// Largest PUT body (a preference set is a few kB; GPII's snapsets are under 2 kB).
+    pub max_put_bytes: usize,
+    /// Largest `/access_token` body.
+    pub max_token_bytes: usize,
+    pub per_address: LimitPolicy,
+    pub per_client: LimitPolicy,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_in_flight: 256,
+            max_put_bytes: 1024 * 1024,
+            max_token_bytes: 16 * 1024,
+            per_address: auth::PER_ADDRESS,
+            per_client: auth::PER_CLIENT,
+        }
+    }
+}
+
+/// Everything a request handler needs. Shared by all requests.
+pub struct AppState {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    /// Solutions registry per OS id (`device.OS.id`), as GPII keeps one per OS.
+    registries: HashMap<String, Arc<SolutionsRegistry>>,
+    per_address: FailureLimiter,
+    per_client: FailureLimiter,
+    in_flight: Arc<Semaphore>,
+    limits: Limits,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        registries: HashMap<String, Arc<SolutionsRegistry>>,
+        limits: Limits,
+    ) -> Arc<Self> {
+        Arc::new(AppState {
+            store,
+            clock,
+            registries,
+            per_address: FailureLimiter::new(limits.per_address),
+            per_client: FailureLimiter::new(limits.per_client),
+            in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
+            limits,
+        })
+    }
+}
+
+type St = Arc<AppState>;
+
+/// Every route of the API: method, path (axum syntax) and handler. The router is built from
+/// this list and the OpenAPI test reads it, so the two cannot drift apart.
+pub fn routes(limits: &Limits) -> Vec<(Method, &'static str, MethodRouter<St>)> {
+    vec![
+        (Method::GET, "/health", get(health)),
+        (Method::GET, "/ready", get(ready)),
+        (Method::GET, "/version", get(version)),
+        (
+            Method::POST,
+            "/access_token",
+            post(access_token).layer(DefaultBodyLimit::max(limits.max_token_bytes)),
+        ),
+        (Method::GET, "/{key}/settings/{device}", get(get_settings)),
+        (
+            Method::PUT,
+            "/{key}/settings",
+            put(put_settings).layer(DefaultBodyLimit::max(limits.max_put_bytes)),
+        ),
+    ]
+}
+
+/// The `(method, path)` pairs of [`routes`], for documentation checks.
+pub fn route_list() -> Vec<(Method, &'static str)> {
+    routes(&Limits::default())
+        .into_iter()
+        .map(|(m, p, _)| (m, p))
+        .collect()
+}
+
+/// The whole application: routes, load shedding, the version header and request logs.
+pub fn router(state: St) -> Router {
+    let mut r = Router::new();
+    for (_, path, handler) in routes(&state.limits) {
+        r = r.route(path, handler);
+    }
+    r.fallback(not_found)
+        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(state.clone(), shed_load))
+        .layer(middleware::from_fn(version_header))
+        .with_state(state)
+}
+
+async fn version_header(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    resp.headers_mut()
+        .insert(API_HEADER, HeaderValue::from_static(API_VERSION));
+    resp
+}
+
+/// Beyond `max_in_flight` requests, answer 503 at once: a client retrying in a second does
+/// better than one whose request waits in a queue until it times out.
+async fn shed_load(State(st): State<St>, req: Request, next: Next) -> Response {
+    match st.in_flight.clone().try_acquire_owned() {
+        Ok(_permit) => next.run(req).await,
+        Err(_) => {
+            tracing::warn!("shedding load: too many requests in flight");
+            ApiError::Unavailable {
+                message: "The server is busy; retry shortly".to_owned(),
+                retry_after: 1,
+            }
+            .into_response()
+        }
+    }
+}
+
+/// One log line per request, naming the route pattern (never the path: it holds the key).
+async fn log_request(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "(no route)".to_owned(), |m| m.as_str().to_owned());
+    let method = req.method().clone();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let micros = start.elapsed().as_micros() as u64;
+    if status >= 500 {
+        tracing::warn!(%method, route, status, micros, "request");
+    } else if status >= 400 {
+        tracing::info!(%method, route, status, micros, "request");
+    } else {
+        tracing::debug!(%method, route, status, micros, "request");
+    }
+    resp
+}
+
+async fn not_found(method: Method) -> ApiError {
+    ApiError::gpii(
+        StatusCode::NOT_FOUND,
+        format!("No such endpoint for {method}; see /version and docs/api/openapi.yaml"),
+    )
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"isHealthy": true}))
+}
+
+async fn ready(State(st): State<St>) -> Result<Json<Value>, ApiError> {
+    st.store.ping().await.map_err(|e| {
+        tracing::warn!(error = %e, "not ready");
+        ApiError::Unavailable {
+            message: "Error connecting to the store".to_owned(),
+            retry_after: 5,
+        }
+    })?;
+    Ok(Json(json!({"isReady": true})))
+}
+
+async fn version() -> Json<Value> {
+    Json(json!({
+        "api": API_VERSION,
+        "server": concat!("attune-cloud/", env!("CARGO_PKG_VERSION")),
+        "schemaVersion": crate::store::SCHEMA_VERSION,
+    }))
+}
+
+/// The body, or 413 when it is over the route's limit.
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
+            ApiError::TooLarge { limit: 0 }
+        }
+        other => ApiError::bad_request(format!("The request body could not be read: {other}")),
+    })
+}
+
+/// The fields of a token request, from a JSON or form body. Other content types give no
+/// fields (as GPII's body parsers do), so the client is then unauthenticated.
+fn token_fields(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, ApiError> {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let invalid = |d: String| ApiError::OAuth {
+        status: StatusCode::BAD_REQUEST,
+        error: "invalid_request",
+        description: d,
+    };
+    if ctype == "application/json" || ctype.ends_with("+json") {
+        let v: Value = serde_json::from_slice(body)
+            .map_err(|e| invalid(format!("The body is not valid JSON: {e}")))?;
+        let Value::Object(m) = v else {
+            return Err(invalid("The body must be a JSON object".to_owned()));
+        };
+        let mut out = HashMap::new();
+        for (k, v) in m {
+            match v {
+                Value::String(s) => {
+                    out.insert(k, s);
+                }
+                Value::Null => {}
+                other => {
+                    if matches!(
+                        k.as_str(),
+                        "grant_type" | "client_id" | "client_secret" | "username" | "password"
+                    ) {
+                        return Err(invalid(format!(
+                            "Invalid parameter: {k} must be a string, got {other}"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    } else if ctype == "application/x-www-form-urlencoded" {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|e| invalid(format!("The form body cannot be read: {e}")))?;
+        Ok(pairs.into_iter().collect())
+    } else {
+        Ok(HashMap::new())
+    }
+}
+
+fn nonempty<'a>(f: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    f.get(name).map(String::as_str).filter(|s| !s.is_empty())
+}
+
+/// `POST /access_token`: GPII's "resource owner GPII key grant" (OAuth2 password grant with
+/// the key as `username`). Checks run in GPII's order, so each failure answers as GPII does.
+async fn access_token(
+    State(st): State<St>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body_bytes(body).map_err(|e| match e {
+        ApiError::TooLarge { .. } => ApiError::TooLarge {
+            limit: st.limits.max_token_bytes,
+        },
+        other => other,
+    })?;
+    let now = st.clock.now_ms();
+    let address = peer.ip().to_string();
+    let fields = token_fields(&headers, &body)?;
+    let client_id = nonempty(&fields, "client_id");
+    st.per_address
+        .check(&address, now)
+        .map_err(|s| ApiError::RateLimited { retry_after: s })?;
+    if let Some(c) = client_id {
+        st.per_client
+            .check(c, now)
+            .map_err(|s| ApiError::RateLimited { retry_after: s })?;
+    }
+    let fail = |why: &str| {
+        st.per_address.fail(&address, now);
+        if let Some(c) = client_id {
+            st.per_client.fail(c, now);
+        }
+        tracing::info!(client = client_id.unwrap_or("-"), why, "token refused");
+    };
+
+    let (Some(client_id), Some(secret)) = (client_id, nonempty(&fields, "client_secret")) else {
+        fail("no client credentials");
+        return Err(ApiError::PlainUnauthorized);
+    };
+    let credential = st.store.find_client_credential(client_id).await?;
+    let credential = match credential {
+        Some(c)
+            if !c.revoked
+                && auth::SecretHash::parse(&c.oauth2_client_secret_hash)
+                    .is_some_and(|h| h.matches(secret)) =>
+        {
+            c
+        }
+        _ => {
+            fail("wrong client credentials");
+            return Err(ApiError::oauth_unauthorized());
+        }
+    };
+    let grant_type = fields.get("grant_type").map_or("undefined", String::as_str);
+    if grant_type != "password" {
+        return Err(ApiError::OAuth {
+            status: StatusCode::NOT_IMPLEMENTED,
+            error: "unsupported_grant_type",
+            description: format!("Unsupported grant type: {grant_type}"),
+        });
+    }
+    let missing = |p: &str| ApiError::OAuth {
+        status: StatusCode::BAD_REQUEST,
+        error: "invalid_request",
+        description: format!("Missing required parameter: {p}"),
+    };
+    let username = nonempty(&fields, "username").ok_or_else(|| missing("username"))?;
+    nonempty(&fields, "password").ok_or_else(|| missing("password"))?;
+    if let Some(blocks) = &credential.allowed_ip_blocks {
+        if !auth::ip_allowed(peer.ip(), blocks) {
+            fail("address not in allowedIPBlocks");
+            return Err(ApiError::oauth_unauthorized());
+        }
+    }
+    let Ok(key) = Key::parse(username) else {
+        fail("unusable key");
+        return Err(ApiError::oauth_unauthorized());
+    };
+    let may_create =
+        credential.is_create_gpii_key_allowed && credential.is_create_prefs_safe_allowed;
+    if !may_create {
+        match st.store.find_gpii_key(key.expose()).await? {
+            Some(k) if !k.revoked => {}
+            _ => {
+                fail("unknown key");
+                return Err(ApiError::oauth_unauthorized());
+            }
+        }
+    }
+    let token = auth::random_token();
+    st.store
+        .add_authorization(AuthorizationDoc {
+            id: format!("gpiiAppInstallationAuthorization-{}", uuid::Uuid::new_v4()),
+            client_id: credential.client_id.clone(),
+            client_credential_id: credential.id.clone(),
+            gpii_key: key.expose().to_owned(),
+            access_token_hash: auth::token_hash(&token),
+            created_ms: now,
+            expires_ms: now + auth::TOKEN_LIFETIME_SECS * 1000,
+            revoked: false,
+        })
+        .await?;
+    tracing::info!(client = client_id, %key, "token granted");
+    Ok((
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        Json(json!({
+            "access_token": token,
+            "expiresIn": auth::TOKEN_LIFETIME_SECS,
+            "token_type": "Bearer",
+        })),
+    )
+        .into_response())
+}
+
+/// The bearer token's live grant, if it is for `key`; otherwise 401 as GPII answers.
+async fn authorize(st: &AppState, headers: &HeaderMap, key: &str) -> Result<Grant, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let mut parts = v.split_whitespace();
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(scheme), Some(t), None) if scheme.eq_ignore_ascii_case("bearer") => Some(t),
+                _ => None,
+            }
+        })
+        .ok_or(ApiError::Unauthorized)?;
+    let grant = st
+        .store
+        .find_grant(&auth::token_hash(token), st.clock.now_ms())
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if grant.authorization.gpii_key != key {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(grant)
+}
+
+fn path_error(e: PathRejection) -> ApiError {
+    ApiError::bad_request(format!("The request path cannot be read: {e}"))
+}
+
+/// Parses the device segment: GPII's message when it is not JSON; a named field when it has
+/// the wrong shape.
+pub fn parse_device(segment: &str) -> Result<DeviceReport, ApiError> {
+    if segment.len() > MAX_DEVICE_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "Cloud based flow manager requires device information - the device segment is {} bytes, at most {MAX_DEVICE_BYTES}",
+            segment.len()
+        )));
+    }
+    let v: Value = serde_json::from_str(segment).map_err(|e| {
+        ApiError::bad_request(format!(
+            "Cloud based flow manager requires device information - failed to parse {e}"
+        ))
+    })?;
+    if !v.is_object() {
+        return Err(ApiError::bad_request(
+            "Cloud based flow manager requires device information - expected a JSON object like {\"OS\":{\"id\":\"linux\"},\"solutions\":[{\"id\":\"…\"}]}",
+        ));
+    }
+    serde_json::from_value(v).map_err(|e| {
+        ApiError::bad_request(format!(
+            "Cloud based flow manager requires device information - wrong shape: {e}"
+        ))
+    })
+}
+
+/// GPII's answer to `GET /{key}/settings/{device}` for these preferences (`None`: the key has
+/// none), computed with attune-model's flat matchmaker.
+pub fn settings_answer(
+    key: &str,
+    preferences: Option<&Value>,
+    registry: &SolutionsRegistry,
+    device: &DeviceReport,
+) -> Result<Value, ApiError> {
+    let Some(stored) = preferences else {
+        return Ok(json!({
+            "gpiiKey": key,
+            "preferences": {},
+            "solutionsRegistryEntries": SolutionsRegistry {
+                solutions: registry
+                    .solutions
+                    .iter()
+                    .filter(|(id, _)| device.has(id))
+                    .map(|(id, e)| (id.clone(), e.clone()))
+                    .collect(),
+            },
+            "matchMakerOutput": {"inferredConfiguration": {}},
+        }));
+    };
+    let set =
+        PreferenceSet::from_value_named(stored.clone(), "stored preference set").map_err(|e| {
+            tracing::error!(error = %e, "stored preferences unreadable");
+            ApiError::gpii(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The stored preferences of this key cannot be read",
+            )
+        })?;
+    let outcome =
+        attune_model::matchmaker::match_and_transform(&set, DEFAULT_CONTEXT, registry, device)
+            .map_err(|e| {
+                tracing::error!(error = %e, "matchmaking failed");
+                ApiError::gpii(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("Matchmaking failed: {e}"),
+                )
+            })?;
+    let mut answer = Map::new();
+    answer.insert("gpiiKey".to_owned(), Value::from(key));
+    answer.insert("preferences".to_owned(), outcome.filtered_preferences);
+    answer.insert(
+        "solutionsRegistryEntries".to_owned(),
+        serde_json::to_value(&outcome.registry_entries).unwrap_or(Value::Null),
+    );
+    answer.insert("matchMakerOutput".to_owned(), outcome.matchmaker_output);
+    Ok(Value::Object(answer))
+}
+
+async fn get_settings(
+    State(st): State<St>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path((key, device)) = path.map_err(path_error)?;
+    authorize(&st, &headers, &key).await?;
+    let device = parse_device(&device)?;
+    let found = st.store.find_prefs_by_key(&key).await?;
+    let prefs = match &found {
+        Some((k, _)) if k.revoked => return Err(ApiError::Unauthorized),
+        Some((_, Some(safe))) => Some(&safe.preferences),
+        _ => None,
+    };
+    let empty = SolutionsRegistry::default();
+    let registry = st
+        .registries
+        .get(&device.os.id)
+        .map_or(&empty, |r| r.as_ref());
+    Ok(Json(settings_answer(&key, prefs, registry, &device)?))
+}
+
+async fn put_settings(
+    State(st): State<St>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(key) = path.map_err(path_error)?;
+    let grant = authorize(&st, &headers, &key).await?;
+    let body = body_bytes(body).map_err(|e| match e {
+        ApiError::TooLarge { .. } => ApiError::TooLarge {
+            limit: st.limits.max_put_bytes,
+        },
+        other => other,
+    })?;
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("The body is not valid JSON: {e}")))?;
+    let linux = st.registries.get("linux").cloned().unwrap_or_default();
+    let errors = preferences::validate_body(&body, &linux);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation { errors });
+    }
+    if let Some(allowed) = &grant.allowed_prefs_to_write {
+        let refused = preferences::terms_not_allowed(&body, allowed);
+        if !refused.is_empty() {
+            tracing::info!(
+                terms = refused.len(),
+                "PUT refused: terms not in allowedPrefsToWrite"
+            );
+            return Err(ApiError::Unauthorized);
+        }
+    }
+    let parsed = Key::parse(&key).map_err(|_| ApiError::Unauthorized)?;
+    save_preferences(&st, &key, &body).await?;
+    tracing::info!(key = %parsed, "preferences updated");
+    Ok(Json(json!({"gpiiKey": key, "message": PUT_SUCCESS})))
+}
+
+/// Merges `body` into the key's preferences, creating the key or its safe when missing.
+/// Concurrent writers are resolved by the store's revision check and a retry.
+async fn save_preferences(st: &AppState, key: &str, body: &Value) -> Result<(), ApiError> {
+    for _ in 0..5 {
+        let now = iso8601(st.clock.now_ms());
+        let result = match st.store.find_prefs_by_key(key).await? {
+            Some((k, _)) if k.revoked => return Err(ApiError::Unauthorized),
+            Some((_, Some(safe))) => {
+                if safe.prefs_safe_type != PrefsSafeType::User {
+                    return Err(ApiError::Gpii {
+                        status: StatusCode::NOT_FOUND,
+                        message: format!(
+                            "Can't update preferences for readOnly GPII key \"{key}\" (perhaps it is a snapset)"
+                        ),
+                        error_code: Some("GPII_ERR_READONLY"),
+                    });
+                }
+                let rev = safe.rev;
+                let doc = PrefsSafeDoc {
+                    preferences: preferences::merged_preferences(Some(&safe.preferences), body),
+                    timestamp_updated: Some(now),
+                    ..safe
+                };
+                st.store.put_prefs_safe(doc, Some(rev)).await.map(|_| ())
+            }
+            found => {
+                let safe_id = format!("prefsSafe-{}", uuid::Uuid::new_v4());
+                let key_doc = match found {
+                    Some((k, None)) => GpiiKeyDoc {
+                        prefs_safe_id: Some(safe_id.clone()),
+                        prefs_set_id: Some(DEFAULT_CONTEXT.to_owned()),
+                        timestamp_updated: Some(now.clone()),
+                        ..k
+                    },
+                    _ => GpiiKeyDoc {
+                        id: key.to_owned(),
+                        prefs_safe_id: Some(safe_id.clone()),
+                        prefs_set_id: Some(DEFAULT_CONTEXT.to_owned()),
+                        revoked: false,
+                        revoked_reason: None,
+                        timestamp_created: Some(now.clone()),
+                        timestamp_updated: None,
+                    },
+                };
+                let safe = PrefsSafeDoc {
+                    id: safe_id,
+                    prefs_safe_type: PrefsSafeType::User,
+                    name: None,
+                    preferences: preferences::merged_preferences(None, body),
+                    timestamp_created: Some(now),
+                    timestamp_updated: None,
+                    rev: 0,
+                };
+                st.store.create_prefs_for_key(key_doc, safe).await
+            }
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err(StoreError::Conflict { .. } | StoreError::Exists { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Unavailable {
+        message: "The preferences changed repeatedly while saving; try again".to_owned(),
+        retry_after: 1,
+    })
+}

@@ -1,0 +1,287 @@
+//! `attune-cloud`: the server and its admin commands. See `docs/cloud.md`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use attune_cloud::admin;
+use attune_cloud::api::{AppState, Limits};
+use attune_cloud::clock::{Clock, SystemClock};
+use attune_cloud::server::{self, StoreUrl};
+use attune_cloud::store::{sqlite, PrefsSafeType, Store};
+use attune_model::registry::SolutionsRegistry;
+
+#[derive(Parser)]
+#[command(
+    name = "attune-cloud",
+    version,
+    about = "GPII-compatible cloud flow manager for Attune"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SafeType {
+    User,
+    Snapset,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API until SIGTERM or ctrl-c.
+    Serve {
+        /// Where the state lives: sqlite:PATH.
+        #[arg(long, env = "ATTUNE_CLOUD_STORE")]
+        store: StoreUrl,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081", env = "ATTUNE_CLOUD_LISTEN")]
+        listen: SocketAddr,
+        /// Development setup: credential attune-dev/attune-dev-secret and the bundled snapsets.
+        #[arg(long)]
+        dev: bool,
+        /// A GPII solutions registry file, as [OS=]FILE (OS defaults to linux); repeatable.
+        /// Without it, the bundled Linux registry is used.
+        #[arg(long)]
+        registry: Vec<String>,
+        /// Requests handled at once before answering 503.
+        #[arg(long, default_value_t = 256)]
+        max_in_flight: usize,
+    },
+    /// Load GPII preference files and dbData JSON (idempotent).
+    Load {
+        #[arg(long)]
+        store: StoreUrl,
+        /// Folder (searched recursively) or file.
+        path: PathBuf,
+        /// The type of the preference safes made from preference files.
+        #[arg(long = "as", value_enum, default_value = "user")]
+        as_type: SafeType,
+    },
+    /// Key management.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Site credentials.
+    Credentials {
+        #[command(subcommand)]
+        command: CredentialsCommand,
+    },
+    /// Write a consistent copy of the store while it is in use.
+    Backup {
+        #[arg(long)]
+        store: StoreUrl,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replace the store by a verified backup (stop the server first).
+    Restore {
+        #[arg(long)]
+        store: StoreUrl,
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Access tokens.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create N UUIDv4 keys with empty preferences; write them to a CSV file.
+    Generate {
+        #[arg(long)]
+        store: StoreUrl,
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CredentialsCommand {
+    /// Create a site's client credential and print its site-config snippet (once).
+    Create {
+        #[arg(long)]
+        store: StoreUrl,
+        #[arg(long)]
+        site: String,
+        /// Addresses or CIDR blocks allowed to request tokens (repeatable; default: any).
+        #[arg(long = "allow-ip")]
+        allow_ip: Vec<String>,
+        /// The cloud's URL, for the snippet.
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensCommand {
+    /// Delete expired access tokens.
+    PurgeExpired {
+        #[arg(long)]
+        store: StoreUrl,
+    },
+}
+
+fn registries(specs: &[String]) -> Result<HashMap<String, Arc<SolutionsRegistry>>, String> {
+    if specs.is_empty() {
+        return server::bundled_registries().map_err(|e| format!("bundled registry: {e}"));
+    }
+    let mut out = HashMap::new();
+    for spec in specs {
+        let (os, file) = match spec.split_once('=') {
+            Some((os, f)) if !os.contains('/') => (os.to_owned(), f),
+            _ => ("linux".to_owned(), spec.as_str()),
+        };
+        let bytes = std::fs::read(file).map_err(|e| format!("--registry {file}: {e}"))?;
+        let reg = SolutionsRegistry::from_bytes_named(&bytes, file).map_err(|e| e.to_string())?;
+        out.insert(os, Arc::new(reg));
+    }
+    Ok(out)
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let clock = SystemClock;
+    let open = |url: &StoreUrl| url.open().map_err(|e| e.to_string());
+    match cli.command {
+        Command::Serve {
+            store,
+            listen,
+            dev,
+            registry,
+            max_in_flight,
+        } => {
+            let s = open(&store)?;
+            if dev {
+                let r = admin::load_dev_data(&s, &clock)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tracing::info!(%r, "development data loaded (client attune-dev)");
+            }
+            let registries = registries(&registry)?;
+            let state = AppState::new(
+                Arc::new(s),
+                Arc::new(clock),
+                registries,
+                Limits {
+                    max_in_flight,
+                    ..Limits::default()
+                },
+            );
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            tracing::info!(%addr, "attune-cloud listening");
+            server::serve(listener, state, server::shutdown_signal())
+                .await
+                .map_err(|e| format!("server failed: {e}"))?;
+            tracing::info!("stopped");
+        }
+        Command::Load {
+            store,
+            path,
+            as_type,
+        } => {
+            let s = open(&store)?;
+            let t = match as_type {
+                SafeType::User => PrefsSafeType::User,
+                SafeType::Snapset => PrefsSafeType::Snapset,
+            };
+            let r = admin::load(&s, &path, t, &clock)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{r}");
+        }
+        Command::Keys {
+            command: KeysCommand::Generate { store, count, out },
+        } => {
+            let s = open(&store)?;
+            let keys = admin::generate_keys(&s, count, &out, &clock)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{} keys created and written to {}",
+                keys.len(),
+                out.display()
+            );
+        }
+        Command::Credentials {
+            command:
+                CredentialsCommand::Create {
+                    store,
+                    site,
+                    allow_ip,
+                    url,
+                },
+        } => {
+            let s = open(&store)?;
+            let ips = (!allow_ip.is_empty()).then_some(allow_ip);
+            let c = admin::create_credential(&s, &site, ips, url.as_deref(), &clock)
+                .await
+                .map_err(|e| e.to_string())?;
+            print!("{}", c.snippet);
+        }
+        Command::Backup { store, out } => {
+            let s = open(&store)?;
+            s.backup_to(&out).map_err(|e| e.to_string())?;
+            println!("backup written to {} and verified", out.display());
+        }
+        Command::Restore { store, from } => {
+            let StoreUrl::Sqlite(path) = store;
+            sqlite::restore(&path, &from).map_err(|e| e.to_string())?;
+            let s = sqlite::SqliteStore::open(&path).map_err(|e| e.to_string())?;
+            let counts = s.counts().map_err(|e| e.to_string())?;
+            let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            println!(
+                "restored {} from {}: {}",
+                path.display(),
+                from.display(),
+                summary.join(", ")
+            );
+        }
+        Command::Tokens {
+            command: TokensCommand::PurgeExpired { store },
+        } => {
+            let s = open(&store)?;
+            let n = s
+                .purge_expired_authorizations(clock.now_ms())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{n} expired tokens deleted");
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    server::init_logging();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("attune-cloud: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("attune-cloud: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Running the API: binding, graceful shutdown, logging, and opening stores by their URL.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use attune_model::registry::SolutionsRegistry;
+use tokio::net::TcpListener;
+
+use crate::api::{router, AppState};
+use crate::store::sqlite::{SqliteError, SqliteStore};
+
+/// Where the state lives: `sqlite:PATH` (and later `couchdb:URL`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    Sqlite(PathBuf),
+}
+
+/// Why a `--store` value cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreUrlError {
+    #[error("--store `{0}`: expected sqlite:PATH (e.g. sqlite:/var/lib/attune/cloud.db)")]
+    Unknown(String),
+    #[error("--store `{0}`: CouchDB stores are not built yet; use sqlite:PATH")]
+    CouchNotYet(String),
+}
+
+impl std::str::FromStr for StoreUrl {
+    type Err = StoreUrlError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(p) = s.strip_prefix("sqlite:") {
+            if p.is_empty() {
+                return Err(StoreUrlError::Unknown(s.to_owned()));
+            }
+            Ok(StoreUrl::Sqlite(PathBuf::from(p)))
+        } else if s.starts_with("couchdb:") {
+            Err(StoreUrlError::CouchNotYet(s.to_owned()))
+        } else {
+            Err(StoreUrlError::Unknown(s.to_owned()))
+        }
+    }
+}
+
+impl StoreUrl {
+    pub fn open(&self) -> Result<SqliteStore, SqliteError> {
+        match self {
+            StoreUrl::Sqlite(p) => SqliteStore::open(p),
+        }
+    }
+}
+
+/// Sets up `tracing`: JSON lines when stdout is not a terminal (a service's log collector),
+/// readable text otherwise. `RUST_LOG` overrides the level (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if std::io::stdout().is_terminal() {
+        builder.try_init()
+    } else {
+        builder.json().flatten_event(true).try_init()
+    };
+}
+
+/// Registries per OS id, from the bundled Linux registry.
+pub fn bundled_registries(
+) -> Result<HashMap<String, Arc<SolutionsRegistry>>, attune_model::ModelError> {
+    let mut m = HashMap::new();
+    m.insert(
+        "linux".to_owned(),
+        Arc::new(attune_model::bundled::linux_registry()?),
+    );
+    Ok(m)
+}
+
+/// Serves the API on `listener` until `shutdown` completes; requests in flight then finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls_parse() {
+        assert_eq!(
+            "sqlite:/tmp/x.db".parse::<StoreUrl>().unwrap(),
+            StoreUrl::Sqlite("/tmp/x.db".into())
+        );
+        assert!(matches!(
+            "couchdb:http://h".parse::<StoreUrl>(),
+            Err(StoreUrlError::CouchNotYet(_))
+        ));
+        assert!("/tmp/x.db".parse::<StoreUrl>().is_err());
+        assert!("sqlite:".parse::<StoreUrl>().is_err());
+    }
+}

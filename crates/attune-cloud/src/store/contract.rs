@@ -1,0 +1,273 @@
+//! The behaviour every [`Store`] must have, as a test suite any store can run:
+//! `contract::run_all(|| async { MyStore::new(...) }).await` from a `#[tokio::test]`.
+//! Each check gets a fresh, empty store from the factory. A failed check panics with its name.
+
+use std::future::Future;
+
+use serde_json::json;
+
+use super::{
+    AuthorizationDoc, ClientCredentialDoc, GpiiKeyDoc, OtherDoc, PrefsSafeDoc, PrefsSafeType,
+    Store, StoreError,
+};
+
+fn ok<T>(r: Result<T, StoreError>, what: &str) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("store contract: {what}: unexpected error: {e}"),
+    }
+}
+
+/// A key document pointing at `prefsSafe-<id>`.
+pub fn key_doc(id: &str) -> GpiiKeyDoc {
+    GpiiKeyDoc {
+        id: id.to_owned(),
+        prefs_safe_id: Some(format!("prefsSafe-{id}")),
+        prefs_set_id: Some("gpii-default".to_owned()),
+        revoked: false,
+        revoked_reason: None,
+        timestamp_created: Some("2020-01-01T00:00:00.000Z".to_owned()),
+        timestamp_updated: None,
+    }
+}
+
+/// A preferences safe with one common term.
+pub fn safe_doc(id: &str, kind: PrefsSafeType, font_size: u32) -> PrefsSafeDoc {
+    PrefsSafeDoc {
+        id: id.to_owned(),
+        prefs_safe_type: kind,
+        name: Some(id.to_owned()),
+        preferences: json!({"flat": {"contexts": {"gpii-default": {"name": "Default preferences",
+            "preferences": {"http://registry.gpii.net/common/fontSize": font_size}}}}}),
+        timestamp_created: None,
+        timestamp_updated: None,
+        rev: 0,
+    }
+}
+
+pub fn credential_doc(id: &str, oauth2_id: &str) -> ClientCredentialDoc {
+    ClientCredentialDoc {
+        id: id.to_owned(),
+        client_id: format!("client-{id}"),
+        oauth2_client_id: oauth2_id.to_owned(),
+        oauth2_client_secret_hash: "sha256:00:00".to_owned(),
+        allowed_ip_blocks: Some(vec!["127.0.0.1/8".to_owned()]),
+        allowed_prefs_to_write: Some(vec!["http://registry.gpii.net/common/fontSize".to_owned()]),
+        is_create_gpii_key_allowed: false,
+        is_create_prefs_safe_allowed: true,
+        revoked: false,
+        timestamp_created: None,
+    }
+}
+
+pub fn authorization_doc(
+    id: &str,
+    credential_id: &str,
+    token_hash: &str,
+    expires_ms: i64,
+) -> AuthorizationDoc {
+    AuthorizationDoc {
+        id: id.to_owned(),
+        client_id: format!("client-{credential_id}"),
+        client_credential_id: credential_id.to_owned(),
+        gpii_key: "alice".to_owned(),
+        access_token_hash: token_hash.to_owned(),
+        created_ms: 0,
+        expires_ms,
+        revoked: false,
+    }
+}
+
+/// Runs every check with a fresh store from `make`.
+pub async fn run_all<S, F, Fut>(make: F)
+where
+    S: Store,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    ping_answers(&make().await).await;
+    missing_things_are_none(&make().await).await;
+    key_and_safe_round_trip(&make().await).await;
+    creating_a_safe_twice_is_refused(&make().await).await;
+    stale_revision_is_a_conflict(&make().await).await;
+    credentials_round_trip_and_are_unique(&make().await).await;
+    grants_expire_and_follow_their_credential(&make().await).await;
+    purge_removes_only_expired(&make().await).await;
+    other_documents_round_trip(&make().await).await;
+}
+
+pub async fn ping_answers(s: &impl Store) {
+    ok(s.ping().await, "ping");
+}
+
+pub async fn missing_things_are_none(s: &impl Store) {
+    assert_eq!(ok(s.find_gpii_key("nobody").await, "find key"), None);
+    assert_eq!(ok(s.find_prefs_by_key("nobody").await, "find prefs"), None);
+    assert_eq!(
+        ok(s.find_prefs_safe("prefsSafe-nobody").await, "find safe"),
+        None
+    );
+    assert_eq!(
+        ok(s.find_client_credential("nobody").await, "find credential"),
+        None
+    );
+    assert_eq!(ok(s.find_grant("00", 0).await, "find grant"), None);
+    assert_eq!(ok(s.find_other_doc("nobody").await, "find doc"), None);
+}
+
+pub async fn key_and_safe_round_trip(s: &impl Store) {
+    let key = key_doc("alice");
+    let safe = safe_doc("prefsSafe-alice", PrefsSafeType::User, 24);
+    ok(
+        s.create_prefs_for_key(key.clone(), safe.clone()).await,
+        "create",
+    );
+    let (k, got) = ok(s.find_prefs_by_key("alice").await, "find prefs")
+        .unwrap_or_else(|| panic!("store contract: the key just created is missing"));
+    assert_eq!(k, key);
+    let got = got.unwrap_or_else(|| panic!("store contract: the safe just created is missing"));
+    assert_eq!(got.preferences, safe.preferences);
+    assert_eq!(got.prefs_safe_type, PrefsSafeType::User);
+    assert_eq!(got.rev, 1);
+    assert_eq!(
+        ok(s.find_gpii_key("alice").await, "find key"),
+        Some(key.clone())
+    );
+
+    // A key without a safe is found with `None`.
+    let mut bare = key_doc("bare");
+    bare.prefs_safe_id = None;
+    ok(s.put_gpii_key(bare.clone()).await, "put bare key");
+    assert_eq!(
+        ok(s.find_prefs_by_key("bare").await, "find bare"),
+        Some((bare, None))
+    );
+}
+
+pub async fn creating_a_safe_twice_is_refused(s: &impl Store) {
+    let safe = safe_doc("prefsSafe-bob", PrefsSafeType::Snapset, 18);
+    ok(
+        s.create_prefs_for_key(key_doc("bob"), safe.clone()).await,
+        "create",
+    );
+    let again = s.create_prefs_for_key(key_doc("bob"), safe.clone()).await;
+    assert!(
+        matches!(again, Err(StoreError::Exists { .. })),
+        "second create: {again:?}"
+    );
+    let put = s.put_prefs_safe(safe, None).await;
+    assert!(
+        matches!(put, Err(StoreError::Exists { .. })),
+        "put without revision: {put:?}"
+    );
+}
+
+pub async fn stale_revision_is_a_conflict(s: &impl Store) {
+    let mut safe = safe_doc("prefsSafe-carol", PrefsSafeType::User, 12);
+    assert_eq!(ok(s.put_prefs_safe(safe.clone(), None).await, "create"), 1);
+    safe.preferences = json!({"flat": {"contexts": {}}});
+    assert_eq!(
+        ok(s.put_prefs_safe(safe.clone(), Some(1)).await, "update"),
+        2
+    );
+    let stale = s.put_prefs_safe(safe.clone(), Some(1)).await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { expected: 1, .. })),
+        "{stale:?}"
+    );
+    let got = ok(s.find_prefs_safe("prefsSafe-carol").await, "find")
+        .unwrap_or_else(|| panic!("store contract: safe missing"));
+    assert_eq!(got.rev, 2);
+    assert_eq!(got.preferences, safe.preferences);
+    let mut ghost = safe.clone();
+    ghost.id = "prefsSafe-ghost".to_owned();
+    let missing = s.put_prefs_safe(ghost, Some(1)).await;
+    assert!(
+        matches!(missing, Err(StoreError::Missing { .. })),
+        "{missing:?}"
+    );
+}
+
+pub async fn credentials_round_trip_and_are_unique(s: &impl Store) {
+    let cred = credential_doc("cc-1", "site-a");
+    ok(s.put_client_credential(cred.clone()).await, "put");
+    assert_eq!(
+        ok(s.find_client_credential("site-a").await, "find"),
+        Some(cred.clone())
+    );
+    let mut replaced = cred.clone();
+    replaced.allowed_ip_blocks = None;
+    ok(s.put_client_credential(replaced.clone()).await, "replace");
+    assert_eq!(
+        ok(s.find_client_credential("site-a").await, "find"),
+        Some(replaced)
+    );
+    let clash = s
+        .put_client_credential(credential_doc("cc-2", "site-a"))
+        .await;
+    assert!(matches!(clash, Err(StoreError::Exists { .. })), "{clash:?}");
+}
+
+pub async fn grants_expire_and_follow_their_credential(s: &impl Store) {
+    let cred = credential_doc("cc-1", "site-a");
+    ok(
+        s.put_client_credential(cred.clone()).await,
+        "put credential",
+    );
+    ok(
+        s.add_authorization(authorization_doc("auth-1", "cc-1", "aa", 1000))
+            .await,
+        "add",
+    );
+    let dup = s
+        .add_authorization(authorization_doc("auth-2", "cc-1", "aa", 1000))
+        .await;
+    assert!(
+        matches!(dup, Err(StoreError::Exists { .. })),
+        "same token hash twice: {dup:?}"
+    );
+    let g = ok(s.find_grant("aa", 999).await, "find live")
+        .unwrap_or_else(|| panic!("store contract: live grant missing"));
+    assert_eq!(g.authorization.gpii_key, "alice");
+    assert_eq!(g.allowed_prefs_to_write, cred.allowed_prefs_to_write);
+    assert_eq!(ok(s.find_grant("aa", 1000).await, "at expiry"), None);
+    assert_eq!(ok(s.find_grant("bb", 0).await, "other hash"), None);
+    let mut revoked = cred;
+    revoked.revoked = true;
+    ok(s.put_client_credential(revoked).await, "revoke");
+    assert_eq!(ok(s.find_grant("aa", 0).await, "revoked credential"), None);
+}
+
+pub async fn purge_removes_only_expired(s: &impl Store) {
+    ok(
+        s.put_client_credential(credential_doc("cc-1", "site-a"))
+            .await,
+        "put credential",
+    );
+    ok(
+        s.add_authorization(authorization_doc("a1", "cc-1", "h1", 100))
+            .await,
+        "add 1",
+    );
+    ok(
+        s.add_authorization(authorization_doc("a2", "cc-1", "h2", 200))
+            .await,
+        "add 2",
+    );
+    assert_eq!(ok(s.purge_expired_authorizations(150).await, "purge"), 1);
+    assert_eq!(
+        ok(s.purge_expired_authorizations(150).await, "purge again"),
+        0
+    );
+    assert!(ok(s.find_grant("h2", 150).await, "survivor").is_some());
+}
+
+pub async fn other_documents_round_trip(s: &impl Store) {
+    let doc = OtherDoc {
+        id: "gpiiAppInstallationClient-1".to_owned(),
+        doc_type: "gpiiAppInstallationClient".to_owned(),
+        doc: json!({"name": "Pilot Computers", "computerType": "public"}),
+    };
+    ok(s.put_other_doc(doc.clone()).await, "put");
+    assert_eq!(ok(s.find_other_doc(&doc.id).await, "find"), Some(doc));
+}

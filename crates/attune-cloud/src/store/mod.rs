@@ -1,0 +1,199 @@
+//! Where the cloud keeps its state, behind one trait.
+//!
+//! The documents are GPII's (`gpii-db-operation/src/DbConst.js`, schemaVersion 0.2): `gpiiKey`,
+//! `prefsSafe` (`user` or `snapset`), `clientCredential`, `gpiiAppInstallationClient` and
+//! `gpiiAppInstallationAuthorization`, so that a CouchDB store holding an existing GPII database
+//! fits the same trait. Two deliberate differences from GPII's documents: client secrets and
+//! access tokens are stored hashed ([`crate::auth`]), never as given.
+//!
+//! The trait's methods return boxed futures so that `Arc<dyn Store>` works and a network store
+//! (CouchDB over HTTP) can be truly asynchronous; the SQLite store runs its blocking calls on
+//! tokio's blocking pool. Every store passes the shared contract suite in [`contract`].
+
+pub mod contract;
+pub mod sqlite;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// GPII's document schema version, which the documents we write carry.
+pub const SCHEMA_VERSION: &str = "0.2";
+
+/// A store's answer, later.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// What can go wrong in a store. `Unavailable` is the store being down or broken (the API
+/// answers 503 and `/ready` fails); the others are the caller's mistakes or races.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("{what} `{id}` already exists")]
+    Exists { what: &'static str, id: String },
+    #[error("{what} `{id}` was changed by someone else (expected revision {expected})")]
+    Conflict {
+        what: &'static str,
+        id: String,
+        expected: u64,
+    },
+    #[error("{what} `{id}` does not exist")]
+    Missing { what: &'static str, id: String },
+    #[error("a stored {what} `{id}` is corrupt: {detail}")]
+    Corrupt {
+        what: &'static str,
+        id: String,
+        detail: String,
+    },
+}
+
+/// `prefsSafe.prefsSafeType`: a person's own preferences, or a read-only snapset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrefsSafeType {
+    User,
+    Snapset,
+}
+
+impl PrefsSafeType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrefsSafeType::User => "user",
+            PrefsSafeType::Snapset => "snapset",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(PrefsSafeType::User),
+            "snapset" => Some(PrefsSafeType::Snapset),
+            _ => None,
+        }
+    }
+}
+
+/// GPII's `gpiiKey` document: the key (its `_id`) and which preferences safe it opens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpiiKeyDoc {
+    /// The key itself (GPII's `_id`). A secret: never log it.
+    pub id: String,
+    pub prefs_safe_id: Option<String>,
+    pub prefs_set_id: Option<String>,
+    pub revoked: bool,
+    pub revoked_reason: Option<String>,
+    pub timestamp_created: Option<String>,
+    pub timestamp_updated: Option<String>,
+}
+
+/// GPII's `prefsSafe` document. `preferences` is the preference set as GPII stores it,
+/// `{"flat": {...}}`. `rev` counts writes, for optimistic concurrency (CouchDB's `_rev`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrefsSafeDoc {
+    pub id: String,
+    pub prefs_safe_type: PrefsSafeType,
+    pub name: Option<String>,
+    pub preferences: Value,
+    pub timestamp_created: Option<String>,
+    pub timestamp_updated: Option<String>,
+    pub rev: u64,
+}
+
+/// GPII's `clientCredential` document: a site's OAuth2 client, its secret stored hashed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientCredentialDoc {
+    pub id: String,
+    /// The `gpiiAppInstallationClient` this credential belongs to.
+    pub client_id: String,
+    pub oauth2_client_id: String,
+    /// `sha256:<salt hex>:<hash hex>`, see [`crate::auth::SecretHash`].
+    pub oauth2_client_secret_hash: String,
+    pub allowed_ip_blocks: Option<Vec<String>>,
+    pub allowed_prefs_to_write: Option<Vec<String>>,
+    pub is_create_gpii_key_allowed: bool,
+    pub is_create_prefs_safe_allowed: bool,
+    pub revoked: bool,
+    pub timestamp_created: Option<String>,
+}
+
+/// GPII's `gpiiAppInstallationAuthorization`: an access token granted to a client for a key.
+/// The token itself is never stored, only its SHA-256.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthorizationDoc {
+    pub id: String,
+    pub client_id: String,
+    pub client_credential_id: String,
+    pub gpii_key: String,
+    pub access_token_hash: String,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub revoked: bool,
+}
+
+/// A GPII document we keep but do not interpret (e.g. `gpiiAppInstallationClient`), so that a
+/// GPII database loads whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtherDoc {
+    pub id: String,
+    pub doc_type: String,
+    pub doc: Value,
+}
+
+/// An access token's grant with what the API needs to honour it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    pub authorization: AuthorizationDoc,
+    /// From the client credential (GPII-3717); `None` means "anything".
+    pub allowed_prefs_to_write: Option<Vec<String>>,
+}
+
+/// The persistent state of the cloud. Implementations must be safe to share between requests
+/// and must make each method atomic: a reader sees a write whole or not at all.
+pub trait Store: Send + Sync + 'static {
+    /// Whether the store answers at all (for `/ready`).
+    fn ping(&self) -> StoreFuture<'_, ()>;
+
+    fn find_gpii_key(&self, key: &str) -> StoreFuture<'_, Option<GpiiKeyDoc>>;
+
+    /// The key and, when it has one, its preferences safe: the read of `GET settings`.
+    fn find_prefs_by_key(
+        &self,
+        key: &str,
+    ) -> StoreFuture<'_, Option<(GpiiKeyDoc, Option<PrefsSafeDoc>)>>;
+
+    fn find_prefs_safe(&self, id: &str) -> StoreFuture<'_, Option<PrefsSafeDoc>>;
+
+    /// Creates or replaces a key document.
+    fn put_gpii_key(&self, doc: GpiiKeyDoc) -> StoreFuture<'_, ()>;
+
+    /// Creates a preferences safe (`expected_rev` = `None`; fails with `Exists` if there is
+    /// one) or replaces it if its stored revision is still `expected_rev` (else `Conflict`).
+    /// Returns the new revision.
+    fn put_prefs_safe(&self, doc: PrefsSafeDoc, expected_rev: Option<u64>) -> StoreFuture<'_, u64>;
+
+    /// Creates a preferences safe and points a key at it in one transaction; the key is created
+    /// when missing. Fails with `Exists` if the safe exists.
+    fn create_prefs_for_key(&self, key: GpiiKeyDoc, safe: PrefsSafeDoc) -> StoreFuture<'_, ()>;
+
+    fn find_client_credential(
+        &self,
+        oauth2_client_id: &str,
+    ) -> StoreFuture<'_, Option<ClientCredentialDoc>>;
+
+    /// Creates or replaces a client credential (matched on `id`; `oauth2_client_id` is unique).
+    fn put_client_credential(&self, doc: ClientCredentialDoc) -> StoreFuture<'_, ()>;
+
+    fn put_other_doc(&self, doc: OtherDoc) -> StoreFuture<'_, ()>;
+
+    fn find_other_doc(&self, id: &str) -> StoreFuture<'_, Option<OtherDoc>>;
+
+    fn add_authorization(&self, doc: AuthorizationDoc) -> StoreFuture<'_, ()>;
+
+    /// The live grant for a token hash: not revoked and `expires_ms > now_ms`.
+    fn find_grant(&self, token_hash: &str, now_ms: i64) -> StoreFuture<'_, Option<Grant>>;
+
+    /// Deletes authorizations that expired at or before `now_ms`; returns how many.
+    fn purge_expired_authorizations(&self, now_ms: i64) -> StoreFuture<'_, u64>;
+}

@@ -1,0 +1,938 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! Why SQLite: a pilot site runs one machine; one file is easy to back up, and WAL lets many
+//! readers work while one writer commits. Every write runs in an `IMMEDIATE` transaction with
+//! `synchronous=FULL`, so a committed change survives a power cut. The schema is versioned by
+//! `PRAGMA user_version` and migrated forward when the store opens; a file written by a newer
+//! version is refused rather than guessed at.
+//!
+//! SQLite calls block, so each runs on tokio's blocking pool with a connection taken from a
+//! small pool (readers in WAL mode do not wait for each other).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use serde_json::Value;
+
+use super::{
+    AuthorizationDoc, ClientCredentialDoc, GpiiKeyDoc, Grant, OtherDoc, PrefsSafeDoc,
+    PrefsSafeType, Store, StoreError, StoreFuture,
+};
+
+/// Schema migrations, in order; `PRAGMA user_version` is how many have run. Never edit one that
+/// has shipped: add the next.
+const MIGRATIONS: &[&str] = &[
+    // 1: GPII's documents as tables.
+    "CREATE TABLE gpii_keys (
+        id TEXT PRIMARY KEY,
+        prefs_safe_id TEXT,
+        prefs_set_id TEXT,
+        revoked INTEGER NOT NULL DEFAULT 0,
+        revoked_reason TEXT,
+        timestamp_created TEXT,
+        timestamp_updated TEXT
+    ) STRICT;
+    CREATE TABLE prefs_safes (
+        id TEXT PRIMARY KEY,
+        prefs_safe_type TEXT NOT NULL CHECK (prefs_safe_type IN ('user', 'snapset')),
+        name TEXT,
+        preferences TEXT NOT NULL CHECK (json_valid(preferences)),
+        timestamp_created TEXT,
+        timestamp_updated TEXT,
+        rev INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE client_credentials (
+        id TEXT PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        oauth2_client_id TEXT NOT NULL UNIQUE,
+        secret_hash TEXT NOT NULL,
+        allowed_ip_blocks TEXT CHECK (allowed_ip_blocks IS NULL OR json_valid(allowed_ip_blocks)),
+        allowed_prefs_to_write TEXT
+            CHECK (allowed_prefs_to_write IS NULL OR json_valid(allowed_prefs_to_write)),
+        is_create_gpii_key_allowed INTEGER NOT NULL,
+        is_create_prefs_safe_allowed INTEGER NOT NULL,
+        revoked INTEGER NOT NULL,
+        timestamp_created TEXT
+    ) STRICT;
+    CREATE TABLE authorizations (
+        id TEXT PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        client_credential_id TEXT NOT NULL,
+        gpii_key TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE INDEX authorizations_expires ON authorizations (expires_ms);
+    CREATE TABLE other_docs (
+        id TEXT PRIMARY KEY,
+        doc_type TEXT NOT NULL,
+        doc TEXT NOT NULL CHECK (json_valid(doc))
+    ) STRICT;",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_USER_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Connections kept open per store.
+const POOL_SIZE: usize = 4;
+
+/// Errors of opening, backing up or restoring a store file (not of the API calls).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SqliteError {
+    #[error("{path}: cannot open the store: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("{path}: the store has schema version {found}, newer than this attune-cloud knows ({known}); use a newer attune-cloud")]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("{path}: migrating the schema to version {version} failed: {source}")]
+    Migrate {
+        path: PathBuf,
+        version: usize,
+        source: rusqlite::Error,
+    },
+    #[error("{path}: not a usable attune-cloud store: {detail}")]
+    NotAStore { path: PathBuf, detail: String },
+    #[error("{path}: {action} failed: {detail}")]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        detail: String,
+    },
+}
+
+struct Pool {
+    path: PathBuf,
+    conns: Mutex<Vec<Connection>>,
+    returned: Condvar,
+}
+
+/// The SQLite store. Cheap to clone (shares its connection pool).
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: Arc<Pool>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.pool.path)
+            .finish()
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, SqliteError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| SqliteError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .and_then(|()| conn.pragma_update(None, "journal_mode", "WAL"))
+        .and_then(|()| conn.pragma_update(None, "synchronous", "FULL"))
+        .and_then(|()| conn.pragma_update(None, "foreign_keys", "ON"))
+        .map_err(|source| SqliteError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+    Ok(conn)
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), SqliteError> {
+    let found = user_version(conn).map_err(|source| SqliteError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    if found > SCHEMA_USER_VERSION {
+        return Err(SqliteError::TooNew {
+            path: path.to_owned(),
+            found,
+            known: SCHEMA_USER_VERSION,
+        });
+    }
+    let start = usize::try_from(found).unwrap_or(0);
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+        let version = i + 1;
+        let err = |source| SqliteError::Migrate {
+            path: path.to_owned(),
+            version,
+            source,
+        };
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        // Another process may have migrated while we waited for the lock.
+        if user_version(&tx).map_err(err)? >= version as i64 {
+            continue;
+        }
+        tx.execute_batch(sql).map_err(err)?;
+        tx.pragma_update(None, "user_version", version as i64)
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+    }
+    Ok(())
+}
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+fn json_list(v: &Option<Vec<String>>) -> Option<String> {
+    v.as_ref().map(|l| {
+        Value::from(
+            l.iter()
+                .map(|s| Value::from(s.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .to_string()
+    })
+}
+
+fn parse_json_list(
+    text: Option<String>,
+    what: &'static str,
+    id: &str,
+) -> Result<Option<Vec<String>>, StoreError> {
+    text.map(|t| {
+        serde_json::from_str::<Vec<String>>(&t).map_err(|e| StoreError::Corrupt {
+            what,
+            id: id.to_owned(),
+            detail: e.to_string(),
+        })
+    })
+    .transpose()
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store file and migrates its schema.
+    pub fn open(path: &Path) -> Result<Self, SqliteError> {
+        let mut first = open_connection(path)?;
+        migrate(&mut first, path)?;
+        let mut conns = vec![first];
+        for _ in 1..POOL_SIZE {
+            conns.push(open_connection(path)?);
+        }
+        Ok(SqliteStore {
+            pool: Arc::new(Pool {
+                path: path.to_owned(),
+                conns: Mutex::new(conns),
+                returned: Condvar::new(),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.pool.path
+    }
+
+    /// Runs `f` with a pooled connection, on the calling thread (for admin commands and the
+    /// blocking pool).
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pool = &self.pool;
+        let mut conn = {
+            let mut guard = pool
+                .conns
+                .lock()
+                .map_err(|_| StoreError::Unavailable("connection pool poisoned".to_owned()))?;
+            loop {
+                if let Some(c) = guard.pop() {
+                    break c;
+                }
+                guard = pool
+                    .returned
+                    .wait(guard)
+                    .map_err(|_| StoreError::Unavailable("connection pool poisoned".to_owned()))?;
+            }
+        };
+        let out = f(&mut conn);
+        if let Ok(mut guard) = pool.conns.lock() {
+            guard.push(conn);
+            pool.returned.notify_one();
+        }
+        out
+    }
+
+    /// Runs `f` with a pooled connection on tokio's blocking pool.
+    fn run<T, F>(&self, f: F) -> StoreFuture<'static, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || store.with_conn(f))
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+        })
+    }
+
+    /// Writes a consistent copy of the whole store to `out` while the store stays in use
+    /// (`VACUUM INTO`). `out` must not exist yet.
+    pub fn backup_to(&self, out: &Path) -> Result<(), SqliteError> {
+        if out.exists() {
+            return Err(SqliteError::Io {
+                path: out.to_owned(),
+                action: "backup",
+                detail: "the file exists already; choose a new name".to_owned(),
+            });
+        }
+        let target = out.to_str().ok_or_else(|| SqliteError::Io {
+            path: out.to_owned(),
+            action: "backup",
+            detail: "the path is not UTF-8".to_owned(),
+        })?;
+        self.with_conn(|c| {
+            c.execute("VACUUM INTO ?1", [target])
+                .map(|_| ())
+                .map_err(unavailable)
+        })
+        .map_err(|e| SqliteError::Io {
+            path: out.to_owned(),
+            action: "backup",
+            detail: e.to_string(),
+        })?;
+        verify_file(out)
+    }
+
+    /// Counts of each document kind, for `restore` to report and tests to compare.
+    pub fn counts(&self) -> Result<Vec<(&'static str, i64)>, StoreError> {
+        self.with_conn(|c| table_counts(c).map_err(unavailable))
+    }
+}
+
+fn table_counts(c: &Connection) -> rusqlite::Result<Vec<(&'static str, i64)>> {
+    let mut out = Vec::new();
+    for (name, table) in [
+        ("gpiiKey", "gpii_keys"),
+        ("prefsSafe", "prefs_safes"),
+        ("clientCredential", "client_credentials"),
+        ("gpiiAppInstallationAuthorization", "authorizations"),
+        ("other", "other_docs"),
+    ] {
+        let n: i64 = c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+        out.push((name, n));
+    }
+    Ok(out)
+}
+
+/// Checks that `path` is an intact attune-cloud store this version can read: SQLite's own
+/// `integrity_check`, a known schema version, and the expected tables.
+pub fn verify_file(path: &Path) -> Result<(), SqliteError> {
+    let not_a_store = |detail: String| SqliteError::NotAStore {
+        path: path.to_owned(),
+        detail,
+    };
+    if !path.is_file() {
+        return Err(not_a_store("no such file".to_owned()));
+    }
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| not_a_store(e.to_string()))?;
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .map_err(|e| not_a_store(format!("integrity check could not run: {e}")))?;
+    if check != "ok" {
+        return Err(not_a_store(format!("integrity check failed: {check}")));
+    }
+    let version = user_version(&conn).map_err(|e| not_a_store(e.to_string()))?;
+    if version == 0 || version > SCHEMA_USER_VERSION {
+        return Err(not_a_store(format!(
+            "schema version {version}, expected 1 to {SCHEMA_USER_VERSION}"
+        )));
+    }
+    table_counts(&conn).map_err(|e| not_a_store(format!("tables missing: {e}")))?;
+    Ok(())
+}
+
+/// Replaces the store at `store` by the backup `from`, after verifying the backup. The server
+/// must be stopped. The old file is kept beside it as `<store>.before-restore`.
+pub fn restore(store: &Path, from: &Path) -> Result<(), SqliteError> {
+    verify_file(from)?;
+    let io = |action: &'static str, p: &Path, e: std::io::Error| SqliteError::Io {
+        path: p.to_owned(),
+        action,
+        detail: e.to_string(),
+    };
+    let mut tmp = store.as_os_str().to_owned();
+    tmp.push(".restoring");
+    let tmp = PathBuf::from(tmp);
+    std::fs::copy(from, &tmp).map_err(|e| io("copy the backup", &tmp, e))?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io("sync the copy", &tmp, e))?;
+    verify_file(&tmp)?;
+    if store.exists() {
+        let mut old = store.as_os_str().to_owned();
+        old.push(".before-restore");
+        std::fs::rename(store, PathBuf::from(&old))
+            .map_err(|e| io("keep the old store", store, e))?;
+    }
+    for suffix in ["-wal", "-shm"] {
+        let mut side = store.as_os_str().to_owned();
+        side.push(suffix);
+        let side = PathBuf::from(side);
+        if side.exists() {
+            std::fs::remove_file(&side).map_err(|e| io("remove the old journal", &side, e))?;
+        }
+    }
+    std::fs::rename(&tmp, store).map_err(|e| io("move the backup in place", store, e))?;
+    if let Some(dir) = store.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| io("sync the directory", dir, e))?;
+    }
+    Ok(())
+}
+
+fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GpiiKeyDoc> {
+    Ok(GpiiKeyDoc {
+        id: r.get(0)?,
+        prefs_safe_id: r.get(1)?,
+        prefs_set_id: r.get(2)?,
+        revoked: r.get(3)?,
+        revoked_reason: r.get(4)?,
+        timestamp_created: r.get(5)?,
+        timestamp_updated: r.get(6)?,
+    })
+}
+
+const KEY_COLUMNS: &str =
+    "k.id, k.prefs_safe_id, k.prefs_set_id, k.revoked, k.revoked_reason, k.timestamp_created, k.timestamp_updated";
+const SAFE_COLUMNS: &str =
+    "s.id, s.prefs_safe_type, s.name, s.preferences, s.timestamp_created, s.timestamp_updated, s.rev";
+
+type SafeRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+);
+
+fn safe_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<SafeRow>> {
+    let id: Option<String> = r.get(at)?;
+    let Some(id) = id else { return Ok(None) };
+    Ok(Some((
+        id,
+        r.get(at + 1)?,
+        r.get(at + 2)?,
+        r.get(at + 3)?,
+        r.get(at + 4)?,
+        r.get(at + 5)?,
+        r.get(at + 6)?,
+    )))
+}
+
+fn safe_from_row(row: SafeRow) -> Result<PrefsSafeDoc, StoreError> {
+    let (id, kind, name, prefs, created, updated, rev) = row;
+    let corrupt = |detail: String| StoreError::Corrupt {
+        what: "prefsSafe",
+        id: id.clone(),
+        detail,
+    };
+    let prefs_safe_type =
+        PrefsSafeType::parse(&kind).ok_or_else(|| corrupt(format!("prefsSafeType `{kind}`")))?;
+    let preferences = serde_json::from_str(&prefs).map_err(|e| corrupt(e.to_string()))?;
+    Ok(PrefsSafeDoc {
+        id: id.clone(),
+        prefs_safe_type,
+        name,
+        preferences,
+        timestamp_created: created,
+        timestamp_updated: updated,
+        rev: u64::try_from(rev).unwrap_or(0),
+    })
+}
+
+fn upsert_key(c: &Connection, doc: &GpiiKeyDoc) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO gpii_keys (id, prefs_safe_id, prefs_set_id, revoked, revoked_reason,
+            timestamp_created, timestamp_updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (id) DO UPDATE SET prefs_safe_id = excluded.prefs_safe_id,
+            prefs_set_id = excluded.prefs_set_id, revoked = excluded.revoked,
+            revoked_reason = excluded.revoked_reason,
+            timestamp_created = excluded.timestamp_created,
+            timestamp_updated = excluded.timestamp_updated",
+    )?
+    .execute(params![
+        doc.id,
+        doc.prefs_safe_id,
+        doc.prefs_set_id,
+        doc.revoked,
+        doc.revoked_reason,
+        doc.timestamp_created,
+        doc.timestamp_updated
+    ])?;
+    Ok(())
+}
+
+fn insert_safe(c: &Connection, doc: &PrefsSafeDoc, rev: u64) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO prefs_safes (id, prefs_safe_type, name, preferences, timestamp_created,
+            timestamp_updated, rev) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            doc.id,
+            doc.prefs_safe_type.as_str(),
+            doc.name,
+            doc.preferences.to_string(),
+            doc.timestamp_created,
+            doc.timestamp_updated,
+            rev as i64
+        ])
+    })
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Exists {
+                what: "prefsSafe",
+                id: doc.id.clone(),
+            }
+        } else {
+            unavailable(e)
+        }
+    })?;
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        self.run(|c| {
+            c.query_row("SELECT count(*) FROM gpii_keys LIMIT 1", [], |_| Ok(()))
+                .map_err(unavailable)
+        })
+    }
+
+    fn find_gpii_key(&self, key: &str) -> StoreFuture<'_, Option<GpiiKeyDoc>> {
+        let key = key.to_owned();
+        self.run(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM gpii_keys k WHERE k.id = ?1"
+            ))
+            .and_then(|mut s| s.query_row([&key], key_from_row).optional())
+            .map_err(unavailable)
+        })
+    }
+
+    fn find_prefs_by_key(
+        &self,
+        key: &str,
+    ) -> StoreFuture<'_, Option<(GpiiKeyDoc, Option<PrefsSafeDoc>)>> {
+        let key = key.to_owned();
+        self.run(move |c| {
+            let row = c
+                .prepare_cached(&format!(
+                    "SELECT {KEY_COLUMNS}, {SAFE_COLUMNS} FROM gpii_keys k
+                     LEFT JOIN prefs_safes s ON s.id = k.prefs_safe_id WHERE k.id = ?1"
+                ))
+                .and_then(|mut s| {
+                    s.query_row([&key], |r| Ok((key_from_row(r)?, safe_row(r, 7)?)))
+                        .optional()
+                })
+                .map_err(unavailable)?;
+            match row {
+                None => Ok(None),
+                Some((k, None)) => Ok(Some((k, None))),
+                Some((k, Some(s))) => Ok(Some((k, Some(safe_from_row(s)?)))),
+            }
+        })
+    }
+
+    fn find_prefs_safe(&self, id: &str) -> StoreFuture<'_, Option<PrefsSafeDoc>> {
+        let id = id.to_owned();
+        self.run(move |c| {
+            let row = c
+                .prepare_cached(&format!(
+                    "SELECT {SAFE_COLUMNS} FROM prefs_safes s WHERE s.id = ?1"
+                ))
+                .and_then(|mut s| s.query_row([&id], |r| safe_row(r, 0)).optional())
+                .map_err(unavailable)?;
+            row.flatten().map(safe_from_row).transpose()
+        })
+    }
+
+    fn put_gpii_key(&self, doc: GpiiKeyDoc) -> StoreFuture<'_, ()> {
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            upsert_key(&tx, &doc).map_err(unavailable)?;
+            tx.commit().map_err(unavailable)
+        })
+    }
+
+    fn put_prefs_safe(&self, doc: PrefsSafeDoc, expected_rev: Option<u64>) -> StoreFuture<'_, u64> {
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let new_rev = match expected_rev {
+                None => {
+                    insert_safe(&tx, &doc, 1)?;
+                    1
+                }
+                Some(expected) => {
+                    let n = tx
+                        .prepare_cached(
+                            "UPDATE prefs_safes SET prefs_safe_type = ?2, name = ?3,
+                                preferences = ?4, timestamp_created = ?5,
+                                timestamp_updated = ?6, rev = rev + 1
+                             WHERE id = ?1 AND rev = ?7",
+                        )
+                        .and_then(|mut s| {
+                            s.execute(params![
+                                doc.id,
+                                doc.prefs_safe_type.as_str(),
+                                doc.name,
+                                doc.preferences.to_string(),
+                                doc.timestamp_created,
+                                doc.timestamp_updated,
+                                expected as i64
+                            ])
+                        })
+                        .map_err(unavailable)?;
+                    if n == 0 {
+                        let exists: bool = tx
+                            .query_row(
+                                "SELECT EXISTS (SELECT 1 FROM prefs_safes WHERE id = ?1)",
+                                [&doc.id],
+                                |r| r.get(0),
+                            )
+                            .map_err(unavailable)?;
+                        return Err(if exists {
+                            StoreError::Conflict {
+                                what: "prefsSafe",
+                                id: doc.id.clone(),
+                                expected,
+                            }
+                        } else {
+                            StoreError::Missing {
+                                what: "prefsSafe",
+                                id: doc.id.clone(),
+                            }
+                        });
+                    }
+                    expected + 1
+                }
+            };
+            tx.commit().map_err(unavailable)?;
+            Ok(new_rev)
+        })
+    }
+
+    fn create_prefs_for_key(&self, key: GpiiKeyDoc, safe: PrefsSafeDoc) -> StoreFuture<'_, ()> {
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            insert_safe(&tx, &safe, 1)?;
+            upsert_key(&tx, &key).map_err(unavailable)?;
+            tx.commit().map_err(unavailable)
+        })
+    }
+
+    fn find_client_credential(
+        &self,
+        oauth2_client_id: &str,
+    ) -> StoreFuture<'_, Option<ClientCredentialDoc>> {
+        let wanted = oauth2_client_id.to_owned();
+        self.run(move |c| {
+            let row = c
+                .prepare_cached(
+                    "SELECT id, client_id, oauth2_client_id, secret_hash, allowed_ip_blocks,
+                        allowed_prefs_to_write, is_create_gpii_key_allowed,
+                        is_create_prefs_safe_allowed, revoked, timestamp_created
+                     FROM client_credentials WHERE oauth2_client_id = ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_row([&wanted], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, Option<String>>(5)?,
+                            r.get::<_, bool>(6)?,
+                            r.get::<_, bool>(7)?,
+                            r.get::<_, bool>(8)?,
+                            r.get::<_, Option<String>>(9)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(unavailable)?;
+            let Some((id, client_id, oauth2_client_id, hash, ips, prefs, ck, cp, revoked, ts)) =
+                row
+            else {
+                return Ok(None);
+            };
+            Ok(Some(ClientCredentialDoc {
+                allowed_ip_blocks: parse_json_list(ips, "clientCredential", &id)?,
+                allowed_prefs_to_write: parse_json_list(prefs, "clientCredential", &id)?,
+                id,
+                client_id,
+                oauth2_client_id,
+                oauth2_client_secret_hash: hash,
+                is_create_gpii_key_allowed: ck,
+                is_create_prefs_safe_allowed: cp,
+                revoked,
+                timestamp_created: ts,
+            }))
+        })
+    }
+
+    fn put_client_credential(&self, doc: ClientCredentialDoc) -> StoreFuture<'_, ()> {
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            tx.prepare_cached(
+                "INSERT INTO client_credentials (id, client_id, oauth2_client_id, secret_hash,
+                    allowed_ip_blocks, allowed_prefs_to_write, is_create_gpii_key_allowed,
+                    is_create_prefs_safe_allowed, revoked, timestamp_created)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (id) DO UPDATE SET client_id = excluded.client_id,
+                    oauth2_client_id = excluded.oauth2_client_id,
+                    secret_hash = excluded.secret_hash,
+                    allowed_ip_blocks = excluded.allowed_ip_blocks,
+                    allowed_prefs_to_write = excluded.allowed_prefs_to_write,
+                    is_create_gpii_key_allowed = excluded.is_create_gpii_key_allowed,
+                    is_create_prefs_safe_allowed = excluded.is_create_prefs_safe_allowed,
+                    revoked = excluded.revoked, timestamp_created = excluded.timestamp_created",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    doc.id,
+                    doc.client_id,
+                    doc.oauth2_client_id,
+                    doc.oauth2_client_secret_hash,
+                    json_list(&doc.allowed_ip_blocks),
+                    json_list(&doc.allowed_prefs_to_write),
+                    doc.is_create_gpii_key_allowed,
+                    doc.is_create_prefs_safe_allowed,
+                    doc.revoked,
+                    doc.timestamp_created
+                ])
+            })
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Exists {
+                        what: "clientCredential with oauth2ClientId",
+                        id: doc.oauth2_client_id.clone(),
+                    }
+                } else {
+                    unavailable(e)
+                }
+            })?;
+            tx.commit().map_err(unavailable)
+        })
+    }
+
+    fn put_other_doc(&self, doc: OtherDoc) -> StoreFuture<'_, ()> {
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            tx.execute(
+                "INSERT INTO other_docs (id, doc_type, doc) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET doc_type = excluded.doc_type, doc = excluded.doc",
+                params![doc.id, doc.doc_type, doc.doc.to_string()],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)
+        })
+    }
+
+    fn find_other_doc(&self, id: &str) -> StoreFuture<'_, Option<OtherDoc>> {
+        let id = id.to_owned();
+        self.run(move |c| {
+            let row = c
+                .query_row(
+                    "SELECT id, doc_type, doc FROM other_docs WHERE id = ?1",
+                    [&id],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(unavailable)?;
+            row.map(|(id, doc_type, doc)| {
+                let doc = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt {
+                    what: "document",
+                    id: id.clone(),
+                    detail: e.to_string(),
+                })?;
+                Ok(OtherDoc { id, doc_type, doc })
+            })
+            .transpose()
+        })
+    }
+
+    fn add_authorization(&self, doc: AuthorizationDoc) -> StoreFuture<'_, ()> {
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            tx.prepare_cached(
+                "INSERT INTO authorizations (id, client_id, client_credential_id, gpii_key,
+                    token_hash, created_ms, expires_ms, revoked)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    doc.id,
+                    doc.client_id,
+                    doc.client_credential_id,
+                    doc.gpii_key,
+                    doc.access_token_hash,
+                    doc.created_ms,
+                    doc.expires_ms,
+                    doc.revoked
+                ])
+            })
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Exists {
+                        what: "gpiiAppInstallationAuthorization",
+                        id: doc.id.clone(),
+                    }
+                } else {
+                    unavailable(e)
+                }
+            })?;
+            tx.commit().map_err(unavailable)
+        })
+    }
+
+    fn find_grant(&self, token_hash: &str, now_ms: i64) -> StoreFuture<'_, Option<Grant>> {
+        let token_hash = token_hash.to_owned();
+        self.run(move |c| {
+            let row = c
+                .prepare_cached(
+                    "SELECT a.id, a.client_id, a.client_credential_id, a.gpii_key, a.token_hash,
+                        a.created_ms, a.expires_ms, a.revoked, c.allowed_prefs_to_write
+                     FROM authorizations a JOIN client_credentials c
+                        ON c.id = a.client_credential_id
+                     WHERE a.token_hash = ?1 AND a.revoked = 0 AND c.revoked = 0
+                        AND a.expires_ms > ?2",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![token_hash, now_ms], |r| {
+                        Ok((
+                            AuthorizationDoc {
+                                id: r.get(0)?,
+                                client_id: r.get(1)?,
+                                client_credential_id: r.get(2)?,
+                                gpii_key: r.get(3)?,
+                                access_token_hash: r.get(4)?,
+                                created_ms: r.get(5)?,
+                                expires_ms: r.get(6)?,
+                                revoked: r.get(7)?,
+                            },
+                            r.get::<_, Option<String>>(8)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(unavailable)?;
+            row.map(|(authorization, prefs)| {
+                let allowed = parse_json_list(
+                    prefs,
+                    "clientCredential",
+                    &authorization.client_credential_id,
+                )?;
+                Ok(Grant {
+                    authorization,
+                    allowed_prefs_to_write: allowed,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn purge_expired_authorizations(&self, now_ms: i64) -> StoreFuture<'_, u64> {
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let n = tx
+                .execute(
+                    "DELETE FROM authorizations WHERE expires_ms <= ?1",
+                    [now_ms],
+                )
+                .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(n as u64)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_from_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", SCHEMA_USER_VERSION + 1)
+            .unwrap();
+        drop(c);
+        let e = SqliteStore::open(&path).unwrap_err();
+        assert!(matches!(e, SqliteError::TooNew { .. }), "{e}");
+    }
+
+    #[test]
+    fn opening_twice_migrates_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let s = SqliteStore::open(&path).unwrap();
+        let v = s
+            .with_conn(|c| user_version(c).map_err(unavailable))
+            .unwrap();
+        assert_eq!(v, SCHEMA_USER_VERSION);
+        let mode: String = s
+            .with_conn(|c| {
+                c.pragma_query_value(None, "journal_mode", |r| r.get(0))
+                    .map_err(unavailable)
+            })
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+}

@@ -1,0 +1,181 @@
+//! Shared helpers: a real attune-cloud on 127.0.0.1:0 with a temp SQLite store, the dev data,
+//! the fixtures in `tests/fixtures`, and a clock the test moves.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use attune_cloud::admin;
+use attune_cloud::api::{AppState, Limits};
+use attune_cloud::clock::ManualClock;
+use attune_cloud::server;
+use attune_cloud::store::sqlite::SqliteStore;
+use attune_cloud::store::PrefsSafeType;
+use serde_json::Value;
+
+pub const DEV_ID: &str = "attune-dev";
+pub const DEV_SECRET: &str = "attune-dev-secret";
+/// A device with GNOME's interface settings and magnifier.
+pub const GNOME_DEVICE: &str = r#"{"OS":{"id":"linux"},"solutions":[{"id":"org.gnome.desktop.interface"},{"id":"org.gnome.desktop.a11y.magnifier"}]}"#;
+
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub struct Cloud {
+    pub base: String,
+    pub clock: Arc<ManualClock>,
+    pub store: SqliteStore,
+    pub http: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Cloud {
+    pub async fn start() -> Cloud {
+        Self::start_with(Limits::default()).await
+    }
+
+    pub async fn start_with(limits: Limits) -> Cloud {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("cloud.db")).unwrap();
+        let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+        admin::load_dev_data(&store, clock.as_ref()).await.unwrap();
+        admin::load(
+            &store,
+            &fixtures().join("dbData"),
+            PrefsSafeType::User,
+            clock.as_ref(),
+        )
+        .await
+        .unwrap();
+        admin::load(
+            &store,
+            &fixtures().join("prefs"),
+            PrefsSafeType::User,
+            clock.as_ref(),
+        )
+        .await
+        .unwrap();
+        let state = AppState::new(
+            Arc::new(store.clone()),
+            clock.clone(),
+            server::bundled_registries().unwrap(),
+            limits,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server::serve(listener, state, async move {
+            let _ = rx.await;
+        }));
+        Cloud {
+            base: format!("http://{addr}"),
+            clock,
+            store,
+            http: reqwest::Client::new(),
+            shutdown: Some(tx),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops accepting, lets requests in flight finish, and waits for the server task.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap().unwrap();
+        }
+    }
+
+    /// POSTs a form token request.
+    pub async fn token_form(&self, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url("/access_token"))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A token for `key` with the dev credential; panics unless granted.
+    pub async fn token(&self, key: &str) -> String {
+        self.token_as(DEV_ID, DEV_SECRET, key).await
+    }
+
+    pub async fn token_as(&self, id: &str, secret: &str, key: &str) -> String {
+        let r = self
+            .token_form(&[
+                ("grant_type", "password"),
+                ("client_id", id),
+                ("client_secret", secret),
+                ("username", key),
+                ("password", "dummy"),
+            ])
+            .await;
+        assert_eq!(r.status(), 200, "token for {key} via {id}");
+        let v: Value = r.json().await.unwrap();
+        v["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get_settings(
+        &self,
+        key: &str,
+        device: &str,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let path = format!("/{key}/settings/{}", percent_encode(device));
+        let mut req = self.http.get(self.url(&path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn put_settings(
+        &self,
+        key: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .put(self.url(&format!("/{key}/settings")))
+            .json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+}
+
+/// `encodeURIComponent`, as GPII clients encode the device segment.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Status, `X-Attune-Api` header and JSON body of a response.
+pub async fn parts(r: reqwest::Response) -> (u16, Option<String>, Value) {
+    let status = r.status().as_u16();
+    let api = r
+        .headers()
+        .get("x-attune-api")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = r.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, api, body)
+}

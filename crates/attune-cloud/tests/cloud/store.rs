@@ -1,0 +1,65 @@
+//! The SQLite store passes the store contract, and keeps its data across reopen.
+
+use attune_cloud::store::contract;
+use attune_cloud::store::sqlite::SqliteStore;
+use attune_cloud::store::{PrefsSafeType, Store};
+
+#[tokio::test]
+async fn sqlite_store_passes_the_store_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    contract::run_all(|| {
+        let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let path = dir.path().join(format!("store-{i}.db"));
+        async move { SqliteStore::open(&path).unwrap() }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn data_survives_reopening_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        s.create_prefs_for_key(
+            contract::key_doc("alice"),
+            contract::safe_doc("prefsSafe-alice", PrefsSafeType::User, 20),
+        )
+        .await
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let (_, safe) = s.find_prefs_by_key("alice").await.unwrap().unwrap();
+    assert_eq!(
+        safe.unwrap().preferences["flat"]["contexts"]["gpii-default"]["preferences"]
+            ["http://registry.gpii.net/common/fontSize"],
+        20
+    );
+}
+
+#[tokio::test]
+async fn concurrent_updates_with_the_same_revision_let_exactly_one_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+    let safe = contract::safe_doc("prefsSafe-x", PrefsSafeType::User, 1);
+    s.put_prefs_safe(safe.clone(), None).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let s = s.clone();
+            let doc = contract::safe_doc("prefsSafe-x", PrefsSafeType::User, 100 + i);
+            tokio::spawn(async move { s.put_prefs_safe(doc, Some(1)).await })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        if t.await.unwrap().is_ok() {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(
+        s.find_prefs_safe("prefsSafe-x").await.unwrap().unwrap().rev,
+        2
+    );
+}
