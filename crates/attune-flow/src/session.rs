@@ -7,6 +7,21 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::report::ReportRow;
+use crate::sealed::Sealer;
+
+/// The session file is sealed under the install secret alone (the person's key is what it
+/// protects, so it cannot be the key): unreadable to anyone who copies the file off the machine
+/// or reads it without the secret, which lives beside it with mode 0600.
+const MAGIC: &[u8; 6] = b"ATTS1\n";
+const KIND: &str = "session";
+const AAD: &[u8] = b"attune session v1";
+
+fn sealer(path: &Path) -> Option<(Sealer, attune_model::key::Key)> {
+    let dir = path.parent()?;
+    let (s, _) = Sealer::open(dir).ok()?;
+    let k = attune_model::key::Key::parse("attune-session-file").ok()?;
+    Some((s, k))
+}
 
 /// How far the session got. A session that is not `Active` when a command starts was cut short
 /// by a crash (or a kill) and is finished first: an interrupted key-in is undone, an interrupted
@@ -44,8 +59,7 @@ pub const SESSION_VERSION: u32 = 1;
 pub struct Session {
     pub version: u32,
     pub phase: Phase,
-    /// The key. For now only snapset keys (public names) are stored; cloud keys will be stored
-    /// encrypted (DESIGN §6.2).
+    /// The key (the file is sealed, see [`MAGIC`]).
     pub key: String,
     pub key_fingerprint: String,
     pub profile: String,
@@ -91,9 +105,10 @@ pub fn load(path: &Path) -> Result<Option<Session>, SessionError> {
             })
         }
     };
-    match serde_json::from_slice::<Session>(&bytes) {
-        Ok(s) if s.version == SESSION_VERSION => Ok(Some(s)),
-        Ok(_) | Err(_) => {
+    let plain = sealer(path).and_then(|(s, k)| s.open_sealed(&k, KIND, MAGIC, AAD, &bytes));
+    match plain.and_then(|p| serde_json::from_slice::<Session>(&p).ok()) {
+        Some(s) if s.version == SESSION_VERSION => Ok(Some(s)),
+        _ => {
             tracing::warn!(path = %path.display(), "session file unreadable; set aside");
             let _ = std::fs::rename(path, path.with_extension("json.corrupt"));
             Ok(None)
@@ -103,10 +118,16 @@ pub fn load(path: &Path) -> Result<Option<Session>, SessionError> {
 
 /// Writes the session file atomically (temp, fsync, rename, fsync dir).
 pub fn store(path: &Path, s: &Session) -> Result<(), SessionError> {
-    let bytes = serde_json::to_vec_pretty(s).map_err(|e| SessionError::Write {
+    let err = |detail: String| SessionError::Write {
         path: path.display().to_string(),
-        detail: e.to_string(),
-    })?;
+        detail,
+    };
+    let plain = serde_json::to_vec(s).map_err(|e| err(e.to_string()))?;
+    let (sealer, k) =
+        sealer(path).ok_or_else(|| err("cannot read or create the install secret".to_owned()))?;
+    let bytes = sealer
+        .seal(&k, KIND, MAGIC, AAD, &plain)
+        .ok_or_else(|| err("encryption failed".to_owned()))?;
     attune_settings::atomic::atomic_write(path, &bytes).map_err(|e| SessionError::Write {
         path: path.display().to_string(),
         detail: e.to_string(),
@@ -131,4 +152,49 @@ pub fn remove(path: &Path) -> Result<(), SessionError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Session {
+        Session {
+            version: SESSION_VERSION,
+            phase: Phase::Active,
+            key: "6f1c1c1e-secret-person".to_owned(),
+            key_fingerprint: "x".to_owned(),
+            profile: "production".to_owned(),
+            source: Source::Cloud,
+            name: Some("Alex".to_owned()),
+            since_unix: 1,
+            applied: Vec::new(),
+            connectivity: None,
+            reason: None,
+            message: None,
+            last_cloud_contact_unix: None,
+            cache_saved_unix: None,
+        }
+    }
+
+    #[test]
+    fn the_session_file_is_sealed_and_a_damaged_one_is_set_aside() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("session.json");
+        store(&p, &sample()).unwrap();
+        let raw = std::fs::read(&p).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        assert!(
+            !text.contains("6f1c1c1e") && !text.contains("Alex"),
+            "sealed"
+        );
+        assert_eq!(load(&p).unwrap(), Some(sample()));
+        let mut bad = raw.clone();
+        let i = bad.len() - 3;
+        bad[i] ^= 0x40;
+        std::fs::write(&p, bad).unwrap();
+        assert_eq!(load(&p).unwrap(), None);
+        assert!(p.with_extension("json.corrupt").exists());
+        assert!(!p.exists());
+    }
 }

@@ -85,10 +85,14 @@ impl Listener {
         }
     }
 
+    /// "Mounts" a stick: the volume is prepared beside the mount root and renamed into it, so
+    /// it appears whole, as a mount does.
     fn stick(&self, name: &str, token: &[u8]) -> PathBuf {
+        let staging = self.media.with_file_name(format!("staging-{name}"));
+        std::fs::create_dir_all(&staging).unwrap();
+        std::fs::write(staging.join(".gpii-user-token.txt"), token).unwrap();
         let vol = self.media.join(name);
-        std::fs::create_dir_all(&vol).unwrap();
-        std::fs::write(vol.join(".gpii-user-token.txt"), token).unwrap();
+        std::fs::rename(&staging, &vol).unwrap();
         vol
     }
 }
