@@ -40,7 +40,7 @@ enum Command {
         #[arg(long, env = "ATTUNE_CLOUD_STORE")]
         store: StoreUrl,
         /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8081", env = "ATTUNE_CLOUD_LISTEN")]
+        #[arg(long, default_value = "127.0.0.1:8084", env = "ATTUNE_CLOUD_LISTEN")]
         listen: SocketAddr,
         /// Development setup: credential attune-dev/attune-dev-secret and the bundled snapsets.
         #[arg(long)]
