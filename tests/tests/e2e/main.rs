@@ -8,3 +8,4 @@ mod crash;
 mod desktop;
 mod fsync_order;
 mod listen;
+mod real_cloud;
