@@ -21,8 +21,10 @@ Exit codes:
   6  unknown or invalid key / snapset
   7  some settings could not be put back (they stay in the journal and are retried)
   8  the settings journal could not be written, so nothing was changed
-  9  nobody is keyed in
- 10  the cloud cannot be reached and nothing could be applied (no saved settings, no snapset)";
+  9  nobody is keyed in (or the session has no cloud answer to change)
+ 10  the cloud cannot be reached and nothing could be applied (no saved settings, no snapset)
+ 11  the settings come from a snapset, which cannot be changed
+ 12  the change is applied here but not yet saved (kept, and saved later)";
 
 #[derive(Parser)]
 #[command(
@@ -75,6 +77,18 @@ enum Command {
     Status,
     /// Put back anything a crashed or killed Attune left changed.
     Recover,
+    /// Change one preference of the person keyed in: applied now, then saved to the cloud, or
+    /// kept (encrypted) until it can be ("not yet saved"). Snapsets are read-only.
+    Set {
+        /// A common term: a short name such as fontSize, or a full
+        /// http://registry.gpii.net/... URI.
+        term: String,
+        /// The value, as JSON (24, true, "proportional"); anything else is taken as text.
+        value: String,
+    },
+    /// Log out and back in with a fresh sign-in, then save any unsaved changes (the one click
+    /// after "Something has gone wrong. Please log out and log back in.").
+    Relogin,
     /// Show what this computer supports, and why.
     Doctor,
     /// Run the key-in listeners headless (kiosks, tests): the USB-stick token listener and GPII's
@@ -205,6 +219,27 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
             Ok(0)
         }
         Command::Listen(_) => Ok(0),
+        Command::Set { term, value } => {
+            let v = serde_json::from_str(value)
+                .unwrap_or_else(|_| serde_json::Value::String(value.clone()));
+            let out = flow.set(term, v)?;
+            if cli.json {
+                print_json(&out);
+            } else {
+                print_rows(&out.applied);
+                println!("{}", out.message);
+            }
+            Ok(if out.saved { 0 } else { 12 })
+        }
+        Command::Relogin => {
+            let out = flow.relogin()?;
+            if cli.json {
+                print_json(&out);
+            } else {
+                print_key_in(&out);
+            }
+            Ok(0)
+        }
         Command::Doctor => {
             let d = flow.doctor()?;
             if cli.json {

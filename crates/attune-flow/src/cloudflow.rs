@@ -14,6 +14,7 @@ use crate::cache::PrefCache;
 use crate::cloud::{CloudClient, FailureKind, Fallback};
 use crate::engine::{now_unix, Flow, KeyInOutcome, RecoverOutcome};
 use crate::error::FlowError;
+use crate::outbox::Outbox;
 use crate::session::Source;
 
 fn client(flow: &Flow) -> Result<&CloudClient, FlowError> {
@@ -88,6 +89,7 @@ pub(crate) fn key_in_cloud(
                     .map(|d| d.as_secs())
                     .unwrap_or(0);
                 sess.cache_saved_unix = Some(saved);
+                sess.answer = Some(cached.answer.clone());
                 let (sess, rows) = flow.apply_in_session(sess, &instr)?;
                 applied_from_cache = Some((sess, rows, instr, saved));
             }
@@ -110,11 +112,12 @@ pub(crate) fn key_in_cloud(
     let answer = rt.block_on(async {
         let deadline = client.deadline_from_now();
         let token = client.token(key, deadline).await?;
-        client.get_settings(&token, key, device, deadline).await
+        let answer = client.get_settings(&token, key, device, deadline).await?;
+        Ok::<_, crate::cloud::CallError>((token, answer))
     });
 
     match answer {
-        Ok(answer) => {
+        Ok((token, answer)) => {
             // Step 5: the cloud's answer.
             let instr = instructions_from_cloud_answer(&answer, DEFAULT_CONTEXT, "cloud answer")
                 .map_err(|e| FlowError::CloudAnswer(e.to_string()))?;
@@ -144,6 +147,15 @@ pub(crate) fn key_in_cloud(
             sess.connectivity = Some("online".to_owned());
             sess.last_cloud_contact_unix = Some(now_unix());
             sess.cache_saved_unix = None;
+            sess.token = Some(token.expose().to_owned());
+            sess.token_expires_unix = Some(
+                now_unix()
+                    + token
+                        .expires_at()
+                        .saturating_duration_since(tokio::time::Instant::now())
+                        .as_secs(),
+            );
+            sess.answer = Some(answer.clone());
             flow.store_session(&sess)?;
             if let Some(c) = &cache {
                 if let Err(e) = c.put(key, &answer, SystemTime::now()) {
@@ -195,6 +207,173 @@ pub(crate) fn key_in_cloud(
             })
         }
     }
+}
+
+/// What `attune set` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SetOutcome {
+    pub term: String,
+    pub value: serde_json::Value,
+    pub applied: Vec<crate::report::ReportRow>,
+    /// Saved in the cloud (else it waits in the outbox).
+    pub saved: bool,
+    /// Unsaved changes left.
+    pub outbox: usize,
+    pub connectivity: Option<String>,
+    pub message: String,
+}
+
+/// Expands a short common-term name (`fontSize`) to its URI.
+fn expand_term(term: &str) -> String {
+    if term.contains("://") {
+        term.to_owned()
+    } else {
+        format!("{}{term}", attune_model::prefs::COMMON_PREFIX)
+    }
+}
+
+/// `attune set`: change one preference in the active session — apply it now, then save it to
+/// the cloud or keep it in the outbox (DESIGN §5.3).
+pub(crate) fn set(
+    flow: &Flow,
+    term: &str,
+    value: serde_json::Value,
+) -> Result<SetOutcome, FlowError> {
+    let _lock = flow.lock()?;
+    flow.resume_locked()?;
+    let mut sess = crate::session::load(&flow.paths.session_file())?
+        .filter(|s| s.phase == crate::session::Phase::Active)
+        .ok_or(FlowError::NotKeyedIn)?;
+    if sess.source == Source::Snapset {
+        return Err(FlowError::ReadOnly {
+            message: crate::cloud::UserMessage::ReadOnly.text(&Fallback::Nothing),
+        });
+    }
+    let Some(answer) = sess.answer.clone() else {
+        return Err(FlowError::NotAvailable {
+            what: "changing a preference in a session without a cloud answer".to_owned(),
+        });
+    };
+    let key = Key::parse(&sess.key)?;
+    let term = expand_term(term);
+    let mut new_answer = answer;
+    new_answer["preferences"]["contexts"][DEFAULT_CONTEXT]["preferences"][term.as_str()] =
+        value.clone();
+    let prefs = PreferenceSet::from_value_named(
+        serde_json::json!({"flat": new_answer["preferences"].clone()}),
+        "preferences in this session",
+    )?;
+    let registry = attune_model::registry::SolutionsRegistry::from_value_named(
+        new_answer["solutionsRegistryEntries"].clone(),
+        "registry entries in this session",
+    )?;
+    let device = flow.desktop.device_report(flow.registry());
+    let outcome = match_and_transform(&prefs, DEFAULT_CONTEXT, &registry, &device)?;
+    // Through the journal: originals already journalled stay the first ones.
+    let rows = flow.desktop.apply(&outcome.instructions)?;
+    sess.applied = rows.clone();
+    sess.answer = Some(new_answer);
+    let outbox =
+        Outbox::open(&flow.paths.state_dir, &key).map_err(|e| FlowError::Journal(e.to_string()))?;
+    outbox
+        .push(&term, value.clone(), now_unix())
+        .map_err(|e| FlowError::Journal(e.to_string()))?;
+    flush(flow, &mut sess, &key, &outbox);
+    flow.store_session(&sess)?;
+    let left = outbox.len();
+    let message = match (&sess.connectivity, left) {
+        (Some(c), _) if c == "auth_stale" => crate::cloud::classify::STALE_TOKEN_TEXT.to_owned(),
+        (_, 0) => "Saved.".to_owned(),
+        (_, n) => format!(
+            "Applied here; not yet saved ({n} change{}).",
+            if n == 1 { "" } else { "s" }
+        ),
+    };
+    Ok(SetOutcome {
+        term,
+        value,
+        applied: rows,
+        saved: left == 0,
+        outbox: left,
+        connectivity: sess.connectivity.clone(),
+        message,
+    })
+}
+
+/// Replays the outbox in order with the session's token; stops at the first failure. A 401 on
+/// the token we hold is the stale-token case (DESIGN §6.2): no silent re-grant, no retry loop.
+fn flush(flow: &Flow, sess: &mut crate::session::Session, key: &Key, outbox: &Outbox) {
+    let Ok(client) = client(flow) else {
+        return;
+    };
+    let (Some(tok), Some(exp)) = (sess.token.clone(), sess.token_expires_unix) else {
+        sess.connectivity = Some("offline".to_owned());
+        return;
+    };
+    let token = crate::cloud::Token::new(
+        tok,
+        Duration::from_secs(exp.saturating_sub(now_unix())),
+        tokio::time::Instant::now(),
+    );
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    for change in outbox.list() {
+        let body = serde_json::json!({"flat": {"contexts": {DEFAULT_CONTEXT: {"preferences": {change.term.as_str(): change.value}}}}});
+        let r = rt.block_on(async {
+            let deadline = client.deadline_from_now();
+            client.put_settings(&token, key, &body, deadline).await
+        });
+        match r {
+            Ok(()) => {
+                let _ = outbox.remove(change.id);
+                sess.connectivity = Some("online".to_owned());
+                sess.reason = None;
+                sess.message = None;
+                sess.last_cloud_contact_unix = Some(now_unix());
+            }
+            Err(e) => {
+                tracing::warn!(key = %key, failure = e.kind.code(), "change not saved; kept in the outbox");
+                sess.connectivity = Some(connectivity(&e.kind).to_owned());
+                sess.reason = Some(e.kind.code().to_owned());
+                if matches!(e.kind, FailureKind::StaleToken) {
+                    sess.message = Some(crate::cloud::classify::STALE_TOKEN_TEXT.to_owned());
+                }
+                break;
+            }
+        }
+    }
+}
+
+/// `attune relogin`: key out, key in again with a fresh token, then save the outbox. Unsaved
+/// changes survive it.
+pub(crate) fn relogin(flow: &Flow) -> Result<KeyInOutcome, FlowError> {
+    let _lock = flow.lock()?;
+    flow.resume_locked()?;
+    let sess = crate::session::load(&flow.paths.session_file())?
+        .filter(|s| s.phase == crate::session::Phase::Active)
+        .ok_or(FlowError::NotKeyedIn)?;
+    let key = Key::parse(&sess.key)?;
+    let first = flow.key_out_locked()?;
+    let mut out = flow.key_in_locked(&key, Some(first))?;
+    let outbox =
+        Outbox::open(&flow.paths.state_dir, &key).map_err(|e| FlowError::Journal(e.to_string()))?;
+    if !outbox.is_empty() {
+        if let Some(mut s) = crate::session::load(&flow.paths.session_file())? {
+            let before = outbox.len();
+            flush(flow, &mut s, &key, &outbox);
+            flow.store_session(&s)?;
+            if outbox.len() < before {
+                // Saved: key in once more so the desktop shows what the cloud now holds.
+                flow.key_out_locked()?;
+                out = flow.key_in_locked(&key, None)?;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// How old a cached answer is, for status.

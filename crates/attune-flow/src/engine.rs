@@ -128,7 +128,7 @@ impl Flow {
         Ok(out)
     }
 
-    fn lock(&self) -> Result<StateLock, FlowError> {
+    pub(crate) fn lock(&self) -> Result<StateLock, FlowError> {
         self.paths.ensure()?;
         Ok(StateLock::acquire(&self.paths.lock_file(), LOCK_WAIT)?)
     }
@@ -141,7 +141,7 @@ impl Flow {
         self.resume_locked()
     }
 
-    fn resume_locked(&self) -> Result<Option<RecoverOutcome>, FlowError> {
+    pub(crate) fn resume_locked(&self) -> Result<Option<RecoverOutcome>, FlowError> {
         self.desktop.sweep(&self.paths);
         let session = session::load(&self.paths.session_file())?;
         let journal_open = self.desktop.journal_open()?;
@@ -167,7 +167,16 @@ impl Flow {
     pub fn key_in(&self, raw_key: &str) -> Result<KeyInOutcome, FlowError> {
         let key = Key::parse(raw_key)?;
         let _lock = self.lock()?;
-        let mut finished_first = self.resume_locked()?;
+        let finished_first = self.resume_locked()?;
+        self.key_in_locked(&key, finished_first)
+    }
+
+    pub(crate) fn key_in_locked(
+        &self,
+        key: &Key,
+        mut finished_first: Option<RecoverOutcome>,
+    ) -> Result<KeyInOutcome, FlowError> {
+        let key = key.clone();
 
         let snapset = bundled::snapset(key.expose()).transpose()?;
         if self.config.profile == Profile::Testing && snapset.is_none() {
@@ -232,6 +241,9 @@ impl Flow {
             message: None,
             last_cloud_contact_unix: None,
             cache_saved_unix: None,
+            token: None,
+            token_expires_unix: None,
+            answer: None,
         }
     }
 
@@ -310,7 +322,7 @@ impl Flow {
         self.key_out_locked()
     }
 
-    fn key_out_locked(&self) -> Result<RecoverOutcome, FlowError> {
+    pub(crate) fn key_out_locked(&self) -> Result<RecoverOutcome, FlowError> {
         let session_file = self.paths.session_file();
         let Some(mut s) = session::load(&session_file)? else {
             if self.desktop.journal_open()? {
@@ -407,12 +419,33 @@ impl Flow {
             },
             message,
             applied: s.as_ref().map(|s| s.applied.clone()).unwrap_or_default(),
-            outbox: 0,
+            outbox: s
+                .as_ref()
+                .and_then(|s| Key::parse(&s.key).ok())
+                .and_then(|k| crate::outbox::Outbox::open(&self.paths.state_dir, &k).ok())
+                .map(|o| o.len() as u64)
+                .unwrap_or(0),
             journal: journal_state,
             journal_entries: journal.unwrap_or(0),
             last_cloud_contact: s.as_ref().and_then(|s| s.last_cloud_contact_unix),
             since_unix: s.as_ref().map(|s| s.since_unix),
         })
+    }
+
+    /// Changes one preference in the active session: applied now, saved to the cloud or kept in
+    /// the outbox. `value` is the preference's JSON value.
+    pub fn set(
+        &self,
+        term: &str,
+        value: serde_json::Value,
+    ) -> Result<crate::cloudflow::SetOutcome, FlowError> {
+        crate::cloudflow::set(self, term, value)
+    }
+
+    /// Keys out and in again with a fresh token, then saves the outbox (the one click after a
+    /// stale token).
+    pub fn relogin(&self) -> Result<KeyInOutcome, FlowError> {
+        crate::cloudflow::relogin(self)
     }
 
     /// What this machine supports and why (`attune doctor`).

@@ -39,6 +39,8 @@ pub enum FlowError {
     },
     #[error("the preferences server's answer could not be used: {0}")]
     CloudAnswer(String),
+    #[error("{message}")]
+    ReadOnly { message: String },
 }
 
 impl FlowError {
@@ -61,6 +63,7 @@ impl FlowError {
             FlowError::KeyRejected { .. } => "key_rejected",
             FlowError::Offline { .. } => "offline",
             FlowError::CloudAnswer(_) => "malformed",
+            FlowError::ReadOnly { .. } => "read_only",
         }
     }
 
@@ -71,6 +74,7 @@ impl FlowError {
             FlowError::Config(_) | FlowError::CloudConfig(_) => 5,
             FlowError::KeyRejected { .. } => 6,
             FlowError::Offline { .. } => 10,
+            FlowError::ReadOnly { .. } => 11,
             FlowError::Key(_) | FlowError::UnknownSnapset { .. } => 6,
             FlowError::RestoreIncomplete { .. } => 7,
             FlowError::Journal(_) => 8,

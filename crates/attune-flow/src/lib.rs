@@ -7,13 +7,14 @@
 
 pub mod cache;
 pub mod cloud;
-mod cloudflow;
+pub mod cloudflow;
 pub mod config;
 pub mod desktop;
 pub mod engine;
 pub mod error;
 pub mod lock;
 pub mod messages;
+pub mod outbox;
 pub mod paths;
 pub mod report;
 pub mod sealed;

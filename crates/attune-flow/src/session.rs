@@ -81,6 +81,14 @@ pub struct Session {
     /// When the cached answer in use was saved.
     #[serde(default)]
     pub cache_saved_unix: Option<u64>,
+    /// The session's token (DESIGN §6.2) and when it expires.
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub token_expires_unix: Option<u64>,
+    /// The cloud answer in effect, so a change can be re-matched locally.
+    #[serde(default)]
+    pub answer: Option<serde_json::Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +182,9 @@ mod tests {
             message: None,
             last_cloud_contact_unix: None,
             cache_saved_unix: None,
+            token: None,
+            token_expires_unix: None,
+            answer: None,
         }
     }
 

@@ -21,6 +21,8 @@ use crate::common::{prepare_desktop, TOUCHED_SCHEMAS};
 const HEALTHY: u8 = 0;
 const BUSY: u8 = 1;
 const REJECT: u8 = 2;
+/// Token and settings answer, but a PUT gets 401: the server lost the token (DESIGN §6.2).
+const PUT_STALE: u8 = 3;
 
 /// The person's key: a UUID that is no snapset, so no snapset fallback hides a failure.
 const PERSON: &str = "6f1c1c1e-9a43-4f3b-8d2e-0c1f4c2b7a11";
@@ -29,6 +31,7 @@ struct FakeCloud {
     url: String,
     mode: Arc<AtomicU8>,
     requests: Arc<std::sync::atomic::AtomicUsize>,
+    puts: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 fn answer() -> Value {
@@ -54,7 +57,8 @@ impl FakeCloud {
         let url = format!("http://{}", l.local_addr().unwrap());
         let mode = Arc::new(AtomicU8::new(HEALTHY));
         let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (m, r) = (mode.clone(), requests.clone());
+        let puts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (m, r, p) = (mode.clone(), requests.clone(), puts.clone());
         let body = answer().to_string();
         std::thread::spawn(move || {
             for s in l.incoming().flatten() {
@@ -74,10 +78,21 @@ impl FakeCloud {
                 }
                 let mut b = vec![0u8; len];
                 let _ = reader.read_exact(&mut b);
-                let (status, out) = match (
-                    m.load(Ordering::SeqCst),
-                    first.starts_with("POST /access_token"),
-                ) {
+                let is_put = first.starts_with("PUT ");
+                if is_put {
+                    p.fetch_add(1, Ordering::SeqCst);
+                }
+                let mode = m.load(Ordering::SeqCst);
+                let is_token = first.starts_with("POST /access_token");
+                let (status, out) = match (mode, is_token) {
+                    (PUT_STALE, false) if is_put => (
+                        "401 Unauthorized",
+                        r#"{"isError":true,"message":"Unauthorized"}"#.to_owned(),
+                    ),
+                    (_, false) if is_put => (
+                        "200 OK",
+                        format!(r#"{{"gpiiKey":"{PERSON}","message":"saved"}}"#),
+                    ),
                     (BUSY, _) => (
                         "503 Service Unavailable",
                         r#"{"isError":true,"message":"busy"}"#.to_owned(),
@@ -112,6 +127,7 @@ impl FakeCloud {
             url,
             mode,
             requests,
+            puts,
         }
     }
 }
@@ -272,4 +288,77 @@ fn without_a_cache_the_snapset_of_the_same_name_or_nothing() {
     assert!(String::from_utf8_lossy(&o.stderr)
         .contains("Can't reach the server and there are no saved settings on this computer. We'll keep trying."));
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
+
+#[test]
+fn a_stale_token_keeps_the_change_says_so_and_relogin_saves_it() {
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let cloud = FakeCloud::start();
+    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+
+    let o = dev(&d, &cloud.url, &["set", "fontSize", "24"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Saved."));
+    assert_eq!(
+        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        "2.0"
+    );
+    assert_eq!(cloud.puts.load(Ordering::SeqCst), 1);
+
+    // The server lost our token: the change stays applied and waits; the exact guidance shows.
+    cloud.mode.store(PUT_STALE, Ordering::SeqCst);
+    let o = dev(&d, &cloud.url, &["set", "cursorSize", "1"]);
+    assert_eq!(
+        o.status.code(),
+        Some(12),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout)
+        .contains("Something has gone wrong. Please log out and log back in."));
+    assert_eq!(
+        cloud.puts.load(Ordering::SeqCst),
+        2,
+        "one PUT, no retry loop, no silent re-grant"
+    );
+    assert_eq!(
+        d.gsettings_get("org.gnome.desktop.interface", "cursor-size"),
+        "96"
+    );
+    let st = status(&d, &cloud.url);
+    assert_eq!(st["connectivity"], "auth_stale");
+    assert_eq!(st["outbox"], 1);
+    assert_eq!(
+        st["message"],
+        "Something has gone wrong. Please log out and log back in."
+    );
+
+    // One click: log out and back in; the unsaved change is saved.
+    cloud.mode.store(HEALTHY, Ordering::SeqCst);
+    let o = dev(&d, &cloud.url, &["relogin"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(cloud.puts.load(Ordering::SeqCst), 3);
+    let st = status(&d, &cloud.url);
+    assert_eq!(st["outbox"], 0);
+    assert_eq!(st["connectivity"], "online");
+    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
+
+#[test]
+fn snapsets_are_read_only() {
+    let d = Desktop::new();
+    let o = d.attune(&["key-in", "snapset_1a"]);
+    assert!(o.status.success());
+    let o = d.attune(&["set", "fontSize", "30"]);
+    assert_eq!(o.status.code(), Some(11));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("snapset"));
+    assert!(d.attune(&["key-out"]).status.success());
 }
