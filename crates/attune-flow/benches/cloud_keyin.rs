@@ -6,6 +6,8 @@
 //!
 //! `cargo bench -p attune-flow --bench cloud_keyin` (ATTUNE_BENCH_ITERS, default 30).
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark: failing loudly is right
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
