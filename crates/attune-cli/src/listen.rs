@@ -39,6 +39,12 @@ pub fn run(flow: Flow, args: &ListenArgs) -> Result<i32, FlowError> {
         }
     });
 
+    let _reconnect = (flow.config().profile != attune_flow::Profile::Testing).then(|| {
+        attune_listen::reconnect::Reconnector::start(
+            queue.clone(),
+            Duration::from_millis(args.reconnect_idle_ms.max(10)),
+        )
+    });
     let _usb = (!args.no_usb).then(|| {
         let roots = if args.usb_roots.is_empty() {
             usb::default_roots()

@@ -115,6 +115,10 @@ struct ListenArgs {
     /// How often the mount roots are rescanned when no file event arrives, in milliseconds.
     #[arg(long, default_value_t = 2000, value_name = "MS")]
     poll_ms: u64,
+    /// How often to look for an offline session to reconnect, in milliseconds (then probes back
+    /// off 1 s × 1.6 up to 5 minutes while the cloud stays away). Cloud profiles only.
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    reconnect_idle_ms: u64,
 }
 
 fn main() -> ExitCode {

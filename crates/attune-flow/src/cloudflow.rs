@@ -376,6 +376,52 @@ pub(crate) fn relogin(flow: &Flow) -> Result<KeyInOutcome, FlowError> {
     Ok(out)
 }
 
+/// Background reconnection (DESIGN §3): when the active session is offline (served from the cache
+/// or a snapset because the cloud failed), asks the cloud once more; when it answers, the session is
+/// keyed in again from the cloud and the outbox replayed. `None`: nothing to do (no offline
+/// session); `Some(true)`: back online; `Some(false)`: still offline.
+pub(crate) fn reconnect(flow: &Flow) -> Result<Option<bool>, FlowError> {
+    let _lock = flow.lock()?;
+    flow.resume_locked()?;
+    let Some(sess) = crate::session::load(&flow.paths.session_file())?
+        .filter(|s| s.phase == crate::session::Phase::Active)
+    else {
+        return Ok(None);
+    };
+    if sess.connectivity.as_deref() != Some("offline") {
+        return Ok(None);
+    }
+    let key = Key::parse(&sess.key)?;
+    let client = client(flow)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| FlowError::NotAvailable {
+            what: format!("the async runtime ({e})"),
+        })?;
+    let probe = rt.block_on(async {
+        let deadline = client.deadline_from_now();
+        client.token(&key, deadline).await
+    });
+    if probe.is_err() {
+        return Ok(Some(false));
+    }
+    let first = flow.key_out_locked()?;
+    let out = flow.key_in_locked(&key, Some(first))?;
+    if out.source != Source::Cloud {
+        return Ok(Some(false));
+    }
+    let outbox =
+        Outbox::open(&flow.paths.state_dir, &key).map_err(|e| FlowError::Journal(e.to_string()))?;
+    if !outbox.is_empty() {
+        if let Some(mut s) = crate::session::load(&flow.paths.session_file())? {
+            flush(flow, &mut s, &key, &outbox);
+            flow.store_session(&s)?;
+        }
+    }
+    Ok(Some(true))
+}
+
 /// How old a cached answer is, for status.
 pub(crate) fn age_since(saved_unix: u64) -> Duration {
     SystemTime::now()

@@ -448,6 +448,13 @@ impl Flow {
         crate::cloudflow::relogin(self)
     }
 
+    /// Asks the cloud again for an offline session: `None` nothing to do, `Some(true)` back
+    /// online (keyed in again from the cloud, outbox replayed), `Some(false)` still offline. For
+    /// the app and `attune listen`.
+    pub fn reconnect(&self) -> Result<Option<bool>, FlowError> {
+        crate::cloudflow::reconnect(self)
+    }
+
     /// What this machine supports and why (`attune doctor`).
     pub fn doctor(&self) -> Result<desktop::Doctor, FlowError> {
         Ok(self

@@ -14,4 +14,5 @@
 
 pub mod local_api;
 pub mod queue;
+pub mod reconnect;
 pub mod usb;

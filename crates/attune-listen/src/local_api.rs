@@ -152,6 +152,7 @@ fn reply_to_response(r: Reply) -> Response {
                 "Got logout request from user {requested}, but the user {active} is logged in. So ignoring the request."
             ),
         ),
+        Reply::Reconnected(_) => (StatusCode::OK, "").into_response(),
         Reply::Failed {
             during,
             kind,

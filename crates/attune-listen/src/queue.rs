@@ -19,6 +19,8 @@ pub const BOUNCE: Duration = Duration::from_millis(1500);
 pub enum Via {
     UsbStick,
     LocalApi,
+    /// Attune itself (background reconnection).
+    Background,
 }
 
 /// A request to the queue.
@@ -28,6 +30,8 @@ pub enum Request {
     Logout(String),
     /// Toggle: the same key again keys out; another key switches users.
     Proximity(String),
+    /// Background reconnection of an offline session.
+    Reconnect,
 }
 
 /// The answer to a request, in GPII's terms.
@@ -43,6 +47,8 @@ pub enum Reply {
         requested: String,
         active: String,
     },
+    /// Reconnection: `None` nothing to do, `Some(true)` back online, `Some(false)` still offline.
+    Reconnected(Option<bool>),
     /// The flow failed; `kind` is the flow's stable error kind.
     Failed {
         during: &'static str,
@@ -60,6 +66,8 @@ pub enum Event {
         via: Via,
         key: String,
     },
+    /// An offline session is back online (keyed in again from the cloud).
+    Reconnected,
     KeyedOut {
         via: Via,
         key: String,
@@ -159,6 +167,31 @@ impl KeyQueue {
         })
     }
 
+    /// Queues a request and blocks the calling (non-async) thread until its outcome.
+    pub fn call_blocking(&self, via: Via, req: Request) -> Reply {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self
+            .tx
+            .send(Job {
+                via,
+                req,
+                reply: Some(tx),
+            })
+            .is_err()
+        {
+            return Reply::Failed {
+                during: "queue",
+                kind: "queue_stopped",
+                message: "the key-in queue has stopped".to_owned(),
+            };
+        }
+        rx.blocking_recv().unwrap_or(Reply::Failed {
+            during: "queue",
+            kind: "queue_stopped",
+            message: "the key-in queue has stopped".to_owned(),
+        })
+    }
+
     /// Publishes an event from a listener (e.g. a refused second stick).
     pub fn publish(&self, e: Event) {
         publish(&self.events, e);
@@ -193,6 +226,15 @@ fn worker(
     let mut last: Option<LastChange> = None;
     while let Ok(job) = rx.recv() {
         let reply = run(flow, &job, &mut last);
+        if let Reply::Reconnected(r) = &reply {
+            if *r == Some(true) {
+                publish(events, Event::Reconnected);
+            }
+            if let Some(tx) = job.reply {
+                let _ = tx.send(reply);
+            }
+            continue;
+        }
         let event = match &reply {
             Reply::LoggedIn(k) => Event::KeyedIn {
                 via: job.via,
@@ -206,8 +248,10 @@ fn worker(
                 via: job.via,
                 key: fingerprint(match &job.req {
                     Request::Login(k) | Request::Logout(k) | Request::Proximity(k) => k,
+                    Request::Reconnect => "",
                 }),
             },
+            Reply::Reconnected(_) => continue,
             Reply::NotActive { .. } => Event::Refused {
                 via: job.via,
                 reason: "logout for a key that is not keyed in".to_owned(),
@@ -259,6 +303,10 @@ fn logout(flow: &Flow, key: &str, last: &mut Option<LastChange>) -> Reply {
 
 fn run(flow: &Flow, job: &Job, last: &mut Option<LastChange>) -> Reply {
     match &job.req {
+        Request::Reconnect => match flow.reconnect() {
+            Ok(r) => Reply::Reconnected(r),
+            Err(e) => failed("reconnect", &e),
+        },
         Request::Login(k) => login(flow, k, last),
         Request::Logout(k) => match active_key(flow) {
             Some(a) if &a == k => logout(flow, k, last),

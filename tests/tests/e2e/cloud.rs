@@ -362,3 +362,61 @@ fn snapsets_are_read_only() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("snapset"));
     assert!(d.attune(&["key-out"]).status.success());
 }
+
+#[test]
+fn an_offline_session_reconnects_by_itself_when_the_cloud_is_back() {
+    use std::io::BufRead;
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let cloud = FakeCloud::start();
+    // Prime the cache, then make the cloud busy and key in: served from the cache, offline.
+    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+    cloud.mode.store(BUSY, Ordering::SeqCst);
+    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+    assert_eq!(status(&d, &cloud.url)["connectivity"], "offline");
+
+    let mut child = d
+        .command(attune_e2e::workspace_bin("attune-cli", "attune"))
+        .args([
+            "listen",
+            "--no-usb",
+            "--no-local-api",
+            "--reconnect-idle-ms",
+            "100",
+        ])
+        .env("ATTUNE_PROFILE", "development")
+        .env("ATTUNE_CLOUD_URL", &cloud.url)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    // The cloud comes back; the listener's own probe finds it (no request from the test).
+    cloud.mode.store(HEALTHY, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut reconnected = false;
+    while let Ok(l) = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+    {
+        if l.contains("\"reconnected\"") {
+            reconnected = true;
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(reconnected, "the listener reconnected the session");
+    let st = status(&d, &cloud.url);
+    assert_eq!(st["connectivity"], "online");
+    assert_eq!(st["source"], "cloud");
+    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
