@@ -7,5 +7,6 @@ mod common;
 mod crash;
 mod desktop;
 mod fsync_order;
+mod gpii_interop;
 mod listen;
 mod real_cloud;

@@ -1,0 +1,248 @@
+//! Interop with the real GPII cloud (DESIGN §9, GPII-INTEROP notes): GPII's cloud-based flow
+//! manager and preferences server from the npm package `gpii-universal`, over a CouchDB-API
+//! server (express-pouchdb, in memory) loaded with GPII's own data, all on loopback. Attune keys in
+//! with three of GPII's own keys in `legacy_gpii` mode and the applied values are read back with
+//! `gsettings`; key-out restores the desktop exactly.
+//!
+//! Runs when `ATTUNE_GPII_INTEROP=1` (scripts/test.sh sets it); installs the packages at test
+//! time into `target/gpii-peer` (nothing of GPII's is committed).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use attune_e2e::{workspace_root, Desktop};
+use serde_json::Value;
+
+use crate::common::{prepare_desktop, TOUCHED_SCHEMAS};
+
+const GPII: &str = "gpii-universal@0.3.0-dev.20200604T131823Z.d6fed9a";
+const COUCH_PACKAGES: &[&str] = &[
+    "express@4",
+    "express-pouchdb",
+    "pouchdb-core",
+    "pouchdb-adapter-memory",
+    "pouchdb-adapter-http",
+    "pouchdb-mapreduce",
+    "pouchdb-replication",
+];
+
+/// A GSettings value expected after key-in: schema, key, value as `gsettings get` prints it.
+type Expect = (&'static str, &'static str, &'static str);
+
+struct Procs(Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn run(cmd: &mut Command, what: &str) {
+    let o = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        o.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Installs GPII's cloud and the CouchDB stand-in once per target dir.
+fn install() -> PathBuf {
+    let dir = workspace_root().join("target/gpii-peer");
+    let pkg = dir.join("node_modules/gpii-universal");
+    if !pkg.join("build/dbData/snapset/prefsSafes.json").exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        run(
+            Command::new("npm")
+                .args([
+                    "install",
+                    "--omit=dev",
+                    "--ignore-scripts",
+                    "--no-audit",
+                    "--no-fund",
+                    GPII,
+                ])
+                .args(COUCH_PACKAGES)
+                .current_dir(&dir),
+            "npm install gpii-universal",
+        );
+        // The package's own post-install steps, by hand (GPII-INTEROP notes).
+        run(
+            Command::new("node")
+                .args([
+                    "scripts/convertPrefs.js",
+                    "testData/preferences/",
+                    "build/dbData/snapset/",
+                    "snapset",
+                ])
+                .current_dir(&pkg),
+            "convertPrefs",
+        );
+        run(
+            Command::new("node")
+                .arg("gpii/node_modules/solutionsRegistry/src/js/generate-schemas.js")
+                .current_dir(&pkg),
+            "generate-schemas",
+        );
+    }
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts a process and waits until a line of its output contains `ready`; returns the line.
+fn start(cmd: &mut Command, ready: &str, procs: &mut Procs) -> String {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    procs.0.push(child);
+    let (tx, rx) = mpsc::channel();
+    let ready = ready.to_owned();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if !sent && l.contains(&ready) {
+                let _ = tx.send(l);
+                sent = true;
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(90))
+        .expect("the GPII peer process started")
+}
+
+fn gpii_cloud(dir: &Path, procs: &mut Procs) -> String {
+    let pkg = dir.join("node_modules/gpii-universal");
+    let data: Vec<PathBuf> = [
+        "testData/dbData/clientCredentials.json",
+        "testData/dbData/gpiiAppInstallationClients.json",
+        "testData/dbData/views.json",
+        "build/dbData/snapset/gpiiKeys.json",
+        "build/dbData/snapset/prefsSafes.json",
+    ]
+    .iter()
+    .map(|p| pkg.join(p))
+    .collect();
+    let line = start(
+        Command::new("node")
+            .arg(workspace_root().join("tests/gpii/couch.js"))
+            .args(&data)
+            .env("NODE_PATH", dir.join("node_modules")),
+        "READY ",
+        procs,
+    );
+    let couch = line.trim().trim_start_matches("READY ").to_owned();
+    let (ps, fm) = (free_port(), free_port());
+    start(
+        Command::new("node")
+            .arg("gpii.js")
+            .current_dir(&pkg)
+            .env(
+                "NODE_ENV",
+                "gpii.config.preferencesServer.standalone.production",
+            )
+            .env("GPII_DATASOURCE_HOSTNAME", "http://127.0.0.1")
+            .env("GPII_DATASOURCE_PORT", &couch)
+            .env("GPII_PREFERENCESSERVER_LISTEN_PORT", ps.to_string()),
+        "is listening",
+        procs,
+    );
+    start(
+        Command::new("node")
+            .arg("gpii.js")
+            .current_dir(&pkg)
+            .env("NODE_ENV", "gpii.config.cloudBased.flowManager.production")
+            .env("GPII_DATASOURCE_HOSTNAME", "http://127.0.0.1")
+            .env("GPII_DATASOURCE_PORT", &couch)
+            .env("GPII_FLOWMANAGER_LISTEN_PORT", fm.to_string())
+            .env(
+                "GPII_FLOWMANAGER_TO_PREFERENCESSERVER_URL",
+                format!("http://127.0.0.1:{ps}"),
+            ),
+        "is listening",
+        procs,
+    );
+    format!("http://127.0.0.1:{fm}")
+}
+
+#[test]
+fn attune_keys_in_against_the_real_gpii_cloud_in_legacy_mode() {
+    if std::env::var("ATTUNE_GPII_INTEROP").ok().as_deref() != Some("1") {
+        eprintln!("skipped: set ATTUNE_GPII_INTEROP=1 to run against GPII's cloud from npm");
+        return;
+    }
+    let dir = install();
+    let mut procs = Procs(Vec::new());
+    let url = gpii_cloud(&dir, &mut procs);
+
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let site = d.dir.path().join("site.toml");
+    std::fs::write(
+        &site,
+        format!(
+            "profile = \"production\"\n[cloud]\nurl = \"{url}\"\nclient_id = \"pilot-computer\"\n\
+             client_secret = \"pilot-computer-secret\"\nlegacy_gpii = true\n"
+        ),
+    )
+    .unwrap();
+    let site = site.display().to_string();
+    let env = [("ATTUNE_SITE_CONFIG", site.as_str())];
+    // GPII's own keys and what GPII's Linux registry makes of them.
+    let cases: &[(&str, &[Expect])] = &[
+        (
+            "snapset_1a",
+            &[("org.gnome.desktop.interface", "cursor-size", "41")],
+        ),
+        (
+            "carla",
+            &[
+                ("org.gnome.desktop.a11y.magnifier", "mag-factor", "2.0"),
+                ("org.gnome.desktop.interface", "text-scaling-factor", "2.0"),
+                (
+                    "org.gnome.desktop.a11y.applications",
+                    "screen-magnifier-enabled",
+                    "true",
+                ),
+            ],
+        ),
+        (
+            "sammy",
+            &[
+                ("org.gnome.desktop.a11y.magnifier", "mag-factor", "2.0"),
+                ("org.gnome.desktop.interface", "text-scaling-factor", "2.0"),
+            ],
+        ),
+    ];
+    for (key, expect) in cases {
+        let o = d.attune_with(&["key-in", key, "--json"], &env);
+        assert!(
+            o.status.code().is_some_and(|c| c == 0 || c == 3),
+            "{key}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(out["source"]["kind"], "cloud", "{key}: {out}");
+        for (schema, k, v) in *expect {
+            assert_eq!(d.gsettings_get(schema, k), *v, "{key}: {schema} {k}");
+        }
+        assert!(d.attune_with(&["key-out"], &env).status.success());
+        assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before, "{key}: restored");
+    }
+}
