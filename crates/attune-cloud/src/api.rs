@@ -42,7 +42,7 @@ pub const API_HEADER: &str = "x-attune-api";
 /// GPII's message on a successful PUT.
 pub const PUT_SUCCESS: &str = "Successfully updated.";
 /// Longest device segment we decode (a device report lists a few dozen solutions).
-pub const MAX_DEVICE_BYTES: usize = 64 * 1024;
+pub const MAX_DEVICE_BYTES: usize = 16 * 1024;
 
 /// Limits that protect the server. Defaults suit one small machine.
 #[derive(Debug, Clone)]
@@ -112,15 +112,41 @@ pub fn routes(limits: &Limits) -> Vec<(Method, &'static str, MethodRouter<St>)> 
         (
             Method::POST,
             "/access_token",
-            post(access_token).layer(DefaultBodyLimit::max(limits.max_token_bytes)),
+            post(access_token)
+                .layer(DefaultBodyLimit::max(limits.max_token_bytes))
+                .layer(middleware::from_fn_with_state(
+                    limits.max_token_bytes,
+                    announced_length,
+                )),
         ),
         (Method::GET, "/{key}/settings/{device}", get(get_settings)),
         (
             Method::PUT,
             "/{key}/settings",
-            put(put_settings).layer(DefaultBodyLimit::max(limits.max_put_bytes)),
+            put(put_settings)
+                .layer(DefaultBodyLimit::max(limits.max_put_bytes))
+                .layer(middleware::from_fn_with_state(
+                    limits.max_put_bytes,
+                    announced_length,
+                )),
         ),
     ]
+}
+
+/// Bodies over `limit` bytes get 413: at once when `Content-Length` says so (without reading
+/// the body), and while reading otherwise (`DefaultBodyLimit`, seen by [`body_bytes`]).
+async fn announced_length(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    let too_big = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > limit as u64);
+    if too_big {
+        ApiError::TooLarge { limit }.into_response()
+    } else {
+        next.run(req).await
+    }
 }
 
 /// The `(method, path)` pairs of [`routes`], for documentation checks.

@@ -318,7 +318,19 @@ impl SqliteStore {
             action: "backup",
             detail: e.to_string(),
         })?;
-        verify_file(out)
+        verify_file(out)?;
+        // SQLite's integrity check cannot see a flipped byte in unused space or inside a
+        // value; the checksum beside the backup (`sha256sum -c` reads it) can.
+        let sum = file_sha256(out)?;
+        let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("backup");
+        let side = checksum_path(out);
+        std::fs::write(&side, format!("{sum}  {name}\n"))
+            .and_then(|()| std::fs::File::open(&side)?.sync_all())
+            .map_err(|e| SqliteError::Io {
+                path: side.clone(),
+                action: "write the checksum",
+                detail: e.to_string(),
+            })
     }
 
     /// Counts of each document kind, for `restore` to report and tests to compare.
@@ -370,10 +382,55 @@ pub fn verify_file(path: &Path) -> Result<(), SqliteError> {
     Ok(())
 }
 
-/// Replaces the store at `store` by the backup `from`, after verifying the backup. The server
-/// must be stopped. The old file is kept beside it as `<store>.before-restore`.
+/// `<backup>.sha256`, written by [`SqliteStore::backup_to`] in `sha256sum` format.
+pub fn checksum_path(backup: &Path) -> PathBuf {
+    let mut p = backup.as_os_str().to_owned();
+    p.push(".sha256");
+    PathBuf::from(p)
+}
+
+fn file_sha256(path: &Path) -> Result<String, SqliteError> {
+    use sha2::{Digest, Sha256};
+    let mut f = std::fs::File::open(path).map_err(|e| SqliteError::Io {
+        path: path.to_owned(),
+        action: "read",
+        detail: e.to_string(),
+    })?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).map_err(|e| SqliteError::Io {
+        path: path.to_owned(),
+        action: "read",
+        detail: e.to_string(),
+    })?;
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Checks the backup against its `.sha256` file when there is one.
+fn verify_checksum(from: &Path) -> Result<(), SqliteError> {
+    let side = checksum_path(from);
+    let Ok(text) = std::fs::read_to_string(&side) else {
+        return Ok(());
+    };
+    let expected = text.split_whitespace().next().unwrap_or("");
+    let found = file_sha256(from)?;
+    if expected != found {
+        return Err(SqliteError::NotAStore {
+            path: from.to_owned(),
+            detail: format!(
+                "its SHA-256 is {found}, but {} says {expected}: the file changed after the backup",
+                side.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Replaces the store at `store` by the backup `from`, after verifying the backup (its
+/// checksum file when present, SQLite's integrity check, the schema version). The server must
+/// be stopped. The old file is kept beside it as `<store>.before-restore`.
 pub fn restore(store: &Path, from: &Path) -> Result<(), SqliteError> {
     verify_file(from)?;
+    verify_checksum(from)?;
     let io = |action: &'static str, p: &Path, e: std::io::Error| SqliteError::Io {
         path: p.to_owned(),
         action,

@@ -1,6 +1,10 @@
 //! attune-cloud's integration tests: one binary, one module per topic (keeps link times down).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod api;
+mod bad_input;
 mod common;
+mod openapi;
+mod server;
 mod store;

@@ -1,0 +1,305 @@
+//! The admin commands, through the library and through the real binary.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use attune_cloud::admin;
+use attune_cloud::auth::SecretHash;
+use attune_cloud::clock::SystemClock;
+use attune_cloud::store::sqlite::{self, SqliteStore};
+use attune_cloud::store::{PrefsSafeType, Store};
+
+use crate::common::fixtures;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_attune-cloud"))
+}
+
+#[tokio::test]
+async fn loading_gpii_files_twice_changes_nothing_the_second_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+    let first = admin::load(&s, &fixtures(), PrefsSafeType::Snapset, &SystemClock)
+        .await
+        .unwrap();
+    assert!(first.created >= 7, "{first}");
+    assert_eq!(first.skipped.len(), 1, "the design document: {first}");
+    let before = s.counts().unwrap();
+    let second = admin::load(&s, &fixtures(), PrefsSafeType::Snapset, &SystemClock)
+        .await
+        .unwrap();
+    assert_eq!((second.created, second.updated), (0, 0), "{second}");
+    assert_eq!(second.unchanged, first.created);
+    assert_eq!(s.counts().unwrap(), before);
+    // GPII's converted documents keep their prefsSafeType.
+    let (_, safe) = s.find_prefs_by_key("night_reader").await.unwrap().unwrap();
+    assert_eq!(safe.unwrap().prefs_safe_type, PrefsSafeType::Snapset);
+    // Client secrets are stored hashed, not as given.
+    let cred = s.find_client_credential("site-a").await.unwrap().unwrap();
+    assert!(!cred.oauth2_client_secret_hash.contains("site-a-secret"));
+    assert!(SecretHash::parse(&cred.oauth2_client_secret_hash)
+        .unwrap()
+        .matches("site-a-secret"));
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_gpii_data_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+    let bad = dir.path().join("notes.json");
+    std::fs::write(&bad, r#"{"hello": "world"}"#).unwrap();
+    let e = admin::load(&s, &bad, PrefsSafeType::User, &SystemClock)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("notes.json") && e.contains("flat"), "{e}");
+    std::fs::write(&bad, "{ broken").unwrap();
+    let e = admin::load(&s, &bad, PrefsSafeType::User, &SystemClock)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("notes.json"), "{e}");
+}
+
+#[tokio::test]
+async fn generated_keys_exist_with_empty_preferences_and_fill_the_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+    let out = dir.path().join("keys.csv");
+    let keys = admin::generate_keys(&s, 5, &out, &SystemClock)
+        .await
+        .unwrap();
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "key");
+    assert_eq!(
+        &lines[1..],
+        keys.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    for k in &keys {
+        assert!(uuid::Uuid::parse_str(k).is_ok());
+        let (_, safe) = s.find_prefs_by_key(k).await.unwrap().unwrap();
+        let safe = safe.unwrap();
+        assert_eq!(safe.preferences, admin::empty_preferences());
+        assert_eq!(safe.prefs_safe_type, PrefsSafeType::User);
+    }
+    // The CSV is never overwritten.
+    assert!(admin::generate_keys(&s, 1, &out, &SystemClock)
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn a_new_credential_is_printed_once_and_stored_hashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+    let c = admin::create_credential(
+        &s,
+        "library-3",
+        None,
+        Some("https://cloud.example"),
+        &SystemClock,
+    )
+    .await
+    .unwrap();
+    assert!(c.snippet.contains("client_id = \"library-3\""));
+    assert!(c.snippet.contains(&c.client_secret));
+    assert!(c.snippet.contains("https://cloud.example"));
+    let stored = s
+        .find_client_credential("library-3")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(SecretHash::parse(&stored.oauth2_client_secret_hash)
+        .unwrap()
+        .matches(&c.client_secret));
+    let again = admin::create_credential(&s, "library-3", None, None, &SystemClock).await;
+    assert!(again.is_err());
+    assert!(
+        admin::create_credential(&s, "bad site", None, None, &SystemClock)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_backup_restores_exactly_and_a_corrupt_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let s = SqliteStore::open(&path).unwrap();
+    admin::load(&s, &fixtures(), PrefsSafeType::User, &SystemClock)
+        .await
+        .unwrap();
+    let backup = dir.path().join("backup.db");
+    s.backup_to(&backup).unwrap();
+    assert!(s.backup_to(&backup).is_err(), "never overwrites a backup");
+    let counts = s.counts().unwrap();
+    // Changes after the backup...
+    admin::generate_keys(&s, 3, &dir.path().join("k.csv"), &SystemClock)
+        .await
+        .unwrap();
+    drop(s);
+    // ...are gone after a restore, and everything before it is back.
+    sqlite::restore(&path, &backup).unwrap();
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.counts().unwrap(), counts);
+    assert!(s.find_prefs_by_key("alice").await.unwrap().is_some());
+    drop(s);
+
+    // A truncated copy and a random file are refused; the store is left as it was.
+    let bytes = std::fs::read(&backup).unwrap();
+    let truncated = dir.path().join("truncated.db");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, vec![0x5a; 8192]).unwrap();
+    let mut flipped = bytes.clone();
+    let mid = flipped.len() - 2048;
+    for b in &mut flipped[mid..mid + 512] {
+        *b ^= 0xff;
+    }
+    let flipped_path = dir.path().join("flipped.db");
+    std::fs::write(&flipped_path, &flipped).unwrap();
+    std::fs::copy(
+        sqlite::checksum_path(&backup),
+        sqlite::checksum_path(&flipped_path),
+    )
+    .unwrap();
+    for bad in [
+        &truncated,
+        &garbage,
+        &flipped_path,
+        &dir.path().join("missing.db"),
+    ] {
+        let e = sqlite::restore(&path, bad);
+        assert!(e.is_err(), "{} was accepted", bad.display());
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.counts().unwrap(), counts);
+}
+
+#[test]
+fn the_binary_runs_every_admin_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("c.db").display());
+    let run = |args: &[&str]| {
+        let out = bin().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let fixtures = fixtures();
+    let out = run(&["load", "--store", &store, fixtures.to_str().unwrap()]);
+    assert!(out.contains("created"), "{out}");
+    let out = run(&["load", "--store", &store, fixtures.to_str().unwrap()]);
+    assert!(out.starts_with("0 created, 0 updated"), "{out}");
+    let csv = dir.path().join("keys.csv");
+    run(&[
+        "keys",
+        "generate",
+        "--store",
+        &store,
+        "--count",
+        "3",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 4);
+    let out = run(&[
+        "credentials",
+        "create",
+        "--store",
+        &store,
+        "--site",
+        "branch-7",
+    ]);
+    assert!(out.contains("client_id = \"branch-7\""), "{out}");
+    let backup = dir.path().join("b.db");
+    run(&[
+        "backup",
+        "--store",
+        &store,
+        "--out",
+        backup.to_str().unwrap(),
+    ]);
+    let out = run(&[
+        "restore",
+        "--store",
+        &store,
+        "--from",
+        backup.to_str().unwrap(),
+    ]);
+    assert!(out.contains("restored"), "{out}");
+    let out = run(&["tokens", "purge-expired", "--store", &store]);
+    assert!(out.contains("0 expired tokens deleted"), "{out}");
+    // Errors name what is wrong and exit non-zero.
+    let out = bin()
+        .args(["load", "--store", "mysql:x", "."])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite:PATH"));
+}
+
+#[test]
+fn serve_dev_answers_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("c.db").display());
+    let mut child = bin()
+        .args([
+            "serve",
+            "--dev",
+            "--store",
+            &store,
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("server exited before listening")
+            .unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&line).expect("JSON log lines when not a terminal");
+        if v["message"] == "attune-cloud listening" {
+            break v["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let r = http
+            .post(format!("http://{addr}/access_token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("client_id", "attune-dev"),
+                ("client_secret", "attune-dev-secret"),
+                ("username", "large_text"),
+                ("password", "x"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    });
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+    // No key or token in the log.
+    assert!(!rest.iter().any(|l| l.contains("large_text")), "{rest:?}");
+}

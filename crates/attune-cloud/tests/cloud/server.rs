@@ -1,0 +1,93 @@
+//! Load shedding and graceful shutdown, with a request held in flight by a body that has not
+//! arrived yet (no sleeps: the test polls until the server reports itself busy).
+
+use attune_cloud::api::Limits;
+use attune_cloud::store::Store;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::common::Cloud;
+
+/// Starts a PUT whose body is announced but not sent, so the request stays in flight.
+async fn hold_a_request(c: &Cloud, token: &str, body: &str) -> TcpStream {
+    let addr = c.base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "PUT /alice/settings HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s
+}
+
+/// Polls `/health` until it is shed (503); returns that response's Retry-After.
+async fn wait_until_busy(c: &Cloud) -> String {
+    for _ in 0..2000 {
+        let r = c.http.get(c.url("/health")).send().await.unwrap();
+        if r.status() == 503 {
+            return r.headers()["retry-after"].to_str().unwrap().to_owned();
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("the held request never occupied the server");
+}
+
+const BODY: &str = r#"{"contexts":{"gpii-default":{"preferences":{"http://registry.gpii.net/common/fontSize":21}}}}"#;
+
+async fn finish(mut s: TcpStream) -> String {
+    s.write_all(BODY.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[tokio::test]
+async fn beyond_max_in_flight_requests_get_503_with_retry_after_at_once() {
+    let c = Cloud::start_with(Limits {
+        max_in_flight: 1,
+        ..Limits::default()
+    })
+    .await;
+    let t = c.token("alice").await;
+    let held = hold_a_request(&c, &t, BODY).await;
+    assert_eq!(wait_until_busy(&c).await, "1");
+    let r = c.http.get(c.url("/version")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["x-attune-api"], "1.0");
+    let answer = finish(held).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Free again.
+    assert_eq!(
+        c.http.get(c.url("/health")).send().await.unwrap().status(),
+        200
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_lets_the_request_in_flight_finish() {
+    let c = Cloud::start_with(Limits {
+        max_in_flight: 1,
+        ..Limits::default()
+    })
+    .await;
+    let t = c.token("alice").await;
+    let held = hold_a_request(&c, &t, BODY).await;
+    wait_until_busy(&c).await;
+    let base = c.base.clone();
+    let store = c.store.clone();
+    let stopping = tokio::spawn(c.stop());
+    let answer = finish(held).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    stopping.await.unwrap();
+    let (_, safe) = store.find_prefs_by_key("alice").await.unwrap().unwrap();
+    assert_eq!(
+        safe.unwrap().preferences["flat"]["contexts"]["gpii-default"]["preferences"]
+            ["http://registry.gpii.net/common/fontSize"],
+        21
+    );
+    assert!(
+        reqwest::get(format!("{base}/health")).await.is_err(),
+        "no longer listening"
+    );
+}
