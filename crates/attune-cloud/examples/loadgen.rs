@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p attune-cloud --example loadgen -- \
-//!     --url http://127.0.0.1:8081 --key large_text --seconds 10 --clients 1,16,64 [--pid PID]
+//!     --url http://127.0.0.1:8081 --key large_text --seconds 10 --clients 1,16,64 [--pid PID] [--path /health]
 //! ```
 //! With `--pid`, the server's peak resident memory (VmHWM) is read from /proc after each level.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -79,7 +79,13 @@ async fn main() {
         .await
         .unwrap();
     let token = token["access_token"].as_str().expect("a token").to_owned();
-    let target = format!("{url}/{key}/settings/{}", encode(&device));
+    // `--path /health` measures the server's and this client's floor without the settings work.
+    let path = arg(&args, "--path", "");
+    let target = if path.is_empty() {
+        format!("{url}/{key}/settings/{}", encode(&device))
+    } else {
+        format!("{url}{path}")
+    };
     println!("clients  req/s     p50_ms  p99_ms  errors  server_rss_peak_MiB");
     for &clients in &levels {
         let deadline = Instant::now() + Duration::from_secs(seconds);

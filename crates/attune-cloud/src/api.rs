@@ -79,6 +79,32 @@ pub struct AppState {
     per_client: FailureLimiter,
     in_flight: Arc<Semaphore>,
     limits: Limits,
+    answers: AnswerCache,
+}
+
+/// Most recent `GET settings` answers, by key, preferences safe and its revision, and device
+/// segment. Matchmaking and serialising are most of a request's work, and a desktop fleet asks
+/// the same questions again; a PUT bumps the revision, so a cached answer is never stale. The
+/// token is still checked and the safe still read on every request.
+#[derive(Default)]
+struct AnswerCache(std::sync::Mutex<HashMap<(String, String, u64, String), Bytes>>);
+
+/// Entries kept before the cache starts over (bounds memory: an answer is a few kB).
+const ANSWER_CACHE_ENTRIES: usize = 4096;
+
+impl AnswerCache {
+    fn get(&self, k: &(String, String, u64, String)) -> Option<Bytes> {
+        self.0.lock().ok()?.get(k).cloned()
+    }
+
+    fn put(&self, k: (String, String, u64, String), v: Bytes) {
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() >= ANSWER_CACHE_ENTRIES {
+                m.clear();
+            }
+            m.insert(k, v);
+        }
+    }
 }
 
 impl AppState {
@@ -96,6 +122,7 @@ impl AppState {
             per_client: FailureLimiter::new(limits.per_client),
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
             limits,
+            answers: AnswerCache::default(),
         })
     }
 }
@@ -535,22 +562,39 @@ async fn get_settings(
     State(st): State<St>,
     headers: HeaderMap,
     path: Result<Path<(String, String)>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Path((key, device)) = path.map_err(path_error)?;
+) -> Result<Response, ApiError> {
+    let Path((key, segment)) = path.map_err(path_error)?;
     authorize(&st, &headers, &key).await?;
-    let device = parse_device(&device)?;
+    let device = parse_device(&segment)?;
     let found = st.store.find_prefs_by_key(&key).await?;
-    let prefs = match &found {
+    let (prefs, cache_key) = match &found {
         Some((k, _)) if k.revoked => return Err(ApiError::Unauthorized),
-        Some((_, Some(safe))) => Some(&safe.preferences),
-        _ => None,
+        Some((_, Some(safe))) => (
+            Some(&safe.preferences),
+            Some((key.clone(), safe.id.clone(), safe.rev, segment)),
+        ),
+        _ => (None, None),
     };
+    let json = |bytes: Bytes| ([(header::CONTENT_TYPE, "application/json")], bytes).into_response();
+    if let Some(hit) = cache_key.as_ref().and_then(|k| st.answers.get(k)) {
+        return Ok(json(hit));
+    }
     let empty = SolutionsRegistry::default();
     let registry = st
         .registries
         .get(&device.os.id)
         .map_or(&empty, |r| r.as_ref());
-    Ok(Json(settings_answer(&key, prefs, registry, &device)?))
+    let answer = settings_answer(&key, prefs, registry, &device)?;
+    let bytes = Bytes::from(serde_json::to_vec(&answer).map_err(|e| {
+        ApiError::gpii(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Cannot write the answer: {e}"),
+        )
+    })?);
+    if let Some(k) = cache_key {
+        st.answers.put(k, bytes.clone());
+    }
+    Ok(json(bytes))
 }
 
 async fn put_settings(

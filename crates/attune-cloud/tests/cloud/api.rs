@@ -417,6 +417,13 @@ fn font_size_body(size: f64) -> Value {
 async fn put_merges_into_a_user_set_and_answers_gpiis_message() {
     let c = Cloud::start().await;
     let t = c.token("alice").await;
+    // An answer computed (and cached) before the PUT must not be served after it.
+    let (_, _, before) = parts(c.get_settings("alice", GNOME_DEVICE, Some(&t)).await).await;
+    assert_eq!(
+        before["preferences"]["contexts"]["gpii-default"]["preferences"]
+            ["http://registry.gpii.net/common/fontSize"],
+        24
+    );
     let (s, _, body) = parts(
         c.put_settings("alice", &font_size_body(30.0), Some(&t))
             .await,
