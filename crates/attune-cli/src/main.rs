@@ -21,7 +21,7 @@ Exit codes:
   6  unknown or invalid key / snapset
   7  some settings could not be put back (they stay in the journal and are retried)
   8  the settings journal could not be written, so nothing was changed
-  9  nobody is keyed in (or the session has no cloud answer to change)
+  9  nobody is keyed in
  10  the cloud cannot be reached and nothing could be applied (no saved settings, no snapset)
  11  the settings come from a snapset, which cannot be changed
  12  the change is applied here but not yet saved (kept, and saved later)";
