@@ -23,7 +23,7 @@ Exit codes:
   8  the settings journal could not be written, so nothing was changed
   9  nobody is keyed in
  10  the cloud cannot be reached and nothing could be applied (no saved settings, no snapset)
- 11  the settings come from a snapset, which cannot be changed
+ 11  the change is applied here only: the settings come from a snapset, which is read-only
  12  the change is applied here but not yet saved (kept, and saved later)";
 
 #[derive(Parser)]
@@ -233,7 +233,11 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
                 print_rows(&out.applied);
                 println!("{}", out.message);
             }
-            Ok(if out.saved { 0 } else { 12 })
+            Ok(match out.save_state.state {
+                "read_only" => 11,
+                _ if out.saved => 0,
+                _ => 12,
+            })
         }
         Command::Relogin => {
             let out = flow.relogin()?;

@@ -12,14 +12,24 @@ use attune_model::prefs::{PreferenceSet, DEFAULT_CONTEXT};
 
 use crate::cache::PrefCache;
 use crate::cloud::{CloudClient, FailureKind, Fallback};
-use crate::engine::{now_unix, Flow, KeyInOutcome, RecoverOutcome};
+use crate::engine::{now_unix, Flow, KeyInOutcome, RecoverOutcome, SaveState};
 use crate::error::FlowError;
 use crate::outbox::Outbox;
 use crate::session::Source;
 
 fn client(flow: &Flow) -> Result<&CloudClient, FlowError> {
     flow.cloud
-        .get_or_init(|| CloudClient::new(&flow.config.cloud, &flow.config.resilience))
+        .get_or_init(|| {
+            CloudClient::with_options(
+                &flow.config.cloud,
+                &flow.config.resilience,
+                crate::cloud::ClientOptions {
+                    use_system_proxy: flow.config.cloud.use_system_proxy,
+                    history: Some(crate::cloud::ContactLog::in_dir(&flow.paths.state_dir)),
+                    ..Default::default()
+                },
+            )
+        })
         .as_ref()
         .map_err(|e| FlowError::CloudConfig(e.clone()))
 }
@@ -128,9 +138,27 @@ pub(crate) fn key_in_cloud(
                 .map(str::to_owned);
             let (mut sess, rows) = match applied_from_cache {
                 Some((sess, rows, cached_instr, _)) if cached_instr == instr => (sess, rows),
+                Some((mut sess, rows, cached_instr, _))
+                    if difference(&cached_instr, &instr).is_some() =>
+                {
+                    // Reconcile by difference (DESIGN §3 step 5): the cloud's answer sets again
+                    // everything the cache set, so only what changed is written; nothing the
+                    // person already has flickers back to the original and out again.
+                    let delta = difference(&cached_instr, &instr).unwrap_or_default();
+                    tracing::info!(
+                        key = %key,
+                        changed = delta.solutions.values().map(|s| s.settings_handlers.values().map(|h| h.settings.len()).sum::<usize>()).sum::<usize>(),
+                        "cloud answer differs from the cache: applying the difference"
+                    );
+                    let changed = flow.desktop.apply(&delta)?;
+                    let rows = merge_rows(rows, changed);
+                    sess.applied = rows.clone();
+                    (sess, rows)
+                }
                 Some(_) => {
-                    // The cloud's answer differs from the cache: put the computer back and apply
-                    // the cloud's (the journal keeps the first originals either way).
+                    // The cloud's answer drops something the cache applied: put the computer
+                    // back and apply the cloud's (the journal keeps the first originals).
+                    tracing::info!(key = %key, "cloud answer drops cached settings: restoring, then applying it");
                     flow.undo_locked()?;
                     flow.apply_in_session(
                         flow.new_session(key, Source::Cloud, name.as_deref()),
@@ -221,6 +249,67 @@ pub struct SetOutcome {
     pub outbox: usize,
     pub connectivity: Option<String>,
     pub message: String,
+    pub save_state: SaveState,
+}
+
+/// What must be written to go from `old` (applied) to `new`, when `new` sets again every setting
+/// and launch `old` did: the settings whose value changed or is new, and the launches that
+/// changed. `None` when `new` leaves out something of `old`, which only a restore can undo.
+fn difference(
+    old: &attune_model::lifecycle::LifecycleInstructions,
+    new: &attune_model::lifecycle::LifecycleInstructions,
+) -> Option<attune_model::lifecycle::LifecycleInstructions> {
+    for (sid, o) in &old.solutions {
+        let n = new.solutions.get(sid)?;
+        for (hid, oh) in &o.settings_handlers {
+            let nh = n.settings_handlers.get(hid)?;
+            if nh.handler_type != oh.handler_type || nh.options != oh.options {
+                return None;
+            }
+            if oh.settings.keys().any(|k| !nh.settings.contains_key(k)) {
+                return None;
+            }
+        }
+        if o.launch.is_some() && n.launch.is_none() {
+            return None;
+        }
+    }
+    let mut delta = new.clone();
+    for (sid, n) in delta.solutions.iter_mut() {
+        let Some(o) = old.solutions.get(sid) else {
+            continue;
+        };
+        for (hid, nh) in n.settings_handlers.iter_mut() {
+            if let Some(oh) = o.settings_handlers.get(hid) {
+                nh.settings.retain(|k, v| oh.settings.get(k) != Some(v));
+            }
+        }
+        n.settings_handlers.retain(|_, h| !h.settings.is_empty());
+        if n.launch == o.launch {
+            n.launch = None;
+        }
+    }
+    delta
+        .solutions
+        .retain(|_, s| !s.settings_handlers.is_empty() || s.launch.is_some());
+    Some(delta)
+}
+
+/// The cached report with the rows of the difference laid over it (by solution and setting).
+fn merge_rows(
+    mut rows: Vec<crate::report::ReportRow>,
+    changed: Vec<crate::report::ReportRow>,
+) -> Vec<crate::report::ReportRow> {
+    for c in changed {
+        match rows
+            .iter_mut()
+            .find(|r| r.solution == c.solution && r.setting == c.setting)
+        {
+            Some(r) => *r = c,
+            None => rows.push(c),
+        }
+    }
+    rows
 }
 
 /// Expands a short common-term name (`fontSize`) to its URI.
@@ -245,9 +334,7 @@ pub(crate) fn set(
         .filter(|s| s.phase == crate::session::Phase::Active)
         .ok_or(FlowError::NotKeyedIn)?;
     if sess.source == Source::Snapset {
-        return Err(FlowError::ReadOnly {
-            message: crate::cloud::UserMessage::ReadOnly.text(&Fallback::Nothing),
-        });
+        return set_in_snapset(flow, sess, &expand_term(term), value);
     }
     let Some(answer) = sess.answer.clone() else {
         return Err(FlowError::NotAvailable {
@@ -256,23 +343,10 @@ pub(crate) fn set(
     };
     let key = Key::parse(&sess.key)?;
     let term = expand_term(term);
-    let mut new_answer = answer;
-    new_answer["preferences"]["contexts"][DEFAULT_CONTEXT]["preferences"][term.as_str()] =
-        value.clone();
-    let prefs = PreferenceSet::from_value_named(
-        serde_json::json!({"flat": new_answer["preferences"].clone()}),
-        "preferences in this session",
-    )?;
-    let registry = attune_model::registry::SolutionsRegistry::from_value_named(
-        new_answer["solutionsRegistryEntries"].clone(),
-        "registry entries in this session",
-    )?;
-    let device = flow.desktop.device_report(flow.registry());
-    let outcome = match_and_transform(&prefs, DEFAULT_CONTEXT, &registry, &device)?;
-    // Through the journal: originals already journalled stay the first ones.
-    let rows = flow.desktop.apply(&outcome.instructions)?;
-    sess.applied = rows.clone();
-    sess.answer = Some(new_answer);
+    let rows = apply_changes(flow, &mut sess, answer, &[(term.clone(), value.clone())])?;
+    // Remembered for the session even once saved: if the cloud's database is later restored
+    // from an older backup, relogin sends them again (DESIGN §6.2, docs/operations.md).
+    sess.local_changes.insert(term.clone(), value.clone());
     let outbox =
         Outbox::open(&flow.paths.state_dir, &key).map_err(|e| FlowError::Journal(e.to_string()))?;
     outbox
@@ -297,7 +371,116 @@ pub(crate) fn set(
         outbox: left,
         connectivity: sess.connectivity.clone(),
         message,
+        save_state: SaveState::of(Some(&sess.source), left as u64),
     })
+}
+
+/// Lays `changes` over the session's cloud answer, matches it again for this device and applies
+/// the result through the journal (originals already journalled stay the first ones). The
+/// session keeps the new answer, so later changes and `status` build on it.
+fn apply_changes(
+    flow: &Flow,
+    sess: &mut crate::session::Session,
+    mut answer: serde_json::Value,
+    changes: &[(String, serde_json::Value)],
+) -> Result<Vec<crate::report::ReportRow>, FlowError> {
+    let slot = &mut answer["preferences"]["contexts"][DEFAULT_CONTEXT]["preferences"];
+    if !slot.is_object() {
+        *slot = serde_json::json!({});
+    }
+    for (term, value) in changes {
+        slot[term.as_str()] = value.clone();
+    }
+    let prefs = PreferenceSet::from_value_named(
+        serde_json::json!({"flat": answer["preferences"].clone()}),
+        "preferences in this session",
+    )?;
+    let registry = attune_model::registry::SolutionsRegistry::from_value_named(
+        answer["solutionsRegistryEntries"].clone(),
+        "registry entries in this session",
+    )?;
+    let device = flow.desktop.device_report(flow.registry());
+    let outcome = match_and_transform(&prefs, DEFAULT_CONTEXT, &registry, &device)?;
+    let rows = flow.desktop.apply(&outcome.instructions)?;
+    sess.applied = rows.clone();
+    sess.answer = Some(answer);
+    Ok(rows)
+}
+
+/// A change to a snapset session: snapsets are read-only (nothing to save them to), but the
+/// person at the computer may still adjust it. The change is applied through the journal like
+/// any other, remembered in the session so later changes build on it, and put back at key-out.
+fn set_in_snapset(
+    flow: &Flow,
+    mut sess: crate::session::Session,
+    term: &str,
+    value: serde_json::Value,
+) -> Result<SetOutcome, FlowError> {
+    let mut changes = sess.local_changes.clone();
+    changes.insert(term.to_owned(), value.clone());
+    let prefs = snapset_with_changes(&sess.key, &changes)?;
+    let device = flow.desktop.device_report(flow.registry());
+    let outcome = match_and_transform(&prefs, DEFAULT_CONTEXT, flow.registry(), &device)?;
+    let rows = flow.desktop.apply(&outcome.instructions)?;
+    sess.applied = rows.clone();
+    sess.local_changes = changes;
+    flow.store_session(&sess)?;
+    Ok(SetOutcome {
+        term: term.to_owned(),
+        value,
+        applied: rows,
+        saved: false,
+        outbox: 0,
+        connectivity: sess.connectivity.clone(),
+        message: crate::messages::Message::ChangedInSnapset.text().to_owned(),
+        save_state: SaveState::of(Some(&Source::Snapset), 0),
+    })
+}
+
+/// The bundled snapset `key` with the session's local changes laid over its default context.
+fn snapset_with_changes(
+    key: &str,
+    changes: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> Result<PreferenceSet, FlowError> {
+    let set = attune_model::bundled::snapset(key)
+        .transpose()?
+        .ok_or_else(|| FlowError::UnknownSnapset {
+            available: attune_model::bundled::snapset_keys()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        })?;
+    if changes.is_empty() {
+        return Ok(set);
+    }
+    let mut v = set.to_value();
+    let slot = &mut v["flat"]["contexts"][DEFAULT_CONTEXT]["preferences"];
+    if !slot.is_object() {
+        *slot = serde_json::json!({});
+    }
+    for (term, value) in changes {
+        slot[term.as_str()] = value.clone();
+    }
+    Ok(PreferenceSet::from_value_named(
+        v,
+        "snapset with changes made here",
+    )?)
+}
+
+/// The default context's preferences in effect in a session: the cloud's (or cache's) answer
+/// with the changes made since, or the snapset with the changes made here.
+pub(crate) fn session_preferences(
+    sess: &crate::session::Session,
+) -> Result<std::collections::BTreeMap<String, serde_json::Value>, FlowError> {
+    let prefs = match (&sess.source, &sess.answer) {
+        (Source::Snapset, _) => snapset_with_changes(&sess.key, &sess.local_changes)?,
+        (_, Some(answer)) => PreferenceSet::from_value_named(
+            serde_json::json!({"flat": answer["preferences"].clone()}),
+            "preferences in this session",
+        )?,
+        (_, None) => return Ok(Default::default()),
+    };
+    Ok(prefs.default_preferences().clone())
 }
 
 /// Replays the outbox in order with the session's token; stops at the first failure. A 401 on
@@ -310,19 +493,37 @@ fn flush(flow: &Flow, sess: &mut crate::session::Session, key: &Key, outbox: &Ou
         sess.connectivity = Some("offline".to_owned());
         return;
     };
-    let token = crate::cloud::Token::new(
-        tok,
-        Duration::from_secs(exp.saturating_sub(now_unix())),
-        tokio::time::Instant::now(),
-    );
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     else {
         return;
     };
+    let mut token = crate::cloud::Token::new(
+        tok,
+        Duration::from_secs(exp.saturating_sub(now_unix())),
+        tokio::time::Instant::now(),
+    );
+    if token.needs_renewal(tokio::time::Instant::now()) {
+        // An expired (or nearly expired) token is renewed, not sent to fail: only a 401 on a
+        // token that has not expired is the stale-token case.
+        match rt.block_on(client.token(key, client.deadline_from_now())) {
+            Ok(t) => {
+                sess.token = Some(t.expose().to_owned());
+                sess.token_expires_unix = Some(now_unix() + t.expires_in.as_secs());
+                token = t;
+            }
+            Err(e) => {
+                tracing::warn!(key = %key, failure = e.kind.code(), "cannot renew the token; changes kept in the outbox");
+                sess.connectivity = Some(connectivity(&e.kind).to_owned());
+                sess.reason = Some(e.kind.code().to_owned());
+                return;
+            }
+        }
+    }
     for change in outbox.list() {
-        let body = serde_json::json!({"flat": {"contexts": {DEFAULT_CONTEXT: {"preferences": {change.term.as_str(): change.value}}}}});
+        // GPII's PUT body is a preference set without its `flat` wrapper (FlowManager.md).
+        let body = serde_json::json!({"contexts": {DEFAULT_CONTEXT: {"preferences": {change.term.as_str(): change.value}}}});
         let r = rt.block_on(async {
             let deadline = client.deadline_from_now();
             client.put_settings(&token, key, &body, deadline).await
@@ -357,22 +558,44 @@ pub(crate) fn relogin(flow: &Flow) -> Result<KeyInOutcome, FlowError> {
         .filter(|s| s.phase == crate::session::Phase::Active)
         .ok_or(FlowError::NotKeyedIn)?;
     let key = Key::parse(&sess.key)?;
-    let first = flow.key_out_locked()?;
-    let mut out = flow.key_in_locked(&key, Some(first))?;
     let outbox =
         Outbox::open(&flow.paths.state_dir, &key).map_err(|e| FlowError::Journal(e.to_string()))?;
-    if !outbox.is_empty() {
-        if let Some(mut s) = crate::session::load(&flow.paths.session_file())? {
-            let before = outbox.len();
-            flush(flow, &mut s, &key, &outbox);
-            flow.store_session(&s)?;
-            if outbox.len() < before {
-                // Saved: key in once more so the desktop shows what the cloud now holds.
-                flow.key_out_locked()?;
-                out = flow.key_in_locked(&key, None)?;
-            }
+    // A stale token usually means the cloud lost what it held since some point (a restore from
+    // backup): changes of this session it had accepted may be gone too. Queue them again, in
+    // front of nothing newer: a term still waiting in the outbox keeps its own newer value.
+    let waiting: std::collections::BTreeSet<String> =
+        outbox.list().into_iter().map(|c| c.term).collect();
+    for (term, value) in &sess.local_changes {
+        if !waiting.contains(term) {
+            outbox
+                .push(term, value.clone(), now_unix())
+                .map_err(|e| FlowError::Journal(e.to_string()))?;
         }
     }
+    let session_changes = sess.local_changes.clone();
+    let first = flow.key_out_locked()?;
+    let mut out = flow.key_in_locked(&key, Some(first))?;
+    let pending: Vec<(String, serde_json::Value)> = outbox
+        .list()
+        .into_iter()
+        .map(|c| (c.term, c.value))
+        .collect();
+    if pending.is_empty() {
+        return Ok(out);
+    }
+    let Some(mut s) = crate::session::load(&flow.paths.session_file())? else {
+        return Ok(out);
+    };
+    s.local_changes = session_changes;
+    flush(flow, &mut s, &key, &outbox);
+    // The fresh answer predates the changes (saved just now, or still waiting): lay them over
+    // it so the desktop shows what the person chose, whichever of the two happened.
+    if let Some(answer) = s.answer.clone() {
+        let rows = apply_changes(flow, &mut s, answer, &pending)?;
+        out.counts = crate::report::counts(&rows);
+        out.applied = rows;
+    }
+    flow.store_session(&s)?;
     Ok(out)
 }
 

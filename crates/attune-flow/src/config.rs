@@ -97,6 +97,12 @@ pub struct CloudConfig {
     pub client_secret: Option<String>,
     /// Accept a server that sends no version information (a GPII cloud).
     pub legacy_gpii: bool,
+    /// Honour `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` from the environment. Off by default: a
+    /// proxy variable left behind on a shared computer must not take the cloud away (TEST-MATRIX
+    /// N22); a site behind a proxy turns it on in its site file.
+    pub use_system_proxy: bool,
+    /// A PEM file of extra root certificates to trust (a site's own CA), besides the system's.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for CloudConfig {
@@ -109,6 +115,8 @@ impl fmt::Debug for CloudConfig {
                 &self.client_secret.as_ref().map(|_| "<hidden>"),
             )
             .field("legacy_gpii", &self.legacy_gpii)
+            .field("use_system_proxy", &self.use_system_proxy)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -210,6 +218,8 @@ struct CloudLayer {
     client_id: Option<String>,
     client_secret: Option<String>,
     legacy_gpii: Option<bool>,
+    use_system_proxy: Option<bool>,
+    ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -368,12 +378,16 @@ impl Config {
                 client_id: Some(DEV_CLIENT_ID.to_owned()),
                 client_secret: Some(DEV_CLIENT_SECRET.to_owned()),
                 legacy_gpii: false,
+                use_system_proxy: false,
+                ca_file: None,
             },
             Profile::Testing | Profile::Production => CloudConfig {
                 urls: Vec::new(),
                 client_id: None,
                 client_secret: None,
                 legacy_gpii: false,
+                use_system_proxy: false,
+                ca_file: None,
             },
         };
         Config {
@@ -401,6 +415,8 @@ impl Config {
             set(&mut self.cloud.client_id, c.client_id.map(Some));
             set(&mut self.cloud.client_secret, c.client_secret.map(Some));
             set(&mut self.cloud.legacy_gpii, c.legacy_gpii);
+            set(&mut self.cloud.use_system_proxy, c.use_system_proxy);
+            set(&mut self.cloud.ca_file, c.ca_file.map(Some));
         }
         if let Some(r) = l.resilience {
             let z = &mut self.resilience;

@@ -31,6 +31,27 @@ pub struct Flow {
     /// process).
     pub(crate) cloud:
         std::sync::OnceLock<Result<crate::cloud::CloudClient, crate::cloud::ClientError>>,
+    observer: std::sync::RwLock<Option<Observer>>,
+}
+
+/// Called with each [`FlowEvent`], on the thread doing the work.
+pub type Observer = std::sync::Arc<dyn Fn(&FlowEvent) + Send + Sync>;
+
+/// What the flow has just done, while a call is still under way: the app shows "your saved
+/// settings are applied; still asking the cloud" the moment the cache is applied, instead of
+/// after the cloud's deadline. Holds no key and no preference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FlowEvent {
+    /// Settings are on the desktop (`source`: `cloud`, `cache`, `snapset`), before any cloud
+    /// call of this key-in has ended.
+    Applied {
+        source: &'static str,
+        settings: usize,
+    },
+    /// Everything this session applied has been put back.
+    Restored { settings: usize },
 }
 
 /// A bundled snapset, as listed to people and scripts.
@@ -74,7 +95,10 @@ pub struct Status {
     pub source: Option<&'static str>,
     pub cache_age_seconds: Option<u64>,
     pub connectivity: Option<String>,
+    /// Why the session is not online, in words for people (the app shows it).
     pub reason: Option<String>,
+    /// The same as a stable code for scripts (`unreachable`, `busy`, `stale_token`, `testing`…).
+    pub reason_code: Option<String>,
     pub message: Option<String>,
     pub applied: Vec<ReportRow>,
     pub outbox: u64,
@@ -82,6 +106,58 @@ pub struct Status {
     pub journal_entries: usize,
     pub last_cloud_contact: Option<u64>,
     pub since_unix: Option<u64>,
+    pub save_state: SaveState,
+    pub appearance: Appearance,
+}
+
+/// Whether the person's changes are kept: `saved` (in the cloud), `pending` (waiting in the
+/// outbox), `read_only` (a snapset: applied here, never saved), `none` (nobody keyed in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SaveState {
+    pub state: &'static str,
+    pub pending: u64,
+}
+
+impl SaveState {
+    pub fn of(source: Option<&Source>, pending: u64) -> SaveState {
+        let state = match source {
+            None => "none",
+            Some(Source::Snapset) => "read_only",
+            Some(_) if pending > 0 => "pending",
+            Some(_) => "saved",
+        };
+        SaveState { state, pending }
+    }
+}
+
+/// The keyed-in person's text size and contrast as applied to the desktop, so the app can
+/// apply them to itself (DESIGN §8). `None` where the set does not say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Appearance {
+    /// GNOME's text-scaling-factor (1.0 = normal).
+    pub text_scale: Option<f64>,
+    pub high_contrast: Option<bool>,
+}
+
+impl Appearance {
+    pub fn from_rows(rows: &[ReportRow]) -> Appearance {
+        let applied = |solution: &str, setting: &str| {
+            rows.iter()
+                .find(|r| {
+                    r.outcome == report::Outcome::Applied
+                        && r.solution == solution
+                        && r.setting == setting
+                })
+                .and_then(|r| r.value.as_ref())
+        };
+        Appearance {
+            text_scale: applied("org.gnome.desktop.interface", "text-scaling-factor")
+                .and_then(serde_json::Value::as_f64)
+                .filter(|f| f.is_finite() && *f > 0.0),
+            high_contrast: applied("org.gnome.desktop.a11y.interface", "high-contrast")
+                .and_then(serde_json::Value::as_bool),
+        }
+    }
 }
 
 impl Flow {
@@ -101,7 +177,22 @@ impl Flow {
             registry,
             desktop,
             cloud: std::sync::OnceLock::new(),
+            observer: std::sync::RwLock::new(None),
         })
+    }
+
+    /// Registers the one observer of [`FlowEvent`]s (the app forwards them to its window).
+    pub fn set_observer(&self, observer: Observer) {
+        if let Ok(mut o) = self.observer.write() {
+            *o = Some(observer);
+        }
+    }
+
+    pub(crate) fn emit(&self, event: FlowEvent) {
+        let observer = self.observer.read().ok().and_then(|o| o.clone());
+        if let Some(o) = observer {
+            o(&event);
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -244,6 +335,7 @@ impl Flow {
             token: None,
             token_expires_unix: None,
             answer: None,
+            local_changes: Default::default(),
         }
     }
 
@@ -268,6 +360,10 @@ impl Flow {
         sess.phase = Phase::Active;
         sess.applied = rows.clone();
         session::store(&self.paths.session_file(), &sess)?;
+        self.emit(FlowEvent::Applied {
+            source: sess.source.as_str(),
+            settings: rows.len(),
+        });
         Ok((sess, rows))
     }
 
@@ -358,6 +454,9 @@ impl Flow {
         let r = self.desktop.restore()?;
         if r.failed.is_empty() {
             session::remove(&self.paths.session_file())?;
+            self.emit(FlowEvent::Restored {
+                settings: r.restored,
+            });
             Ok(RecoverOutcome {
                 restored: r.restored,
                 failed: Vec::new(),
@@ -401,7 +500,16 @@ impl Flow {
             })
         });
         let testing = self.config.profile == Profile::Testing;
+        let outbox = s
+            .as_ref()
+            .and_then(|s| Key::parse(&s.key).ok())
+            .and_then(|k| crate::outbox::Outbox::open(&self.paths.state_dir, &k).ok())
+            .map(|o| o.len() as u64)
+            .unwrap_or(0);
+        let applied = s.as_ref().map(|s| s.applied.clone()).unwrap_or_default();
         Ok(Status {
+            save_state: SaveState::of(s.as_ref().map(|s| &s.source), outbox),
+            appearance: Appearance::from_rows(&applied),
             state,
             profile: self.config.profile,
             key: s.as_ref().map(|s| s.key.clone()),
@@ -412,24 +520,44 @@ impl Flow {
                 .and_then(|s| s.cache_saved_unix)
                 .map(|t| crate::cloudflow::age_since(t).as_secs()),
             connectivity: s.as_ref().and_then(|s| s.connectivity.clone()),
-            reason: if testing {
-                Some("testing profile: the network is never used".to_owned())
+            reason_code: if testing {
+                Some("testing".to_owned())
             } else {
                 s.as_ref().and_then(|s| s.reason.clone())
             },
+            reason: if testing {
+                Some("testing profile: the network is never used".to_owned())
+            } else {
+                s.as_ref()
+                    .and_then(|s| s.reason.as_deref())
+                    .map(|c| crate::cloud::classify::reason_words(c).to_owned())
+            },
             message,
-            applied: s.as_ref().map(|s| s.applied.clone()).unwrap_or_default(),
-            outbox: s
-                .as_ref()
-                .and_then(|s| Key::parse(&s.key).ok())
-                .and_then(|k| crate::outbox::Outbox::open(&self.paths.state_dir, &k).ok())
-                .map(|o| o.len() as u64)
-                .unwrap_or(0),
+            applied,
+            outbox,
             journal: journal_state,
             journal_entries: journal.unwrap_or(0),
             last_cloud_contact: s.as_ref().and_then(|s| s.last_cloud_contact_unix),
             since_unix: s.as_ref().map(|s| s.since_unix),
         })
+    }
+
+    /// The active session's preferences (the default context's common terms and their values),
+    /// or `None` when nobody is keyed in. For the app's quick adjustments; never logged.
+    pub fn preferences(
+        &self,
+    ) -> Result<Option<std::collections::BTreeMap<String, serde_json::Value>>, FlowError> {
+        let Some(s) =
+            session::load(&self.paths.session_file())?.filter(|s| s.phase == Phase::Active)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(crate::cloudflow::session_preferences(&s)?))
+    }
+
+    /// The newest `limit` cloud calls made on this computer, oldest first (Diagnostics).
+    pub fn contacts(&self, limit: usize) -> Vec<crate::cloud::ContactRecord> {
+        crate::cloud::ContactLog::in_dir(&self.paths.state_dir).recent(limit)
     }
 
     /// Changes one preference in the active session: applied now, saved to the cloud or kept in

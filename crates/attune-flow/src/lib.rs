@@ -21,6 +21,6 @@ pub mod sealed;
 pub mod session;
 
 pub use config::{Config, Profile};
-pub use engine::Flow;
+pub use engine::{Flow, FlowEvent, Observer};
 pub use error::FlowError;
 pub use paths::Paths;

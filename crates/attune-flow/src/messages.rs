@@ -18,6 +18,7 @@ pub enum Message {
     SomeSettingsFailed,
     Busy,
     TestingProfileOnly,
+    ChangedInSnapset,
 }
 
 impl Message {
@@ -41,6 +42,9 @@ impl Message {
                 "Some of your settings could not be applied; the rest are in place."
             }
             Message::Busy => "Attune is busy keying someone in or out. Please try again in a moment.",
+            Message::ChangedInSnapset => {
+                "Changed on this computer. A snapset is read-only, so the change is not saved; it is put back when you log out."
+            }
             Message::TestingProfileOnly => {
                 "Keying in with the cloud is not available yet: use the testing profile and a snapset."
             }

@@ -89,6 +89,9 @@ pub struct Session {
     /// The cloud answer in effect, so a change can be re-matched locally.
     #[serde(default)]
     pub answer: Option<serde_json::Value>,
+    /// Changes made here to a snapset session (applied, never saved: snapsets are read-only).
+    #[serde(default)]
+    pub local_changes: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +188,7 @@ mod tests {
             token: None,
             token_expires_unix: None,
             answer: None,
+            local_changes: Default::default(),
         }
     }
 

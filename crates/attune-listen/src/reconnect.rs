@@ -85,4 +85,48 @@ mod tests {
         );
         assert!(jittered(Duration::from_secs(10), 0.999_999) < Duration::from_secs(12));
     }
+
+    #[test]
+    fn n24_twenty_computers_do_not_probe_in_step() {
+        // TEST-MATRIX N24: after the same outage, 20 computers' probe schedules (each its own
+        // random stream, seeded here) spread out instead of hitting the cloud together, and each
+        // probe stays inside its slot (the 1 s x1.6 schedule, +-20 %).
+        use rand::{Rng, SeedableRng};
+        let schedules: Vec<Vec<Duration>> = (0..20u64)
+            .map(|seed| {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+                let mut at = Duration::ZERO;
+                (0..8)
+                    .map(|failures| {
+                        at += jittered(delay(failures), rng.random::<f64>());
+                        at
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut firsts: Vec<Duration> = schedules.iter().map(|s| s[0]).collect();
+        firsts.sort();
+        firsts.dedup();
+        assert_eq!(firsts.len(), 20, "no two first probes at the same instant");
+        let spread = schedules.iter().map(|s| s[7]).max().unwrap_or_default()
+            - schedules.iter().map(|s| s[7]).min().unwrap_or_default();
+        assert!(
+            spread > Duration::from_secs(1),
+            "8th probes spread over {spread:?}"
+        );
+        for s in &schedules {
+            let mut nominal = Duration::ZERO;
+            for (i, at) in s.iter().enumerate() {
+                let prev = if i == 0 { Duration::ZERO } else { s[i - 1] };
+                let gap = *at - prev;
+                let d = delay(i as u32);
+                assert!(
+                    gap >= d.mul_f64(0.8) && gap <= d.mul_f64(1.2),
+                    "{gap:?} for {d:?}"
+                );
+                nominal += d;
+            }
+            assert!(s[7] <= nominal.mul_f64(1.2));
+        }
+    }
 }

@@ -23,6 +23,13 @@ pub enum FailureKind {
     /// Refused, DNS, TLS, reset, or an answer cut off before its end: the server could not be
     /// heard. `detail` never contains a URL (GPII's URLs carry the key).
     Unreachable { detail: String },
+    /// The server's TLS certificate is not trusted (expired, for another name, from an unknown
+    /// or self-signed authority). Not retried: asking again gets the same certificate, and the
+    /// person is told it is a certificate problem, not a network one (TEST-MATRIX N18).
+    Untrusted {
+        problem: CertProblem,
+        detail: String,
+    },
     /// The connect timeout, the attempt timeout or the key-in deadline ran out.
     TooSlow,
     /// 429 or 500/502/503/504: the server is there but cannot serve us now.
@@ -67,7 +74,10 @@ impl FailureKind {
     /// Whether the next attempt should go to the next URL of the cluster: only when this one
     /// could not be heard at all. A busy node is still the right place to hear Retry-After from.
     pub fn moves_to_next_url(&self) -> bool {
-        matches!(self, FailureKind::Unreachable { .. } | FailureKind::TooSlow)
+        matches!(
+            self,
+            FailureKind::Unreachable { .. } | FailureKind::TooSlow | FailureKind::Untrusted { .. }
+        )
     }
 
     /// The Retry-After the server asked for, if any.
@@ -82,6 +92,7 @@ impl FailureKind {
     pub fn user_message(&self) -> UserMessage {
         match self {
             FailureKind::Unreachable { .. } | FailureKind::TooSlow => UserMessage::CantReach,
+            FailureKind::Untrusted { problem, .. } => UserMessage::Untrusted(*problem),
             FailureKind::Busy { .. } => UserMessage::ServerTrouble,
             FailureKind::Malformed { .. } | FailureKind::TooLarge { .. } => UserMessage::Unreadable,
             FailureKind::VersionMismatch { client, server } => UserMessage::VersionMismatch {
@@ -99,6 +110,7 @@ impl FailureKind {
     pub fn code(&self) -> &'static str {
         match self {
             FailureKind::Unreachable { .. } => "unreachable",
+            FailureKind::Untrusted { .. } => "untrusted",
             FailureKind::TooSlow => "too_slow",
             FailureKind::Busy { .. } => "busy",
             FailureKind::Malformed { .. } => "malformed",
@@ -116,6 +128,9 @@ impl fmt::Display for FailureKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FailureKind::Unreachable { detail } => write!(f, "cloud unreachable: {detail}"),
+            FailureKind::Untrusted { detail, .. } => {
+                write!(f, "cloud certificate not trusted: {detail}")
+            }
             FailureKind::TooSlow => {
                 f.write_str("cloud too slow: a timeout or the deadline ran out")
             }
@@ -152,6 +167,52 @@ impl fmt::Display for FailureKind {
     }
 }
 
+/// A failure code ([`FailureKind::code`]) in words, for `status` and the app's "Reason" line.
+pub fn reason_words(code: &str) -> &'static str {
+    match code {
+        "unreachable" => "the preferences server could not be reached",
+        "too_slow" => "the preferences server did not answer in time",
+        "busy" => "the preferences server answered that it cannot serve now",
+        "malformed" => "the preferences server's answer could not be read",
+        "too_large" => "the preferences server's answer was too large",
+        "version_mismatch" => "this Attune and the server speak different versions",
+        "stale_token" => "the server no longer accepts this session's sign-in",
+        "key_rejected" => "the preferences server did not accept the key",
+        "read_only" => "these preferences cannot be changed",
+        "refused" => "the preferences server refused the request",
+        "untrusted" => "the preferences server's certificate is not trusted",
+        _ => "the preferences server could not be used",
+    }
+}
+
+/// What is wrong with a server certificate, as far as the person needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertProblem {
+    Expired,
+    WrongName,
+    /// Self-signed, or signed by an authority this computer does not trust.
+    UnknownAuthority,
+    Other,
+}
+
+impl CertProblem {
+    /// From rustls' description of an invalid peer certificate (reqwest only hands it on as
+    /// text; rustls writes some `CertificateError`s in words and others by variant name).
+    fn from_text(text: &str) -> CertProblem {
+        let t = text.to_ascii_lowercase();
+        let has = |words: &[&str]| words.iter().any(|w| t.contains(w));
+        if has(&["expired", "notvalidyet", "not valid yet"]) {
+            CertProblem::Expired
+        } else if has(&["notvalidforname", "not valid for name"]) {
+            CertProblem::WrongName
+        } else if has(&["unknownissuer", "unknown issuer", "badsignature"]) {
+            CertProblem::UnknownAuthority
+        } else {
+            CertProblem::Other
+        }
+    }
+}
+
 /// What is applied instead of the cloud's answer; it completes the message's second sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fallback {
@@ -178,6 +239,7 @@ pub enum UserMessage {
     KeyRejected,
     ReadOnly,
     Refused,
+    Untrusted(CertProblem),
 }
 
 /// The exact guidance of DESIGN §3 and §6.2 for a stale token.
@@ -190,6 +252,7 @@ impl UserMessage {
         matches!(
             self,
             UserMessage::CantReach
+                | UserMessage::Untrusted(_)
                 | UserMessage::ServerTrouble
                 | UserMessage::Unreadable
                 | UserMessage::VersionMismatch { .. }
@@ -208,6 +271,17 @@ impl UserMessage {
                 "Can't reach the preferences server.".to_owned()
             }
             UserMessage::ServerTrouble => "The preferences server is having problems.".to_owned(),
+            UserMessage::Untrusted(problem) => format!(
+                "The preferences server could not prove who it is: {}. Please tell the staff here.",
+                match problem {
+                    CertProblem::Expired => "its certificate has expired",
+                    CertProblem::WrongName => "its certificate is for a different server",
+                    CertProblem::UnknownAuthority => {
+                        "its certificate is not from an authority this computer trusts"
+                    }
+                    CertProblem::Other => "its certificate is not valid",
+                }
+            ),
             UserMessage::Unreadable => {
                 "The preferences server sent something we could not read.".to_owned()
             }
@@ -448,6 +522,15 @@ pub fn classify_transport(err: reqwest::Error) -> FailureKind {
     } else {
         format!("{what}: {}", chain.join(": "))
     };
+    if let Some(cert) = chain
+        .iter()
+        .find(|c| c.contains("invalid peer certificate"))
+    {
+        return FailureKind::Untrusted {
+            problem: CertProblem::from_text(cert),
+            detail,
+        };
+    }
     FailureKind::Unreachable { detail }
 }
 
@@ -459,6 +542,48 @@ mod tests {
 
     fn now() -> SystemTime {
         SystemTime::UNIX_EPOCH + NOW
+    }
+
+    #[test]
+    fn every_failure_code_has_its_own_words() {
+        let kinds = [
+            FailureKind::Unreachable {
+                detail: String::new(),
+            },
+            FailureKind::Untrusted {
+                problem: CertProblem::Expired,
+                detail: String::new(),
+            },
+            FailureKind::TooSlow,
+            FailureKind::Busy {
+                status: 503,
+                retry_after: None,
+            },
+            FailureKind::Malformed {
+                detail: String::new(),
+            },
+            FailureKind::TooLarge {
+                limit: 1,
+                declared: None,
+            },
+            FailureKind::VersionMismatch {
+                client: "1.0".to_owned(),
+                server: "2.0".to_owned(),
+            },
+            FailureKind::StaleToken,
+            FailureKind::KeyRejected {
+                detail: String::new(),
+            },
+            FailureKind::ReadOnly,
+            FailureKind::Refused {
+                status: 400,
+                detail: String::new(),
+            },
+        ];
+        let words: std::collections::BTreeSet<&str> =
+            kinds.iter().map(|k| reason_words(k.code())).collect();
+        assert_eq!(words.len(), kinds.len());
+        assert!(!words.contains(reason_words("no such code")));
     }
 
     #[test]

@@ -93,6 +93,8 @@ pub struct ClientOptions {
     pub use_system_proxy: bool,
     /// Fixes the backoff jitter (tests).
     pub jitter_seed: Option<u64>,
+    /// Where each call is recorded for Diagnostics (none: not recorded).
+    pub history: Option<super::history::ContactLog>,
 }
 
 /// The client cannot be built from this configuration.
@@ -107,6 +109,10 @@ pub enum ClientError {
     MissingCredential { field: &'static str },
     #[error("cannot set up HTTP: {detail}")]
     Http { detail: String },
+    #[error(
+        "cloud.ca_file: {path}: {detail} (expected a PEM file of one or more CA certificates)"
+    )]
+    CaFile { path: String, detail: String },
 }
 
 /// The cloud client: one per process, shared by every call, since the breaker, the retry
@@ -124,6 +130,7 @@ pub struct CloudClient {
     health: Mutex<Health>,
     /// A version mismatch is not retried until restart (DESIGN §3).
     mismatch: Mutex<Option<FailureKind>>,
+    history: Option<super::history::ContactLog>,
 }
 
 impl std::fmt::Debug for CloudClient {
@@ -210,8 +217,21 @@ impl CloudClient {
             .connect_timeout(resilience.connect_timeout)
             // GPII's answers never redirect; a redirect would carry the key somewhere else.
             .redirect(reqwest::redirect::Policy::none());
-        if !options.use_system_proxy {
+        if !(options.use_system_proxy || cloud.use_system_proxy) {
             builder = builder.no_proxy();
+        }
+        if let Some(path) = &cloud.ca_file {
+            let err = |detail: String| ClientError::CaFile {
+                path: path.display().to_string(),
+                detail,
+            };
+            let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| err(e.without_url().to_string()))?;
+            if certs.is_empty() {
+                return Err(err("no certificate in the file".to_owned()));
+            }
+            builder = builder.tls_certs_merge(certs);
         }
         let http = builder.build().map_err(|e| ClientError::Http {
             detail: e.without_url().to_string(),
@@ -229,6 +249,7 @@ impl CloudClient {
             policy,
             health: Mutex::new(Health::from_config(resilience)),
             mismatch: Mutex::new(None),
+            history: options.history,
         })
     }
 
@@ -266,6 +287,7 @@ impl CloudClient {
         self.call(
             key,
             Endpoint::Token,
+            "token",
             deadline,
             |base, _| Ok(self.http.post(join(base, &["access_token"])?).form(&form)),
             |a| {
@@ -304,6 +326,7 @@ impl CloudClient {
         self.call(
             key,
             Endpoint::Settings,
+            "settings",
             deadline,
             |base, _| {
                 let url = join(base, &[key.expose(), "settings", &device_json])?;
@@ -333,6 +356,7 @@ impl CloudClient {
         self.call(
             key,
             Endpoint::Settings,
+            "put",
             deadline,
             |base, _| {
                 let url = join(base, &[key.expose(), "settings"])?;
@@ -350,6 +374,7 @@ impl CloudClient {
         self.call_raw(
             None,
             Endpoint::Version,
+            "version",
             deadline,
             |base, _| Ok(self.http.get(join(base, &["version"])?)),
             move |a| {
@@ -384,6 +409,7 @@ impl CloudClient {
         &self,
         key: &Key,
         endpoint: Endpoint,
+        operation: &'static str,
         deadline: Instant,
         build: B,
         parse: P,
@@ -393,7 +419,7 @@ impl CloudClient {
         P: Fn(Answer) -> Result<T, FailureKind> + Sync,
     {
         let legacy = self.legacy_gpii;
-        self.call_raw(Some(key), endpoint, deadline, build, move |a| {
+        self.call_raw(Some(key), endpoint, operation, deadline, build, move |a| {
             classify_answer(
                 endpoint,
                 a.status,
@@ -414,6 +440,7 @@ impl CloudClient {
         &self,
         key: Option<&Key>,
         endpoint: Endpoint,
+        operation: &'static str,
         deadline: Instant,
         build: B,
         judge: J,
@@ -430,10 +457,15 @@ impl CloudClient {
             });
         }
         let fingerprint = key.map(Key::fingerprint);
+        let started = std::time::Instant::now();
+        let attempts = AtomicUsize::new(0);
+        let last_url = AtomicUsize::new(self.current.load(Ordering::Relaxed) % self.urls.len());
         let result = self
             .policy
             .run(&self.health, deadline, &rand::random::<f64>, |attempt| {
                 let idx = self.current.load(Ordering::Relaxed) % self.urls.len();
+                attempts.fetch_add(1, Ordering::Relaxed);
+                last_url.store(idx, Ordering::Relaxed);
                 let base = &self.urls[idx];
                 let request = build(base, attempt);
                 let judge = &judge;
@@ -479,6 +511,26 @@ impl CloudClient {
             if matches!(e.kind, FailureKind::VersionMismatch { .. }) {
                 *lock(&self.mismatch) = Some(e.kind.clone());
             }
+        }
+        if let Some(history) = &self.history {
+            let url = &self.urls[last_url.load(Ordering::Relaxed) % self.urls.len()];
+            history.append(&super::history::ContactRecord {
+                at_unix: SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+                operation: operation.to_owned(),
+                host: match (url.host_str(), url.port_or_known_default()) {
+                    (Some(h), Some(p)) => format!("{h}:{p}"),
+                    (Some(h), None) => h.to_owned(),
+                    _ => String::new(),
+                },
+                attempts: u32::try_from(attempts.load(Ordering::Relaxed)).unwrap_or(u32::MAX),
+                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                outcome: match &result {
+                    Ok(_) => "ok".to_owned(),
+                    Err(e) => e.kind.code().to_owned(),
+                },
+            });
         }
         result
     }

@@ -7,8 +7,10 @@
 
 pub mod classify;
 pub mod client;
+pub mod history;
 pub mod policy;
 
 pub use classify::{FailureKind, Fallback, UserMessage};
 pub use client::{ClientError, ClientOptions, CloudClient, ServerVersion, Token};
+pub use history::{ContactLog, ContactRecord};
 pub use policy::{CallError, GiveUp, RetryPolicy};

@@ -6,6 +6,7 @@
 mod answers;
 mod fault;
 mod network;
+mod tls;
 
 use std::time::Duration;
 
@@ -37,6 +38,8 @@ pub fn cloud(urls: &[String]) -> CloudConfig {
         client_id: Some("site-id".to_owned()),
         client_secret: Some("site-secret".to_owned()),
         legacy_gpii: false,
+        use_system_proxy: false,
+        ca_file: None,
     }
 }
 

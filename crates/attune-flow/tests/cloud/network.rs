@@ -388,3 +388,75 @@ async fn a_busy_node_is_not_left_for_the_next_url() {
         .unwrap();
     assert_eq!((busy.count(), other.count()), (2, 0));
 }
+
+#[tokio::test]
+async fn n23_a_retry_storm_is_held_by_the_budget_and_the_breaker() {
+    // 100 key-ins at once from one computer's process against a cloud answering 503: the
+    // retry budget stops retries early and the breaker then turns calls away, so the server
+    // sees little more than one request per key-in (TEST-MATRIX N23: at most 110).
+    let s = FaultServer::always(Reply::status(503, &[], "")).await;
+    let c = std::sync::Arc::new(client(&[s.url()]));
+    let mut storm = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let c = c.clone();
+        storm.spawn(async move {
+            let deadline = c.deadline_from_now();
+            match c.token(&key(), deadline).await {
+                Ok(t) => c
+                    .get_settings(&t, &key(), &device(), deadline)
+                    .await
+                    .map(|_| ()),
+                Err(e) => Err(e),
+            }
+        });
+    }
+    let mut turned_away = 0;
+    while let Some(r) = storm.join_next().await {
+        let e = r.unwrap().unwrap_err();
+        if e.gave_up == GiveUp::BreakerOpen {
+            turned_away += 1;
+        } else {
+            assert!(
+                matches!(e.kind, FailureKind::Busy { status: 503, .. }),
+                "{e}"
+            );
+        }
+    }
+    let seen = s.count();
+    eprintln!(
+        "N23: 100 concurrent key-ins -> {seen} requests, {turned_away} turned away by the breaker"
+    );
+    assert!(seen <= 110, "the server saw {seen} requests");
+    assert!(c.is_offline(), "the breaker is open after the storm");
+    assert!(turned_away > 0, "some key-ins were answered by the breaker");
+
+    // While the breaker is open, key-ins cost the server nothing.
+    for _ in 0..100 {
+        let e = c.token(&key(), c.deadline_from_now()).await.unwrap_err();
+        assert_eq!(e.attempts, 0);
+    }
+    assert_eq!(s.count(), seen);
+}
+
+#[tokio::test]
+async fn n21_a_pooled_connection_closed_by_the_server_is_transparent() {
+    // The server promises keep-alive, then closes each connection after its answer: the
+    // client's pooled connection is dead when the next call (the app's next change) comes.
+    let body = b"{}";
+    let mut keep_alive = format!(
+        "HTTP/1.1 200 OK\r\nX-Attune-Api: 1.0\r\nContent-Type: application/json\r\n\
+         Connection: keep-alive\r\nKeep-Alive: timeout=60\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    keep_alive.extend_from_slice(body);
+    let s = FaultServer::always(Reply::whole(keep_alive)).await;
+    let c = client(&[s.url()]);
+    for call in 0..3 {
+        let r = c
+            .get_settings(&token(), &key(), &device(), c.deadline_from_now())
+            .await;
+        assert_eq!(r.unwrap(), serde_json::json!({}), "call {call}");
+    }
+    assert!(!c.is_offline());
+}
