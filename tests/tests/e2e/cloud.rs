@@ -23,6 +23,8 @@ const BUSY: u8 = 1;
 const REJECT: u8 = 2;
 /// Token and settings answer, but a PUT gets 401: the server lost the token (DESIGN §6.2).
 const PUT_STALE: u8 = 3;
+/// Healthy, but tokens live 5 s: less than the client's 10-s renewal margin (DESIGN §6.2).
+const SHORT_TOKEN: u8 = 4;
 
 /// The person's key: a UUID that is no snapset, so no snapset fallback hides a failure.
 const PERSON: &str = "6f1c1c1e-9a43-4f3b-8d2e-0c1f4c2b7a11";
@@ -32,12 +34,20 @@ struct FakeCloud {
     mode: Arc<AtomicU8>,
     requests: Arc<std::sync::atomic::AtomicUsize>,
     puts: Arc<std::sync::atomic::AtomicUsize>,
+    /// The settings answer served.
+    body: Arc<std::sync::Mutex<String>>,
 }
 
 fn answer() -> Value {
-    let prefs = attune_model::bundled::snapset("high_contrast")
-        .unwrap()
-        .unwrap();
+    answer_for(
+        attune_model::bundled::snapset("high_contrast")
+            .unwrap()
+            .unwrap(),
+    )
+}
+
+/// The cloud's answer for a preference set, as attune-model's matchmaker makes it.
+fn answer_for(prefs: attune_model::prefs::PreferenceSet) -> Value {
     let registry = attune_model::bundled::linux_registry().unwrap();
     let device = DeviceReport::linux(registry.solutions.keys().cloned());
     let o =
@@ -59,7 +69,8 @@ impl FakeCloud {
         let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let puts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (m, r, p) = (mode.clone(), requests.clone(), puts.clone());
-        let body = answer().to_string();
+        let body = Arc::new(std::sync::Mutex::new(answer().to_string()));
+        let served = body.clone();
         std::thread::spawn(move || {
             for s in l.incoming().flatten() {
                 r.fetch_add(1, Ordering::SeqCst);
@@ -84,7 +95,19 @@ impl FakeCloud {
                 }
                 let mode = m.load(Ordering::SeqCst);
                 let is_token = first.starts_with("POST /access_token");
+                // GPII's PUT body: a preference set without its `flat` wrapper.
+                let put_ok = serde_json::from_slice::<Value>(&b)
+                    .is_ok_and(|v| v["contexts"].is_object() && v.get("flat").is_none());
                 let (status, out) = match (mode, is_token) {
+                    (_, false) if is_put && !put_ok => (
+                        "400 Bad Request",
+                        r#"{"isError":true,"message":"not a preference set"}"#.to_owned(),
+                    ),
+                    (SHORT_TOKEN, true) => (
+                        "200 OK",
+                        r#"{"access_token":"tok-2","expiresIn":5,"token_type":"Bearer"}"#
+                            .to_owned(),
+                    ),
                     (PUT_STALE, false) if is_put => (
                         "401 Unauthorized",
                         r#"{"isError":true,"message":"Unauthorized"}"#.to_owned(),
@@ -108,7 +131,7 @@ impl FakeCloud {
                             .to_owned(),
                     ),
                     (_, false) if first.contains(&format!("/{PERSON}/settings/")) => {
-                        ("200 OK", body.clone())
+                        ("200 OK", served.lock().unwrap().clone())
                     }
                     _ => (
                         "404 Not Found",
@@ -128,15 +151,20 @@ impl FakeCloud {
             mode,
             requests,
             puts,
+            body,
         }
     }
 }
 
 fn dev(d: &Desktop, url: &str, args: &[&str]) -> std::process::Output {
-    d.attune_with(
-        args,
-        &[("ATTUNE_PROFILE", "development"), ("ATTUNE_CLOUD_URL", url)],
-    )
+    dev_with(d, url, args, &[])
+}
+
+/// [`dev`] with more environment (`RUST_LOG`, proxies…).
+fn dev_with(d: &Desktop, url: &str, args: &[&str], extra: &[(&str, &str)]) -> std::process::Output {
+    let mut env = vec![("ATTUNE_PROFILE", "development"), ("ATTUNE_CLOUD_URL", url)];
+    env.extend_from_slice(extra);
+    d.attune_with(args, &env)
 }
 
 fn status(d: &Desktop, url: &str) -> Value {
@@ -231,6 +259,104 @@ fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is
     );
     assert!(dev(&d, &closed, &["key-out"]).status.success());
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
+
+#[test]
+fn each_cloud_call_is_recorded_for_diagnostics_without_the_key() {
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let cloud = FakeCloud::start();
+    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+    cloud.mode.store(BUSY, Ordering::SeqCst);
+    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+
+    let path = d.dir.path().join("state/attune/cloud-contacts.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains(PERSON) && !text.contains("tok-1"), "{text}");
+    let rows: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary: Vec<(String, String, u64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["operation"].as_str().unwrap().to_owned(),
+                r["outcome"].as_str().unwrap().to_owned(),
+                r["attempts"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let host = cloud.url.trim_start_matches("http://");
+    assert!(rows.iter().all(|r| r["host"] == host), "{text}");
+    assert_eq!(
+        summary,
+        vec![
+            ("token".to_owned(), "ok".to_owned(), 1),
+            ("settings".to_owned(), "ok".to_owned(), 1),
+            ("token".to_owned(), "busy".to_owned(), 3),
+        ]
+    );
+}
+
+#[test]
+fn a_dead_proxy_in_the_environment_is_ignored_unless_the_site_asks_for_proxies() {
+    // TEST-MATRIX N22: a proxy variable left behind on a shared computer must not take the
+    // cloud away; a site behind a proxy says `use_system_proxy = true` and then gets it.
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let cloud = FakeCloud::start();
+    let dead = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let env = |extra: &[(&'static str, &str)]| {
+        let mut v = vec![
+            ("ATTUNE_PROFILE", "development".to_owned()),
+            ("ATTUNE_CLOUD_URL", cloud.url.clone()),
+            ("HTTP_PROXY", dead.clone()),
+            ("HTTPS_PROXY", dead.clone()),
+            ("http_proxy", dead.clone()),
+            ("NO_PROXY", String::new()),
+        ];
+        v.extend(extra.iter().map(|(k, val)| (*k, (*val).to_owned())));
+        v
+    };
+    let run = |args: &[&str]| {
+        let e = env(&[]);
+        let pairs: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        d.attune_with(args, &pairs)
+    };
+
+    let o = run(&["key-in", PERSON, "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(out["source"]["kind"], "cloud", "{out}");
+    assert!(run(&["key-out"]).status.success());
+
+    let conf = d.config_home().join("attune");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("attune.toml"),
+        "[cloud]\nuse_system_proxy = true\n",
+    )
+    .unwrap();
+    let seen = cloud.requests.load(Ordering::SeqCst);
+    let o = run(&["key-in", PERSON, "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        out["source"]["kind"], "cache",
+        "through the dead proxy: {out}"
+    );
+    assert_eq!(
+        cloud.requests.load(Ordering::SeqCst),
+        seen,
+        "nothing reached the cloud"
+    );
+    assert!(run(&["key-out"]).status.success());
 }
 
 #[test]
@@ -340,11 +466,12 @@ fn a_stale_token_keeps_the_change_says_so_and_relogin_saves_it() {
         "Something has gone wrong. Please log out and log back in."
     );
 
-    // One click: log out and back in; the unsaved change is saved.
+    // One click: log out and back in; the unsaved change is saved, and the one saved earlier in
+    // this session is sent again (the cloud that lost our token may have lost it too).
     cloud.mode.store(HEALTHY, Ordering::SeqCst);
     let o = dev(&d, &cloud.url, &["relogin"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(cloud.puts.load(Ordering::SeqCst), 3);
+    assert_eq!(cloud.puts.load(Ordering::SeqCst), 4);
     let st = status(&d, &cloud.url);
     assert_eq!(st["outbox"], 0);
     assert_eq!(st["connectivity"], "online");
@@ -353,14 +480,38 @@ fn a_stale_token_keeps_the_change_says_so_and_relogin_saves_it() {
 }
 
 #[test]
-fn snapsets_are_read_only() {
+fn a_change_to_a_snapset_is_applied_here_not_saved_and_put_back() {
     let d = Desktop::new();
+    let before = d.snapshot(TOUCHED_SCHEMAS);
     let o = d.attune(&["key-in", "snapset_1a"]);
     assert!(o.status.success());
-    let o = d.attune(&["set", "fontSize", "30"]);
-    assert_eq!(o.status.code(), Some(11));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("snapset"));
+    let o = d.attune(&["set", "fontSize", "24", "--json"]);
+    assert_eq!(o.status.code(), Some(11), "applied here, read-only");
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(out["save_state"]["state"], "read_only");
+    assert_eq!(out["saved"], false);
+    assert!(out["message"].as_str().unwrap().contains("snapset"));
+    // 24 pt over GNOME's 12 pt base.
+    assert_eq!(
+        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        "2.0"
+    );
+    // A second change builds on the first instead of replacing it.
+    assert_eq!(
+        d.attune(&["set", "highContrast/enabled", "true"])
+            .status
+            .code(),
+        Some(11)
+    );
+    assert_eq!(
+        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        "2.0"
+    );
+    let st: Value = serde_json::from_slice(&d.attune(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(st["save_state"]["state"], "read_only");
+    assert_eq!(st["appearance"]["text_scale"], 2.0);
     assert!(d.attune(&["key-out"]).status.success());
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
 }
 
 #[test]
@@ -419,4 +570,165 @@ fn an_offline_session_reconnects_by_itself_when_the_cloud_is_back() {
     assert_eq!(st["source"], "cloud");
     assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
+
+fn flat(prefs: Value) -> attune_model::prefs::PreferenceSet {
+    attune_model::prefs::PreferenceSet::from_value_named(
+        json!({"flat": {"contexts": {"gpii-default": {"preferences": prefs}}}}),
+        "test preferences",
+    )
+    .unwrap()
+}
+
+/// DESIGN §3 step 5: when the cloud's answer differs from the cache already applied, only the
+/// difference is written if the cloud's answer sets again all the cache set; if it drops
+/// something, the computer is put back first. Either way the desktop ends as the cloud says.
+#[test]
+fn a_cloud_answer_that_differs_from_the_cache_is_reconciled() {
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let cloud = FakeCloud::start();
+    let hc = "http://registry.gpii.net/common/highContrast/enabled";
+    let fs = "http://registry.gpii.net/common/fontSize";
+    // The cache: high contrast only.
+    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+
+    // The cloud now adds a text size: the difference is applied, nothing restored.
+    *cloud.body.lock().unwrap() = answer_for(flat(json!({hc: true, fs: 18}))).to_string();
+    let o = dev_with(
+        &d,
+        &cloud.url,
+        &["key-in", PERSON],
+        &[("RUST_LOG", "attune_flow=info")],
+    );
+    assert!(o.status.success());
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(log.contains("applying the difference"), "{log}");
+    assert!(!log.contains("restoring"), "{log}");
+    assert_eq!(
+        d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
+        "true"
+    );
+    assert_eq!(
+        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        "1.5"
+    );
+    let st = status(&d, &cloud.url);
+    assert_eq!(st["source"], "cloud");
+    assert!(st["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["setting"] == "text-scaling-factor" && r["outcome"] == "applied"));
+    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+
+    // The cloud drops high contrast: put back first, then the cloud's answer alone.
+    *cloud.body.lock().unwrap() = answer_for(flat(json!({fs: 18}))).to_string();
+    let o = dev_with(
+        &d,
+        &cloud.url,
+        &["key-in", PERSON],
+        &[("RUST_LOG", "attune_flow=info")],
+    );
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("restoring, then applying"));
+    assert_eq!(
+        d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
+        "false",
+        "high contrast is put back to the original (unset: the default)"
+    );
+    assert_eq!(
+        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        "1.5"
+    );
+    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
+
+/// Issue item 9: a site lists several endpoints of its cloud; when the first cannot be reached
+/// the next attempt goes to the next, and the person gets the cloud's answer.
+#[test]
+fn a_dead_endpoint_of_the_cluster_is_passed_over_for_the_next() {
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let cloud = FakeCloud::start();
+    let dead = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let urls = format!("{dead},{}", cloud.url);
+    let o = dev(&d, &urls, &["key-in", PERSON, "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(out["source"]["kind"], "cloud", "{out}");
+    assert_eq!(status(&d, &urls)["connectivity"], "online");
+    assert!(dev(&d, &urls, &["key-out"]).status.success());
+}
+
+/// DESIGN §6.2: a token about to expire is renewed before use (not sent to fail, and not taken
+/// for a stale one).
+#[test]
+fn a_token_about_to_expire_is_renewed_before_a_change_is_saved() {
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let cloud = FakeCloud::start();
+    cloud.mode.store(SHORT_TOKEN, Ordering::SeqCst);
+    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+    let seen = cloud.requests.load(Ordering::SeqCst);
+    let o = dev(&d, &cloud.url, &["set", "fontSize", "24"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        cloud.requests.load(Ordering::SeqCst) - seen,
+        2,
+        "a fresh token, then the PUT"
+    );
+    assert_eq!(status(&d, &cloud.url)["connectivity"], "online");
+    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+}
+
+/// Secrets and personal data never reach logs (the standards; DESIGN §5): with every log target
+/// at `trace`, a key-in from the cloud, from the cache, a saved and an unsaved change, a
+/// relogin and a key-out write neither the key, nor the token, nor the site secret.
+#[test]
+fn no_log_line_carries_the_key_the_token_or_the_site_secret_even_at_trace_level() {
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let cloud = FakeCloud::start();
+    let mut log = String::new();
+    let mut run = |args: &[&str]| {
+        let o = dev_with(&d, &cloud.url, args, &[("RUST_LOG", "trace")]);
+        log.push_str(&String::from_utf8_lossy(&o.stderr));
+        o
+    };
+    assert!(run(&["key-in", PERSON]).status.success());
+    assert!(run(&["set", "fontSize", "24"]).status.success());
+    cloud.mode.store(PUT_STALE, Ordering::SeqCst);
+    run(&["set", "cursorSize", "1"]);
+    cloud.mode.store(HEALTHY, Ordering::SeqCst);
+    assert!(run(&["relogin"]).status.success());
+    assert!(run(&["key-out"]).status.success());
+    cloud.mode.store(BUSY, Ordering::SeqCst);
+    assert!(run(&["key-in", PERSON]).status.success());
+    assert!(run(&["key-out"]).status.success());
+
+    assert!(
+        log.lines().count() > 20,
+        "trace logging is on, so there is something to check:\n{log}"
+    );
+    let fingerprint = attune_model::key::Key::parse(PERSON).unwrap().fingerprint();
+    assert!(
+        log.contains(&fingerprint),
+        "keys are logged as their fingerprint"
+    );
+    for secret in [PERSON, "6f1c1c1e", "tok-1", "attune-dev-secret"] {
+        assert!(!log.contains(secret), "{secret} reached the log");
+    }
 }

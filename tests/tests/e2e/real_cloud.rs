@@ -100,3 +100,280 @@ fn a_key_served_by_the_real_cloud_is_applied_cached_and_then_served_offline() {
     assert!(d.attune_with(&["key-out"], &env).status.success());
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
 }
+
+fn cloud_admin(args: &[&str]) {
+    let o = std::process::Command::new(workspace_bin("attune-cloud", "attune-cloud"))
+        .args(args)
+        .env_remove("ATTUNE_CLOUD_STORE")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "attune-cloud {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// DESIGN §6.2 and TEST-MATRIX N15 against the real server: a person keys in, then the site
+/// restores the cloud's database from a backup taken before their token was issued ("logged in
+/// a minute ago, database restored from five minutes ago"). Their next change is kept here and
+/// they are told, in the exact words, to log out and back in; the one click saves it.
+#[test]
+fn a_database_restored_from_an_older_backup_makes_the_token_stale_and_relogin_saves_the_change() {
+    const PERSON: &str = "alex-7f3a9c2e";
+    // 20 pt over GNOME's 12 pt, rounded to two places by the registry's transform.
+    const TWENTY_PT: &str = "1.6699999999999999";
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let dir = d.dir.path();
+    let store = format!("sqlite:{}", dir.join("cloud.sqlite").display());
+    let prefs = dir.join(format!("{PERSON}.json5"));
+    std::fs::copy(
+        attune_e2e::workspace_root().join("snapsets/low_vision_combined.json5"),
+        &prefs,
+    )
+    .unwrap();
+    let cloud = start_cloud(dir);
+    cloud_admin(&[
+        "load",
+        "--store",
+        &store,
+        "--as",
+        "user",
+        prefs.to_str().unwrap(),
+    ]);
+    let backup = dir.join("before-key-in.sqlite");
+    cloud_admin(&[
+        "backup",
+        "--store",
+        &store,
+        "--out",
+        backup.to_str().unwrap(),
+    ]);
+
+    let env = |url: &str| {
+        [
+            ("ATTUNE_PROFILE", "development".to_owned()),
+            ("ATTUNE_CLOUD_URL", url.to_owned()),
+        ]
+    };
+    let run = |url: &str, args: &[&str]| {
+        let e = env(url);
+        d.attune_with(
+            args,
+            &[(e[0].0, e[0].1.as_str()), (e[1].0, e[1].1.as_str())],
+        )
+    };
+    let o = run(&cloud.url, &["key-in", PERSON, "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&o.stdout).unwrap()["source"]["kind"],
+        "cloud"
+    );
+
+    // A change saved while all is well…
+    let o = run(&cloud.url, &["set", "highContrast/enabled", "false"]);
+    assert_eq!(o.status.code(), Some(0), "saved");
+
+    // …then the site restores yesterday's backup: the token this computer holds is gone, and
+    // so is the saved change.
+    drop(cloud);
+    cloud_admin(&[
+        "restore",
+        "--store",
+        &store,
+        "--from",
+        backup.to_str().unwrap(),
+    ]);
+    let cloud = start_cloud(dir);
+
+    let o = run(&cloud.url, &["set", "fontSize", "20", "--json"]);
+    assert_eq!(o.status.code(), Some(12), "applied here, not saved");
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        out["message"],
+        "Something has gone wrong. Please log out and log back in."
+    );
+    assert_eq!(out["outbox"], 1);
+    assert_eq!(
+        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        TWENTY_PT,
+        "the change is applied at once"
+    );
+    let st: Value = serde_json::from_slice(&run(&cloud.url, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(st["connectivity"], "auth_stale");
+    assert_eq!(st["save_state"]["state"], "pending");
+    assert_eq!(
+        st["message"],
+        "Something has gone wrong. Please log out and log back in."
+    );
+
+    // The one click: log out and back in, and the change is saved.
+    let o = run(&cloud.url, &["relogin", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let st: Value = serde_json::from_slice(&run(&cloud.url, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(st["connectivity"], "online", "{st}");
+    assert_eq!(st["outbox"], 0, "{st}");
+    assert_eq!(st["save_state"]["state"], "saved");
+    assert_eq!(
+        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        TWENTY_PT,
+        "the change stays applied through the relogin"
+    );
+
+    // Both in the cloud (the change the restore lost was sent again): a fresh key-in on a clean
+    // computer gets them.
+    assert!(run(&cloud.url, &["key-out"]).status.success());
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    let o = run(&cloud.url, &["key-in", PERSON]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        TWENTY_PT
+    );
+    assert_eq!(
+        d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
+        "false"
+    );
+    assert!(run(&cloud.url, &["key-out"]).status.success());
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
+
+/// TEST-MATRIX §1 between the unmodified client and the unmodified server: the real
+/// `attune-cloud` behind a TCP fault proxy. With the cache primed, each fault ends in the cached
+/// settings, the right words, and inside the key-in deadline; key-out puts everything back.
+#[test]
+fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_deadline() {
+    use attune_e2e::proxy::{FaultProxy, Toxic};
+    use std::time::{Duration, Instant};
+
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let cloud = start_cloud(d.dir.path());
+    let proxy = FaultProxy::start(cloud.url.trim_start_matches("http://").parse().unwrap());
+    // Scaled-down policy so the suite is quick: attempt 1.5 s, key-in deadline 4 s.
+    let conf = d.config_home().join("attune");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("attune.toml"),
+        "[resilience]\nconnect_timeout_ms = 1000\nattempt_timeout_ms = 1500\ndeadline_ms = 4000\n\
+         backoff_base_ms = 50\nbackoff_cap_ms = 200\n",
+    )
+    .unwrap();
+    let deadline = Duration::from_millis(4000);
+    // Process start, the cache apply and key-in bookkeeping on a loaded two-core machine.
+    let slack = Duration::from_millis(2500);
+    let url = proxy.url();
+    let env = [
+        ("ATTUNE_PROFILE", "development"),
+        ("ATTUNE_CLOUD_URL", url.as_str()),
+    ];
+    let key_in = |expect_source: &str| {
+        let t0 = Instant::now();
+        let o = d.attune_with(&["key-in", "low_vision_combined", "--json"], &env);
+        let took = t0.elapsed();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(out["source"]["kind"], expect_source, "{out}");
+        assert_eq!(
+            d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+            "1.5"
+        );
+        (out["message_text"].as_str().unwrap().to_owned(), took)
+    };
+    let key_out = || {
+        assert!(d.attune_with(&["key-out"], &env).status.success());
+        assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    };
+
+    key_in("cloud");
+    key_out();
+    proxy.set(Toxic::Latency(Duration::from_millis(800)));
+    let (_, took) = key_in("cloud");
+    assert!(took >= Duration::from_millis(800), "{took:?}");
+    key_out();
+
+    let cant_reach = "Can't reach the preferences server. Using your saved settings from";
+    let cases = [
+        (Toxic::Refuse, cant_reach),
+        (Toxic::Blackhole, cant_reach),
+        (Toxic::StallHeaders, cant_reach),
+        (Toxic::StallMidBody { body_bytes: 10 }, cant_reach),
+        (Toxic::ResetMidBody { body_bytes: 10 }, cant_reach),
+        (Toxic::Truncate { body_bytes: 10 }, cant_reach),
+        (Toxic::Garbage, "Using your saved settings from"),
+        (
+            Toxic::Oversized {
+                bytes: 5 * 1024 * 1024,
+            },
+            "The preferences server sent something we could not read. Using your saved settings from",
+        ),
+    ];
+    for (toxic, words) in cases {
+        proxy.set(toxic.clone());
+        let seen = proxy.connections();
+        let (text, took) = key_in("cache");
+        assert!(text.contains(words), "{toxic:?}: {text}");
+        eprintln!(
+            "{toxic:?}: {took:?}, {tries} connections",
+            tries = proxy.connections() - seen
+        );
+        assert!(took < deadline + slack, "{toxic:?}: {took:?}");
+        let tries = proxy.connections() - seen;
+        assert!((1..=3).contains(&tries), "{toxic:?}: {tries} connections");
+        if matches!(toxic, Toxic::Oversized { .. }) {
+            assert_eq!(tries, 1, "an oversized answer is not asked for again");
+        }
+        key_out();
+    }
+
+    // HTTP faults: a busy server is asked three times; one that asks for an hour's pause and one
+    // of another API major are asked once.
+    let http_cases = [
+        (
+            Toxic::Status {
+                status: 503,
+                headers: vec![],
+            },
+            "The preferences server is having problems. Using your saved settings from",
+            3,
+        ),
+        (
+            Toxic::Status {
+                status: 429,
+                headers: vec!["Retry-After: 3600".to_owned()],
+            },
+            "The preferences server is having problems. Using your saved settings from",
+            1,
+        ),
+        (
+            Toxic::ApiVersion("2.0".to_owned()),
+            "This computer's Attune and the server do not match (client API 1.0, server API 2.0)",
+            1,
+        ),
+    ];
+    for (toxic, words, tries) in http_cases {
+        proxy.set(toxic.clone());
+        let seen = proxy.connections();
+        let (text, took) = key_in("cache");
+        assert!(text.starts_with(words), "{toxic:?}: {text}");
+        assert!(took < deadline + slack, "{toxic:?}: {took:?}");
+        assert_eq!(proxy.connections() - seen, tries, "{toxic:?}");
+        let st: Value =
+            serde_json::from_slice(&d.attune_with(&["status", "--json"], &env).stdout).unwrap();
+        let expected = if matches!(toxic, Toxic::ApiVersion(_)) {
+            "version_mismatch"
+        } else {
+            "offline"
+        };
+        assert_eq!(st["connectivity"], expected, "{toxic:?}");
+        key_out();
+    }
+
+    // And back: the cloud's answer again.
+    proxy.set(Toxic::Pass);
+    key_in("cloud");
+    key_out();
+}
