@@ -426,13 +426,14 @@ async fn access_token(
         }
     }
     let token = auth::random_token();
+    let token_hash = auth::token_hash(&token);
     st.store
         .add_authorization(AuthorizationDoc {
-            id: format!("gpiiAppInstallationAuthorization-{}", uuid::Uuid::new_v4()),
+            id: crate::store::authorization_id(&token_hash),
             client_id: credential.client_id.clone(),
             client_credential_id: credential.id.clone(),
             gpii_key: key.expose().to_owned(),
-            access_token_hash: auth::token_hash(&token),
+            access_token_hash: token_hash,
             created_ms: now,
             expires_ms: now + auth::TOKEN_LIFETIME_SECS * 1000,
             revoked: false,
@@ -466,11 +467,16 @@ async fn authorize(st: &AppState, headers: &HeaderMap, key: &str) -> Result<Gran
             }
         })
         .ok_or(ApiError::Unauthorized)?;
-    let grant = st
-        .store
-        .find_grant(&auth::token_hash(token), st.clock.now_ms())
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    let now = st.clock.now_ms();
+    let grant = match st.store.find_grant(&auth::token_hash(token), now).await? {
+        Some(g) => g,
+        // A token GPII's cloud issued over the same database (see store::couchdb).
+        None => st
+            .store
+            .find_legacy_grant(token, now)
+            .await?
+            .ok_or(ApiError::Unauthorized)?,
+    };
     if grant.authorization.gpii_key != key {
         return Err(ApiError::Unauthorized);
     }
@@ -634,10 +640,18 @@ async fn put_settings(
     Ok(Json(json!({"gpiiKey": key, "message": PUT_SUCCESS})))
 }
 
+/// Tries at a PUT before giving up with 503 (each retry is a lost race, not a failure).
+const SAVE_ATTEMPTS: u32 = 30;
+
 /// Merges `body` into the key's preferences, creating the key or its safe when missing.
-/// Concurrent writers are resolved by the store's revision check and a retry.
+/// Concurrent writers are resolved by the store's revision check: the loser re-reads and
+/// re-merges, after a short random pause so that writers on several replicas stop colliding.
 async fn save_preferences(st: &AppState, key: &str, body: &Value) -> Result<(), ApiError> {
-    for _ in 0..5 {
+    for attempt in 0..SAVE_ATTEMPTS {
+        if attempt > 0 {
+            let ms = rand::random_range(0..=(5 * attempt as u64).min(50));
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
         let now = iso8601(st.clock.now_ms());
         let result = match st.store.find_prefs_by_key(key).await? {
             Some((k, _)) if k.revoked => return Err(ApiError::Unauthorized),

@@ -68,8 +68,63 @@ pub fn iso8601(ms: i64) -> String {
     )
 }
 
+/// The inverse of [`iso8601`]: `YYYY-MM-DDTHH:MM:SS[.fff]Z` (UTC only, as GPII writes and
+/// JavaScript's `toISOString` produces) to Unix milliseconds; `None` for anything else.
+pub fn parse_iso8601(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || *b.last()? != b'Z' || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, m, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if b[13] != b':' || b[16] != b':' || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let frac = &s[19..s.len() - 1];
+    let millis = match frac.strip_prefix('.') {
+        None if frac.is_empty() => 0,
+        Some(f) if !f.is_empty() && f.bytes().all(|c| c.is_ascii_digit()) => {
+            let f3: String = f.chars().chain("000".chars()).take(3).collect();
+            f3.parse().ok()?
+        }
+        _ => return None,
+    };
+    // Days-from-civil (Howard Hinnant's algorithm), the inverse of the one above.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + h * 3600 + m * 60 + sec) * 1000) + millis)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn parse_iso8601_inverts_iso8601() {
+        for ms in [0, 1_511_287_882_101, 951_782_400_000, 1_700_003_600_999] {
+            assert_eq!(parse_iso8601(&iso8601(ms)), Some(ms));
+        }
+        assert_eq!(
+            parse_iso8601("2017-11-21T18:11:22Z"),
+            Some(1_511_287_882_000)
+        );
+        assert_eq!(
+            parse_iso8601("2017-11-21T18:11:22.1Z"),
+            Some(1_511_287_882_100)
+        );
+        assert_eq!(parse_iso8601("2017-11-21 18:11:22Z"), None);
+        assert_eq!(parse_iso8601("garbage"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -9,7 +9,7 @@
 //! Layout: [`api`] (routes, handlers, load shedding), [`error`] (the one mapping of errors to
 //! GPII's three error shapes), [`auth`] (secrets, tokens, IP lists, failure limiter),
 //! [`preferences`] (PUT validation and merge, pure), [`store`] (the [`store::Store`] trait, the
-//! SQLite store and the contract suite every store passes), [`admin`] (load, keys, credentials),
+//! SQLite and CouchDB stores and the contract suite every store passes), [`admin`] (load, keys, credentials),
 //! [`server`] (binding, shutdown, logging).
 //!
 //! **Architecture invariants:** handlers never see raw SQL or a store's errors (they get

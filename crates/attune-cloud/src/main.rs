@@ -11,8 +11,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use attune_cloud::admin;
 use attune_cloud::api::{AppState, Limits};
 use attune_cloud::clock::{Clock, SystemClock};
-use attune_cloud::server::{self, StoreUrl};
-use attune_cloud::store::{sqlite, PrefsSafeType, Store};
+use attune_cloud::server::{self, OpenStore, StoreUrl};
+use attune_cloud::store::couchdb::CouchStore;
+use attune_cloud::store::{sqlite, PrefsSafeType};
 use attune_model::registry::SolutionsRegistry;
 
 #[derive(Parser)]
@@ -36,7 +37,8 @@ enum SafeType {
 enum Command {
     /// Serve the API until SIGTERM or ctrl-c.
     Serve {
-        /// Where the state lives: sqlite:PATH.
+        /// Where the state lives: sqlite:PATH or couchdb:URL (credentials in the URL or in
+        /// ATTUNE_COUCHDB_USER / ATTUNE_COUCHDB_PASSWORD).
         #[arg(long, env = "ATTUNE_CLOUD_STORE")]
         store: StoreUrl,
         /// Address to listen on.
@@ -161,16 +163,22 @@ async fn run(cli: Cli) -> Result<(), String> {
             registry,
             max_in_flight,
         } => {
+            tracing::info!(store = %store, "opening the store");
             let s = open(&store)?;
+            // Serving starts even when the store is down: /ready says so (503) and requests
+            // get 503 + Retry-After until it answers; this only tells the operator early.
+            if let Err(e) = s.as_store().ping().await {
+                tracing::warn!(error = %e, "the store does not answer yet");
+            }
             if dev {
-                let r = admin::load_dev_data(&s, &clock)
+                let r = admin::load_dev_data(s.as_store(), &clock)
                     .await
                     .map_err(|e| e.to_string())?;
                 tracing::info!(%r, "development data loaded (client attune-dev)");
             }
             let registries = registries(&registry)?;
             let state = AppState::new(
-                Arc::new(s),
+                s.shared(),
                 Arc::new(clock),
                 registries,
                 Limits {
@@ -198,7 +206,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 SafeType::User => PrefsSafeType::User,
                 SafeType::Snapset => PrefsSafeType::Snapset,
             };
-            let r = admin::load(&s, &path, t, &clock)
+            let r = admin::load(s.as_store(), &path, t, &clock)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{r}");
@@ -207,7 +215,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             command: KeysCommand::Generate { store, count, out },
         } => {
             let s = open(&store)?;
-            let keys = admin::generate_keys(&s, count, &out, &clock)
+            let keys = admin::generate_keys(s.as_store(), count, &out, &clock)
                 .await
                 .map_err(|e| e.to_string())?;
             println!(
@@ -227,34 +235,55 @@ async fn run(cli: Cli) -> Result<(), String> {
         } => {
             let s = open(&store)?;
             let ips = (!allow_ip.is_empty()).then_some(allow_ip);
-            let c = admin::create_credential(&s, &site, ips, url.as_deref(), &clock)
+            let c = admin::create_credential(s.as_store(), &site, ips, url.as_deref(), &clock)
                 .await
                 .map_err(|e| e.to_string())?;
             print!("{}", c.snippet);
         }
-        Command::Backup { store, out } => {
-            let s = open(&store)?;
-            s.backup_to(&out).map_err(|e| e.to_string())?;
-            println!("backup written to {} and verified", out.display());
-        }
-        Command::Restore { store, from } => {
-            let StoreUrl::Sqlite(path) = store;
-            sqlite::restore(&path, &from).map_err(|e| e.to_string())?;
-            let s = sqlite::SqliteStore::open(&path).map_err(|e| e.to_string())?;
-            let counts = s.counts().map_err(|e| e.to_string())?;
-            let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
-            println!(
-                "restored {} from {}: {}",
-                path.display(),
-                from.display(),
-                summary.join(", ")
-            );
-        }
+        Command::Backup { store, out } => match open(&store)? {
+            OpenStore::Sqlite(s) => {
+                s.backup_to(&out).map_err(|e| e.to_string())?;
+                println!("backup written to {} and verified", out.display());
+            }
+            OpenStore::Couch(s) => {
+                let n = s.backup_to(&out).await.map_err(|e| e.to_string())?;
+                println!(
+                    "backup of {n} documents written to {} and verified",
+                    out.display()
+                );
+            }
+        },
+        Command::Restore { store, from } => match store {
+            StoreUrl::Sqlite(path) => {
+                sqlite::restore(&path, &from).map_err(|e| e.to_string())?;
+                let s = sqlite::SqliteStore::open(&path).map_err(|e| e.to_string())?;
+                let counts = s.counts().map_err(|e| e.to_string())?;
+                let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+                println!(
+                    "restored {} from {}: {}",
+                    path.display(),
+                    from.display(),
+                    summary.join(", ")
+                );
+            }
+            StoreUrl::Couch(url) => {
+                let s = CouchStore::new(url.clone()).map_err(|e| e.to_string())?;
+                let n = s
+                    .restore_from(&from, clock.now_ms())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!(
+                    "restored {url} from {}: {n} documents (the previous contents were saved beside the backup)",
+                    from.display()
+                );
+            }
+        },
         Command::Tokens {
             command: TokensCommand::PurgeExpired { store },
         } => {
             let s = open(&store)?;
             let n = s
+                .as_store()
                 .purge_expired_authorizations(clock.now_ms())
                 .await
                 .map_err(|e| e.to_string())?;

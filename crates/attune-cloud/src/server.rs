@@ -11,22 +11,25 @@ use attune_model::registry::SolutionsRegistry;
 use tokio::net::TcpListener;
 
 use crate::api::{router, AppState};
+use crate::store::couchdb::{CouchError, CouchStore, CouchUrl};
 use crate::store::sqlite::{SqliteError, SqliteStore};
+use crate::store::Store;
 
-/// Where the state lives: `sqlite:PATH` (and later `couchdb:URL`).
+/// Where the state lives: `sqlite:PATH` or `couchdb:URL`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     Sqlite(PathBuf),
+    Couch(CouchUrl),
 }
 
 /// Why a `--store` value cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreUrlError {
-    #[error("--store `{0}`: expected sqlite:PATH (e.g. sqlite:/var/lib/attune/cloud.db)")]
+    #[error("--store `{0}`: expected sqlite:PATH (e.g. sqlite:/var/lib/attune/cloud.db) or couchdb:URL (e.g. couchdb:http://db.local:5984)")]
     Unknown(String),
-    #[error("--store `{0}`: CouchDB stores are not built yet; use sqlite:PATH")]
-    CouchNotYet(String),
+    #[error(transparent)]
+    Couch(#[from] CouchError),
 }
 
 impl std::str::FromStr for StoreUrl {
@@ -38,19 +41,65 @@ impl std::str::FromStr for StoreUrl {
                 return Err(StoreUrlError::Unknown(s.to_owned()));
             }
             Ok(StoreUrl::Sqlite(PathBuf::from(p)))
-        } else if s.starts_with("couchdb:") {
-            Err(StoreUrlError::CouchNotYet(s.to_owned()))
+        } else if let Some(u) = s.strip_prefix("couchdb:") {
+            Ok(StoreUrl::Couch(CouchUrl::parse(u)?))
         } else {
             Err(StoreUrlError::Unknown(s.to_owned()))
         }
     }
 }
 
-impl StoreUrl {
-    pub fn open(&self) -> Result<SqliteStore, SqliteError> {
+impl std::fmt::Display for StoreUrl {
+    /// As it may be logged: a CouchDB URL without its credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StoreUrl::Sqlite(p) => SqliteStore::open(p),
+            StoreUrl::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
+            StoreUrl::Couch(u) => write!(f, "couchdb:{u}"),
         }
+    }
+}
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    #[error(transparent)]
+    Sqlite(#[from] SqliteError),
+    #[error(transparent)]
+    Couch(#[from] CouchError),
+}
+
+/// An opened store of either kind: the [`Store`] the API uses, plus what only one kind does
+/// (backups are files for SQLite, `_all_docs` dumps for CouchDB).
+#[derive(Debug, Clone)]
+pub enum OpenStore {
+    Sqlite(SqliteStore),
+    Couch(CouchStore),
+}
+
+impl OpenStore {
+    pub fn shared(&self) -> Arc<dyn Store> {
+        match self {
+            OpenStore::Sqlite(s) => Arc::new(s.clone()),
+            OpenStore::Couch(s) => Arc::new(s.clone()),
+        }
+    }
+
+    pub fn as_store(&self) -> &dyn Store {
+        match self {
+            OpenStore::Sqlite(s) => s,
+            OpenStore::Couch(s) => s,
+        }
+    }
+}
+
+impl StoreUrl {
+    /// Opens the store. A CouchDB store sends nothing yet (it sets itself up on first use).
+    pub fn open(&self) -> Result<OpenStore, OpenError> {
+        Ok(match self {
+            StoreUrl::Sqlite(p) => OpenStore::Sqlite(SqliteStore::open(p)?),
+            StoreUrl::Couch(u) => OpenStore::Couch(CouchStore::new(u.clone())?),
+        })
     }
 }
 
@@ -125,10 +174,9 @@ mod tests {
             "sqlite:/tmp/x.db".parse::<StoreUrl>().unwrap(),
             StoreUrl::Sqlite("/tmp/x.db".into())
         );
-        assert!(matches!(
-            "couchdb:http://h".parse::<StoreUrl>(),
-            Err(StoreUrlError::CouchNotYet(_))
-        ));
+        let couch = "couchdb:http://u:pw@h:5984".parse::<StoreUrl>().unwrap();
+        assert_eq!(couch.to_string(), "couchdb:http://h:5984/gpii");
+        assert!("couchdb:h:5984".parse::<StoreUrl>().is_err());
         assert!("/tmp/x.db".parse::<StoreUrl>().is_err());
         assert!("sqlite:".parse::<StoreUrl>().is_err());
     }

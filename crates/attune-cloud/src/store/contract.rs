@@ -92,6 +92,7 @@ where
     stale_revision_is_a_conflict(&make().await).await;
     credentials_round_trip_and_are_unique(&make().await).await;
     grants_expire_and_follow_their_credential(&make().await).await;
+    grants_named_after_their_hash_are_unique(&make().await).await;
     purge_removes_only_expired(&make().await).await;
     other_documents_round_trip(&make().await).await;
 }
@@ -238,6 +239,30 @@ pub async fn grants_expire_and_follow_their_credential(s: &impl Store) {
     assert_eq!(ok(s.find_grant("aa", 0).await, "revoked credential"), None);
 }
 
+/// As the API writes them: the id is [`super::authorization_id`] of the hash.
+pub async fn grants_named_after_their_hash_are_unique(s: &impl Store) {
+    ok(
+        s.put_client_credential(credential_doc("cc-1", "site-a"))
+            .await,
+        "put credential",
+    );
+    let id = super::authorization_id("cafe");
+    ok(
+        s.add_authorization(authorization_doc(&id, "cc-1", "cafe", 1000))
+            .await,
+        "add",
+    );
+    let dup = s
+        .add_authorization(authorization_doc(&id, "cc-1", "cafe", 2000))
+        .await;
+    assert!(matches!(dup, Err(StoreError::Exists { .. })), "{dup:?}");
+    let g = ok(s.find_grant("cafe", 999).await, "find")
+        .unwrap_or_else(|| panic!("store contract: grant named after its hash missing"));
+    assert_eq!(g.authorization.id, id);
+    assert_eq!(g.authorization.expires_ms, 1000);
+    assert_eq!(ok(s.find_grant("cafe", 1000).await, "at expiry"), None);
+}
+
 pub async fn purge_removes_only_expired(s: &impl Store) {
     ok(
         s.put_client_credential(credential_doc("cc-1", "site-a"))
@@ -266,7 +291,8 @@ pub async fn other_documents_round_trip(s: &impl Store) {
     let doc = OtherDoc {
         id: "gpiiAppInstallationClient-1".to_owned(),
         doc_type: "gpiiAppInstallationClient".to_owned(),
-        doc: json!({"name": "Pilot Computers", "computerType": "public"}),
+        doc: json!({"_id": "gpiiAppInstallationClient-1", "type": "gpiiAppInstallationClient",
+            "name": "Pilot Computers", "computerType": "public"}),
     };
     ok(s.put_other_doc(doc.clone()).await, "put");
     assert_eq!(ok(s.find_other_doc(&doc.id).await, "find"), Some(doc));

@@ -11,6 +11,7 @@
 //! tokio's blocking pool. Every store passes the shared contract suite in [`contract`].
 
 pub mod contract;
+pub mod couchdb;
 pub mod sqlite;
 
 use std::future::Future;
@@ -133,7 +134,8 @@ pub struct AuthorizationDoc {
 }
 
 /// A GPII document we keep but do not interpret (e.g. `gpiiAppInstallationClient`), so that a
-/// GPII database loads whole.
+/// GPII database loads whole. `doc` is the whole document as GPII writes it, `_id` and `type`
+/// included (a CouchDB store keeps exactly that document).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OtherDoc {
     pub id: String,
@@ -147,6 +149,13 @@ pub struct Grant {
     pub authorization: AuthorizationDoc,
     /// From the client credential (GPII-3717); `None` means "anything".
     pub allowed_prefs_to_write: Option<Vec<String>>,
+}
+
+/// The id of the authorization for a token hash. The API names authorizations this way so a
+/// store can find a grant by id (CouchDB's cheapest read); stores must still find grants
+/// whose ids were chosen otherwise.
+pub fn authorization_id(token_hash: &str) -> String {
+    format!("gpiiAppInstallationAuthorization-{token_hash}")
 }
 
 /// The persistent state of the cloud. Implementations must be safe to share between requests
@@ -193,6 +202,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// The live grant for a token hash: not revoked and `expires_ms > now_ms`.
     fn find_grant(&self, token_hash: &str, now_ms: i64) -> StoreFuture<'_, Option<Grant>>;
+
+    /// The live grant for a token a GPII cloud issued and stored in clear (its
+    /// `gpiiAppInstallationAuthorization.accessToken`), for a store serving a GPII database;
+    /// asked only when [`Store::find_grant`] finds nothing. Stores that never hold GPII's
+    /// tokens answer `None`.
+    fn find_legacy_grant(&self, token: &str, now_ms: i64) -> StoreFuture<'_, Option<Grant>> {
+        let _ = (token, now_ms);
+        Box::pin(async { Ok(None) })
+    }
 
     /// Deletes authorizations that expired at or before `now_ms`; returns how many.
     fn purge_expired_authorizations(&self, now_ms: i64) -> StoreFuture<'_, u64>;

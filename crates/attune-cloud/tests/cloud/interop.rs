@@ -1,7 +1,9 @@
 //! Conformance with the real GPII cloud (GPII-INTEROP.md): installs `gpii-universal` and a
 //! CouchDB stand-in from npm into a temp folder, starts GPII's cloud flow manager and
 //! preferences server on loopback, loads the same data into attune-cloud (with GPII's own
-//! `linux.json5`), and compares the answers. Needs node, npm and the npm registry, so it runs
+//! `linux.json5`), and compares the answers. A second attune-cloud serves GPII's CouchDB database
+//! itself (the CouchDB store taking over a GPII database): it must answer as GPII does from
+//! the same documents, and honour tokens GPII issued. Needs node, npm and the npm registry, so it runs
 //! only with `ATTUNE_GPII_INTEROP=1`.
 
 use std::path::Path;
@@ -11,6 +13,7 @@ use std::time::Duration;
 
 use attune_cloud::api::{AppState, Limits};
 use attune_cloud::clock::SystemClock;
+use attune_cloud::store::couchdb::{CouchStore, CouchUrl};
 use attune_cloud::store::sqlite::SqliteStore;
 use attune_cloud::store::PrefsSafeType;
 use attune_cloud::{admin, server};
@@ -90,6 +93,18 @@ async fn token(
         .await
         .unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// GPII's Linux registry from the installed package.
+fn registries_again(g: &Path) -> std::collections::HashMap<String, Arc<SolutionsRegistry>> {
+    let registry = SolutionsRegistry::from_bytes_named(
+        &std::fs::read(g.join("testData/solutions/linux.json5")).unwrap(),
+        "linux.json5",
+    )
+    .unwrap();
+    let mut registries = std::collections::HashMap::new();
+    registries.insert("linux".to_owned(), Arc::new(registry));
+    registries
 }
 
 #[tokio::test]
@@ -248,6 +263,19 @@ async fn attune_cloud_answers_as_gpiis_cloud_does() {
     let ours = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(server::serve(listener, state, std::future::pending()));
 
+    // attune-cloud over GPII's own database, as loaded above: nothing converted or copied.
+    let couch_store =
+        CouchStore::new(CouchUrl::parse(&format!("{couch_url}/gpii")).unwrap()).unwrap();
+    let state = AppState::new(
+        Arc::new(couch_store),
+        Arc::new(SystemClock),
+        registries_again(&g),
+        Limits::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ours_couch = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(server::serve(listener, state, std::future::pending()));
+
     // Token errors: same status and body.
     for (id, secret, key) in [
         ("pilot-computer", "wrong", "carla"),
@@ -257,6 +285,8 @@ async fn attune_cloud_answers_as_gpiis_cloud_does() {
         let a = token(&http, &gpii, key, id, secret).await;
         let b = token(&http, &ours, key, id, secret).await;
         assert_eq!(a, b, "token error for {id:?}/{key}");
+        let c = token(&http, &ours_couch, key, id, secret).await;
+        assert_eq!(a, c, "token error for {id:?}/{key} (over GPII's database)");
     }
 
     // Every snapset GPII ships, on two devices. GPII fails on some (500, or its process dies);
@@ -287,11 +317,21 @@ async fn attune_cloud_answers_as_gpiis_cloud_does() {
         let (s1, t1) = token(&http, &gpii, key, "pilot-computer", "pilot-computer-secret").await;
         let (s2, t2) = token(&http, &ours, key, "pilot-computer", "pilot-computer-secret").await;
         assert_eq!(s1, s2, "token for {key}");
+        let (s3, t3) = token(
+            &http,
+            &ours_couch,
+            key,
+            "pilot-computer",
+            "pilot-computer-secret",
+        )
+        .await;
+        assert_eq!(s1, s3, "token for {key} (over GPII's database)");
         if s1 != 200 {
             continue;
         }
         let t1: Value = serde_json::from_str(&t1).unwrap();
         let t2: Value = serde_json::from_str(&t2).unwrap();
+        let t3: Value = serde_json::from_str(&t3).unwrap();
         for dev in devices {
             let path = format!("/{key}/settings/{}", percent_encode(dev));
             let a = http
@@ -318,6 +358,18 @@ async fn attune_cloud_answers_as_gpiis_cloud_does() {
                 .json()
                 .await
                 .unwrap();
+            // Over GPII's database, with attune's token and with the token GPII issued.
+            let mut over_couch = Vec::new();
+            for t in [&t3, &t1] {
+                let r = http
+                    .get(format!("{ours_couch}{path}"))
+                    .bearer_auth(t["access_token"].as_str().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "{key} over GPII's database");
+                over_couch.push(r.json::<Value>().await.unwrap());
+            }
             compared += 1;
             for part in [
                 "matchMakerOutput",
@@ -331,9 +383,66 @@ async fn attune_cloud_answers_as_gpiis_cloud_does() {
                         a[part], b[part]
                     ));
                 }
+                for (which, c) in ["attune token", "GPII token"].iter().zip(&over_couch) {
+                    if a[part] != c[part] {
+                        diffs.push(format!(
+                            "{key} on {dev} over GPII's database ({which}): {part}\n  GPII:   {}\n  attune: {}",
+                            a[part], c[part]
+                        ));
+                    }
+                }
             }
         }
     }
+    // Snapsets are read-only over GPII's database too, with GPII's error.
+    let put = |base: String, t: String| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .put(format!("{base}/carla/settings"))
+                .bearer_auth(t)
+                .json(
+                    &serde_json::json!({"contexts": {"gpii-default": {"name": "Default preferences",
+                    "preferences": {"http://registry.gpii.net/common/fontSize": 30}}}}),
+                )
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let access = |base: String| {
+        let http = http.clone();
+        async move {
+            let (_, t) = token(
+                &http,
+                &base,
+                "carla",
+                "pilot-computer",
+                "pilot-computer-secret",
+            )
+            .await;
+            serde_json::from_str::<Value>(&t).unwrap()["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let from_gpii = put(gpii.clone(), access(gpii.clone()).await).await;
+    let from_couch = put(ours_couch.clone(), access(ours_couch.clone()).await).await;
+    assert_eq!(from_gpii.0, 404, "{from_gpii:?}");
+    assert_eq!(
+        from_gpii.0, from_couch.0,
+        "PUT to a snapset over GPII's database"
+    );
+    assert_eq!(from_gpii.1["errorCode"], from_couch.1["errorCode"]);
+    // GPII's message ends with its internal preferences-server URL (docs/cloud.md).
+    let ours = from_couch.1["message"].as_str().unwrap();
+    assert!(
+        from_gpii.1["message"].as_str().unwrap().starts_with(ours),
+        "{from_gpii:?} vs {from_couch:?}"
+    );
+
     eprintln!("compared {compared} answers; GPII failed for {gpii_failed:?}");
     assert!(
         compared >= 50,

@@ -5,6 +5,7 @@ mod admin;
 mod api;
 mod bad_input;
 mod common;
+mod couch;
 mod interop;
 mod openapi;
 mod server;

@@ -1,0 +1,1420 @@
+//! The cluster store: GPII's own database layout in CouchDB, over its HTTP API.
+//!
+//! Why CouchDB: it is what GPII's deployment ran, so a site can point `attune-cloud` at its
+//! existing GPII database and serve it unchanged, and a 3-node CouchDB cluster lets several
+//! stateless `attune-cloud` replicas share one state (`docs/operations.md`).
+//!
+//! **Documents** are GPII's (schemaVersion 0.2): `gpiiKey` (`_id` = the key), `prefsSafe`,
+//! `clientCredential`, `gpiiAppInstallationClient`, `gpiiAppInstallationAuthorization`. Fields
+//! this store does not know are kept when it rewrites a document. Two additions:
+//! `clientCredential.oauth2ClientSecretHash` and
+//! `gpiiAppInstallationAuthorization.accessTokenHash` — attune never writes a secret or a token
+//! in clear. GPII's own documents hold them in clear (`oauth2ClientSecret`, `accessToken`); both
+//! forms are read, so a GPII database is served as it is:
+//! - a plain `oauth2ClientSecret` is hashed when read; attune rewrites a credential only when an
+//!   admin command changes it, and then stores the hash alone;
+//! - a token GPII issued (plain `accessToken`, found through GPII's own `findInfoByAccessToken`
+//!   view) is honoured until it expires, so people keyed in when a site switches from GPII's
+//!   cloud to attune-cloud keep working; `tokens purge-expired` deletes them once expired, so
+//!   clear tokens leave the database within a token lifetime (one hour) of the switch.
+//!
+//! **Views**: GPII's design document `_design/views` is created when missing (our own map
+//! functions with GPII's view names, keys and values, so GPII's cloud could still run on a
+//! database attune created); attune queries GPII's `findInfoByAccessToken` for GPII's tokens.
+//! Its own lookups that GPII has no view for live in `_design/attune`, which carries a version
+//! and is replaced when this build's differs. The two reads of every `GET settings` go by id
+//! instead (the key is its document's id; an authorization is named after its token hash,
+//! [`super::authorization_id`]): a read by id is CouchDB's cheapest and never waits for a view
+//! index to catch up with the token writes of every key-in.
+//!
+//! **Revisions**: a preferences safe's `rev` is the generation of CouchDB's `_rev` (`3-…` → 3),
+//! which grows by one per write as SQLite's counter does. An update sends the `_rev` it read, so
+//! CouchDB itself refuses a lost update (409); the API then re-reads and re-merges.
+//!
+//! **Failures**: every request has short timeouts. A transport error, timeout or 5xx marks the
+//! database down for [`CouchOptions::down_for`]; meanwhile calls fail at once with
+//! `StoreError::Unavailable` (the API answers 503 with Retry-After, `/ready` fails), and the
+//! first call after that window tries CouchDB again, so the server recovers by itself.
+//!
+//! No transaction spans two documents: `create_prefs_for_key` writes the safe first and the
+//! key second (with the key's `_rev`), so a crash in between leaves an unreferenced safe,
+//! never a key pointing nowhere, and two racing creators cannot both win.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Map, Value};
+
+use super::{
+    AuthorizationDoc, ClientCredentialDoc, GpiiKeyDoc, Grant, OtherDoc, PrefsSafeDoc,
+    PrefsSafeType, Store, StoreError, StoreFuture, SCHEMA_VERSION,
+};
+use crate::auth::SecretHash;
+use crate::clock::{iso8601, parse_iso8601};
+
+/// The database GPII's deployment uses, taken when the URL names none.
+pub const DEFAULT_DATABASE: &str = "gpii";
+
+/// Version of `_design/attune`; bump when its views change.
+const ATTUNE_DESIGN_VERSION: u64 = 1;
+
+/// Timeouts and the failure window. Defaults suit a CouchDB on the same network.
+#[derive(Debug, Clone)]
+pub struct CouchOptions {
+    pub connect_timeout: Duration,
+    /// Whole request, answer included.
+    pub request_timeout: Duration,
+    /// How long after a failure calls fail at once before CouchDB is tried again.
+    pub down_for: Duration,
+}
+
+impl Default for CouchOptions {
+    fn default() -> Self {
+        CouchOptions {
+            connect_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(3),
+            down_for: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why a `couchdb:` URL cannot be used, or a backup or restore failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CouchError {
+    #[error("--store couchdb:{url}: {detail}")]
+    Url { url: String, detail: String },
+    #[error("{path}: {action} failed: {detail}")]
+    File {
+        path: std::path::PathBuf,
+        action: &'static str,
+        detail: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where a CouchDB store lives: server URL without credentials, database, credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CouchUrl {
+    /// `http(s)://host:port`, without userinfo and without a trailing slash.
+    pub server: String,
+    pub database: String,
+    pub user: Option<String>,
+    password: Option<String>,
+}
+
+impl std::fmt::Debug for CouchUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password.
+        write!(f, "CouchUrl({})", self)
+    }
+}
+
+impl std::fmt::Display for CouchUrl {
+    /// The URL as it may be logged: no credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.server, self.database)
+    }
+}
+
+fn percent_decode(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s
+                .get(i + 1..i + 3)
+                .ok_or("a `%` not followed by two hex digits")?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| "a bad `%` escape")?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "credentials that are not UTF-8".to_owned())
+}
+
+/// `encodeURIComponent`: for document ids in paths and JSON keys in query strings.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl CouchUrl {
+    /// Parses `http(s)://[user[:password]@]host[:port][/database]`. Credentials missing from
+    /// the URL are taken from `ATTUNE_COUCHDB_USER` / `ATTUNE_COUCHDB_PASSWORD`.
+    pub fn parse(url: &str) -> Result<Self, CouchError> {
+        Self::parse_with_env(url, |name| std::env::var(name).ok())
+    }
+
+    fn parse_with_env(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self, CouchError> {
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| CouchError::Url {
+            url: redact(url),
+            detail: "expected http://host:port[/database]".to_owned(),
+        })?;
+        let bad = |detail: &str| CouchError::Url {
+            url: redact(url),
+            detail: detail.to_owned(),
+        };
+        if scheme != "http" && scheme != "https" {
+            return Err(bad("the scheme must be http or https"));
+        }
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (userinfo, host) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        let (mut user, mut password) = (None, None);
+        if let Some(u) = userinfo {
+            let (name, pass) = u.split_once(':').unwrap_or((u, ""));
+            user = Some(percent_decode(name).map_err(|e| bad(&e))?);
+            if !pass.is_empty() {
+                password = Some(percent_decode(pass).map_err(|e| bad(&e))?);
+            }
+        }
+        if user.is_none() {
+            user = env("ATTUNE_COUCHDB_USER").filter(|s| !s.is_empty());
+        }
+        if password.is_none() {
+            password = env("ATTUNE_COUCHDB_PASSWORD").filter(|s| !s.is_empty());
+        }
+        let database = path.trim_end_matches('/');
+        let database = if database.is_empty() {
+            DEFAULT_DATABASE.to_owned()
+        } else {
+            percent_decode(database).map_err(|e| bad(&e))?
+        };
+        // CouchDB's own rule for database names.
+        let valid = database.starts_with(|c: char| c.is_ascii_lowercase())
+            && database
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_$()+-/".contains(c));
+        if !valid {
+            return Err(bad(
+                "the database name must start with a lowercase letter and use a-z, 0-9, _$()+-/",
+            ));
+        }
+        Ok(CouchUrl {
+            server: format!("{scheme}://{host}"),
+            database,
+            user,
+            password,
+        })
+    }
+}
+
+/// The URL without its userinfo, for error messages.
+fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("{scheme}://{host}/{path}")
+        }
+        None => "(unparsable URL)".to_owned(),
+    }
+}
+
+/// Whether CouchDB answered lately: a small shared state, so that while it is down every
+/// request fails in microseconds instead of each waiting for its own timeout.
+#[derive(Debug)]
+struct Health {
+    epoch: Instant,
+    /// Milliseconds since `epoch` until which calls fail at once; 0 when up.
+    down_until_ms: AtomicU64,
+    last_error: std::sync::Mutex<String>,
+    down_for: Duration,
+}
+
+impl Health {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn new(down_for: Duration) -> Self {
+        Health {
+            epoch: Instant::now(),
+            down_until_ms: AtomicU64::new(0),
+            last_error: std::sync::Mutex::new(String::new()),
+            down_for,
+        }
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        self.check_at(self.now_ms())
+    }
+
+    fn failed(&self, why: &str) -> StoreError {
+        self.failed_at(self.now_ms(), why)
+    }
+
+    /// `Err` while a recent failure's window lasts; the first call after it goes through.
+    fn check_at(&self, now_ms: u64) -> Result<(), StoreError> {
+        if now_ms < self.down_until_ms.load(Ordering::Acquire) {
+            let last = self
+                .last_error
+                .lock()
+                .map(|s| s.clone())
+                .unwrap_or_default();
+            return Err(StoreError::Unavailable(format!(
+                "CouchDB failed moments ago ({last}); not trying again yet"
+            )));
+        }
+        Ok(())
+    }
+
+    fn failed_at(&self, now_ms: u64, why: &str) -> StoreError {
+        let until = now_ms + self.down_for.as_millis() as u64;
+        let was = self.down_until_ms.swap(until.max(1), Ordering::AcqRel);
+        if was == 0 {
+            tracing::warn!(error = why, "CouchDB is down");
+        }
+        if let Ok(mut l) = self.last_error.lock() {
+            why.clone_into(&mut l);
+        }
+        StoreError::Unavailable(why.to_owned())
+    }
+
+    fn ok(&self) {
+        if self.down_until_ms.swap(0, Ordering::AcqRel) != 0 {
+            tracing::info!("CouchDB answers again");
+        }
+    }
+}
+
+struct Inner {
+    http: reqwest::Client,
+    url: CouchUrl,
+    /// `server/encoded database`.
+    db: String,
+    health: Health,
+    /// The database and design documents are known to exist.
+    set_up: AtomicBool,
+    setup_lock: tokio::sync::Mutex<()>,
+}
+
+/// The CouchDB store. Cheap to clone.
+#[derive(Clone)]
+pub struct CouchStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for CouchStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CouchStore")
+            .field("url", &self.inner.url.to_string())
+            .finish()
+    }
+}
+
+/// A CouchDB answer: status and JSON body.
+type Answer = (StatusCode, Value);
+
+fn rev_generation(rev: &str) -> Option<u64> {
+    rev.split_once('-')?.0.parse().ok()
+}
+
+fn str_of(doc: &Value, f: &str) -> Option<String> {
+    doc.get(f).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn bool_of(doc: &Value, f: &str) -> bool {
+    doc.get(f).and_then(Value::as_bool).unwrap_or(false)
+}
+
+fn list_of(doc: &Value, f: &str, id: &str) -> Result<Option<Vec<String>>, StoreError> {
+    match doc.get(f) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .map(Some)
+            .ok_or_else(|| corrupt("clientCredential", id, &format!("`{f}` must list strings"))),
+        Some(_) => Err(corrupt(
+            "clientCredential",
+            id,
+            &format!("`{f}` is not a list"),
+        )),
+    }
+}
+
+fn corrupt(what: &'static str, id: &str, detail: &str) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        id: id.to_owned(),
+        detail: detail.to_owned(),
+    }
+}
+
+fn opt_str(v: &Option<String>) -> Value {
+    v.as_ref().map_or(Value::Null, |s| Value::from(s.as_str()))
+}
+
+fn opt_list(v: &Option<Vec<String>>) -> Value {
+    v.as_ref().map_or(Value::Null, |l| {
+        Value::Array(l.iter().map(|s| Value::from(s.as_str())).collect())
+    })
+}
+
+/// Sets `fields` on `base` (a stored document, or an empty one), keeping what else it holds.
+fn overlay(base: Option<Value>, fields: Value) -> Value {
+    let mut m = match base {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    if let Value::Object(f) = fields {
+        for (k, v) in f {
+            m.insert(k, v);
+        }
+    }
+    Value::Object(m)
+}
+
+fn key_from(doc: &Value) -> Result<GpiiKeyDoc, StoreError> {
+    let id = str_of(doc, "_id").unwrap_or_default();
+    if str_of(doc, "type").as_deref() != Some("gpiiKey") {
+        return Err(corrupt(
+            "gpiiKey",
+            &id,
+            "the document's type is not gpiiKey",
+        ));
+    }
+    Ok(GpiiKeyDoc {
+        prefs_safe_id: str_of(doc, "prefsSafeId"),
+        prefs_set_id: str_of(doc, "prefsSetId"),
+        revoked: bool_of(doc, "revoked"),
+        revoked_reason: str_of(doc, "revokedReason"),
+        timestamp_created: str_of(doc, "timestampCreated"),
+        timestamp_updated: str_of(doc, "timestampUpdated"),
+        id,
+    })
+}
+
+fn key_fields(k: &GpiiKeyDoc) -> Value {
+    json!({
+        "_id": k.id, "type": "gpiiKey", "schemaVersion": SCHEMA_VERSION,
+        "prefsSafeId": opt_str(&k.prefs_safe_id), "prefsSetId": opt_str(&k.prefs_set_id),
+        "revoked": k.revoked, "revokedReason": opt_str(&k.revoked_reason),
+        "timestampCreated": opt_str(&k.timestamp_created),
+        "timestampUpdated": opt_str(&k.timestamp_updated),
+    })
+}
+
+fn safe_from(doc: &Value) -> Result<PrefsSafeDoc, StoreError> {
+    let id = str_of(doc, "_id").unwrap_or_default();
+    if str_of(doc, "type").as_deref() != Some("prefsSafe") {
+        return Err(corrupt(
+            "prefsSafe",
+            &id,
+            "the document's type is not prefsSafe",
+        ));
+    }
+    let kind = str_of(doc, "prefsSafeType").unwrap_or_else(|| "user".to_owned());
+    let prefs_safe_type = PrefsSafeType::parse(&kind)
+        .ok_or_else(|| corrupt("prefsSafe", &id, &format!("prefsSafeType `{kind}`")))?;
+    let rev = str_of(doc, "_rev")
+        .as_deref()
+        .and_then(rev_generation)
+        .ok_or_else(|| corrupt("prefsSafe", &id, "no usable `_rev`"))?;
+    Ok(PrefsSafeDoc {
+        prefs_safe_type,
+        name: str_of(doc, "name"),
+        preferences: doc.get("preferences").cloned().unwrap_or(Value::Null),
+        timestamp_created: str_of(doc, "timestampCreated"),
+        timestamp_updated: str_of(doc, "timestampUpdated"),
+        rev,
+        id,
+    })
+}
+
+fn safe_fields(s: &PrefsSafeDoc) -> Value {
+    json!({
+        "_id": s.id, "type": "prefsSafe", "schemaVersion": SCHEMA_VERSION,
+        "prefsSafeType": s.prefs_safe_type.as_str(), "name": opt_str(&s.name),
+        "preferences": s.preferences,
+        "timestampCreated": opt_str(&s.timestamp_created),
+        "timestampUpdated": opt_str(&s.timestamp_updated),
+    })
+}
+
+fn credential_from(doc: &Value) -> Result<ClientCredentialDoc, StoreError> {
+    let id = str_of(doc, "_id").unwrap_or_default();
+    let hash = match (
+        str_of(doc, "oauth2ClientSecretHash"),
+        str_of(doc, "oauth2ClientSecret"),
+    ) {
+        (Some(h), _) => h,
+        // GPII's own document: the secret in clear, hashed here so the API sees one form.
+        (None, Some(plain)) => SecretHash::new(&plain).to_string(),
+        (None, None) => return Err(corrupt("clientCredential", &id, "no client secret")),
+    };
+    Ok(ClientCredentialDoc {
+        client_id: str_of(doc, "clientId").unwrap_or_default(),
+        oauth2_client_id: str_of(doc, "oauth2ClientId").unwrap_or_default(),
+        oauth2_client_secret_hash: hash,
+        allowed_ip_blocks: list_of(doc, "allowedIPBlocks", &id)?,
+        allowed_prefs_to_write: list_of(doc, "allowedPrefsToWrite", &id)?,
+        is_create_gpii_key_allowed: bool_of(doc, "isCreateGpiiKeyAllowed"),
+        is_create_prefs_safe_allowed: bool_of(doc, "isCreatePrefsSafeAllowed"),
+        revoked: bool_of(doc, "revoked"),
+        timestamp_created: str_of(doc, "timestampCreated"),
+        id,
+    })
+}
+
+fn authorization_from(doc: &Value, token_hash: String) -> Result<AuthorizationDoc, StoreError> {
+    let id = str_of(doc, "_id").unwrap_or_default();
+    let time = |f: &str| {
+        str_of(doc, f)
+            .as_deref()
+            .and_then(parse_iso8601)
+            .ok_or_else(|| corrupt("gpiiAppInstallationAuthorization", &id, &format!("`{f}`")))
+    };
+    Ok(AuthorizationDoc {
+        client_id: str_of(doc, "clientId").unwrap_or_default(),
+        client_credential_id: str_of(doc, "clientCredentialId").unwrap_or_default(),
+        gpii_key: str_of(doc, "gpiiKey").unwrap_or_default(),
+        access_token_hash: token_hash,
+        created_ms: time("timestampCreated").unwrap_or(0),
+        expires_ms: time("timestampExpires")?,
+        revoked: bool_of(doc, "revoked"),
+        id,
+    })
+}
+
+/// The views attune needs that GPII has none for. Map functions in CouchDB's JavaScript.
+fn attune_design() -> Value {
+    json!({
+        "_id": "_design/attune",
+        "attuneVersion": ATTUNE_DESIGN_VERSION,
+        "language": "javascript",
+        "views": {
+            // Value links the credential, so one query gives grant and credential.
+            "authorizationsByTokenHash": {"map":
+                "function (doc) { if (doc.type === 'gpiiAppInstallationAuthorization' && typeof doc.accessTokenHash === 'string') { emit(doc.accessTokenHash, {authorization: doc, _id: doc.clientCredentialId}); } }"},
+            // Both attune's and GPII's authorizations, for purging.
+            "authorizationsByExpiry": {"map":
+                "function (doc) { if (doc.type === 'gpiiAppInstallationAuthorization' && typeof doc.timestampExpires === 'string') { var t = Date.parse(doc.timestampExpires); if (isFinite(t)) { emit(t, null); } } }"},
+            // Revoked ones too (GPII's view hides them), to keep oauth2ClientId unique.
+            "credentialsByOauth2ClientId": {"map":
+                "function (doc) { if (doc.type === 'clientCredential') { emit(doc.oauth2ClientId, null); } }"}
+        }
+    })
+}
+
+/// GPII's design document as GPII's data stores query it (`gpii-db-operation`, `dbViews`):
+/// the same view names, keys and values, written here so that a database attune creates can
+/// also be served by GPII's cloud. An existing `_design/views` is never replaced.
+fn gpii_design() -> Value {
+    json!({
+        "_id": "_design/views",
+        "language": "javascript",
+        "views": {
+            "findPrefsSafeByGpiiKey": {"map":
+                "function (doc) { if (doc.type !== 'gpiiKey') { return; } var out = {gpiiKey: doc}; if (doc.prefsSafeId) { out._id = doc.prefsSafeId; } emit(doc._id, out); }"},
+            "findClientByOauth2ClientId": {"map":
+                "function (doc) { if (doc.type !== 'clientCredential' || doc.revoked !== false) { return; } var out = {clientCredential: doc}; if (doc.clientId) { out._id = doc.clientId; } emit(doc.oauth2ClientId, out); }"},
+            "findInfoByAccessToken": {"map":
+                "function (doc) { if (doc.type !== 'gpiiAppInstallationAuthorization' || doc.revoked !== false) { return; } var out = {authorization: doc}; if (doc.clientCredentialId) { out._id = doc.clientCredentialId; } emit(doc.accessToken, out); }"},
+            "findSnapsetPrefsSafes": {"map":
+                "function (doc) { if (doc.type === 'prefsSafe' && doc.prefsSafeType === 'snapset') { emit(doc._id, doc); } }"},
+            "findAllGpiiKeys": {"map":
+                "function (doc) { if (doc.type === 'gpiiKey') { emit(doc._id, doc); } }"},
+            "findAccessTokenByExpires": {"map":
+                "function (doc) { if (doc.type === 'gpiiAppInstallationAuthorization') { emit(Date.parse(doc.timestampExpires), doc); } }"},
+            "findDocsBySchemaVersion": {"map":
+                "function (doc) { emit(doc.schemaVersion, doc); }"}
+        }
+    })
+}
+
+impl CouchStore {
+    /// A store for `url` with default timeouts. Nothing is sent yet: the database and its
+    /// design documents are created on first use, so a server can start while CouchDB is down.
+    pub fn new(url: CouchUrl) -> Result<Self, CouchError> {
+        Self::with_options(url, CouchOptions::default())
+    }
+
+    pub fn with_options(url: CouchUrl, options: CouchOptions) -> Result<Self, CouchError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.request_timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| CouchError::Url {
+                url: url.to_string(),
+                detail: format!("cannot build the HTTP client: {e}"),
+            })?;
+        let db = format!("{}/{}", url.server, encode(&url.database));
+        Ok(CouchStore {
+            inner: Arc::new(Inner {
+                http,
+                db,
+                url,
+                health: Health::new(options.down_for),
+                set_up: AtomicBool::new(false),
+                setup_lock: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    pub fn url(&self) -> &CouchUrl {
+        &self.inner.url
+    }
+
+    /// One request to CouchDB. `path` is relative to the database ("" for the database
+    /// itself) and already encoded. Transport failures, timeouts and 5xx mark CouchDB down.
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, StoreError> {
+        let inner = &self.inner;
+        inner.health.check()?;
+        let url = if path.is_empty() {
+            inner.db.clone()
+        } else {
+            format!("{}/{path}", inner.db)
+        };
+        let mut req = inner
+            .http
+            .request(method, url)
+            .header("accept", "application/json");
+        if let Some(user) = &inner.url.user {
+            req = req.basic_auth(user, inner.url.password.as_deref());
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        // The URL holds keys: keep it out of errors and logs.
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return Err(inner.health.failed(&e.without_url().to_string())),
+        };
+        let status = resp.status();
+        let bytes = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => return Err(inner.health.failed(&e.without_url().to_string())),
+        };
+        if status.is_server_error() {
+            return Err(inner.health.failed(&format!("CouchDB answered {status}")));
+        }
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(inner.health.failed(&format!(
+                "CouchDB refused access ({status}): check the user and password, and that the user is an admin of the database"
+            )));
+        }
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            inner.health.failed(&format!(
+                "CouchDB answered {status} with something that is not JSON: {e}"
+            ))
+        })?;
+        inner.health.ok();
+        Ok((status, value))
+    }
+
+    /// Makes sure the database and the design documents exist (once per process, and again
+    /// after a failure).
+    async fn ready(&self) -> Result<(), StoreError> {
+        if self.inner.set_up.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _guard = self.inner.setup_lock.lock().await;
+        if self.inner.set_up.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let (status, body) = self.request(Method::GET, "", None).await?;
+        if status == StatusCode::NOT_FOUND {
+            let (s, b) = self.request(Method::PUT, "", None).await?;
+            if !s.is_success() && s != StatusCode::PRECONDITION_FAILED {
+                return Err(StoreError::Unavailable(format!(
+                    "cannot create database {}: {s} {b}",
+                    self.inner.url
+                )));
+            }
+            tracing::info!(database = %self.inner.url, "CouchDB database created");
+        } else if !status.is_success() {
+            return Err(StoreError::Unavailable(format!(
+                "database {}: {status} {body}",
+                self.inner.url
+            )));
+        }
+        let (s, _) = self.request(Method::GET, "_design/views", None).await?;
+        if s == StatusCode::NOT_FOUND {
+            self.put_design(gpii_design(), None).await?;
+        }
+        let (s, existing_attune) = self.request(Method::GET, "_design/attune", None).await?;
+        let current = existing_attune.get("attuneVersion").and_then(Value::as_u64);
+        if s == StatusCode::NOT_FOUND || current != Some(ATTUNE_DESIGN_VERSION) {
+            self.put_design(attune_design(), str_of(&existing_attune, "_rev"))
+                .await?;
+        }
+        self.inner.set_up.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    async fn put_design(&self, mut doc: Value, rev: Option<String>) -> Result<(), StoreError> {
+        let id = str_of(&doc, "_id").unwrap_or_default();
+        if let (Some(r), Value::Object(m)) = (rev, &mut doc) {
+            m.insert("_rev".to_owned(), Value::from(r));
+        }
+        let (s, b) = self.request(Method::PUT, &id, Some(&doc)).await?;
+        // 409: another replica wrote it at the same moment; theirs is as good as ours.
+        if !s.is_success() && s != StatusCode::CONFLICT {
+            return Err(StoreError::Unavailable(format!(
+                "cannot write {id} in {}: {s} {b}",
+                self.inner.url
+            )));
+        }
+        Ok(())
+    }
+
+    /// A document by id, `None` when missing or deleted.
+    async fn get_doc(&self, id: &str) -> Result<Option<Value>, StoreError> {
+        self.ready().await?;
+        let (s, b) = self.request(Method::GET, &encode(id), None).await?;
+        match s {
+            StatusCode::OK => Ok(Some(b)),
+            StatusCode::NOT_FOUND => Ok(None),
+            other => Err(unexpected(other, &b, "read a document")),
+        }
+    }
+
+    /// Writes `doc` (with `_rev` when it replaces one). `Ok(None)` on a 409 conflict, else the
+    /// new revision.
+    async fn put_doc(&self, doc: &Value) -> Result<Option<String>, StoreError> {
+        self.ready().await?;
+        let id = str_of(doc, "_id").unwrap_or_default();
+        let (s, b) = self.request(Method::PUT, &encode(&id), Some(doc)).await?;
+        match s {
+            StatusCode::OK | StatusCode::CREATED | StatusCode::ACCEPTED => Ok(str_of(&b, "rev")),
+            StatusCode::CONFLICT => Ok(None),
+            other => Err(unexpected(other, &b, "write a document")),
+        }
+    }
+
+    /// Rows of a view queried by key (JSON-encoded), with documents.
+    async fn view(&self, design: &str, view: &str, query: &str) -> Result<Vec<Value>, StoreError> {
+        self.ready().await?;
+        let path = format!("_design/{design}/_view/{view}?{query}");
+        let (s, b) = self.request(Method::GET, &path, None).await?;
+        if s != StatusCode::OK {
+            return Err(unexpected(s, &b, "query a view"));
+        }
+        match b.get("rows") {
+            Some(Value::Array(rows)) => Ok(rows.clone()),
+            _ => Err(StoreError::Unavailable(
+                "CouchDB answered a view query without rows".to_owned(),
+            )),
+        }
+    }
+
+    /// Upserts: reads the current revision, applies `fields` over it, writes; retries when
+    /// someone else wrote in between (the last writer wins, as with SQLite's upserts).
+    async fn upsert(
+        &self,
+        id: &str,
+        fields: Value,
+        drop_fields: &[&str],
+    ) -> Result<(), StoreError> {
+        for _ in 0..10 {
+            let old = self.get_doc(id).await?;
+            let mut doc = overlay(old, fields.clone());
+            if let Value::Object(m) = &mut doc {
+                for f in drop_fields {
+                    m.remove(*f);
+                }
+            }
+            if self.put_doc(&doc).await?.is_some() {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "`{id}` kept changing while being written"
+        )))
+    }
+
+    /// Every document of the database, design documents included, with revisions.
+    pub async fn all_docs(&self) -> Result<Vec<Value>, StoreError> {
+        self.ready().await?;
+        let (s, b) = self
+            .request(Method::GET, "_all_docs?include_docs=true", None)
+            .await?;
+        if s != StatusCode::OK {
+            return Err(unexpected(s, &b, "list the documents"));
+        }
+        Ok(b.get("rows")
+            .and_then(Value::as_array)
+            .map(|rows| rows.iter().filter_map(|r| r.get("doc").cloned()).collect())
+            .unwrap_or_default())
+    }
+
+    /// Writes a backup of the whole database to `out` (JSON: `{"attuneCouchBackup":1,
+    /// "database", "docs":[…]}`) with a `sha256sum` file beside it, then reads it back to
+    /// check it. `out` must not exist.
+    pub async fn backup_to(&self, out: &std::path::Path) -> Result<usize, CouchError> {
+        let file_err = |action: &'static str, detail: String| CouchError::File {
+            path: out.to_owned(),
+            action,
+            detail,
+        };
+        if out.exists() {
+            return Err(file_err(
+                "backup",
+                "the file exists already; choose a new name".to_owned(),
+            ));
+        }
+        let docs = self.all_docs().await?;
+        let n = docs.len();
+        let text = serde_json::to_vec(&json!({
+            "attuneCouchBackup": 1, "database": self.inner.url.database, "docs": docs,
+        }))
+        .map_err(|e| file_err("backup", e.to_string()))?;
+        write_synced(out, &text).map_err(|e| file_err("write the backup", e.to_string()))?;
+        let back = read_backup(out)?;
+        if back.len() != n {
+            return Err(file_err(
+                "verify the backup",
+                format!("wrote {n} documents, read back {}", back.len()),
+            ));
+        }
+        let sum = sha256_hex(&text);
+        let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("backup");
+        let side = super::sqlite::checksum_path(out);
+        write_synced(&side, format!("{sum}  {name}\n").as_bytes()).map_err(|e| {
+            CouchError::File {
+                path: side.clone(),
+                action: "write the checksum",
+                detail: e.to_string(),
+            }
+        })?;
+        Ok(n)
+    }
+
+    /// Replaces the database by the backup `from`, after checking it: the current contents are
+    /// first saved beside the backup as `<from>.before-restore-<ms>.json`, then the database is
+    /// deleted, created again and loaded with the backup's documents and revisions
+    /// (`new_edits: false`), and the count is checked. Stop the servers first: tokens issued
+    /// after the backup are gone afterwards (docs/operations.md).
+    pub async fn restore_from(
+        &self,
+        from: &std::path::Path,
+        now_ms: i64,
+    ) -> Result<usize, CouchError> {
+        let docs = read_backup(from)?;
+        let safety = {
+            let mut p = from.as_os_str().to_owned();
+            p.push(format!(".before-restore-{now_ms}.json"));
+            std::path::PathBuf::from(p)
+        };
+        self.backup_to(&safety).await?;
+        let (s, b) = self.request(Method::DELETE, "", None).await?;
+        if !s.is_success() && s != StatusCode::NOT_FOUND {
+            return Err(unexpected(s, &b, "delete the database").into());
+        }
+        self.inner.set_up.store(false, Ordering::Release);
+        let (s, b) = self.request(Method::PUT, "", None).await?;
+        if !s.is_success() {
+            return Err(unexpected(s, &b, "create the database").into());
+        }
+        for chunk in docs.chunks(500) {
+            let (s, b) = self
+                .request(
+                    Method::POST,
+                    "_bulk_docs",
+                    Some(&json!({"docs": chunk, "new_edits": false})),
+                )
+                .await?;
+            if !s.is_success() {
+                return Err(unexpected(s, &b, "load the backup").into());
+            }
+        }
+        let n = self.all_docs().await?.len();
+        if n != docs.len() {
+            return Err(CouchError::File {
+                path: from.to_owned(),
+                action: "restore",
+                detail: format!(
+                    "the backup holds {} documents but the database now has {n}; the previous contents are in {}",
+                    docs.len(),
+                    safety.display()
+                ),
+            });
+        }
+        Ok(n)
+    }
+}
+
+fn unexpected(status: StatusCode, body: &Value, action: &str) -> StoreError {
+    let reason = str_of(body, "reason").or_else(|| str_of(body, "error"));
+    StoreError::Unavailable(format!(
+        "CouchDB answered {status} when asked to {action}: {}",
+        reason.unwrap_or_default()
+    ))
+}
+
+fn write_synced(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Reads and checks a backup written by [`CouchStore::backup_to`]: its checksum file when
+/// present, the format marker, every document with an `_id` and `_rev`.
+pub fn read_backup(from: &std::path::Path) -> Result<Vec<Value>, CouchError> {
+    let bad = |detail: String| CouchError::File {
+        path: from.to_owned(),
+        action: "read the backup",
+        detail,
+    };
+    let bytes = std::fs::read(from).map_err(|e| bad(e.to_string()))?;
+    let side = super::sqlite::checksum_path(from);
+    if let Ok(text) = std::fs::read_to_string(&side) {
+        let expected = text.split_whitespace().next().unwrap_or("");
+        let found = sha256_hex(&bytes);
+        if expected != found {
+            return Err(bad(format!(
+                "its SHA-256 is {found}, but {} says {expected}: the file changed after the backup",
+                side.display()
+            )));
+        }
+    }
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
+    if v.get("attuneCouchBackup").and_then(Value::as_u64) != Some(1) {
+        return Err(bad(
+            "not an attune-cloud CouchDB backup (no \"attuneCouchBackup\": 1)".to_owned(),
+        ));
+    }
+    let docs = v
+        .get("docs")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("no `docs` list".to_owned()))?;
+    for (i, d) in docs.iter().enumerate() {
+        if str_of(d, "_id").is_none() || str_of(d, "_rev").is_none() {
+            return Err(bad(format!("document {i} has no `_id` or `_rev`")));
+        }
+    }
+    Ok(docs.clone())
+}
+
+fn json_key(s: &str) -> String {
+    encode(&Value::from(s).to_string())
+}
+
+impl Store for CouchStore {
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            self.ready().await?;
+            let (s, b) = self.request(Method::GET, "", None).await?;
+            if s.is_success() {
+                Ok(())
+            } else {
+                // The database vanished (deleted by hand, or a restore under way): set it up
+                // again on the next call.
+                self.inner.set_up.store(false, Ordering::Release);
+                Err(unexpected(s, &b, "describe the database"))
+            }
+        })
+    }
+
+    fn find_gpii_key(&self, key: &str) -> StoreFuture<'_, Option<GpiiKeyDoc>> {
+        let key = key.to_owned();
+        Box::pin(async move {
+            match self.get_doc(&key).await? {
+                Some(d) if str_of(&d, "type").as_deref() == Some("gpiiKey") => {
+                    key_from(&d).map(Some)
+                }
+                _ => Ok(None),
+            }
+        })
+    }
+
+    fn find_prefs_by_key(
+        &self,
+        key: &str,
+    ) -> StoreFuture<'_, Option<(GpiiKeyDoc, Option<PrefsSafeDoc>)>> {
+        let key = key.to_owned();
+        Box::pin(async move {
+            // Two reads by id, not GPII's `findPrefsSafeByGpiiKey` view: the key is the
+            // document's id, and a read by id is CouchDB's cheapest (about a sixth of a view
+            // query's time, measured against express-pouchdb).
+            let Some(k) = self.get_doc(&key).await? else {
+                return Ok(None);
+            };
+            if str_of(&k, "type").as_deref() != Some("gpiiKey") {
+                return Ok(None);
+            }
+            let k = key_from(&k)?;
+            let safe = match &k.prefs_safe_id {
+                Some(id) => match self.get_doc(id).await? {
+                    Some(d) if str_of(&d, "type").as_deref() == Some("prefsSafe") => {
+                        Some(safe_from(&d)?)
+                    }
+                    _ => None,
+                },
+                None => None,
+            };
+            Ok(Some((k, safe)))
+        })
+    }
+
+    fn find_prefs_safe(&self, id: &str) -> StoreFuture<'_, Option<PrefsSafeDoc>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            match self.get_doc(&id).await? {
+                Some(d) if str_of(&d, "type").as_deref() == Some("prefsSafe") => {
+                    safe_from(&d).map(Some)
+                }
+                _ => Ok(None),
+            }
+        })
+    }
+
+    fn put_gpii_key(&self, doc: GpiiKeyDoc) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.upsert(&doc.id, key_fields(&doc), &[]).await })
+    }
+
+    fn put_prefs_safe(&self, doc: PrefsSafeDoc, expected_rev: Option<u64>) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let fields = safe_fields(&doc);
+            let new = match expected_rev {
+                None => {
+                    let rev = self.put_doc(&fields).await?;
+                    rev.ok_or_else(|| StoreError::Exists {
+                        what: "prefsSafe",
+                        id: doc.id.clone(),
+                    })?
+                }
+                Some(expected) => {
+                    let old = self
+                        .get_doc(&doc.id)
+                        .await?
+                        .ok_or_else(|| StoreError::Missing {
+                            what: "prefsSafe",
+                            id: doc.id.clone(),
+                        })?;
+                    let conflict = || StoreError::Conflict {
+                        what: "prefsSafe",
+                        id: doc.id.clone(),
+                        expected,
+                    };
+                    let rev = str_of(&old, "_rev").unwrap_or_default();
+                    if rev_generation(&rev) != Some(expected) {
+                        return Err(conflict());
+                    }
+                    // The `_rev` read goes back with the write: CouchDB refuses it (409) if
+                    // anyone wrote in between.
+                    self.put_doc(&overlay(Some(old), fields))
+                        .await?
+                        .ok_or_else(conflict)?
+                }
+            };
+            rev_generation(&new)
+                .ok_or_else(|| corrupt("prefsSafe", &doc.id, "CouchDB gave no usable `_rev`"))
+        })
+    }
+
+    fn create_prefs_for_key(&self, key: GpiiKeyDoc, safe: PrefsSafeDoc) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let old_key = self.get_doc(&key.id).await?;
+            let safe_rev =
+                self.put_doc(&safe_fields(&safe))
+                    .await?
+                    .ok_or_else(|| StoreError::Exists {
+                        what: "prefsSafe",
+                        id: safe.id.clone(),
+                    })?;
+            if self
+                .put_doc(&overlay(old_key, key_fields(&key)))
+                .await?
+                .is_some()
+            {
+                return Ok(());
+            }
+            // Someone changed the key since we read it (another first save for the same key):
+            // take our safe back and let the caller re-read and merge into theirs.
+            let _ = self
+                .request(
+                    Method::DELETE,
+                    &format!("{}?rev={}", encode(&safe.id), encode(&safe_rev)),
+                    None,
+                )
+                .await;
+            Err(StoreError::Conflict {
+                what: "gpiiKey",
+                id: key.id.clone(),
+                expected: 0,
+            })
+        })
+    }
+
+    fn find_client_credential(
+        &self,
+        oauth2_client_id: &str,
+    ) -> StoreFuture<'_, Option<ClientCredentialDoc>> {
+        let wanted = oauth2_client_id.to_owned();
+        Box::pin(async move {
+            let rows = self
+                .view(
+                    "attune",
+                    "credentialsByOauth2ClientId",
+                    &format!("key={}&include_docs=true", json_key(&wanted)),
+                )
+                .await?;
+            let mut found: Vec<ClientCredentialDoc> = rows
+                .iter()
+                .filter_map(|r| r.get("doc"))
+                .map(credential_from)
+                .collect::<Result<_, _>>()?;
+            // A GPII database may hold a revoked and a live credential with one client id.
+            found.sort_by_key(|c| c.revoked);
+            Ok(found.into_iter().next())
+        })
+    }
+
+    fn put_client_credential(&self, doc: ClientCredentialDoc) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let rows = self
+                .view(
+                    "attune",
+                    "credentialsByOauth2ClientId",
+                    &format!("key={}", json_key(&doc.oauth2_client_id)),
+                )
+                .await?;
+            // Checked, not enforced: CouchDB has no unique index. Credentials are created by
+            // an admin command, one at a time.
+            if rows
+                .iter()
+                .any(|r| str_of(r, "id").as_deref() != Some(doc.id.as_str()))
+            {
+                return Err(StoreError::Exists {
+                    what: "clientCredential with oauth2ClientId",
+                    id: doc.oauth2_client_id.clone(),
+                });
+            }
+            let fields = json!({
+                "_id": doc.id, "type": "clientCredential", "schemaVersion": SCHEMA_VERSION,
+                "clientId": doc.client_id, "oauth2ClientId": doc.oauth2_client_id,
+                "oauth2ClientSecretHash": doc.oauth2_client_secret_hash,
+                "allowedIPBlocks": opt_list(&doc.allowed_ip_blocks),
+                "allowedPrefsToWrite": opt_list(&doc.allowed_prefs_to_write),
+                "isCreateGpiiKeyAllowed": doc.is_create_gpii_key_allowed,
+                "isCreatePrefsSafeAllowed": doc.is_create_prefs_safe_allowed,
+                "revoked": doc.revoked,
+                "timestampCreated": opt_str(&doc.timestamp_created),
+            });
+            // Attune never keeps a secret in clear, not even one GPII wrote.
+            self.upsert(&doc.id, fields, &["oauth2ClientSecret"]).await
+        })
+    }
+
+    fn put_other_doc(&self, doc: OtherDoc) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let mut fields = match doc.doc {
+                Value::Object(m) => m,
+                other => {
+                    let mut m = Map::new();
+                    m.insert("value".to_owned(), other);
+                    m
+                }
+            };
+            fields.remove("_rev");
+            fields.insert("_id".to_owned(), Value::from(doc.id.as_str()));
+            fields.insert("type".to_owned(), Value::from(doc.doc_type.as_str()));
+            // Replaces the whole document: it is kept, not interpreted.
+            for _ in 0..10 {
+                let old = self.get_doc(&doc.id).await?;
+                let mut new = Value::Object(fields.clone());
+                if let (Some(rev), Value::Object(m)) =
+                    (old.as_ref().and_then(|o| str_of(o, "_rev")), &mut new)
+                {
+                    m.insert("_rev".to_owned(), Value::from(rev));
+                }
+                if self.put_doc(&new).await?.is_some() {
+                    return Ok(());
+                }
+            }
+            Err(StoreError::Unavailable(format!(
+                "`{}` kept changing while being written",
+                doc.id
+            )))
+        })
+    }
+
+    fn find_other_doc(&self, id: &str) -> StoreFuture<'_, Option<OtherDoc>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let Some(Value::Object(mut m)) = self.get_doc(&id).await? else {
+                return Ok(None);
+            };
+            m.remove("_rev");
+            let doc_type = m
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            Ok(Some(OtherDoc {
+                id,
+                doc_type,
+                doc: Value::Object(m),
+            }))
+        })
+    }
+
+    fn add_authorization(&self, doc: AuthorizationDoc) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let exists = || StoreError::Exists {
+                what: "gpiiAppInstallationAuthorization",
+                id: doc.id.clone(),
+            };
+            // The API names authorizations after their token hash, so CouchDB itself refuses
+            // a second one (409). Any other id is checked through the view (not locked: a
+            // fresh token is 128 random bits, so a clash would mean a bug).
+            if doc.id != super::authorization_id(&doc.access_token_hash) {
+                let clash = self
+                    .view(
+                        "attune",
+                        "authorizationsByTokenHash",
+                        &format!("key={}", json_key(&doc.access_token_hash)),
+                    )
+                    .await?;
+                if !clash.is_empty() {
+                    return Err(exists());
+                }
+            }
+            let fields = json!({
+                "_id": doc.id, "type": "gpiiAppInstallationAuthorization",
+                "schemaVersion": SCHEMA_VERSION, "clientId": doc.client_id,
+                "clientCredentialId": doc.client_credential_id, "gpiiKey": doc.gpii_key,
+                "accessTokenHash": doc.access_token_hash, "revoked": doc.revoked,
+                "revokedReason": null, "timestampCreated": iso8601(doc.created_ms),
+                "timestampRevoked": null, "timestampExpires": iso8601(doc.expires_ms),
+            });
+            self.put_doc(&fields).await?.ok_or_else(exists)?;
+            Ok(())
+        })
+    }
+
+    fn find_grant(&self, token_hash: &str, now_ms: i64) -> StoreFuture<'_, Option<Grant>> {
+        let token_hash = token_hash.to_owned();
+        Box::pin(async move {
+            // The hot path: two reads by id (the authorization, named after the hash, and its
+            // credential).
+            if let Some(auth) = self.get_doc(&super::authorization_id(&token_hash)).await? {
+                if str_of(&auth, "accessTokenHash").as_deref() == Some(token_hash.as_str()) {
+                    let credential = match str_of(&auth, "clientCredentialId") {
+                        Some(id) => self.get_doc(&id).await?.unwrap_or(Value::Null),
+                        None => Value::Null,
+                    };
+                    let row = json!({"value": {"authorization": auth}, "doc": credential});
+                    return grant_from_rows(&[row], now_ms, |_| token_hash.clone());
+                }
+            }
+            // Authorizations named otherwise (written by other tools).
+            let rows = self
+                .view(
+                    "attune",
+                    "authorizationsByTokenHash",
+                    &format!("key={}&include_docs=true", json_key(&token_hash)),
+                )
+                .await?;
+            grant_from_rows(&rows, now_ms, |_| token_hash.clone())
+        })
+    }
+
+    fn find_legacy_grant(&self, token: &str, now_ms: i64) -> StoreFuture<'_, Option<Grant>> {
+        let token = token.to_owned();
+        Box::pin(async move {
+            // GPII's own view, keyed by the token in clear as GPII stores it.
+            let rows = self
+                .view(
+                    "views",
+                    "findInfoByAccessToken",
+                    &format!("key={}&include_docs=true", json_key(&token)),
+                )
+                .await?;
+            let rows: Vec<Value> = rows
+                .into_iter()
+                .filter(|r| {
+                    r.get("value")
+                        .and_then(|v| v.get("authorization"))
+                        .and_then(|a| a.get("accessToken"))
+                        .and_then(Value::as_str)
+                        == Some(token.as_str())
+                })
+                .collect();
+            grant_from_rows(&rows, now_ms, |_| crate::auth::token_hash(&token))
+        })
+    }
+
+    fn purge_expired_authorizations(&self, now_ms: i64) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let mut deleted = 0u64;
+            loop {
+                let rows = self
+                    .view(
+                        "attune",
+                        "authorizationsByExpiry",
+                        &format!("endkey={now_ms}&include_docs=true&limit=500"),
+                    )
+                    .await?;
+                if rows.is_empty() {
+                    return Ok(deleted);
+                }
+                let docs: Vec<Value> = rows
+                    .iter()
+                    .filter_map(|r| r.get("doc"))
+                    .filter_map(|d| {
+                        Some(json!({"_id": str_of(d, "_id")?, "_rev": str_of(d, "_rev")?,
+                            "_deleted": true}))
+                    })
+                    .collect();
+                let (s, b) = self
+                    .request(Method::POST, "_bulk_docs", Some(&json!({ "docs": docs })))
+                    .await?;
+                if !s.is_success() {
+                    return Err(unexpected(s, &b, "delete expired tokens"));
+                }
+                let ok = b
+                    .as_array()
+                    .map_or(0, |a| a.iter().filter(|r| r.get("error").is_none()).count());
+                deleted += ok as u64;
+                if ok == 0 {
+                    // Every deletion lost a race with another purge: nothing more to do now.
+                    return Ok(deleted);
+                }
+            }
+        })
+    }
+}
+
+/// The live grant among view rows whose value is `{authorization}` and whose linked document
+/// is the client credential.
+fn grant_from_rows(
+    rows: &[Value],
+    now_ms: i64,
+    hash: impl Fn(&Value) -> String,
+) -> Result<Option<Grant>, StoreError> {
+    for row in rows {
+        let Some(auth) = row.get("value").and_then(|v| v.get("authorization")) else {
+            continue;
+        };
+        let a = authorization_from(auth, hash(auth))?;
+        if a.revoked || a.expires_ms <= now_ms {
+            continue;
+        }
+        let Some(cred) = row.get("doc").filter(|d| !d.is_null()) else {
+            continue;
+        };
+        if bool_of(cred, "revoked") || str_of(cred, "type").as_deref() != Some("clientCredential") {
+            continue;
+        }
+        let allowed = list_of(cred, "allowedPrefsToWrite", &a.client_credential_id)?;
+        return Ok(Some(Grant {
+            authorization: a,
+            allowed_prefs_to_write: allowed,
+        }));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn urls_give_server_database_and_credentials() {
+        let u = CouchUrl::parse_with_env("http://ad%40min:p%3Ass@db.local:5984", no_env).unwrap();
+        assert_eq!(u.server, "http://db.local:5984");
+        assert_eq!(u.database, "gpii");
+        assert_eq!(u.user.as_deref(), Some("ad@min"));
+        assert_eq!(u.password.as_deref(), Some("p:ss"));
+        assert_eq!(u.to_string(), "http://db.local:5984/gpii");
+        assert!(!format!("{u:?}").contains("p:ss"));
+
+        let u = CouchUrl::parse_with_env("https://h/attune_test/", |n| Some(format!("{n}-value")))
+            .unwrap();
+        assert_eq!(u.database, "attune_test");
+        assert_eq!(u.user.as_deref(), Some("ATTUNE_COUCHDB_USER-value"));
+        assert_eq!(u.password.as_deref(), Some("ATTUNE_COUCHDB_PASSWORD-value"));
+    }
+
+    #[test]
+    fn bad_urls_are_refused_without_showing_the_password() {
+        for bad in ["ftp://h", "h:5984", "http://", "http://u:secret@h/Upper"] {
+            let e = CouchUrl::parse_with_env(bad, no_env)
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains("secret"), "{e}");
+        }
+    }
+
+    #[test]
+    fn after_a_failure_calls_fail_at_once_until_the_window_ends() {
+        let h = Health::new(Duration::from_millis(1000));
+        assert!(h.check_at(0).is_ok());
+        let e = h.failed_at(100, "connection refused");
+        assert!(matches!(e, StoreError::Unavailable(_)));
+        let refused = h.check_at(600).unwrap_err().to_string();
+        assert!(refused.contains("connection refused"), "{refused}");
+        // The window is over: the next call tries CouchDB again.
+        assert!(h.check_at(1100).is_ok());
+        // It fails again: a new window from then.
+        h.failed_at(1150, "timed out");
+        assert!(h.check_at(2000).is_err());
+        h.ok();
+        assert!(
+            h.check_at(2000).is_ok(),
+            "an answer ends the window at once"
+        );
+    }
+
+    #[test]
+    fn revision_generations() {
+        assert_eq!(rev_generation("3-abc"), Some(3));
+        assert_eq!(rev_generation("abc"), None);
+    }
+
+    #[test]
+    fn gpii_credentials_with_a_clear_secret_are_read_hashed() {
+        let c = credential_from(
+            &json!({"_id": "clientCredential-1", "type": "clientCredential",
+            "oauth2ClientId": "pilot-computer", "oauth2ClientSecret": "pilot-computer-secret",
+            "allowedIPBlocks": null, "revoked": false}),
+        )
+        .unwrap();
+        let h = SecretHash::parse(&c.oauth2_client_secret_hash).unwrap();
+        assert!(h.matches("pilot-computer-secret"));
+        assert!(!h.matches("other"));
+    }
+}

@@ -1,0 +1,659 @@
+//! The CouchDB store against a real CouchDB-API server: `express-pouchdb` over an in-memory
+//! PouchDB, installed from npm at test time into `<target dir>/couch-peer` (once per target
+//! dir) and started on a free loopback port by each test. Needs node, npm and the npm registry,
+//! so these run only with `ATTUNE_GPII_INTEROP=1` (scripts/test.sh sets it).
+//!
+//! Covered here: the store contract, two `attune-cloud` processes sharing one database (tokens
+//! and concurrent PUTs), every admin command, and CouchDB stopped, slow or broken behind a
+//! fault proxy. Serving GPII's own database is in `interop.rs`.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use attune_cloud::api::{AppState, Limits};
+use attune_cloud::clock::SystemClock;
+use attune_cloud::server;
+use attune_cloud::store::contract;
+use attune_cloud::store::couchdb::{CouchOptions, CouchStore, CouchUrl};
+use attune_cloud::store::{PrefsSafeType, Store};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::{percent_encode, DEV_ID, DEV_SECRET, GNOME_DEVICE};
+
+pub const COUCH_PACKAGES: &[&str] = &[
+    "express@4",
+    "express-pouchdb",
+    "pouchdb-core",
+    "pouchdb-adapter-memory",
+    "pouchdb-adapter-http",
+    "pouchdb-mapreduce",
+    "pouchdb-replication",
+];
+
+pub fn enabled() -> bool {
+    let on = std::env::var("ATTUNE_GPII_INTEROP").as_deref() == Ok("1");
+    if !on {
+        eprintln!("skipped: set ATTUNE_GPII_INTEROP=1 (needs node, npm and the npm registry)");
+    }
+    on
+}
+
+/// The cargo target dir this test binary was built into (`<target>/debug/deps/cloud-…`).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors().nth(3).unwrap().to_owned()
+}
+
+/// Installs the CouchDB stand-in once per target dir; tests in this binary share the lock.
+fn install() -> PathBuf {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = target_dir().join("couch-peer");
+    let marker = dir.join("node_modules/pouchdb-adapter-memory/package.json");
+    if !marker.exists()
+        || !dir
+            .join("node_modules/express-pouchdb/package.json")
+            .exists()
+    {
+        std::fs::create_dir_all(&dir).unwrap();
+        if !dir.join("package.json").exists() {
+            std::fs::write(
+                dir.join("package.json"),
+                r#"{"name": "attune-couch-peer", "private": true}"#,
+            )
+            .unwrap();
+        }
+        let out = Command::new("npm")
+            .args([
+                "install",
+                "--omit=dev",
+                "--ignore-scripts",
+                "--no-audit",
+                "--no-fund",
+            ])
+            .args(COUCH_PACKAGES)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "npm install: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::copy(
+        crate::common::fixtures().join("couch/server.js"),
+        dir.join("server.js"),
+    )
+    .unwrap();
+    dir
+}
+
+/// A CouchDB-API server on loopback, stopped when dropped.
+pub struct CouchServer {
+    pub url: String,
+    child: Child,
+}
+
+impl Drop for CouchServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl CouchServer {
+    pub fn start() -> CouchServer {
+        let dir = install();
+        let mut child = Command::new("node")
+            .arg("server.js")
+            .current_dir(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(out).read_line(&mut line).unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("the CouchDB stand-in said {line:?}"))
+            .to_owned();
+        CouchServer {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        }
+    }
+
+    /// A store on database `db` of this server.
+    pub fn store(&self, db: &str) -> CouchStore {
+        CouchStore::new(CouchUrl::parse(&format!("{}/{db}", self.url)).unwrap()).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn couchdb_store_passes_the_store_contract() {
+    if !enabled() {
+        return;
+    }
+    let couch = CouchServer::start();
+    let n = AtomicUsize::new(0);
+    contract::run_all(|| {
+        let i = n.fetch_add(1, Ordering::SeqCst);
+        let s = couch.store(&format!("contract_{i}"));
+        async move { s }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_revision_read_before_another_write_is_refused() {
+    if !enabled() {
+        return;
+    }
+    let couch = CouchServer::start();
+    let s = couch.store("gpii");
+    let safe = contract::safe_doc("prefsSafe-x", PrefsSafeType::User, 1);
+    s.put_prefs_safe(safe.clone(), None).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let s = s.clone();
+            let doc = contract::safe_doc("prefsSafe-x", PrefsSafeType::User, 100 + i);
+            tokio::spawn(async move { s.put_prefs_safe(doc, Some(1)).await })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        if t.await.unwrap().is_ok() {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(
+        s.find_prefs_safe("prefsSafe-x").await.unwrap().unwrap().rev,
+        2
+    );
+}
+
+/// An `attune-cloud serve` process, stopped when dropped.
+struct Proc {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_attune-cloud"))
+}
+
+/// Starts `attune-cloud serve --dev` on a free port and waits for its "listening" log line.
+fn serve(store: &str) -> Proc {
+    let mut child = bin()
+        .args([
+            "serve",
+            "--dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            store,
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if !sent && l.contains("attune-cloud listening") {
+                let v: Value = serde_json::from_str(&l).unwrap();
+                let _ = tx.send(v["addr"].as_str().unwrap().to_owned());
+                sent = true;
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("attune-cloud did not start");
+    Proc {
+        child,
+        base: format!("http://{addr}"),
+    }
+}
+
+fn admin(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "attune-cloud {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn token(http: &reqwest::Client, base: &str, key: &str) -> String {
+    let r = http
+        .post(format!("{base}/access_token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", DEV_ID),
+            ("client_secret", DEV_SECRET),
+            ("username", key),
+            ("password", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "token for {key} at {base}");
+    let v: Value = r.json().await.unwrap();
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn get_settings(http: &reqwest::Client, base: &str, key: &str, t: &str) -> (u16, Value) {
+    let r = http
+        .get(format!(
+            "{base}/{key}/settings/{}",
+            percent_encode(GNOME_DEVICE)
+        ))
+        .bearer_auth(t)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+fn term(writer: usize, n: usize) -> String {
+    format!("http://example.org/attune-test/w{writer}-n{n}")
+}
+
+#[tokio::test]
+async fn two_servers_on_one_couchdb_share_tokens_and_lose_no_write() {
+    if !enabled() {
+        return;
+    }
+    let couch = CouchServer::start();
+    let store = format!("couchdb:{}/gpii", couch.url);
+    let a = serve(&store);
+    let b = serve(&store);
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("keys.csv");
+    admin(&[
+        "keys",
+        "generate",
+        "--store",
+        &store,
+        "--count",
+        "1",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    let key = std::fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let http = reqwest::Client::new();
+
+    // A token from A is honoured by B, and the other way round.
+    let ta = token(&http, &a.base, &key).await;
+    let tb = token(&http, &b.base, &key).await;
+    assert_eq!(get_settings(&http, &b.base, &key, &ta).await.0, 200);
+    assert_eq!(get_settings(&http, &a.base, &key, &tb).await.0, 200);
+    assert_eq!(get_settings(&http, &a.base, "large_text", &ta).await.0, 401);
+
+    // Many writers, alternating between the two servers, each adding its own terms.
+    const WRITERS: usize = 12;
+    const EACH: usize = 4;
+    let bases = [a.base.clone(), b.base.clone()];
+    let tokens = [ta.clone(), tb.clone()];
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let http = http.clone();
+            let (bases, tokens, key) = (bases.clone(), tokens.clone(), key.clone());
+            tokio::spawn(async move {
+                for n in 0..EACH {
+                    let i = (w + n) % 2;
+                    let body = json!({"contexts": {"gpii-default": {"name": "Default preferences",
+                        "preferences": {term(w, n): w * 100 + n}}}});
+                    let r = http
+                        .put(format!("{}/{key}/settings", bases[i]))
+                        .bearer_auth(&tokens[i])
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200, "writer {w} term {n}");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let s = CouchStore::new(CouchUrl::parse(&format!("{}/gpii", couch.url)).unwrap()).unwrap();
+    let (_, safe) = s.find_prefs_by_key(&key).await.unwrap().unwrap();
+    let prefs = &safe.unwrap().preferences["flat"]["contexts"]["gpii-default"]["preferences"];
+    let mut missing = Vec::new();
+    for w in 0..WRITERS {
+        for n in 0..EACH {
+            if prefs[term(w, n)] != json!(w * 100 + n) {
+                missing.push(term(w, n));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "lost writes: {missing:?}");
+}
+
+#[tokio::test]
+async fn admin_commands_work_on_couchdb_and_a_restore_makes_later_tokens_stale() {
+    if !enabled() {
+        return;
+    }
+    let couch = CouchServer::start();
+    let store = format!("couchdb:{}/gpii", couch.url);
+    let fixtures = crate::common::fixtures();
+    let dir = tempfile::tempdir().unwrap();
+
+    admin(&[
+        "load",
+        "--store",
+        &store,
+        fixtures.join("dbData").to_str().unwrap(),
+    ]);
+    let out = admin(&[
+        "load",
+        "--store",
+        &store,
+        fixtures.join("dbData").to_str().unwrap(),
+    ]);
+    assert!(out.starts_with("0 created, 0 updated,"), "{out}");
+    admin(&[
+        "load",
+        "--store",
+        &store,
+        fixtures.join("prefs").to_str().unwrap(),
+    ]);
+    let snippet = admin(&[
+        "credentials",
+        "create",
+        "--store",
+        &store,
+        "--site",
+        "school-7",
+    ]);
+    let secret = snippet
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap()
+        .to_owned();
+    let csv = dir.path().join("keys.csv");
+    admin(&[
+        "keys",
+        "generate",
+        "--store",
+        &store,
+        "--count",
+        "3",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 4);
+
+    let backup = dir.path().join("backup.json");
+    let out = admin(&[
+        "backup",
+        "--store",
+        &store,
+        "--out",
+        backup.to_str().unwrap(),
+    ]);
+    assert!(out.contains("verified"), "{out}");
+    assert!(dir.path().join("backup.json.sha256").exists());
+
+    // After the backup: a token for the site credential, and a PUT.
+    let p = serve(&store);
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/access_token", p.base))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", "school-7"),
+            ("client_secret", secret.as_str()),
+            ("username", "alice"),
+            ("password", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let t = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(get_settings(&http, &p.base, "alice", &t).await.0, 200);
+    drop(p);
+
+    // The restore drill: the server is stopped, the backup restored, the server started again.
+    let out = admin(&[
+        "restore",
+        "--store",
+        &store,
+        "--from",
+        backup.to_str().unwrap(),
+    ]);
+    assert!(out.contains("restored"), "{out}");
+    let p = serve(&store);
+    // The token was issued after the backup: it is gone, the client must key in again.
+    assert_eq!(get_settings(&http, &p.base, "alice", &t).await.0, 401);
+    let t2 = token(&http, &p.base, "alice").await;
+    assert_eq!(get_settings(&http, &p.base, "alice", &t2).await.0, 200);
+
+    // Purging: nothing has expired yet.
+    let out = admin(&["tokens", "purge-expired", "--store", &store]);
+    assert!(out.starts_with("0 expired"), "{out}");
+    let s = couch.store("gpii");
+    let mut old = contract::authorization_doc("old", "clientCredential-school-7", "feed", 1000);
+    old.created_ms = 0;
+    s.add_authorization(old).await.unwrap();
+    let out = admin(&["tokens", "purge-expired", "--store", &store]);
+    assert!(out.starts_with("1 expired"), "{out}");
+}
+
+/// What the fault proxy does with connections to CouchDB.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+enum Fault {
+    Pass = 0,
+    /// Accepts and closes at once, as a stopped CouchDB behind a load balancer does.
+    Refuse = 1,
+    /// Accepts and never answers.
+    Stall = 2,
+    /// Answers 500 to everything.
+    Error500 = 3,
+}
+
+/// A TCP proxy in front of the CouchDB stand-in whose behaviour the test switches.
+/// `upstream` may be repointed while it runs (a CouchDB replaced by a new one).
+async fn fault_proxy(upstream: Arc<Mutex<String>>, mode: Arc<AtomicU8>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            let up = upstream.lock().unwrap().clone();
+            let mode = mode.clone();
+            tokio::spawn(async move {
+                match mode.load(Ordering::SeqCst) {
+                    0 => {
+                        let Ok(mut out) = tokio::net::TcpStream::connect(&up).await else {
+                            return;
+                        };
+                        // Kept-alive connections must feel a fault too: cut them when the
+                        // mode changes.
+                        let changed = async {
+                            while mode.load(Ordering::SeqCst) == 0 {
+                                tokio::time::sleep(Duration::from_millis(10)).await;
+                            }
+                        };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut out) => {}
+                            () = changed => {}
+                        }
+                    }
+                    1 => drop(inbound),
+                    2 => {
+                        let mut buf = vec![0u8; 65536];
+                        while inbound.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+                    }
+                    _ => {
+                        let mut buf = vec![0u8; 65536];
+                        let _ = inbound.read(&mut buf).await;
+                        let _ = inbound
+                            .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: 17\r\nconnection: close\r\n\r\n{\"error\":\"oops\"}\n")
+                            .await;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn couchdb_down_slow_or_broken_gives_503_fast_and_the_server_recovers() {
+    if !enabled() {
+        return;
+    }
+    let couch = CouchServer::start();
+    let mode = Arc::new(AtomicU8::new(Fault::Pass as u8));
+    let upstream = Arc::new(Mutex::new(
+        couch.url.trim_start_matches("http://").to_owned(),
+    ));
+    let proxy = fault_proxy(upstream.clone(), mode.clone()).await;
+    let options = CouchOptions {
+        connect_timeout: Duration::from_millis(500),
+        request_timeout: Duration::from_millis(1500),
+        down_for: Duration::from_millis(500),
+    };
+    let store =
+        CouchStore::with_options(CouchUrl::parse(&format!("{proxy}/gpii")).unwrap(), options)
+            .unwrap();
+    attune_cloud::admin::load_dev_data(&store, &SystemClock)
+        .await
+        .unwrap();
+    let state = AppState::new(
+        Arc::new(store),
+        Arc::new(SystemClock),
+        server::bundled_registries().unwrap(),
+        Limits::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(server::serve(listener, state, std::future::pending()));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let t = token(&http, &base, "large_text").await;
+    assert_eq!(get_settings(&http, &base, "large_text", &t).await.0, 200);
+
+    for fault in [Fault::Stall, Fault::Refuse, Fault::Error500] {
+        mode.store(fault as u8, Ordering::SeqCst);
+        // Let the proxy cut the kept-alive connections first.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The first request waits at most for the store's timeout; the next ones fail at once.
+        for (i, limit) in [
+            (0, Duration::from_millis(3000)),
+            (1, Duration::from_millis(300)),
+        ] {
+            let start = Instant::now();
+            let r = http
+                .get(format!(
+                    "{base}/large_text/settings/{}",
+                    percent_encode(GNOME_DEVICE)
+                ))
+                .bearer_auth(&t)
+                .send()
+                .await
+                .unwrap();
+            let took = start.elapsed();
+            assert_eq!(r.status(), 503, "{fault:?} request {i}");
+            assert!(r.headers().contains_key("retry-after"), "{fault:?}");
+            assert!(took < limit, "{fault:?} request {i} took {took:?}");
+        }
+        let r = http.get(format!("{base}/ready")).send().await.unwrap();
+        assert_eq!(r.status(), 503, "{fault:?}: /ready");
+
+        // Back to normal: the server notices by itself within a few seconds.
+        mode.store(Fault::Pass as u8, Ordering::SeqCst);
+        let start = Instant::now();
+        loop {
+            let (s, _) = get_settings(&http, &base, "large_text", &t).await;
+            if s == 200 {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{fault:?}: still {s} after CouchDB came back"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let r = http.get(format!("{base}/ready")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{fault:?}: /ready after recovery");
+    }
+
+    // CouchDB's process stopped for real: connections are refused.
+    drop(couch);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for i in 0..2 {
+        let start = Instant::now();
+        let (s, _) = get_settings(&http, &base, "large_text", &t).await;
+        assert_eq!(s, 503, "stopped CouchDB, request {i}");
+        assert!(start.elapsed() < Duration::from_millis(1500), "request {i}");
+    }
+    let r = http.get(format!("{base}/ready")).send().await.unwrap();
+    assert_eq!(r.status(), 503, "stopped CouchDB: /ready");
+
+    // A new, empty CouchDB in its place (a rebuilt node): the server sets the database up
+    // again by itself and is ready; the old token is gone with the old data.
+    let fresh = CouchServer::start();
+    *upstream.lock().unwrap() = fresh.url.trim_start_matches("http://").to_owned();
+    let start = Instant::now();
+    loop {
+        let r = http.get(format!("{base}/ready")).send().await.unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "not ready after CouchDB came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(get_settings(&http, &base, "large_text", &t).await.0, 401);
+    let r = reqwest::Client::new()
+        .get(format!("{}/gpii/_design/attune", fresh.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "design document set up again");
+}
