@@ -16,3 +16,5 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast
+bash scripts/test-app.sh
+bash scripts/test-ui.sh

@@ -1,0 +1,12 @@
+// The app's commands, as the UI invokes them (docs/app.md). Read by build.rs (permissions) and by
+// the crate (tests check the handler answers each one).
+pub const ALL: &[&str] = &[
+    "get_status",
+    "list_snapsets",
+    "key_in",
+    "key_out",
+    "relogin",
+    "set_preference",
+    "get_diagnostics",
+    "support_bundle",
+];

@@ -1,0 +1,121 @@
+//! The app's commands (docs/app.md): each runs the flow on a blocking thread, answers the UI
+//! with the flow's outcome or an [`AppError`], and refreshes the status after any change.
+
+use attune_flow::cloudflow::SetOutcome;
+use attune_flow::engine::{KeyInOutcome, RecoverOutcome, SnapsetInfo};
+use tauri::{AppHandle, Manager, Runtime, State};
+
+use crate::diagnostics::{self, Diagnostics};
+use crate::error::AppError;
+use crate::shell::{self, blocking, AppStatus, Shell};
+
+/// A key as it may be logged: the flow's short fingerprint.
+fn fingerprint(key: &str) -> String {
+    attune_model::key::Key::parse(key)
+        .map(|k| format!("key#{}", k.fingerprint()))
+        .unwrap_or_else(|_| "key#invalid".to_owned())
+}
+
+fn log_result<T>(command: &str, r: &Result<T, AppError>) {
+    match r {
+        Ok(_) => tracing::info!(command, "done"),
+        Err(e) => tracing::warn!(command, kind = %e.kind, "failed"),
+    }
+}
+
+#[tauri::command]
+pub async fn get_status(state: State<'_, Shell>) -> Result<AppStatus, AppError> {
+    blocking(&state, shell::app_status).await
+}
+
+#[tauri::command]
+pub async fn list_snapsets(state: State<'_, Shell>) -> Result<Vec<SnapsetInfo>, AppError> {
+    blocking(&state, |f| {
+        if f.config().profile == attune_flow::Profile::Testing {
+            f.snapsets()
+        } else {
+            Ok(Vec::new())
+        }
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn key_in<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, Shell>,
+    key: String,
+) -> Result<KeyInOutcome, AppError> {
+    tracing::info!(key = %fingerprint(&key), "key_in");
+    let r = blocking(&state, move |f| f.key_in(&key)).await;
+    log_result("key_in", &r);
+    if let Ok(o) = &r {
+        shell::notice_finished_first(&state, o);
+    }
+    shell::refresh(&app).await;
+    r
+}
+
+#[tauri::command]
+pub async fn key_out<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, Shell>,
+) -> Result<RecoverOutcome, AppError> {
+    let r = blocking(&state, |f| f.key_out()).await;
+    log_result("key_out", &r);
+    shell::refresh(&app).await;
+    r
+}
+
+#[tauri::command]
+pub async fn relogin<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, Shell>,
+) -> Result<KeyInOutcome, AppError> {
+    let r = blocking(&state, |f| f.relogin()).await;
+    log_result("relogin", &r);
+    if let Ok(o) = &r {
+        shell::notice_finished_first(&state, o);
+    }
+    shell::refresh(&app).await;
+    r
+}
+
+#[tauri::command]
+pub async fn set_preference<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, Shell>,
+    term: String,
+    value: serde_json::Value,
+) -> Result<SetOutcome, AppError> {
+    let term = crate::adjustments::term_for(&term);
+    // The term is logged, its value never is.
+    tracing::info!(term = %term, "set_preference");
+    let r = blocking(&state, move |f| f.set(&term, value)).await;
+    log_result("set_preference", &r);
+    shell::refresh(&app).await;
+    r
+}
+
+#[tauri::command]
+pub async fn get_diagnostics<R: Runtime>(app: AppHandle<R>) -> Result<Diagnostics, AppError> {
+    on_shell(app, diagnostics::collect).await
+}
+
+#[tauri::command]
+pub async fn support_bundle<R: Runtime>(app: AppHandle<R>) -> Result<String, AppError> {
+    tracing::info!("support bundle made");
+    on_shell(app, diagnostics::support_bundle).await
+}
+
+/// Runs `f` over the shell's state on a blocking thread (it reads files).
+async fn on_shell<R, T, F>(app: AppHandle<R>, f: F) -> Result<T, AppError>
+where
+    R: Runtime,
+    T: Send + 'static,
+    F: FnOnce(&Shell) -> T + Send + 'static,
+{
+    tauri::async_runtime::spawn_blocking(move || f(&app.state::<Shell>()))
+        .await
+        .map_err(|e| AppError::internal(format!("the task did not finish: {e}")))
+}

@@ -1,0 +1,267 @@
+//! The shell's state and what every path shares: running the (blocking) flow off the async
+//! runtime, refreshing the status after a change (event, tray, notifications), and the
+//! background tasks (reconnection, the watcher of the state dir).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use attune_flow::Flow;
+use serde::Serialize;
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+
+use crate::adjustments::{self, Adjustment};
+use crate::error::AppError;
+use crate::notices::{self, Availability, Notice, Notifier, Seen};
+use crate::tray::TrayState;
+
+/// The event the UI listens to (docs/app.md).
+pub const STATUS_EVENT: &str = "attune://status";
+
+/// `AppStatus` (docs/app.md): the flow's status plus the quick adjustments.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppStatus {
+    #[serde(flatten)]
+    pub status: attune_flow::engine::Status,
+    pub adjustments: Vec<Adjustment>,
+}
+
+/// Everything the commands and background tasks share (Tauri-managed state).
+pub struct Shell {
+    /// The flow, or why there is none (an invalid configuration: the app still starts, safely,
+    /// and says so).
+    pub flow: Result<Arc<Flow>, AppError>,
+    pub notifier: Arc<dyn Notifier>,
+    pub log_dir: Option<PathBuf>,
+    pub tray: Mutex<Availability>,
+    /// What the last refresh saw, for the notices' transitions.
+    seen: Mutex<Seen>,
+    /// The last status sent, so a watcher wake-up that changed nothing sends nothing.
+    last_sent: Mutex<Option<String>>,
+}
+
+impl Shell {
+    pub fn new(
+        flow: Result<Flow, AppError>,
+        notifier: Arc<dyn Notifier>,
+        log_dir: Option<PathBuf>,
+    ) -> Shell {
+        Shell {
+            flow: flow.map(Arc::new),
+            notifier,
+            log_dir,
+            tray: Mutex::new(Availability::no("the tray has not been made yet")),
+            seen: Mutex::new(Seen::default()),
+            last_sent: Mutex::new(None),
+        }
+    }
+
+    pub fn flow(&self) -> Result<Arc<Flow>, AppError> {
+        self.flow.clone()
+    }
+
+    pub fn notify(&self, notice: &Notice) {
+        self.notifier.notify(notice);
+    }
+}
+
+/// Runs `f` on the flow on a blocking thread (every flow call does file and network I/O).
+pub async fn blocking<T, F>(shell: &Shell, f: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Flow) -> Result<T, attune_flow::FlowError> + Send + 'static,
+{
+    let flow = shell.flow()?;
+    tauri::async_runtime::spawn_blocking(move || f(&flow))
+        .await
+        .map_err(|e| AppError::internal(format!("the task did not finish: {e}")))?
+        .map_err(AppError::from)
+}
+
+/// The status as the UI gets it (blocking).
+pub fn app_status(flow: &Flow) -> Result<AppStatus, attune_flow::FlowError> {
+    let status = flow.status()?;
+    let prefs = flow.preferences()?;
+    Ok(AppStatus {
+        adjustments: adjustments::adjustments(prefs.as_ref()),
+        status,
+    })
+}
+
+/// Reads the status and tells everyone who shows it: the UI (event), the tray, notifications.
+/// Blocking; call from a blocking thread. Returns the status sent (or `None` when there is no
+/// flow or it could not be read).
+pub fn refresh_blocking<R: Runtime>(app: &AppHandle<R>) -> Option<AppStatus> {
+    let shell = app.state::<Shell>();
+    let flow = shell.flow().ok()?;
+    let status = match app_status(&flow) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(kind = e.kind(), error = %e, "cannot read the status");
+            return None;
+        }
+    };
+    let now = Seen::of(&status.status);
+    let notices = match shell.seen.lock() {
+        Ok(mut seen) => {
+            let n = notices::decide(&seen, &now);
+            *seen = now;
+            n
+        }
+        Err(_) => Vec::new(),
+    };
+    for n in &notices {
+        shell.notify(n);
+    }
+    crate::tray::show(app, TrayState::of(&status.status));
+    let text = serde_json::to_string(&status).unwrap_or_default();
+    let changed = match shell.last_sent.lock() {
+        Ok(mut last) if last.as_deref() != Some(text.as_str()) => {
+            *last = Some(text);
+            true
+        }
+        Ok(_) => false,
+        Err(_) => true,
+    };
+    if changed {
+        if let Err(e) = app.emit(STATUS_EVENT, &status) {
+            tracing::warn!(error = %e, "cannot send the status to the window");
+        }
+    }
+    Some(status)
+}
+
+/// Refreshes from async code.
+pub async fn refresh<R: Runtime>(app: &AppHandle<R>) {
+    let app = app.clone();
+    let _ = tauri::async_runtime::spawn_blocking(move || refresh_blocking(&app)).await;
+}
+
+/// Tells about a key-in that first finished an earlier, interrupted one.
+pub fn notice_finished_first(shell: &Shell, o: &attune_flow::engine::KeyInOutcome) {
+    if let Some(first) = &o.finished_first {
+        shell.notify(&Notice::Restored(first.message_text.to_owned()));
+    }
+}
+
+/// Keys in from the tray (a snapset) without waiting.
+pub fn spawn_key_in<R: Runtime>(app: AppHandle<R>, key: String) {
+    tauri::async_runtime::spawn(async move {
+        let shell = app.state::<Shell>();
+        match blocking(&shell, move |f| f.key_in(&key)).await {
+            Ok(o) => notice_finished_first(&shell, &o),
+            Err(e) => tracing::warn!(kind = %e.kind, "tray key-in failed"),
+        }
+        refresh(&app).await;
+    });
+}
+
+/// Keys out from the tray without waiting.
+pub fn spawn_key_out<R: Runtime>(app: AppHandle<R>) {
+    tauri::async_runtime::spawn(async move {
+        let shell = app.state::<Shell>();
+        if let Err(e) = blocking(&shell, |f| f.key_out()).await {
+            tracing::warn!(kind = %e.kind, "tray key-out failed");
+        }
+        refresh(&app).await;
+    });
+}
+
+/// Starts what runs in the background for the app's life: the resume of an interrupted
+/// session, the reconnection loop of an offline session, and the watcher of the state dir (the
+/// CLI or the listeners may change the session). Handles are kept in Tauri state so they live
+/// as long as the app.
+pub fn start_background<R: Runtime>(app: &AppHandle<R>) {
+    let shell = app.state::<Shell>();
+    let Ok(flow) = shell.flow() else {
+        return;
+    };
+    let handle = app.clone();
+    let resume_flow = flow.clone();
+    tauri::async_runtime::spawn(async move {
+        let resumed = tauri::async_runtime::spawn_blocking(move || resume_flow.resume()).await;
+        match resumed {
+            Ok(Ok(Some(o))) => handle
+                .state::<Shell>()
+                .notify(&Notice::Restored(o.message_text.to_owned())),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!(kind = e.kind(), error = %e, "resume at start failed"),
+            Err(e) => tracing::warn!(error = %e, "resume task failed"),
+        }
+        refresh(&handle).await;
+    });
+
+    // The flow says when settings are on the desktop before its cloud call ends (the cache's,
+    // applied first): the window shows them at once rather than after the cloud's answer.
+    let handle = app.clone();
+    flow.set_observer(Arc::new(move |e: &attune_flow::FlowEvent| {
+        tracing::debug!(event = ?e, "flow event");
+        let h = handle.clone();
+        // Off the flow's thread: refreshing reads the session, the flow is mid key-in.
+        let _ = std::thread::Builder::new()
+            .name("attune-app-observer".to_owned())
+            .spawn(move || refresh_blocking(&h));
+    }));
+
+    let queue = attune_listen::queue::KeyQueue::start(flow.clone());
+    let events = queue.subscribe();
+    let reconnector = attune_listen::reconnect::Reconnector::start(queue, Duration::from_secs(5));
+    let handle = app.clone();
+    let _ = std::thread::Builder::new()
+        .name("attune-app-events".to_owned())
+        .spawn(move || {
+            // Any queue event (reconnected, failed …) may have changed the session.
+            while events.recv().is_ok() {
+                refresh_blocking(&handle);
+            }
+        });
+    let watcher = watch_state_dir(app.clone(), flow.paths().state_dir.clone());
+    app.manage(Background {
+        _reconnector: reconnector,
+        _watcher: watcher,
+    });
+}
+
+/// Keeps the background tasks alive (dropping it stops them).
+struct Background {
+    _reconnector: attune_listen::reconnect::Reconnector,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+/// Watches the state dir (the session file lives there) and refreshes after changes settle.
+fn watch_state_dir<R: Runtime>(
+    app: AppHandle<R>,
+    dir: PathBuf,
+) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        tracing::warn!(error = %e, "cannot create the state dir to watch it");
+        return None;
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let mut watcher = match notify::recommended_watcher(
+        move |_res: notify::Result<notify::Event>| {
+            let _ = tx.send(());
+        },
+    ) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the state dir; changes by the CLI show at the next action");
+            return None;
+        }
+    };
+    if let Err(e) = watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
+        tracing::warn!(error = %e, "cannot watch the state dir");
+        return None;
+    }
+    let _ = std::thread::Builder::new()
+        .name("attune-app-watch".to_owned())
+        .spawn(move || {
+            while rx.recv().is_ok() {
+                // A key-in writes several files; wait for the burst to end.
+                while rx.recv_timeout(Duration::from_millis(250)).is_ok() {}
+                refresh_blocking(&app);
+            }
+        });
+    Some(watcher)
+}

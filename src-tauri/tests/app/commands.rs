@@ -1,0 +1,183 @@
+//! Each command of docs/app.md: its answer, its error shape, and the status event after it.
+
+use serde_json::{json, Value};
+
+use super::*;
+
+#[test]
+fn idle_status_lists_the_adjustments_without_values() {
+    let h = Harness::new();
+    let s = h.invoke("get_status", json!({})).unwrap();
+    assert_eq!(s["state"], "idle");
+    assert_eq!(s["profile"], "testing");
+    assert_eq!(s["key"], Value::Null);
+    assert_eq!(s["save_state"]["state"], "none");
+    let ids: Vec<&str> = s["adjustments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "fontSize",
+            "highContrast",
+            "cursorSize",
+            "magnifier",
+            "screenReader",
+            "stickyKeys",
+            "slowKeys",
+            "reduceMotion"
+        ]
+    );
+    assert!(s["adjustments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["value"].is_null()));
+}
+
+#[test]
+fn snapsets_are_listed_in_the_testing_profile() {
+    let h = Harness::new();
+    let list = h.invoke("list_snapsets", json!({})).unwrap();
+    let first = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "snapset_1a")
+        .unwrap()
+        .clone();
+    assert_eq!(first["name"], "Larger text and cursor (125%)");
+}
+
+#[test]
+fn key_in_change_and_key_out_round_trip_the_desktop() {
+    let h = Harness::new();
+    let before = gsettings_get("org.gnome.desktop.interface", "text-scaling-factor");
+
+    let o = h.invoke("key_in", json!({"key": "snapset_1a"})).unwrap();
+    assert_eq!(o["key"], "snapset_1a");
+    assert!(o["counts"]["applied"].as_u64().unwrap() >= 1, "{o}");
+    assert_eq!(
+        gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        "1.25"
+    );
+    let ev = h.last_event().expect("a status event after key_in");
+    assert_eq!(ev["state"], "active");
+    assert_eq!(ev["source"], "snapset");
+    assert_eq!(ev["save_state"]["state"], "read_only");
+    assert_eq!(ev["adjustments"][0]["value"], json!(15));
+
+    let set = h
+        .invoke("set_preference", json!({"term": "fontSize", "value": 18}))
+        .unwrap();
+    assert_eq!(set["term"], "http://registry.gpii.net/common/fontSize");
+    assert_eq!(
+        gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        "1.5"
+    );
+    assert_eq!(
+        h.last_event().unwrap()["adjustments"][0]["value"],
+        json!(18)
+    );
+
+    let out = h.invoke("key_out", json!({})).unwrap();
+    assert!(out["restored"].as_u64().unwrap() >= 1, "{out}");
+    assert!(out["message_text"].as_str().unwrap().contains("put back"));
+    assert_eq!(
+        gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        before
+    );
+    assert_eq!(h.last_event().unwrap()["state"], "idle");
+    assert!(h.notices().is_empty(), "a testing session notifies nothing");
+}
+
+#[test]
+fn errors_reach_the_ui_as_kind_and_message() {
+    let h = Harness::new();
+    let e = h
+        .invoke("key_in", json!({"key": "no_such_snapset"}))
+        .unwrap_err();
+    assert_eq!(e["kind"], "unknown_snapset");
+    assert!(e["message"].as_str().unwrap().contains("snapset_1a"));
+    assert_eq!(e.as_object().unwrap().len(), 2, "{e}");
+
+    let e = h
+        .invoke("set_preference", json!({"term": "fontSize", "value": 20}))
+        .unwrap_err();
+    assert_eq!(e["kind"], "not_keyed_in");
+}
+
+#[test]
+fn an_invalid_configuration_still_starts_and_says_why() {
+    let guard = serial();
+    desktop();
+    let root = tempfile::tempdir().unwrap();
+    let err = attune_app::AppError {
+        kind: "config_invalid".into(),
+        message: "invalid configuration: attune.toml: profile: expected one of testing, development, production".into(),
+    };
+    let h = Harness::with_flow(Err(err), root, guard);
+    let e = h.invoke("get_status", json!({})).unwrap_err();
+    assert_eq!(e["kind"], "config_invalid");
+    let d = h.invoke("get_diagnostics", json!({})).unwrap();
+    assert!(d["config_error"].as_str().unwrap().contains("attune.toml"));
+}
+
+#[test]
+fn diagnostics_say_what_works_here() {
+    let h = Harness::new();
+    let d = h.invoke("get_diagnostics", json!({})).unwrap();
+    assert_eq!(d["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(d["profile"], "testing");
+    assert_eq!(d["journal"], "closed");
+    assert_eq!(d["tray"]["available"], false);
+    assert!(d["tray"]["reason"].is_string());
+    assert_eq!(d["notifications"]["available"], false);
+    assert!(d["contacts"].is_array());
+    assert!(d["log_file"].as_str().unwrap().contains("logs"));
+}
+
+#[test]
+fn the_support_bundle_holds_no_key_and_no_applied_value() {
+    let h = Harness::new();
+    h.invoke("key_in", json!({"key": "snapset_1a"})).unwrap();
+    let status = h.invoke("get_status", json!({})).unwrap();
+    let bundle = h.invoke("support_bundle", json!({})).unwrap();
+    let text = bundle.as_str().unwrap();
+    let parsed: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(parsed["session"]["state"], "active");
+    assert_eq!(parsed["session"]["keyed_in"], true);
+
+    assert!(!text.contains("snapset_1a"), "the key is in the bundle");
+    // Every value the session applied or holds (numbers other than 0 and 1, and strings) must
+    // be absent from every leaf of the bundle.
+    let mut values = Vec::new();
+    for row in status["applied"].as_array().unwrap() {
+        values.push(row["value"].clone());
+    }
+    for a in status["adjustments"].as_array().unwrap() {
+        values.push(a["value"].clone());
+    }
+    values.retain(|v| v.is_string() || v.as_f64().is_some_and(|f| f != 0.0 && f != 1.0));
+    assert!(values.len() >= 2, "{status}");
+    let mut leaves = Vec::new();
+    collect_leaves(&parsed, &mut leaves);
+    for v in &values {
+        assert!(!leaves.contains(v), "value {v} is in the bundle");
+    }
+    for row in parsed["session"]["applied"].as_array().unwrap() {
+        assert!(row.get("value").is_none(), "{row}");
+    }
+    h.invoke("key_out", json!({})).unwrap();
+}
+
+fn collect_leaves(v: &Value, out: &mut Vec<Value>) {
+    match v {
+        Value::Array(a) => a.iter().for_each(|x| collect_leaves(x, out)),
+        Value::Object(o) => o.values().for_each(|x| collect_leaves(x, out)),
+        leaf => out.push(leaf.clone()),
+    }
+}

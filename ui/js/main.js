@@ -1,0 +1,207 @@
+// Attune's window: asks Rust for the status, renders every status that arrives, and turns the
+// person's actions into commands (docs/app.md). No decisions are made here.
+import * as api from './api.js';
+import { $, h, setText, show, announce, showError } from './dom.js';
+import { renderStatus } from './view.js';
+import { renderReport } from './report.js';
+import { renderAdjustments, showAdjustError } from './adjustments.js';
+import { setUpDiagnostics } from './diagnostics.js';
+
+let current = null;
+let setBusy = 0;
+
+/** Renders a status; announces what changed (not on the first render: the page says it). */
+function onStatus(status) {
+  const previous = current;
+  current = status;
+  const focused = document.activeElement;
+  renderStatus(status);
+  renderAdjustments(status.state === 'active' ? status.adjustments : [], changeAdjustment);
+  keepFocus(focused);
+  if (!previous) return;
+  const changed = previous.state !== status.state || previous.connectivity !== status.connectivity
+    || previous.source !== status.source || previous.message !== status.message;
+  if (changed && status.message) {
+    announce(status.message, { assertive: status.connectivity === 'auth_stale' });
+  }
+  if (previous.save_state?.state !== status.save_state?.state
+      || previous.save_state?.pending !== status.save_state?.pending) {
+    const text = $('save-state').textContent;
+    if (text && setBusy === 0) announce(`Changes: ${text}`);
+  }
+}
+
+/**
+ * A status can hide the part that has focus (someone keyed in with a USB key while the key field
+ * had focus; the CLI keyed out): focus then goes to the heading of what is shown now, never to
+ * the void.
+ */
+function keepFocus(focused) {
+  if (!focused || focused === document.body || !focused.isConnected) return;
+  if (focused.getClientRects().length > 0) return;
+  const next = ['session-heading', 'key-in-heading', 'status-heading']
+    .map((id) => $(id)).find((el) => el.getClientRects().length > 0);
+  next?.focus();
+}
+
+async function refresh() {
+  try {
+    onStatus(await api.getStatus());
+  } catch (err) {
+    setText($('message'), err.message);
+    announce(err.message, { assertive: true });
+  }
+}
+
+/**
+ * Runs a command from a button or form: the control says it is busy and a progress line shows
+ * (key-in may wait seconds for the cloud), an error goes next to the control.
+ */
+async function run(control, errorEl, errorTarget, command, progressEl) {
+  showError(errorEl, errorTarget, null);
+  control.setAttribute('aria-disabled', 'true');
+  control.dataset.busy = 'true';
+  // Shown only if the command is not over at once, so quick answers do not flicker.
+  const progress = progressEl && setTimeout(() => {
+    show(progressEl, true);
+    announce(progressEl.textContent);
+  }, 300);
+  try {
+    return await command();
+  } catch (err) {
+    showError(errorEl, errorTarget, err);
+    announce(err.message, { assertive: true });
+    (errorTarget || control).focus();
+    return undefined;
+  } finally {
+    clearTimeout(progress);
+    if (progressEl) show(progressEl, false);
+    control.removeAttribute('aria-disabled');
+    delete control.dataset.busy;
+  }
+}
+
+function showKeyInResult(outcome) {
+  const el = $('key-in-result');
+  // A session cut short earlier is finished first; both sentences are Rust's.
+  const text = [outcome.finished_first?.message_text, outcome.message_text].filter(Boolean).join(' ');
+  setText(el, text);
+  show(el, Boolean(text));
+  show($('key-out-result'), false);
+  if (Array.isArray(outcome.applied)) renderReport($('apply-report'), outcome.applied, { idPrefix: 'apply-report' });
+  announce(text);
+}
+
+async function keyIn(key, control, errorEl, errorTarget) {
+  if (control.dataset.busy) return;
+  const outcome = await run(control, errorEl, errorTarget, () => api.keyIn(key), $('key-in-progress'));
+  if (!outcome) return;
+  $('key-input').value = '';
+  await refresh();
+  showKeyInResult(outcome);
+  $('session-heading').focus();
+}
+
+function onKeyInSubmit(event) {
+  event.preventDefault();
+  const input = $('key-input');
+  const key = input.value.trim();
+  if (!key) {
+    showError($('key-in-error'), input, { message: 'Type your key first.' });
+    input.focus();
+    return;
+  }
+  keyIn(key, $('key-in-button'), $('key-in-error'), input);
+}
+
+function onSnapsetSubmit(event) {
+  event.preventDefault();
+  const select = $('snapset-select');
+  if (!select.value) {
+    showError($('snapset-error'), select, { message: 'Choose a snapset first.' });
+    select.focus();
+    return;
+  }
+  keyIn(select.value, $('snapset-key-in-button'), $('snapset-error'), select);
+}
+
+async function keyOut() {
+  const button = $('key-out-button');
+  if (button.dataset.busy) return;
+  const outcome = await run(button, $('key-out-error'), null, () => api.keyOut(), $('key-out-progress'));
+  if (!outcome) return;
+  await refresh();
+  setText($('key-out-result-text'), outcome.message_text);
+  const failed = $('key-out-failed');
+  failed.replaceChildren();
+  if (outcome.failed && outcome.failed.length) {
+    failed.append(h('h3', {}, 'Not yet put back'));
+    const list = h('div', {});
+    renderReport(list, outcome.failed, { headingLevel: 4, idPrefix: 'restore-report' });
+    failed.append(list);
+  }
+  show($('key-in-result'), false);
+  show($('key-out-result'), true);
+  announce(outcome.message_text);
+  $('key-out-result-heading').focus();
+}
+
+async function relogin() {
+  const button = $('relogin-button');
+  if (button.dataset.busy) return;
+  const outcome = await run(button, $('relogin-error'), null, () => api.relogin(), $('relogin-progress'));
+  if (!outcome) return;
+  await refresh();
+  showKeyInResult(outcome);
+  $('session-heading').focus();
+}
+
+async function changeAdjustment(adj, value, control) {
+  showAdjustError(adj.id, null, control);
+  setBusy += 1;
+  try {
+    const outcome = await api.setPreference(adj.term, value);
+    setBusy -= 1;
+    const msg = $('adjust-message');
+    setText(msg, outcome.message);
+    show(msg, Boolean(outcome.message));
+    await refresh();
+    announce(outcome.message || `${adj.label}: changes ${$('save-state').textContent}`);
+  } catch (err) {
+    setBusy -= 1;
+    showAdjustError(adj.id, err, control);
+    announce(err.message, { assertive: true });
+    await refresh();
+  }
+}
+
+async function loadSnapsets() {
+  let snapsets = [];
+  try {
+    snapsets = await api.listSnapsets();
+  } catch {
+    snapsets = [];
+  }
+  const select = $('snapset-select');
+  select.replaceChildren(h('option', { value: '' }, 'Choose a snapset'),
+    ...snapsets.map((s) => h('option', { value: s.key }, s.name ? `${s.name} (${s.key})` : s.key)));
+  show($('snapset-form'), snapsets.length > 0);
+}
+
+async function start() {
+  $('key-in-form').addEventListener('submit', onKeyInSubmit);
+  $('snapset-form').addEventListener('submit', onSnapsetSubmit);
+  $('key-out-button').addEventListener('click', keyOut);
+  $('relogin-button').addEventListener('click', relogin);
+  $('key-input').addEventListener('input', () => showError($('key-in-error'), $('key-input'), null));
+  setUpDiagnostics();
+  try {
+    await api.onStatus(onStatus);
+  } catch (err) {
+    setText($('message'), err.message);
+  }
+  await Promise.all([refresh(), loadSnapsets()]);
+  document.body.dataset.ready = 'true';
+}
+
+start();
