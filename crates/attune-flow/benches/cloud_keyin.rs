@@ -8,6 +8,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark: failing loudly is right
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -17,10 +19,7 @@ use attune_flow::{Flow, Paths};
 
 const PERSON: &str = "6f1c1c1e-9a43-4f3b-8d2e-0c1f4c2b7a11";
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
+use common::pct;
 
 fn report(name: &str, mut t: Vec<Duration>) {
     t.sort();
@@ -104,20 +103,8 @@ fn flow_for(root: &std::path::Path, url: &str) -> Result<Flow, Box<dyn std::erro
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let bench_mode = std::env::args().any(|a| a == "--bench");
-    let iters: usize = if bench_mode {
-        std::env::var("ATTUNE_BENCH_ITERS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(30)
-    } else {
-        1
-    };
-    let dir = tempfile::tempdir()?;
-    std::env::set_var("GSETTINGS_BACKEND", "keyfile");
-    std::env::set_var("HOME", dir.path());
-    std::env::set_var("XDG_CONFIG_HOME", dir.path().join("config"));
-    std::env::set_var("XDG_DATA_HOME", dir.path().join("data"));
+    let iters = common::iterations(30);
+    let dir = common::keyfile_desktop()?;
     let root = dir.path().join("attune");
 
     // Healthy cloud.
@@ -132,20 +119,45 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     report("healthy cloud: key-in → applied", t);
 
-    // Cache present, cloud refusing (a closed port).
+    // Cache present, cloud refusing (a closed port): the person is personalised when the cache
+    // is applied (the observer's first `Applied`), long before the cloud path gives up.
     let closed = {
         let l = TcpListener::bind("127.0.0.1:0")?;
         format!("http://{}", l.local_addr()?)
     };
-    let mut t = Vec::new();
+    let (mut applied, mut whole) = (Vec::new(), Vec::new());
     for _ in 0..iters.min(10) {
         let flow = flow_for(&root, &closed)?; // a fresh client: breaker closed
-        let s = Instant::now();
+        let (s, first) = timed_applied(&flow);
         flow.key_in(PERSON)?;
-        t.push(s.elapsed());
+        whole.push(s.elapsed());
+        applied.extend(first.lock().map(|f| *f).ok().flatten());
         flow.key_out()?;
     }
-    report("cache + refused: whole key-in (3 tries)", t);
+    report("cache + refused: key-in → cache applied", applied);
+    report("cache + refused: whole key-in (3 tries)", whole);
+
+    // Cache present, cloud blackholed (accepts, never answers): every attempt runs to its
+    // timeout, the whole key-in to the deadline; the cache is applied first all the same.
+    let hole = TcpListener::bind("127.0.0.1:0")?;
+    let hole_url = format!("http://{}", hole.local_addr()?);
+    std::thread::spawn(move || {
+        let mut parked = Vec::new();
+        for s in hole.incoming().flatten() {
+            parked.push(s);
+        }
+    });
+    let (mut applied, mut whole) = (Vec::new(), Vec::new());
+    for _ in 0..iters.min(3) {
+        let flow = flow_for(&root, &hole_url)?;
+        let (s, first) = timed_applied(&flow);
+        flow.key_in(PERSON)?;
+        whole.push(s.elapsed());
+        applied.extend(first.lock().map(|f| *f).ok().flatten());
+        flow.key_out()?;
+    }
+    report("cache + blackholed: key-in → cache applied", applied);
+    report("cache + blackholed: whole key-in (to the deadline)", whole);
 
     // Cache present, breaker open: one client across key-ins.
     let flow = flow_for(&root, &closed)?;
@@ -161,5 +173,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         flow.key_out()?;
     }
     report("cache + breaker open: whole key-in", t);
+
+    // No cache, breaker open: the decision "nothing to apply" (exit 10 in the CLI).
+    let mut t = Vec::new();
+    let fresh = dir.path().join("no-cache");
+    let flow = flow_for(&fresh, &closed)?;
+    for _ in 0..3 {
+        let _ = flow.key_in(PERSON);
+    }
+    for _ in 0..iters {
+        let s = Instant::now();
+        let r = flow.key_in(PERSON);
+        t.push(s.elapsed());
+        if r.is_ok() {
+            flow.key_out()?;
+        }
+    }
+    report("no cache + breaker open: whole key-in (nothing applied)", t);
     Ok(())
+}
+
+/// Starts a clock and an observer that notes when the first settings are applied.
+fn timed_applied(flow: &Flow) -> (Instant, std::sync::Arc<std::sync::Mutex<Option<Duration>>>) {
+    let start = Instant::now();
+    let first = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let slot = first.clone();
+    flow.set_observer(std::sync::Arc::new(move |e: &attune_flow::FlowEvent| {
+        if matches!(e, attune_flow::FlowEvent::Applied { .. }) {
+            if let Ok(mut f) = slot.lock() {
+                f.get_or_insert(start.elapsed());
+            }
+        }
+    }));
+    (start, first)
 }

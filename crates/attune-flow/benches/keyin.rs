@@ -3,34 +3,18 @@
 //!
 //! `cargo bench -p attune-flow --bench keyin` (ATTUNE_BENCH_ITERS sets the iterations, default 50).
 
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Instant;
+
+use common::pct;
 
 use attune_flow::config::{Config, Profile};
 use attune_flow::{Flow, Paths};
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // `cargo bench` passes --bench; a plain `cargo test --benches` passes nothing: run one
-    // iteration then so the bench stays compiled and working.
-    let bench_mode = std::env::args().any(|a| a == "--bench");
-    let iters: usize = if bench_mode {
-        std::env::var("ATTUNE_BENCH_ITERS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(50)
-    } else {
-        1
-    };
-    let dir = tempfile::tempdir()?;
-    // GIO reads these once, at first use: set them before anything touches GSettings.
-    std::env::set_var("GSETTINGS_BACKEND", "keyfile");
-    std::env::set_var("HOME", dir.path());
-    std::env::set_var("XDG_CONFIG_HOME", dir.path().join("config"));
-    std::env::set_var("XDG_DATA_HOME", dir.path().join("data"));
+    let iters = common::iterations(50);
+    let dir = common::keyfile_desktop()?;
 
     let flow = Flow::new(
         Config::defaults(Profile::Testing),
