@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs every test of Attune (the README's test command; .ci/run calls it).
-# Installs what it needs first, then: formatting, lints, and the whole workspace's tests.
+# Installs what it needs first, then: formatting, lints, the whole workspace's tests, the real
+# app end to end (scripts/test-app.sh) and the UI's accessibility tests (scripts/test-ui.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,12 +10,23 @@ bash scripts/setup-deps.sh
 export CARGO_TERM_COLOR=never
 # The real GPII cloud is installed from npm by the tests that need it; CI must run them.
 export ATTUNE_GPII_INTEROP="${ATTUNE_GPII_INTEROP:-1}"
+# A CI run builds everything once from cold: incremental caches would only take disk.
+if [ "${CI:-}" = "true" ]; then
+  export CARGO_INCREMENTAL=0
+fi
 
+# Free disk at each stage, so a run that fails for want of space says how much there was.
+disk() { echo "-- disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free; target/ $(du -sh target 2>/dev/null | cut -f1 || echo 0)"; }
+
+disk
+bash scripts/test-ui.sh
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+disk
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast
+disk
 bash scripts/test-app.sh
-bash scripts/test-ui.sh
+disk
