@@ -8,9 +8,10 @@ set -euo pipefail
 need=(pkg-config libglib2.0-dev libglib2.0-bin gsettings-desktop-schemas dbus ca-certificates strace)
 # The desktop app (src-tauri): WebKitGTK, the tray's app-indicator library and SVG icons to build
 # and run it; Xvfb, xauth, WebKitWebDriver, a D-Bus session and python-dbusmock (a recording
-# notification daemon) for its end-to-end test (scripts/test-app.sh).
+# notification daemon) for its end-to-end test (scripts/test-app.sh); xwd and netpbm take its
+# screenshots from the X server.
 need+=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev build-essential
-  xvfb xauth webkit2gtk-driver dbus-x11 python3-dbusmock)
+  xvfb xauth webkit2gtk-driver dbus-x11 python3-dbusmock x11-apps netpbm)
 # Chromium and a font for the UI's accessibility tests in headless Chromium (scripts/test-ui.sh).
 need+=(chromium fonts-dejavu-core)
 command -v node >/dev/null 2>&1 || need+=(nodejs)

@@ -13,6 +13,7 @@ pub mod logging;
 pub mod notices;
 pub mod shell;
 pub mod tray;
+pub mod webview;
 
 /// The commands' names (also read by build.rs).
 pub mod command_names {
@@ -91,6 +92,9 @@ pub fn run() -> i32 {
             };
             if let Ok(mut t) = app.state::<Shell>().tray.lock() {
                 *t = tray;
+            }
+            if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+                webview::tune(&window);
             }
             shell::start_background(handle);
             tracing::info!(ms = started.elapsed().as_millis() as u64, "window set up");
