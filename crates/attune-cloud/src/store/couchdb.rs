@@ -68,6 +68,10 @@ pub struct CouchOptions {
     pub request_timeout: Duration,
     /// How long after a failure calls fail at once before CouchDB is tried again.
     pub down_for: Duration,
+    /// Documents per `_all_docs` request (backups, restores' checks): each page is one short
+    /// request under `request_timeout`, so a large database is read in many of them instead of
+    /// one answer that could never arrive in time.
+    pub page_size: usize,
 }
 
 impl Default for CouchOptions {
@@ -76,6 +80,7 @@ impl Default for CouchOptions {
             connect_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(3),
             down_for: Duration::from_secs(1),
+            page_size: 1000,
         }
     }
 }
@@ -303,6 +308,8 @@ struct Inner {
     /// `server/encoded database`.
     db: String,
     health: Health,
+    /// Documents per `_all_docs` page.
+    page_size: usize,
     /// The database and design documents are known to exist.
     set_up: AtomicBool,
     setup_lock: tokio::sync::Mutex<()>,
@@ -568,6 +575,7 @@ impl CouchStore {
                 db,
                 url,
                 health: Health::new(options.down_for),
+                page_size: options.page_size,
                 set_up: AtomicBool::new(false),
                 setup_lock: tokio::sync::Mutex::new(()),
             }),
@@ -754,16 +762,34 @@ impl CouchStore {
     /// Every document of the database, design documents included, with revisions.
     pub async fn all_docs(&self) -> Result<Vec<Value>, StoreError> {
         self.ready().await?;
-        let (s, b) = self
-            .request(Method::GET, "_all_docs?include_docs=true", None)
-            .await?;
-        if s != StatusCode::OK {
-            return Err(unexpected(s, &b, "list the documents"));
+        let page = self.inner.page_size.max(1);
+        let mut docs = Vec::new();
+        // Paged by document id: the next page starts after the last id seen.
+        let mut last_id: Option<String> = None;
+        loop {
+            let mut path = format!("_all_docs?include_docs=true&limit={page}");
+            if let Some(id) = &last_id {
+                let key = Value::String(id.clone()).to_string();
+                path.push_str(&format!("&startkey={}&skip=1", encode(&key)));
+            }
+            let (s, b) = self.request(Method::GET, &path, None).await?;
+            if s != StatusCode::OK {
+                return Err(unexpected(s, &b, "list the documents"));
+            }
+            let rows = b.get("rows").and_then(Value::as_array);
+            let n = rows.map_or(0, Vec::len);
+            for row in rows.into_iter().flatten() {
+                if let Some(doc) = row.get("doc") {
+                    docs.push(doc.clone());
+                }
+                if let Some(id) = str_of(row, "id") {
+                    last_id = Some(id);
+                }
+            }
+            if n < page || last_id.is_none() {
+                return Ok(docs);
+            }
         }
-        Ok(b.get("rows")
-            .and_then(Value::as_array)
-            .map(|rows| rows.iter().filter_map(|r| r.get("doc").cloned()).collect())
-            .unwrap_or_default())
     }
 
     /// Writes a backup of the whole database to `out` (JSON: `{"attuneCouchBackup":1,

@@ -553,6 +553,7 @@ async fn couchdb_down_slow_or_broken_gives_503_fast_and_the_server_recovers() {
         connect_timeout: Duration::from_millis(500),
         request_timeout: Duration::from_millis(1500),
         down_for: Duration::from_millis(500),
+        ..CouchOptions::default()
     };
     let store =
         CouchStore::with_options(CouchUrl::parse(&format!("{proxy}/gpii")).unwrap(), options)
@@ -656,4 +657,46 @@ async fn couchdb_down_slow_or_broken_gives_503_fast_and_the_server_recovers() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "design document set up again");
+}
+
+/// A backup reads the database page by page (`CouchOptions::page_size`), each page one short
+/// request: with pages of 3 it holds every document exactly once, the same as one big page.
+#[tokio::test]
+async fn a_backup_reads_the_database_in_pages_and_misses_nothing() {
+    if !enabled() {
+        return;
+    }
+    let couch = CouchServer::start();
+    let url = CouchUrl::parse(&format!("{}/paged", couch.url)).unwrap();
+    let small = CouchOptions {
+        page_size: 3,
+        ..CouchOptions::default()
+    };
+    let paged = CouchStore::with_options(url.clone(), small).unwrap();
+    attune_cloud::admin::load_dev_data(&paged, &SystemClock)
+        .await
+        .unwrap();
+    let whole = CouchStore::with_options(
+        url,
+        CouchOptions {
+            page_size: 100_000,
+            ..CouchOptions::default()
+        },
+    )
+    .unwrap();
+    let ids = |docs: Vec<Value>| -> Vec<String> {
+        docs.iter()
+            .map(|d| d["_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = ids(whole.all_docs().await.unwrap());
+    assert!(all.len() > 7, "dev data should span several pages: {all:?}");
+    let by_page = ids(paged.all_docs().await.unwrap());
+    assert_eq!(by_page, all);
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("paged.json");
+    assert_eq!(paged.backup_to(&out).await.unwrap(), all.len());
+    let back = ids(attune_cloud::store::couchdb::read_backup(&out).unwrap());
+    assert_eq!(back, all);
 }
