@@ -2,7 +2,7 @@
 // (400% zoom of a 1280 px screen), at 200% text, and with forced colours, more contrast and
 // reduced motion. Zero violations; no sideways scrolling; no CSP violation or script error.
 // Screenshots of each go to tests/screenshots/ (git-ignored) for people to look at.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,22 +16,16 @@ const VARIANTS = {
   'dark-contrast': { media: { colorScheme: 'dark', contrast: 'more', reducedMotion: 'reduce' } },
 };
 
-let server;
-let url;
-let browser;
 const summary = [];
 
-before(async () => {
-  ({ server, url } = await H.startServer());
-  browser = await H.launch();
-  fs.mkdirSync(H.screenshotDir, { recursive: true });
-  for (const [variant, opts] of Object.entries(VARIANTS)) pages[variant] = await H.newPage(browser, opts);
-});
-
-after(async () => {
-  await browser?.close();
-  server?.close();
-  console.log(`axe violations per state and variant:\n${summary.join('\n')}`);
+const env = H.useBrowser({
+  setup: async ({ browser }) => {
+    fs.mkdirSync(H.screenshotDir, { recursive: true });
+    for (const [variant, opts] of Object.entries(VARIANTS)) pages[variant] = await H.newPage(browser, opts);
+  },
+  teardown: async () => {
+    console.log(`axe violations per state and variant:\n${summary.join('\n')}`);
+  },
 });
 
 /** One page per variant, loaded side by side, reused for every state. */
@@ -39,7 +33,7 @@ const pages = {};
 
 async function check(state, variant) {
   const { page, problems } = pages[variant];
-  await H.gotoState(page, url, state, problems);
+  await H.gotoState(page, env.url, state, problems);
   const violations = await H.axe(page);
   const overflow = await H.horizontalOverflow(page);
   // A full-page screenshot resizes the page, which makes Chromium drop the CDP font sizes of
@@ -66,7 +60,7 @@ for (const state of H.stateNames) {
 }
 
 test('the harness catches a violation (a control without a label)', async () => {
-  const { page, context } = await H.openState(browser, url, 'idle-development');
+  const { page, context } = await H.openState(env.browser, env.url, 'idle-development');
   try {
     await page.evaluate(() => document.querySelector('label[for="key-input"]').remove());
     const violations = await H.axe(page);
@@ -78,7 +72,7 @@ test('the harness catches a violation (a control without a label)', async () => 
 
 test('the preview server (tests/preview.mjs) renders a state with the mock, within the CSP', async () => {
   const preview = await H.startServer({ preview: true });
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const page = await context.newPage();
   const problems = [];
   page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });

@@ -1,20 +1,10 @@
 // The page applies the keyed-in person's appearance to itself (DESIGN §8): text_scale multiplies
 // the root font size, high_contrast switches to the high-contrast theme; both go back at key-out.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as H from './harness.mjs';
 
-let server;
-let url;
-let browser;
-before(async () => {
-  ({ server, url } = await H.startServer());
-  browser = await H.launch();
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const env = H.useBrowser();
 
 const rootFontPx = (page) => page.evaluate(() => parseFloat(getComputedStyle(document.documentElement).fontSize));
 const theme = (page) => page.evaluate(() => document.documentElement.dataset.theme ?? null);
@@ -24,7 +14,7 @@ const bodyColours = (page) => page.evaluate(() => {
 });
 
 test('text_scale multiplies the root font size', async () => {
-  const { page, context } = await H.openState(browser, url, 'cloud-online');
+  const { page, context } = await H.openState(env.browser, env.url, 'cloud-online');
   try {
     assert.equal(await rootFontPx(page), 24); // 16 px × 1.5
     assert.equal(await theme(page), null);
@@ -34,7 +24,7 @@ test('text_scale multiplies the root font size', async () => {
 });
 
 test('text_scale multiplies the person\'s own browser text size too', async () => {
-  const { page, context } = await H.openState(browser, url, 'cloud-online', { textPercent: 200 });
+  const { page, context } = await H.openState(env.browser, env.url, 'cloud-online', { textPercent: 200 });
   try {
     assert.equal(await rootFontPx(page), 48); // 32 px × 1.5
   } finally {
@@ -43,7 +33,7 @@ test('text_scale multiplies the person\'s own browser text size too', async () =
 });
 
 test('high_contrast switches the page to its high-contrast theme', async () => {
-  const { page, context } = await H.openState(browser, url, 'snapset-readonly');
+  const { page, context } = await H.openState(env.browser, env.url, 'snapset-readonly');
   try {
     assert.equal(await theme(page), 'high-contrast');
     assert.deepEqual(await bodyColours(page), ['rgb(0, 0, 0)', 'rgb(255, 255, 255)']);
@@ -54,7 +44,7 @@ test('high_contrast switches the page to its high-contrast theme', async () => {
 });
 
 test('the appearance follows each status and goes back when nobody is keyed in', async () => {
-  const { page, context } = await H.openState(browser, url, 'snapset-readonly');
+  const { page, context } = await H.openState(env.browser, env.url, 'snapset-readonly');
   try {
     const idle = H.fixture('status/restored-idle-testing.json');
     await page.evaluate((s) => window.__ATTUNE_MOCK__.emitStatus(s), idle);

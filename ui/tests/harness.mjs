@@ -5,6 +5,7 @@ import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -84,6 +85,26 @@ function servePreview(url, res) {
     return true;
   }
   return false;
+}
+
+/**
+ * For a test file: starts the page server and Chromium before its tests, stops both after them.
+ * `env.url` and `env.browser` are set once `before` has run; `setup(env)` runs after them and
+ * `teardown(env)` before they stop.
+ */
+export function useBrowser({ setup, teardown } = {}) {
+  const env = { server: null, url: null, browser: null };
+  before(async () => {
+    ({ server: env.server, url: env.url } = await startServer());
+    env.browser = await launch();
+    await setup?.(env);
+  });
+  after(async () => {
+    await teardown?.(env);
+    await env.browser?.close();
+    env.server?.close();
+  });
+  return env;
 }
 
 export function launch() {

@@ -2,21 +2,11 @@
 // the snapset picker, the quick adjustments, key-out and the stale-token button work from the
 // keyboard; Escape closes Diagnostics and focus returns to its button; errors appear next to
 // their control. The mock records every command the page sends.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as H from './harness.mjs';
 
-let server;
-let url;
-let browser;
-before(async () => {
-  ({ server, url } = await H.startServer());
-  browser = await H.launch();
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const env = H.useBrowser();
 
 const focusedId = (page) => page.evaluate(() => {
   const el = document.activeElement;
@@ -55,7 +45,7 @@ async function tabTo(page, id) {
 }
 
 async function withState(name, fn, opts) {
-  const { page, context, problems } = await H.openState(browser, url, name, opts);
+  const { page, context, problems } = await H.openState(env.browser, env.url, name, opts);
   try {
     await fn(page);
     assert.deepEqual(problems, []);
@@ -237,7 +227,7 @@ test('Escape closes Diagnostics and focus returns to its button', () =>
 
 test('Copy support bundle: copied to the clipboard when allowed', () =>
   withState('cloud-online', async (page) => {
-    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: url });
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: env.url });
     await page.click('#diagnostics-button');
     await page.click('#copy-bundle-button');
     await page.waitForFunction(() => document.getElementById('bundle-status').textContent !== '');
