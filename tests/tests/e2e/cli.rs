@@ -5,7 +5,7 @@
 use attune_e2e::Desktop;
 use serde_json::Value;
 
-use crate::common::{prepare_desktop, TOUCHED_SCHEMAS};
+use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
 
 fn json(o: &std::process::Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
@@ -34,8 +34,7 @@ fn snapsets_json_lists_keys_and_names() {
 
 #[test]
 fn key_in_changes_the_desktop_and_key_out_restores_it_exactly() {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let scaling_before = d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor");
 
@@ -72,8 +71,7 @@ fn key_in_changes_the_desktop_and_key_out_restores_it_exactly() {
 
 #[test]
 fn every_snapset_round_trips_exactly() {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let list = json(&d.attune(&["snapsets", "--json"]));
     for s in list.as_array().unwrap() {
@@ -96,8 +94,7 @@ fn every_snapset_round_trips_exactly() {
 
 #[test]
 fn keying_in_another_key_keys_the_first_out() {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     assert!(d.attune(&["key-in", "high_contrast"]).status.success());
     assert_eq!(
@@ -164,8 +161,7 @@ fn a_broken_config_file_is_named_and_nothing_runs() {
 
 #[test]
 fn an_unwritable_orca_file_fails_alone_and_the_rest_applies() {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     // Orca's settings file exists but cannot be replaced: immutable, which stops root too.
     let orca = d.data_home().join("orca");
     std::fs::create_dir_all(&orca).unwrap();
@@ -200,8 +196,7 @@ fn an_unwritable_orca_file_fails_alone_and_the_rest_applies() {
 
 #[test]
 fn a_full_disk_while_journalling_changes_nothing_and_says_why() {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     // Test-only failpoint: the journal's first write fails with ENOSPC.
     let o = d.attune_with(

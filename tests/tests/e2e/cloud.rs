@@ -16,7 +16,7 @@ use attune_e2e::Desktop;
 use attune_model::device::DeviceReport;
 use serde_json::{json, Value};
 
-use crate::common::{prepare_desktop, TOUCHED_SCHEMAS};
+use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
 
 const HEALTHY: u8 = 0;
 const BUSY: u8 = 1;
@@ -185,8 +185,7 @@ fn cache_files(d: &Desktop) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is_busy_or_gone() {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let cloud = FakeCloud::start();
 
@@ -263,8 +262,7 @@ fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is
 
 #[test]
 fn each_cloud_call_is_recorded_for_diagnostics_without_the_key() {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let cloud = FakeCloud::start();
     assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
     assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
@@ -305,8 +303,7 @@ fn each_cloud_call_is_recorded_for_diagnostics_without_the_key() {
 fn a_dead_proxy_in_the_environment_is_ignored_unless_the_site_asks_for_proxies() {
     // TEST-MATRIX N22: a proxy variable left behind on a shared computer must not take the
     // cloud away; a site behind a proxy says `use_system_proxy = true` and then gets it.
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let cloud = FakeCloud::start();
     let dead = {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -361,8 +358,7 @@ fn a_dead_proxy_in_the_environment_is_ignored_unless_the_site_asks_for_proxies()
 
 #[test]
 fn a_rejected_key_purges_its_cache_and_applies_nothing() {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let cloud = FakeCloud::start();
     assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
@@ -388,8 +384,7 @@ fn a_rejected_key_purges_its_cache_and_applies_nothing() {
 
 #[test]
 fn without_a_cache_the_snapset_of_the_same_name_or_nothing() {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let closed = {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -418,8 +413,7 @@ fn without_a_cache_the_snapset_of_the_same_name_or_nothing() {
 
 #[test]
 fn a_stale_token_keeps_the_change_says_so_and_relogin_saves_it() {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let cloud = FakeCloud::start();
     assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
@@ -517,8 +511,7 @@ fn a_change_to_a_snapset_is_applied_here_not_saved_and_put_back() {
 #[test]
 fn an_offline_session_reconnects_by_itself_when_the_cloud_is_back() {
     use std::io::BufRead;
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let cloud = FakeCloud::start();
     // Prime the cache, then make the cloud busy and key in: served from the cache, offline.
@@ -585,8 +578,7 @@ fn flat(prefs: Value) -> attune_model::prefs::PreferenceSet {
 /// something, the computer is put back first. Either way the desktop ends as the cloud says.
 #[test]
 fn a_cloud_answer_that_differs_from_the_cache_is_reconciled() {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let cloud = FakeCloud::start();
     let hc = "http://registry.gpii.net/common/highContrast/enabled";
@@ -652,8 +644,7 @@ fn a_cloud_answer_that_differs_from_the_cache_is_reconciled() {
 /// the next attempt goes to the next, and the person gets the cloud's answer.
 #[test]
 fn a_dead_endpoint_of_the_cluster_is_passed_over_for_the_next() {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let cloud = FakeCloud::start();
     let dead = {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -672,8 +663,7 @@ fn a_dead_endpoint_of_the_cluster_is_passed_over_for_the_next() {
 /// for a stale one).
 #[test]
 fn a_token_about_to_expire_is_renewed_before_a_change_is_saved() {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let cloud = FakeCloud::start();
     cloud.mode.store(SHORT_TOKEN, Ordering::SeqCst);
     assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
@@ -699,8 +689,7 @@ fn a_token_about_to_expire_is_renewed_before_a_change_is_saved() {
 /// relogin and a key-out write neither the key, nor the token, nor the site secret.
 #[test]
 fn no_log_line_carries_the_key_the_token_or_the_site_secret_even_at_trace_level() {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let cloud = FakeCloud::start();
     let mut log = String::new();
     let mut run = |args: &[&str]| {

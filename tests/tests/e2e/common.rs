@@ -13,9 +13,16 @@ pub const TOUCHED_SCHEMAS: &[&str] = &[
     "org.gnome.desktop.peripherals.mouse",
 ];
 
+/// A new desktop someone has used (see [`prepare_desktop`]).
+pub fn prepared_desktop() -> Desktop {
+    let d = Desktop::new();
+    prepare_desktop(&d);
+    d
+}
+
 /// A desktop someone has used: some keys set (a few to non-default values, one to its default),
 /// all others unset — restore must bring back both kinds exactly.
-pub fn prepare_desktop(d: &Desktop) {
+fn prepare_desktop(d: &Desktop) {
     d.gsettings_set("org.gnome.desktop.interface", "cursor-size", "32");
     d.gsettings_set("org.gnome.desktop.interface", "enable-animations", "true");
     d.gsettings_set("org.gnome.desktop.a11y.magnifier", "mag-factor", "1.5");

@@ -11,14 +11,13 @@ use std::path::Path;
 
 use attune_e2e::{Desktop, Snapshot};
 
-use crate::common::{prepare_desktop, TOUCHED_SCHEMAS};
+use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
 
 /// Snapsets that between them touch GSettings, launch handlers and Orca's file.
 const SNAPSETS: &[&str] = &["low_vision_combined", "screen_reader"];
 
 fn traced_steps(args: &[&str]) -> Vec<String> {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let trace = d.dir.path().join("steps.txt");
     let trace_s = trace.display().to_string();
     if args[0] == "key-out" {
@@ -98,8 +97,7 @@ fn crash_at_every_step_of_key_in_then_recover_restores_exactly() {
             "{snap}: too few failpoints traced: {steps:?}"
         );
         for step in &steps {
-            let d = Desktop::new();
-            prepare_desktop(&d);
+            let d = prepared_desktop();
             let before = d.snapshot(TOUCHED_SCHEMAS);
             crash(&d, &["key-in", snap], step);
             let o = d.attune(&["recover"]);
@@ -124,8 +122,7 @@ fn crash_at_every_step_of_key_in_then_recover_restores_exactly() {
 fn crash_at_every_step_of_key_in_then_any_command_restores_exactly() {
     let snap = SNAPSETS[0];
     for step in traced_steps(&["key-in", snap]) {
-        let d = Desktop::new();
-        prepare_desktop(&d);
+        let d = prepared_desktop();
         let before = d.snapshot(TOUCHED_SCHEMAS);
         crash(&d, &["key-in", snap], &step);
         let o = d.attune(&["status"]);
@@ -144,8 +141,7 @@ fn crash_at_every_step_of_key_out_is_finished_by_the_next_command() {
     let steps = traced_steps(&["key-out", snap]);
     assert!(!steps.is_empty());
     for step in &steps {
-        let d = Desktop::new();
-        prepare_desktop(&d);
+        let d = prepared_desktop();
         let before = d.snapshot(TOUCHED_SCHEMAS);
         assert!(d
             .attune(&["key-in", snap])
@@ -174,8 +170,7 @@ fn crash_during_recovery_converges_on_the_next_recovery() {
     // Crash after the last settings write: everything is applied and must be undone.
     let last_apply = apply_steps.last().cloned().unwrap();
     // Trace the recovery's own steps.
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     crash(&d, &["key-in", snap], &last_apply);
     let trace = d.dir.path().join("recover-steps.txt");
     let o = d.attune_with(
@@ -186,8 +181,7 @@ fn crash_during_recovery_converges_on_the_next_recovery() {
     let recover_steps = read_steps(&trace);
     assert!(!recover_steps.is_empty());
     for step in &recover_steps {
-        let d = Desktop::new();
-        prepare_desktop(&d);
+        let d = prepared_desktop();
         let before = d.snapshot(TOUCHED_SCHEMAS);
         crash(&d, &["key-in", snap], &last_apply);
         crash(&d, &["recover"], step);

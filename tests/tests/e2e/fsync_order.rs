@@ -6,9 +6,9 @@
 
 use std::process::Command;
 
-use attune_e2e::{workspace_bin, Desktop};
+use attune_e2e::workspace_bin;
 
-use crate::common::prepare_desktop;
+use crate::common::prepared_desktop;
 
 #[derive(Debug)]
 enum Ev {
@@ -102,8 +102,7 @@ fn traced_key_in_order(mutation: Option<&str>) -> Vec<String> {
     if Command::new("strace").arg("-V").output().is_err() {
         panic!("strace is required (scripts/setup-deps.sh installs it)");
     }
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let attune = workspace_bin("attune-cli", "attune");
     let log = d.dir.path().join("strace.txt");
     let mut c = d.command("strace");

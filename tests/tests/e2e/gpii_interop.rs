@@ -13,10 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use attune_e2e::{workspace_root, Desktop};
+use attune_e2e::workspace_root;
 use serde_json::Value;
 
-use crate::common::{prepare_desktop, TOUCHED_SCHEMAS};
+use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
 
 const GPII: &str = "gpii-universal@0.3.0-dev.20200604T131823Z.d6fed9a";
 const COUCH_PACKAGES: &[&str] = &[
@@ -190,8 +190,7 @@ fn attune_keys_in_against_the_real_gpii_cloud_in_legacy_mode() {
     let mut procs = Procs(Vec::new());
     let url = gpii_cloud(&dir, &mut procs);
 
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let site = d.dir.path().join("site.toml");
     std::fs::write(

@@ -13,7 +13,7 @@ use std::time::Duration;
 use attune_e2e::{workspace_bin, Desktop};
 use serde_json::Value;
 
-use crate::common::{prepare_desktop, TOUCHED_SCHEMAS};
+use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -127,8 +127,7 @@ fn get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
 
 #[test]
 fn a_stick_keys_in_and_pulling_it_restores_the_desktop() {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let mut l = Listener::start(&d);
     let vol = l.stick("STICK", "\u{feff}high_contrast \r\n".as_bytes());
@@ -149,8 +148,7 @@ fn a_stick_keys_in_and_pulling_it_restores_the_desktop() {
 
 #[test]
 fn bad_tokens_and_a_second_stick_are_refused_and_the_first_stick_wins() {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let mut l = Listener::start(&d);
     for (name, token) in [
@@ -183,8 +181,7 @@ fn bad_tokens_and_a_second_stick_are_refused_and_the_first_stick_wins() {
 
 #[test]
 fn local_api_speaks_gpii_and_refuses_browsers_and_foreign_hosts() {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let l = Listener::start(&d);
     let api = l.api.clone();
@@ -257,8 +254,7 @@ fn local_api_speaks_gpii_and_refuses_browsers_and_foreign_hosts() {
 
 #[test]
 fn a_storm_of_concurrent_logins_and_logouts_leaves_a_restorable_desktop() {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let l = Listener::start(&d);
     let keys = [

@@ -6,10 +6,10 @@ use std::io::{BufRead, BufReader};
 
 use std::process::{Child, Stdio};
 
-use attune_e2e::{workspace_bin, Desktop};
+use attune_e2e::workspace_bin;
 use serde_json::Value;
 
-use crate::common::{prepare_desktop, TOUCHED_SCHEMAS};
+use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
 
 struct Cloud {
     child: Child,
@@ -56,8 +56,7 @@ fn start_cloud(dir: &std::path::Path) -> Cloud {
 
 #[test]
 fn a_key_served_by_the_real_cloud_is_applied_cached_and_then_served_offline() {
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let cloud = start_cloud(d.dir.path());
     let env = [
@@ -123,8 +122,7 @@ fn a_database_restored_from_an_older_backup_makes_the_token_stale_and_relogin_sa
     const PERSON: &str = "alex-7f3a9c2e";
     // 20 pt over GNOME's 12 pt, rounded to two places by the registry's transform.
     const TWENTY_PT: &str = "1.6699999999999999";
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let dir = d.dir.path();
     let store = format!("sqlite:{}", dir.join("cloud.sqlite").display());
@@ -248,8 +246,7 @@ fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_d
     use attune_e2e::proxy::{FaultProxy, Toxic};
     use std::time::{Duration, Instant};
 
-    let d = Desktop::new();
-    prepare_desktop(&d);
+    let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let cloud = start_cloud(d.dir.path());
     let proxy = FaultProxy::start(cloud.url.trim_start_matches("http://").parse().unwrap());
