@@ -177,11 +177,12 @@ pub(crate) fn key_in_cloud(
             sess.cache_saved_unix = None;
             sess.token = Some(token.expose().to_owned());
             sess.token_expires_unix = Some(
-                now_unix()
-                    + token
+                now_unix().saturating_add(
+                    token
                         .expires_at()
                         .saturating_duration_since(tokio::time::Instant::now())
                         .as_secs(),
+                ),
             );
             sess.answer = Some(answer.clone());
             flow.store_session(&sess)?;
@@ -510,7 +511,7 @@ fn flush(flow: &Flow, sess: &mut crate::session::Session, key: &Key, outbox: &Ou
         match rt.block_on(client.token(key, client.deadline_from_now())) {
             Ok(t) => {
                 sess.token = Some(t.expose().to_owned());
-                sess.token_expires_unix = Some(now_unix() + t.expires_in.as_secs());
+                sess.token_expires_unix = Some(now_unix().saturating_add(t.expires_in.as_secs()));
                 token = t;
             }
             Err(e) => {

@@ -385,16 +385,25 @@ fn clip(s: &str) -> String {
     cleaned.trim().to_owned()
 }
 
-/// Parses `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, relative to `now`.
-/// Garbage, negative numbers and dates in the past give `None`: the normal backoff applies.
+/// The longest `Retry-After` believed. A server asking for more is asking not to be called for a
+/// long time, and an hour says that; taken at its word, a hostile or broken value would take the
+/// cloud away from a long-running listener for days, or overflow the clock it is added to.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Parses `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, relative to `now`,
+/// at most [`MAX_RETRY_AFTER`]. Garbage, negative numbers and dates in the past give `None`:
+/// the normal backoff applies.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-        // Longer than u64 seconds is "never" in practice: saturate rather than ignore.
-        return Some(Duration::from_secs(v.parse::<u64>().unwrap_or(u64::MAX)));
+        // More than u64 seconds is "a very long time": clamp rather than ignore.
+        let secs = v.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
     let when = httpdate::parse_http_date(v).ok()?;
-    when.duration_since(now).ok()
+    when.duration_since(now)
+        .ok()
+        .map(|d| d.min(MAX_RETRY_AFTER))
 }
 
 /// An `X-Attune-Api` value: `<major>.<minor>`.
@@ -590,16 +599,17 @@ mod tests {
     fn retry_after_forms() {
         let in_an_hour = httpdate::fmt_http_date(now() + Duration::from_secs(3600));
         let an_hour_ago = httpdate::fmt_http_date(now() - Duration::from_secs(3600));
+        let in_a_year = httpdate::fmt_http_date(now() + Duration::from_secs(366 * 86400));
         let cases: &[(&str, Option<Duration>)] = &[
             ("1", Some(Duration::from_secs(1))),
             (" 120 ", Some(Duration::from_secs(120))),
             ("0", Some(Duration::ZERO)),
             ("3600", Some(Duration::from_secs(3600))),
-            (
-                "99999999999999999999999",
-                Some(Duration::from_secs(u64::MAX)),
-            ),
+            ("3601", Some(MAX_RETRY_AFTER)),
+            ("99999999999999999999", Some(MAX_RETRY_AFTER)),
+            ("99999999999999999999999", Some(MAX_RETRY_AFTER)),
             (&in_an_hour, Some(Duration::from_secs(3600))),
+            (&in_a_year, Some(MAX_RETRY_AFTER)),
             (&an_hour_ago, None),
             ("-5", None),
             ("1.5", None),

@@ -29,6 +29,11 @@ pub const USER_AGENT: &str = concat!("attune/", env!("CARGO_PKG_VERSION"));
 /// A token is renewed when less than this remains of its life (DESIGN §6.2).
 pub const RENEW_BEFORE: Duration = Duration::from_secs(10);
 
+/// The longest life a token is believed to have. `expiresIn` comes from the server (GPII grants
+/// an hour); a longer one is renewed after a day anyway, and an absurd one (`u64::MAX` seconds)
+/// must not overflow the clock it is added to.
+pub const MAX_TOKEN_LIFE: Duration = Duration::from_secs(24 * 3600);
+
 /// The password sent with the key: GPII's password grant wants a non-empty one and ignores it.
 const GRANT_PASSWORD: &str = "attune";
 
@@ -36,18 +41,20 @@ const GRANT_PASSWORD: &str = "attune";
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token {
     access_token: String,
-    /// Life the server granted (`expiresIn`), from when the answer arrived.
+    /// Life the server granted (`expiresIn`), from when the answer arrived, at most
+    /// [`MAX_TOKEN_LIFE`].
     pub expires_in: Duration,
     /// When the answer arrived, on the monotonic clock: wall-clock changes cannot expire it.
     pub obtained_at: Instant,
 }
 
 impl Token {
-    /// Builds a token, e.g. from the session file.
+    /// Builds a token, e.g. from the session file; a life longer than [`MAX_TOKEN_LIFE`] is cut
+    /// to it.
     pub fn new(access_token: String, expires_in: Duration, obtained_at: Instant) -> Token {
         Token {
             access_token,
-            expires_in,
+            expires_in: expires_in.min(MAX_TOKEN_LIFE),
             obtained_at,
         }
     }
@@ -57,8 +64,12 @@ impl Token {
         &self.access_token
     }
 
+    /// When it expires; a time the clock cannot hold counts as already expired (renewed, not
+    /// trusted).
     pub fn expires_at(&self) -> Instant {
-        self.obtained_at + self.expires_in
+        self.obtained_at
+            .checked_add(self.expires_in)
+            .unwrap_or(self.obtained_at)
     }
 
     /// Whether to get a fresh one before using it at `now` (less than [`RENEW_BEFORE`] left).
@@ -703,6 +714,17 @@ mod tests {
                 "after {after} s"
             );
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_absurd_token_life_is_cut_to_a_day_without_panicking() {
+        // Issue 12 item 5: `expiresIn: 18446744073709551615` overflowed the clock.
+        let t0 = Instant::now();
+        let t = Token::new("tok".to_owned(), Duration::from_secs(u64::MAX), t0);
+        assert_eq!(t.expires_in, MAX_TOKEN_LIFE);
+        assert_eq!(t.expires_at(), t0 + MAX_TOKEN_LIFE);
+        assert!(!t.needs_renewal(t0));
+        assert!(t.needs_renewal(t0 + MAX_TOKEN_LIFE));
     }
 
     #[test]

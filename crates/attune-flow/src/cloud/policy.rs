@@ -326,8 +326,11 @@ impl Health {
                     self.throttle.on_failure();
                 }
                 if let Some(ra) = f.retry_after() {
-                    let t = now + ra;
-                    self.not_before = Some(self.not_before.map_or(t, |old| old.max(t)));
+                    // The wait comes from the server: clamp it, and never let the clock overflow.
+                    let ra = ra.min(super::classify::MAX_RETRY_AFTER);
+                    if let Some(t) = now.checked_add(ra) {
+                        self.not_before = Some(self.not_before.map_or(t, |old| old.max(t)));
+                    }
                 }
                 self.breaker.on_failure(f, now, jitter);
             }
@@ -958,6 +961,35 @@ mod tests {
         assert!(s2.starts().is_empty());
         // After it, calls go through.
         tokio::time::advance(Duration::from_secs(3600)).await;
+        let s3 = Script::new(vec![Some(Ok(5))]);
+        assert_eq!(
+            p.run(&h, p.deadline_from(s3.t0), &no_jitter, s3.op()).await,
+            Ok(5)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_too_long_for_the_clock_holds_calls_without_panicking() {
+        // Issue 12 item 5: `now + Retry-After` overflowed the monotonic clock and panicked.
+        let p = policy();
+        let h = health();
+        let s = Script::new(vec![Some(Err(busy(Some(u64::MAX)))), Some(Ok(1))]);
+        let e = p
+            .run(&h, p.deadline_from(s.t0), &no_jitter, s.op())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e.gave_up, GiveUp::RetryAfterBeyondDeadline { .. }),
+            "{e:?}"
+        );
+        // Later calls are held, for at most MAX_RETRY_AFTER.
+        let s2 = Script::new(vec![Some(Ok(1))]);
+        let e = p
+            .run(&h, p.deadline_from(s2.t0), &no_jitter, s2.op())
+            .await
+            .unwrap_err();
+        assert_eq!((e.attempts, e.gave_up), (0, GiveUp::BreakerOpen));
+        tokio::time::advance(super::super::classify::MAX_RETRY_AFTER).await;
         let s3 = Script::new(vec![Some(Ok(5))]);
         assert_eq!(
             p.run(&h, p.deadline_from(s3.t0), &no_jitter, s3.op()).await,

@@ -5,6 +5,7 @@
 
 mod answers;
 mod fault;
+mod hostile;
 mod network;
 mod tls;
 
