@@ -301,19 +301,7 @@ impl CloudClient {
             "token",
             deadline,
             |base, _| Ok(self.http.post(join(base, &["access_token"])?).form(&form)),
-            |a| {
-                let t: TokenAnswer = parse_json(&a.body)?;
-                if t.access_token.is_empty() {
-                    return Err(FailureKind::Malformed {
-                        detail: "the token answer has an empty access_token".to_owned(),
-                    });
-                }
-                Ok(Token::new(
-                    t.access_token,
-                    Duration::from_secs(t.expires_in),
-                    Instant::now(),
-                ))
-            },
+            |a| parse_token_answer(&a.body, Instant::now()),
         )
         .await
     }
@@ -632,6 +620,22 @@ fn join(base: &Url, segments: &[&str]) -> Result<Url, FailureKind> {
         .pop_if_empty()
         .extend(segments);
     Ok(url)
+}
+
+/// Reads a token answer (`{"access_token","expiresIn"}`) that arrived at `now`. Public so the
+/// fuzz target `token_answer` feeds it exactly what the cloud sent.
+pub fn parse_token_answer(body: &[u8], now: Instant) -> Result<Token, FailureKind> {
+    let t: TokenAnswer = parse_json(body)?;
+    if t.access_token.is_empty() {
+        return Err(FailureKind::Malformed {
+            detail: "the token answer has an empty access_token".to_owned(),
+        });
+    }
+    Ok(Token::new(
+        t.access_token,
+        Duration::from_secs(t.expires_in),
+        now,
+    ))
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, FailureKind> {
