@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command that runs every test of Attune (the README's test command; .ci/run calls it).
 # Installs what it needs first, then: formatting, lints, the whole workspace's tests, the real
-# app end to end (scripts/test-app.sh) and the UI's accessibility tests (scripts/test-ui.sh).
+# app end to end (scripts/test-app.sh), the UI's accessibility tests (scripts/test-ui.sh) and a
+# short fuzzing run of every parser of outside input (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 disk
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast
+disk
+# Every parser of outside input, fuzzed a short while each from the committed corpus
+# (docs/fuzzing.md); its own target dir, fuzz/target.
+bash scripts/fuzz.sh --seconds "${ATTUNE_FUZZ_SECONDS:-20}"
 disk
 bash scripts/test-app.sh
 disk
