@@ -455,6 +455,11 @@ pub async fn create_credential(
             "--site `{site}`: use 1 to 64 letters, digits, '-', '_' or '.'"
         )));
     }
+    if site == DEV_CLIENT_ID {
+        return Err(AdminError::Usage(format!(
+            "--site `{site}` is the development credential of `serve --dev`; choose another name"
+        )));
+    }
     if store.find_client_credential(site).await?.is_some() {
         return Err(AdminError::Usage(format!(
             "a credential for site `{site}` exists already; choose another name"
@@ -511,10 +516,16 @@ pub async fn put_credential(
     Ok(())
 }
 
+/// The client id of the development credential of `serve --dev`.
+pub const DEV_CLIENT_ID: &str = "attune-dev";
+/// Its secret: public (in the docs and the client's development profile), so the credential
+/// must work only while `--dev` is given.
+pub const DEV_CLIENT_SECRET: &str = "attune-dev-secret";
+
 /// The development setup of `serve --dev`: the credential `attune-dev`/`attune-dev-secret`
 /// and every bundled snapset (as read-only snapsets). Idempotent.
 pub async fn load_dev_data(store: &dyn Store, clock: &dyn Clock) -> Result<LoadReport, AdminError> {
-    put_credential(store, "attune-dev", "attune-dev-secret", None, clock).await?;
+    put_credential(store, DEV_CLIENT_ID, DEV_CLIENT_SECRET, None, clock).await?;
     let mut report = LoadReport::default();
     for s in attune_model::bundled::snapsets() {
         let value = attune_model::parse_json5(s.text, s.file_name)
@@ -525,4 +536,20 @@ pub async fn load_dev_data(store: &dyn Store, clock: &dyn Clock) -> Result<LoadR
         report.count_kind(o);
     }
     Ok(report)
+}
+
+/// Revokes the development credential a `serve --dev` left in the store, if any: its secret
+/// is public, so a server started without `--dev` on the same store must not accept it (nor
+/// the tokens granted with it, which follow their credential). `serve --dev` writes it again.
+/// Returns whether there was one to revoke.
+pub async fn revoke_dev_credential(store: &dyn Store) -> Result<bool, AdminError> {
+    match store.find_client_credential(DEV_CLIENT_ID).await? {
+        Some(c) if !c.revoked => {
+            store
+                .put_client_credential(ClientCredentialDoc { revoked: true, ..c })
+                .await?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
 }

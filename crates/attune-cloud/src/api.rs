@@ -6,9 +6,12 @@
 //! `docs/cloud.md` for the list of differences.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody, PathRejection};
@@ -53,8 +56,19 @@ pub struct Limits {
     pub max_put_bytes: usize,
     /// Largest `/access_token` body.
     pub max_token_bytes: usize,
+    /// Failed token requests per (source address, client id).
     pub per_address: LimitPolicy,
+    /// Failed token requests of an authenticated client id, from anywhere.
     pub per_client: LimitPolicy,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`serve --trusted-proxy`); from
+    /// any other peer the header is ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A connection whose request head (line and headers) is not complete this long after it
+    /// started is closed: slow clients must not hold connections for ever (slowloris).
+    pub header_read_timeout: Duration,
+    /// A request whose body sends nothing for this long is answered 408 and its connection
+    /// closed, which frees its place among `max_in_flight`.
+    pub body_stall_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -65,6 +79,9 @@ impl Default for Limits {
             max_token_bytes: 16 * 1024,
             per_address: auth::PER_ADDRESS,
             per_client: auth::PER_CLIENT,
+            trusted_proxies: Vec::new(),
+            header_read_timeout: Duration::from_secs(10),
+            body_stall_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -127,6 +144,13 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The limits this state was made with.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
 type St = Arc<AppState>;
 
 /// Every route of the API: method, path (axum syntax) and handler. The router is built from
@@ -145,6 +169,11 @@ pub fn routes(limits: &Limits) -> Vec<(Method, &'static str, MethodRouter<St>)> 
                     limits.max_token_bytes,
                     announced_length,
                 )),
+        ),
+        (
+            Method::POST,
+            "/access_token/revoke",
+            post(revoke_token).layer(DefaultBodyLimit::max(limits.max_token_bytes)),
         ),
         (Method::GET, "/{key}/settings/{device}", get(get_settings)),
         (
@@ -176,6 +205,65 @@ async fn announced_length(State(limit): State<usize>, req: Request, next: Next) 
     }
 }
 
+/// Gives the request a body that fails with [`BodyStalled`] when nothing arrives for `limit`
+/// (a slow client must not hold a place among `max_in_flight` for ever).
+async fn body_stall_timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    let req = req.map(|inner| {
+        axum::body::Body::new(StallTimeoutBody {
+            inner,
+            limit,
+            timer: Box::pin(tokio::time::sleep(limit)),
+        })
+    });
+    next.run(req).await
+}
+
+/// The error of a request body that stopped arriving.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body sent nothing for {} ms", .0.as_millis())]
+pub struct BodyStalled(Duration);
+
+/// A body whose every frame must arrive within `limit` of the previous one (or of the request
+/// head). A total deadline would cut slow but honest uploads; this cuts only silence.
+struct StallTimeoutBody {
+    inner: axum::body::Body,
+    limit: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl axum::body::HttpBody for StallTimeoutBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let next = tokio::time::Instant::now() + this.limit;
+                this.timer.as_mut().reset(next);
+                Poll::Ready(frame)
+            }
+            Poll::Pending => match this.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    Poll::Ready(Some(Err(axum::Error::new(BodyStalled(this.limit)))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// The `(method, path)` pairs of [`routes`], for documentation checks.
 pub fn route_list() -> Vec<(Method, &'static str)> {
     routes(&Limits::default())
@@ -191,6 +279,10 @@ pub fn router(state: St) -> Router {
         r = r.route(path, handler);
     }
     r.fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.limits.body_stall_timeout,
+            body_stall_timeout,
+        ))
         .layer(middleware::from_fn(log_request))
         .layer(middleware::from_fn_with_state(state.clone(), shed_load))
         .layer(middleware::from_fn(version_header))
@@ -271,14 +363,30 @@ async fn version() -> Json<Value> {
     }))
 }
 
-/// The body, or 413 when it is over the route's limit.
+/// The body, or 413 when it is over the route's limit, or 408 when it stopped arriving.
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|e| match e {
         BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
             ApiError::TooLarge { limit: 0 }
         }
+        other if stalled(&other) => ApiError::gpii(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("The request body stopped arriving: {other}"),
+        ),
         other => ApiError::bad_request(format!("The request body could not be read: {other}")),
     })
+}
+
+/// Whether a body error comes from [`BodyStalled`].
+fn stalled(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<BodyStalled>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// The fields of a token request, from a JSON or form body. Other content types give no
@@ -352,30 +460,40 @@ async fn access_token(
         other => other,
     })?;
     let now = st.clock.now_ms();
-    let address = peer.ip().to_string();
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let ip = auth::client_address(peer.ip(), &forwarded, &st.limits.trusted_proxies);
     let fields = token_fields(&headers, &body)?;
     let client_id = nonempty(&fields, "client_id");
+    // Failures count per (address, client id), so that one client's failures never refuse
+    // another client's correct credential from the same address (behind a reverse proxy all
+    // sites share one). Client ids that do not exist share one bucket per address: cycling
+    // made-up ids neither escapes the limit nor grows the limiter. Telling them apart costs a
+    // read by key before the limit is checked.
+    let credential = match client_id {
+        Some(c) => st.store.find_client_credential(c).await?,
+        None => None,
+    };
+    let pair = match (&credential, client_id) {
+        (Some(c), _) => format!("{ip} {}", c.oauth2_client_id),
+        (None, Some(_)) => format!("{ip} ?"),
+        (None, None) => format!("{ip} -"),
+    };
     st.per_address
-        .check(&address, now)
+        .check(&pair, now)
         .map_err(|s| ApiError::RateLimited { retry_after: s })?;
-    if let Some(c) = client_id {
-        st.per_client
-            .check(c, now)
-            .map_err(|s| ApiError::RateLimited { retry_after: s })?;
-    }
-    let fail = |why: &str| {
-        st.per_address.fail(&address, now);
-        if let Some(c) = client_id {
-            st.per_client.fail(c, now);
-        }
+    let refuse_client = |why: &str| {
+        st.per_address.fail(&pair, now);
         tracing::info!(client = client_id.unwrap_or("-"), why, "token refused");
     };
 
     let (Some(client_id), Some(secret)) = (client_id, nonempty(&fields, "client_secret")) else {
-        fail("no client credentials");
+        refuse_client("no client credentials");
         return Err(ApiError::PlainUnauthorized);
     };
-    let credential = st.store.find_client_credential(client_id).await?;
     let credential = match credential {
         Some(c)
             if !c.revoked
@@ -385,9 +503,19 @@ async fn access_token(
             c
         }
         _ => {
-            fail("wrong client credentials");
+            refuse_client("wrong client credentials");
             return Err(ApiError::oauth_unauthorized());
         }
+    };
+    // An authenticated client: its failures from here on (unknown keys, …) also count per
+    // client id, wherever they come from, so one site cannot sweep the key space.
+    st.per_client
+        .check(client_id, now)
+        .map_err(|s| ApiError::RateLimited { retry_after: s })?;
+    let fail = |why: &str| {
+        st.per_address.fail(&pair, now);
+        st.per_client.fail(client_id, now);
+        tracing::info!(client = client_id, why, "token refused");
     };
     let grant_type = fields.get("grant_type").map_or("undefined", String::as_str);
     if grant_type != "password" {
@@ -405,7 +533,7 @@ async fn access_token(
     let username = nonempty(&fields, "username").ok_or_else(|| missing("username"))?;
     nonempty(&fields, "password").ok_or_else(|| missing("password"))?;
     if let Some(blocks) = &credential.allowed_ip_blocks {
-        if !auth::ip_allowed(peer.ip(), blocks) {
+        if !auth::ip_allowed(ip, blocks) {
             fail("address not in allowedIPBlocks");
             return Err(ApiError::oauth_unauthorized());
         }
@@ -454,9 +582,9 @@ async fn access_token(
         .into_response())
 }
 
-/// The bearer token's live grant, if it is for `key`; otherwise 401 as GPII answers.
-async fn authorize(st: &AppState, headers: &HeaderMap, key: &str) -> Result<Grant, ApiError> {
-    let token = headers
+/// The token of an `Authorization: Bearer <token>` header; 401 as GPII answers without one.
+fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
@@ -466,7 +594,32 @@ async fn authorize(st: &AppState, headers: &HeaderMap, key: &str) -> Result<Gran
                 _ => None,
             }
         })
-        .ok_or(ApiError::Unauthorized)?;
+        .ok_or(ApiError::Unauthorized)
+}
+
+/// `POST /access_token/revoke` (an Attune extension GPII clients never call): the bearer
+/// token stops working at once, so a desktop that keys out leaves no token valid for the rest
+/// of its hour. 204 whether or not the token existed (RFC 7009: the answer tells a caller
+/// nothing about other people's tokens, and retrying is harmless).
+async fn revoke_token(State(st): State<St>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    let token = bearer_token(&headers)?;
+    let now = st.clock.now_ms();
+    let n = st
+        .store
+        .revoke_authorization(&auth::token_hash(token), now)
+        .await?;
+    let n = if n == 0 {
+        st.store.revoke_legacy_authorization(token, now).await?
+    } else {
+        n
+    };
+    tracing::info!(revoked = n, "token revoked by its holder");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The bearer token's live grant, if it is for `key`; otherwise 401 as GPII answers.
+async fn authorize(st: &AppState, headers: &HeaderMap, key: &str) -> Result<Grant, ApiError> {
+    let token = bearer_token(headers)?;
     let now = st.clock.now_ms();
     let grant = match st.store.find_grant(&auth::token_hash(token), now).await? {
         Some(g) => g,
@@ -640,6 +793,31 @@ async fn put_settings(
     Ok(Json(json!({"gpiiKey": key, "message": PUT_SUCCESS})))
 }
 
+/// Largest preference set a key may hold, as stored (compact JSON). A PUT merges into what is
+/// stored and nothing ever removes a term, so without this cap a key's row grows with every
+/// PUT (twelve 1 MiB PUTs made an 11 MB row that every GET then reads and matches). A real
+/// person's set is a few kB; GPII's snapsets are under 2 kB.
+pub const MAX_STORED_PREFS_BYTES: usize = 256 * 1024;
+
+/// The merged set, or 413 (GPII's error shape) when it would be over
+/// [`MAX_STORED_PREFS_BYTES`]; then nothing is stored.
+fn within_stored_limit(merged: Value) -> Result<Value, ApiError> {
+    let n = merged.to_string().len();
+    if n > MAX_STORED_PREFS_BYTES {
+        tracing::info!(
+            bytes = n,
+            "PUT refused: the merged preference set is too large"
+        );
+        return Err(ApiError::gpii(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "The preferences of this key would be {n} bytes after this change, more than the {MAX_STORED_PREFS_BYTES} bytes a key may hold; nothing was saved"
+            ),
+        ));
+    }
+    Ok(merged)
+}
+
 /// Tries at a PUT before giving up with 503 (each retry is a lost race, not a failure).
 const SAVE_ATTEMPTS: u32 = 30;
 
@@ -667,7 +845,10 @@ async fn save_preferences(st: &AppState, key: &str, body: &Value) -> Result<(), 
                 }
                 let rev = safe.rev;
                 let doc = PrefsSafeDoc {
-                    preferences: preferences::merged_preferences(Some(&safe.preferences), body),
+                    preferences: within_stored_limit(preferences::merged_preferences(
+                        Some(&safe.preferences),
+                        body,
+                    ))?,
                     timestamp_updated: Some(now),
                     ..safe
                 };
@@ -696,7 +877,7 @@ async fn save_preferences(st: &AppState, key: &str, body: &Value) -> Result<(), 
                     id: safe_id,
                     prefs_safe_type: PrefsSafeType::User,
                     name: None,
-                    preferences: preferences::merged_preferences(None, body),
+                    preferences: within_stored_limit(preferences::merged_preferences(None, body))?,
                     timestamp_created: Some(now),
                     timestamp_updated: None,
                     rev: 0,

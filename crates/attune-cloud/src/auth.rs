@@ -7,8 +7,12 @@
 //! - Access tokens are 128 random bits, given out as 32 hex digits and stored only as their
 //!   SHA-256, so a copy of the database does not hold usable tokens.
 //! - A key is a secret that a person carries, so guessing keys at `/access_token` must be slow:
-//!   failed requests drain a token bucket per client id and per source address (GPII has no
-//!   such limit).
+//!   failed requests drain a token bucket per (source address, client id), and failures of an
+//!   authenticated client also one per client id (GPII has no such limit). One client's
+//!   failures never refuse another client's correct credential, even from the same address
+//!   (behind a reverse proxy every site shares one).
+//! - The source address is the peer's, or, when the peer is a trusted proxy
+//!   (`serve --trusted-proxy`), the rightmost untrusted hop of `X-Forwarded-For`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -91,13 +95,58 @@ pub fn log_tag(secret: &str) -> String {
     token_hash(secret)[..8].to_owned()
 }
 
+/// IPv4 addresses mapped into IPv6 (`::ffff:10.0.0.1`, how a dual-stack socket reports IPv4
+/// peers) as plain IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Reads a `--trusted-proxy` value: a CIDR block (`10.0.0.0/8`) or one address.
+pub fn parse_trusted_proxy(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| {
+            s.parse::<IpAddr>()
+                .map(|a| ipnet::IpNet::from(canonical(a)))
+        })
+        .map_err(|_| format!("`{s}` is neither an address nor a CIDR block (e.g. 10.0.0.0/8)"))
+}
+
+/// The address a request comes from. The peer's, unless the peer is one of the `trusted`
+/// proxies: then the rightmost `X-Forwarded-For` hop that is not a trusted proxy (the hops to
+/// its right were appended by proxies we trust; anything to its left the client may have
+/// written itself). When every hop is trusted, the leftmost; when a hop cannot be read, the
+/// last trusted one before it (a garbled header must not let a client choose its address).
+/// `forwarded_for` are the header's values in the order received.
+pub fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let mut current = canonical(peer);
+    if !is_trusted(&current) {
+        return current;
+    }
+    for hop in forwarded_for.iter().rev().flat_map(|v| v.rsplit(',')) {
+        let hop = hop.trim();
+        let parsed = hop
+            .parse::<IpAddr>()
+            .or_else(|_| hop.parse::<std::net::SocketAddr>().map(|a| a.ip()));
+        let Ok(ip) = parsed.map(canonical) else {
+            return current;
+        };
+        if !is_trusted(&ip) {
+            return ip;
+        }
+        current = ip;
+    }
+    current
+}
+
 /// Whether `ip` is inside one of GPII's `allowedIPBlocks` (`"10.0.0.0/8"`, `"::1"`, …). IPv4
 /// addresses mapped into IPv6 are compared as IPv4. Entries that do not parse allow nothing.
 pub fn ip_allowed(ip: IpAddr, blocks: &[String]) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
+    let ip = canonical(ip);
     blocks.iter().any(|b| {
         let b = b.trim();
         if b.contains('/') {
@@ -119,9 +168,9 @@ pub struct LimitPolicy {
     pub per_second: f64,
 }
 
-/// Defaults: per source address 10 failures, then one per 6 s (10 a minute); per client id 60,
-/// then one per second (a site with many desktops keying in with typos must not lock itself
-/// out, but one client cannot sweep the key space).
+/// Defaults: per source address and client id 10 failures, then one per 6 s (10 a minute);
+/// per authenticated client id 60, then one per second (a site with many desktops keying in
+/// with typos must not lock itself out, but one client cannot sweep the key space).
 pub const PER_ADDRESS: LimitPolicy = LimitPolicy {
     burst: 10.0,
     per_second: 1.0 / 6.0,
@@ -131,8 +180,8 @@ pub const PER_CLIENT: LimitPolicy = LimitPolicy {
     per_second: 1.0,
 };
 
-/// Largest number of buckets kept per kind before full ones are dropped (bounds memory
-/// under an attack from many addresses).
+/// Largest number of buckets kept per limiter (bounds memory under an attack from many
+/// addresses or with many client ids): beyond it, full buckets are dropped, then the fullest.
 const MAX_BUCKETS: usize = 100_000;
 
 #[derive(Debug, Clone, Copy)]
@@ -146,21 +195,52 @@ struct Bucket {
 #[derive(Debug)]
 pub struct FailureLimiter {
     policy: LimitPolicy,
+    max_buckets: usize,
     buckets: Mutex<HashMap<String, Bucket>>,
 }
 
 impl FailureLimiter {
     pub fn new(policy: LimitPolicy) -> Self {
+        Self::with_capacity(policy, MAX_BUCKETS)
+    }
+
+    /// A limiter that keeps at most `max_buckets` buckets.
+    pub fn with_capacity(policy: LimitPolicy, max_buckets: usize) -> Self {
         FailureLimiter {
             policy,
+            max_buckets: max_buckets.max(1),
             buckets: Mutex::new(HashMap::new()),
         }
     }
 
-    fn refill(&self, b: &mut Bucket, now_ms: i64) {
+    /// The bucket's level at `now_ms`, without changing it.
+    fn level_at(&self, b: &Bucket, now_ms: i64) -> f64 {
         let secs = (now_ms - b.at_ms).max(0) as f64 / 1000.0;
-        b.level = (b.level + secs * self.policy.per_second).min(self.policy.burst);
+        (b.level + secs * self.policy.per_second).min(self.policy.burst)
+    }
+
+    fn refill(&self, b: &mut Bucket, now_ms: i64) {
+        b.level = self.level_at(b, now_ms);
         b.at_ms = now_ms;
+    }
+
+    /// Makes room for one more bucket: drops the full ones (they hold nothing), and if that is
+    /// not enough, the fullest tenth (the least drained say the least about an attacker).
+    fn make_room(&self, map: &mut HashMap<String, Bucket>, now_ms: i64) {
+        let burst = self.policy.burst;
+        map.retain(|_, b| self.level_at(b, now_ms) < burst);
+        if map.len() < self.max_buckets {
+            return;
+        }
+        let mut by_level: Vec<(f64, String)> = map
+            .iter()
+            .map(|(k, b)| (self.level_at(b, now_ms), k.clone()))
+            .collect();
+        by_level.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let excess = map.len() + 1 - self.max_buckets * 9 / 10;
+        for (_, k) in by_level.into_iter().take(excess) {
+            map.remove(&k);
+        }
     }
 
     /// `Err(seconds)` when `who` has no failures left: wait that long before trying again.
@@ -185,12 +265,8 @@ impl FailureLimiter {
         let Ok(mut map) = self.buckets.lock() else {
             return;
         };
-        if map.len() >= MAX_BUCKETS && !map.contains_key(who) {
-            let policy = self.policy;
-            map.retain(|_, b| {
-                let secs = (now_ms - b.at_ms).max(0) as f64 / 1000.0;
-                b.level + secs * policy.per_second < policy.burst
-            });
+        if map.len() >= self.max_buckets && !map.contains_key(who) {
+            self.make_room(&mut map, now_ms);
         }
         let b = map.entry(who.to_owned()).or_insert(Bucket {
             level: self.policy.burst,
@@ -241,6 +317,84 @@ mod tests {
             &["192.168.1.1/128".to_owned()]
         ));
         assert!(!ip_allowed("127.0.0.1".parse().unwrap(), &[]));
+    }
+
+    #[test]
+    fn limiter_memory_stays_bounded_when_every_failure_has_a_new_name() {
+        let l = FailureLimiter::with_capacity(
+            LimitPolicy {
+                burst: 10.0,
+                per_second: 0.0,
+            },
+            100,
+        );
+        l.fail("drained", 0);
+        for _ in 0..9 {
+            l.fail("drained", 0);
+        }
+        for i in 0..10_000 {
+            l.fail(&format!("203.0.113.1 client-{i}"), 0);
+        }
+        let n = l.buckets.lock().unwrap().len();
+        assert!(n <= 100, "{n} buckets kept");
+        assert!(
+            l.check("drained", 0).is_err(),
+            "the most drained bucket is kept"
+        );
+    }
+
+    fn nets(list: &[&str]) -> Vec<ipnet::IpNet> {
+        list.iter()
+            .map(|s| parse_trusted_proxy(s).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let trusted = nets(&["10.0.0.0/8", "192.168.1.1"]);
+        // Not from a trusted proxy: the header is the client's own words.
+        assert_eq!(
+            client_address(ip("203.0.113.9"), &["198.51.100.1"], &trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &["198.51.100.1"], &[]),
+            ip("10.0.0.2")
+        );
+        // The rightmost untrusted hop; what the client wrote to its left is ignored.
+        assert_eq!(
+            client_address(
+                ip("10.0.0.2"),
+                &["1.2.3.4, 198.51.100.1, 192.168.1.1"],
+                &trusted
+            ),
+            ip("198.51.100.1")
+        );
+        // Several header lines are one list, in order.
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &["1.2.3.4", "198.51.100.7"], &trusted),
+            ip("198.51.100.7")
+        );
+        // IPv4-mapped peers, ports, no header, all trusted, garbage.
+        assert_eq!(
+            client_address(ip("::ffff:10.0.0.2"), &["198.51.100.1:5555"], &trusted),
+            ip("198.51.100.1")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &[], &trusted),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &["10.9.9.9, 10.0.0.3"], &trusted),
+            ip("10.9.9.9")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &["198.51.100.1, garbage"], &trusted),
+            ip("10.0.0.2")
+        );
+        assert!(parse_trusted_proxy("10.0.0.0/33").is_err());
+        assert!(parse_trusted_proxy("proxy.local").is_err());
     }
 
     #[test]

@@ -5,15 +5,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use attune_cloud::admin;
 use attune_cloud::api::{AppState, Limits};
 use attune_cloud::clock::{Clock, SystemClock};
 use attune_cloud::server::{self, OpenStore, StoreUrl};
 use attune_cloud::store::couchdb::CouchStore;
 use attune_cloud::store::{sqlite, PrefsSafeType};
+use attune_cloud::{admin, auth};
 use attune_model::registry::SolutionsRegistry;
 
 #[derive(Parser)]
@@ -54,6 +55,17 @@ enum Command {
         /// Requests handled at once before answering 503.
         #[arg(long, default_value_t = 256)]
         max_in_flight: usize,
+        /// A reverse proxy (address or CIDR block) whose X-Forwarded-For is believed for the
+        /// client's address (rate limits, allowedIPBlocks); repeatable. From any other peer the
+        /// header is ignored.
+        #[arg(long = "trusted-proxy", value_parser = auth::parse_trusted_proxy)]
+        trusted_proxy: Vec<ipnet::IpNet>,
+        /// Milliseconds a client may take to send a request's head (for tests).
+        #[arg(long, default_value_t = 10_000, hide = true)]
+        header_read_timeout_ms: u64,
+        /// Milliseconds a request body may send nothing (for tests).
+        #[arg(long, default_value_t = 10_000, hide = true)]
+        body_stall_timeout_ms: u64,
     },
     /// Load GPII preference files and dbData JSON (idempotent).
     Load {
@@ -152,6 +164,37 @@ fn registries(specs: &[String]) -> Result<HashMap<String, Arc<SolutionsRegistry>
     Ok(out)
 }
 
+/// Revokes a development credential an earlier `serve --dev` left in the store (its secret is
+/// public). The store may be down at start (serving starts anyway): then this keeps trying in
+/// the background, and the credential works at most until the store answers again.
+async fn retire_dev_credential(store: Arc<dyn attune_cloud::store::Store>) {
+    match admin::revoke_dev_credential(store.as_ref()).await {
+        Ok(true) => {
+            tracing::warn!("revoked the development credential attune-dev (serving without --dev)")
+        }
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot revoke the development credential yet; retrying");
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    match admin::revoke_dev_credential(store.as_ref()).await {
+                        Ok(revoked) => {
+                            if revoked {
+                                tracing::warn!("revoked the development credential attune-dev");
+                            }
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "still cannot revoke the development credential")
+                        }
+                    }
+                }
+            });
+        }
+    }
+}
+
 async fn run(cli: Cli) -> Result<(), String> {
     let clock = SystemClock;
     let open = |url: &StoreUrl| url.open().map_err(|e| e.to_string());
@@ -162,6 +205,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             dev,
             registry,
             max_in_flight,
+            trusted_proxy,
+            header_read_timeout_ms,
+            body_stall_timeout_ms,
         } => {
             tracing::info!(store = %store, "opening the store");
             let s = open(&store)?;
@@ -175,6 +221,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                     .await
                     .map_err(|e| e.to_string())?;
                 tracing::info!(%r, "development data loaded (client attune-dev)");
+            } else {
+                retire_dev_credential(s.shared()).await;
             }
             let registries = registries(&registry)?;
             let state = AppState::new(
@@ -183,6 +231,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 registries,
                 Limits {
                     max_in_flight,
+                    trusted_proxies: trusted_proxy,
+                    header_read_timeout: Duration::from_millis(header_read_timeout_ms),
+                    body_stall_timeout: Duration::from_millis(body_stall_timeout_ms),
                     ..Limits::default()
                 },
             );
@@ -294,6 +345,9 @@ async fn run(cli: Cli) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    // Everything this process creates (the store, its WAL, backups, key lists) holds keys or
+    // preferences: readable by its owner only, whatever the umask we were started with.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
     server::init_logging();
     let rt = match tokio::runtime::Builder::new_multi_thread()

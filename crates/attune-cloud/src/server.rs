@@ -3,12 +3,17 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::IsTerminal;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use attune_model::registry::SolutionsRegistry;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 
 use crate::api::{router, AppState};
 use crate::store::couchdb::{CouchError, CouchStore, CouchUrl};
@@ -127,16 +132,67 @@ pub fn bundled_registries(
     Ok(m)
 }
 
-/// Serves the API on `listener` until `shutdown` completes; requests in flight then finish.
+/// Serves the API (HTTP/1.1) on `listener` until `shutdown` completes; requests in flight then
+/// finish and idle connections close.
+///
+/// Served with hyper directly rather than `axum::serve`, for the one thing that has no knob:
+/// a connection whose request head is not complete within
+/// [`Limits::header_read_timeout`](crate::api::Limits) is cut, so slow clients cannot hold
+/// connections open for ever (a body that stalls is cut by the router, see
+/// [`crate::api::router`]).
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(state.limits().header_read_timeout);
+    let app = router(state);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    accept_failed(e).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            app.clone().oneshot(req.map(Body::new))
+        });
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// After a failed `accept`: a connection that died before we took it is nothing; anything else
+/// (out of file descriptors, …) is logged and waited out for a moment, as axum::serve does, so
+/// the loop does not spin.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %e, "cannot accept connections");
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
 }
 
 /// Completes on ctrl-c or SIGTERM.

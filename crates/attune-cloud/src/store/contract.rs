@@ -94,6 +94,7 @@ where
     grants_expire_and_follow_their_credential(&make().await).await;
     grants_named_after_their_hash_are_unique(&make().await).await;
     purge_removes_only_expired(&make().await).await;
+    revoked_grants_are_gone_and_revoking_is_idempotent(&make().await).await;
     other_documents_round_trip(&make().await).await;
 }
 
@@ -296,4 +297,37 @@ pub async fn other_documents_round_trip(s: &impl Store) {
     };
     ok(s.put_other_doc(doc.clone()).await, "put");
     assert_eq!(ok(s.find_other_doc(&doc.id).await, "find"), Some(doc));
+}
+
+/// `POST /access_token/revoke`: the grant is gone at once, others stay, and revoking again (or
+/// revoking a token nobody issued) is not an error.
+pub async fn revoked_grants_are_gone_and_revoking_is_idempotent(s: &impl Store) {
+    ok(
+        s.put_client_credential(credential_doc("cc-1", "site-a"))
+            .await,
+        "put credential",
+    );
+    let id = super::authorization_id("beef");
+    ok(
+        s.add_authorization(authorization_doc(&id, "cc-1", "beef", 1000))
+            .await,
+        "add named after its hash",
+    );
+    ok(
+        s.add_authorization(authorization_doc("auth-other", "cc-1", "f00d", 1000))
+            .await,
+        "add named otherwise",
+    );
+    ok(
+        s.add_authorization(authorization_doc("auth-kept", "cc-1", "d00d", 1000))
+            .await,
+        "add the one kept",
+    );
+    assert_eq!(ok(s.revoke_authorization("beef", 10).await, "revoke"), 1);
+    assert_eq!(ok(s.revoke_authorization("f00d", 10).await, "revoke"), 1);
+    assert_eq!(ok(s.find_grant("beef", 20).await, "revoked"), None);
+    assert_eq!(ok(s.find_grant("f00d", 20).await, "revoked"), None);
+    assert!(ok(s.find_grant("d00d", 20).await, "kept").is_some());
+    assert_eq!(ok(s.revoke_authorization("beef", 30).await, "again"), 0);
+    assert_eq!(ok(s.revoke_authorization("0000", 30).await, "unknown"), 0);
 }

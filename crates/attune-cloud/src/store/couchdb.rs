@@ -888,6 +888,49 @@ impl CouchStore {
     }
 }
 
+impl CouchStore {
+    /// Marks the authorizations `ids` revoked as GPII does (`revoked`, `revokedReason`,
+    /// `timestampRevoked`), re-reading on a conflict. Ones already revoked, or gone (purged
+    /// meanwhile), are left alone. Returns how many this call revoked.
+    async fn revoke_docs(&self, ids: &[String], now_ms: i64) -> Result<u64, StoreError> {
+        let mut revoked = 0;
+        for id in ids {
+            let mut done = false;
+            for _ in 0..10 {
+                let Some(mut doc) = self.get_doc(id).await? else {
+                    done = true;
+                    break;
+                };
+                if bool_of(&doc, "revoked")
+                    || str_of(&doc, "type").as_deref() != Some("gpiiAppInstallationAuthorization")
+                {
+                    done = true;
+                    break;
+                }
+                if let Value::Object(m) = &mut doc {
+                    m.insert("revoked".to_owned(), Value::Bool(true));
+                    m.insert(
+                        "revokedReason".to_owned(),
+                        Value::from("revoked by its holder"),
+                    );
+                    m.insert("timestampRevoked".to_owned(), Value::from(iso8601(now_ms)));
+                }
+                if self.put_doc(&doc).await?.is_some() {
+                    revoked += 1;
+                    done = true;
+                    break;
+                }
+            }
+            if !done {
+                return Err(StoreError::Unavailable(
+                    "an access token kept changing while being revoked".to_owned(),
+                ));
+            }
+        }
+        Ok(revoked)
+    }
+}
+
 fn unexpected(status: StatusCode, body: &Value, action: &str) -> StoreError {
     let reason = str_of(body, "reason").or_else(|| str_of(body, "error"));
     StoreError::Unavailable(format!(
@@ -1296,6 +1339,46 @@ impl Store for CouchStore {
                 })
                 .collect();
             grant_from_rows(&rows, now_ms, |_| crate::auth::token_hash(&token))
+        })
+    }
+
+    fn revoke_authorization(&self, token_hash: &str, now_ms: i64) -> StoreFuture<'_, u64> {
+        let token_hash = token_hash.to_owned();
+        Box::pin(async move {
+            let mut ids = Vec::new();
+            let named = super::authorization_id(&token_hash);
+            if let Some(doc) = self.get_doc(&named).await? {
+                if str_of(&doc, "accessTokenHash").as_deref() == Some(token_hash.as_str()) {
+                    ids.push(named);
+                }
+            }
+            if ids.is_empty() {
+                // Authorizations named otherwise (written by other tools).
+                let rows = self
+                    .view(
+                        "attune",
+                        "authorizationsByTokenHash",
+                        &format!("key={}", json_key(&token_hash)),
+                    )
+                    .await?;
+                ids.extend(rows.iter().filter_map(|r| str_of(r, "id")));
+            }
+            self.revoke_docs(&ids, now_ms).await
+        })
+    }
+
+    fn revoke_legacy_authorization(&self, token: &str, now_ms: i64) -> StoreFuture<'_, u64> {
+        let token = token.to_owned();
+        Box::pin(async move {
+            let rows = self
+                .view(
+                    "views",
+                    "findInfoByAccessToken",
+                    &format!("key={}", json_key(&token)),
+                )
+                .await?;
+            let ids: Vec<String> = rows.iter().filter_map(|r| str_of(r, "id")).collect();
+            self.revoke_docs(&ids, now_ms).await
         })
     }
 

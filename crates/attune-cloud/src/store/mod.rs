@@ -212,6 +212,18 @@ pub trait Store: Send + Sync + 'static {
         Box::pin(async { Ok(None) })
     }
 
+    /// Revokes the authorization of a token hash at once (its holder is done with it, e.g. at
+    /// key-out): [`Store::find_grant`] no longer finds it. An unknown, expired or already
+    /// revoked token is not an error (revoking is idempotent); returns how many were revoked.
+    fn revoke_authorization(&self, token_hash: &str, now_ms: i64) -> StoreFuture<'_, u64>;
+
+    /// The same for a token a GPII cloud issued and stored in clear (see
+    /// [`Store::find_legacy_grant`]). Stores that never hold GPII's tokens revoke nothing.
+    fn revoke_legacy_authorization(&self, token: &str, now_ms: i64) -> StoreFuture<'_, u64> {
+        let _ = (token, now_ms);
+        Box::pin(async { Ok(0) })
+    }
+
     /// Deletes authorizations that expired at or before `now_ms`; returns how many.
     fn purge_expired_authorizations(&self, now_ms: i64) -> StoreFuture<'_, u64>;
 }

@@ -940,6 +940,25 @@ impl Store for SqliteStore {
         })
     }
 
+    fn revoke_authorization(&self, token_hash: &str, now_ms: i64) -> StoreFuture<'_, u64> {
+        // The table has no revocation time; `now_ms` is for stores that record one.
+        let _ = now_ms;
+        let token_hash = token_hash.to_owned();
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let n = tx
+                .execute(
+                    "UPDATE authorizations SET revoked = 1 WHERE token_hash = ?1 AND revoked = 0",
+                    [&token_hash],
+                )
+                .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(n as u64)
+        })
+    }
+
     fn purge_expired_authorizations(&self, now_ms: i64) -> StoreFuture<'_, u64> {
         self.run(move |c| {
             let tx = c

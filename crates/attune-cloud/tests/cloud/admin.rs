@@ -303,3 +303,117 @@ fn serve_dev_answers_and_stops_cleanly_on_sigterm() {
     // No key or token in the log.
     assert!(!rest.iter().any(|l| l.contains("large_text")), "{rest:?}");
 }
+
+/// An `attune-cloud serve` process on 127.0.0.1:0, stopped by SIGTERM (or killed when dropped).
+struct Serving {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Serving {
+    fn start(args: &[&str]) -> Serving {
+        let mut child = bin()
+            .arg("serve")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v["message"] == "attune-cloud listening" {
+                break v["addr"].as_str().unwrap().to_owned();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        Serving {
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn dev_grant(base: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}/access_token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", admin::DEV_CLIENT_ID),
+            ("client_secret", admin::DEV_CLIENT_SECRET),
+            ("username", "large_text"),
+            ("password", "x"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[test]
+fn the_dev_credential_works_only_while_serve_is_given_dev() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("c.db").display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let device = crate::common::percent_encode(crate::common::GNOME_DEVICE);
+    let dev = Serving::start(&["--dev", "--store", &store]);
+    let token = rt.block_on(async {
+        let r = dev_grant(&dev.base).await;
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = r.json().await.unwrap();
+        v["access_token"].as_str().unwrap().to_owned()
+    });
+    dev.stop();
+
+    let plain = Serving::start(&["--store", &store]);
+    rt.block_on(async {
+        assert_eq!(dev_grant(&plain.base).await.status(), 401, "dev grant");
+        let r = reqwest::Client::new()
+            .get(format!("{}/large_text/settings/{device}", plain.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "a token granted under --dev");
+    });
+    plain.stop();
+
+    // With --dev again, it works again.
+    let dev = Serving::start(&["--dev", "--store", &store]);
+    rt.block_on(async { assert_eq!(dev_grant(&dev.base).await.status(), 200) });
+    dev.stop();
+}
+
+#[tokio::test]
+async fn the_dev_client_id_cannot_be_taken_by_a_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+    let e = admin::create_credential(&s, admin::DEV_CLIENT_ID, None, None, &SystemClock)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("serve --dev"), "{e}");
+}

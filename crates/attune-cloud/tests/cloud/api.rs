@@ -315,6 +315,134 @@ async fn failed_grants_of_one_client_limit_that_client_only() {
 }
 
 #[tokio::test]
+async fn wrong_secrets_of_one_client_never_refuse_another_clients_correct_credential() {
+    let c = Cloud::start().await;
+    // The default burst (10), from this one address, as behind a reverse proxy.
+    for _ in 0..10 {
+        assert_eq!(
+            c.token_form(&grant("site-a", "not-the-secret", "large_text"))
+                .await
+                .status(),
+            401
+        );
+    }
+    assert_eq!(
+        c.token_form(&grant("site-a", "site-a-secret", "large_text"))
+            .await
+            .status(),
+        429,
+        "the guessed client itself is limited from this address"
+    );
+    assert_eq!(
+        c.token_form(&grant(DEV_ID, DEV_SECRET, "large_text"))
+            .await
+            .status(),
+        200,
+        "another site from the same address"
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn made_up_client_ids_share_one_limit_per_address() {
+    let c = Cloud::start_with(Limits {
+        per_address: LimitPolicy {
+            burst: 3.0,
+            per_second: 0.1,
+        },
+        ..Limits::default()
+    })
+    .await;
+    for i in 0..3 {
+        let id = format!("nobody-{i}");
+        assert_eq!(
+            c.token_form(&grant(&id, "x", "large_text")).await.status(),
+            401
+        );
+    }
+    assert_eq!(
+        c.token_form(&grant("nobody-99", "x", "large_text"))
+            .await
+            .status(),
+        429
+    );
+    assert_eq!(
+        c.token_form(&grant(DEV_ID, DEV_SECRET, "large_text"))
+            .await
+            .status(),
+        200
+    );
+    c.stop().await;
+}
+
+async fn token_via(c: &Cloud, forwarded_for: &str, fields: &[(&str, &str)]) -> u16 {
+    c.http
+        .post(c.url("/access_token"))
+        .header("x-forwarded-for", forwarded_for)
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_address_has_its_own_limit() {
+    let c = Cloud::start_with(Limits {
+        per_address: LimitPolicy {
+            burst: 2.0,
+            per_second: 0.1,
+        },
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+        ..Limits::default()
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(
+            token_via(&c, "198.51.100.1", &grant(DEV_ID, "wrong", "large_text")).await,
+            401
+        );
+    }
+    let good = grant(DEV_ID, DEV_SECRET, "large_text");
+    assert_eq!(token_via(&c, "198.51.100.1", &good).await, 429);
+    assert_eq!(token_via(&c, "198.51.100.2", &good).await, 200);
+    // What the client wrote left of the proxy's hop is not believed.
+    assert_eq!(
+        token_via(&c, "198.51.100.9, 198.51.100.1", &good).await,
+        429
+    );
+    // allowedIPBlocks sees the client's address too (far-away allows 192.0.2.0/24 only).
+    let far = grant("far-away", "far-away-secret", "large_text");
+    assert_eq!(token_via(&c, "192.0.2.7", &far).await, 200);
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let c = Cloud::start_with(Limits {
+        per_address: LimitPolicy {
+            burst: 2.0,
+            per_second: 0.1,
+        },
+        ..Limits::default()
+    })
+    .await;
+    for i in 0..2 {
+        let spoofed = format!("198.51.100.{i}");
+        assert_eq!(
+            token_via(&c, &spoofed, &grant(DEV_ID, "wrong", "large_text")).await,
+            401
+        );
+    }
+    let good = grant(DEV_ID, DEV_SECRET, "large_text");
+    assert_eq!(token_via(&c, "198.51.100.50", &good).await, 429);
+    let far = grant("far-away", "far-away-secret", "large_text");
+    assert_eq!(token_via(&c, "192.0.2.7", &far).await, 401);
+    c.stop().await;
+}
+
+#[tokio::test]
 async fn settings_of_a_snapset_have_gpii_shape() {
     let c = Cloud::start().await;
     let t = c.token("large_text").await;
@@ -378,6 +506,76 @@ async fn a_token_lives_3600_seconds() {
     c.clock.advance_ms(1_000);
     let (s, _, body) = parts(c.get_settings("large_text", GNOME_DEVICE, Some(&t)).await).await;
     assert_eq!((s, body), (401, unauthorized()));
+    c.stop().await;
+}
+
+async fn revoke(c: &Cloud, bearer: Option<&str>) -> reqwest::Response {
+    let mut req = c.http.post(c.url("/access_token/revoke"));
+    if let Some(t) = bearer {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_401_at_once_and_revoking_is_idempotent() {
+    let c = Cloud::start().await;
+    let t = c.token("alice").await;
+    let other = c.token("alice").await;
+    assert_eq!(
+        c.get_settings("alice", GNOME_DEVICE, Some(&t))
+            .await
+            .status(),
+        200
+    );
+
+    let r = revoke(&c, Some(&t)).await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["x-attune-api"], "1.0");
+    assert!(r.text().await.unwrap().is_empty());
+
+    let (s, _, body) = parts(c.get_settings("alice", GNOME_DEVICE, Some(&t)).await).await;
+    assert_eq!((s, body), (401, unauthorized()));
+    assert_eq!(
+        c.put_settings("alice", &font_size_body(30.0), Some(&t))
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        c.get_settings("alice", GNOME_DEVICE, Some(&other))
+            .await
+            .status(),
+        200,
+        "another token of the same key stays valid"
+    );
+    assert_eq!(revoke(&c, Some(&t)).await.status(), 204, "again");
+    assert_eq!(
+        revoke(&c, Some("0123456789abcdef0123456789abcdef"))
+            .await
+            .status(),
+        204,
+        "a token nobody issued"
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn revoking_without_a_bearer_token_is_401_in_gpii_shape() {
+    let c = Cloud::start().await;
+    let (s, api, body) = parts(revoke(&c, None).await).await;
+    assert_eq!(
+        (s, api.as_deref(), body),
+        (401, Some("1.0"), unauthorized())
+    );
+    let r = c
+        .http
+        .post(c.url("/access_token/revoke"))
+        .basic_auth(DEV_ID, Some(DEV_SECRET))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
     c.stop().await;
 }
 
@@ -449,6 +647,86 @@ async fn put_merges_into_a_user_set_and_answers_gpiis_message() {
             ["http://registry.gpii.net/common/fontSize"],
         30
     );
+    c.stop().await;
+}
+
+/// A valid PUT body of `terms` new terms (`batch` makes them distinct) of about 1 kB each.
+fn filler_body(batch: usize, terms: usize) -> Value {
+    let filler = "x".repeat(1000);
+    let prefs: serde_json::Map<String, Value> = (0..terms)
+        .map(|i| {
+            (
+                format!("http://example.org/filler/{batch}/{i}"),
+                Value::from(filler.clone()),
+            )
+        })
+        .collect();
+    json!({"contexts": {"gpii-default": {"name": "Default preferences", "preferences": prefs}}})
+}
+
+fn hundred_kb_body(batch: usize) -> Value {
+    filler_body(batch, 100)
+}
+
+#[tokio::test]
+async fn a_put_that_would_grow_the_stored_set_past_256_kib_is_413_and_saves_nothing() {
+    let c = Cloud::start().await;
+    let t = c.token("alice").await;
+    for batch in 0..2 {
+        assert_eq!(
+            c.put_settings("alice", &hundred_kb_body(batch), Some(&t))
+                .await
+                .status(),
+            200,
+            "batch {batch}"
+        );
+    }
+    let (_, before) = c.store.find_prefs_by_key("alice").await.unwrap().unwrap();
+    let before = before.unwrap();
+
+    let (s, _, body) = parts(c.put_settings("alice", &hundred_kb_body(2), Some(&t)).await).await;
+
+    assert_eq!(s, 413);
+    assert_eq!(body["isError"], true);
+    assert!(
+        body["message"].as_str().unwrap().contains("262144"),
+        "{body}"
+    );
+    let (_, after) = c.store.find_prefs_by_key("alice").await.unwrap().unwrap();
+    assert_eq!(after.unwrap(), before, "nothing stored");
+    // Small changes still fit.
+    assert_eq!(
+        c.put_settings("alice", &font_size_body(30.0), Some(&t))
+            .await
+            .status(),
+        200
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_key_whose_first_put_is_over_256_kib_is_413_and_not_created() {
+    let c = Cloud::start().await;
+    // A client that may create keys and write any term.
+    attune_cloud::admin::put_credential(&c.store, "maker", "maker-secret", None, c.clock.as_ref())
+        .await
+        .unwrap();
+    let mut cred = c
+        .store
+        .find_client_credential("maker")
+        .await
+        .unwrap()
+        .unwrap();
+    cred.is_create_gpii_key_allowed = true;
+    cred.is_create_prefs_safe_allowed = true;
+    c.store.put_client_credential(cred).await.unwrap();
+    let t = c.token_as("maker", "maker-secret", "newcomer").await;
+    let body = filler_body(0, 300);
+
+    let s = c.put_settings("newcomer", &body, Some(&t)).await.status();
+
+    assert_eq!(s, 413);
+    assert_eq!(c.store.find_prefs_by_key("newcomer").await.unwrap(), None);
     c.stop().await;
 }
 
@@ -617,6 +895,9 @@ impl Store for DownStore {
         down()
     }
     fn find_grant(&self, _: &str, _: i64) -> StoreFuture<'_, Option<attune_cloud::store::Grant>> {
+        down()
+    }
+    fn revoke_authorization(&self, _: &str, _: i64) -> StoreFuture<'_, u64> {
         down()
     }
     fn purge_expired_authorizations(&self, _: i64) -> StoreFuture<'_, u64> {

@@ -91,3 +91,105 @@ async fn shutdown_lets_the_request_in_flight_finish() {
         "no longer listening"
     );
 }
+
+/// Short timeouts, so that slow-client tests take a second, not ten.
+fn quick_timeouts(max_in_flight: usize) -> Limits {
+    Limits {
+        max_in_flight,
+        header_read_timeout: std::time::Duration::from_millis(300),
+        body_stall_timeout: std::time::Duration::from_millis(300),
+        ..Limits::default()
+    }
+}
+
+/// Polls `/health` until it answers 200 (bounded: the test fails if it never does).
+async fn wait_until_free(c: &Cloud) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(8);
+    loop {
+        let r = c.http.get(c.url("/health")).send().await.unwrap();
+        if r.status() == 200 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "slow clients still hold every place"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn bodies_that_stall_are_cut_and_their_places_come_back() {
+    let c = Cloud::start_with(quick_timeouts(4)).await;
+    let t = c.token("alice").await;
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        slow.push(hold_a_request(&c, &t, BODY).await);
+    }
+    wait_until_busy(&c).await;
+
+    wait_until_free(&c).await;
+
+    for mut s in slow {
+        let mut answer = String::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            s.read_to_string(&mut answer),
+        )
+        .await;
+        assert!(read.is_ok(), "the stalled connection was not closed");
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    }
+    let (_, safe) = c.store.find_prefs_by_key("alice").await.unwrap().unwrap();
+    assert_ne!(
+        safe.unwrap().preferences["flat"]["contexts"]["gpii-default"]["preferences"]
+            ["http://registry.gpii.net/common/fontSize"],
+        21,
+        "nothing saved from a cut body"
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_head_that_never_completes_is_cut() {
+    let c = Cloud::start_with(quick_timeouts(4)).await;
+    let addr = c.base.trim_start_matches("http://");
+    let mut slow = Vec::new();
+    for _ in 0..8 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nx-slow: 1")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    for mut s in slow {
+        let mut rest = Vec::new();
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut rest)).await;
+        assert!(
+            read.is_ok(),
+            "a connection with an endless head stayed open"
+        );
+    }
+    assert_eq!(
+        c.http.get(c.url("/health")).send().await.unwrap().status(),
+        200
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_but_steady_body_is_not_cut() {
+    let c = Cloud::start_with(quick_timeouts(4)).await;
+    let t = c.token("alice").await;
+    let mut s = hold_a_request(&c, &t, BODY).await;
+    // Each piece arrives well within the stall limit; the whole takes longer than it.
+    for chunk in BODY.as_bytes().chunks(BODY.len() / 4 + 1) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        s.write_all(chunk).await.unwrap();
+    }
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    c.stop().await;
+}
