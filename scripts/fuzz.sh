@@ -42,6 +42,9 @@ if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <(cargo fuzz list)
 fi
 
+# The fuzz workspace is outside the main one, so the main `cargo fmt --all` does not see it.
+cargo fmt -- --check
+
 start=$(date +%s)
 echo "== fuzz: build (${#targets[@]} targets)"
 cargo fuzz build "${flags[@]}"
