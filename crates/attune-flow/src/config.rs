@@ -9,7 +9,14 @@
 //! (a fresh machine runs on embedded defaults).
 //!
 //! Every file is parsed on its own with unknown fields rejected, so an error names the file, the
-//! field and the expected form.
+//! field and the expected form. An error never quotes the file's text: the line it points at may
+//! hold the site's client secret, and the error reaches the terminal, the log and the support
+//! bundle. A file is read only if it is a regular file of at most [`MAX_CONFIG_BYTES`], so a huge
+//! file, a device or a FIFO named as the configuration cannot hang or exhaust start-up.
+//!
+//! The production profile talks to the site's cloud over https only; plain `http://` needs
+//! `cloud.allow_insecure_http = true`, which only the site file may set (an administrator's
+//! decision, not something a user file or a variable left in the environment can switch on).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -74,6 +81,12 @@ pub const DEV_CLIENT_ID: &str = "attune-dev";
 pub const DEV_CLIENT_SECRET: &str = "attune-dev-secret";
 /// Default site config path on Linux.
 pub const SITE_CONFIG_PATH: &str = "/etc/attune/site.toml";
+/// The largest configuration file read (a real one is a few hundred bytes).
+pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+/// Logged at every load, and shown by `attune doctor`, while the site allows plain http.
+pub const INSECURE_HTTP_WARNING: &str = "cloud.allow_insecure_http is set: the cloud may be \
+    reached over plain http, where the site credential and people's preferences can be read and \
+    changed on the network";
 
 /// The whole, resolved configuration.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -103,6 +116,9 @@ pub struct CloudConfig {
     pub use_system_proxy: bool,
     /// A PEM file of extra root certificates to trust (a site's own CA), besides the system's.
     pub ca_file: Option<std::path::PathBuf>,
+    /// Let the production profile use `http://` cloud URLs. Only the site file can set it: plain
+    /// http exposes the site credential and a person's preferences to the network.
+    pub allow_insecure_http: bool,
 }
 
 impl fmt::Debug for CloudConfig {
@@ -117,6 +133,7 @@ impl fmt::Debug for CloudConfig {
             .field("legacy_gpii", &self.legacy_gpii)
             .field("use_system_proxy", &self.use_system_proxy)
             .field("ca_file", &self.ca_file)
+            .field("allow_insecure_http", &self.allow_insecure_http)
             .finish()
     }
 }
@@ -188,6 +205,25 @@ pub struct LocalApiConfig {
 pub enum ConfigError {
     #[error("{source_name}: cannot read: {detail}")]
     Read { source_name: String, detail: String },
+    /// Named as a configuration file but not a regular file (a directory, device, FIFO, socket).
+    #[error(
+        "{source_name}: not a regular file but {found}; the configuration must be a plain file"
+    )]
+    NotAFile {
+        source_name: String,
+        found: &'static str,
+    },
+    #[error(
+        "{source_name}: too large ({size} bytes); a configuration file may hold at most {limit} bytes"
+    )]
+    TooLarge {
+        source_name: String,
+        size: u64,
+        limit: u64,
+    },
+    /// A setting that weakens security, set in a file other than the site file.
+    #[error("{source_name}: field `{field}` may be set only in the site file (default {SITE_CONFIG_PATH}, or ATTUNE_SITE_CONFIG)")]
+    SiteOnly { source_name: String, field: String },
     #[error("{source_name}: {detail}")]
     Syntax { source_name: String, detail: String },
     #[error("{source_name}: field `{field}` must be {expected}, found {found:?}")]
@@ -220,6 +256,7 @@ struct CloudLayer {
     legacy_gpii: Option<bool>,
     use_system_proxy: Option<bool>,
     ca_file: Option<std::path::PathBuf>,
+    allow_insecure_http: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -290,15 +327,8 @@ impl Sources {
 
 fn read_layer(path: &Path, required: bool) -> Result<Option<Layer>, ConfigError> {
     let name = path.display().to_string();
-    let text = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
-        Err(e) => {
-            return Err(ConfigError::Read {
-                source_name: name,
-                detail: e.to_string(),
-            })
-        }
+    let Some(text) = read_capped(path, &name, required)? else {
+        return Ok(None);
     };
     let text = String::from_utf8(text).map_err(|_| ConfigError::Syntax {
         source_name: name.clone(),
@@ -308,8 +338,152 @@ fn read_layer(path: &Path, required: bool) -> Result<Option<Layer>, ConfigError>
         .map(Some)
         .map_err(|e| ConfigError::Syntax {
             source_name: name,
-            detail: e.to_string().trim_end().replace('\n', " "),
+            detail: syntax_detail(&e, &text),
         })
+}
+
+/// The bytes of a configuration file: only a regular file (checked before opening, so a FIFO
+/// cannot block and `/dev/zero` cannot fill memory) of at most [`MAX_CONFIG_BYTES`] (checked
+/// before reading and again while reading, for a file that grows meanwhile). `None`: absent and
+/// not required.
+fn read_capped(path: &Path, name: &str, required: bool) -> Result<Option<Vec<u8>>, ConfigError> {
+    use std::io::Read;
+    let read_err = |e: std::io::Error| ConfigError::Read {
+        source_name: name.to_owned(),
+        detail: e.to_string(),
+    };
+    let too_large = |size: u64| ConfigError::TooLarge {
+        source_name: name.to_owned(),
+        size,
+        limit: MAX_CONFIG_BYTES,
+    };
+    let check = |meta: &std::fs::Metadata| -> Result<(), ConfigError> {
+        if !meta.is_file() {
+            return Err(ConfigError::NotAFile {
+                source_name: name.to_owned(),
+                found: file_kind(&meta.file_type()),
+            });
+        }
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(too_large(meta.len()));
+        }
+        Ok(())
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
+        Err(e) => return Err(read_err(e)),
+    };
+    check(&meta)?;
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    // The file opened may not be the one looked at (replaced in between): look again.
+    check(&file.metadata().map_err(read_err)?)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(Some(bytes))
+}
+
+/// What a file that is not a regular file is, in words.
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a plain file"
+    }
+}
+
+/// A TOML error as "line L, column C: what is wrong, what was expected, in which field", without
+/// the source text: toml's own `Display` quotes the offending line, which may be the one holding
+/// `client_secret`. Values serde quotes in its message (`invalid type: string "…"`) are dropped
+/// too.
+fn syntax_detail(e: &toml::de::Error, text: &str) -> String {
+    // Without its input, the error prints its message and the field path (`in `cloud.url``)
+    // instead of the quoted line.
+    let mut bare = e.clone();
+    bare.set_input(None);
+    let what = mask_values(bare.to_string().trim_end()).replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let (line, column) = line_column(text, span.start);
+            format!("line {line}, column {column}: {what}")
+        }
+        None => what,
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// A parser or serde message with every value it quotes removed: `invalid type: string "x",
+/// expected …` → `invalid type: string, expected …`; `integer `5``, `boolean `true``,
+/// `floating point `1.5``, `character `c`` likewise. Keys (`unknown field `urll``) stay: they name
+/// the field to fix.
+fn mask_values(msg: &str) -> String {
+    const VALUE_KINDS: [&str; 4] = ["integer", "floating point", "boolean", "character"];
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find(['"', '`']) {
+        let quote = rest[i..].chars().next().unwrap_or('"');
+        let head = &rest[..i];
+        let is_value = quote == '"'
+            || VALUE_KINDS
+                .iter()
+                .any(|k| head.trim_end().ends_with(k) && head.ends_with(' '));
+        let body = &rest[i + 1..];
+        let end = closing_quote(body, quote);
+        if is_value {
+            out.push_str(head.trim_end());
+        } else {
+            out.push_str(head);
+            out.push(quote);
+            out.push_str(&body[..end.unwrap_or(body.len())]);
+            if end.is_some() {
+                out.push(quote);
+            }
+        }
+        rest = match end {
+            Some(e) => &body[e + 1..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Index of the quote closing a quoted text (a `"` may be escaped by `\`).
+fn closing_quote(body: &str, quote: char) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in body.char_indices() {
+        match c {
+            '\\' if quote == '"' && !escaped => escaped = true,
+            c if c == quote && !escaped => return Some(i),
+            _ => escaped = false,
+        }
+    }
+    None
 }
 
 impl Config {
@@ -325,7 +499,17 @@ impl Config {
         }
         if let Some(p) = &src.user_file {
             if let Some(l) = read_layer(p, user_required)? {
-                layers.push((p.display().to_string(), l));
+                let name = p.display().to_string();
+                if l.cloud
+                    .as_ref()
+                    .is_some_and(|c| c.allow_insecure_http.is_some())
+                {
+                    return Err(ConfigError::SiteOnly {
+                        source_name: name,
+                        field: "cloud.allow_insecure_http".to_owned(),
+                    });
+                }
+                layers.push((name, l));
             }
         }
 
@@ -367,7 +551,19 @@ impl Config {
         }
         cfg.overlay_env(&src.env)?;
         cfg.check()?;
+        if cfg.cloud.allow_insecure_http {
+            tracing::warn!(profile = %cfg.profile, "{INSECURE_HTTP_WARNING}");
+        }
         Ok(cfg)
+    }
+
+    /// What an administrator should know about this configuration (for `attune doctor`).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.cloud.allow_insecure_http {
+            w.push(INSECURE_HTTP_WARNING.to_owned());
+        }
+        w
     }
 
     /// The built-in defaults of a profile.
@@ -380,6 +576,7 @@ impl Config {
                 legacy_gpii: false,
                 use_system_proxy: false,
                 ca_file: None,
+                allow_insecure_http: false,
             },
             Profile::Testing | Profile::Production => CloudConfig {
                 urls: Vec::new(),
@@ -388,6 +585,7 @@ impl Config {
                 legacy_gpii: false,
                 use_system_proxy: false,
                 ca_file: None,
+                allow_insecure_http: false,
             },
         };
         Config {
@@ -417,6 +615,7 @@ impl Config {
             set(&mut self.cloud.legacy_gpii, c.legacy_gpii);
             set(&mut self.cloud.use_system_proxy, c.use_system_proxy);
             set(&mut self.cloud.ca_file, c.ca_file.map(Some));
+            set(&mut self.cloud.allow_insecure_http, c.allow_insecure_http);
         }
         if let Some(r) = l.resilience {
             let z = &mut self.resilience;
@@ -485,6 +684,17 @@ impl Config {
                 return Err(bad(
                     "cloud.urls",
                     "an http:// or https:// URL such as \"https://prefs.example.org\"",
+                    u.clone(),
+                ));
+            }
+            if self.profile == Profile::Production
+                && u.starts_with("http://")
+                && !self.cloud.allow_insecure_http
+            {
+                return Err(bad(
+                    "cloud.urls",
+                    "an https:// URL in the production profile (a site that must use plain \
+                     http sets `allow_insecure_http = true` under [cloud] in its site file)",
                     u.clone(),
                 ));
             }
@@ -635,6 +845,237 @@ mod tests {
             ..Sources::default()
         })
         .is_ok());
+    }
+
+    /// Loads with `path` as the user file named by `ATTUNE_CONFIG` (so it must be readable).
+    fn load_user_file(path: &Path) -> Result<Config, ConfigError> {
+        let mut env = BTreeMap::new();
+        env.insert("ATTUNE_CONFIG".to_owned(), path.display().to_string());
+        Config::load(&Sources {
+            user_file: Some(path.to_path_buf()),
+            env,
+            ..Sources::default()
+        })
+    }
+
+    /// [`load_user_file`] on a thread: a load that hangs (a FIFO) fails the test instead of
+    /// hanging it.
+    fn load_user_file_within(path: &Path, bound: Duration) -> Result<Config, ConfigError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = path.to_path_buf();
+        std::thread::spawn(move || {
+            let _ = tx.send(load_user_file(&path));
+        });
+        rx.recv_timeout(bound)
+            .unwrap_or_else(|_| panic!("loading the configuration hung for {bound:?}"))
+    }
+
+    fn site_only(dir: &Path, text: &str) -> Result<Config, ConfigError> {
+        let site = write(dir, "site.toml", text);
+        Config::load(&Sources {
+            site_file: Some(site),
+            ..Sources::default()
+        })
+    }
+
+    #[test]
+    fn a_syntax_error_names_file_and_line_but_never_quotes_the_secret() {
+        let d = tempfile::tempdir().unwrap();
+        let cases = [
+            // An unterminated string on the secret's line.
+            "[cloud]\nurl = \"https://site.example\"\nclient_secret = \"hunter2-secret\n",
+            // Garbage after the secret on its line.
+            "[cloud]\nurl = \"https://site.example\"\nclient_secret = \"hunter2-secret\" x\n",
+            // The secret pasted into the wrong field (serde quotes the value it rejects).
+            "[cloud]\nurl = \"https://site.example\"\nlegacy_gpii = \"hunter2-secret\"\n",
+        ];
+        for text in cases {
+            let e = site_only(d.path(), text).unwrap_err();
+            let msg = e.to_string();
+            assert!(matches!(e, ConfigError::Syntax { .. }), "{e:?}");
+            assert!(!msg.contains("hunter2"), "the secret is quoted: {msg}");
+            assert!(msg.contains("site.toml"), "{msg}");
+            assert!(msg.contains("line 3"), "{msg}");
+            assert!(!msg.contains('\n'), "one line: {msg}");
+        }
+        let e = site_only(d.path(), "[cloud]\nlegacy_gpii = \"yes\"\n").unwrap_err();
+        assert!(
+            e.to_string().contains("legacy_gpii"),
+            "names the field: {e}"
+        );
+    }
+
+    #[test]
+    fn quoted_values_are_masked_and_field_names_kept() {
+        let cases = [
+            (
+                "invalid type: string \"s3cr\\\"et\", expected a boolean",
+                "invalid type: string, expected a boolean",
+            ),
+            (
+                "invalid type: integer `4711`, expected a string",
+                "invalid type: integer, expected a string",
+            ),
+            (
+                "invalid type: floating point `47.11`, expected u32 in `cloud`",
+                "invalid type: floating point, expected u32 in `cloud`",
+            ),
+            (
+                "unknown field `urll`, expected one of `url`, `urls`",
+                "unknown field `urll`, expected one of `url`, `urls`",
+            ),
+            (
+                "invalid value: string \"unterminated",
+                "invalid value: string",
+            ),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(mask_values(raw), want);
+        }
+    }
+
+    #[test]
+    fn a_fifo_as_configuration_is_refused_without_blocking() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("attune.toml");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let e = load_user_file_within(&fifo, Duration::from_secs(30)).unwrap_err();
+        assert!(matches!(e, ConfigError::NotAFile { .. }), "{e:?}");
+        assert!(e.to_string().contains("attune.toml"), "{e}");
+        assert!(e.to_string().contains("FIFO"), "{e}");
+    }
+
+    #[test]
+    fn a_device_as_configuration_is_refused_without_reading_it() {
+        let e = load_user_file_within(Path::new("/dev/zero"), Duration::from_secs(30)).unwrap_err();
+        assert!(matches!(e, ConfigError::NotAFile { .. }), "{e:?}");
+        assert!(e.to_string().contains("/dev/zero"), "{e}");
+        assert!(e.to_string().contains("character device"), "{e}");
+    }
+
+    #[test]
+    fn a_directory_as_configuration_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let e = load_user_file(d.path()).unwrap_err();
+        assert!(e.to_string().contains("a directory"), "{e}");
+    }
+
+    #[test]
+    fn a_configuration_file_over_64_kib_is_refused_and_one_at_64_kib_is_read() {
+        let d = tempfile::tempdir().unwrap();
+        let line = "# a comment line to pad the file out\n";
+        let pad = |n: usize| {
+            let mut t = "[cache]\nenabled = false\n".to_owned();
+            while t.len() < n {
+                t.push_str(line);
+            }
+            t.truncate(n - 1);
+            t.push('\n');
+            t
+        };
+        let big = write(d.path(), "big.toml", &pad(65 * 1024));
+        let e = load_user_file(&big).unwrap_err();
+        assert!(matches!(e, ConfigError::TooLarge { .. }), "{e:?}");
+        assert!(e.to_string().contains("big.toml"), "{e}");
+        assert!(e.to_string().contains("65536"), "names the limit: {e}");
+
+        let limit = usize::try_from(MAX_CONFIG_BYTES).unwrap();
+        let at_limit = write(d.path(), "ok.toml", &pad(limit));
+        assert!(!load_user_file(&at_limit).unwrap().cache.enabled);
+    }
+
+    #[test]
+    fn production_refuses_a_plain_http_cloud_unless_the_site_allows_it() {
+        let d = tempfile::tempdir().unwrap();
+        let e = site_only(d.path(), "[cloud]\nurl = \"http://cloud.example\"\n").unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("site.toml") && msg.contains("cloud.urls"),
+            "{msg}"
+        );
+        assert!(msg.contains("allow_insecure_http"), "says how: {msg}");
+
+        let c = site_only(
+            d.path(),
+            "[cloud]\nurl = \"http://cloud.example\"\nallow_insecure_http = true\n",
+        )
+        .unwrap();
+        assert_eq!(c.profile, Profile::Production);
+        assert!(c.cloud.allow_insecure_http);
+        assert_eq!(c.warnings(), vec![INSECURE_HTTP_WARNING.to_owned()]);
+
+        // https needs nothing, and says nothing.
+        let c = site_only(d.path(), "[cloud]\nurl = \"https://cloud.example\"\n").unwrap();
+        assert!(c.warnings().is_empty());
+    }
+
+    #[test]
+    fn plain_http_from_the_environment_needs_the_site_flag_too() {
+        let d = tempfile::tempdir().unwrap();
+        let mut env = BTreeMap::new();
+        env.insert("ATTUNE_PROFILE".to_owned(), "production".to_owned());
+        env.insert(
+            "ATTUNE_CLOUD_URL".to_owned(),
+            "http://127.0.0.1:9".to_owned(),
+        );
+        let e = Config::load(&Sources {
+            env: env.clone(),
+            ..Sources::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("environment"), "{e}");
+
+        let site = write(
+            d.path(),
+            "site.toml",
+            "[cloud]\nallow_insecure_http = true\n",
+        );
+        let c = Config::load(&Sources {
+            site_file: Some(site),
+            env,
+            ..Sources::default()
+        })
+        .unwrap();
+        assert_eq!(c.cloud.urls, vec!["http://127.0.0.1:9"]);
+    }
+
+    #[test]
+    fn only_the_site_file_may_allow_plain_http() {
+        let d = tempfile::tempdir().unwrap();
+        let site = write(
+            d.path(),
+            "site.toml",
+            "[cloud]\nurl = \"https://cloud.example\"\n",
+        );
+        let user = write(
+            d.path(),
+            "attune.toml",
+            "[cloud]\nurl = \"http://evil.example\"\nallow_insecure_http = true\n",
+        );
+        let e = Config::load(&Sources {
+            site_file: Some(site),
+            user_file: Some(user),
+            ..Sources::default()
+        })
+        .unwrap_err();
+        assert!(matches!(e, ConfigError::SiteOnly { .. }), "{e:?}");
+        assert!(e.to_string().contains("attune.toml"), "{e}");
+        assert!(e.to_string().contains("allow_insecure_http"), "{e}");
+    }
+
+    #[test]
+    fn development_keeps_its_loopback_http_cloud() {
+        let src = Sources {
+            profile_override: Some(Profile::Development),
+            ..Sources::default()
+        };
+        let c = Config::load(&src).unwrap();
+        assert_eq!(c.cloud.urls, vec![DEV_CLOUD_URL]);
+        assert!(!c.cloud.allow_insecure_http);
     }
 
     #[test]

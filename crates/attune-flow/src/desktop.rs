@@ -34,6 +34,8 @@ pub struct Doctor {
     pub state_dir: String,
     pub journal: String,
     pub journal_entries: usize,
+    /// What an administrator should know about the configuration (`Config::warnings`).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -65,6 +67,9 @@ impl Doctor {
             "Journal: {} ({} entries)\n",
             self.journal, self.journal_entries
         ));
+        for w in &self.warnings {
+            s.push_str(&format!("Warning: {w}\n"));
+        }
         s.push_str("Solutions:\n");
         for sol in &self.solutions {
             s.push_str(&format!(
@@ -208,6 +213,7 @@ impl Desktop {
                 None => "unreadable".to_owned(),
             },
             journal_entries: st.map(|s| s.entries).unwrap_or(0),
+            warnings: config.warnings(),
         }
     }
 }

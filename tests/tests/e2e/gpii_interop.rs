@@ -197,7 +197,8 @@ fn attune_keys_in_against_the_real_gpii_cloud_in_legacy_mode() {
         &site,
         format!(
             "profile = \"production\"\n[cloud]\nurl = \"{url}\"\nclient_id = \"pilot-computer\"\n\
-             client_secret = \"pilot-computer-secret\"\nlegacy_gpii = true\n"
+             client_secret = \"pilot-computer-secret\"\nlegacy_gpii = true\n\
+             allow_insecure_http = true\n"
         ),
     )
     .unwrap();

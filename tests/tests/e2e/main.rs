@@ -4,6 +4,7 @@
 mod cli;
 mod cloud;
 mod common;
+mod config_hardening;
 mod crash;
 mod desktop;
 mod fsync_order;

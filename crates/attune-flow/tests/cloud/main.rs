@@ -41,6 +41,7 @@ pub fn cloud(urls: &[String]) -> CloudConfig {
         legacy_gpii: false,
         use_system_proxy: false,
         ca_file: None,
+        allow_insecure_http: false,
     }
 }
 
