@@ -83,15 +83,9 @@ fn strip_userinfo(url: &str) -> String {
     }
 }
 
-/// One applied row without its value or reason (a reason may quote the value).
-#[derive(Debug, Serialize)]
-struct RowOutline {
-    solution: String,
-    setting: String,
-    outcome: &'static str,
-}
-
-/// The support bundle: pretty JSON an admin can paste into a ticket (blocking).
+/// The support bundle: pretty JSON an admin can paste into a ticket (blocking). The session is
+/// summarised by counts only: which settings were applied would say which accessibility features
+/// the person uses, and the bundle leaves this computer.
 pub fn support_bundle(shell: &Shell) -> String {
     let diagnostics = collect(shell);
     let session = shell.flow().ok().and_then(|f| f.status().ok()).map(|s| {
@@ -106,11 +100,7 @@ pub fn support_bundle(shell: &Shell) -> String {
             "save_state": s.save_state.state,
             "since_unix": s.since_unix,
             "last_cloud_contact": s.last_cloud_contact,
-            "applied": s.applied.iter().map(|r| RowOutline {
-                solution: r.solution.clone(),
-                setting: r.setting.clone(),
-                outcome: r.outcome.as_str(),
-            }).collect::<Vec<_>>(),
+            "counts": attune_flow::report::counts(&s.applied),
         })
     });
     let doctor = shell.flow().ok().and_then(|f| f.doctor().ok());

@@ -127,6 +127,39 @@ fn an_invalid_configuration_still_starts_and_says_why() {
 }
 
 #[test]
+fn a_config_syntax_error_reaches_the_ui_and_the_bundle_without_the_secret() {
+    let guard = serial();
+    desktop();
+    let root = tempfile::tempdir().unwrap();
+    let site = root.path().join("site.toml");
+    std::fs::write(
+        &site,
+        "[cloud]\nurl = \"https://cloud.example\"\nclient_secret = \"hunter2-secret\" x\n",
+    )
+    .unwrap();
+    let err = Config::load(&Sources {
+        site_file: Some(site),
+        ..Sources::default()
+    })
+    .unwrap_err();
+    let err = attune_app::AppError::from(attune_flow::FlowError::from(err));
+    let h = Harness::with_flow(Err(err), root, guard);
+
+    let e = h.invoke("get_status", json!({})).unwrap_err();
+    let d = h.invoke("get_diagnostics", json!({})).unwrap();
+    let bundle = h.invoke("support_bundle", json!({})).unwrap();
+    assert_eq!(e["kind"], "config_invalid");
+    for text in [
+        e["message"].as_str().unwrap(),
+        d["config_error"].as_str().unwrap(),
+        bundle.as_str().unwrap(),
+    ] {
+        assert!(!text.contains("hunter2"), "the secret is shown: {text}");
+        assert!(text.contains("site.toml") && text.contains("line 3"), "{text}");
+    }
+}
+
+#[test]
 fn diagnostics_say_what_works_here() {
     let h = Harness::new();
     let d = h.invoke("get_diagnostics", json!({})).unwrap();
@@ -168,9 +201,34 @@ fn the_support_bundle_holds_no_key_and_no_applied_value() {
     for v in &values {
         assert!(!leaves.contains(v), "value {v} is in the bundle");
     }
-    for row in parsed["session"]["applied"].as_array().unwrap() {
-        assert!(row.get("value").is_none(), "{row}");
+    h.invoke("key_out", json!({})).unwrap();
+}
+
+#[test]
+fn the_support_bundle_counts_the_applied_settings_without_naming_them() {
+    let h = Harness::new();
+    h.invoke("key_in", json!({"key": "snapset_1a"})).unwrap();
+    let status = h.invoke("get_status", json!({})).unwrap();
+    let bundle = h.invoke("support_bundle", json!({})).unwrap();
+    let text = bundle.as_str().unwrap();
+    let parsed: Value = serde_json::from_str(text).unwrap();
+
+    // Which settings a person has applied says which accessibility features they use.
+    let rows = status["applied"].as_array().unwrap();
+    assert!(!rows.is_empty(), "{status}");
+    for row in rows {
+        let setting = row["setting"].as_str().unwrap();
+        assert!(
+            !text.contains(setting),
+            "setting {setting} is named in the bundle"
+        );
     }
+    let count = |outcome: &str| rows.iter().filter(|r| r["outcome"] == outcome).count();
+    let counts = &parsed["session"]["counts"];
+    assert_eq!(counts["applied"], count("applied"), "{counts}");
+    assert_eq!(counts["not_supported"], count("not_supported"), "{counts}");
+    assert_eq!(counts["failed"], count("failed"), "{counts}");
+    assert!(parsed["session"].get("applied").is_none(), "{parsed}");
     h.invoke("key_out", json!({})).unwrap();
 }
 
