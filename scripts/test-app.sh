@@ -14,6 +14,8 @@ export CARGO_TERM_COLOR=never
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 echo "== build the app and the cloud (release)"
 cargo build --release --locked -p attune-app -p attune-cloud
+echo "== the shipped app holds no test-only failpoints"
+bash scripts/check-no-failpoints.sh "$target/release/attune-app"
 
 tools="$PWD/target/tools"
 if [ ! -x "$tools/bin/tauri-driver" ]; then

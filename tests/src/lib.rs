@@ -28,8 +28,14 @@ pub fn workspace_bin(package: &str, bin: &str) -> PathBuf {
         return p.clone();
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", package, "--bin", bin])
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "-p", package, "--bin", bin]);
+    if package == "attune-cli" {
+        // The crash, fsync-order and full-disk tests drive the test-only failpoints, which a
+        // shipped `attune` does not have (attune-settings' `test-support` feature).
+        build.args(["--features", "test-support"]);
+    }
+    let status = build
         .current_dir(workspace_root())
         .status()
         .expect("run cargo build");

@@ -84,7 +84,14 @@ pub(crate) fn key_in_cloud(
     // Step 3: apply first from the cache.
     let mut applied_from_cache = None;
     if let Some(cached) = cache.as_ref().and_then(|c| c.get(key, now)) {
-        match instructions_from_cloud_answer(&cached.answer, DEFAULT_CONTEXT, "cached answer") {
+        // The cached answer is read like the cloud's: only this computer's registry says what
+        // may be written (DESIGN §10.1), whatever registry entries the entry holds.
+        match instructions_from_cloud_answer(
+            &cached.answer,
+            DEFAULT_CONTEXT,
+            flow.registry(),
+            "cached answer",
+        ) {
             Ok(instr) => {
                 let mut sess = flow.new_session(
                     key,
@@ -129,8 +136,13 @@ pub(crate) fn key_in_cloud(
     match answer {
         Ok((token, answer)) => {
             // Step 5: the cloud's answer.
-            let instr = instructions_from_cloud_answer(&answer, DEFAULT_CONTEXT, "cloud answer")
-                .map_err(|e| FlowError::CloudAnswer(e.to_string()))?;
+            let instr = instructions_from_cloud_answer(
+                &answer,
+                DEFAULT_CONTEXT,
+                flow.registry(),
+                "cloud answer",
+            )
+            .map_err(|e| FlowError::CloudAnswer(e.to_string()))?;
             let name = answer
                 .get("preferences")
                 .and_then(|p| p.get("name"))
@@ -396,12 +408,9 @@ fn apply_changes(
         serde_json::json!({"flat": answer["preferences"].clone()}),
         "preferences in this session",
     )?;
-    let registry = attune_model::registry::SolutionsRegistry::from_value_named(
-        answer["solutionsRegistryEntries"].clone(),
-        "registry entries in this session",
-    )?;
+    // Matched against this computer's registry, never the answer's entries (DESIGN §10.1).
     let device = flow.desktop.device_report(flow.registry());
-    let outcome = match_and_transform(&prefs, DEFAULT_CONTEXT, &registry, &device)?;
+    let outcome = match_and_transform(&prefs, DEFAULT_CONTEXT, flow.registry(), &device)?;
     let rows = flow.desktop.apply(&outcome.instructions)?;
     sess.applied = rows.clone();
     sess.answer = Some(answer);

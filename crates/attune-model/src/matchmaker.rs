@@ -188,11 +188,21 @@ pub fn match_and_transform(
 /// `GET /{key}/settings/{device}` (`{"preferences","solutionsRegistryEntries",
 /// "matchMakerOutput"}`), with the same code as a local match. `what` names the answer in errors.
 ///
+/// **Trust (DESIGN §10.1):** the cloud decides which values a person wants; this computer
+/// decides what may be written and how. Every handler type, file, GSettings schema and key,
+/// transformation and value schema comes from `local`, this computer's registry. The answer's
+/// `solutionsRegistryEntries` are never interpreted (a hostile cloud, anyone on the path to an
+/// `http://` cloud, or a poisoned cache would otherwise choose what the desktop writes): a chosen
+/// solution is looked up in `local` by its id, and a solution, term or setting `local` does not
+/// know is listed in `unsupported` with the reason that the cloud asked for it. The legitimate
+/// values of the same answer still apply, validated against the local `supportedSettings`.
+///
 /// The cloud has already filtered the preferences to what it configures, so `unsupported` lists
-/// only what the answer itself leaves unexplained (a chosen solution without a registry entry).
+/// only what the answer itself leaves unexplained, and what this computer does not know.
 pub fn instructions_from_cloud_answer(
     answer: &Value,
     context: &str,
+    local: &SolutionsRegistry,
     what: &str,
 ) -> Result<LifecycleInstructions, ModelError> {
     let shape = |at: &str, detail: &str| ModelError::Shape {
@@ -203,17 +213,16 @@ pub fn instructions_from_cloud_answer(
     let Value::Object(answer) = answer else {
         return Err(shape("", "expected an object"));
     };
-    let entries = match answer.get("solutionsRegistryEntries") {
-        None | Some(Value::Null) => SolutionsRegistry::default(),
-        Some(v) => SolutionsRegistry::from_value_named(v.clone(), what).map_err(|e| match e {
-            ModelError::Shape { at, detail, .. } => ModelError::Shape {
-                what: what.to_owned(),
-                at: path::join("solutionsRegistryEntries", &at),
-                detail,
-            },
-            other => other,
-        })?,
-    };
+    // Checked for shape only: its contents never decide anything here (see above).
+    match answer.get("solutionsRegistryEntries") {
+        None | Some(Value::Null) | Some(Value::Object(_)) => {}
+        Some(_) => {
+            return Err(shape(
+                "solutionsRegistryEntries",
+                "expected an object of solution id → entry",
+            ))
+        }
+    }
     let inferred = answer
         .get("matchMakerOutput")
         .ok_or_else(|| shape("matchMakerOutput", "missing"))?
@@ -238,7 +247,7 @@ pub fn instructions_from_cloud_answer(
                 )
             })?,
     };
-    let mut instructions = instructions_from_configuration(applications, &entries)?;
+    let mut instructions = instructions_from_configuration(applications, local)?;
     if let Some(Value::Object(prefs)) = answer
         .get("preferences")
         .and_then(|p| p.get("contexts"))
@@ -270,6 +279,10 @@ pub fn instructions_from_cloud_answer(
 /// then the common term) for an `/enabled` term the solution lists in `capabilities`, and
 /// otherwise `active`. (GPII itself starts every chosen solution and lets the last-listed setting
 /// decide its launch handler's `running`; we take the person's `/enabled` wish instead.)
+///
+/// `registry_entries` is this computer's registry: a chosen solution it has no entry for, and
+/// a term or application-block setting its entry does not use, are listed in `unsupported`
+/// (DESIGN §10.1), never written.
 pub fn instructions_from_configuration(
     applications: &Map<String, Value>,
     registry_entries: &SolutionsRegistry,
@@ -281,7 +294,9 @@ pub fn instructions_from_configuration(
         let Some(entry) = registry_entries.get(id) else {
             out.unsupported.push(UnsupportedTerm {
                 term: app_term,
-                reason: format!("`{id}` was chosen, but there is no registry entry for it"),
+                reason: format!(
+                    "the cloud asked for `{id}`, which this computer's solutions registry does not know"
+                ),
             });
             continue;
         };
@@ -290,6 +305,8 @@ pub fn instructions_from_configuration(
             .and_then(Value::as_object)
             .unwrap_or(&empty);
         let active = app.get("active").and_then(Value::as_bool).unwrap_or(false);
+        out.unsupported
+            .extend(unknown_requests(id, entry, settings)?);
 
         let mut sol = SolutionInstructions::default();
         for (handler_name, spec) in &entry.settings_handlers {
@@ -339,6 +356,63 @@ pub fn instructions_from_configuration(
             });
         }
         out.solutions.insert(id.clone(), sol);
+    }
+    Ok(out)
+}
+
+/// What `settings` (a chosen solution's settings in a `matchMakerOutput`) ask of solution `id`
+/// that this computer's `entry` for it does not use: common terms outside its capabilities,
+/// and application-block settings none of its handlers lists in `supportedSettings`. Such
+/// values would be dropped anyway; they are listed so the report says so (DESIGN §10.1).
+fn unknown_requests(
+    id: &str,
+    entry: &SolutionEntry,
+    settings: &Map<String, Value>,
+) -> Result<Vec<UnsupportedTerm>, ModelError> {
+    let app_term = format!("{APPLICATIONS_PREFIX}{id}");
+    let caps = capabilities(id, entry)?;
+    let takes_any = entry
+        .settings_handlers
+        .values()
+        .any(|h| h.supported_settings.is_empty());
+    let known_setting = |name: &str| {
+        takes_any
+            || entry
+                .settings_handlers
+                .values()
+                .any(|h| h.supported_settings.contains_key(name))
+    };
+    let unknown_term = |term: &str| {
+        UnsupportedTerm {
+        term: term.to_owned(),
+        reason: format!(
+            "the cloud asked `{id}` to carry this term, which this computer's registry entry for it does not use"
+        ),
+    }
+    };
+    let mut out = Vec::new();
+    for (key, value) in settings {
+        if *key == app_term {
+            let Value::Object(block) = value else {
+                continue;
+            };
+            for name in block.keys() {
+                if name.starts_with(COMMON_PREFIX) {
+                    if !supports(&caps, name) {
+                        out.push(unknown_term(name));
+                    }
+                } else if !known_setting(name) {
+                    out.push(UnsupportedTerm {
+                        term: app_term.clone(),
+                        reason: format!(
+                            "the cloud asked to set `{name}`, which this computer's registry does not know for `{id}`"
+                        ),
+                    });
+                }
+            }
+        } else if !(key.starts_with(COMMON_PREFIX) && supports(&caps, key)) {
+            out.push(unknown_term(key));
+        }
     }
     Ok(out)
 }

@@ -157,9 +157,10 @@ proptest! {
 
     #[test]
     fn arbitrary_cloud_answers_never_panic(answer in value(), apps in value()) {
-        let _ = instructions_from_cloud_answer(&answer, "gpii-default", "arbitrary");
+        let local = registry();
+        let _ = instructions_from_cloud_answer(&answer, "gpii-default", &local, "arbitrary");
         let shaped = json!({"matchMakerOutput": {"inferredConfiguration": {"gpii-default": {"applications": apps}}},
                             "solutionsRegistryEntries": serde_json::to_value(registry()).unwrap()});
-        let _ = instructions_from_cloud_answer(&shaped, "gpii-default", "arbitrary");
+        let _ = instructions_from_cloud_answer(&shaped, "gpii-default", &local, "arbitrary");
     }
 }

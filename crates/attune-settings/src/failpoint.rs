@@ -1,6 +1,10 @@
 //! Test-only failpoints: named steps of the journal, apply and restore that crash tests stop at.
 //!
-//! **These environment variables are for tests only; no user or site sets them.**
+//! **Compiled in only with the `test-support` cargo feature, which shipped builds never enable.**
+//! Without it every function here is an empty inline function the compiler removes and no
+//! environment variable is read: a release binary holds no `ATTUNE_TEST_*` name, so nobody can
+//! switch off its fsyncs or make it kill itself by setting a variable (audit, issue 12 item 18;
+//! `scripts/check-no-failpoints.sh` checks the release app). With the feature:
 //! - `ATTUNE_TEST_CRASH_AT=<step>`: when the process reaches that step it kills itself with
 //!   SIGKILL at once (no destructors, no buffered output), modelling a kill or a crash.
 //! - `ATTUNE_TEST_TRACE_STEPS=<file>`: every step reached is appended to the file, one name per
@@ -21,20 +25,32 @@
 //! - `restore.setting:<i>`, `restore.done_before_close` for a key-out;
 //! - `recover.setting:<i>`, `recover.done_before_close` for a start-up recovery.
 
-use std::io::{self, Write};
+use std::io;
 
 /// Environment variable: crash (SIGKILL) at the named step. Test-only.
+#[cfg(feature = "test-support")]
 pub const CRASH_ENV: &str = "ATTUNE_TEST_CRASH_AT";
 /// Environment variable: append every step name reached to this file. Test-only.
+#[cfg(feature = "test-support")]
 pub const TRACE_ENV: &str = "ATTUNE_TEST_TRACE_STEPS";
 /// Environment variable: make the named I/O step fail with ENOSPC. Test-only.
+#[cfg(feature = "test-support")]
 pub const FAIL_ENV: &str = "ATTUNE_TEST_FAIL_AT";
 /// Environment variable: switch off the named safety step, for mutation tests. Test-only.
+#[cfg(feature = "test-support")]
 pub const MUTATE_ENV: &str = "ATTUNE_TEST_MUTATE";
 
 /// Whether a mutation test has switched off the named safety step.
+#[cfg(feature = "test-support")]
 pub fn mutated(name: &str) -> bool {
     std::env::var_os(MUTATE_ENV).is_some_and(|v| v == name)
+}
+
+/// Without `test-support` no safety step can be switched off.
+#[cfg(not(feature = "test-support"))]
+#[inline(always)]
+pub fn mutated(_name: &str) -> bool {
+    false
 }
 
 /// Why the journal is written: each gets its own step names, so a crash test reaches each one.
@@ -73,7 +89,9 @@ pub fn restore_steps(mode: &str, entries: usize) -> Vec<String> {
 
 /// Passes the named step: records it when tracing, and dies with SIGKILL when it is the crash
 /// point. Costs one environment lookup when neither variable is set.
+#[cfg(feature = "test-support")]
 pub fn step(name: &str) {
+    use std::io::Write;
     if let Some(path) = std::env::var_os(TRACE_ENV) {
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)
@@ -92,11 +110,24 @@ pub fn step(name: &str) {
     }
 }
 
+/// Without `test-support`: nothing (the call compiles away).
+#[cfg(not(feature = "test-support"))]
+#[inline(always)]
+pub fn step(_name: &str) {}
+
 /// An I/O step that a test can make fail with "no space left on device".
+#[cfg(feature = "test-support")]
 pub fn fail_io(name: &str) -> io::Result<()> {
     if std::env::var_os(FAIL_ENV).is_some_and(|v| v == name) {
         return Err(io::Error::from_raw_os_error(28)); // ENOSPC
     }
+    Ok(())
+}
+
+/// Without `test-support` no I/O step fails on purpose.
+#[cfg(not(feature = "test-support"))]
+#[inline(always)]
+pub fn fail_io(_name: &str) -> io::Result<()> {
     Ok(())
 }
 

@@ -8,7 +8,8 @@
 //! - [`journal`]: the durable record of originals, its format and damage handling.
 //! - [`device`]: which registry solutions are installed here.
 //! - [`atomic`]: the one durable-write sequence (temp, fsync, rename, fsync dir).
-//! - [`failpoint`]: test-only crash points (`ATTUNE_TEST_CRASH_AT`).
+//! - [`failpoint`]: test-only crash points (`ATTUNE_TEST_CRASH_AT`), compiled in only with the
+//!   `test-support` feature.
 //!
 //! **Architecture invariant:** the journal is the only way a setting changes: nothing outside
 //! [`lifecycle::Lifecycle`] writes a setting, and it writes none before its original is durable.

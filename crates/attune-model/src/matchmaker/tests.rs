@@ -368,7 +368,8 @@ fn a_cloud_answer_gives_the_same_instructions_as_a_local_match() {
         "matchMakerOutput": o.matchmaker_output,
     });
     let from_cloud =
-        instructions_from_cloud_answer(&answer, "gpii-default", "cloud answer").unwrap();
+        instructions_from_cloud_answer(&answer, "gpii-default", &registry(), "cloud answer")
+            .unwrap();
     assert_eq!(from_cloud, o.instructions);
     assert_eq!(
         o.instructions.solutions["org.example.magnifier"].settings_handlers["configuration"]
@@ -380,9 +381,13 @@ fn a_cloud_answer_gives_the_same_instructions_as_a_local_match() {
 
 #[test]
 fn a_malformed_cloud_answer_is_named() {
-    let e =
-        instructions_from_cloud_answer(&json!({"preferences": {}}), "gpii-default", "cloud answer")
-            .unwrap_err();
+    let e = instructions_from_cloud_answer(
+        &json!({"preferences": {}}),
+        "gpii-default",
+        &registry(),
+        "cloud answer",
+    )
+    .unwrap_err();
     assert_eq!(
         e.to_string(),
         "cloud answer: wrong shape at `matchMakerOutput`: missing"
@@ -390,21 +395,34 @@ fn a_malformed_cloud_answer_is_named() {
     let e = instructions_from_cloud_answer(
         &json!({"matchMakerOutput": {"inferredConfiguration": {"gpii-default": {"applications": 3}}}}),
         "gpii-default",
+        &registry(),
         "cloud answer",
     )
     .unwrap_err();
     assert!(e.to_string().contains("gpii-default.applications"), "{e}");
     let e = instructions_from_cloud_answer(
-        &json!({"solutionsRegistryEntries": {"x": {"name": 3}}, "matchMakerOutput": {"inferredConfiguration": {}}}),
+        &json!({"solutionsRegistryEntries": 3, "matchMakerOutput": {"inferredConfiguration": {}}}),
         "gpii-default",
+        &registry(),
         "cloud answer",
     )
     .unwrap_err();
-    assert!(
-        e.to_string()
-            .starts_with("cloud answer: wrong shape at `solutionsRegistryEntries.x`"),
-        "{e}"
+    assert_eq!(
+        e.to_string(),
+        "cloud answer: wrong shape at `solutionsRegistryEntries`: expected an object of solution id → entry"
     );
+}
+
+#[test]
+fn the_entries_inside_an_answers_registry_block_are_not_read() {
+    // DESIGN §10.1: the answer's registry entries decide nothing here, so a malformed one
+    // cannot stop a key-in either.
+    let answer = json!({"solutionsRegistryEntries": {"x": {"name": 3}}, "matchMakerOutput": {"inferredConfiguration": {}}});
+
+    let li = instructions_from_cloud_answer(&answer, "gpii-default", &registry(), "cloud answer")
+        .unwrap();
+
+    assert_eq!(li, LifecycleInstructions::default());
 }
 
 #[test]
@@ -412,7 +430,8 @@ fn a_chosen_solution_without_registry_entry_is_reported() {
     let answer = json!({"matchMakerOutput": {"inferredConfiguration": {"gpii-default": {"applications": {
         "org.example.gone": {"active": true, "settings": {FONT: 24}}
     }}}}});
-    let li = instructions_from_cloud_answer(&answer, "gpii-default", "cloud answer").unwrap();
+    let li = instructions_from_cloud_answer(&answer, "gpii-default", &registry(), "cloud answer")
+        .unwrap();
     assert!(li.solutions.is_empty());
     assert_eq!(
         li.unsupported[0].term,
