@@ -18,6 +18,9 @@ use serde_json::{json, Value};
 
 use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
 
+/// A hostile answer against this stand-in (DESIGN §10.1).
+mod hostile;
+
 const HEALTHY: u8 = 0;
 const BUSY: u8 = 1;
 const REJECT: u8 = 2;
