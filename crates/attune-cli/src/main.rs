@@ -20,7 +20,8 @@ Exit codes:
   5  invalid configuration (the message names the file and the field)
   6  unknown or invalid key / snapset
   7  some settings could not be put back (they stay in the journal and are retried)
-  8  the settings journal could not be written, so nothing was changed
+  8  the settings journal could not be written, or is damaged (see recover
+     --discard-journal), so nothing was changed
   9  nobody is keyed in
  10  the cloud cannot be reached and nothing could be applied (no saved settings, no snapset)
  11  the change is applied here only: the settings come from a snapset, which is read-only
@@ -76,7 +77,13 @@ enum Command {
     /// Show who is keyed in, what was applied and from where, and the journal state.
     Status,
     /// Put back anything a crashed or killed Attune left changed.
-    Recover,
+    Recover {
+        /// When the settings journal is damaged from its start (nothing in it can be read, and
+        /// every key-in is refused): keep it aside as settings.journal.damaged-<unix time>
+        /// and start afresh. Nothing is put back. A readable journal is never discarded.
+        #[arg(long)]
+        discard_journal: bool,
+    },
     /// Change one preference of the person keyed in: applied now, then saved to the cloud, or
     /// kept (encrypted) until it can be ("not yet saved"). Snapsets are read-only.
     Set {
@@ -172,7 +179,7 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
     }
     // Every command first finishes what a crashed process left half done.
     let resumed = match &cli.command {
-        Command::Snapsets | Command::Recover => None,
+        Command::Snapsets | Command::Recover { .. } => None,
         _ => flow.resume()?,
     };
     if let Some(r) = &resumed {
@@ -208,7 +215,20 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
             print_recover(cli.json, &out);
             Ok(0)
         }
-        Command::Recover => {
+        Command::Recover {
+            discard_journal: true,
+        } => {
+            let out = flow.discard_damaged_journal()?;
+            if cli.json {
+                print_json(&out);
+            } else {
+                println!("{} (kept at {})", out.message_text, out.kept_at.display());
+            }
+            Ok(0)
+        }
+        Command::Recover {
+            discard_journal: false,
+        } => {
             let out = flow.recover()?;
             print_recover(cli.json, &out);
             Ok(0)

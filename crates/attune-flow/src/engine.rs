@@ -85,6 +85,15 @@ pub struct RecoverOutcome {
     pub message_text: &'static str,
 }
 
+/// What `attune recover --discard-journal` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiscardOutcome {
+    /// Where the unreadable journal was kept (beside it, `.damaged-<unix time>`, 0600).
+    pub kept_at: std::path::PathBuf,
+    pub message: Message,
+    pub message_text: &'static str,
+}
+
 /// Everything `attune status` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -430,6 +439,23 @@ impl Flow {
         session::store(&session_file, &s)?;
         tracing::info!(key = %s.key_fingerprint, "key-out: restoring");
         self.restore_locked(Message::KeyedOut)
+    }
+
+    /// Keeps an unreadable journal aside and ends the session record, so keying in works again
+    /// (`attune recover --discard-journal`). Nothing is restored, since what the journal held
+    /// cannot be read; a readable journal is refused (`recover` restores it instead).
+    pub fn discard_damaged_journal(&self) -> Result<DiscardOutcome, FlowError> {
+        let _lock = self.lock()?;
+        self.desktop.sweep(&self.paths);
+        let kept_at = self
+            .desktop
+            .keep_aside_damaged_journal(&self.paths, now_unix())?;
+        session::remove(&self.paths.session_file())?;
+        Ok(DiscardOutcome {
+            kept_at,
+            message: Message::DamagedJournalKeptAside,
+            message_text: Message::DamagedJournalKeptAside.text(),
+        })
     }
 
     /// Restores any open journal, whatever the session says (`attune recover`).

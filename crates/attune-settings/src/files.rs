@@ -404,6 +404,53 @@ pub fn expand_path(
     Ok(p)
 }
 
+/// Folders under `$XDG_CONFIG_HOME` whose files start programs or set the session's
+/// environment at the next login (XDG autostart, systemd user units, environment.d).
+const STARTS_PROGRAMS: [&str; 3] = ["autostart", "systemd", "environment.d"];
+
+/// Defence in depth behind the registry rule of DESIGN §10.1: a settings file is never written
+/// through `..`, never as a hidden file directly in the home folder (`.profile`, `.bashrc`:
+/// shell start-up), and never where a file starts a program at login ([`STARTS_PROGRAMS`]).
+/// Only a broken or hostile registry names such a path; the bundled one never does. `lookup`
+/// reads the environment.
+pub fn check_write_location(
+    path: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), SettingError> {
+    let refuse = |reason: &str| SettingError::Refused {
+        path: path.display().to_string(),
+        reason: reason.to_owned(),
+    };
+    if path
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(refuse("the path climbs out of its folder with `..`"));
+    }
+    let var = |name: &str| lookup(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let home = var("HOME");
+    let config = var("XDG_CONFIG_HOME").or_else(|| home.as_ref().map(|h| h.join(".config")));
+    if let Some(home) = &home {
+        let hidden = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if hidden && path.parent() == Some(home.as_path()) {
+            return Err(refuse(
+                "a hidden file directly in the home folder may be run at login",
+            ));
+        }
+    }
+    if let Some(config) = &config {
+        if STARTS_PROGRAMS
+            .iter()
+            .any(|d| path.starts_with(config.join(d)))
+        {
+            return Err(refuse("files in this folder start programs at login"));
+        }
+    }
+    Ok(())
+}
+
 fn bad_placeholder(raw: &str) -> SettingError {
     SettingError::BadOptions {
         detail: format!("path {raw:?} has an unterminated `${{` placeholder"),
@@ -612,6 +659,50 @@ mod tests {
         assert!(expand_path("${NOPE}/x", &env).is_err());
         assert!(expand_path("relative/x", &env).is_err());
         assert!(expand_path("${HOME", &env).is_err());
+    }
+
+    #[test]
+    fn settings_files_are_written_only_where_settings_files_live() {
+        let env = |k: &str| match k {
+            "HOME" => Some("/home/p".to_owned()),
+            "XDG_CONFIG_HOME" => Some("/cfg/p".to_owned()),
+            _ => None,
+        };
+        let cases = [
+            ("/home/p/.local/share/orca/user-settings.conf", None),
+            ("/cfg/p/app/settings.ini", None),
+            ("/home/p/notes.json", None),
+            ("/home/p/.config/autostart/x.desktop", None),
+            ("/home/p/.local/share/../../.profile", Some("`..`")),
+            ("/cfg/p/app/../autostart/x.desktop", Some("`..`")),
+            (
+                "/home/p/.bashrc",
+                Some("hidden file directly in the home folder"),
+            ),
+            (
+                "/cfg/p/autostart/x.desktop",
+                Some("start programs at login"),
+            ),
+            (
+                "/cfg/p/systemd/user/x.service",
+                Some("start programs at login"),
+            ),
+            (
+                "/cfg/p/environment.d/x.conf",
+                Some("start programs at login"),
+            ),
+        ];
+        for (path, refused) in cases {
+            let got = check_write_location(Path::new(path), &env);
+            match refused {
+                None => assert_eq!(got, Ok(()), "{path}"),
+                Some(why) => {
+                    let e = got.expect_err(path).to_string();
+                    assert!(e.starts_with(&format!("refused to write {path}: ")), "{e}");
+                    assert!(e.contains(why), "{path}: {e}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::failpoint;
-use crate::files::{FileFormat, FileHandler};
+use crate::files::{check_write_location, FileFormat, FileHandler};
 use crate::gsettings::GSettingsHandler;
 use crate::handler::{same_value, MaybeValue, SettingError, SettingsHandler};
 use crate::journal::{self, Journal, JournalDamage, JournalError, Record, Stored, TargetSpec};
@@ -620,16 +620,22 @@ fn target_for(handler_type: &str, options: &Value) -> Result<TargetSpec, Outcome
                 FileHandler::json(options)
             };
             let (path, root) = h.resolved().map_err(bad)?;
+            check_write_location(&path, &env_var).map_err(bad)?;
             Ok(TargetSpec::JsonFile { path, root })
         }
         INI_HANDLER => {
             let (path, _) = FileHandler::ini(options).resolved().map_err(bad)?;
+            check_write_location(&path, &env_var).map_err(bad)?;
             Ok(TargetSpec::IniFile { path })
         }
         other => Err(Outcome::NotSupported {
             reason: format!("settings handler type {other} is not supported here"),
         }),
     }
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 fn handler_for(t: &TargetSpec) -> Box<dyn SettingsHandler> {
@@ -860,4 +866,31 @@ fn remove_file_and_dirs(file: &Path, keep: Option<&Path>) -> Result<(), SettingE
         dir = d.parent();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_file_handler_aimed_at_login_start_up_is_refused_before_anything_is_planned() {
+        for (handler_type, options) in [
+            (JSON_HANDLER, json!({"filename": "${HOME}/.profile"})),
+            (
+                INI_HANDLER,
+                json!({"filename": "${XDG_CONFIG_HOME}/autostart/x.desktop"}),
+            ),
+            (ORCA, json!({"path": "${HOME}/../../etc/orca.conf"})),
+        ] {
+            let got = target_for(handler_type, &options);
+
+            match got {
+                Err(Outcome::Failed { reason }) => {
+                    assert!(reason.starts_with("refused to write "), "{reason}")
+                }
+                other => panic!("{handler_type} {options}: {other:?}"),
+            }
+        }
+    }
 }
