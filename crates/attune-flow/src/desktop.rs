@@ -4,7 +4,10 @@
 use attune_model::device::DeviceReport;
 use attune_model::lifecycle::LifecycleInstructions;
 use attune_model::registry::SolutionsRegistry;
-use attune_settings::lifecycle::{JournalState, Lifecycle, Outcome as SOutcome, RestoreOutcome};
+use attune_settings::journal::JournalError;
+use attune_settings::lifecycle::{
+    JournalState, Lifecycle, LifecycleError, Outcome as SOutcome, RestoreOutcome,
+};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -91,8 +94,24 @@ impl Desktop {
         }
     }
 
-    fn journal_err(e: impl std::fmt::Display) -> FlowError {
-        FlowError::Journal(e.to_string())
+    fn journal_err(e: LifecycleError) -> FlowError {
+        match e {
+            LifecycleError::Journal(JournalError::Damaged { path, detail })
+            | LifecycleError::JournalNotWritten(JournalError::Damaged { path, detail }) => {
+                FlowError::JournalDamaged { path, detail }
+            }
+            e => FlowError::Journal(e.to_string()),
+        }
+    }
+
+    /// Keeps an unreadable journal aside (`attune recover --discard-journal`); where it went.
+    pub fn keep_aside_damaged_journal(
+        &self,
+        paths: &Paths,
+        now_unix: u64,
+    ) -> Result<std::path::PathBuf, FlowError> {
+        attune_settings::journal::Journal::keep_aside_damaged(&paths.journal_dir(), now_unix)
+            .map_err(|e| FlowError::Journal(e.to_string()))
     }
 
     /// Which registry solutions are installed here.

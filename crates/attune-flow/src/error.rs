@@ -26,6 +26,17 @@ pub enum FlowError {
     RestoreIncomplete { failed: usize, rows: Vec<ReportRow> },
     #[error("settings journal: {0}")]
     Journal(String),
+    /// The journal has no valid header: the originals it held are unknown, so nothing may be
+    /// applied (the next key-in would record the previous person's values as the originals).
+    #[error(
+        "this computer's record of its original settings is damaged, so Attune will not change \
+         any setting ({path}: {detail}). An administrator can keep the damaged record aside and \
+         start afresh with `attune recover --discard-journal`"
+    )]
+    JournalDamaged {
+        path: std::path::PathBuf,
+        detail: String,
+    },
     #[error(transparent)]
     Session(#[from] crate::session::SessionError),
     #[error("invalid configuration: {0}")]
@@ -58,6 +69,7 @@ impl FlowError {
             FlowError::NotAvailable { .. } => "not_available",
             FlowError::RestoreIncomplete { .. } => "restore_incomplete",
             FlowError::Journal(_) => "journal",
+            FlowError::JournalDamaged { .. } => "journal_damaged",
             FlowError::Session(_) => "state_io",
             FlowError::CloudConfig(_) => "config_invalid",
             FlowError::KeyRejected { .. } => "key_rejected",
@@ -77,7 +89,7 @@ impl FlowError {
             FlowError::ReadOnly { .. } => 11,
             FlowError::Key(_) | FlowError::UnknownSnapset { .. } => 6,
             FlowError::RestoreIncomplete { .. } => 7,
-            FlowError::Journal(_) => 8,
+            FlowError::Journal(_) | FlowError::JournalDamaged { .. } => 8,
             FlowError::NotKeyedIn => 9,
             _ => 1,
         }

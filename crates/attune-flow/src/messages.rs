@@ -19,6 +19,7 @@ pub enum Message {
     Busy,
     TestingProfileOnly,
     ChangedInSnapset,
+    DamagedJournalKeptAside,
 }
 
 impl Message {
@@ -44,6 +45,9 @@ impl Message {
             Message::Busy => "Attune is busy keying someone in or out. Please try again in a moment.",
             Message::ChangedInSnapset => {
                 "Changed on this computer. A snapset is read-only, so the change is not saved; it is put back when you log out."
+            }
+            Message::DamagedJournalKeptAside => {
+                "The damaged record of this computer's settings was kept aside; keying in works again. Settings changed before it was damaged were not put back."
             }
             Message::TestingProfileOnly => {
                 "Keying in with the cloud is not available yet: use the testing profile and a snapset."

@@ -9,6 +9,15 @@
 //! A damaged file is set aside as `settings.journal.corrupt` and the records before the first bad
 //! line are kept and restored (TEST-MATRIX B6); a journal of another version is left in place
 //! and refused with a clear error, since only the Attune that wrote it can read it.
+//!
+//! Three cases are told apart, because they call for opposite answers:
+//! - no file, or an empty one (a crash cannot leave one, but a full disk can): nothing to restore;
+//! - a valid header and a damaged tail: the records before the damage are restored (above);
+//! - no valid header (garbage from byte 0): the file is refused as [`JournalError::Damaged`] and
+//!   left in place. Reading it as "nothing to restore" would let the next key-in record the
+//!   previous person's values as the originals, and the computer would never be put back. Only
+//!   an administrator's explicit [`Journal::keep_aside_damaged`] (`attune recover
+//!   --discard-journal`) gets past it.
 
 use std::fs;
 use std::io;
@@ -152,6 +161,16 @@ pub enum JournalError {
          move it away to discard it"
     )]
     Version { path: PathBuf, found: String },
+    /// No valid header: what the file held (and so what the desktop looked like before) is
+    /// unknown. Left in place.
+    #[error(
+        "the settings journal {path} is damaged from its start ({detail}): the original settings \
+         it recorded cannot be read. It was left in place"
+    )]
+    Damaged { path: PathBuf, detail: String },
+    /// There is no unreadable journal to keep aside (none, or one that restores normally).
+    #[error("the settings journal {path} {why}; there is nothing to discard")]
+    NotDamaged { path: PathBuf, why: &'static str },
 }
 
 /// The journal in memory.
@@ -185,11 +204,12 @@ fn line_for(rec: &Record) -> Result<String, serde_json::Error> {
     Ok(format!("{sum} {json}\n"))
 }
 
-/// Parses journal text. `Ok((records, None))` when whole; with damage, the good prefix and a
-/// description. `Err` only for a journal of another version.
 /// Records read, and (lines dropped, why) when the file is damaged.
 type Parsed = (Vec<Record>, Option<(usize, String)>);
 
+/// Parses journal text. `Ok((records, None))` when whole; with a damaged tail, the good prefix
+/// and a description; an empty file is damage with nothing in it. `Err` for a journal of another
+/// version, and for one without a valid header ([`JournalError::Damaged`]).
 fn parse(text: &[u8], path: &Path) -> Result<Parsed, JournalError> {
     let total_lines = text
         .split(|&b| b == b'\n')
@@ -218,13 +238,12 @@ fn parse(text: &[u8], path: &Path) -> Result<Parsed, JournalError> {
             })
         }
         _ => {
-            return Ok((
-                Vec::new(),
-                Some((
-                    total_lines,
-                    format!("the first line is not `{MAGIC} {JOURNAL_VERSION}`"),
-                )),
-            ))
+            return Err(JournalError::Damaged {
+                path: path.to_owned(),
+                detail: format!(
+                    "the first line is not `{MAGIC} {JOURNAL_VERSION}`; {total_lines} line(s)"
+                ),
+            })
         }
     }
     let mut records = Vec::new();
@@ -335,6 +354,56 @@ impl Journal {
         })?;
         failpoint::step(&format!("{prefix}.committed"));
         Ok(())
+    }
+
+    /// Keeps an unreadable journal aside, so that Attune can record originals again: the file
+    /// (damaged from its start, or of another version) is renamed beside itself to
+    /// `settings.journal.damaged-<now_unix>`, readable only by its owner, and the rename made
+    /// durable. Returns where it was kept. A journal that reads (even one whose damaged tail is
+    /// cut at the next load), or none, is refused with [`JournalError::NotDamaged`]: its
+    /// originals are restored by a recovery, never thrown away.
+    pub fn keep_aside_damaged(dir: &Path, now_unix: u64) -> Result<PathBuf, JournalError> {
+        let path = path_in(dir);
+        match Journal::peek(dir) {
+            Err(JournalError::Damaged { .. } | JournalError::Version { .. }) => {}
+            Err(e) => return Err(e),
+            Ok(Loaded { journal: None, .. }) => {
+                return Err(JournalError::NotDamaged {
+                    path,
+                    why: "does not exist",
+                })
+            }
+            Ok(_) => {
+                return Err(JournalError::NotDamaged {
+                    path,
+                    why: "is readable (`attune recover` restores what it holds)",
+                })
+            }
+        }
+        let mut kept = path.as_os_str().to_owned();
+        kept.push(format!(".damaged-{now_unix}"));
+        let kept = PathBuf::from(kept);
+        let err = |detail: String| JournalError::Write {
+            path: path.clone(),
+            detail,
+        };
+        if kept.exists() {
+            return Err(err(format!(
+                "cannot keep it aside: {} already exists",
+                kept.display()
+            )));
+        }
+        fs::rename(&path, &kept).map_err(|e| err(format!("cannot keep it aside: {e}")))?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // It may hold the previous person's settings: private, like the journal's dir.
+            fs::set_permissions(&kept, fs::Permissions::from_mode(0o600))
+                .map_err(|e| err(format!("cannot make {} private: {e}", kept.display())))?;
+        }
+        atomic::sync_dir(dir).map_err(|e| err(e.to_string()))?;
+        tracing::warn!(path = %path.display(), kept = %kept.display(),
+            "unreadable settings journal kept aside on request; nothing was restored");
+        Ok(kept)
     }
 
     /// Closes the journal: removes the file durably.
@@ -501,11 +570,79 @@ mod tests {
     }
 
     #[test]
-    fn garbage_is_damage_with_nothing_kept() {
+    fn garbage_from_the_first_byte_is_refused_as_damaged_and_left_in_place() {
         let d = tempfile::tempdir().unwrap();
-        fs::write(path_in(d.path()), b"\x00\x01garbage").unwrap();
+        let garbage = b"\x00\x01garbage\nmore garbage\n";
+        fs::write(path_in(d.path()), garbage).unwrap();
+
+        let peeked = Journal::peek(d.path()).unwrap_err();
+        let loaded = Journal::load(d.path()).unwrap_err();
+
+        for e in [&peeked, &loaded] {
+            assert!(matches!(e, JournalError::Damaged { .. }), "{e}");
+            assert!(e.to_string().contains("damaged from its start"), "{e}");
+        }
+        assert_eq!(fs::read(path_in(d.path())).unwrap(), garbage);
+        assert!(!corrupt_path(&path_in(d.path())).exists());
+    }
+
+    #[test]
+    fn a_header_cut_short_or_a_foreign_file_is_damaged_not_empty() {
+        for text in [
+            &b"attune-journ"[..],
+            b"attune-journal 1",
+            b"\n",
+            b"{\"records\": []}\n",
+        ] {
+            let d = tempfile::tempdir().unwrap();
+            fs::write(path_in(d.path()), text).unwrap();
+            let e = Journal::peek(d.path()).unwrap_err();
+            assert!(matches!(e, JournalError::Damaged { .. }), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_valid_header_with_a_damaged_first_record_is_tail_damage_not_refused() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(path_in(d.path()), b"attune-journal 1\nnot a record\n").unwrap();
         let l = Journal::load(d.path()).unwrap();
         assert!(l.journal.is_none());
         assert_eq!(l.damage.unwrap().records_kept, 0);
+        assert!(corrupt_path(&path_in(d.path())).exists());
+    }
+
+    #[test]
+    fn a_damaged_journal_is_kept_aside_privately_and_then_nothing_is_open() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        fs::write(path_in(d.path()), b"garbage").unwrap();
+
+        let kept = Journal::keep_aside_damaged(d.path(), 1_790_000_000).unwrap();
+
+        assert_eq!(
+            kept,
+            d.path().join("settings.journal.damaged-1790000000"),
+            "beside the journal, named by the time"
+        );
+        assert_eq!(fs::read(&kept).unwrap(), b"garbage");
+        assert_eq!(
+            fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(!path_in(d.path()).exists());
+        assert!(Journal::load(d.path()).unwrap().journal.is_none());
+    }
+
+    #[test]
+    fn a_readable_or_missing_journal_is_never_discarded() {
+        let d = tempfile::tempdir().unwrap();
+        let e = Journal::keep_aside_damaged(d.path(), 1).unwrap_err();
+        assert!(matches!(e, JournalError::NotDamaged { .. }), "{e}");
+
+        sample().commit(d.path(), "test").unwrap();
+        let e = Journal::keep_aside_damaged(d.path(), 1).unwrap_err();
+
+        assert!(matches!(e, JournalError::NotDamaged { .. }), "{e}");
+        assert_eq!(Journal::peek(d.path()).unwrap().journal, Some(sample()));
     }
 }

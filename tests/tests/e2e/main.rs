@@ -6,6 +6,7 @@ mod cloud;
 mod common;
 mod config_hardening;
 mod crash;
+mod damaged_journal;
 mod desktop;
 mod fsync_order;
 mod gpii_interop;
