@@ -407,10 +407,8 @@ pub async fn generate_keys(
     out: &Path,
     clock: &dyn Clock,
 ) -> Result<Vec<String>, AdminError> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(out)
+    // Owner-only: the list is every new key in clear.
+    let mut file = crate::store::sqlite::private_file(out)
         .map_err(|e| file_err(out, format!("cannot create (it must not exist yet): {e}")))?;
     let mut keys = Vec::with_capacity(count);
     let mut csv = String::from("key\n");

@@ -197,7 +197,9 @@ async fn retire_dev_credential(store: Arc<dyn attune_cloud::store::Store>) {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let clock = SystemClock;
+    // Only serve, load and credentials create may make a new store; the others need one.
     let open = |url: &StoreUrl| url.open().map_err(|e| e.to_string());
+    let open_existing = |url: &StoreUrl| url.open_existing().map_err(|e| e.to_string());
     match cli.command {
         Command::Serve {
             store,
@@ -265,7 +267,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Keys {
             command: KeysCommand::Generate { store, count, out },
         } => {
-            let s = open(&store)?;
+            let s = open_existing(&store)?;
             let keys = admin::generate_keys(s.as_store(), count, &out, &clock)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -291,7 +293,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             print!("{}", c.snippet);
         }
-        Command::Backup { store, out } => match open(&store)? {
+        Command::Backup { store, out } => match open_existing(&store)? {
             OpenStore::Sqlite(s) => {
                 s.backup_to(&out).map_err(|e| e.to_string())?;
                 println!("backup written to {} and verified", out.display());
@@ -307,7 +309,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Restore { store, from } => match store {
             StoreUrl::Sqlite(path) => {
                 sqlite::restore(&path, &from).map_err(|e| e.to_string())?;
-                let s = sqlite::SqliteStore::open(&path).map_err(|e| e.to_string())?;
+                let s = sqlite::SqliteStore::open_existing(&path).map_err(|e| e.to_string())?;
                 let counts = s.counts().map_err(|e| e.to_string())?;
                 let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
                 println!(
@@ -332,7 +334,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Tokens {
             command: TokensCommand::PurgeExpired { store },
         } => {
-            let s = open(&store)?;
+            let s = open_existing(&store)?;
             let n = s
                 .as_store()
                 .purge_expired_authorizations(clock.now_ms())

@@ -99,10 +99,21 @@ impl OpenStore {
 }
 
 impl StoreUrl {
-    /// Opens the store. A CouchDB store sends nothing yet (it sets itself up on first use).
+    /// Opens the store, creating a SQLite file that does not exist yet (`serve`, `load`,
+    /// `credentials create`). A CouchDB store sends nothing yet (it sets itself up on first
+    /// use).
     pub fn open(&self) -> Result<OpenStore, OpenError> {
         Ok(match self {
             StoreUrl::Sqlite(p) => OpenStore::Sqlite(SqliteStore::open(p)?),
+            StoreUrl::Couch(u) => OpenStore::Couch(CouchStore::new(u.clone())?),
+        })
+    }
+
+    /// Opens a store that must exist already: a missing SQLite file is an error naming it
+    /// (the other admin commands). CouchDB as [`StoreUrl::open`].
+    pub fn open_existing(&self) -> Result<OpenStore, OpenError> {
+        Ok(match self {
+            StoreUrl::Sqlite(p) => OpenStore::Sqlite(SqliteStore::open_existing(p)?),
             StoreUrl::Couch(u) => OpenStore::Couch(CouchStore::new(u.clone())?),
         })
     }

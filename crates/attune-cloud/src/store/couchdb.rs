@@ -939,12 +939,10 @@ fn unexpected(status: StatusCode, body: &Value, action: &str) -> StoreError {
     ))
 }
 
+/// Writes a new file (owner-only: a backup holds every key and preference set) and syncs it.
 fn write_synced(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
+    let mut f = super::sqlite::private_file(path)?;
     f.write_all(bytes)?;
     f.sync_all()
 }

@@ -76,6 +76,20 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const SCHEMA_USER_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// Marks a SQLite file as an attune-cloud store (`PRAGMA application_id`, "Atnc"), so that a
+/// `--store` naming some other program's database is refused instead of getting our tables.
+/// Stores made before the mark existed (0) are recognised by their tables and marked.
+pub const APPLICATION_ID: i32 = 0x4174_6e63;
+
+/// The tables a store has; any other table means the file is not ours.
+const OUR_TABLES: &[&str] = &[
+    "gpii_keys",
+    "prefs_safes",
+    "client_credentials",
+    "authorizations",
+    "other_docs",
+];
+
 /// Connections kept open per store.
 const POOL_SIZE: usize = 4;
 
@@ -102,6 +116,10 @@ pub enum SqliteError {
     },
     #[error("{path}: not a usable attune-cloud store: {detail}")]
     NotAStore { path: PathBuf, detail: String },
+    #[error("{path}: no store there (check --store; only `serve`, `load` and `credentials create` make a new one)")]
+    Missing { path: PathBuf },
+    #[error("{path}: another program's SQLite database, not an attune-cloud store: {detail}; check --store")]
+    Foreign { path: PathBuf, detail: String },
     #[error("{path}: {action} failed: {detail}")]
     Io {
         path: PathBuf,
@@ -131,11 +149,10 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 fn open_connection(path: &Path) -> Result<Connection, SqliteError> {
+    // The file exists by now (see `SqliteStore::open_with`): never let SQLite create one.
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|source| SqliteError::Open {
         path: path.to_owned(),
@@ -154,6 +171,71 @@ fn open_connection(path: &Path) -> Result<Connection, SqliteError> {
 
 fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.pragma_query_value(None, "user_version", |r| r.get(0))
+}
+
+fn application_id(conn: &Connection) -> rusqlite::Result<i32> {
+    conn.pragma_query_value(None, "application_id", |r| r.get(0))
+}
+
+/// Tables (not SQLite's own) in the file, sorted.
+fn table_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut st = conn.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )?;
+    let names = st.query_map([], |r| r.get(0))?.collect();
+    names
+}
+
+/// Refuses a file that is some other program's database: marked with another application id,
+/// or holding tables we never make. An empty file, and a store from before the mark, pass.
+fn check_ours(conn: &Connection, path: &Path) -> Result<(), SqliteError> {
+    let open_err = |source| SqliteError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let id = application_id(conn).map_err(open_err)?;
+    if id != 0 && id != APPLICATION_ID {
+        return Err(SqliteError::Foreign {
+            path: path.to_owned(),
+            detail: format!("its application_id is {id:#x}, attune-cloud's is {APPLICATION_ID:#x}"),
+        });
+    }
+    let foreign: Vec<String> = table_names(conn)
+        .map_err(open_err)?
+        .into_iter()
+        .filter(|t| !OUR_TABLES.contains(&t.as_str()))
+        .collect();
+    if !foreign.is_empty() {
+        return Err(SqliteError::Foreign {
+            path: path.to_owned(),
+            detail: format!(
+                "it has tables attune-cloud does not make: {}",
+                foreign.join(", ")
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Creates the store file, readable by its owner only (it holds every key and preference
+/// set; SQLite gives its `-wal` and `-shm` files the same mode).
+fn create_file(path: &Path) -> Result<(), SqliteError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        // Another process made it meanwhile: open theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(SqliteError::Io {
+            path: path.to_owned(),
+            action: "create the store",
+            detail: e.to_string(),
+        }),
+    }
 }
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), SqliteError> {
@@ -187,6 +269,14 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), SqliteError> {
         tx.pragma_update(None, "user_version", version as i64)
             .map_err(err)?;
         tx.commit().map_err(err)?;
+    }
+    let mark_err = |source| SqliteError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    if application_id(conn).map_err(mark_err)? != APPLICATION_ID {
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(mark_err)?;
     }
     Ok(())
 }
@@ -228,9 +318,29 @@ fn parse_json_list(
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the store file and migrates its schema.
+    /// Opens (creating if needed) the store file and migrates its schema. For `serve`, `load`
+    /// and `credentials create`, the commands that may start a new store.
     pub fn open(path: &Path) -> Result<Self, SqliteError> {
+        Self::open_with(path, true)
+    }
+
+    /// Opens an existing store and migrates its schema; a missing file is an error naming
+    /// the path (a typo in `--store` must not back up, or fill, an empty new store).
+    pub fn open_existing(path: &Path) -> Result<Self, SqliteError> {
+        Self::open_with(path, false)
+    }
+
+    fn open_with(path: &Path, create: bool) -> Result<Self, SqliteError> {
+        if !path.exists() {
+            if !create {
+                return Err(SqliteError::Missing {
+                    path: path.to_owned(),
+                });
+            }
+            create_file(path)?;
+        }
         let mut first = open_connection(path)?;
+        check_ours(&first, path)?;
         migrate(&mut first, path)?;
         let mut conns = vec![first];
         for _ in 1..POOL_SIZE {
@@ -308,6 +418,12 @@ impl SqliteStore {
             action: "backup",
             detail: "the path is not UTF-8".to_owned(),
         })?;
+        // Made empty and owner-only first (it holds every key); VACUUM INTO fills an empty file.
+        private_file(out).map_err(|e| SqliteError::Io {
+            path: out.to_owned(),
+            action: "backup",
+            detail: e.to_string(),
+        })?;
         self.with_conn(|c| {
             c.execute("VACUUM INTO ?1", [target])
                 .map(|_| ())
@@ -324,8 +440,12 @@ impl SqliteStore {
         let sum = file_sha256(out)?;
         let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("backup");
         let side = checksum_path(out);
-        std::fs::write(&side, format!("{sum}  {name}\n"))
-            .and_then(|()| std::fs::File::open(&side)?.sync_all())
+        private_file(&side)
+            .and_then(|mut f| {
+                use std::io::Write;
+                f.write_all(format!("{sum}  {name}\n").as_bytes())?;
+                f.sync_all()
+            })
             .map_err(|e| SqliteError::Io {
                 path: side.clone(),
                 action: "write the checksum",
@@ -354,8 +474,72 @@ fn table_counts(c: &Connection) -> rusqlite::Result<Vec<(&'static str, i64)>> {
     Ok(out)
 }
 
+/// Creates `path` (it must not exist) readable and writable by its owner only.
+pub fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// One `sqlite_master` row: type, name, table, SQL.
+type SchemaRow = (String, String, String, Option<String>);
+
+fn schema_rows(conn: &Connection) -> rusqlite::Result<Vec<SchemaRow>> {
+    let mut st = conn.prepare(
+        "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name, tbl_name",
+    )?;
+    let rows = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect();
+    rows
+}
+
+/// The schema attune-cloud creates at `version`, from its migrations.
+fn expected_schema(version: i64) -> rusqlite::Result<Vec<SchemaRow>> {
+    let conn = Connection::open_in_memory()?;
+    for sql in MIGRATIONS
+        .iter()
+        .take(usize::try_from(version).unwrap_or(0))
+    {
+        conn.execute_batch(sql)?;
+    }
+    schema_rows(&conn)
+}
+
+/// How `found` differs from `expected`, by object (`trigger x` extra, `table y` missing or
+/// changed), at most a few.
+fn schema_difference(expected: &[SchemaRow], found: &[SchemaRow]) -> String {
+    let mut out = Vec::new();
+    for row in found.iter().filter(|r| !expected.contains(r)) {
+        let changed = expected.iter().any(|e| e.0 == row.0 && e.1 == row.1);
+        out.push(format!(
+            "{} {} `{}`",
+            if changed { "changed" } else { "unexpected" },
+            row.0,
+            row.1
+        ));
+    }
+    for row in expected
+        .iter()
+        .filter(|e| !found.iter().any(|f| f.0 == e.0 && f.1 == e.1))
+    {
+        out.push(format!("missing {} `{}`", row.0, row.1));
+    }
+    let more = out.len().saturating_sub(5);
+    out.truncate(5);
+    if more > 0 {
+        out.push(format!("and {more} more"));
+    }
+    out.join(", ")
+}
+
 /// Checks that `path` is an intact attune-cloud store this version can read: SQLite's own
-/// `integrity_check`, a known schema version, and the expected tables.
+/// `integrity_check`, a known schema version, our application id (or none, from before it),
+/// and exactly the schema (tables, indexes, triggers, views) our migrations create: a backup
+/// with an extra trigger would run code of someone else's on every write after a restore.
 pub fn verify_file(path: &Path) -> Result<(), SqliteError> {
     let not_a_store = |detail: String| SqliteError::NotAStore {
         path: path.to_owned(),
@@ -376,6 +560,21 @@ pub fn verify_file(path: &Path) -> Result<(), SqliteError> {
     if version == 0 || version > SCHEMA_USER_VERSION {
         return Err(not_a_store(format!(
             "schema version {version}, expected 1 to {SCHEMA_USER_VERSION}"
+        )));
+    }
+    let id = application_id(&conn).map_err(|e| not_a_store(e.to_string()))?;
+    if id != 0 && id != APPLICATION_ID {
+        return Err(not_a_store(format!(
+            "its application_id is {id:#x}, attune-cloud's is {APPLICATION_ID:#x}"
+        )));
+    }
+    let expected = expected_schema(version)
+        .map_err(|e| not_a_store(format!("cannot build the expected schema: {e}")))?;
+    let found = schema_rows(&conn).map_err(|e| not_a_store(e.to_string()))?;
+    if found != expected {
+        return Err(not_a_store(format!(
+            "its schema is not the one attune-cloud creates (version {version}): {}",
+            schema_difference(&expected, &found)
         )));
     }
     table_counts(&conn).map_err(|e| not_a_store(format!("tables missing: {e}")))?;
@@ -429,6 +628,11 @@ fn verify_checksum(from: &Path) -> Result<(), SqliteError> {
 /// checksum file when present, SQLite's integrity check, the schema version). The server must
 /// be stopped. The old file is kept beside it as `<store>.before-restore`.
 pub fn restore(store: &Path, from: &Path) -> Result<(), SqliteError> {
+    if !store.exists() {
+        return Err(SqliteError::Missing {
+            path: store.to_owned(),
+        });
+    }
     verify_file(from)?;
     verify_checksum(from)?;
     let io = |action: &'static str, p: &Path, e: std::io::Error| SqliteError::Io {
@@ -439,10 +643,17 @@ pub fn restore(store: &Path, from: &Path) -> Result<(), SqliteError> {
     let mut tmp = store.as_os_str().to_owned();
     tmp.push(".restoring");
     let tmp = PathBuf::from(tmp);
-    std::fs::copy(from, &tmp).map_err(|e| io("copy the backup", &tmp, e))?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| io("sync the copy", &tmp, e))?;
+    // A copy left by a restore that was interrupted is ours to replace.
+    if tmp.exists() {
+        std::fs::remove_file(&tmp).map_err(|e| io("remove an earlier partial copy", &tmp, e))?;
+    }
+    // Not fs::copy: it would give the store the backup's mode; the store is owner-only.
+    private_file(&tmp)
+        .and_then(|mut f| {
+            std::io::copy(&mut std::fs::File::open(from)?, &mut f)?;
+            f.sync_all()
+        })
+        .map_err(|e| io("copy the backup", &tmp, e))?;
     verify_file(&tmp)?;
     if store.exists() {
         let mut old = store.as_os_str().to_owned();

@@ -417,3 +417,197 @@ async fn the_dev_client_id_cannot_be_taken_by_a_site() {
         .to_string();
     assert!(e.contains("serve --dev"), "{e}");
 }
+
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn the_store_its_journal_backups_and_key_lists_are_owner_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let store = format!("sqlite:{}", db.display());
+    let serving = Serving::start(&["--dev", "--store", &store]);
+    for f in ["c.db", "c.db-wal", "c.db-shm"] {
+        assert_eq!(mode(&dir.path().join(f)), 0o600, "{f} while serving");
+    }
+    serving.stop();
+    let csv = dir.path().join("keys.csv");
+    let backup = dir.path().join("b.db");
+    for args in [
+        vec![
+            "keys", "generate", "--store", &store, "--count", "2", "--out",
+        ],
+        vec!["backup", "--store", &store, "--out"],
+    ] {
+        let target = if args[0] == "keys" { &csv } else { &backup };
+        let out = bin().args(&args).arg(target).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(mode(&csv), 0o600, "keys.csv");
+    assert_eq!(mode(&backup), 0o600, "backup");
+    assert_eq!(
+        mode(&sqlite::checksum_path(&backup)),
+        0o600,
+        "backup checksum"
+    );
+}
+
+#[tokio::test]
+async fn files_the_library_creates_are_owner_only_whatever_the_umask() {
+    // This test process keeps its usual umask (022): only explicit modes make these 0600.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let s = SqliteStore::open(&db).unwrap();
+    let csv = dir.path().join("k.csv");
+    admin::generate_keys(&s, 1, &csv, &SystemClock)
+        .await
+        .unwrap();
+    let backup = dir.path().join("b.db");
+    s.backup_to(&backup).unwrap();
+    drop(s);
+    sqlite::restore(&db, &backup).unwrap();
+    for p in [
+        db.clone(),
+        csv,
+        backup.clone(),
+        sqlite::checksum_path(&backup),
+    ] {
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+    }
+}
+
+#[test]
+fn commands_other_than_serve_load_and_credentials_create_refuse_a_missing_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("clod.db");
+    let store = format!("sqlite:{}", typo.display());
+    let out_file = dir.path().join("out");
+    let out_file = out_file.to_str().unwrap();
+    for args in [
+        vec!["backup", "--store", &store, "--out", out_file],
+        vec![
+            "keys", "generate", "--store", &store, "--count", "1", "--out", out_file,
+        ],
+        vec!["tokens", "purge-expired", "--store", &store],
+        vec!["restore", "--store", &store, "--from", out_file],
+    ] {
+        let out = bin().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(
+            err.contains(typo.to_str().unwrap()) && err.contains("no store"),
+            "{args:?}: {err}"
+        );
+        assert!(!typo.exists(), "{args:?} created the store");
+    }
+    // The three that may start a store do.
+    let out = bin()
+        .args(["credentials", "create", "--store", &store, "--site", "s1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(typo.exists());
+}
+
+#[test]
+fn a_foreign_sqlite_file_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.db");
+    let c = rusqlite::Connection::open(&notes).unwrap();
+    c.execute_batch("CREATE TABLE notes (body TEXT);").unwrap();
+    drop(c);
+    let marked = dir.path().join("marked.db");
+    let c = rusqlite::Connection::open(&marked).unwrap();
+    c.pragma_update(None, "application_id", 0x1234).unwrap();
+    drop(c);
+    for (file, why) in [(&notes, "notes"), (&marked, "0x1234")] {
+        let e = SqliteStore::open(file).unwrap_err().to_string();
+        assert!(e.contains("another program") && e.contains(why), "{e}");
+        let out = bin()
+            .args(["load", "--store", &format!("sqlite:{}", file.display())])
+            .arg(fixtures())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains(file.to_str().unwrap()));
+    }
+    let c = rusqlite::Connection::open(&notes).unwrap();
+    let tables: i64 = c
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 1, "none of our tables were added");
+}
+
+#[tokio::test]
+async fn a_store_made_before_the_mark_opens_and_gets_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.db");
+    drop(SqliteStore::open(&db).unwrap());
+    // As an earlier attune-cloud left it: our schema, no application id.
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.pragma_update(None, "application_id", 0).unwrap();
+    drop(c);
+
+    let s = SqliteStore::open_existing(&db).unwrap();
+    s.ping().await.unwrap();
+    drop(s);
+
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let id: i32 = c
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .unwrap();
+    assert_eq!(id, sqlite::APPLICATION_ID);
+}
+
+#[tokio::test]
+async fn a_backup_whose_schema_was_changed_is_not_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let s = SqliteStore::open(&db).unwrap();
+    admin::load(&s, &fixtures(), PrefsSafeType::User, &SystemClock)
+        .await
+        .unwrap();
+    let counts = s.counts().unwrap();
+    let clean = dir.path().join("clean.db");
+    s.backup_to(&clean).unwrap();
+    drop(s);
+    for (name, sql, what) in [
+        (
+            "trigger.db",
+            "CREATE TRIGGER steal AFTER INSERT ON authorizations BEGIN SELECT 1; END;",
+            "trigger `steal`",
+        ),
+        ("table.db", "CREATE TABLE extra (x TEXT);", "table `extra`"),
+        (
+            "view.db",
+            "CREATE VIEW keys AS SELECT id FROM gpii_keys;",
+            "view `keys`",
+        ),
+    ] {
+        let bad = dir.path().join(name);
+        std::fs::copy(&clean, &bad).unwrap();
+        let c = rusqlite::Connection::open(&bad).unwrap();
+        c.execute_batch(sql).unwrap();
+        drop(c);
+
+        let e = sqlite::restore(&db, &bad).unwrap_err().to_string();
+
+        assert!(e.contains("schema") && e.contains(what), "{e}");
+    }
+    let s = SqliteStore::open_existing(&db).unwrap();
+    assert_eq!(s.counts().unwrap(), counts, "the store is as it was");
+}
