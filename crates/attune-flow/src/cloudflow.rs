@@ -34,6 +34,72 @@ fn client(flow: &Flow) -> Result<&CloudClient, FlowError> {
         .map_err(|e| FlowError::CloudConfig(e.clone()))
 }
 
+/// The runtime of a flow's cloud calls: one for the flow's lifetime, with one worker thread of
+/// its own, and every blocking call (`block_on`) runs on it.
+///
+/// The client keeps idle connections in its pool, and each connection is driven by a task on the
+/// runtime that opened it. With a runtime per call, a connection opened by one call (the token
+/// probe of a reconnect) outlived the runtime that drives it, or sat on one no longer polled; the
+/// next call took it from the pool, sent its request into a connection nobody drove, and lost the
+/// attempt to its timeout (4 s) before retrying (audit, issue 12 item 16). One runtime that is
+/// always driven (its worker polls the connections between calls too, so one the server closed
+/// leaves the pool at once) keeps every pooled connection usable.
+pub struct CloudRuntime {
+    handle: tokio::runtime::Handle,
+    /// Always `Some` until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl CloudRuntime {
+    fn new() -> std::io::Result<CloudRuntime> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("attune-cloud-io")
+            .enable_all()
+            .build()?;
+        Ok(CloudRuntime {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Runs a future to completion on this runtime, blocking the calling thread (which must
+    /// not be an async one, as before).
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.handle.block_on(f)
+    }
+}
+
+impl Drop for CloudRuntime {
+    fn drop(&mut self) {
+        // Without waiting: the last handle on a flow may be dropped on an async thread (the
+        // app), where a blocking shutdown panics. Nothing left on it needs finishing.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl std::fmt::Debug for CloudRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CloudRuntime")
+    }
+}
+
+fn runtime_unavailable(detail: impl std::fmt::Display) -> FlowError {
+    FlowError::NotAvailable {
+        what: format!("the async runtime ({detail})"),
+    }
+}
+
+/// The flow's cloud runtime, made on first use.
+pub(crate) fn runtime(flow: &Flow) -> Result<&CloudRuntime, FlowError> {
+    flow.runtime
+        .get_or_init(|| CloudRuntime::new().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(runtime_unavailable)
+}
+
 fn saved_date(unix: u64) -> String {
     // A plain UTC date (the UI formats it for the person's locale later).
     let days = unix / 86_400;
@@ -120,13 +186,7 @@ pub(crate) fn key_in_cloud(
     }
 
     // Step 4: the cloud, under the resilience policy (one deadline for token and settings).
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| FlowError::NotAvailable {
-            what: format!("the async runtime ({e})"),
-        })?;
-    let answer = rt.block_on(async {
+    let answer = runtime(flow)?.block_on(async {
         let deadline = client.deadline_from_now();
         let token = client.token(key, deadline).await?;
         let answer = client.get_settings(&token, key, device, deadline).await?;
@@ -503,10 +563,7 @@ fn flush(flow: &Flow, sess: &mut crate::session::Session, key: &Key, outbox: &Ou
         sess.connectivity = Some("offline".to_owned());
         return;
     };
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    else {
+    let Ok(rt) = runtime(flow) else {
         return;
     };
     let mut token = crate::cloud::Token::new(
@@ -626,13 +683,9 @@ pub(crate) fn reconnect(flow: &Flow) -> Result<Option<bool>, FlowError> {
     }
     let key = Key::parse(&sess.key)?;
     let client = client(flow)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| FlowError::NotAvailable {
-            what: format!("the async runtime ({e})"),
-        })?;
-    let probe = rt.block_on(async {
+    // The same runtime as the key-in below: the probe's pooled connection stays driven and is
+    // reused by the key-in's token call (see [`CloudRuntime`]).
+    let probe = runtime(flow)?.block_on(async {
         let deadline = client.deadline_from_now();
         client.token(&key, deadline).await
     });

@@ -31,6 +31,10 @@ pub struct Flow {
     /// process).
     pub(crate) cloud:
         std::sync::OnceLock<Result<crate::cloud::CloudClient, crate::cloud::ClientError>>,
+    /// The one async runtime every cloud call of this flow runs on, made with the client and
+    /// living as long as it: the client's pooled connections belong to it (see
+    /// [`crate::cloudflow::CloudRuntime`]).
+    pub(crate) runtime: std::sync::OnceLock<Result<crate::cloudflow::CloudRuntime, String>>,
     observer: std::sync::RwLock<Option<Observer>>,
 }
 
@@ -186,6 +190,7 @@ impl Flow {
             registry,
             desktop,
             cloud: std::sync::OnceLock::new(),
+            runtime: std::sync::OnceLock::new(),
             observer: std::sync::RwLock::new(None),
         })
     }

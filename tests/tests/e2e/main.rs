@@ -12,3 +12,4 @@ mod fsync_order;
 mod gpii_interop;
 mod listen;
 mod real_cloud;
+mod reconnect;

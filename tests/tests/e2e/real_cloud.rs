@@ -11,9 +11,9 @@ use serde_json::Value;
 
 use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
 
-struct Cloud {
+pub(crate) struct Cloud {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Cloud {
@@ -23,7 +23,7 @@ impl Drop for Cloud {
     }
 }
 
-fn start_cloud(dir: &std::path::Path) -> Cloud {
+pub(crate) fn start_cloud(dir: &std::path::Path) -> Cloud {
     let db = dir.join("cloud.sqlite");
     let mut child = std::process::Command::new(workspace_bin("attune-cloud", "attune-cloud"))
         .arg("serve")

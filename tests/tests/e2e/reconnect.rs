@@ -1,0 +1,97 @@
+//! Background reconnection against the real `attune-cloud` (audit, issue 12 item 16): a reconnect
+//! gets its token at the first attempt, because the client's async runtime lives as long as the
+//! client, so no pooled connection is left to a runtime nobody drives.
+
+use std::io::{BufRead, BufReader};
+use std::time::Duration;
+
+use attune_e2e::proxy::{FaultProxy, Toxic};
+use attune_e2e::{workspace_bin, Desktop};
+use serde_json::Value;
+
+use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
+use crate::real_cloud::start_cloud;
+
+pub(crate) const KEY: &str = "low_vision_combined";
+
+/// The cloud contact history of this desktop (one JSON line per cloud call, with its attempts).
+fn contacts(d: &Desktop) -> Vec<Value> {
+    let path = d.dir.path().join("state/attune/cloud-contacts.jsonl");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+pub(crate) fn env(url: &str) -> [(&'static str, &str); 2] {
+    [("ATTUNE_PROFILE", "development"), ("ATTUNE_CLOUD_URL", url)]
+}
+
+#[test]
+fn a_background_reconnect_gets_its_token_at_the_first_attempt() {
+    let d = prepared_desktop();
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let cloud = start_cloud(d.dir.path());
+    let proxy = FaultProxy::start(cloud.url.trim_start_matches("http://").parse().unwrap());
+    let url = proxy.url();
+    // Prime the cache; then the cloud goes away and the key-in is served from the cache.
+    assert!(d.attune_with(&["key-in", KEY], &env(&url)).status.success());
+    assert!(d.attune_with(&["key-out"], &env(&url)).status.success());
+    proxy.set(Toxic::Refuse);
+    let o = d.attune_with(&["key-in", KEY, "--json"], &env(&url));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(out["source"]["kind"], "cache", "{out}");
+    // The cloud is back before the listener starts, so each of its calls can succeed at once.
+    proxy.set(Toxic::Pass);
+    let seen = contacts(&d).len();
+
+    // One process does the probe and the key-in again (`Flow::reconnect`), as the app does.
+    let mut child = d
+        .command(workspace_bin("attune-cli", "attune"))
+        .args([
+            "listen",
+            "--no-usb",
+            "--no-local-api",
+            "--reconnect-idle-ms",
+            "100",
+        ])
+        .envs(env(&url))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let reconnected = std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(60)).ok())
+        .any(|l| l.contains("\"reconnected\""));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(reconnected, "the listener reconnected the session");
+
+    // The probe's token, the key-in's token and settings: each answered at its first attempt.
+    // (Before the fix the key-in's token call took the probe's pooled connection, whose runtime
+    // was no longer driven, lost its first attempt to the 4-s attempt timeout, and retried.)
+    let calls = contacts(&d).split_off(seen);
+    let tokens = calls.iter().filter(|c| c["operation"] == "token").count();
+    assert!(tokens >= 2, "probe and key-in: {calls:?}");
+    for c in &calls {
+        assert_eq!(c["outcome"], "ok", "{calls:?}");
+        assert_eq!(
+            c["attempts"], 1,
+            "every call at its first attempt: {calls:?}"
+        );
+    }
+    let st: Value =
+        serde_json::from_slice(&d.attune_with(&["status", "--json"], &env(&url)).stdout).unwrap();
+    assert_eq!(st["connectivity"], "online");
+    assert!(d.attune_with(&["key-out"], &env(&url)).status.success());
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
