@@ -708,6 +708,48 @@ pub(crate) fn reconnect(flow: &Flow) -> Result<Option<bool>, FlowError> {
     Ok(Some(true))
 }
 
+/// The longest a key-out waits for the cloud to revoke its token.
+const REVOKE_TIMEOUT_CAP: Duration = Duration::from_secs(2);
+
+/// Revokes the token of a session that has just keyed out (audit, issue 12 item 20), so it is
+/// not good for the rest of its hour. Called after the restore, never before or instead of it,
+/// and best effort: bounded by the connect timeout (at most 2 s), not retried, skipped while the
+/// breaker says the cloud is away; a cloud without the endpoint (404/405, GPII) or any failure
+/// is logged at debug and the token just runs out. The token itself is never logged.
+pub(crate) fn revoke_token(flow: &Flow, token: Option<&str>) {
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return;
+    };
+    let (Ok(client), Ok(rt)) = (client(flow), runtime(flow)) else {
+        return;
+    };
+    if client.is_offline() {
+        tracing::debug!("cloud known to be away: the token is not revoked and runs out");
+        return;
+    }
+    let timeout = flow
+        .config
+        .resilience
+        .connect_timeout
+        .min(REVOKE_TIMEOUT_CAP);
+    let token = crate::cloud::Token::new(
+        token.to_owned(),
+        Duration::ZERO,
+        tokio::time::Instant::now(),
+    );
+    match rt.block_on(client.revoke(&token, timeout)) {
+        Ok(status @ (200 | 204)) => tracing::debug!(status, "token revoked at key-out"),
+        Ok(status) => tracing::debug!(
+            status,
+            "the cloud did not revoke the token (no revoke endpoint?); it runs out"
+        ),
+        Err(kind) => tracing::debug!(
+            failure = kind.code(),
+            "could not revoke the token at key-out; it runs out"
+        ),
+    }
+}
+
 /// How old a cached answer is, for status.
 pub(crate) fn age_since(saved_unix: u64) -> Duration {
     SystemTime::now()

@@ -443,7 +443,12 @@ impl Flow {
         s.phase = Phase::Restoring;
         session::store(&session_file, &s)?;
         tracing::info!(key = %s.key_fingerprint, "key-out: restoring");
-        self.restore_locked(Message::KeyedOut)
+        let restored = self.restore_locked(Message::KeyedOut);
+        // The person has left: their token must not stay good for the rest of its hour. After
+        // the restore, whatever its outcome, so the cloud never delays or blocks putting the
+        // computer back.
+        crate::cloudflow::revoke_token(self, s.token.as_deref());
+        restored
     }
 
     /// Keeps an unreadable journal aside and ends the session record, so keying in works again

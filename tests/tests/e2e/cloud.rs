@@ -28,6 +28,8 @@ const REJECT: u8 = 2;
 const PUT_STALE: u8 = 3;
 /// Healthy, but tokens live 5 s: less than the client's 10-s renewal margin (DESIGN §6.2).
 const SHORT_TOKEN: u8 = 4;
+/// Healthy, but without Attune's revoke endpoint (404, as a GPII cloud).
+const NO_REVOKE: u8 = 5;
 
 /// The person's key: a UUID that is no snapset, so no snapset fallback hides a failure.
 const PERSON: &str = "6f1c1c1e-9a43-4f3b-8d2e-0c1f4c2b7a11";
@@ -37,6 +39,8 @@ struct FakeCloud {
     mode: Arc<AtomicU8>,
     requests: Arc<std::sync::atomic::AtomicUsize>,
     puts: Arc<std::sync::atomic::AtomicUsize>,
+    /// The `Authorization` header of each `POST /access_token/revoke`, in order.
+    revokes: Arc<std::sync::Mutex<Vec<String>>>,
     /// The settings answer served.
     body: Arc<std::sync::Mutex<String>>,
 }
@@ -74,6 +78,8 @@ impl FakeCloud {
         let (m, r, p) = (mode.clone(), requests.clone(), puts.clone());
         let body = Arc::new(std::sync::Mutex::new(answer().to_string()));
         let served = body.clone();
+        let revokes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let revoked = revokes.clone();
         std::thread::spawn(move || {
             for s in l.incoming().flatten() {
                 r.fetch_add(1, Ordering::SeqCst);
@@ -81,6 +87,7 @@ impl FakeCloud {
                 let mut first = String::new();
                 let _ = reader.read_line(&mut first);
                 let mut len = 0usize;
+                let mut authorization = String::new();
                 loop {
                     let mut h = String::new();
                     if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
@@ -88,6 +95,9 @@ impl FakeCloud {
                     }
                     if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
                         len = v.trim().parse().unwrap_or(0);
+                    }
+                    if h.to_ascii_lowercase().starts_with("authorization:") {
+                        authorization = h["authorization:".len()..].trim().to_owned();
                     }
                 }
                 let mut b = vec![0u8; len];
@@ -101,7 +111,16 @@ impl FakeCloud {
                 // GPII's PUT body: a preference set without its `flat` wrapper.
                 let put_ok = serde_json::from_slice::<Value>(&b)
                     .is_ok_and(|v| v["contexts"].is_object() && v.get("flat").is_none());
+                let is_revoke = first.starts_with("POST /access_token/revoke ");
+                if is_revoke {
+                    revoked.lock().unwrap().push(authorization);
+                }
                 let (status, out) = match (mode, is_token) {
+                    (NO_REVOKE, _) if is_revoke => (
+                        "404 Not Found",
+                        r#"{"isError":true,"message":"not found"}"#.to_owned(),
+                    ),
+                    (_, _) if is_revoke => ("204 No Content", String::new()),
                     (_, false) if is_put && !put_ok => (
                         "400 Bad Request",
                         r#"{"isError":true,"message":"not a preference set"}"#.to_owned(),
@@ -154,6 +173,7 @@ impl FakeCloud {
             mode,
             requests,
             puts,
+            revokes,
             body,
         }
     }
@@ -723,4 +743,65 @@ fn no_log_line_carries_the_key_the_token_or_the_site_secret_even_at_trace_level(
     for secret in [PERSON, "6f1c1c1e", "tok-1", "attune-dev-secret"] {
         assert!(!log.contains(secret), "{secret} reached the log");
     }
+}
+
+/// Audit issue 12 item 20: a token must not stay good for up to an hour after its person keyed
+/// out. Key-out first puts the computer back, then revokes the session's token once
+/// (`POST /access_token/revoke`, `Authorization: Bearer`), and never logs it.
+#[test]
+fn key_out_revokes_the_sessions_token_after_putting_the_computer_back() {
+    let d = prepared_desktop();
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let cloud = FakeCloud::start();
+    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+    assert!(cloud.revokes.lock().unwrap().is_empty());
+
+    let o = dev_with(
+        &d,
+        &cloud.url,
+        &["key-out"],
+        &[("RUST_LOG", "attune_flow=debug")],
+    );
+
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    assert_eq!(
+        *cloud.revokes.lock().unwrap(),
+        vec!["Bearer tok-1".to_owned()]
+    );
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(log.contains("token revoked at key-out"), "{log}");
+    assert!(!log.contains("tok-1"), "the token is never logged: {log}");
+}
+
+/// A GPII cloud has no revoke endpoint (404), and a cloud may be gone at key-out: either way the
+/// key-out puts everything back and succeeds, with one attempt and no retry.
+#[test]
+fn a_cloud_without_revoke_or_gone_at_key_out_does_not_hold_it_up() {
+    let d = prepared_desktop();
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let cloud = FakeCloud::start();
+    cloud.mode.store(NO_REVOKE, Ordering::SeqCst);
+    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+
+    let o = dev(&d, &cloud.url, &["key-out"]);
+
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    assert_eq!(
+        cloud.revokes.lock().unwrap().len(),
+        1,
+        "asked once, not retried"
+    );
+
+    // Gone: nothing listens where the cloud was.
+    cloud.mode.store(HEALTHY, Ordering::SeqCst);
+    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+    let gone = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let o = dev(&d, &gone, &["key-out"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
 }

@@ -13,3 +13,4 @@ mod gpii_interop;
 mod listen;
 mod real_cloud;
 mod reconnect;
+mod token_revoke;

@@ -366,6 +366,23 @@ impl CloudClient {
         .await
     }
 
+    /// `POST /access_token/revoke` (Attune's extension; `Authorization: Bearer`, 204): ends a
+    /// token at key-out instead of leaving it good for the rest of its life. Best effort: one
+    /// attempt to the current URL, bounded as a whole by `timeout`, outside the retry policy
+    /// and the breaker, never retried. `Ok` carries the status (204: revoked; 404 or 405: a
+    /// GPII cloud without the endpoint).
+    pub async fn revoke(&self, token: &Token, timeout: Duration) -> Result<u16, FailureKind> {
+        let base = &self.urls[self.current.load(Ordering::Relaxed) % self.urls.len()];
+        let request = self
+            .http
+            .post(join(base, &["access_token", "revoke"])?)
+            .bearer_auth(token.expose());
+        let answer = tokio::time::timeout(timeout, self.exchange(request, timeout))
+            .await
+            .map_err(|_| FailureKind::TooSlow)??;
+        Ok(answer.status)
+    }
+
     /// `GET /version` (DESIGN §6.3). A legacy GPII cloud answers 404 without our header: with
     /// `legacy_gpii` that is a [`ServerVersion`] without an API version; without it, a mismatch.
     pub async fn version(&self, deadline: Instant) -> Result<ServerVersion, CallError> {
