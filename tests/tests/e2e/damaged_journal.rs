@@ -35,7 +35,10 @@ fn a_journal_damaged_from_its_start_refuses_key_in_until_it_is_discarded() {
     let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     // A journal that really is where Attune keeps it: one key-in writes it.
-    assert!(d.attune(&["key-in", "low_vision_combined"]).status.success());
+    assert!(d
+        .attune(&["key-in", "low_vision_combined"])
+        .status
+        .success());
     assert!(d.attune(&["key-out"]).status.success());
     let garbage = b"\x00\x17\xffnot a journal at all\n\x01\x02";
     std::fs::create_dir_all(journal(&d).parent().unwrap()).unwrap();
@@ -43,12 +46,20 @@ fn a_journal_damaged_from_its_start_refuses_key_in_until_it_is_discarded() {
 
     // Refused, with the stable kind and the way out; nothing written to the desktop.
     let o = d.attune(&["key-in", "low_vision_combined", "--json"]);
-    assert_eq!(o.status.code(), Some(8), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(
+        o.status.code(),
+        Some(8),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     let err: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(err["error"], "journal_damaged", "{err}");
     let message = err["message"].as_str().unwrap();
     assert!(message.contains("is damaged"), "{message}");
-    assert!(message.contains("attune recover --discard-journal"), "{message}");
+    assert!(
+        message.contains("attune recover --discard-journal"),
+        "{message}"
+    );
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before, "nothing written");
     let o = d.attune(&["key-in", "low_vision_combined"]);
     assert_ne!(o.status.code(), Some(0));
@@ -71,7 +82,10 @@ fn a_journal_damaged_from_its_start_refuses_key_in_until_it_is_discarded() {
     assert!(!journal(&d).exists());
 
     // Key-in works again, and key-out puts back this desktop's own values.
-    assert!(d.attune(&["key-in", "low_vision_combined"]).status.success());
+    assert!(d
+        .attune(&["key-in", "low_vision_combined"])
+        .status
+        .success());
     assert!(d.attune(&["key-out"]).status.success());
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
 }
@@ -80,11 +94,19 @@ fn a_journal_damaged_from_its_start_refuses_key_in_until_it_is_discarded() {
 fn discard_journal_never_throws_away_a_readable_journal() {
     let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
-    assert!(d.attune(&["key-in", "low_vision_combined"]).status.success());
+    assert!(d
+        .attune(&["key-in", "low_vision_combined"])
+        .status
+        .success());
 
     let o = d.attune(&["recover", "--discard-journal"]);
 
-    assert_eq!(o.status.code(), Some(8), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(8),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to discard"));
     assert!(kept_aside(&d).is_empty());
     assert!(d.attune(&["key-out"]).status.success());
