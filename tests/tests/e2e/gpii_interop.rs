@@ -204,11 +204,14 @@ fn attune_keys_in_against_the_real_gpii_cloud_in_legacy_mode() {
     .unwrap();
     let site = site.display().to_string();
     let env = [("ATTUNE_SITE_CONFIG", site.as_str())];
-    // GPII's own keys and what GPII's Linux registry makes of them.
+    // GPII's own keys and what this computer's registry makes of GPII's answer: GPII chooses
+    // the solutions and values, the bundled registry decides how they are written (DESIGN
+    // §10.1), so snapset_1a's cursorSize 1.0 is GNOME's largest pointer (96), where GPII's own
+    // registry would have written 41.
     let cases: &[(&str, &[Expect])] = &[
         (
             "snapset_1a",
-            &[("org.gnome.desktop.interface", "cursor-size", "41")],
+            &[("org.gnome.desktop.interface", "cursor-size", "96")],
         ),
         (
             "carla",
