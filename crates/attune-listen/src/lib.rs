@@ -7,12 +7,14 @@
 //! - [`usb`]: watches removable-media mount roots for a volume holding `.gpii-user-token.txt`;
 //!   insert → key in, removal → key out.
 //! - [`local_api`]: `GET /user/{key}/login|logout|proximityTriggered` and `GET /status` on
-//!   loopback, with GPII's texts and status codes; refuses browser requests and foreign `Host`s.
+//!   loopback, with GPII's texts and status codes; refuses other users' connections
+//!   ([`peer`]), browser requests and foreign `Host`s; never answers with a key.
 //!
 //! **Architecture invariant:** listeners decide nothing about preferences: they only turn an
 //! outside signal into a queued request to `attune-flow`.
 
 pub mod local_api;
+pub mod peer;
 pub mod queue;
 pub mod reconnect;
 pub mod usb;

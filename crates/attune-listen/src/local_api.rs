@@ -3,15 +3,20 @@
 //! GPII's response texts and status codes; plus `GET /status` (what `attune status --json`
 //! prints).
 //!
-//! Only programs on this machine may use it, and no web page may: it binds loopback only,
-//! refuses any request a browser marks as coming from a page (`Origin`, `Referer`,
-//! `Sec-Fetch-*`: a page's `<img src>` sends no `Origin` but does send `Sec-Fetch-Site`), and
-//! refuses a `Host` that is not a loopback name (DNS rebinding).
+//! Only programs of the user Attune runs as may use it, and no web page may: it binds loopback
+//! only, refuses (403) a connection whose socket belongs to another uid or whose owner cannot be
+//! found ([`crate::peer`]: fail closed), refuses any request a browser marks as coming from a page
+//! (`Origin`, `Referer`, `Sec-Fetch-*`: a page's `<img src>` sends no `Origin` but does send
+//! `Sec-Fetch-Site`), and refuses a `Host` that is not a loopback name (DNS rebinding).
+//!
+//! No answer carries the keyed-in person's key: `/status` and the 409 of a logout carry its
+//! fingerprint (`key#…`). A login or logout reply repeats the key its caller sent, as GPII's do.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use attune_flow::Flow;
+use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
@@ -20,6 +25,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::peer::PeerError;
 use crate::queue::{KeyQueue, Reply, Request as QRequest, Via};
 
 /// Largest request body accepted (every route is a GET; a body is a mistake or an attack).
@@ -41,14 +47,62 @@ pub enum LocalApiError {
     Bind { addr: SocketAddr, detail: String },
 }
 
-/// The router (exposed for tests and for embedding in the app).
-pub fn router(queue: KeyQueue, flow: Arc<Flow>) -> Router {
+/// Both ends of a connection, as the server saw them when it accepted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub remote: SocketAddr,
+    /// `None` if the socket could not say (the connection is then refused).
+    pub local: Option<SocketAddr>,
+}
+
+impl Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
+        Peer {
+            remote: *stream.remote_addr(),
+            local: stream.io().local_addr().ok(),
+        }
+    }
+}
+
+/// Finds the uid owning the socket at the first address connected to the second.
+pub type UidLookup = Arc<dyn Fn(SocketAddr, SocketAddr) -> Result<u32, PeerError> + Send + Sync>;
+
+/// Who may use the API: the uid this process runs as, and how a connection's uid is found.
+#[derive(Clone)]
+pub struct Access {
+    own_uid: Result<u32, PeerError>,
+    lookup: UidLookup,
+}
+
+impl Access {
+    /// The user this process runs as, connections looked up in the kernel's socket tables.
+    pub fn this_user() -> Access {
+        Access {
+            own_uid: crate::peer::own_uid(),
+            lookup: Arc::new(crate::peer::peer_uid),
+        }
+    }
+
+    /// `own_uid`, connections looked up with `lookup` (tests).
+    pub fn new(own_uid: u32, lookup: UidLookup) -> Access {
+        Access {
+            own_uid: Ok(own_uid),
+            lookup,
+        }
+    }
+}
+
+/// The router (exposed for tests and for embedding in the app). It needs the connection's
+/// [`Peer`] (serve it with `into_make_service_with_connect_info::<Peer>()`, as [`serve_with`]
+/// does): without it, every request is refused.
+pub fn router(queue: KeyQueue, flow: Arc<Flow>, access: Access) -> Router {
     Router::new()
         .route("/user/{key}/login", get(login))
         .route("/user/{key}/logout", get(logout))
         .route("/user/{key}/proximityTriggered", get(proximity))
         .route("/status", get(status))
         .layer(middleware::from_fn(guard))
+        .layer(middleware::from_fn_with_state(access, same_user))
         .with_state(AppState { queue, flow })
 }
 
@@ -66,14 +120,26 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, LocalApiE
         })
 }
 
-/// Serves the API on `listener` until `shutdown` resolves.
+/// Serves the API on `listener` until `shutdown` resolves, to the user this process runs as.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     queue: KeyQueue,
     flow: Arc<Flow>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(queue, flow))
+    serve_with(listener, queue, flow, Access::this_user(), shutdown).await
+}
+
+/// [`serve`] with the given [`Access`].
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    queue: KeyQueue,
+    flow: Arc<Flow>,
+    access: Access,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(queue, flow, access).into_make_service_with_connect_info::<Peer>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -93,6 +159,44 @@ fn host_is_loopback(host: &str) -> bool {
         || name
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+const OTHER_USER: &str = "Attune's local API answers only programs of the user it runs for.";
+
+/// Refuses a connection from another uid, or whose uid cannot be found (fail closed).
+async fn same_user(State(access): State<Access>, req: Request, next: Next) -> Response {
+    let peer = req.extensions().get::<ConnectInfo<Peer>>().map(|c| c.0);
+    let (Some(peer), Ok(own)) = (peer, access.own_uid.clone()) else {
+        tracing::warn!(
+            own_uid = ?access.own_uid,
+            "local API request refused: the connection's user cannot be checked"
+        );
+        return error(StatusCode::FORBIDDEN, OTHER_USER.to_owned());
+    };
+    let Some(local) = peer.local else {
+        tracing::warn!(peer = %peer.remote, "local API request refused: the socket has no local address");
+        return error(StatusCode::FORBIDDEN, OTHER_USER.to_owned());
+    };
+    let lookup = access.lookup.clone();
+    let found = tokio::task::spawn_blocking(move || lookup(peer.remote, local))
+        .await
+        .unwrap_or_else(|e| {
+            Err(PeerError::Read {
+                path: "/proc/net/tcp".to_owned(),
+                detail: e.to_string(),
+            })
+        });
+    match found {
+        Ok(uid) if uid == own => next.run(req).await,
+        Ok(uid) => {
+            tracing::warn!(peer = %peer.remote, uid, own_uid = own, "local API request from another user refused");
+            error(StatusCode::FORBIDDEN, OTHER_USER.to_owned())
+        }
+        Err(e) => {
+            tracing::warn!(peer = %peer.remote, error = %e, "local API request refused: the connection's user is not known");
+            error(StatusCode::FORBIDDEN, OTHER_USER.to_owned())
+        }
+    }
 }
 
 async fn guard(req: Request, next: Next) -> Response {
@@ -182,7 +286,11 @@ async fn proximity(State(s): State<AppState>, Path(key): Path<String>) -> Respon
 async fn status(State(s): State<AppState>) -> Response {
     let flow = s.flow.clone();
     match tokio::task::spawn_blocking(move || flow.status()).await {
-        Ok(Ok(st)) => Json(st).into_response(),
+        Ok(Ok(mut st)) => {
+            // Any local program may ask; the key is the person's secret.
+            st.key = st.key.as_deref().map(crate::queue::fingerprint);
+            Json(st).into_response()
+        }
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
@@ -191,6 +299,116 @@ async fn status(State(s): State<AppState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Serves the API with `access` on a free loopback port; the server stops with the runtime.
+    async fn start(access: Access) -> (SocketAddr, tempfile::TempDir) {
+        let root = tempfile::tempdir().unwrap();
+        let config = attune_flow::Config::defaults(attune_flow::Profile::Testing);
+        let flow = Arc::new(Flow::new(config, attune_flow::Paths::under(root.path())).unwrap());
+        let queue = KeyQueue::start(flow.clone());
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve_with(
+            listener,
+            queue,
+            flow,
+            access,
+            std::future::pending(),
+        ));
+        (addr, root)
+    }
+
+    async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).await.unwrap();
+        let status = resp
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = resp
+            .split_once("\r\n\r\n")
+            .map(|x| x.1)
+            .unwrap_or("")
+            .to_owned();
+        (status, body)
+    }
+
+    const ME: u32 = 4242;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_from_another_user_is_refused_before_anything_runs() {
+        let (addr, _root) = start(Access::new(ME, Arc::new(|_, _| Ok(ME + 1)))).await;
+
+        for path in ["/status", "/user/high_contrast/login", "/user/x/logout"] {
+            let (st, body) = get(addr, path).await;
+            assert_eq!(st, 403, "{path}: {body}");
+            assert!(body.contains("user it runs for"), "{body}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_whose_user_cannot_be_found_is_refused() {
+        let not_found: UidLookup = Arc::new(|peer, local| Err(PeerError::NotFound { peer, local }));
+        let (addr, _root) = start(Access::new(ME, not_found)).await;
+
+        let (st, _) = get(addr, "/status").await;
+
+        assert_eq!(st, 403);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_lookup_is_asked_about_the_callers_socket_and_ours() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        let lookup: UidLookup = Arc::new(move |peer, local| {
+            s2.lock().unwrap().push((peer, local));
+            Ok(ME)
+        });
+        let (addr, _root) = start(Access::new(ME, lookup)).await;
+
+        let (st, body) = get(addr, "/status").await;
+
+        assert_eq!(st, 200, "{body}");
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].1, addr, "our end is the listening address");
+        assert!(seen[0].0.ip().is_loopback() && seen[0].0.port() != addr.port());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn this_users_own_connection_is_served_with_the_real_lookup() {
+        let (addr, _root) = start(Access::this_user()).await;
+
+        let (st, body) = get(addr, "/status").await;
+
+        assert_eq!(st, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["state"], "idle");
+    }
+
+    #[tokio::test]
+    async fn a_router_served_without_connection_info_refuses_everything() {
+        let root = tempfile::tempdir().unwrap();
+        let config = attune_flow::Config::defaults(attune_flow::Profile::Testing);
+        let flow = Arc::new(Flow::new(config, attune_flow::Paths::under(root.path())).unwrap());
+        let app = router(
+            KeyQueue::start(flow.clone()),
+            flow,
+            Access::new(ME, Arc::new(|_, _| Ok(ME))),
+        );
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let (st, _) = get(addr, "/status").await;
+
+        assert_eq!(st, 403);
+    }
 
     #[test]
     fn only_loopback_hosts_pass() {

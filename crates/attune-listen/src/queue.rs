@@ -1,7 +1,11 @@
 //! The serialised key-in queue: every request from every listener goes through one worker thread,
 //! so no two key-ins or key-outs of this process interleave; the flow's state lock serialises them
 //! with other processes (the CLI, the app).
+//!
+//! A request that panics (a bug, or an input nobody foresaw) must not take the queue with it: the
+//! worker catches it, its caller gets an error reply, and the next request runs.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
@@ -41,8 +45,8 @@ pub enum Reply {
     LoggedOut(String),
     /// A repeat within the bounce window (GPII: 429).
     Bounced,
-    /// Logout for a key that is not the active one (GPII: 409); carries the active key or
-    /// `noUser`.
+    /// Logout for a key that is not the active one (GPII: 409); `active` is the active key's
+    /// fingerprint (the caller may be someone else: never their key) or `noUser`.
     NotActive {
         requested: String,
         active: String,
@@ -93,6 +97,12 @@ struct Job {
     reply: Option<tokio::sync::oneshot::Sender<Reply>>,
 }
 
+/// Runs one request (the real one is [`run`]; tests put in one that panics).
+type Runner = fn(&Flow, &Job, &mut Option<LastChange>) -> Reply;
+
+/// The `kind` of the reply to a request that panicked.
+pub const PANICKED: &str = "internal";
+
 /// Handle to the queue; cheap to clone, usable from threads and async tasks.
 #[derive(Clone)]
 pub struct KeyQueue {
@@ -116,12 +126,16 @@ fn is_bounce(last: Option<&LastChange>, key: &str, now: Instant) -> bool {
 impl KeyQueue {
     /// Starts the worker thread over `flow`.
     pub fn start(flow: Arc<Flow>) -> KeyQueue {
+        KeyQueue::start_with(flow, run)
+    }
+
+    fn start_with(flow: Arc<Flow>, runner: Runner) -> KeyQueue {
         let (tx, rx) = mpsc::channel::<Job>();
         let events: Arc<std::sync::Mutex<Vec<mpsc::Sender<Event>>>> = Arc::default();
         let ev = events.clone();
         thread::Builder::new()
             .name("attune-key-queue".to_owned())
-            .spawn(move || worker(&flow, &rx, &ev))
+            .spawn(move || worker(&flow, &rx, &ev, runner))
             .map(|_| ())
             .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the key-in queue"));
         KeyQueue { tx, events }
@@ -205,7 +219,8 @@ fn publish(events: &std::sync::Mutex<Vec<mpsc::Sender<Event>>>, e: Event) {
     }
 }
 
-fn fingerprint(key: &str) -> String {
+/// What events and the local API show instead of a key: `key#` and its fingerprint.
+pub(crate) fn fingerprint(key: &str) -> String {
     attune_model::key::Key::parse(key)
         .map(|k| format!("key#{}", k.fingerprint()))
         .unwrap_or_else(|_| "key#invalid".to_owned())
@@ -218,14 +233,59 @@ fn active_key(flow: &Flow) -> Option<String> {
         .and_then(|s| s.key)
 }
 
+/// What a panic said, for the log (a `&str` or `String` payload; anything else unnamed).
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// Runs one job, turning a panic into an error reply so the worker goes on.
+fn run_caught(flow: &Flow, job: &Job, last: &mut Option<LastChange>, runner: Runner) -> Reply {
+    // Unwind safety: `last` is only ever replaced whole, and the flow's state on disk is
+    // finished by the next request's recovery (the journal decides what to restore).
+    match std::panic::catch_unwind(AssertUnwindSafe(|| runner(flow, job, last))) {
+        Ok(r) => r,
+        Err(payload) => {
+            let during = job.req.during();
+            tracing::error!(
+                via = ?job.via,
+                during,
+                panic = panic_text(payload.as_ref()),
+                "a key-in queue request panicked; the queue goes on"
+            );
+            Reply::Failed {
+                during,
+                kind: PANICKED,
+                message: "an internal error stopped this request (see the log)".to_owned(),
+            }
+        }
+    }
+}
+
+impl Request {
+    /// The operation's name, as GPII words it in `Error occurred during …`.
+    fn during(&self) -> &'static str {
+        match self {
+            Request::Login(_) => "login",
+            Request::Logout(_) => "logout",
+            Request::Proximity(_) => "proximityTriggered",
+            Request::Reconnect => "reconnect",
+        }
+    }
+}
+
 fn worker(
     flow: &Flow,
     rx: &mpsc::Receiver<Job>,
     events: &std::sync::Mutex<Vec<mpsc::Sender<Event>>>,
+    runner: Runner,
 ) {
     let mut last: Option<LastChange> = None;
     while let Ok(job) = rx.recv() {
-        let reply = run(flow, &job, &mut last);
+        let reply = run_caught(flow, &job, &mut last, runner);
         if let Reply::Reconnected(r) = &reply {
             if *r == Some(true) {
                 publish(events, Event::Reconnected);
@@ -312,7 +372,7 @@ fn run(flow: &Flow, job: &Job, last: &mut Option<LastChange>) -> Reply {
             Some(a) if &a == k => logout(flow, k, last),
             a => Reply::NotActive {
                 requested: k.clone(),
-                active: a.unwrap_or_else(|| "noUser".to_owned()),
+                active: a.map_or_else(|| "noUser".to_owned(), |a| fingerprint(&a)),
             },
         },
         Request::Proximity(k) => {
@@ -347,5 +407,47 @@ mod tests {
         assert!(!is_bounce(Some(&last), "a", t0 + BOUNCE));
         assert!(!is_bounce(Some(&last), "b", t0));
         assert!(!is_bounce(None, "a", t0));
+    }
+
+    fn testing_flow(root: &std::path::Path) -> Arc<Flow> {
+        let config = attune_flow::Config::defaults(attune_flow::Profile::Testing);
+        Arc::new(Flow::new(config, attune_flow::Paths::under(root)).unwrap())
+    }
+
+    /// Panics on the key `boom`, logs everyone else in without touching the desktop.
+    fn panics_on_boom(_: &Flow, job: &Job, _: &mut Option<LastChange>) -> Reply {
+        match &job.req {
+            Request::Login(k) if k == "boom" => panic!("a bug in a key-in"),
+            Request::Login(k) => Reply::LoggedIn(k.clone()),
+            _ => Reply::Reconnected(None),
+        }
+    }
+
+    #[test]
+    fn a_request_that_panics_gets_an_error_reply_and_the_next_request_runs() {
+        let root = tempfile::tempdir().unwrap();
+        let q = KeyQueue::start_with(testing_flow(root.path()), panics_on_boom);
+        let events = q.subscribe();
+
+        let first = q.call_blocking(Via::LocalApi, Request::Login("boom".to_owned()));
+        let second = q.call_blocking(Via::LocalApi, Request::Login("next".to_owned()));
+
+        assert!(
+            matches!(
+                first,
+                Reply::Failed {
+                    during: "login",
+                    kind: PANICKED,
+                    ..
+                }
+            ),
+            "{first:?}"
+        );
+        assert_eq!(second, Reply::LoggedIn("next".to_owned()));
+        let failed = events.recv().unwrap();
+        assert!(
+            matches!(&failed, Event::Failed { kind, .. } if kind == PANICKED),
+            "{failed:?}"
+        );
     }
 }
