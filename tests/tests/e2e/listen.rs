@@ -125,6 +125,21 @@ fn get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
     (status, body)
 }
 
+/// Every string in a JSON value (a key would be one; field names such as `high_contrast` are not).
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a.iter().flat_map(strings).collect(),
+        Value::Object(o) => o.values().flat_map(strings).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// What the listeners show instead of a key.
+fn fingerprint(key: &str) -> String {
+    attune_model::key::Key::parse(key).unwrap().to_string()
+}
+
 #[test]
 fn a_stick_keys_in_and_pulling_it_restores_the_desktop() {
     let d = prepared_desktop();
@@ -220,11 +235,16 @@ fn local_api_speaks_gpii_and_refuses_browsers_and_foreign_hosts() {
         body,
         "User with GPII key high_contrast was successfully logged in."
     );
+    // Any local program may ask for the status: it names the person by fingerprint only.
     let (st, body) = get(&api, "/status", &[]);
     assert_eq!(st, 200);
     let status: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(status["state"], "active");
-    assert_eq!(status["key"], "high_contrast");
+    assert_eq!(status["key"], fingerprint("high_contrast"));
+    assert!(
+        !strings(&status).iter().any(|s| s.contains("high_contrast")),
+        "no key in /status: {body}"
+    );
 
     // Proximity: the same key again within 1.5 s bounces.
     let (st, _) = get(&api, "/user/high_contrast/proximityTriggered", &[]);
@@ -236,8 +256,11 @@ fn local_api_speaks_gpii_and_refuses_browsers_and_foreign_hosts() {
         d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
         "false"
     );
+    // Someone else's logout: GPII's 409 names the person keyed in by fingerprint only.
     let (st, body) = get(&api, "/user/high_contrast/logout", &[]);
     assert_eq!(st, 409, "{body}");
+    assert!(!body.contains("snapset_1a"), "no key in the 409: {body}");
+    assert!(body.contains(&fingerprint("snapset_1a")), "{body}");
     let (st, body) = get(&api, "/user/snapset_1a/logout", &[]);
     assert_eq!(st, 200, "{body}");
     assert_eq!(
@@ -280,9 +303,70 @@ fn a_storm_of_concurrent_logins_and_logouts_leaves_a_restorable_desktop() {
     let (_, body) = get(&l.api, "/status", &[]);
     let status: Value = serde_json::from_str(&body).unwrap();
     if status["state"] == "active" {
-        let key = status["key"].as_str().unwrap();
+        let key = keys
+            .iter()
+            .find(|k| status["key"] == fingerprint(k))
+            .unwrap();
         let (st, body) = get(&l.api, &format!("/user/{key}/logout"), &[]);
         assert_eq!(st, 200, "{body}");
     }
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
+
+/// The effective uid of this test process (`/proc/self/status`).
+fn own_uid() -> Option<u32> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Another user's program is refused (403) before anything happens, and its answer carries no
+/// key. Needs root to run a client as `nobody` (setpriv); elsewhere it says so and passes, and the
+/// refusal is covered by attune-listen's own tests with an injected uid lookup.
+#[test]
+fn another_users_program_is_refused() {
+    let setpriv = std::path::Path::new("/usr/bin/setpriv");
+    let curl = std::path::Path::new("/usr/bin/curl");
+    if own_uid() != Some(0) || !setpriv.exists() || !curl.exists() {
+        eprintln!("skipped: needs root, setpriv and curl to connect as another user");
+        return;
+    }
+    let d = prepared_desktop();
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let mut l = Listener::start(&d);
+    let api = l.api.clone();
+    let as_nobody = |path: &str| {
+        let o = std::process::Command::new(setpriv)
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(curl)
+            .args(["-s", "--max-time", "20", "-w", "\n%{http_code}"])
+            .arg(format!("http://{api}{path}"))
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let (body, code) = out.rsplit_once('\n').unwrap_or(("", &out));
+        (code.trim().to_owned(), body.to_owned())
+    };
+
+    let (code, body) = as_nobody("/user/high_contrast/login");
+    assert_eq!(code, "403", "{body}");
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before, "nothing applied");
+
+    // Our own user keys someone in; nobody may not read who, nor key them out.
+    let (st, body) = get(&api, "/user/snapset_1a/login", &[]);
+    assert_eq!(st, 200, "{body}");
+    l.wait_for(|v| v["event"] == "keyed_in");
+    for path in ["/status", "/user/snapset_1a/logout"] {
+        let (code, body) = as_nobody(path);
+        assert_eq!(code, "403", "{path}: {body}");
+        assert!(!body.contains("snapset_1a"), "{path}: {body}");
+    }
+    let (st, _) = get(&api, "/user/snapset_1a/logout", &[]);
+    assert_eq!(st, 200);
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
 }
