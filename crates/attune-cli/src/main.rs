@@ -201,7 +201,8 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
             Ok(0)
         }
         Command::KeyIn { key } => {
-            let out = flow.key_in(key)?;
+            let mut out = flow.key_in(key)?;
+            out.key = shown_key(&out.key, cli.json);
             let code = if out.counts.failed > 0 { 3 } else { 0 };
             if cli.json {
                 print_json(&out);
@@ -234,7 +235,8 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
             Ok(0)
         }
         Command::Status => {
-            let st = flow.status()?;
+            let mut st = flow.status()?;
+            st.key = st.key.map(|k| shown_key(&k, cli.json));
             if cli.json {
                 print_json(&st);
             } else {
@@ -260,7 +262,8 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
             })
         }
         Command::Relogin => {
-            let out = flow.relogin()?;
+            let mut out = flow.relogin()?;
+            out.key = shown_key(&out.key, cli.json);
             if cli.json {
                 print_json(&out);
             } else {
@@ -312,6 +315,21 @@ fn print_rows(rows: &[ReportRow]) {
         };
         println!("  {mark} {what}{value}{reason}");
     }
+}
+
+/// How a key is printed. Kiosk units send stdout to the journal and scripts to their logs, so
+/// the key (the person's secret) is printed as typed only to a person at a terminal (stdin and
+/// stdout both terminals, and not `--json`); everywhere else as its fingerprint, `key#…`, the
+/// same one logs and the listeners' events show.
+fn shown_key(key: &str, json: bool) -> String {
+    use std::io::IsTerminal;
+    let interactive = !json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if interactive {
+        return key.to_owned();
+    }
+    attune_model::key::Key::parse(key)
+        .map(|k| k.to_string())
+        .unwrap_or_else(|_| "key#invalid".to_owned())
 }
 
 fn print_key_in(out: &KeyInOutcome) {

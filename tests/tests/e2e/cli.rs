@@ -108,7 +108,45 @@ fn keying_in_another_key_keys_the_first_out() {
         "the first person's contrast is gone"
     );
     let st = json(&d.attune(&["status", "--json"]));
-    assert_eq!(st["key"], "snapset_1a");
+    assert_eq!(st["key"], fingerprint("snapset_1a"));
+    assert!(d.attune(&["key-out"]).status.success());
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
+
+/// What the CLI prints instead of a key when no person is at a terminal.
+fn fingerprint(key: &str) -> String {
+    attune_model::key::Key::parse(key).unwrap().to_string()
+}
+
+/// Kiosk units send stdout to the journal: with stdout a pipe (as here), no output names the key,
+/// only its fingerprint — text or `--json`, key-in, status and relogin alike.
+#[test]
+fn the_key_is_never_printed_to_a_pipe() {
+    let d = prepared_desktop();
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+
+    let text = d.attune(&["key-in", "snapset_1a"]);
+    let as_json = d.attune(&["key-in", "snapset_1a", "--json"]);
+    let status_text = d.attune(&["status"]);
+    let status_json = d.attune(&["status", "--json"]);
+
+    for (what, o) in [
+        ("key-in", &text),
+        ("key-in --json", &as_json),
+        ("status", &status_text),
+        ("status --json", &status_json),
+    ] {
+        assert!(
+            o.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(!out.contains("snapset_1a"), "{what} printed the key: {out}");
+        assert!(out.contains(&fingerprint("snapset_1a")), "{what}: {out}");
+    }
+    assert_eq!(json(&as_json)["key"], fingerprint("snapset_1a"));
+    assert_eq!(json(&status_json)["key"], fingerprint("snapset_1a"));
     assert!(d.attune(&["key-out"]).status.success());
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
 }
