@@ -627,12 +627,11 @@ fn verify_checksum(from: &Path) -> Result<(), SqliteError> {
 /// Replaces the store at `store` by the backup `from`, after verifying the backup (its
 /// checksum file when present, SQLite's integrity check, the schema version). The server must
 /// be stopped. The old file is kept beside it as `<store>.before-restore`.
+///
+/// The store may be missing: restoring onto a new machine is what a backup is for, and what
+/// `restore` writes is a verified backup (checksum, our schema exactly), never an empty store, so a
+/// typo in `--store` cannot make one. Its folder must exist.
 pub fn restore(store: &Path, from: &Path) -> Result<(), SqliteError> {
-    if !store.exists() {
-        return Err(SqliteError::Missing {
-            path: store.to_owned(),
-        });
-    }
     verify_file(from)?;
     verify_checksum(from)?;
     let io = |action: &'static str, p: &Path, e: std::io::Error| SqliteError::Io {

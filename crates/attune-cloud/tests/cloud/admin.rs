@@ -499,13 +499,15 @@ fn commands_other_than_serve_load_and_credentials_create_refuse_a_missing_store(
             "keys", "generate", "--store", &store, "--count", "1", "--out", out_file,
         ],
         vec!["tokens", "purge-expired", "--store", &store],
+        // A backup that is not there cannot make a store either.
         vec!["restore", "--store", &store, "--from", out_file],
     ] {
         let out = bin().args(&args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} succeeded");
         assert!(
-            err.contains(typo.to_str().unwrap()) && err.contains("no store"),
+            (err.contains(typo.to_str().unwrap()) && err.contains("no store"))
+                || (args[0] == "restore" && err.contains(out_file)),
             "{args:?}: {err}"
         );
         assert!(!typo.exists(), "{args:?} created the store");
@@ -517,6 +519,47 @@ fn commands_other_than_serve_load_and_credentials_create_refuse_a_missing_store(
         .unwrap();
     assert!(out.status.success());
     assert!(typo.exists());
+}
+
+#[test]
+fn restore_onto_a_new_machine_makes_the_store_from_the_verified_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = format!("sqlite:{}", dir.path().join("old.db").display());
+    let out = bin()
+        .args(["load", "--store", &old, fixtures().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let backup = dir.path().join("b.db");
+    let out = bin()
+        .args(["backup", "--store", &old, "--out"])
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let fresh = dir.path().join("new.db");
+    let out = bin()
+        .args(["restore", "--store", &format!("sqlite:{}", fresh.display()), "--from"])
+        .arg(&backup)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("restored"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode(&fresh), 0o600);
+    // A damaged backup makes nothing.
+    std::fs::write(&backup, b"not a database").unwrap();
+    let other = dir.path().join("other.db");
+    let out = bin()
+        .args(["restore", "--store", &format!("sqlite:{}", other.display()), "--from"])
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(!other.exists());
 }
 
 #[test]
