@@ -539,7 +539,12 @@ fn restore_onto_a_new_machine_makes_the_store_from_the_verified_backup() {
     assert!(out.status.success());
     let fresh = dir.path().join("new.db");
     let out = bin()
-        .args(["restore", "--store", &format!("sqlite:{}", fresh.display()), "--from"])
+        .args([
+            "restore",
+            "--store",
+            &format!("sqlite:{}", fresh.display()),
+            "--from",
+        ])
         .arg(&backup)
         .output()
         .unwrap();
@@ -554,7 +559,12 @@ fn restore_onto_a_new_machine_makes_the_store_from_the_verified_backup() {
     std::fs::write(&backup, b"not a database").unwrap();
     let other = dir.path().join("other.db");
     let out = bin()
-        .args(["restore", "--store", &format!("sqlite:{}", other.display()), "--from"])
+        .args([
+            "restore",
+            "--store",
+            &format!("sqlite:{}", other.display()),
+            "--from",
+        ])
         .arg(&backup)
         .output()
         .unwrap();
