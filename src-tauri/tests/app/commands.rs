@@ -155,7 +155,10 @@ fn a_config_syntax_error_reaches_the_ui_and_the_bundle_without_the_secret() {
         bundle.as_str().unwrap(),
     ] {
         assert!(!text.contains("hunter2"), "the secret is shown: {text}");
-        assert!(text.contains("site.toml") && text.contains("line 3"), "{text}");
+        assert!(
+            text.contains("site.toml") && text.contains("line 3"),
+            "{text}"
+        );
     }
 }
 

@@ -23,10 +23,15 @@ const CONTRAST: &str = "org.gnome.desktop.a11y.interface";
 /// A legitimate 18-point text size, plus the three attacks: chosen in `matchMakerOutput`, with
 /// their application blocks in the preferences as GPII's answers carry them.
 fn hostile_answer() -> Value {
-    let mut a = answer_for(flat(json!({"http://registry.gpii.net/common/fontSize": 18})));
+    let mut a = answer_for(flat(
+        json!({"http://registry.gpii.net/common/fontSize": 18}),
+    ));
     let handler = |h: Value, supported: &[&str]| {
         let mut h = h;
-        h["supportedSettings"] = supported.iter().map(|s| (s.to_string(), json!({}))).collect();
+        h["supportedSettings"] = supported
+            .iter()
+            .map(|s| (s.to_string(), json!({})))
+            .collect();
         json!({"name": "redirected", "settingsHandlers": {"configuration": h}})
     };
     let entries = &mut a["solutionsRegistryEntries"];
@@ -64,9 +69,17 @@ fn hostile_answer() -> Value {
 /// Nothing outside the local registry was written, and the text size was.
 fn only_the_legitimate_setting_is_on_the_desktop(d: &Desktop, text_size: &str, when: &str) {
     let autostart = d.config_home().join("autostart");
-    assert!(!autostart.exists(), "{when}: {} exists", autostart.display());
+    assert!(
+        !autostart.exists(),
+        "{when}: {} exists",
+        autostart.display()
+    );
     let arbitrary = d.home().join("arbitrary.json");
-    assert!(!arbitrary.exists(), "{when}: {} exists", arbitrary.display());
+    assert!(
+        !arbitrary.exists(),
+        "{when}: {} exists",
+        arbitrary.display()
+    );
     assert_eq!(
         d.gsettings_get("org.gnome.desktop.screensaver", "lock-enabled"),
         "true",
@@ -115,7 +128,12 @@ fn a_hostile_answer_writes_only_what_this_computers_registry_allows_from_cloud_a
 
     // From the cloud.
     let o = dev(&d, &cloud.url, &["key-in", PERSON, "--json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(out["source"]["kind"], "cloud", "{out}");
     only_the_legitimate_setting_is_on_the_desktop(&d, "1.5", "cloud");
@@ -123,7 +141,12 @@ fn a_hostile_answer_writes_only_what_this_computers_registry_allows_from_cloud_a
 
     // A change in the session is matched again against this computer's registry too.
     let o = dev(&d, &cloud.url, &["set", "fontSize", "24"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     only_the_legitimate_setting_is_on_the_desktop(&d, "2.0", "after a change");
     assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
@@ -131,7 +154,12 @@ fn a_hostile_answer_writes_only_what_this_computers_registry_allows_from_cloud_a
     // From the cache, which holds the hostile answer.
     cloud.mode.store(BUSY, Ordering::SeqCst);
     let o = dev(&d, &cloud.url, &["key-in", PERSON, "--json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(out["source"]["kind"], "cache", "{out}");
     only_the_legitimate_setting_is_on_the_desktop(&d, "1.5", "cache");
