@@ -457,13 +457,7 @@ fn apply_changes(
     mut answer: serde_json::Value,
     changes: &[(String, serde_json::Value)],
 ) -> Result<Vec<crate::report::ReportRow>, FlowError> {
-    let slot = &mut answer["preferences"]["contexts"][DEFAULT_CONTEXT]["preferences"];
-    if !slot.is_object() {
-        *slot = serde_json::json!({});
-    }
-    for (term, value) in changes {
-        slot[term.as_str()] = value.clone();
-    }
+    add_changes(&mut answer, changes);
     let prefs = PreferenceSet::from_value_named(
         serde_json::json!({"flat": answer["preferences"].clone()}),
         "preferences in this session",
@@ -475,6 +469,25 @@ fn apply_changes(
     sess.applied = rows.clone();
     sess.answer = Some(answer);
     Ok(rows)
+}
+
+/// Writes `changes` into the default context of an answer's preference set. Every level on the
+/// way is made an object first: the answer came from outside, and indexing into a number or a
+/// string (`"preferences": 1`) would panic (found while fuzzing; `fuzz/regressions/`).
+fn add_changes(answer: &mut serde_json::Value, changes: &[(String, serde_json::Value)]) {
+    let mut slot = answer;
+    for key in ["preferences", "contexts", DEFAULT_CONTEXT, "preferences"] {
+        if !slot.is_object() {
+            *slot = serde_json::json!({});
+        }
+        slot = &mut slot[key];
+    }
+    if !slot.is_object() {
+        *slot = serde_json::json!({});
+    }
+    for (term, value) in changes {
+        slot[term.as_str()] = value.clone();
+    }
 }
 
 /// A change to a snapset session: snapsets are read-only (nothing to save them to), but the
@@ -760,6 +773,31 @@ pub(crate) fn age_since(saved_unix: u64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changes_go_into_answers_of_any_shape_without_panicking() {
+        let change = [("fontSize".to_owned(), serde_json::json!(18))];
+        for answer in [
+            r#"{"preferences":1,"matchMakerOutput":{"inferredConfiguration":{}}}"#,
+            r#"{"preferences":{"contexts":1}}"#,
+            r#"{"preferences":{"contexts":{"gpii-default":1}}}"#,
+            r#"{"preferences":{"contexts":{"gpii-default":{"preferences":"x"}}}}"#,
+            r#"[1,2]"#,
+            r#"{"preferences":{"contexts":{"gpii-default":{"name":"n","preferences":{"a":1}}}}}"#,
+        ] {
+            let mut v: serde_json::Value = serde_json::from_str(answer).unwrap();
+            add_changes(&mut v, &change);
+            let prefs = &v["preferences"]["contexts"][DEFAULT_CONTEXT]["preferences"];
+            assert_eq!(prefs["fontSize"], 18, "{answer}");
+        }
+        let mut kept: serde_json::Value = serde_json::from_str(
+            r#"{"preferences":{"contexts":{"gpii-default":{"name":"n","preferences":{"a":1}}}}}"#,
+        )
+        .unwrap();
+        add_changes(&mut kept, &change);
+        assert_eq!(kept["preferences"]["contexts"][DEFAULT_CONTEXT]["name"], "n");
+        assert_eq!(kept["preferences"]["contexts"][DEFAULT_CONTEXT]["preferences"]["a"], 1);
+    }
 
     #[test]
     fn saved_dates_are_plain_utc_dates() {
