@@ -205,6 +205,8 @@ pub fn start_background<R: Runtime>(app: &AppHandle<R>) {
 
     let queue = attune_listen::queue::KeyQueue::start(flow.clone());
     let events = queue.subscribe();
+    // The reconnector keeps asking the cloud, so the app's messages may say "We'll keep trying".
+    flow.set_reconnects_in_background(true);
     let reconnector = attune_listen::reconnect::Reconnector::start(queue, Duration::from_secs(5));
     let handle = app.clone();
     let _ = std::thread::Builder::new()

@@ -40,6 +40,8 @@ pub fn run(flow: Flow, args: &ListenArgs) -> Result<i32, FlowError> {
     });
 
     let _reconnect = (flow.config().profile != attune_flow::Profile::Testing).then(|| {
+        // It keeps asking the cloud, so the flow's messages may say "We'll keep trying".
+        flow.set_reconnects_in_background(true);
         attune_listen::reconnect::Reconnector::start(
             queue.clone(),
             Duration::from_millis(args.reconnect_idle_ms.max(10)),

@@ -41,6 +41,10 @@ struct Cli {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Also write log lines to stderr: -v warnings and progress, -vv debugging detail, -vvv
+    /// everything. `RUST_LOG` overrides it. Without either, only the answer meant for you.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -136,7 +140,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    init_logging();
+    init_logging(log_level(
+        cli.verbose,
+        matches!(cli.command, Command::Listen(_)),
+    ));
     let code = match run(&cli) {
         Ok(code) => code,
         Err(e) => {
@@ -154,16 +161,31 @@ fn main() -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
-/// Logs go to stderr, quiet unless `RUST_LOG` asks; keys appear only as fingerprints.
-fn init_logging() {
+/// Logs go to stderr, and only when asked for (`-v`, or `RUST_LOG`): the answer is a sentence for
+/// a person (or JSON for a script), and a log line in front of it ("… WARN attune_flow::cloudflow:
+/// cloud key-in failed …") only gets in the way (issue 21). Keys appear only as fingerprints.
+fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// The log level for `-v` given `verbose` times (when `RUST_LOG` does not say). `attune listen`
+/// runs unattended, its stdout is its JSON events and its stderr goes to the service's journal,
+/// so it keeps its warnings there by default.
+fn log_level(verbose: u8, listen: bool) -> &'static str {
+    match verbose {
+        0 if listen => "warn",
+        0 => "off",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    }
 }
 
 #[derive(Serialize)]
@@ -361,6 +383,20 @@ fn print_recover(json: bool, out: &RecoverOutcome) {
     }
 }
 
+/// "when" for a person: how long ago a unix time was, roughly.
+fn ago(unix: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let secs = now.saturating_sub(unix);
+    match secs {
+        0..=119 => format!("last tried {secs} s ago"),
+        120..=7199 => format!("last tried {} min ago", secs / 60),
+        _ => format!("last tried {} h ago", secs / 3600),
+    }
+}
+
 fn print_status(st: &Status) {
     println!("State:   {}", st.state);
     println!("Profile: {}", st.profile);
@@ -377,8 +413,10 @@ fn print_status(st: &Status) {
     if let Some(c) = &st.connectivity {
         println!("Cloud:   {c}");
     }
-    if let Some(r) = &st.reason {
-        println!("Network: {r}");
+    match (&st.reason, st.last_cloud_failure) {
+        (Some(r), Some(at)) => println!("Network: {r} ({})", ago(at)),
+        (Some(r), None) => println!("Network: {r}"),
+        _ => {}
     }
     if let Some(m) = &st.message {
         println!("Message: {m}");

@@ -122,6 +122,15 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// The preference set's display name in a cloud answer (or the cached copy of one).
+fn answer_name(answer: &serde_json::Value) -> Option<String> {
+    answer
+        .get("preferences")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .map(str::to_owned)
+}
+
 fn connectivity(kind: &FailureKind) -> &'static str {
     match kind {
         FailureKind::VersionMismatch { .. } => "version_mismatch",
@@ -159,12 +168,16 @@ pub(crate) fn key_in_cloud(
             "cached answer",
         ) {
             Ok(instr) => {
+                // The name is the cloud's, from the answer it came with: an offline session is
+                // shown as "Jo's settings", not "unnamed" (issue 21 item 4). Entries written
+                // before this carry it too, since the cache keeps the whole answer.
+                let name = answer_name(&cached.answer);
                 let mut sess = flow.new_session(
                     key,
                     Source::Cache {
                         age_seconds: cached.age.as_secs(),
                     },
-                    None,
+                    name.as_deref(),
                 );
                 let saved = cached
                     .saved_at
@@ -203,11 +216,7 @@ pub(crate) fn key_in_cloud(
                 "cloud answer",
             )
             .map_err(|e| FlowError::CloudAnswer(e.to_string()))?;
-            let name = answer
-                .get("preferences")
-                .and_then(|p| p.get("name"))
-                .and_then(|n| n.as_str())
-                .map(str::to_owned);
+            let name = answer_name(&answer);
             let (mut sess, rows) = match applied_from_cache {
                 Some((sess, rows, cached_instr, _)) if cached_instr == instr => (sess, rows),
                 Some((mut sess, rows, cached_instr, _))
@@ -302,9 +311,14 @@ pub(crate) fn key_in_cloud(
                 let (sess, rows) = flow.apply_in_session(sess, &outcome.instructions)?;
                 return Ok(flow.outcome(sess, rows, Some(text), finished_first));
             }
+            let nothing = if flow.reconnects_in_background() {
+                Fallback::Nothing
+            } else {
+                Fallback::NothingNoRetry
+            };
             Err(FlowError::Offline {
                 reason: kind.code(),
-                message: msg.text(&Fallback::Nothing),
+                message: msg.text(&nothing),
             })
         }
     }

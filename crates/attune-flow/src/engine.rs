@@ -36,6 +36,10 @@ pub struct Flow {
     /// [`crate::cloudflow::CloudRuntime`]).
     pub(crate) runtime: std::sync::OnceLock<Result<crate::cloudflow::CloudRuntime, String>>,
     observer: std::sync::RwLock<Option<Observer>>,
+    /// Whether this process asks the cloud again by itself (the app and `attune listen` run
+    /// the reconnector; the `attune` command exits): only then may a message say "We'll keep
+    /// trying".
+    reconnects_in_background: std::sync::atomic::AtomicBool,
 }
 
 /// Called with each [`FlowEvent`], on the thread doing the work.
@@ -118,6 +122,9 @@ pub struct Status {
     pub journal: &'static str,
     pub journal_entries: usize,
     pub last_cloud_contact: Option<u64>,
+    /// When nobody is keyed in and this computer's latest cloud call failed: when (unix
+    /// seconds). `connectivity`, `reason` and `reason_code` then say why, until a call succeeds.
+    pub last_cloud_failure: Option<u64>,
     pub since_unix: Option<u64>,
     pub save_state: SaveState,
     pub appearance: Appearance,
@@ -192,7 +199,21 @@ impl Flow {
             cloud: std::sync::OnceLock::new(),
             runtime: std::sync::OnceLock::new(),
             observer: std::sync::RwLock::new(None),
+            reconnects_in_background: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Says that this process runs the background reconnector (the app, `attune listen`), so
+    /// its messages may promise to keep trying. Off by default: a command that exits says what
+    /// to do instead.
+    pub fn set_reconnects_in_background(&self, on: bool) {
+        self.reconnects_in_background
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn reconnects_in_background(&self) -> bool {
+        self.reconnects_in_background
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Registers the one observer of [`FlowEvent`]s (the app forwards them to its window).
@@ -543,6 +564,28 @@ impl Flow {
             .map(|o| o.len() as u64)
             .unwrap_or(0);
         let applied = s.as_ref().map(|s| s.applied.clone()).unwrap_or_default();
+        // Nobody keyed in, so no session remembers the cloud: a key-in that reached nothing
+        // left only its calls in the contact history. The newest call says whether the server
+        // could be reached, so the app and `status` keep saying why until one succeeds.
+        let failed_contact = match (&s, testing) {
+            (None, false) => crate::cloud::ContactLog::in_dir(&self.paths.state_dir)
+                .recent(1)
+                .pop()
+                .filter(|c| c.outcome != "ok"),
+            _ => None,
+        };
+        let connectivity = match &failed_contact {
+            Some(c) if c.outcome == "version_mismatch" => Some("version_mismatch".to_owned()),
+            Some(_) => Some("offline".to_owned()),
+            None => s.as_ref().and_then(|s| s.connectivity.clone()),
+        };
+        let reason_code = if testing {
+            Some("testing".to_owned())
+        } else if let Some(c) = &failed_contact {
+            Some(c.outcome.clone())
+        } else {
+            s.as_ref().and_then(|s| s.reason.clone())
+        };
         Ok(Status {
             save_state: SaveState::of(s.as_ref().map(|s| &s.source), outbox),
             appearance: Appearance::from_rows(&applied),
@@ -555,25 +598,22 @@ impl Flow {
                 .as_ref()
                 .and_then(|s| s.cache_saved_unix)
                 .map(|t| crate::cloudflow::age_since(t).as_secs()),
-            connectivity: s.as_ref().and_then(|s| s.connectivity.clone()),
-            reason_code: if testing {
-                Some("testing".to_owned())
-            } else {
-                s.as_ref().and_then(|s| s.reason.clone())
-            },
+            connectivity,
             reason: if testing {
                 Some("testing profile: the network is never used".to_owned())
             } else {
-                s.as_ref()
-                    .and_then(|s| s.reason.as_deref())
+                reason_code
+                    .as_deref()
                     .map(|c| crate::cloud::classify::reason_words(c).to_owned())
             },
+            reason_code,
             message,
             applied,
             outbox,
             journal: journal_state,
             journal_entries: journal.unwrap_or(0),
             last_cloud_contact: s.as_ref().and_then(|s| s.last_cloud_contact_unix),
+            last_cloud_failure: failed_contact.map(|c| c.at_unix),
             since_unix: s.as_ref().map(|s| s.since_unix),
         })
     }

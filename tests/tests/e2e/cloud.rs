@@ -429,9 +429,127 @@ fn without_a_cache_the_snapset_of_the_same_name_or_nothing() {
 
     let o = dev(&d, &closed, &["key-in", PERSON]);
     assert_eq!(o.status.code(), Some(10));
-    assert!(String::from_utf8_lossy(&o.stderr)
-        .contains("Can't reach the server and there are no saved settings on this computer. We'll keep trying."));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(
+        "Can't reach the server and there are no saved settings on this computer. Try again when \
+         the server is back, or key in with a snapset: `attune snapsets`."
+    ));
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
+
+/// A port nothing listens on.
+fn closed_port() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", l.local_addr().unwrap())
+}
+
+/// Issue 21 items 1 and 2: a failed key-in answers with the sentence for the person alone (no
+/// log line before it), and the `attune` command, which exits, never says "We'll keep trying":
+/// it says what to do instead. Logs come with `-v`.
+#[test]
+fn a_failed_key_in_says_one_sentence_and_what_to_do_and_logs_only_with_verbose() {
+    let d = prepared_desktop();
+    let closed = closed_port();
+
+    let o = dev(&d, &closed, &["key-in", PERSON]);
+
+    assert_eq!(o.status.code(), Some(10));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "attune: Can't reach the server and there are no saved settings on this computer. Try \
+         again when the server is back, or key in with a snapset: `attune snapsets`.\n"
+    );
+
+    let o = dev(&d, &closed, &["-v", "key-in", PERSON]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cloud key-in failed"), "-v logs: {err}");
+    assert!(err.contains("WARN"), "{err}");
+    assert!(!err.contains("DEBUG"), "-v is not -vv: {err}");
+    let o = dev(&d, &closed, &["key-in", PERSON, "-vv"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("DEBUG"));
+}
+
+/// Issue 21 item 1: served from the cache, the answer is the report and its sentence, with no
+/// log line on either stream.
+#[test]
+fn a_key_in_served_from_the_cache_prints_no_log_line() {
+    let d = prepared_desktop();
+    let cloud = FakeCloud::start();
+    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+    cloud.mode.store(BUSY, Ordering::SeqCst);
+
+    let o = dev(&d, &cloud.url, &["key-in", PERSON]);
+
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !out.contains("WARN") && !out.contains("attune_flow"),
+        "{out}"
+    );
+    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+}
+
+/// Issue 21 item 4: a session served from the cache keeps the preference set's display name.
+#[test]
+fn a_session_served_from_the_cache_is_shown_by_its_name() {
+    let d = prepared_desktop();
+    let cloud = FakeCloud::start();
+    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+    assert_eq!(status(&d, &cloud.url)["name"], "High contrast");
+    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+    let closed = closed_port();
+
+    let o = dev(&d, &closed, &["key-in", PERSON]);
+
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("(High contrast), source: cache"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let st = status(&d, &closed);
+    assert_eq!(st["source"], "cache");
+    assert_eq!(st["name"], "High contrast");
+    let text = String::from_utf8_lossy(&dev(&d, &closed, &["status"]).stdout).into_owned();
+    assert!(text.contains("(High contrast)"), "{text}");
+    assert!(!text.contains("unnamed"), "{text}");
+    assert!(dev(&d, &closed, &["key-out"]).status.success());
+}
+
+/// Issue 21 item 5: after a key-in that reached no server, `status` still says the server
+/// could not be reached, when and why, until a cloud call succeeds.
+#[test]
+fn status_remembers_why_the_last_key_in_failed_until_the_cloud_answers() {
+    let d = prepared_desktop();
+    let closed = closed_port();
+    let before = dev(&d, &closed, &["key-in", PERSON]);
+    assert_eq!(before.status.code(), Some(10));
+
+    let st = status(&d, &closed);
+
+    assert_eq!(st["state"], "idle");
+    assert_eq!(st["connectivity"], "offline");
+    assert_eq!(st["reason_code"], "unreachable");
+    assert_eq!(st["reason"], "the preferences server could not be reached");
+    assert!(st["last_cloud_failure"].is_u64(), "{st}");
+    let text = String::from_utf8_lossy(&dev(&d, &closed, &["status"]).stdout).into_owned();
+    assert!(text.contains("Cloud:   offline"), "{text}");
+    assert!(
+        text.contains("Network: the preferences server could not be reached (last tried"),
+        "{text}"
+    );
+
+    // The cloud answers again: the failure is forgotten.
+    let cloud = FakeCloud::start();
+    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+    let st = status(&d, &cloud.url);
+    assert_eq!(st["state"], "idle");
+    assert!(st["connectivity"].is_null(), "{st}");
+    assert!(st["reason_code"].is_null(), "{st}");
+    assert!(st["last_cloud_failure"].is_null(), "{st}");
 }
 
 #[test]

@@ -220,9 +220,17 @@ pub enum Fallback {
     Cache { saved: String },
     /// The bundled snapset of the same name.
     Snapset,
-    /// Nothing could be applied.
+    /// Nothing could be applied, and this process asks the cloud again by itself (the app,
+    /// `attune listen`): "We'll keep trying."
     Nothing,
+    /// Nothing could be applied, and nothing here asks again (the `attune` command, which
+    /// exits): the person is told what to do instead, never that something keeps trying.
+    NothingNoRetry,
 }
+
+/// What a person who got nothing applied can do when nothing keeps trying for them.
+const TRY_AGAIN: &str =
+    "Try again when the server is back, or key in with a snapset: `attune snapsets`.";
 
 /// Every sentence the cloud path says to a person (DESIGN §3), in one table.
 ///
@@ -263,10 +271,19 @@ impl UserMessage {
     pub fn text(&self, fallback: &Fallback) -> String {
         let cause = match self {
             UserMessage::CantReach => {
-                if *fallback == Fallback::Nothing {
-                    return "Can't reach the server and there are no saved settings on this \
-                            computer. We'll keep trying."
-                        .to_owned();
+                match fallback {
+                    Fallback::Nothing => {
+                        return "Can't reach the server and there are no saved settings on this \
+                                computer. We'll keep trying."
+                            .to_owned()
+                    }
+                    Fallback::NothingNoRetry => {
+                        return format!(
+                            "Can't reach the server and there are no saved settings on this \
+                             computer. {TRY_AGAIN}"
+                        )
+                    }
+                    _ => {}
                 }
                 "Can't reach the preferences server.".to_owned()
             }
@@ -310,6 +327,9 @@ impl UserMessage {
             Fallback::Snapset => "Using the snapset on this computer.".to_owned(),
             Fallback::Nothing => {
                 "There are no saved settings on this computer. We'll keep trying.".to_owned()
+            }
+            Fallback::NothingNoRetry => {
+                format!("There are no saved settings on this computer. {TRY_AGAIN}")
             }
         };
         format!("{cause} {then}")
@@ -895,5 +915,29 @@ mod tests {
         .user_message()
         .text(&Fallback::Nothing)
         .starts_with("This key was not accepted"));
+    }
+
+    #[test]
+    fn nothing_applied_promises_a_retry_only_where_something_retries() {
+        let unreachable = FailureKind::Unreachable {
+            detail: "refused".into(),
+        };
+        let busy = FailureKind::Busy {
+            status: 503,
+            retry_after: None,
+        };
+        for kind in [unreachable, busy] {
+            let alone = kind.user_message().text(&Fallback::NothingNoRetry);
+            assert!(!alone.contains("keep trying"), "{alone}");
+            assert!(
+                alone.ends_with(
+                    "Try again when the server is back, or key in with a snapset: \
+                     `attune snapsets`."
+                ),
+                "{alone}"
+            );
+            let retried = kind.user_message().text(&Fallback::Nothing);
+            assert!(retried.ends_with("We'll keep trying."), "{retried}");
+        }
     }
 }

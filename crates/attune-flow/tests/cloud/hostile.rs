@@ -128,3 +128,31 @@ fn a_retry_after_too_long_for_the_clock_falls_back_without_panicking() {
     assert_eq!(second.kind(), "offline", "{second}");
     assert_eq!(s.count(), calls, "held by the server's Retry-After");
 }
+
+/// Issue 21 item 2: with nothing applied, only a flow whose process keeps asking the cloud (the
+/// app, `attune listen`) says "We'll keep trying"; one that exits (the `attune` command) says
+/// what to do instead.
+#[test]
+fn nothing_applied_promises_a_retry_only_from_a_flow_that_reconnects() {
+    let _serial = serial();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let root = tempfile::tempdir().unwrap();
+    let exits = flow_for(&root.path().join("cli"), &closed);
+    let reconnects = flow_for(&root.path().join("app"), &closed);
+    reconnects.set_reconnects_in_background(true);
+
+    let told = exits.key_in(PERSON).unwrap_err().to_string();
+    let promised = reconnects.key_in(PERSON).unwrap_err().to_string();
+
+    assert!(!told.contains("keep trying"), "{told}");
+    assert!(
+        told.ends_with(
+            "Try again when the server is back, or key in with a snapset: `attune snapsets`."
+        ),
+        "{told}"
+    );
+    assert!(promised.ends_with("We'll keep trying."), "{promised}");
+}
