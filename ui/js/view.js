@@ -64,12 +64,20 @@ function renderNotices(status) {
   const mismatch = status.connectivity === 'version_mismatch';
   show(notice, connectionNoticeShown(status));
   notice.dataset.kind = mismatch ? 'version_mismatch' : 'offline';
-  setText($('connection-heading'), mismatch ? 'Attune and the server do not match' : 'Working offline');
-  // DESIGN §3: offline is retried in the background; a version mismatch is not (until restart).
+  // Nobody keyed in: the last key-in could not reach the server. Nothing retries it in the
+  // background, so the notice says when it was tried and that the next key-in tries again.
+  const idle = status.state === 'idle';
+  setText($('connection-heading'), mismatch ? 'Attune and the server do not match'
+    : idle ? 'The server could not be reached' : 'Working offline');
+  // DESIGN §3: an offline session is retried in the background; a version mismatch is not (until restart).
   const saved = status.source === 'cache' ? formatAgeAsDate(status.cache_age_seconds) : null;
   const inUse = status.source === 'cache'
     ? (saved ? `Using your saved settings from ${saved}.` : 'Using your settings saved on this computer.') : '';
-  setText($('connection-text'), mismatch ? inUse : `${inUse} Attune keeps trying the server in the background.`.trim());
+  const tried = formatUnix(status.last_cloud_failure);
+  const text = mismatch ? inUse
+    : idle ? `${tried ? `Last tried ${tried}. ` : ''}Attune tries again when you key in.`
+      : `${inUse} Attune keeps trying the server in the background.`.trim();
+  setText($('connection-text'), text);
   fillFacts($('connection-facts'), [
     ['Changes waiting to be saved', status.outbox > 0 ? String(status.outbox) : null],
   ]);
