@@ -684,7 +684,7 @@ impl Config {
                 return Err(bad(
                     "cloud.urls",
                     "an http:// or https:// URL such as \"https://prefs.example.org\"",
-                    u.clone(),
+                    without_userinfo(u),
                 ));
             }
             if self.profile == Profile::Production
@@ -695,7 +695,7 @@ impl Config {
                     "cloud.urls",
                     "an https:// URL in the production profile (a site that must use plain \
                      http sets `allow_insecure_http = true` under [cloud] in its site file)",
-                    u.clone(),
+                    without_userinfo(u),
                 ));
             }
         }
@@ -736,6 +736,24 @@ fn set<T>(slot: &mut T, v: Option<T>) {
     }
 }
 
+/// A URL as an error may show it: a `user:password@` part is masked, since errors reach the
+/// CLI, the log and the support bundle.
+fn without_userinfo(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let shown = match rest[..authority_end].rfind('@') {
+        Some(at) => format!("…@{}", &rest[at + 1..]),
+        None => rest.to_owned(),
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{shown}"),
+        None => shown,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -744,6 +762,31 @@ mod tests {
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
         p
+    }
+
+    #[test]
+    fn a_url_in_an_error_never_shows_its_password() {
+        assert_eq!(
+            without_userinfo("http://admin:hunter2@prefs.example/x@y"),
+            "http://…@prefs.example/x@y"
+        );
+        assert_eq!(without_userinfo("ftp://u:p@h"), "ftp://…@h");
+        assert_eq!(without_userinfo("prefs.example"), "prefs.example");
+        assert_eq!(without_userinfo("https://prefs.example"), "https://prefs.example");
+        let dir = tempfile::tempdir().unwrap();
+        let site = dir.path().join("site.toml");
+        std::fs::write(
+            &site,
+            "profile = \"production\"\n[cloud]\nurls = [\"http://admin:hunter2@prefs.example\"]\n",
+        )
+        .unwrap();
+        let e = Config::load(&Sources {
+            site_file: Some(site),
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("cloud.urls") && !e.contains("hunter2"), "{e}");
     }
 
     #[test]
