@@ -809,8 +809,14 @@ mod tests {
         )
         .unwrap();
         add_changes(&mut kept, &change);
-        assert_eq!(kept["preferences"]["contexts"][DEFAULT_CONTEXT]["name"], "n");
-        assert_eq!(kept["preferences"]["contexts"][DEFAULT_CONTEXT]["preferences"]["a"], 1);
+        assert_eq!(
+            kept["preferences"]["contexts"][DEFAULT_CONTEXT]["name"],
+            "n"
+        );
+        assert_eq!(
+            kept["preferences"]["contexts"][DEFAULT_CONTEXT]["preferences"]["a"],
+            1
+        );
     }
 
     #[test]

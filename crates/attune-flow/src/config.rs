@@ -772,7 +772,10 @@ mod tests {
         );
         assert_eq!(without_userinfo("ftp://u:p@h"), "ftp://…@h");
         assert_eq!(without_userinfo("prefs.example"), "prefs.example");
-        assert_eq!(without_userinfo("https://prefs.example"), "https://prefs.example");
+        assert_eq!(
+            without_userinfo("https://prefs.example"),
+            "https://prefs.example"
+        );
         let dir = tempfile::tempdir().unwrap();
         let site = dir.path().join("site.toml");
         std::fs::write(
