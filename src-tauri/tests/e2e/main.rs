@@ -1,7 +1,8 @@
-//! The real app end to end: the release binary under Xvfb, driven through tauri-driver and
-//! WebKitWebDriver, on a throw-away desktop (temp HOME/XDG dirs, GSettings keyfile backend) with
-//! a private session bus whose notification daemon is python-dbusmock. Skipped (with a note)
-//! unless `ATTUNE_APP_E2E=1`; `scripts/test-app.sh` builds everything and sets it.
+//! The real app end to end: the app binary (development profile, its own features only) under
+//! Xvfb, driven through tauri-driver and WebKitWebDriver, on a throw-away desktop (temp HOME/XDG
+//! dirs, GSettings keyfile backend) with a private session bus whose notification daemon is
+//! python-dbusmock. Skipped (with a note) unless `ATTUNE_APP_E2E=1`; `scripts/test-app.sh` builds
+//! everything and sets it.
 //!
 //! Screenshots of each state go to `docs/screenshots/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -160,9 +161,14 @@ async fn open_app(
     let driver = Term(cmd.spawn().unwrap());
     let url = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "tauri-driver did not listen");
-        std::thread::sleep(Duration::from_millis(100));
+    // Both must listen before the session request: tauri-driver accepts on its own port while
+    // the WebKitWebDriver it started may still be starting, and then drops the forwarded request
+    // (the client sees an incomplete message; seen once in a cold run).
+    for (p, what) in [(port, "tauri-driver"), (native, "WebKitWebDriver")] {
+        while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
+            assert!(Instant::now() < deadline, "{what} did not listen on {p}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
     let mut caps = serde_json::Map::new();
     caps.insert(
