@@ -13,6 +13,9 @@
 //!   device" instead of running (a full disk while journalling, without needing a tiny mount).
 //! - `ATTUNE_TEST_MUTATE=<name>`: a mutation test switches off one safety step
 //!   (`atomic.fsync_file`, `atomic.fsync_dir`) to prove that the test guarding it fails.
+//! - `ATTUNE_TEST_PAUSE_AT=<step>` with `ATTUNE_TEST_PAUSE_DIR=<dir>`: at that step the process
+//!   creates `<dir>/paused` and waits until `<dir>/go` exists (at most a minute, then it aborts),
+//!   so a test can do something from another process at exactly that point.
 //!
 //! Step names (`<i>` counts from 0 in the order of the operation):
 //! - journal writes, for each `<purpose>` in [`JOURNAL_PURPOSES`]:
@@ -39,6 +42,12 @@ pub const FAIL_ENV: &str = "ATTUNE_TEST_FAIL_AT";
 /// Environment variable: switch off the named safety step, for mutation tests. Test-only.
 #[cfg(feature = "test-support")]
 pub const MUTATE_ENV: &str = "ATTUNE_TEST_MUTATE";
+
+/// Environment variables: pause at the named step until the test says go. Test-only.
+#[cfg(feature = "test-support")]
+pub const PAUSE_ENV: &str = "ATTUNE_TEST_PAUSE_AT";
+#[cfg(feature = "test-support")]
+pub const PAUSE_DIR_ENV: &str = "ATTUNE_TEST_PAUSE_DIR";
 
 /// Whether a mutation test has switched off the named safety step.
 #[cfg(feature = "test-support")]
@@ -102,6 +111,9 @@ pub fn step(name: &str) {
             let _ = f.sync_all();
         }
     }
+    if std::env::var_os(PAUSE_ENV).is_some_and(|v| v == name) {
+        pause_here();
+    }
     if std::env::var_os(CRASH_ENV).is_some_and(|v| v == name) {
         tracing::warn!(step = name, "test failpoint: killing this process");
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
@@ -114,6 +126,23 @@ pub fn step(name: &str) {
 #[cfg(not(feature = "test-support"))]
 #[inline(always)]
 pub fn step(_name: &str) {}
+
+/// Signals "paused" and waits for the test's "go" (see `ATTUNE_TEST_PAUSE_AT`).
+#[cfg(feature = "test-support")]
+fn pause_here() {
+    let Some(dir) = std::env::var_os(PAUSE_DIR_ENV).map(std::path::PathBuf::from) else {
+        return;
+    };
+    let _ = std::fs::write(dir.join("paused"), b"");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !dir.join("go").exists() {
+        if std::time::Instant::now() > deadline {
+            tracing::error!("test failpoint: nobody said go within a minute");
+            std::process::abort();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
 
 /// An I/O step that a test can make fail with "no space left on device".
 #[cfg(feature = "test-support")]

@@ -154,8 +154,33 @@ fn load(
             });
         }
     }
-    let settings = gio::Settings::new_full(&schema, None::<&gio::SettingsBackend>, path);
+    let backend = fresh_keyfile_backend();
+    let settings = gio::Settings::new_full(&schema, backend.as_ref(), path);
     Ok((schema, settings))
+}
+
+/// With the keyfile backend (`GSETTINGS_BACKEND=keyfile`: headless computers and the tests), a
+/// backend of this handler's own that reads the file now, or `None` to use the process's default
+/// backend (dconf, memory).
+///
+/// GLib's keyfile backend keeps the whole file in memory and rewrites all of it on every write;
+/// it reloads the file only when its file monitor's event is dispatched by a main loop, which the
+/// CLI never runs and the app runs on another thread. A process holding an older copy therefore
+/// puts back, on its next write, every key another process wrote since (a lost update: the app and
+/// the CLI keying in one after the other lost the cursor size this way). A fresh backend per
+/// handler, and Attune opens handlers per write and per read-back, keeps Attune's copy no older
+/// than the write it makes. (dconf has no such race: its writes go through one service.)
+fn fresh_keyfile_backend() -> Option<gio::SettingsBackend> {
+    let default = gio::SettingsBackend::default();
+    if default.type_().name() != "GKeyfileSettingsBackend" {
+        return None;
+    }
+    // The file GLib's default keyfile backend uses, with the same root.
+    let file = glib::user_config_dir()
+        .join("glib-2.0")
+        .join("settings")
+        .join("keyfile");
+    Some(gio::keyfile_settings_backend_new(file.to_str()?, "/", None))
 }
 
 /// A GVariant as JSON: booleans, numbers, strings and arrays/tuples of them map directly; any

@@ -339,30 +339,24 @@ impl Lifecycle {
         j.commit(&self.dir, "originals")
             .map_err(LifecycleError::JournalNotWritten)?;
 
-        // Write and verify, unit by unit.
+        // Write and verify, unit by unit, each through a fresh view of the desktop (see
+        // `write_verified`).
         for (n, u) in units.iter().enumerate() {
-            let tid = plan[u[0]].target.id();
-            let Some(h) = handlers.get(&tid) else {
-                continue;
-            };
-            let values: BTreeMap<String, MaybeValue> = u
+            let target = &plan[u[0]].target;
+            let values: BTreeMap<String, Value> = u
                 .iter()
-                .map(|&i| (plan[i].setting.clone(), Some(plan[i].value.clone())))
+                .map(|&i| (plan[i].setting.clone(), plan[i].value.clone()))
                 .collect();
-            let written = h.set(&values);
+            let outcomes = write_verified(target, &values, &format!("apply.setting:{n}"));
             report.writes += 1;
-            failpoint::step(&format!("apply.setting:{n}"));
-            let names: Vec<String> = values.keys().cloned().collect();
-            let read = h.get(&names);
             for &i in u {
                 let p = &plan[i];
-                let outcome = match written.get(&p.setting) {
-                    Some(Err(e)) => Outcome::from_error(e),
-                    None => Outcome::Failed {
+                let outcome = outcomes
+                    .get(&p.setting)
+                    .cloned()
+                    .unwrap_or(Outcome::Failed {
                         reason: "the handler did not write it".to_owned(),
-                    },
-                    Some(Ok(_)) => verify(h.as_ref(), &p.value, read.get(&p.setting)),
-                };
+                    });
                 set_outcome(&mut report, p, outcome);
             }
         }
@@ -446,10 +440,9 @@ impl Lifecycle {
             let Some(Record::Original { target, .. }) = u.first() else {
                 continue;
             };
-            let h = handler_for(target);
             let results = match target.file() {
-                Some(file) => restore_file(&j, file, h.as_ref(), u),
-                None => restore_settings(h.as_ref(), u),
+                Some(file) => restore_file(&j, file, handler_for(target).as_ref(), u),
+                None => restore_settings(target, u),
             };
             failpoint::step(&format!("{mode}.setting:{n}"));
             for (r, outcome) in u.iter().zip(results) {
@@ -668,6 +661,81 @@ fn set_outcome(report: &mut ApplyReport, p: &Planned, outcome: Outcome) {
     }
 }
 
+/// Writes one unit (one GSettings key, or one file's settings) and reads it back through a new
+/// handler, so the read-back shows what the desktop holds now rather than this process's own copy.
+/// A GSettings key that reads back otherwise is written once more through another new handler:
+/// with the keyfile backend, another process holding an older copy of the file can rewrite the
+/// whole file between the write and the read-back, and the second write starts from the file as
+/// it is now, so it keeps that process's keys too. `step` is the failpoint passed between the
+/// first write and its read-back.
+fn write_verified(
+    target: &TargetSpec,
+    values: &BTreeMap<String, Value>,
+    step: &str,
+) -> BTreeMap<String, Outcome> {
+    let mut outcomes = write_and_read_back(target, values, Some(step));
+    if target.file().is_some() {
+        return outcomes.into_iter().map(|(k, (o, _))| (k, o)).collect();
+    }
+    let again: BTreeMap<String, Value> = values
+        .iter()
+        .filter(|(name, _)| outcomes.get(*name).is_some_and(|(_, mismatch)| *mismatch))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !again.is_empty() {
+        tracing::info!(
+            target = %target.id(),
+            keys = again.len(),
+            "read back otherwise after writing (another process rewrote the settings?): \
+             writing once more"
+        );
+        outcomes.extend(write_and_read_back(target, &again, None));
+    }
+    outcomes.into_iter().map(|(k, (o, _))| (k, o)).collect()
+}
+
+/// One write through a new handler and its read-back through another: each setting's outcome,
+/// and whether the write succeeded but read back otherwise.
+fn write_and_read_back(
+    target: &TargetSpec,
+    values: &BTreeMap<String, Value>,
+    step: Option<&str>,
+) -> BTreeMap<String, (Outcome, bool)> {
+    let h = handler_for(target);
+    let as_set: BTreeMap<String, MaybeValue> = values
+        .iter()
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect();
+    let written = h.set(&as_set);
+    if let Some(step) = step {
+        failpoint::step(step);
+    }
+    let names: Vec<String> = values.keys().cloned().collect();
+    let back = handler_for(target);
+    let read = back.get(&names);
+    values
+        .iter()
+        .map(|(name, value)| {
+            let result = match written.get(name) {
+                Some(Err(e)) => (Outcome::from_error(e), false),
+                None => (
+                    Outcome::Failed {
+                        reason: "the handler did not write it".to_owned(),
+                    },
+                    false,
+                ),
+                Some(Ok(_)) => {
+                    let read = read.get(name);
+                    let mismatch = matches!(read, Some(Ok(got))
+                        if !same_value(&Some(back.canonical(value)), got));
+                    (verify(back.as_ref(), value, read), mismatch)
+                }
+            };
+            (name.clone(), result)
+        })
+        .collect()
+}
+
 fn verify(
     h: &dyn SettingsHandler,
     wrote: &Value,
@@ -708,8 +776,10 @@ fn file_state(file: &Path) -> (Option<String>, Option<PathBuf>) {
     (content, anc.map(Path::to_path_buf))
 }
 
-/// Puts back the originals of one GSettings target, one key at a time, and verifies each.
-fn restore_settings(h: &dyn SettingsHandler, recs: &[&Record]) -> Vec<RestoreOutcome> {
+/// Puts back the originals of one GSettings target, one key at a time, and verifies each through
+/// a new handler (what the desktop holds now); a key that reads back otherwise is put back once
+/// more, as in `write_verified`.
+fn restore_settings(target: &TargetSpec, recs: &[&Record]) -> Vec<RestoreOutcome> {
     recs.iter()
         .map(|r| {
             let Record::Original {
@@ -721,18 +791,48 @@ fn restore_settings(h: &dyn SettingsHandler, recs: &[&Record]) -> Vec<RestoreOut
                 };
             };
             let want = original.to_option();
-            let values = BTreeMap::from([(setting.clone(), want.clone())]);
-            match h.set(&values).remove(setting) {
-                Some(Ok(_)) => check_back(h, setting, &want),
-                Some(Err(e)) => RestoreOutcome::Failed {
-                    reason: e.to_string(),
-                },
-                None => RestoreOutcome::Failed {
-                    reason: "the handler did not write it".to_owned(),
-                },
+            let (first, mismatch) = put_back(target, setting, &want);
+            if !mismatch {
+                return first;
             }
+            tracing::info!(
+                target = %target.id(),
+                "read back otherwise after restoring (another process rewrote the settings?): \
+                 restoring once more"
+            );
+            put_back(target, setting, &want).0
         })
         .collect()
+}
+
+/// One restore of one key through a new handler, read back through another; and whether it was
+/// written but read back otherwise.
+fn put_back(target: &TargetSpec, setting: &str, want: &MaybeValue) -> (RestoreOutcome, bool) {
+    let h = handler_for(target);
+    let values = BTreeMap::from([(setting.to_owned(), want.clone())]);
+    match h.set(&values).remove(setting) {
+        Some(Ok(_)) => {
+            let back = handler_for(target);
+            let outcome = check_back(back.as_ref(), setting, want);
+            let want_c = want.as_ref().map(|v| back.canonical(v));
+            let mismatch = matches!(&outcome, RestoreOutcome::Failed { .. })
+                && matches!(back.get(&[setting.to_owned()]).remove(setting),
+                    Some(Ok(got)) if !same_value(&want_c, &got));
+            (outcome, mismatch)
+        }
+        Some(Err(e)) => (
+            RestoreOutcome::Failed {
+                reason: e.to_string(),
+            },
+            false,
+        ),
+        None => (
+            RestoreOutcome::Failed {
+                reason: "the handler did not write it".to_owned(),
+            },
+            false,
+        ),
+    }
 }
 
 fn check_back(h: &dyn SettingsHandler, setting: &str, want: &MaybeValue) -> RestoreOutcome {

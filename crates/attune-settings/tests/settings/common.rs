@@ -165,15 +165,15 @@ impl Desk {
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
         );
-        let out: Value =
-            serde_json::from_slice(&std::fs::read(self.path("child-out.json")).unwrap()).unwrap();
-        match out.get("ok") {
-            Some(v) => Ok(v.clone()),
-            None => Err(out["err"].as_str().unwrap_or_default().to_owned()),
-        }
+        self.child_report()
     }
 
     pub fn run_raw(&self, op: &str, instr: &LifecycleInstructions, env: &[(&str, &str)]) -> Output {
+        self.child(op, instr, env).output().unwrap()
+    }
+
+    /// The child process for one lifecycle operation, not started (its report: `child_report`).
+    pub fn child(&self, op: &str, instr: &LifecycleInstructions, env: &[(&str, &str)]) -> Command {
         let instr_path = self.path("child-instr.json");
         std::fs::write(&instr_path, serde_json::to_vec(instr).unwrap()).unwrap();
         let _ = std::fs::remove_file(self.path("child-out.json"));
@@ -192,7 +192,17 @@ impl Desk {
         for (k, v) in env {
             c.env(k, v);
         }
-        c.output().unwrap()
+        c
+    }
+
+    /// The report of the last child operation, `Ok` or `Err(message)`.
+    pub fn child_report(&self) -> Result<Value, String> {
+        let out: Value =
+            serde_json::from_slice(&std::fs::read(self.path("child-out.json")).unwrap()).unwrap();
+        match out.get("ok") {
+            Some(v) => Ok(v.clone()),
+            None => Err(out["err"].as_str().unwrap_or_default().to_owned()),
+        }
     }
 
     pub fn apply(&self, instr: &LifecycleInstructions) -> Value {
