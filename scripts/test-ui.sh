@@ -32,4 +32,14 @@ if [ ! -d node_modules/axe-core ] || [ ! -d node_modules/playwright-core ] \
 fi
 
 echo "== UI tests (axe-core, keyboard, appearance) in $(/usr/bin/chromium --version 2>/dev/null)"
-node --test --test-concurrency=1 --test-reporter=spec tests/
+# Chromium's own output (its stderr, how it exited), as Playwright logs it with DEBUG=pw:browser,
+# goes to a file (tests/harness.mjs), printed only if the suite fails: a browser that dies
+# mid-suite says why.
+export ATTUNE_UI_BROWSER_LOG="${TMPDIR:-/tmp}/attune-ui-browser.$$.log"
+rm -f "$ATTUNE_UI_BROWSER_LOG"
+if ! DEBUG=pw:browser node --test --test-concurrency=1 --test-reporter=spec tests/; then
+  echo "test-ui: the suite failed; the browser's output (last 300 lines of $ATTUNE_UI_BROWSER_LOG):" >&2
+  tail -n 300 "$ATTUNE_UI_BROWSER_LOG" >&2 || true
+  exit 1
+fi
+rm -f "$ATTUNE_UI_BROWSER_LOG"

@@ -28,6 +28,6 @@ try {
     console.log(path.join('docs', 'screenshots', file));
   }
 } finally {
-  await browser.close();
+  await H.closeBrowser(browser);
   server.close();
 }

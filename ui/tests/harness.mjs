@@ -101,19 +101,55 @@ export function useBrowser({ setup, teardown } = {}) {
   });
   after(async () => {
     await teardown?.(env);
-    await env.browser?.close();
+    await closeBrowser(env.browser);
     env.server?.close();
   });
   return env;
 }
 
-export function launch() {
-  return chromium.launch({
+// Chromium's own output, as Playwright logs it with DEBUG=pw:browser (stderr, how it exited):
+// into the file ATTUNE_UI_BROWSER_LOG rather than the test report, which scripts/test-ui.sh prints
+// only if the suite fails.
+const browserLog = process.env.ATTUNE_UI_BROWSER_LOG;
+if (browserLog) {
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = (chunk, ...rest) => {
+    if (String(chunk).includes(' pw:browser ')) {
+      fs.appendFileSync(browserLog, chunk);
+      return true;
+    }
+    return write(chunk, ...rest);
+  };
+}
+
+/** Browsers being closed on purpose (their disconnect is not a failure). */
+const closing = new WeakSet();
+
+/**
+ * Chromium. A browser that dies before the tests close it is named in the report, so the failure
+ * says where, not only "Target page, context or browser has been closed" in the tests that
+ * follow; its own output is in the browser log (above).
+ */
+export async function launch() {
+  const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+  browser.on('disconnected', () => {
+    if (closing.has(browser)) return;
+    console.error(`Chromium disconnected before the tests closed it (${new Date().toISOString()}); `
+      + `its own output: ${browserLog || 'run with DEBUG=pw:browser and ATTUNE_UI_BROWSER_LOG=FILE'}`);
+  });
+  return browser;
+}
+
+/** Closes a browser from launch() on purpose. */
+export async function closeBrowser(browser) {
+  if (!browser) return;
+  closing.add(browser);
+  await browser.close();
 }
 
 const readJson = (rel) => JSON.parse(fs.readFileSync(path.join(fixtures, rel), 'utf8'));
