@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one command that runs every test of Attune (the README's test command; .ci/run calls it).
-# Installs what it needs first, then: formatting, lints, the whole workspace's tests, the real
-# app end to end (scripts/test-app.sh), the UI's accessibility tests (scripts/test-ui.sh) and a
-# short fuzzing run of every parser of outside input (scripts/fuzz.sh).
+# Installs what it needs first, then: formatting, the dependency tree (cargo deny), lints, the
+# whole workspace's tests, the real app end to end (scripts/test-app.sh), the UI's accessibility
+# tests (scripts/test-ui.sh) and a short fuzzing run of every parser of outside input
+# (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,17 @@ disk
 bash scripts/test-ui.sh
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+# The dependency tree against deny.toml: duplicate versions (warnings), wildcards, licences, and
+# crates.io as the only source. cargo-deny is installed once into the tools cache under target/
+# (as scripts/test-app.sh does with tauri-driver) and reused. Advisories are not checked here: the
+# RustSec database is not a package registry, which is all CI reaches (README, "Tests").
+tools="$PWD/target/tools"
+if [ ! -x "$tools/bin/cargo-deny" ]; then
+  echo "== install cargo-deny into $tools"
+  cargo install cargo-deny --locked --root "$tools"
+fi
+echo "== cargo deny check bans licenses sources"
+"$tools/bin/cargo-deny" --locked check bans licenses sources
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 disk
