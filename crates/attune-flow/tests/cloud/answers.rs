@@ -6,8 +6,9 @@ use attune_flow::cloud::classify::{Fallback, STALE_TOKEN_TEXT};
 use attune_flow::cloud::{FailureKind, GiveUp, Token};
 use attune_model::device::DeviceReport;
 
-use crate::fault::{head, response, After, FaultServer, Reply};
 use crate::{client, client_with, cloud, device, key, resilience, ATTEMPT};
+use attune_testkit::http::{head, response};
+use attune_testkit::{After, Fault, FaultServer, Reply};
 
 fn token() -> Token {
     Token::new(
@@ -41,8 +42,7 @@ async fn healthy_token_then_settings_sends_what_gpii_expects() {
         } else {
             Reply::json(r#"{"gpiiKey":"k","preferences":{}}"#)
         }
-    })
-    .await;
+    });
     let c = client(&[s.url()]);
     let dl = c.deadline_from_now();
     let t = c.token(&key(), dl).await.unwrap();
@@ -104,8 +104,7 @@ async fn put_settings_sends_the_preferences_and_reports_read_only() {
             &[],
             r#"{"isError":true,"message":"read-only","errorCode":"GPII_ERR_READONLY"}"#,
         ),
-    ])
-    .await;
+    ]);
     let c = client(&[s.url()]);
     let prefs = serde_json::json!({"contexts":{"gpii-default":{"preferences":{"x":1}}}});
     c.put_settings(&token(), &key(), &prefs, c.deadline_from_now())
@@ -134,7 +133,7 @@ async fn key_rejected_in_each_of_the_three_error_shapes() {
         "Unauthorized",
     ];
     for body in bodies {
-        let s = FaultServer::always(Reply::status(401, &[], body)).await;
+        let s = FaultServer::always(Reply::status(401, &[], body));
         let c = client(&[s.url()]);
         let e = c.token(&key(), c.deadline_from_now()).await.unwrap_err();
         assert_eq!(
@@ -161,7 +160,7 @@ async fn stale_token_in_each_of_the_three_error_shapes() {
         "Unauthorized",
     ];
     for body in bodies {
-        let s = FaultServer::always(Reply::status(401, &[], body)).await;
+        let s = FaultServer::always(Reply::status(401, &[], body));
         let c = client(&[s.url()]);
         let e = c
             .get_settings(&token(), &key(), &device(), c.deadline_from_now())
@@ -191,7 +190,7 @@ async fn b1_malformed_json_is_not_retried() {
         "[".repeat(100_000).into_bytes(),
     ];
     for body in bodies {
-        let s = FaultServer::always(Reply::whole(response(200, Some("1.0"), &[], &body))).await;
+        let s = FaultServer::always(Reply::whole(response(200, Some("1.0"), &[], &body)));
         let c = client(&[s.url()]);
         let e = c
             .get_settings(&token(), &key(), &device(), c.deadline_from_now())
@@ -212,7 +211,7 @@ async fn b1_malformed_json_is_not_retried() {
 #[tokio::test]
 async fn b1_malformed_token_answer_is_not_retried() {
     for body in [r#"{"access_token":""}"#, r#"{"token":"x"}"#, "ok"] {
-        let s = FaultServer::always(Reply::json(body)).await;
+        let s = FaultServer::always(Reply::json(body));
         let c = client(&[s.url()]);
         let e = c.token(&key(), c.deadline_from_now()).await.unwrap_err();
         assert!(
@@ -228,12 +227,12 @@ async fn b3_oversized_bodies_are_cut_at_the_cap() {
     let cap = resilience().max_body_bytes;
     // Declared too large: refused before a byte of body is read (the server sends none and
     // holds the connection: reading would time out instead).
-    let s = FaultServer::always(Reply::Bytes {
-        data: head(200, Some("1.0"), &[], Some(10_000_000_000)),
-        slice: None,
-        after: After::Hold,
-    })
-    .await;
+    let s = FaultServer::always(
+        Reply::whole(head(200, Some("1.0"), &[], Some(10_000_000_000))).with(Fault::Cut {
+            body_bytes: 0,
+            after: After::Hold,
+        }),
+    );
     let c = client(&[s.url()]);
     let t0 = Instant::now();
     let e = c
@@ -252,7 +251,7 @@ async fn b3_oversized_bodies_are_cut_at_the_cap() {
 
     // 5 MiB, honestly declared.
     let big = vec![b' '; 5 * 1024 * 1024];
-    let s = FaultServer::always(Reply::whole(response(200, Some("1.0"), &[], &big))).await;
+    let s = FaultServer::always(Reply::whole(response(200, Some("1.0"), &[], &big)));
     let c = client(&[s.url()]);
     let e = c
         .get_settings(&token(), &key(), &device(), c.deadline_from_now())
@@ -263,7 +262,7 @@ async fn b3_oversized_bodies_are_cut_at_the_cap() {
     // No length at all: a body that runs past the cap ends at the cap.
     let mut data = head(200, Some("1.0"), &[], None);
     data.extend_from_slice(&big);
-    let s = FaultServer::always(Reply::whole(data)).await;
+    let s = FaultServer::always(Reply::whole(data));
     let c = client(&[s.url()]);
     let e = c
         .get_settings(&token(), &key(), &device(), c.deadline_from_now())
@@ -290,7 +289,7 @@ async fn a_body_just_under_the_cap_is_read() {
     r.max_body_bytes = 1000;
     let body = format!("{{\"p\":\"{}\"}}", "x".repeat(990));
     assert_eq!(body.len(), 998);
-    let s = FaultServer::always(Reply::json(&body)).await;
+    let s = FaultServer::always(Reply::json(&body));
     let c = client_with(cloud(&[s.url()]), r);
     let v = c
         .get_settings(&token(), &key(), &device(), c.deadline_from_now())
@@ -303,8 +302,7 @@ async fn a_body_just_under_the_cap_is_read() {
 async fn version_probe_and_legacy_gpii() {
     let attune = FaultServer::always(Reply::json(
         r#"{"api":"1.2","server":"attune-cloud 0.1.0","schemaVersion":"0.2"}"#,
-    ))
-    .await;
+    ));
     // The header says 1.0; it is the authority.
     let c = client(&[attune.url()]);
     let v = c.version(c.deadline_from_now()).await.unwrap();
@@ -321,8 +319,7 @@ async fn version_probe_and_legacy_gpii() {
         };
         let status = if req.path == "/version" { 404 } else { 200 };
         Reply::whole(response(status, None, &[], body))
-    })
-    .await;
+    });
     let mut legacy = cloud(&[gpii.url()]);
     legacy.legacy_gpii = true;
     let c = client_with(legacy, resilience());
@@ -350,7 +347,7 @@ async fn other_refusals_are_not_retried() {
         (404, "Not Found"),
         (501, r#"{"error":"unsupported_grant_type"}"#),
     ] {
-        let s = FaultServer::always(Reply::status(status, &[], body)).await;
+        let s = FaultServer::always(Reply::status(status, &[], body));
         let c = client(&[s.url()]);
         let e = c
             .get_settings(&token(), &key(), &device(), c.deadline_from_now())

@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod answers;
-mod fault;
 mod hostile;
 mod network;
 mod tls;
@@ -71,12 +70,4 @@ pub fn device() -> DeviceReport {
         "org.gnome.desktop.a11y.magnifier",
         "org.gnome.desktop.interface",
     ])
-}
-
-/// A URL that refuses connections: a port just bound and released.
-pub async fn refused_url() -> String {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    drop(l);
-    format!("http://{addr}")
 }

@@ -13,8 +13,8 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
 
-use crate::fault::response;
 use crate::{client_with, cloud, device, key, resilience, ATTEMPT, SLACK};
+use attune_testkit::http::response;
 
 struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,

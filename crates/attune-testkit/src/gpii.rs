@@ -1,0 +1,36 @@
+//! The cloud's answers in GPII's shapes, as attune-model's matchmaker makes them.
+
+use attune_model::device::DeviceReport;
+use attune_model::prefs::PreferenceSet;
+use serde_json::{json, Value};
+
+/// A UUID that is no snapset, so no snapset fallback hides what the cloud path did.
+pub const PERSON: &str = "6f1c1c1e-9a43-4f3b-8d2e-0c1f4c2b7a11";
+
+/// The settings answer for `person` with a preference set, for a device with every solution of
+/// the bundled Linux registry.
+pub fn answer_for(person: &str, prefs: &PreferenceSet) -> Value {
+    let registry = attune_model::bundled::linux_registry().unwrap();
+    let device = DeviceReport::linux(registry.solutions.keys().cloned());
+    let o =
+        attune_model::matchmaker::match_and_transform(prefs, "gpii-default", &registry, &device)
+            .unwrap();
+    json!({
+        "gpiiKey": person,
+        "preferences": o.filtered_preferences,
+        "solutionsRegistryEntries": o.registry_entries,
+        "matchMakerOutput": o.matchmaker_output,
+    })
+}
+
+/// The settings answer for `person` with a bundled snapset's preferences.
+pub fn answer(person: &str, snapset: &str) -> Value {
+    let prefs = attune_model::bundled::snapset(snapset).unwrap().unwrap();
+    answer_for(person, &prefs)
+}
+
+/// A token answer (`expiresIn` seconds).
+pub fn token(access_token: &str, expires_in: u64) -> String {
+    json!({"access_token": access_token, "expiresIn": expires_in, "token_type": "Bearer"})
+        .to_string()
+}
