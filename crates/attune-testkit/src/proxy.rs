@@ -17,6 +17,7 @@ pub struct FaultProxy {
     pub addr: SocketAddr,
     fault: Arc<Mutex<Fault>>,
     connections: Arc<AtomicUsize>,
+    received: Arc<Mutex<Vec<u8>>>,
 }
 
 impl FaultProxy {
@@ -26,18 +27,21 @@ impl FaultProxy {
         let addr = listener.local_addr().unwrap();
         let fault = Arc::new(Mutex::new(Fault::Pass));
         let connections = Arc::new(AtomicUsize::new(0));
-        let (f, c) = (fault.clone(), connections.clone());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (f, c, r) = (fault.clone(), connections.clone(), received.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 c.fetch_add(1, Ordering::SeqCst);
                 let fault = f.lock().unwrap().clone();
-                std::thread::spawn(move || handle(client, upstream, &fault));
+                let record = r.clone();
+                std::thread::spawn(move || handle(client, upstream, &fault, &record));
             }
         });
         FaultProxy {
             addr,
             fault,
             connections,
+            received,
         }
     }
 
@@ -50,13 +54,18 @@ impl FaultProxy {
         *self.fault.lock().unwrap() = fault;
     }
 
+    /// Everything the upstream has sent through the proxy so far, in order of arrival.
+    pub fn received(&self) -> Vec<u8> {
+        self.received.lock().unwrap().clone()
+    }
+
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
     }
 }
 
-fn handle(mut client: TcpStream, upstream: SocketAddr, fault: &Fault) {
+fn handle(mut client: TcpStream, upstream: SocketAddr, fault: &Fault, record: &Mutex<Vec<u8>>) {
     if fault.replaces_answer() {
         if !matches!(fault, Fault::Refuse | Fault::Blackhole) {
             // Take the request first: closing with it unread would send an RST instead.
@@ -74,7 +83,10 @@ fn handle(mut client: TcpStream, upstream: SocketAddr, fault: &Fault) {
         let _ = std::io::copy(&mut c_in, &mut s_out);
         let _ = s_out.shutdown(Shutdown::Write);
     });
-    let mut server = server;
+    let mut server = Tee {
+        inner: server,
+        record,
+    };
     fault::deliver(&mut client, &mut server, fault);
     if fault.leaves_open() {
         let _ = client.shutdown(Shutdown::Write);
@@ -85,4 +97,18 @@ fn read_some(s: &mut TcpStream) {
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
     let mut buf = [0u8; 4096];
     let _ = s.read(&mut buf);
+}
+
+/// A reader that keeps a copy of what it reads.
+struct Tee<'a> {
+    inner: TcpStream,
+    record: &'a Mutex<Vec<u8>>,
+}
+
+impl Read for Tee<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.record.lock().unwrap().extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
 }

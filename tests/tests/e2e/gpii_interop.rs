@@ -243,7 +243,7 @@ fn attune_keys_in_against_the_real_gpii_cloud_in_legacy_mode() {
         let out: Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(out["source"]["kind"], "cloud", "{key}: {out}");
         for (schema, k, v) in *expect {
-            assert_eq!(d.gsettings_get(schema, k), *v, "{key}: {schema} {k}");
+            assert_eq!(d.get(schema, k), *v, "{key}: {schema} {k}");
         }
         assert!(d.attune_with(&["key-out"], &env).status.success());
         assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before, "{key}: restored");

@@ -69,11 +69,11 @@ fn a_key_served_by_the_real_cloud_is_applied_cached_and_then_served_offline() {
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(out["source"]["kind"], "cloud", "{out}");
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         "1.5"
     );
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.a11y.magnifier", "mag-factor"),
+        d.get("org.gnome.desktop.a11y.magnifier", "mag-factor"),
         "1.5"
     );
     assert!(d.attune_with(&["key-out"], &env).status.success());
@@ -93,7 +93,7 @@ fn a_key_served_by_the_real_cloud_is_applied_cached_and_then_served_offline() {
         "{text}"
     );
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         "1.5"
     );
     assert!(d.attune_with(&["key-out"], &env).status.success());
@@ -195,7 +195,7 @@ fn a_database_restored_from_an_older_backup_makes_the_token_stale_and_relogin_sa
     );
     assert_eq!(out["outbox"], 1);
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         TWENTY_PT,
         "the change is applied at once"
     );
@@ -215,7 +215,7 @@ fn a_database_restored_from_an_older_backup_makes_the_token_stale_and_relogin_sa
     assert_eq!(st["outbox"], 0, "{st}");
     assert_eq!(st["save_state"]["state"], "saved");
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         TWENTY_PT,
         "the change stays applied through the relogin"
     );
@@ -227,11 +227,11 @@ fn a_database_restored_from_an_older_backup_makes_the_token_stale_and_relogin_sa
     let o = run(&cloud.url, &["key-in", PERSON]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         TWENTY_PT
     );
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
+        d.get("org.gnome.desktop.a11y.interface", "high-contrast"),
         "false"
     );
     assert!(run(&cloud.url, &["key-out"]).status.success());
@@ -243,7 +243,7 @@ fn a_database_restored_from_an_older_backup_makes_the_token_stale_and_relogin_sa
 /// settings, the right words, and inside the key-in deadline; key-out puts everything back.
 #[test]
 fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_deadline() {
-    use attune_e2e::proxy::{FaultProxy, Toxic};
+    use attune_testkit::{After, Fault, FaultProxy};
     use std::time::{Duration, Instant};
 
     let d = prepared_desktop();
@@ -275,7 +275,7 @@ fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_d
         let out: Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(out["source"]["kind"], expect_source, "{out}");
         assert_eq!(
-            d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+            d.get("org.gnome.desktop.interface", "text-scaling-factor"),
             "1.5"
         );
         (out["message_text"].as_str().unwrap().to_owned(), took)
@@ -287,22 +287,31 @@ fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_d
 
     key_in("cloud");
     key_out();
-    proxy.set(Toxic::Latency(Duration::from_millis(800)));
+    proxy.set(Fault::Delay(Duration::from_millis(800)));
     let (_, took) = key_in("cloud");
     assert!(took >= Duration::from_millis(800), "{took:?}");
     key_out();
 
     let cant_reach = "Can't reach the preferences server. Using your saved settings from";
     let cases = [
-        (Toxic::Refuse, cant_reach),
-        (Toxic::Blackhole, cant_reach),
-        (Toxic::StallHeaders, cant_reach),
-        (Toxic::StallMidBody { body_bytes: 10 }, cant_reach),
-        (Toxic::ResetMidBody { body_bytes: 10 }, cant_reach),
-        (Toxic::Truncate { body_bytes: 10 }, cant_reach),
-        (Toxic::Garbage, "Using your saved settings from"),
+        (Fault::Refuse, cant_reach),
+        (Fault::Blackhole, cant_reach),
+        (Fault::Stall, cant_reach),
+        (Fault::Cut {
+                body_bytes: 10,
+                after: After::Hold,
+            }, cant_reach),
+        (Fault::Cut {
+                body_bytes: 10,
+                after: After::Reset,
+            }, cant_reach),
+        (Fault::Cut {
+                body_bytes: 10,
+                after: After::Close,
+            }, cant_reach),
+        (Fault::Garbage, "Using your saved settings from"),
         (
-            Toxic::Oversized {
+            Fault::Oversized {
                 bytes: 5 * 1024 * 1024,
             },
             "The preferences server sent something we could not read. Using your saved settings from",
@@ -320,7 +329,7 @@ fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_d
         assert!(took < deadline + slack, "{toxic:?}: {took:?}");
         let tries = proxy.connections() - seen;
         assert!((1..=3).contains(&tries), "{toxic:?}: {tries} connections");
-        if matches!(toxic, Toxic::Oversized { .. }) {
+        if matches!(toxic, Fault::Oversized { .. }) {
             assert_eq!(tries, 1, "an oversized answer is not asked for again");
         }
         key_out();
@@ -330,7 +339,7 @@ fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_d
     // of another API major are asked once.
     let http_cases = [
         (
-            Toxic::Status {
+            Fault::Status {
                 status: 503,
                 headers: vec![],
             },
@@ -338,15 +347,15 @@ fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_d
             3,
         ),
         (
-            Toxic::Status {
+            Fault::Status {
                 status: 429,
-                headers: vec!["Retry-After: 3600".to_owned()],
+                headers: vec![("Retry-After".to_owned(), "3600".to_owned())],
             },
             "The preferences server is having problems. Using your saved settings from",
             1,
         ),
         (
-            Toxic::ApiVersion("2.0".to_owned()),
+            Fault::ApiVersion("2.0".to_owned()),
             "This computer's Attune and the server do not match (client API 1.0, server API 2.0)",
             1,
         ),
@@ -360,7 +369,7 @@ fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_d
         assert_eq!(proxy.connections() - seen, tries, "{toxic:?}");
         let st: Value =
             serde_json::from_slice(&d.attune_with(&["status", "--json"], &env).stdout).unwrap();
-        let expected = if matches!(toxic, Toxic::ApiVersion(_)) {
+        let expected = if matches!(toxic, Fault::ApiVersion(_)) {
             "version_mismatch"
         } else {
             "offline"
@@ -370,7 +379,7 @@ fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_d
     }
 
     // And back: the cloud's answer again.
-    proxy.set(Toxic::Pass);
+    proxy.set(Fault::Pass);
     key_in("cloud");
     key_out();
 }

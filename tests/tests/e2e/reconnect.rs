@@ -5,8 +5,8 @@
 use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
-use attune_e2e::proxy::{FaultProxy, Toxic};
 use attune_e2e::{workspace_bin, Desktop};
+use attune_testkit::{Fault, FaultProxy};
 use serde_json::Value;
 
 use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
@@ -38,13 +38,13 @@ fn a_background_reconnect_gets_its_token_at_the_first_attempt() {
     // Prime the cache; then the cloud goes away and the key-in is served from the cache.
     assert!(d.attune_with(&["key-in", KEY], &env(&url)).status.success());
     assert!(d.attune_with(&["key-out"], &env(&url)).status.success());
-    proxy.set(Toxic::Refuse);
+    proxy.set(Fault::Refuse);
     let o = d.attune_with(&["key-in", KEY, "--json"], &env(&url));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(out["source"]["kind"], "cache", "{out}");
     // The cloud is back before the listener starts, so each of its calls can succeed at once.
-    proxy.set(Toxic::Pass);
+    proxy.set(Fault::Pass);
     let seen = contacts(&d).len();
 
     // One process does the probe and the key-in again (`Flow::reconnect`), as the app does.

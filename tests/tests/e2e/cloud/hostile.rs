@@ -81,7 +81,7 @@ fn only_the_legitimate_setting_is_on_the_desktop(d: &Desktop, text_size: &str, w
         arbitrary.display()
     );
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.screensaver", "lock-enabled"),
+        d.get("org.gnome.desktop.screensaver", "lock-enabled"),
         "true",
         "{when}"
     );
@@ -91,7 +91,7 @@ fn only_the_legitimate_setting_is_on_the_desktop(d: &Desktop, text_size: &str, w
         d.keyfile()
     );
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         text_size,
         "{when}"
     );
