@@ -1,19 +1,12 @@
 //! The admin commands, through the library and through the real binary.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use attune_cloud::admin;
 use attune_cloud::auth::SecretHash;
 use attune_cloud::clock::SystemClock;
 use attune_cloud::store::sqlite::{self, SqliteStore};
 use attune_cloud::store::{PrefsSafeType, Store};
 
-use crate::common::fixtures;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_attune-cloud"))
-}
+use crate::common::{bin, dev_grant, fixtures, Serving};
 
 #[tokio::test]
 async fn loading_gpii_files_twice_changes_nothing_the_second_time() {
@@ -247,130 +240,13 @@ fn the_binary_runs_every_admin_command() {
 fn serve_dev_answers_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("c.db").display());
-    let mut child = bin()
-        .args([
-            "serve",
-            "--dev",
-            "--store",
-            &store,
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("server exited before listening")
-            .unwrap();
-        let v: serde_json::Value =
-            serde_json::from_str(&line).expect("JSON log lines when not a terminal");
-        if v["message"] == "attune-cloud listening" {
-            break v["addr"].as_str().unwrap().to_owned();
-        }
-    };
+    let serving = Serving::start(&["--dev", "--store", &store]);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let http = reqwest::Client::new();
-        let r = http
-            .post(format!("http://{addr}/access_token"))
-            .form(&[
-                ("grant_type", "password"),
-                ("client_id", "attune-dev"),
-                ("client_secret", "attune-dev-secret"),
-                ("username", "large_text"),
-                ("password", "x"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-    });
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    assert!(exit.success(), "{exit:?}");
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+    rt.block_on(async { assert_eq!(dev_grant(&serving.base).await.status(), 200) });
+    let log = serving.stop();
+    assert!(log.iter().any(|l| l.contains("stopped")), "{log:?}");
     // No key or token in the log.
-    assert!(!rest.iter().any(|l| l.contains("large_text")), "{rest:?}");
-}
-
-/// An `attune-cloud serve` process on 127.0.0.1:0, stopped by SIGTERM (or killed when dropped).
-struct Serving {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Serving {
-    fn start(args: &[&str]) -> Serving {
-        let mut child = bin()
-            .arg("serve")
-            .args(args)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("server exited before listening")
-                .unwrap();
-            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-            if v["message"] == "attune-cloud listening" {
-                break v["addr"].as_str().unwrap().to_owned();
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        Serving {
-            child,
-            base: format!("http://{addr}"),
-        }
-    }
-
-    fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        assert!(self.child.wait().unwrap().success());
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn dev_grant(base: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{base}/access_token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", admin::DEV_CLIENT_ID),
-            ("client_secret", admin::DEV_CLIENT_SECRET),
-            ("username", "large_text"),
-            ("password", "x"),
-        ])
-        .send()
-        .await
-        .unwrap()
+    assert!(!log.iter().any(|l| l.contains("large_text")), "{log:?}");
 }
 
 #[test]

@@ -18,6 +18,30 @@ fn unauthorized() -> Value {
     serde_json::from_str(UNAUTHORIZED).unwrap()
 }
 
+/// Limits with this per-address policy for failed grants.
+fn per_address(burst: f64, per_second: f64) -> Limits {
+    Limits {
+        per_address: LimitPolicy { burst, per_second },
+        ..Limits::default()
+    }
+}
+
+/// Limits with this per-client policy for failed grants.
+fn per_client(burst: f64, per_second: f64) -> Limits {
+    Limits {
+        per_client: LimitPolicy { burst, per_second },
+        ..Limits::default()
+    }
+}
+
+/// The status of a password grant for `key` as client `id`.
+async fn grant_status(c: &Cloud, id: &str, secret: &str, key: &str) -> u16 {
+    c.token_form(&grant(id, secret, key))
+        .await
+        .status()
+        .as_u16()
+}
+
 fn grant<'a>(id: &'a str, secret: &'a str, key: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("grant_type", "password"),
@@ -239,9 +263,7 @@ async fn an_address_outside_the_allow_list_gets_no_token() {
     );
     // The creator credential lists 127.0.0.1/8.
     assert_eq!(
-        c.token_form(&grant("creator", "creator-secret", "alice"))
-            .await
-            .status(),
+        grant_status(&c, "creator", "creator-secret", "alice").await,
         200
     );
     c.stop().await;
@@ -249,21 +271,9 @@ async fn an_address_outside_the_allow_list_gets_no_token() {
 
 #[tokio::test]
 async fn failed_grants_from_one_address_are_rate_limited_until_time_passes() {
-    let c = Cloud::start_with(Limits {
-        per_address: LimitPolicy {
-            burst: 3.0,
-            per_second: 0.1,
-        },
-        ..Limits::default()
-    })
-    .await;
+    let c = Cloud::start_with(per_address(3.0, 0.1)).await;
     for _ in 0..3 {
-        assert_eq!(
-            c.token_form(&grant(DEV_ID, DEV_SECRET, "guess"))
-                .await
-                .status(),
-            401
-        );
+        assert_eq!(grant_status(&c, DEV_ID, DEV_SECRET, "guess").await, 401);
     }
     let r = c.token_form(&grant(DEV_ID, DEV_SECRET, "large_text")).await;
     assert_eq!(r.status(), 429);
@@ -273,9 +283,7 @@ async fn failed_grants_from_one_address_are_rate_limited_until_time_passes() {
     assert_eq!(body["isError"], true);
     c.clock.advance_ms(10_000);
     assert_eq!(
-        c.token_form(&grant(DEV_ID, DEV_SECRET, "large_text"))
-            .await
-            .status(),
+        grant_status(&c, DEV_ID, DEV_SECRET, "large_text").await,
         200
     );
     c.stop().await;
@@ -283,32 +291,19 @@ async fn failed_grants_from_one_address_are_rate_limited_until_time_passes() {
 
 #[tokio::test]
 async fn failed_grants_of_one_client_limit_that_client_only() {
-    let c = Cloud::start_with(Limits {
-        per_client: LimitPolicy {
-            burst: 2.0,
-            per_second: 0.5,
-        },
-        ..Limits::default()
-    })
-    .await;
+    let c = Cloud::start_with(per_client(2.0, 0.5)).await;
     for _ in 0..2 {
         assert_eq!(
-            c.token_form(&grant("site-a", "site-a-secret", "guess"))
-                .await
-                .status(),
+            grant_status(&c, "site-a", "site-a-secret", "guess").await,
             401
         );
     }
     assert_eq!(
-        c.token_form(&grant("site-a", "site-a-secret", "large_text"))
-            .await
-            .status(),
+        grant_status(&c, "site-a", "site-a-secret", "large_text").await,
         429
     );
     assert_eq!(
-        c.token_form(&grant(DEV_ID, DEV_SECRET, "large_text"))
-            .await
-            .status(),
+        grant_status(&c, DEV_ID, DEV_SECRET, "large_text").await,
         200
     );
     c.stop().await;
@@ -320,23 +315,17 @@ async fn wrong_secrets_of_one_client_never_refuse_another_clients_correct_creden
     // The default burst (10), from this one address, as behind a reverse proxy.
     for _ in 0..10 {
         assert_eq!(
-            c.token_form(&grant("site-a", "not-the-secret", "large_text"))
-                .await
-                .status(),
+            grant_status(&c, "site-a", "not-the-secret", "large_text").await,
             401
         );
     }
     assert_eq!(
-        c.token_form(&grant("site-a", "site-a-secret", "large_text"))
-            .await
-            .status(),
+        grant_status(&c, "site-a", "site-a-secret", "large_text").await,
         429,
         "the guessed client itself is limited from this address"
     );
     assert_eq!(
-        c.token_form(&grant(DEV_ID, DEV_SECRET, "large_text"))
-            .await
-            .status(),
+        grant_status(&c, DEV_ID, DEV_SECRET, "large_text").await,
         200,
         "another site from the same address"
     );
@@ -345,31 +334,14 @@ async fn wrong_secrets_of_one_client_never_refuse_another_clients_correct_creden
 
 #[tokio::test]
 async fn made_up_client_ids_share_one_limit_per_address() {
-    let c = Cloud::start_with(Limits {
-        per_address: LimitPolicy {
-            burst: 3.0,
-            per_second: 0.1,
-        },
-        ..Limits::default()
-    })
-    .await;
+    let c = Cloud::start_with(per_address(3.0, 0.1)).await;
     for i in 0..3 {
         let id = format!("nobody-{i}");
-        assert_eq!(
-            c.token_form(&grant(&id, "x", "large_text")).await.status(),
-            401
-        );
+        assert_eq!(grant_status(&c, &id, "x", "large_text").await, 401);
     }
+    assert_eq!(grant_status(&c, "nobody-99", "x", "large_text").await, 429);
     assert_eq!(
-        c.token_form(&grant("nobody-99", "x", "large_text"))
-            .await
-            .status(),
-        429
-    );
-    assert_eq!(
-        c.token_form(&grant(DEV_ID, DEV_SECRET, "large_text"))
-            .await
-            .status(),
+        grant_status(&c, DEV_ID, DEV_SECRET, "large_text").await,
         200
     );
     c.stop().await;
@@ -390,12 +362,8 @@ async fn token_via(c: &Cloud, forwarded_for: &str, fields: &[(&str, &str)]) -> u
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_client_address_has_its_own_limit() {
     let c = Cloud::start_with(Limits {
-        per_address: LimitPolicy {
-            burst: 2.0,
-            per_second: 0.1,
-        },
         trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
-        ..Limits::default()
+        ..per_address(2.0, 0.1)
     })
     .await;
     for _ in 0..2 {
@@ -420,14 +388,7 @@ async fn behind_a_trusted_proxy_each_client_address_has_its_own_limit() {
 
 #[tokio::test]
 async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
-    let c = Cloud::start_with(Limits {
-        per_address: LimitPolicy {
-            burst: 2.0,
-            per_second: 0.1,
-        },
-        ..Limits::default()
-    })
-    .await;
+    let c = Cloud::start_with(per_address(2.0, 0.1)).await;
     for i in 0..2 {
         let spoofed = format!("198.51.100.{i}");
         assert_eq!(

@@ -19,11 +19,11 @@ use attune_cloud::clock::SystemClock;
 use attune_cloud::server;
 use attune_cloud::store::contract;
 use attune_cloud::store::couchdb::{CouchOptions, CouchStore, CouchUrl};
-use attune_cloud::store::{PrefsSafeType, Store};
+use attune_cloud::store::Store;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{percent_encode, DEV_ID, DEV_SECRET, GNOME_DEVICE};
+use crate::common::{bin, percent_encode, Serving, DEV_ID, DEV_SECRET, GNOME_DEVICE};
 
 pub const COUCH_PACKAGES: &[&str] = &[
     "express@4",
@@ -152,87 +152,9 @@ async fn couchdb_store_passes_the_store_contract() {
     .await;
 }
 
-#[tokio::test]
-async fn a_revision_read_before_another_write_is_refused() {
-    if !enabled() {
-        return;
-    }
-    let couch = CouchServer::start();
-    let s = couch.store("gpii");
-    let safe = contract::safe_doc("prefsSafe-x", PrefsSafeType::User, 1);
-    s.put_prefs_safe(safe.clone(), None).await.unwrap();
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let s = s.clone();
-            let doc = contract::safe_doc("prefsSafe-x", PrefsSafeType::User, 100 + i);
-            tokio::spawn(async move { s.put_prefs_safe(doc, Some(1)).await })
-        })
-        .collect();
-    let mut wins = 0;
-    for t in tasks {
-        if t.await.unwrap().is_ok() {
-            wins += 1;
-        }
-    }
-    assert_eq!(wins, 1);
-    assert_eq!(
-        s.find_prefs_safe("prefsSafe-x").await.unwrap().unwrap().rev,
-        2
-    );
-}
-
-/// An `attune-cloud serve` process, stopped when dropped.
-struct Proc {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_attune-cloud"))
-}
-
-/// Starts `attune-cloud serve --dev` on a free port and waits for its "listening" log line.
-fn serve(store: &str) -> Proc {
-    let mut child = bin()
-        .args([
-            "serve",
-            "--dev",
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            store,
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for l in BufReader::new(out).lines().map_while(Result::ok) {
-            if !sent && l.contains("attune-cloud listening") {
-                let v: Value = serde_json::from_str(&l).unwrap();
-                let _ = tx.send(v["addr"].as_str().unwrap().to_owned());
-                sent = true;
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("attune-cloud did not start");
-    Proc {
-        child,
-        base: format!("http://{addr}"),
-    }
+/// Starts `attune-cloud serve --dev` on a free port.
+fn serve(store: &str) -> Serving {
+    Serving::start(&["--dev", "--store", store])
 }
 
 fn admin(args: &[&str]) -> String {
