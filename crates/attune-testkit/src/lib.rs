@@ -6,12 +6,15 @@
 //! - [`server`]: a scripted fault server that writes every byte itself ([`FaultServer`]);
 //! - [`proxy`]: a TCP fault proxy in front of a real server ([`FaultProxy`]);
 //! - [`gpii`]: the cloud's answers as attune-model's matchmaker makes them;
-//! - [`desktop`]: a throw-away desktop on the real GSettings keyfile backend.
+//! - [`desktop`]: a throw-away desktop on the real GSettings keyfile backend;
+//! - `cloud` (feature `cloud`): the real attune-cloud in process, for the happy paths.
 //!
-//! The kit depends on no Attune crate but attune-model, so any crate's tests can use it without a
-//! second copy of the crate under test.
+//! Without the `cloud` feature the kit depends on no Attune crate but attune-model, so any
+//! crate's tests can use it without a second copy of the crate under test.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: failing loudly is right
 
+#[cfg(feature = "cloud")]
+pub mod cloud;
 pub mod desktop;
 pub mod fault;
 pub mod gpii;

@@ -360,3 +360,26 @@ async fn other_refusals_are_not_retried() {
         assert_eq!(s.count(), 1);
     }
 }
+
+/// The happy path against the real attune-cloud (in process, tokens that live 5 s): the client's
+/// token request and settings request are what the server expects, and the token's lifetime is
+/// the server's.
+#[tokio::test]
+async fn the_real_cloud_grants_a_token_of_its_lifetime_and_answers_in_gpii_shape() {
+    use attune_testkit::cloud::{RealCloud, DEV_ID, DEV_SECRET};
+    let real = RealCloud::with_token_lifetime(5);
+    let mut config = cloud(&[real.url()]);
+    config.client_id = Some(DEV_ID.to_owned());
+    config.client_secret = Some(DEV_SECRET.to_owned());
+    let c = client_with(config, resilience());
+    let person = attune_model::key::Key::parse("large_text").unwrap();
+    let dl = c.deadline_from_now();
+    let t = c.token(&person, dl).await.unwrap();
+    assert_eq!(t.expires_in, Duration::from_secs(5));
+    let v = c.get_settings(&t, &person, &device(), dl).await.unwrap();
+    assert_eq!(v["gpiiKey"], "large_text");
+    assert!(
+        v["solutionsRegistryEntries"]["org.gnome.desktop.interface"].is_object(),
+        "{v}"
+    );
+}
