@@ -130,6 +130,34 @@ fn dev_with(d: &Desktop, url: &str, args: &[&str], extra: &[(&str, &str)]) -> st
     d.attune_with(args, &env)
 }
 
+/// [`dev`], which must exit 0.
+fn dev_ok(d: &Desktop, url: &str, args: &[&str]) -> std::process::Output {
+    let o = dev(d, url, args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// `key-in PERSON`, which must succeed.
+fn key_in(d: &Desktop, url: &str) -> std::process::Output {
+    dev_ok(d, url, &["key-in", PERSON])
+}
+
+/// `key-out`, which must succeed and put the desktop back as it was.
+fn key_out_restores(d: &Desktop, url: &str, before: &attune_e2e::Snapshot) {
+    assert!(dev(d, url, &["key-out"]).status.success());
+    assert_eq!(&d.snapshot(TOUCHED_SCHEMAS), before);
+}
+
+/// What the desktop says of high contrast.
+fn high_contrast(d: &Desktop) -> String {
+    d.get("org.gnome.desktop.a11y.interface", "high-contrast")
+}
+
 fn status(d: &Desktop, url: &str) -> Value {
     serde_json::from_slice(&dev(d, url, &["status", "--json"]).stdout).unwrap()
 }
@@ -152,18 +180,13 @@ fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let cloud = FakeCloud::start();
 
-    let o = dev(&d, &cloud.url, &["key-in", PERSON]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(
-        d.get("org.gnome.desktop.a11y.interface", "high-contrast"),
-        "true"
-    );
+    key_in(&d, &cloud.url);
+    assert_eq!(high_contrast(&d), "true");
     let st = status(&d, &cloud.url);
     assert_eq!(st["source"], "cloud");
     assert_eq!(st["connectivity"], "online");
     assert!(st["last_cloud_contact"].is_u64());
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &cloud.url, &before);
 
     // The cache reveals neither the key nor a preference.
     let files = cache_files(&d);
@@ -182,8 +205,7 @@ fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is
     // Busy cloud: the saved settings, with the exact words.
     cloud.mode.store(BUSY, Ordering::SeqCst);
     let seen = cloud.requests();
-    let o = dev(&d, &cloud.url, &["key-in", PERSON]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = key_in(&d, &cloud.url);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.contains(
@@ -192,16 +214,12 @@ fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is
         "{out}"
     );
     assert_eq!(cloud.requests() - seen, 3, "three attempts, then the cache");
-    assert_eq!(
-        d.get("org.gnome.desktop.a11y.interface", "high-contrast"),
-        "true"
-    );
+    assert_eq!(high_contrast(&d), "true");
     let st = status(&d, &cloud.url);
     assert_eq!(st["source"], "cache");
     assert_eq!(st["connectivity"], "offline");
     assert!(st["cache_age_seconds"].is_u64());
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &cloud.url, &before);
 
     // No cloud at all (a closed port): "Can't reach".
     let closed = attune_testkit::refused_url();
@@ -212,8 +230,7 @@ fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is
         out.contains("Can't reach the preferences server. Using your saved settings from"),
         "{out}"
     );
-    assert!(dev(&d, &closed, &["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &closed, &before);
 }
 
 #[test]
@@ -418,9 +435,7 @@ fn a_session_served_from_the_cache_is_shown_by_its_name() {
     assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
     let closed = attune_testkit::refused_url();
 
-    let o = dev(&d, &closed, &["key-in", PERSON]);
-
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = key_in(&d, &closed);
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("(High contrast), source: cache"),
         "{}",
@@ -476,13 +491,7 @@ fn a_stale_token_keeps_the_change_says_so_and_relogin_saves_it() {
     let cloud = FakeCloud::start();
     assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
 
-    let o = dev(&d, &cloud.url, &["set", "fontSize", "24"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = dev_ok(&d, &cloud.url, &["set", "fontSize", "24"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("Saved."));
     assert_eq!(
         d.get("org.gnome.desktop.interface", "text-scaling-factor"),
@@ -518,14 +527,12 @@ fn a_stale_token_keeps_the_change_says_so_and_relogin_saves_it() {
     // One click: log out and back in; the unsaved change is saved, and the one saved earlier in
     // this session is sent again (the cloud that lost our token may have lost it too).
     cloud.mode.store(HEALTHY, Ordering::SeqCst);
-    let o = dev(&d, &cloud.url, &["relogin"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    dev_ok(&d, &cloud.url, &["relogin"]);
     assert_eq!(cloud.puts(), 4);
     let st = status(&d, &cloud.url);
     assert_eq!(st["outbox"], 0);
     assert_eq!(st["connectivity"], "online");
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &cloud.url, &before);
 }
 
 #[test]
@@ -616,8 +623,7 @@ fn an_offline_session_reconnects_by_itself_when_the_cloud_is_back() {
     let st = status(&d, &cloud.url);
     assert_eq!(st["connectivity"], "online");
     assert_eq!(st["source"], "cloud");
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &cloud.url, &before);
 }
 
 fn flat(prefs: Value) -> attune_model::prefs::PreferenceSet {
@@ -654,10 +660,7 @@ fn a_cloud_answer_that_differs_from_the_cache_is_reconciled() {
     let log = String::from_utf8_lossy(&o.stderr);
     assert!(log.contains("applying the difference"), "{log}");
     assert!(!log.contains("restoring"), "{log}");
-    assert_eq!(
-        d.get("org.gnome.desktop.a11y.interface", "high-contrast"),
-        "true"
-    );
+    assert_eq!(high_contrast(&d), "true");
     assert_eq!(
         d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         "1.5"
@@ -669,8 +672,7 @@ fn a_cloud_answer_that_differs_from_the_cache_is_reconciled() {
         .unwrap()
         .iter()
         .any(|r| r["setting"] == "text-scaling-factor" && r["outcome"] == "applied"));
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &cloud.url, &before);
 
     // The cloud drops high contrast: put back first, then the cloud's answer alone.
     *cloud.body.lock().unwrap() = answer_for(flat(json!({fs: 18}))).to_string();
@@ -691,8 +693,7 @@ fn a_cloud_answer_that_differs_from_the_cache_is_reconciled() {
         d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         "1.5"
     );
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &cloud.url, &before);
 }
 
 /// Issue item 9: a site lists several endpoints of its cloud; when the first cannot be reached
@@ -703,8 +704,7 @@ fn a_dead_endpoint_of_the_cluster_is_passed_over_for_the_next() {
     let cloud = FakeCloud::start();
     let dead = attune_testkit::refused_url();
     let urls = format!("{dead},{}", cloud.url);
-    let o = dev(&d, &urls, &["key-in", PERSON, "--json"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = dev_ok(&d, &urls, &["key-in", PERSON, "--json"]);
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(out["source"]["kind"], "cloud", "{out}");
     assert_eq!(status(&d, &urls)["connectivity"], "online");
@@ -720,13 +720,7 @@ fn a_token_about_to_expire_is_renewed_before_a_change_is_saved() {
     cloud.mode.store(SHORT_TOKEN, Ordering::SeqCst);
     assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
     let seen = cloud.requests();
-    let o = dev(&d, &cloud.url, &["set", "fontSize", "24"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    dev_ok(&d, &cloud.url, &["set", "fontSize", "24"]);
     assert_eq!(cloud.requests() - seen, 2, "a fresh token, then the PUT");
     assert_eq!(status(&d, &cloud.url)["connectivity"], "online");
     assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
@@ -806,9 +800,7 @@ fn a_cloud_without_revoke_or_gone_at_key_out_does_not_hold_it_up() {
     cloud.mode.store(NO_REVOKE, Ordering::SeqCst);
     assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
 
-    let o = dev(&d, &cloud.url, &["key-out"]);
-
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    dev_ok(&d, &cloud.url, &["key-out"]);
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
     assert_eq!(cloud.revokes().len(), 1, "asked once, not retried");
 
@@ -816,7 +808,6 @@ fn a_cloud_without_revoke_or_gone_at_key_out_does_not_hold_it_up() {
     cloud.mode.store(HEALTHY, Ordering::SeqCst);
     assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
     let gone = attune_testkit::refused_url();
-    let o = dev(&d, &gone, &["key-out"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    dev_ok(&d, &gone, &["key-out"]);
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
 }

@@ -3,20 +3,15 @@
 use std::time::{Duration, Instant};
 
 use attune_flow::cloud::classify::{Fallback, STALE_TOKEN_TEXT};
-use attune_flow::cloud::{FailureKind, GiveUp, Token};
+use attune_flow::cloud::{FailureKind, GiveUp};
 use attune_model::device::DeviceReport;
 
-use crate::{client, client_with, cloud, device, key, resilience, ATTEMPT};
+use crate::{
+    client, client_with, cloud, device, key, resilience, settings_from, timed_settings, token,
+    ATTEMPT,
+};
 use attune_testkit::http::{head, response};
 use attune_testkit::{After, Fault, FaultServer, Reply};
-
-fn token() -> Token {
-    Token::new(
-        "tok-123".to_owned(),
-        Duration::from_secs(3600),
-        tokio::time::Instant::now(),
-    )
-}
 
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
@@ -160,12 +155,8 @@ async fn stale_token_in_each_of_the_three_error_shapes() {
         "Unauthorized",
     ];
     for body in bodies {
-        let s = FaultServer::always(Reply::status(401, &[], body));
-        let c = client(&[s.url()]);
-        let e = c
-            .get_settings(&token(), &key(), &device(), c.deadline_from_now())
-            .await
-            .unwrap_err();
+        let (s, r) = settings_from(Reply::status(401, &[], body)).await;
+        let e = r.unwrap_err();
         assert_eq!(
             (e.kind.clone(), e.gave_up),
             (FailureKind::StaleToken, GiveUp::NotRetryable)
@@ -192,10 +183,8 @@ async fn b1_malformed_json_is_not_retried() {
     for body in bodies {
         let s = FaultServer::always(Reply::whole(response(200, Some("1.0"), &[], &body)));
         let c = client(&[s.url()]);
-        let e = c
-            .get_settings(&token(), &key(), &device(), c.deadline_from_now())
-            .await
-            .unwrap_err();
+        let (r, _) = timed_settings(&c).await;
+        let e = r.unwrap_err();
         assert!(matches!(e.kind, FailureKind::Malformed { .. }), "{e}");
         assert_eq!(s.count(), 1);
         assert!(e
@@ -251,23 +240,15 @@ async fn b3_oversized_bodies_are_cut_at_the_cap() {
 
     // 5 MiB, honestly declared.
     let big = vec![b' '; 5 * 1024 * 1024];
-    let s = FaultServer::always(Reply::whole(response(200, Some("1.0"), &[], &big)));
-    let c = client(&[s.url()]);
-    let e = c
-        .get_settings(&token(), &key(), &device(), c.deadline_from_now())
-        .await
-        .unwrap_err();
+    let (_s, r) = settings_from(Reply::whole(response(200, Some("1.0"), &[], &big))).await;
+    let e = r.unwrap_err();
     assert!(matches!(e.kind, FailureKind::TooLarge { .. }), "{e}");
 
     // No length at all: a body that runs past the cap ends at the cap.
     let mut data = head(200, Some("1.0"), &[], None);
     data.extend_from_slice(&big);
-    let s = FaultServer::always(Reply::whole(data));
-    let c = client(&[s.url()]);
-    let e = c
-        .get_settings(&token(), &key(), &device(), c.deadline_from_now())
-        .await
-        .unwrap_err();
+    let (s, r) = settings_from(Reply::whole(data)).await;
+    let e = r.unwrap_err();
     assert_eq!(
         e.kind,
         FailureKind::TooLarge {
@@ -347,12 +328,8 @@ async fn other_refusals_are_not_retried() {
         (404, "Not Found"),
         (501, r#"{"error":"unsupported_grant_type"}"#),
     ] {
-        let s = FaultServer::always(Reply::status(status, &[], body));
-        let c = client(&[s.url()]);
-        let e = c
-            .get_settings(&token(), &key(), &device(), c.deadline_from_now())
-            .await
-            .unwrap_err();
+        let (s, r) = settings_from(Reply::status(status, &[], body)).await;
+        let e = r.unwrap_err();
         assert!(
             matches!(&e.kind, FailureKind::Refused { status: s, .. } if *s == status),
             "{e}"

@@ -2,34 +2,16 @@
 
 use std::time::{Duration, Instant};
 
-use attune_flow::cloud::classify::Fallback;
-use attune_flow::cloud::{CallError, FailureKind, GiveUp, Token};
+use attune_flow::cloud::{CallError, FailureKind, GiveUp};
 
-use crate::{client, device, key, resilience, ATTEMPT, DEADLINE, SLACK};
+use crate::{
+    client, device, key, resilience, saved, timed_settings, token, ATTEMPT, DEADLINE, SLACK,
+};
 use attune_testkit::http::{head, response};
 use attune_testkit::{After, Fault, FaultServer, Reply};
 
-fn token() -> Token {
-    Token::new(
-        "tok".to_owned(),
-        Duration::from_secs(3600),
-        tokio::time::Instant::now(),
-    )
-}
-
 async fn settings(urls: &[String]) -> (Result<serde_json::Value, CallError>, Duration) {
-    let c = client(urls);
-    let t0 = Instant::now();
-    let r = c
-        .get_settings(&token(), &key(), &device(), c.deadline_from_now())
-        .await;
-    (r, t0.elapsed())
-}
-
-fn cache() -> Fallback {
-    Fallback::Cache {
-        saved: "1 May".to_owned(),
-    }
+    timed_settings(&client(urls)).await
 }
 
 fn assert_no_key(e: &CallError) {
@@ -48,7 +30,7 @@ async fn n1_refused_is_unreachable_three_attempts_fast() {
     assert!(e
         .kind
         .user_message()
-        .text(&cache())
+        .text(&saved())
         .starts_with("Can't reach the preferences server."));
     assert_no_key(&e);
 }
@@ -156,7 +138,7 @@ async fn n8_reset_mid_body_is_retried_as_unreachable() {
     let e = r.unwrap_err();
     assert!(matches!(e.kind, FailureKind::Unreachable { .. }), "{e}");
     assert_eq!(s.count(), 3);
-    let text = e.kind.user_message().text(&cache());
+    let text = e.kind.user_message().text(&saved());
     assert!(text.starts_with("Can't reach"), "{text}");
     assert!(!text.contains("could not read"), "{text}");
     assert_no_key(&e);
@@ -215,7 +197,7 @@ async fn n11_server_errors_make_exactly_three_requests() {
         assert!(e
             .kind
             .user_message()
-            .text(&cache())
+            .text(&saved())
             .starts_with("The preferences server is having problems."));
     }
 }
@@ -293,10 +275,7 @@ async fn n14_garbage_retry_after_is_ignored() {
 async fn n17_version_mismatch_is_one_request_and_latches() {
     let s = FaultServer::always(Reply::whole(response(200, Some("2.0"), &[], b"{}")));
     let c = client(&[s.url()]);
-    let e = c
-        .get_settings(&token(), &key(), &device(), c.deadline_from_now())
-        .await
-        .unwrap_err();
+    let e = timed_settings(&c).await.0.unwrap_err();
     assert_eq!(
         e.kind,
         FailureKind::VersionMismatch {
@@ -305,7 +284,7 @@ async fn n17_version_mismatch_is_one_request_and_latches() {
         }
     );
     assert_eq!(s.count(), 1);
-    let text = e.kind.user_message().text(&cache());
+    let text = e.kind.user_message().text(&saved());
     assert!(text.contains("client API 1.0, server API 2.0"), "{text}");
     // Not retried until restart.
     let again = c.token(&key(), c.deadline_from_now()).await.unwrap_err();
