@@ -7,6 +7,7 @@
 //! - [`proxy`]: a TCP fault proxy in front of a real server ([`FaultProxy`]);
 //! - [`gpii`]: the cloud's answers as attune-model's matchmaker makes them;
 //! - [`desktop`]: a throw-away desktop on the real GSettings keyfile backend;
+//! - [`serving`]: a server process (the real `attune-cloud serve`) and its log;
 //! - `cloud` (feature `cloud`): the real attune-cloud in process, for the happy paths.
 //!
 //! Without the `cloud` feature the kit depends on no Attune crate but attune-model, so any
@@ -21,6 +22,7 @@ pub mod gpii;
 pub mod http;
 pub mod proxy;
 pub mod server;
+pub mod serving;
 
 pub use desktop::KeyfileDesktop;
 pub use fault::{After, Fault};

@@ -2,56 +2,23 @@
 //! key is served by the cloud, applied and cached; with the cloud stopped, the next key-in is
 //! served from the cache with the exact words; key-out puts the desktop back.
 
-use std::io::{BufRead, BufReader};
-
-use std::process::{Child, Stdio};
-
 use attune_e2e::workspace_bin;
+use attune_testkit::serving::Serving;
 use serde_json::Value;
 
 use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
 
-pub(crate) struct Cloud {
-    child: Child,
-    pub(crate) url: String,
-}
-
-impl Drop for Cloud {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub(crate) fn start_cloud(dir: &std::path::Path) -> Cloud {
+/// The real `attune-cloud serve --dev` on 127.0.0.1:0 with its SQLite store under `dir`.
+pub(crate) fn start_cloud(dir: &std::path::Path) -> Serving {
     let db = dir.join("cloud.sqlite");
-    let mut child = std::process::Command::new(workspace_bin("attune-cloud", "attune-cloud"))
-        .arg("serve")
+    let mut c = std::process::Command::new(workspace_bin("attune-cloud", "attune-cloud"));
+    c.arg("serve")
         .arg("--store")
         .arg(format!("sqlite:{}", db.display()))
         .args(["--listen", "127.0.0.1:0", "--dev"])
         .env_remove("ATTUNE_CLOUD_LISTEN")
-        .env_remove("ATTUNE_CLOUD_STORE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // The server logs JSON lines; the one that says it listens carries the bound address. A
-    // thread keeps draining the log so the server never blocks on a full pipe.
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if let Some(a) = v["addr"].as_str() {
-                    let _ = tx.send(format!("http://{a}"));
-                }
-            }
-        }
-    });
-    let url = rx.recv_timeout(std::time::Duration::from_secs(30)).ok();
-    let url = url.expect("attune-cloud said where it listens");
-    Cloud { child, url }
+        .env_remove("ATTUNE_CLOUD_STORE");
+    Serving::start(c)
 }
 
 #[test]

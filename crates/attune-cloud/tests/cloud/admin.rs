@@ -6,7 +6,7 @@ use attune_cloud::clock::SystemClock;
 use attune_cloud::store::sqlite::{self, SqliteStore};
 use attune_cloud::store::{PrefsSafeType, Store};
 
-use crate::common::{bin, dev_grant, fixtures, Serving};
+use crate::common::{bin, dev_grant, fixtures, serve};
 
 #[tokio::test]
 async fn loading_gpii_files_twice_changes_nothing_the_second_time() {
@@ -240,9 +240,9 @@ fn the_binary_runs_every_admin_command() {
 fn serve_dev_answers_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("c.db").display());
-    let serving = Serving::start(&["--dev", "--store", &store]);
+    let serving = serve(&["--dev", "--store", &store]);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async { assert_eq!(dev_grant(&serving.base).await.status(), 200) });
+    rt.block_on(async { assert_eq!(dev_grant(&serving.url).await.status(), 200) });
     let log = serving.stop();
     assert!(log.iter().any(|l| l.contains("stopped")), "{log:?}");
     // No key or token in the log.
@@ -255,20 +255,20 @@ fn the_dev_credential_works_only_while_serve_is_given_dev() {
     let store = format!("sqlite:{}", dir.path().join("c.db").display());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let device = crate::common::percent_encode(crate::common::GNOME_DEVICE);
-    let dev = Serving::start(&["--dev", "--store", &store]);
+    let dev = serve(&["--dev", "--store", &store]);
     let token = rt.block_on(async {
-        let r = dev_grant(&dev.base).await;
+        let r = dev_grant(&dev.url).await;
         assert_eq!(r.status(), 200);
         let v: serde_json::Value = r.json().await.unwrap();
         v["access_token"].as_str().unwrap().to_owned()
     });
     dev.stop();
 
-    let plain = Serving::start(&["--store", &store]);
+    let plain = serve(&["--store", &store]);
     rt.block_on(async {
-        assert_eq!(dev_grant(&plain.base).await.status(), 401, "dev grant");
+        assert_eq!(dev_grant(&plain.url).await.status(), 401, "dev grant");
         let r = reqwest::Client::new()
-            .get(format!("{}/large_text/settings/{device}", plain.base))
+            .get(format!("{}/large_text/settings/{device}", plain.url))
             .bearer_auth(&token)
             .send()
             .await
@@ -278,8 +278,8 @@ fn the_dev_credential_works_only_while_serve_is_given_dev() {
     plain.stop();
 
     // With --dev again, it works again.
-    let dev = Serving::start(&["--dev", "--store", &store]);
-    rt.block_on(async { assert_eq!(dev_grant(&dev.base).await.status(), 200) });
+    let dev = serve(&["--dev", "--store", &store]);
+    rt.block_on(async { assert_eq!(dev_grant(&dev.url).await.status(), 200) });
     dev.stop();
 }
 
@@ -308,7 +308,7 @@ fn the_store_its_journal_backups_and_key_lists_are_owner_only() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
     let store = format!("sqlite:{}", db.display());
-    let serving = Serving::start(&["--dev", "--store", &store]);
+    let serving = serve(&["--dev", "--store", &store]);
     for f in ["c.db", "c.db-wal", "c.db-shm"] {
         assert_eq!(mode(&dir.path().join(f)), 0o600, "{f} while serving");
     }

@@ -1,11 +1,9 @@
 //! Shared helpers: a real attune-cloud on 127.0.0.1:0 with a temp SQLite store, the dev data,
 //! the fixtures in `tests/fixtures`, and a clock the test moves.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::process::Command;
+use std::sync::Arc;
 
 use attune_cloud::admin;
 use attune_cloud::api::{AppState, Limits};
@@ -13,6 +11,7 @@ use attune_cloud::clock::ManualClock;
 use attune_cloud::server;
 use attune_cloud::store::sqlite::SqliteStore;
 use attune_cloud::store::PrefsSafeType;
+use attune_testkit::serving::Serving;
 use serde_json::Value;
 
 pub const DEV_ID: &str = "attune-dev";
@@ -188,74 +187,14 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_attune-cloud"))
 }
 
-/// An `attune-cloud serve` process on 127.0.0.1:0 (JSON log lines kept), stopped by SIGTERM, or
-/// killed when dropped.
-pub struct Serving {
-    child: std::process::Child,
-    pub base: String,
-    log: Arc<Mutex<Vec<String>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Serving {
-    /// Starts `attune-cloud serve ARGS… --listen 127.0.0.1:0` and waits for its "listening" line.
-    pub fn start(args: &[&str]) -> Serving {
-        let mut child = bin()
-            .arg("serve")
-            .args(args)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let kept = log.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Keeps draining the log so the server never blocks on a full pipe.
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let v: Value =
-                    serde_json::from_str(&line).expect("JSON log lines when not a terminal");
-                if v["message"] == "attune-cloud listening" {
-                    let _ = tx.send(v["addr"].as_str().unwrap().to_owned());
-                }
-                kept.lock().unwrap().push(line);
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("attune-cloud did not start");
-        Serving {
-            child,
-            base: format!("http://{addr}"),
-            log,
-            reader: Some(reader),
-        }
-    }
-
-    /// SIGTERM; the server must exit cleanly. Returns its whole log.
-    pub fn stop(mut self) -> Vec<String> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let exit = self.child.wait().unwrap();
-        assert!(exit.success(), "{exit:?}");
-        if let Some(r) = self.reader.take() {
-            r.join().unwrap();
-        }
-        self.log.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `attune-cloud serve ARGS… --listen 127.0.0.1:0`, running (see the kit's [`Serving`]).
+pub fn serve(args: &[&str]) -> Serving {
+    let mut c = bin();
+    c.arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info");
+    Serving::start(c)
 }
 
 /// A password grant with the dev credential (`serve --dev`) for `large_text`.

@@ -23,7 +23,8 @@ use attune_cloud::store::Store;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{bin, percent_encode, Serving, DEV_ID, DEV_SECRET, GNOME_DEVICE};
+use crate::common::{bin, percent_encode, DEV_ID, DEV_SECRET, GNOME_DEVICE};
+use attune_testkit::serving::Serving;
 
 pub const COUCH_PACKAGES: &[&str] = &[
     "express@4",
@@ -154,7 +155,7 @@ async fn couchdb_store_passes_the_store_contract() {
 
 /// Starts `attune-cloud serve --dev` on a free port.
 fn serve(store: &str) -> Serving {
-    Serving::start(&["--dev", "--store", store])
+    crate::common::serve(&["--dev", "--store", store])
 }
 
 fn admin(args: &[&str]) -> String {
@@ -233,16 +234,16 @@ async fn two_servers_on_one_couchdb_share_tokens_and_lose_no_write() {
     let http = reqwest::Client::new();
 
     // A token from A is honoured by B, and the other way round.
-    let ta = token(&http, &a.base, &key).await;
-    let tb = token(&http, &b.base, &key).await;
-    assert_eq!(get_settings(&http, &b.base, &key, &ta).await.0, 200);
-    assert_eq!(get_settings(&http, &a.base, &key, &tb).await.0, 200);
-    assert_eq!(get_settings(&http, &a.base, "large_text", &ta).await.0, 401);
+    let ta = token(&http, &a.url, &key).await;
+    let tb = token(&http, &b.url, &key).await;
+    assert_eq!(get_settings(&http, &b.url, &key, &ta).await.0, 200);
+    assert_eq!(get_settings(&http, &a.url, &key, &tb).await.0, 200);
+    assert_eq!(get_settings(&http, &a.url, "large_text", &ta).await.0, 401);
 
     // Many writers, alternating between the two servers, each adding its own terms.
     const WRITERS: usize = 12;
     const EACH: usize = 4;
-    let bases = [a.base.clone(), b.base.clone()];
+    let bases = [a.url.clone(), b.url.clone()];
     let tokens = [ta.clone(), tb.clone()];
     let tasks: Vec<_> = (0..WRITERS)
         .map(|w| {
@@ -353,7 +354,7 @@ async fn admin_commands_work_on_couchdb_and_a_restore_makes_later_tokens_stale()
     let p = serve(&store);
     let http = reqwest::Client::new();
     let r = http
-        .post(format!("{}/access_token", p.base))
+        .post(format!("{}/access_token", p.url))
         .form(&[
             ("grant_type", "password"),
             ("client_id", "school-7"),
@@ -369,7 +370,7 @@ async fn admin_commands_work_on_couchdb_and_a_restore_makes_later_tokens_stale()
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(get_settings(&http, &p.base, "alice", &t).await.0, 200);
+    assert_eq!(get_settings(&http, &p.url, "alice", &t).await.0, 200);
     drop(p);
 
     // The restore drill: the server is stopped, the backup restored, the server started again.
@@ -383,9 +384,9 @@ async fn admin_commands_work_on_couchdb_and_a_restore_makes_later_tokens_stale()
     assert!(out.contains("restored"), "{out}");
     let p = serve(&store);
     // The token was issued after the backup: it is gone, the client must key in again.
-    assert_eq!(get_settings(&http, &p.base, "alice", &t).await.0, 401);
-    let t2 = token(&http, &p.base, "alice").await;
-    assert_eq!(get_settings(&http, &p.base, "alice", &t2).await.0, 200);
+    assert_eq!(get_settings(&http, &p.url, "alice", &t).await.0, 401);
+    let t2 = token(&http, &p.url, "alice").await;
+    assert_eq!(get_settings(&http, &p.url, "alice", &t2).await.0, 200);
 
     // Purging: nothing has expired yet.
     let out = admin(&["tokens", "purge-expired", "--store", &store]);
