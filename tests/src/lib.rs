@@ -106,6 +106,50 @@ impl Desktop {
         c
     }
 
+    /// `attune listen` (no USB, no local API, probing every 100 ms while offline) with `env`
+    /// added; `meanwhile` runs once it has started. Whether it said it reconnected the session
+    /// within `within`; the listener is stopped either way.
+    pub fn listener_reconnects(
+        &self,
+        env: &[(&str, &str)],
+        within: std::time::Duration,
+        meanwhile: impl FnOnce(),
+    ) -> bool {
+        use std::io::BufRead;
+        let mut child = self
+            .command(workspace_bin("attune-cli", "attune"))
+            .args([
+                "listen",
+                "--no-usb",
+                "--no-local-api",
+                "--reconnect-idle-ms",
+                "100",
+            ])
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        meanwhile();
+        let deadline = std::time::Instant::now() + within;
+        let reconnected = std::iter::from_fn(|| {
+            rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+                .ok()
+        })
+        .any(|l| l.contains("\"reconnected\""));
+        let _ = child.kill();
+        let _ = child.wait();
+        reconnected
+    }
+
     /// Runs `attune` with these arguments on this desktop.
     pub fn attune(&self, args: &[&str]) -> Output {
         self.attune_with(args, &[])

@@ -4,6 +4,20 @@ use attune_model::device::DeviceReport;
 use attune_model::prefs::PreferenceSet;
 use serde_json::{json, Value};
 
+/// The GPII release the interop tests run against (npm).
+pub const GPII_UNIVERSAL: &str = "gpii-universal@0.3.0-dev.20200604T131823Z.d6fed9a";
+
+/// The npm packages of the CouchDB stand-in (PouchDB behind express) the interop tests use.
+pub const COUCH_PACKAGES: &[&str] = &[
+    "express@4",
+    "express-pouchdb",
+    "pouchdb-core",
+    "pouchdb-adapter-memory",
+    "pouchdb-adapter-http",
+    "pouchdb-mapreduce",
+    "pouchdb-replication",
+];
+
 /// A UUID that is no snapset, so no snapset fallback hides what the cloud path did.
 pub const PERSON: &str = "6f1c1c1e-9a43-4f3b-8d2e-0c1f4c2b7a11";
 

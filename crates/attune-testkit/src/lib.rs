@@ -7,6 +7,7 @@
 //! - [`proxy`]: a TCP fault proxy in front of a real server ([`FaultProxy`]);
 //! - [`gpii`]: the cloud's answers as attune-model's matchmaker makes them;
 //! - [`desktop`]: a throw-away desktop on the real GSettings keyfile backend;
+//! - [`process`]: child processes stopped however a test ends, commands that must succeed;
 //! - [`serving`]: a server process (the real `attune-cloud serve`) and its log;
 //! - `cloud` (feature `cloud`): the real attune-cloud in process, for the happy paths.
 //!
@@ -20,6 +21,7 @@ pub mod desktop;
 pub mod fault;
 pub mod gpii;
 pub mod http;
+pub mod process;
 pub mod proxy;
 pub mod server;
 pub mod serving;

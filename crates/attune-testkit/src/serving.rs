@@ -53,7 +53,11 @@ impl Serving {
     }
 
     /// SIGTERM; the server must exit cleanly. Returns its whole log.
+    ///
+    /// The server logs "listening" before it installs its SIGTERM handler: one answered request
+    /// first, so the signal meets the handler and not the default action.
     pub fn stop(mut self) -> Vec<String> {
+        self.answer_one_request();
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -65,6 +69,23 @@ impl Serving {
             r.join().unwrap();
         }
         self.log.lock().unwrap().clone()
+    }
+}
+
+impl Serving {
+    /// Sends `GET /health` and reads the answer to its end (whatever it says).
+    fn answer_one_request(&self) {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+            return;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        let _ = write!(
+            s,
+            "GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        );
+        let _ = s.read_to_end(&mut Vec::new());
     }
 }
 

@@ -9,6 +9,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use attune_e2e::Desktop;
 use attune_testkit::gpii::PERSON;
@@ -572,7 +573,6 @@ fn a_change_to_a_snapset_is_applied_here_not_saved_and_put_back() {
 
 #[test]
 fn an_offline_session_reconnects_by_itself_when_the_cloud_is_back() {
-    use std::io::BufRead;
     let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let cloud = FakeCloud::start();
@@ -583,42 +583,14 @@ fn an_offline_session_reconnects_by_itself_when_the_cloud_is_back() {
     assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
     assert_eq!(status(&d, &cloud.url)["connectivity"], "offline");
 
-    let mut child = d
-        .command(attune_e2e::workspace_bin("attune-cli", "attune"))
-        .args([
-            "listen",
-            "--no-usb",
-            "--no-local-api",
-            "--reconnect-idle-ms",
-            "100",
-        ])
-        .env("ATTUNE_PROFILE", "development")
-        .env("ATTUNE_CLOUD_URL", &cloud.url)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
     // The cloud comes back; the listener's own probe finds it (no request from the test).
-    cloud.mode.store(HEALTHY, Ordering::SeqCst);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let mut reconnected = false;
-    while let Ok(l) = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-    {
-        if l.contains("\"reconnected\"") {
-            reconnected = true;
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let env = [
+        ("ATTUNE_PROFILE", "development"),
+        ("ATTUNE_CLOUD_URL", cloud.url.as_str()),
+    ];
+    let reconnected = d.listener_reconnects(&env, Duration::from_secs(30), || {
+        cloud.mode.store(HEALTHY, Ordering::SeqCst)
+    });
     assert!(reconnected, "the listener reconnected the session");
     let st = status(&d, &cloud.url);
     assert_eq!(st["connectivity"], "online");

@@ -2,10 +2,9 @@
 //! gets its token at the first attempt, because the client's async runtime lives as long as the
 //! client, so no pooled connection is left to a runtime nobody drives.
 
-use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
-use attune_e2e::{workspace_bin, Desktop};
+use attune_e2e::Desktop;
 use attune_testkit::{Fault, FaultProxy};
 use serde_json::Value;
 
@@ -48,32 +47,7 @@ fn a_background_reconnect_gets_its_token_at_the_first_attempt() {
     let seen = contacts(&d).len();
 
     // One process does the probe and the key-in again (`Flow::reconnect`), as the app does.
-    let mut child = d
-        .command(workspace_bin("attune-cli", "attune"))
-        .args([
-            "listen",
-            "--no-usb",
-            "--no-local-api",
-            "--reconnect-idle-ms",
-            "100",
-        ])
-        .envs(env(&url))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in lines.lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    let reconnected = std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(60)).ok())
-        .any(|l| l.contains("\"reconnected\""));
-    let _ = child.kill();
-    let _ = child.wait();
+    let reconnected = d.listener_reconnects(&env(&url), Duration::from_secs(60), || {});
     assert!(reconnected, "the listener reconnected the session");
 
     // The probe's token, the key-in's token and settings: each answered at its first attempt.

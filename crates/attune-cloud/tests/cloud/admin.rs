@@ -174,15 +174,7 @@ async fn a_backup_restores_exactly_and_a_corrupt_one_is_refused() {
 fn the_binary_runs_every_admin_command() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("c.db").display());
-    let run = |args: &[&str]| {
-        let out = bin().args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run = crate::common::admin;
     let fixtures = fixtures();
     let out = run(&["load", "--store", &store, fixtures.to_str().unwrap()]);
     assert!(out.contains("created"), "{out}");

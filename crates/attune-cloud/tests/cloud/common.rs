@@ -187,6 +187,11 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_attune-cloud"))
 }
 
+/// `attune-cloud ARGS…`, which must succeed; its output.
+pub fn admin(args: &[&str]) -> String {
+    attune_testkit::process::run(bin().args(args))
+}
+
 /// `attune-cloud serve ARGS… --listen 127.0.0.1:0`, running (see the kit's [`Serving`]).
 pub fn serve(args: &[&str]) -> Serving {
     let mut c = bin();

@@ -23,18 +23,9 @@ use attune_cloud::store::Store;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{bin, percent_encode, DEV_ID, DEV_SECRET, GNOME_DEVICE};
+use crate::common::{admin, percent_encode, DEV_ID, DEV_SECRET, GNOME_DEVICE};
+use attune_testkit::gpii::COUCH_PACKAGES;
 use attune_testkit::serving::Serving;
-
-pub const COUCH_PACKAGES: &[&str] = &[
-    "express@4",
-    "express-pouchdb",
-    "pouchdb-core",
-    "pouchdb-adapter-memory",
-    "pouchdb-adapter-http",
-    "pouchdb-mapreduce",
-    "pouchdb-replication",
-];
 
 pub fn enabled() -> bool {
     let on = std::env::var("ATTUNE_GPII_INTEROP").as_deref() == Ok("1");
@@ -69,22 +60,17 @@ fn install() -> PathBuf {
             )
             .unwrap();
         }
-        let out = Command::new("npm")
-            .args([
-                "install",
-                "--omit=dev",
-                "--ignore-scripts",
-                "--no-audit",
-                "--no-fund",
-            ])
-            .args(COUCH_PACKAGES)
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "npm install: {}",
-            String::from_utf8_lossy(&out.stderr)
+        attune_testkit::process::run(
+            Command::new("npm")
+                .args([
+                    "install",
+                    "--omit=dev",
+                    "--ignore-scripts",
+                    "--no-audit",
+                    "--no-fund",
+                ])
+                .args(COUCH_PACKAGES)
+                .current_dir(&dir),
         );
     }
     std::fs::copy(
@@ -156,16 +142,6 @@ async fn couchdb_store_passes_the_store_contract() {
 /// Starts `attune-cloud serve --dev` on a free port.
 fn serve(store: &str) -> Serving {
     crate::common::serve(&["--dev", "--store", store])
-}
-
-fn admin(args: &[&str]) -> String {
-    let out = bin().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "attune-cloud {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 async fn token(http: &reqwest::Client, base: &str, key: &str) -> String {

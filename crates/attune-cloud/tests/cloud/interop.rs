@@ -7,7 +7,7 @@
 //! only with `ATTUNE_GPII_INTEROP=1`.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,41 +20,13 @@ use attune_cloud::{admin, server};
 use attune_model::registry::SolutionsRegistry;
 use serde_json::Value;
 
+use attune_testkit::gpii::GPII_UNIVERSAL;
+use attune_testkit::process::{self, free_port, Children};
+
 use crate::common::{fixtures, percent_encode};
 
-const GPII_VERSION: &str = "gpii-universal@0.3.0-dev.20200604T131823Z.d6fed9a";
-
-/// Child processes, stopped by their own handles when the test ends, however it ends.
-struct Children(Vec<Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 fn run(dir: &Path, cmd: &str, args: &[&str]) {
-    let out = Command::new(cmd)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    process::run(Command::new(cmd).args(args).current_dir(dir));
 }
 
 /// Waits for an external process to answer (it has no other way to say it is ready).
@@ -127,7 +99,7 @@ async fn attune_cloud_answers_as_gpiis_cloud_does() {
             "install",
             "--omit=dev",
             "--ignore-scripts",
-            GPII_VERSION,
+            GPII_UNIVERSAL,
             "express@4",
             "express-pouchdb",
             "pouchdb-core",
