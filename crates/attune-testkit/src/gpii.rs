@@ -18,6 +18,34 @@ pub const COUCH_PACKAGES: &[&str] = &[
     "pouchdb-replication",
 ];
 
+/// Installs gpii-universal and the CouchDB stand-in's packages into `dir`, then runs the
+/// package's own post-install steps by hand (npm's install scripts are not run): the snapset
+/// preferences converted to GPII's database documents, the registry's schemas generated.
+/// Returns the package's directory.
+pub fn install_gpii_universal(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::process::Command;
+    let mut packages = vec![GPII_UNIVERSAL];
+    packages.extend_from_slice(COUCH_PACKAGES);
+    crate::process::npm_install(dir, &packages);
+    let pkg = dir.join("node_modules/gpii-universal");
+    crate::process::run(
+        Command::new("node")
+            .args([
+                "scripts/convertPrefs.js",
+                "testData/preferences/",
+                "build/dbData/snapset/",
+                "snapset",
+            ])
+            .current_dir(&pkg),
+    );
+    crate::process::run(
+        Command::new("node")
+            .arg("gpii/node_modules/solutionsRegistry/src/js/generate-schemas.js")
+            .current_dir(&pkg),
+    );
+    pkg
+}
+
 /// A UUID that is no snapset, so no snapset fallback hides what the cloud path did.
 pub const PERSON: &str = "6f1c1c1e-9a43-4f3b-8d2e-0c1f4c2b7a11";
 

@@ -1,6 +1,7 @@
 //! Child processes of a test: a guard that stops them however the test ends, a runner that
 //! insists on success, a free port.
 
+use std::path::Path;
 use std::process::{Child, Command};
 
 /// Child processes, killed when dropped, however the test ends.
@@ -34,4 +35,19 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// `npm install` of `packages` into `dir`: production dependencies only, no install scripts, no
+/// audit or funding chatter. It must succeed.
+pub fn npm_install(dir: &Path, packages: &[&str]) {
+    run(Command::new("npm")
+        .args([
+            "install",
+            "--omit=dev",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+        ])
+        .args(packages)
+        .current_dir(dir));
 }

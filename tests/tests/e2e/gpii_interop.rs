@@ -14,8 +14,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use attune_e2e::workspace_root;
-use attune_testkit::gpii::{COUCH_PACKAGES, GPII_UNIVERSAL};
-use attune_testkit::process::{self, free_port, Children};
+use attune_testkit::gpii::install_gpii_universal;
+use attune_testkit::process::{free_port, Children};
 use serde_json::Value;
 
 use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
@@ -29,35 +29,7 @@ fn install() -> PathBuf {
     let pkg = dir.join("node_modules/gpii-universal");
     if !pkg.join("build/dbData/snapset/prefsSafes.json").exists() {
         std::fs::create_dir_all(&dir).unwrap();
-        process::run(
-            Command::new("npm")
-                .args([
-                    "install",
-                    "--omit=dev",
-                    "--ignore-scripts",
-                    "--no-audit",
-                    "--no-fund",
-                    GPII_UNIVERSAL,
-                ])
-                .args(COUCH_PACKAGES)
-                .current_dir(&dir),
-        );
-        // The package's own post-install steps, by hand (GPII-INTEROP notes).
-        process::run(
-            Command::new("node")
-                .args([
-                    "scripts/convertPrefs.js",
-                    "testData/preferences/",
-                    "build/dbData/snapset/",
-                    "snapset",
-                ])
-                .current_dir(&pkg),
-        );
-        process::run(
-            Command::new("node")
-                .arg("gpii/node_modules/solutionsRegistry/src/js/generate-schemas.js")
-                .current_dir(&pkg),
-        );
+        install_gpii_universal(&dir);
     }
     dir
 }

@@ -60,18 +60,7 @@ fn install() -> PathBuf {
             )
             .unwrap();
         }
-        attune_testkit::process::run(
-            Command::new("npm")
-                .args([
-                    "install",
-                    "--omit=dev",
-                    "--ignore-scripts",
-                    "--no-audit",
-                    "--no-fund",
-                ])
-                .args(COUCH_PACKAGES)
-                .current_dir(&dir),
-        );
+        attune_testkit::process::npm_install(&dir, COUCH_PACKAGES);
     }
     std::fs::copy(
         crate::common::fixtures().join("couch/server.js"),

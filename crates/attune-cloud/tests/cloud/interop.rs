@@ -20,14 +20,10 @@ use attune_cloud::{admin, server};
 use attune_model::registry::SolutionsRegistry;
 use serde_json::Value;
 
-use attune_testkit::gpii::GPII_UNIVERSAL;
-use attune_testkit::process::{self, free_port, Children};
+use attune_testkit::gpii::install_gpii_universal;
+use attune_testkit::process::{free_port, Children};
 
 use crate::common::{fixtures, percent_encode};
-
-fn run(dir: &Path, cmd: &str, args: &[&str]) {
-    process::run(Command::new(cmd).args(args).current_dir(dir));
-}
 
 /// Waits for an external process to answer (it has no other way to say it is ready).
 async fn wait_for(http: &reqwest::Client, url: &str) {
@@ -92,39 +88,7 @@ async fn attune_cloud_answers_as_gpiis_cloud_does() {
         r#"{"name": "attune-interop", "private": true}"#,
     )
     .unwrap();
-    run(
-        d,
-        "npm",
-        &[
-            "install",
-            "--omit=dev",
-            "--ignore-scripts",
-            GPII_UNIVERSAL,
-            "express@4",
-            "express-pouchdb",
-            "pouchdb-core",
-            "pouchdb-adapter-memory",
-            "pouchdb-adapter-http",
-            "pouchdb-mapreduce",
-            "pouchdb-replication",
-        ],
-    );
-    let g = d.join("node_modules/gpii-universal");
-    run(
-        &g,
-        "node",
-        &[
-            "scripts/convertPrefs.js",
-            "testData/preferences/",
-            "build/dbData/snapset/",
-            "snapset",
-        ],
-    );
-    run(
-        &g,
-        "node",
-        &["gpii/node_modules/solutionsRegistry/src/js/generate-schemas.js"],
-    );
+    let g = install_gpii_universal(d);
     std::fs::copy(fixtures().join("interop/couch.js"), d.join("couch.js")).unwrap();
 
     let (couch, ps, fm) = (free_port(), free_port(), free_port());
