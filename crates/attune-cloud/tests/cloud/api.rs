@@ -42,6 +42,26 @@ async fn grant_status(c: &Cloud, id: &str, secret: &str, key: &str) -> u16 {
         .as_u16()
 }
 
+/// Status, API header and body of a PUT of `body` for `key`.
+async fn put_parts(
+    c: &Cloud,
+    key: &str,
+    body: &Value,
+    token: Option<&str>,
+) -> (u16, Option<String>, Value) {
+    parts(c.put_settings(key, body, token).await).await
+}
+
+/// The status of a PUT of `body` for `key`.
+async fn put_status(c: &Cloud, key: &str, body: &Value, token: Option<&str>) -> u16 {
+    c.put_settings(key, body, token).await.status().as_u16()
+}
+
+/// Status, API header and body of a password grant for `key` as client `id`.
+async fn grant_parts(c: &Cloud, id: &str, secret: &str, key: &str) -> (u16, Option<String>, Value) {
+    parts(c.token_form(&grant(id, secret, key)).await).await
+}
+
 fn grant<'a>(id: &'a str, secret: &'a str, key: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("grant_type", "password"),
@@ -167,7 +187,7 @@ async fn a_wrong_secret_or_unknown_client_is_an_oauth_401() {
     let c = Cloud::start().await;
     let expected = json!({"error": "server_error", "error_description": "Unauthorized"});
     for (id, secret) in [(DEV_ID, "wrong"), ("nobody", "x")] {
-        let (s, _, body) = parts(c.token_form(&grant(id, secret, "large_text")).await).await;
+        let (s, _, body) = grant_parts(&c, id, secret, "large_text").await;
         assert_eq!((s, body), (401, expected.clone()), "{id}");
     }
     c.stop().await;
@@ -228,11 +248,7 @@ async fn a_missing_username_or_password_is_400_invalid_request() {
 #[tokio::test]
 async fn an_unknown_key_gets_no_token_unless_the_client_may_create_keys() {
     let c = Cloud::start().await;
-    let (s, _, body) = parts(
-        c.token_form(&grant("site-a", "site-a-secret", "no-such-key"))
-            .await,
-    )
-    .await;
+    let (s, _, body) = grant_parts(&c, "site-a", "site-a-secret", "no-such-key").await;
     assert_eq!(
         (s, body),
         (
@@ -240,11 +256,7 @@ async fn an_unknown_key_gets_no_token_unless_the_client_may_create_keys() {
             json!({"error": "server_error", "error_description": "Unauthorized"})
         )
     );
-    let (s, _, _) = parts(
-        c.token_form(&grant("creator", "creator-secret", "no-such-key"))
-            .await,
-    )
-    .await;
+    let (s, _, _) = grant_parts(&c, "creator", "creator-secret", "no-such-key").await;
     assert_eq!(s, 200);
     c.stop().await;
 }
@@ -252,11 +264,7 @@ async fn an_unknown_key_gets_no_token_unless_the_client_may_create_keys() {
 #[tokio::test]
 async fn an_address_outside_the_allow_list_gets_no_token() {
     let c = Cloud::start().await;
-    let (s, _, body) = parts(
-        c.token_form(&grant("far-away", "far-away-secret", "large_text"))
-            .await,
-    )
-    .await;
+    let (s, _, body) = grant_parts(&c, "far-away", "far-away-secret", "large_text").await;
     assert_eq!(
         (s, body["error_description"].as_str()),
         (401, Some("Unauthorized"))
@@ -498,9 +506,7 @@ async fn a_revoked_token_is_401_at_once_and_revoking_is_idempotent() {
     let (s, _, body) = parts(c.get_settings("alice", GNOME_DEVICE, Some(&t)).await).await;
     assert_eq!((s, body), (401, unauthorized()));
     assert_eq!(
-        c.put_settings("alice", &font_size_body(30.0), Some(&t))
-            .await
-            .status(),
+        put_status(&c, "alice", &font_size_body(30.0), Some(&t)).await,
         401
     );
     assert_eq!(
@@ -583,11 +589,7 @@ async fn put_merges_into_a_user_set_and_answers_gpiis_message() {
             ["http://registry.gpii.net/common/fontSize"],
         24
     );
-    let (s, _, body) = parts(
-        c.put_settings("alice", &font_size_body(30.0), Some(&t))
-            .await,
-    )
-    .await;
+    let (s, _, body) = put_parts(&c, "alice", &font_size_body(30.0), Some(&t)).await;
     assert_eq!(
         (s, body),
         (
@@ -635,9 +637,7 @@ async fn a_put_that_would_grow_the_stored_set_past_256_kib_is_413_and_saves_noth
     let t = c.token("alice").await;
     for batch in 0..2 {
         assert_eq!(
-            c.put_settings("alice", &hundred_kb_body(batch), Some(&t))
-                .await
-                .status(),
+            put_status(&c, "alice", &hundred_kb_body(batch), Some(&t)).await,
             200,
             "batch {batch}"
         );
@@ -645,7 +645,7 @@ async fn a_put_that_would_grow_the_stored_set_past_256_kib_is_413_and_saves_noth
     let (_, before) = c.store.find_prefs_by_key("alice").await.unwrap().unwrap();
     let before = before.unwrap();
 
-    let (s, _, body) = parts(c.put_settings("alice", &hundred_kb_body(2), Some(&t)).await).await;
+    let (s, _, body) = put_parts(&c, "alice", &hundred_kb_body(2), Some(&t)).await;
 
     assert_eq!(s, 413);
     assert_eq!(body["isError"], true);
@@ -657,9 +657,7 @@ async fn a_put_that_would_grow_the_stored_set_past_256_kib_is_413_and_saves_noth
     assert_eq!(after.unwrap(), before, "nothing stored");
     // Small changes still fit.
     assert_eq!(
-        c.put_settings("alice", &font_size_body(30.0), Some(&t))
-            .await
-            .status(),
+        put_status(&c, "alice", &font_size_body(30.0), Some(&t)).await,
         200
     );
     c.stop().await;
@@ -684,7 +682,7 @@ async fn a_new_key_whose_first_put_is_over_256_kib_is_413_and_not_created() {
     let t = c.token_as("maker", "maker-secret", "newcomer").await;
     let body = filler_body(0, 300);
 
-    let s = c.put_settings("newcomer", &body, Some(&t)).await.status();
+    let s = put_status(&c, "newcomer", &body, Some(&t)).await;
 
     assert_eq!(s, 413);
     assert_eq!(c.store.find_prefs_by_key("newcomer").await.unwrap(), None);
@@ -695,11 +693,7 @@ async fn a_new_key_whose_first_put_is_over_256_kib_is_413_and_not_created() {
 async fn put_on_a_snapset_is_404_readonly() {
     let c = Cloud::start().await;
     let t = c.token("large_text").await;
-    let (s, _, body) = parts(
-        c.put_settings("large_text", &font_size_body(30.0), Some(&t))
-            .await,
-    )
-    .await;
+    let (s, _, body) = put_parts(&c, "large_text", &font_size_body(30.0), Some(&t)).await;
     assert_eq!(s, 404);
     assert_eq!(body["isError"], true);
     assert_eq!(body["errorCode"], "GPII_ERR_READONLY");
@@ -713,11 +707,7 @@ async fn put_on_a_snapset_is_404_readonly() {
 async fn put_of_an_invalid_set_is_400_with_errors() {
     let c = Cloud::start().await;
     let t = c.token("alice").await;
-    let (s, _, body) = parts(
-        c.put_settings("alice", &json!({"flat": {}}), Some(&t))
-            .await,
-    )
-    .await;
+    let (s, _, body) = put_parts(&c, "alice", &json!({"flat": {}}), Some(&t)).await;
     assert_eq!(s, 400);
     assert_eq!(body["isError"], true);
     assert_eq!(
@@ -728,7 +718,7 @@ async fn put_of_an_invalid_set_is_400_with_errors() {
     // A setting outside its registry schema.
     let bad = json!({"contexts": {"gpii-default": {"preferences": {
         "http://registry.gpii.net/applications/org.gnome.desktop.interface": {"text-scaling-factor": 40}}}}});
-    let (s, _, body) = parts(c.put_settings("alice", &bad, Some(&t)).await).await;
+    let (s, _, body) = put_parts(&c, "alice", &bad, Some(&t)).await;
     assert_eq!(s, 400);
     assert!(body["errors"][0]["message"]
         .as_str()
@@ -742,7 +732,7 @@ async fn put_without_a_valid_token_for_that_key_is_401() {
     let c = Cloud::start().await;
     let t = c.token("large_text").await;
     for token in [None, Some(t.as_str())] {
-        let (s, _, body) = parts(c.put_settings("alice", &font_size_body(30.0), token).await).await;
+        let (s, _, body) = put_parts(&c, "alice", &font_size_body(30.0), token).await;
         assert_eq!((s, body), (401, unauthorized()));
     }
     c.stop().await;
@@ -754,12 +744,10 @@ async fn put_honours_allowed_prefs_to_write() {
     let t = c.token_as("creator", "creator-secret", "alice").await;
     let contrast = json!({"contexts": {"gpii-default": {"preferences": {
         "http://registry.gpii.net/common/highContrast/enabled": false}}}});
-    let (s, _, body) = parts(c.put_settings("alice", &contrast, Some(&t)).await).await;
+    let (s, _, body) = put_parts(&c, "alice", &contrast, Some(&t)).await;
     assert_eq!((s, body), (401, unauthorized()));
     assert_eq!(
-        c.put_settings("alice", &font_size_body(20.0), Some(&t))
-            .await
-            .status(),
+        put_status(&c, "alice", &font_size_body(20.0), Some(&t)).await,
         200
     );
     c.stop().await;
@@ -769,11 +757,7 @@ async fn put_honours_allowed_prefs_to_write() {
 async fn put_creates_a_key_when_the_client_may() {
     let c = Cloud::start().await;
     let t = c.token_as("creator", "creator-secret", "fresh-key").await;
-    let (s, _, body) = parts(
-        c.put_settings("fresh-key", &font_size_body(16.0), Some(&t))
-            .await,
-    )
-    .await;
+    let (s, _, body) = put_parts(&c, "fresh-key", &font_size_body(16.0), Some(&t)).await;
     assert_eq!((s, body["gpiiKey"].as_str()), (200, Some("fresh-key")));
     let (k, safe) = c
         .store
