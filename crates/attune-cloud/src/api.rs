@@ -69,6 +69,8 @@ pub struct Limits {
     /// A request whose body sends nothing for this long is answered 408 and its connection
     /// closed, which frees its place among `max_in_flight`.
     pub body_stall_timeout: Duration,
+    /// How long a granted token lives (`expiresIn`). One hour; tests shorten it.
+    pub token_lifetime_secs: i64,
 }
 
 impl Default for Limits {
@@ -82,6 +84,7 @@ impl Default for Limits {
             trusted_proxies: Vec::new(),
             header_read_timeout: Duration::from_secs(10),
             body_stall_timeout: Duration::from_secs(10),
+            token_lifetime_secs: auth::TOKEN_LIFETIME_SECS,
         }
     }
 }
@@ -563,7 +566,7 @@ async fn access_token(
             gpii_key: key.expose().to_owned(),
             access_token_hash: token_hash,
             created_ms: now,
-            expires_ms: now + auth::TOKEN_LIFETIME_SECS * 1000,
+            expires_ms: now + st.limits.token_lifetime_secs * 1000,
             revoked: false,
         })
         .await?;
@@ -575,7 +578,7 @@ async fn access_token(
         ],
         Json(json!({
             "access_token": token,
-            "expiresIn": auth::TOKEN_LIFETIME_SECS,
+            "expiresIn": st.limits.token_lifetime_secs,
             "token_type": "Bearer",
         })),
     )

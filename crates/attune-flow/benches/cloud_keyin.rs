@@ -10,14 +10,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use attune_flow::config::{Config, Profile};
 use attune_flow::{Flow, Paths};
-
-const PERSON: &str = "6f1c1c1e-9a43-4f3b-8d2e-0c1f4c2b7a11";
+use attune_testkit::gpii::PERSON;
+use attune_testkit::{Fault, FaultServer, Reply};
 
 use common::pct;
 
@@ -31,69 +29,19 @@ fn report(name: &str, mut t: Vec<Duration>) {
     );
 }
 
-fn answer() -> String {
-    let prefs = attune_model::bundled::snapset("low_vision_combined")
-        .and_then(Result::ok)
-        .expect("bundled snapset");
-    let registry = attune_model::bundled::linux_registry().expect("bundled registry");
-    let device = attune_model::device::DeviceReport::linux(registry.solutions.keys().cloned());
-    let o =
-        attune_model::matchmaker::match_and_transform(&prefs, "gpii-default", &registry, &device)
-            .expect("match");
-    serde_json::json!({
-        "gpiiKey": PERSON,
-        "preferences": o.filtered_preferences,
-        "solutionsRegistryEntries": o.registry_entries,
-        "matchMakerOutput": o.matchmaker_output,
-    })
-    .to_string()
-}
-
 /// A loopback cloud answering every token and settings request (keep-alive, like a real one).
-fn cloud() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}", l.local_addr().expect("addr"));
-    let body = answer();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            let body = body.clone();
-            std::thread::spawn(move || {
-                let _ = s.set_nodelay(true);
-                let mut reader = BufReader::new(s.try_clone().expect("clone"));
-                let mut s = s;
-                loop {
-                    let mut first = String::new();
-                    if reader.read_line(&mut first).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut len = 0usize;
-                    loop {
-                        let mut h = String::new();
-                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut b = vec![0u8; len];
-                    let _ = reader.read_exact(&mut b);
-                    let out = if first.starts_with("POST /access_token") {
-                        r#"{"access_token":"t","expiresIn":3600,"token_type":"Bearer"}"#.to_owned()
-                    } else {
-                        body.clone()
-                    };
-                    // One write per answer: split writes meet delayed ACKs and cost 40 ms.
-                    let msg = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Attune-Api: 1.0\r\nContent-Length: {}\r\n\r\n{out}",
-                        out.len()
-                    );
-                    let _ = s.write_all(msg.as_bytes());
-                }
-            });
+fn cloud() -> FaultServer {
+    let token = Reply::json(&attune_testkit::gpii::token("t", 3600)).keep_alive();
+    let settings =
+        Reply::json(&attune_testkit::gpii::answer(PERSON, "low_vision_combined").to_string())
+            .keep_alive();
+    FaultServer::start(move |req, _| {
+        if req.path.starts_with("/access_token") {
+            token.clone()
+        } else {
+            settings.clone()
         }
-    });
-    url
+    })
 }
 
 fn flow_for(root: &std::path::Path, url: &str) -> Result<Flow, Box<dyn std::error::Error>> {
@@ -104,12 +52,12 @@ fn flow_for(root: &std::path::Path, url: &str) -> Result<Flow, Box<dyn std::erro
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let iters = common::iterations(30);
-    let dir = common::keyfile_desktop()?;
-    let root = dir.path().join("attune");
+    let desktop = common::keyfile_desktop();
+    let root = desktop.path("attune");
 
     // Healthy cloud.
-    let url = cloud();
-    let flow = flow_for(&root, &url)?;
+    let server = cloud();
+    let flow = flow_for(&root, &server.url())?;
     let mut t = Vec::new();
     for _ in 0..iters {
         let s = Instant::now();
@@ -121,10 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Cache present, cloud refusing (a closed port): the person is personalised when the cache
     // is applied (the observer's first `Applied`), long before the cloud path gives up.
-    let closed = {
-        let l = TcpListener::bind("127.0.0.1:0")?;
-        format!("http://{}", l.local_addr()?)
-    };
+    let closed = attune_testkit::refused_url();
     let (mut applied, mut whole) = (Vec::new(), Vec::new());
     for _ in 0..iters.min(10) {
         let flow = flow_for(&root, &closed)?; // a fresh client: breaker closed
@@ -139,14 +84,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Cache present, cloud blackholed (accepts, never answers): every attempt runs to its
     // timeout, the whole key-in to the deadline; the cache is applied first all the same.
-    let hole = TcpListener::bind("127.0.0.1:0")?;
-    let hole_url = format!("http://{}", hole.local_addr()?);
-    std::thread::spawn(move || {
-        let mut parked = Vec::new();
-        for s in hole.incoming().flatten() {
-            parked.push(s);
-        }
-    });
+    let hole = FaultServer::always(Reply::fault(Fault::Blackhole));
+    let hole_url = hole.url();
     let (mut applied, mut whole) = (Vec::new(), Vec::new());
     for _ in 0..iters.min(3) {
         let flow = flow_for(&root, &hole_url)?;
@@ -176,7 +115,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // No cache, breaker open: the decision "nothing to apply" (exit 10 in the CLI).
     let mut t = Vec::new();
-    let fresh = dir.path().join("no-cache");
+    let fresh = desktop.path("no-cache");
     let flow = flow_for(&fresh, &closed)?;
     for _ in 0..3 {
         let _ = flow.key_in(PERSON);

@@ -14,11 +14,11 @@ use attune_flow::{Flow, Paths};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let iters = common::iterations(50);
-    let dir = common::keyfile_desktop()?;
+    let desktop = common::keyfile_desktop();
 
     let flow = Flow::new(
         Config::defaults(Profile::Testing),
-        Paths::under(&dir.path().join("attune")),
+        Paths::under(&desktop.path("attune")),
     )?;
     println!(
         "{:<30} {:>10} {:>10} {:>10}   (key-in + key-out, {iters} iterations)",

@@ -36,7 +36,7 @@ fn snapsets_json_lists_keys_and_names() {
 fn key_in_changes_the_desktop_and_key_out_restores_it_exactly() {
     let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
-    let scaling_before = d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor");
+    let scaling_before = d.get("org.gnome.desktop.interface", "text-scaling-factor");
 
     let o = d.attune(&["--profile", "testing", "key-in", "snapset_1a"]);
     assert!(
@@ -46,7 +46,7 @@ fn key_in_changes_the_desktop_and_key_out_restores_it_exactly() {
     );
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("applied"), "{text}");
-    let scaling = d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor");
+    let scaling = d.get("org.gnome.desktop.interface", "text-scaling-factor");
     assert_ne!(scaling, scaling_before, "text got larger");
     assert_ne!(d.snapshot(TOUCHED_SCHEMAS), before);
 
@@ -98,12 +98,12 @@ fn keying_in_another_key_keys_the_first_out() {
     let before = d.snapshot(TOUCHED_SCHEMAS);
     assert!(d.attune(&["key-in", "high_contrast"]).status.success());
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
+        d.get("org.gnome.desktop.a11y.interface", "high-contrast"),
         "true"
     );
     assert!(d.attune(&["key-in", "snapset_1a"]).status.success());
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
+        d.get("org.gnome.desktop.a11y.interface", "high-contrast"),
         "false",
         "the first person's contrast is gone"
     );

@@ -7,13 +7,14 @@
 //! attune-model from a bundled snapset, and can be switched to busy (503), key-rejecting (401 at
 //! the token endpoint) or down.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use attune_e2e::Desktop;
-use attune_model::device::DeviceReport;
+use attune_testkit::gpii::PERSON;
+use attune_testkit::http::{self, Request};
+use attune_testkit::{FaultServer, Reply};
 use serde_json::{json, Value};
 
 use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
@@ -31,151 +32,91 @@ const SHORT_TOKEN: u8 = 4;
 /// Healthy, but without Attune's revoke endpoint (404, as a GPII cloud).
 const NO_REVOKE: u8 = 5;
 
-/// The person's key: a UUID that is no snapset, so no snapset fallback hides a failure.
-const PERSON: &str = "6f1c1c1e-9a43-4f3b-8d2e-0c1f4c2b7a11";
-
 struct FakeCloud {
     url: String,
     mode: Arc<AtomicU8>,
-    requests: Arc<std::sync::atomic::AtomicUsize>,
-    puts: Arc<std::sync::atomic::AtomicUsize>,
-    /// The `Authorization` header of each `POST /access_token/revoke`, in order.
-    revokes: Arc<std::sync::Mutex<Vec<String>>>,
     /// The settings answer served.
-    body: Arc<std::sync::Mutex<String>>,
+    body: Arc<Mutex<String>>,
+    server: FaultServer,
 }
 
 fn answer() -> Value {
-    answer_for(
-        attune_model::bundled::snapset("high_contrast")
-            .unwrap()
-            .unwrap(),
-    )
+    attune_testkit::gpii::answer(PERSON, "high_contrast")
 }
 
 /// The cloud's answer for a preference set, as attune-model's matchmaker makes it.
 fn answer_for(prefs: attune_model::prefs::PreferenceSet) -> Value {
-    let registry = attune_model::bundled::linux_registry().unwrap();
-    let device = DeviceReport::linux(registry.solutions.keys().cloned());
-    let o =
-        attune_model::matchmaker::match_and_transform(&prefs, "gpii-default", &registry, &device)
-            .unwrap();
-    json!({
-        "gpiiKey": PERSON,
-        "preferences": o.filtered_preferences,
-        "solutionsRegistryEntries": o.registry_entries,
-        "matchMakerOutput": o.matchmaker_output,
-    })
+    attune_testkit::gpii::answer_for(PERSON, &prefs)
+}
+
+/// The stand-in's answer to one request in one mode.
+fn reply(mode: u8, req: &Request, settings: &str) -> Vec<u8> {
+    let error = |status, message| http::json(status, &http::gpii_error(message));
+    let is_token = req.method == "POST" && req.path.starts_with("/access_token");
+    let is_revoke = req.method == "POST" && req.path == "/access_token/revoke";
+    let is_put = req.method == "PUT";
+    // GPII's PUT body: a preference set without its `flat` wrapper.
+    let put_ok = req
+        .json()
+        .is_some_and(|v| v["contexts"].is_object() && v.get("flat").is_none());
+    match (mode, is_token) {
+        (NO_REVOKE, _) if is_revoke => error(404, "not found"),
+        (_, _) if is_revoke => http::response(204, Some("1.0"), &[], b""),
+        (_, false) if is_put && !put_ok => error(400, "not a preference set"),
+        (SHORT_TOKEN, true) => http::json(200, &attune_testkit::gpii::token("tok-2", 5)),
+        (PUT_STALE, false) if is_put => error(401, "Unauthorized"),
+        (_, false) if is_put => http::json(
+            200,
+            &json!({"gpiiKey": PERSON, "message": "saved"}).to_string(),
+        ),
+        (BUSY, _) => error(503, "busy"),
+        (REJECT, true) => http::json(
+            401,
+            r#"{"error":"invalid_grant","error_description":"Unauthorized"}"#,
+        ),
+        (_, true) => http::json(200, &attune_testkit::gpii::token("tok-1", 3600)),
+        (_, false) if req.path.contains(&format!("/{PERSON}/settings/")) => {
+            http::json(200, settings)
+        }
+        _ => error(404, "not found"),
+    }
 }
 
 impl FakeCloud {
     fn start() -> FakeCloud {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", l.local_addr().unwrap());
         let mode = Arc::new(AtomicU8::new(HEALTHY));
-        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let puts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (m, r, p) = (mode.clone(), requests.clone(), puts.clone());
-        let body = Arc::new(std::sync::Mutex::new(answer().to_string()));
-        let served = body.clone();
-        let revokes = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let revoked = revokes.clone();
-        std::thread::spawn(move || {
-            for s in l.incoming().flatten() {
-                r.fetch_add(1, Ordering::SeqCst);
-                let mut reader = BufReader::new(s.try_clone().unwrap());
-                let mut first = String::new();
-                let _ = reader.read_line(&mut first);
-                let mut len = 0usize;
-                let mut authorization = String::new();
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap_or(0);
-                    }
-                    if h.to_ascii_lowercase().starts_with("authorization:") {
-                        authorization = h["authorization:".len()..].trim().to_owned();
-                    }
-                }
-                let mut b = vec![0u8; len];
-                let _ = reader.read_exact(&mut b);
-                let is_put = first.starts_with("PUT ");
-                if is_put {
-                    p.fetch_add(1, Ordering::SeqCst);
-                }
-                let mode = m.load(Ordering::SeqCst);
-                let is_token = first.starts_with("POST /access_token");
-                // GPII's PUT body: a preference set without its `flat` wrapper.
-                let put_ok = serde_json::from_slice::<Value>(&b)
-                    .is_ok_and(|v| v["contexts"].is_object() && v.get("flat").is_none());
-                let is_revoke = first.starts_with("POST /access_token/revoke ");
-                if is_revoke {
-                    revoked.lock().unwrap().push(authorization);
-                }
-                let (status, out) = match (mode, is_token) {
-                    (NO_REVOKE, _) if is_revoke => (
-                        "404 Not Found",
-                        r#"{"isError":true,"message":"not found"}"#.to_owned(),
-                    ),
-                    (_, _) if is_revoke => ("204 No Content", String::new()),
-                    (_, false) if is_put && !put_ok => (
-                        "400 Bad Request",
-                        r#"{"isError":true,"message":"not a preference set"}"#.to_owned(),
-                    ),
-                    (SHORT_TOKEN, true) => (
-                        "200 OK",
-                        r#"{"access_token":"tok-2","expiresIn":5,"token_type":"Bearer"}"#
-                            .to_owned(),
-                    ),
-                    (PUT_STALE, false) if is_put => (
-                        "401 Unauthorized",
-                        r#"{"isError":true,"message":"Unauthorized"}"#.to_owned(),
-                    ),
-                    (_, false) if is_put => (
-                        "200 OK",
-                        format!(r#"{{"gpiiKey":"{PERSON}","message":"saved"}}"#),
-                    ),
-                    (BUSY, _) => (
-                        "503 Service Unavailable",
-                        r#"{"isError":true,"message":"busy"}"#.to_owned(),
-                    ),
-                    (REJECT, true) => (
-                        "401 Unauthorized",
-                        r#"{"error":"invalid_grant","error_description":"Unauthorized"}"#
-                            .to_owned(),
-                    ),
-                    (_, true) => (
-                        "200 OK",
-                        r#"{"access_token":"tok-1","expiresIn":3600,"token_type":"Bearer"}"#
-                            .to_owned(),
-                    ),
-                    (_, false) if first.contains(&format!("/{PERSON}/settings/")) => {
-                        ("200 OK", served.lock().unwrap().clone())
-                    }
-                    _ => (
-                        "404 Not Found",
-                        r#"{"isError":true,"message":"not found"}"#.to_owned(),
-                    ),
-                };
-                let mut s = s;
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nX-Attune-Api: 1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{out}",
-                    out.len()
-                );
-            }
+        let body = Arc::new(Mutex::new(answer().to_string()));
+        let (m, served) = (mode.clone(), body.clone());
+        let server = FaultServer::start(move |req, _| {
+            let settings = served.lock().unwrap().clone();
+            Reply::whole(reply(m.load(Ordering::SeqCst), req, &settings))
         });
         FakeCloud {
-            url,
+            url: server.url(),
             mode,
-            requests,
-            puts,
-            revokes,
             body,
+            server,
         }
+    }
+
+    /// Requests so far.
+    fn requests(&self) -> usize {
+        self.server.count()
+    }
+
+    /// PUTs so far.
+    fn puts(&self) -> usize {
+        let r = self.server.requests();
+        r.iter().filter(|r| r.method == "PUT").count()
+    }
+
+    /// The `Authorization` header of each `POST /access_token/revoke`, in order.
+    fn revokes(&self) -> Vec<String> {
+        let r = self.server.requests();
+        r.iter()
+            .filter(|r| r.path == "/access_token/revoke")
+            .map(|r| r.header("authorization").unwrap_or_default().to_owned())
+            .collect()
     }
 }
 
@@ -188,6 +129,34 @@ fn dev_with(d: &Desktop, url: &str, args: &[&str], extra: &[(&str, &str)]) -> st
     let mut env = vec![("ATTUNE_PROFILE", "development"), ("ATTUNE_CLOUD_URL", url)];
     env.extend_from_slice(extra);
     d.attune_with(args, &env)
+}
+
+/// [`dev`], which must exit 0.
+fn dev_ok(d: &Desktop, url: &str, args: &[&str]) -> std::process::Output {
+    let o = dev(d, url, args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// `key-in PERSON`, which must succeed.
+fn key_in(d: &Desktop, url: &str) -> std::process::Output {
+    dev_ok(d, url, &["key-in", PERSON])
+}
+
+/// `key-out`, which must succeed and put the desktop back as it was.
+fn key_out_restores(d: &Desktop, url: &str, before: &attune_e2e::Snapshot) {
+    assert!(dev(d, url, &["key-out"]).status.success());
+    assert_eq!(&d.snapshot(TOUCHED_SCHEMAS), before);
+}
+
+/// What the desktop says of high contrast.
+fn high_contrast(d: &Desktop) -> String {
+    d.get("org.gnome.desktop.a11y.interface", "high-contrast")
 }
 
 fn status(d: &Desktop, url: &str) -> Value {
@@ -212,18 +181,13 @@ fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let cloud = FakeCloud::start();
 
-    let o = dev(&d, &cloud.url, &["key-in", PERSON]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(
-        d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
-        "true"
-    );
+    key_in(&d, &cloud.url);
+    assert_eq!(high_contrast(&d), "true");
     let st = status(&d, &cloud.url);
     assert_eq!(st["source"], "cloud");
     assert_eq!(st["connectivity"], "online");
     assert!(st["last_cloud_contact"].is_u64());
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &cloud.url, &before);
 
     // The cache reveals neither the key nor a preference.
     let files = cache_files(&d);
@@ -241,9 +205,8 @@ fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is
 
     // Busy cloud: the saved settings, with the exact words.
     cloud.mode.store(BUSY, Ordering::SeqCst);
-    let seen = cloud.requests.load(Ordering::SeqCst);
-    let o = dev(&d, &cloud.url, &["key-in", PERSON]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let seen = cloud.requests();
+    let o = key_in(&d, &cloud.url);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.contains(
@@ -251,27 +214,16 @@ fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is
         ),
         "{out}"
     );
-    assert_eq!(
-        cloud.requests.load(Ordering::SeqCst) - seen,
-        3,
-        "three attempts, then the cache"
-    );
-    assert_eq!(
-        d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
-        "true"
-    );
+    assert_eq!(cloud.requests() - seen, 3, "three attempts, then the cache");
+    assert_eq!(high_contrast(&d), "true");
     let st = status(&d, &cloud.url);
     assert_eq!(st["source"], "cache");
     assert_eq!(st["connectivity"], "offline");
     assert!(st["cache_age_seconds"].is_u64());
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &cloud.url, &before);
 
     // No cloud at all (a closed port): "Can't reach".
-    let closed = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
+    let closed = attune_testkit::refused_url();
     let o = dev(&d, &closed, &["key-in", PERSON]);
     assert!(o.status.success());
     let out = String::from_utf8_lossy(&o.stdout);
@@ -279,8 +231,7 @@ fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is
         out.contains("Can't reach the preferences server. Using your saved settings from"),
         "{out}"
     );
-    assert!(dev(&d, &closed, &["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &closed, &before);
 }
 
 #[test]
@@ -328,10 +279,7 @@ fn a_dead_proxy_in_the_environment_is_ignored_unless_the_site_asks_for_proxies()
     // cloud away; a site behind a proxy says `use_system_proxy = true` and then gets it.
     let d = prepared_desktop();
     let cloud = FakeCloud::start();
-    let dead = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
+    let dead = attune_testkit::refused_url();
     let env = |extra: &[(&'static str, &str)]| {
         let mut v = vec![
             ("ATTUNE_PROFILE", "development".to_owned()),
@@ -363,7 +311,7 @@ fn a_dead_proxy_in_the_environment_is_ignored_unless_the_site_asks_for_proxies()
         "[cloud]\nuse_system_proxy = true\n",
     )
     .unwrap();
-    let seen = cloud.requests.load(Ordering::SeqCst);
+    let seen = cloud.requests();
     let o = run(&["key-in", PERSON, "--json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -371,11 +319,7 @@ fn a_dead_proxy_in_the_environment_is_ignored_unless_the_site_asks_for_proxies()
         out["source"]["kind"], "cache",
         "through the dead proxy: {out}"
     );
-    assert_eq!(
-        cloud.requests.load(Ordering::SeqCst),
-        seen,
-        "nothing reached the cloud"
-    );
+    assert_eq!(cloud.requests(), seen, "nothing reached the cloud");
     assert!(run(&["key-out"]).status.success());
 }
 
@@ -409,10 +353,7 @@ fn a_rejected_key_purges_its_cache_and_applies_nothing() {
 fn without_a_cache_the_snapset_of_the_same_name_or_nothing() {
     let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
-    let closed = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
+    let closed = attune_testkit::refused_url();
     let o = dev(&d, &closed, &["key-in", "snapset_1a"]);
     assert!(o.status.success());
     let out = String::from_utf8_lossy(&o.stdout);
@@ -421,7 +362,7 @@ fn without_a_cache_the_snapset_of_the_same_name_or_nothing() {
         "{out}"
     );
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         "1.25"
     );
     assert_eq!(status(&d, &closed)["source"], "snapset");
@@ -436,19 +377,13 @@ fn without_a_cache_the_snapset_of_the_same_name_or_nothing() {
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
 }
 
-/// A port nothing listens on.
-fn closed_port() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("http://{}", l.local_addr().unwrap())
-}
-
 /// Issue 21 items 1 and 2: a failed key-in answers with the sentence for the person alone (no
 /// log line before it), and the `attune` command, which exits, never says "We'll keep trying":
 /// it says what to do instead. Logs come with `-v`.
 #[test]
 fn a_failed_key_in_says_one_sentence_and_what_to_do_and_logs_only_with_verbose() {
     let d = prepared_desktop();
-    let closed = closed_port();
+    let closed = attune_testkit::refused_url();
 
     let o = dev(&d, &closed, &["key-in", PERSON]);
 
@@ -499,11 +434,9 @@ fn a_session_served_from_the_cache_is_shown_by_its_name() {
     assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
     assert_eq!(status(&d, &cloud.url)["name"], "High contrast");
     assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
-    let closed = closed_port();
+    let closed = attune_testkit::refused_url();
 
-    let o = dev(&d, &closed, &["key-in", PERSON]);
-
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = key_in(&d, &closed);
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("(High contrast), source: cache"),
         "{}",
@@ -523,7 +456,7 @@ fn a_session_served_from_the_cache_is_shown_by_its_name() {
 #[test]
 fn status_remembers_why_the_last_key_in_failed_until_the_cloud_answers() {
     let d = prepared_desktop();
-    let closed = closed_port();
+    let closed = attune_testkit::refused_url();
     let before = dev(&d, &closed, &["key-in", PERSON]);
     assert_eq!(before.status.code(), Some(10));
 
@@ -559,19 +492,13 @@ fn a_stale_token_keeps_the_change_says_so_and_relogin_saves_it() {
     let cloud = FakeCloud::start();
     assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
 
-    let o = dev(&d, &cloud.url, &["set", "fontSize", "24"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = dev_ok(&d, &cloud.url, &["set", "fontSize", "24"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("Saved."));
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         "2.0"
     );
-    assert_eq!(cloud.puts.load(Ordering::SeqCst), 1);
+    assert_eq!(cloud.puts(), 1);
 
     // The server lost our token: the change stays applied and waits; the exact guidance shows.
     cloud.mode.store(PUT_STALE, Ordering::SeqCst);
@@ -585,14 +512,11 @@ fn a_stale_token_keeps_the_change_says_so_and_relogin_saves_it() {
     assert!(String::from_utf8_lossy(&o.stdout)
         .contains("Something has gone wrong. Please log out and log back in."));
     assert_eq!(
-        cloud.puts.load(Ordering::SeqCst),
+        cloud.puts(),
         2,
         "one PUT, no retry loop, no silent re-grant"
     );
-    assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "cursor-size"),
-        "96"
-    );
+    assert_eq!(d.get("org.gnome.desktop.interface", "cursor-size"), "96");
     let st = status(&d, &cloud.url);
     assert_eq!(st["connectivity"], "auth_stale");
     assert_eq!(st["outbox"], 1);
@@ -604,14 +528,12 @@ fn a_stale_token_keeps_the_change_says_so_and_relogin_saves_it() {
     // One click: log out and back in; the unsaved change is saved, and the one saved earlier in
     // this session is sent again (the cloud that lost our token may have lost it too).
     cloud.mode.store(HEALTHY, Ordering::SeqCst);
-    let o = dev(&d, &cloud.url, &["relogin"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(cloud.puts.load(Ordering::SeqCst), 4);
+    dev_ok(&d, &cloud.url, &["relogin"]);
+    assert_eq!(cloud.puts(), 4);
     let st = status(&d, &cloud.url);
     assert_eq!(st["outbox"], 0);
     assert_eq!(st["connectivity"], "online");
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &cloud.url, &before);
 }
 
 #[test]
@@ -628,7 +550,7 @@ fn a_change_to_a_snapset_is_applied_here_not_saved_and_put_back() {
     assert!(out["message"].as_str().unwrap().contains("snapset"));
     // 24 pt over GNOME's 12 pt base.
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         "2.0"
     );
     // A second change builds on the first instead of replacing it.
@@ -639,7 +561,7 @@ fn a_change_to_a_snapset_is_applied_here_not_saved_and_put_back() {
         Some(11)
     );
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         "2.0"
     );
     let st: Value = serde_json::from_slice(&d.attune(&["status", "--json"]).stdout).unwrap();
@@ -651,7 +573,6 @@ fn a_change_to_a_snapset_is_applied_here_not_saved_and_put_back() {
 
 #[test]
 fn an_offline_session_reconnects_by_itself_when_the_cloud_is_back() {
-    use std::io::BufRead;
     let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let cloud = FakeCloud::start();
@@ -662,48 +583,19 @@ fn an_offline_session_reconnects_by_itself_when_the_cloud_is_back() {
     assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
     assert_eq!(status(&d, &cloud.url)["connectivity"], "offline");
 
-    let mut child = d
-        .command(attune_e2e::workspace_bin("attune-cli", "attune"))
-        .args([
-            "listen",
-            "--no-usb",
-            "--no-local-api",
-            "--reconnect-idle-ms",
-            "100",
-        ])
-        .env("ATTUNE_PROFILE", "development")
-        .env("ATTUNE_CLOUD_URL", &cloud.url)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
     // The cloud comes back; the listener's own probe finds it (no request from the test).
-    cloud.mode.store(HEALTHY, Ordering::SeqCst);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let mut reconnected = false;
-    while let Ok(l) = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-    {
-        if l.contains("\"reconnected\"") {
-            reconnected = true;
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let env = [
+        ("ATTUNE_PROFILE", "development"),
+        ("ATTUNE_CLOUD_URL", cloud.url.as_str()),
+    ];
+    let reconnected = d.listener_reconnects(&env, Duration::from_secs(30), || {
+        cloud.mode.store(HEALTHY, Ordering::SeqCst)
+    });
     assert!(reconnected, "the listener reconnected the session");
     let st = status(&d, &cloud.url);
     assert_eq!(st["connectivity"], "online");
     assert_eq!(st["source"], "cloud");
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &cloud.url, &before);
 }
 
 fn flat(prefs: Value) -> attune_model::prefs::PreferenceSet {
@@ -740,12 +632,9 @@ fn a_cloud_answer_that_differs_from_the_cache_is_reconciled() {
     let log = String::from_utf8_lossy(&o.stderr);
     assert!(log.contains("applying the difference"), "{log}");
     assert!(!log.contains("restoring"), "{log}");
+    assert_eq!(high_contrast(&d), "true");
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
-        "true"
-    );
-    assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         "1.5"
     );
     let st = status(&d, &cloud.url);
@@ -755,8 +644,7 @@ fn a_cloud_answer_that_differs_from_the_cache_is_reconciled() {
         .unwrap()
         .iter()
         .any(|r| r["setting"] == "text-scaling-factor" && r["outcome"] == "applied"));
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &cloud.url, &before);
 
     // The cloud drops high contrast: put back first, then the cloud's answer alone.
     *cloud.body.lock().unwrap() = answer_for(flat(json!({fs: 18}))).to_string();
@@ -769,16 +657,15 @@ fn a_cloud_answer_that_differs_from_the_cache_is_reconciled() {
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("restoring, then applying"));
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
+        d.get("org.gnome.desktop.a11y.interface", "high-contrast"),
         "false",
         "high contrast is put back to the original (unset: the default)"
     );
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         "1.5"
     );
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &cloud.url, &before);
 }
 
 /// Issue item 9: a site lists several endpoints of its cloud; when the first cannot be reached
@@ -787,13 +674,9 @@ fn a_cloud_answer_that_differs_from_the_cache_is_reconciled() {
 fn a_dead_endpoint_of_the_cluster_is_passed_over_for_the_next() {
     let d = prepared_desktop();
     let cloud = FakeCloud::start();
-    let dead = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
+    let dead = attune_testkit::refused_url();
     let urls = format!("{dead},{}", cloud.url);
-    let o = dev(&d, &urls, &["key-in", PERSON, "--json"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = dev_ok(&d, &urls, &["key-in", PERSON, "--json"]);
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(out["source"]["kind"], "cloud", "{out}");
     assert_eq!(status(&d, &urls)["connectivity"], "online");
@@ -808,19 +691,9 @@ fn a_token_about_to_expire_is_renewed_before_a_change_is_saved() {
     let cloud = FakeCloud::start();
     cloud.mode.store(SHORT_TOKEN, Ordering::SeqCst);
     assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
-    let seen = cloud.requests.load(Ordering::SeqCst);
-    let o = dev(&d, &cloud.url, &["set", "fontSize", "24"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert_eq!(
-        cloud.requests.load(Ordering::SeqCst) - seen,
-        2,
-        "a fresh token, then the PUT"
-    );
+    let seen = cloud.requests();
+    dev_ok(&d, &cloud.url, &["set", "fontSize", "24"]);
+    assert_eq!(cloud.requests() - seen, 2, "a fresh token, then the PUT");
     assert_eq!(status(&d, &cloud.url)["connectivity"], "online");
     assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
 }
@@ -872,7 +745,7 @@ fn key_out_revokes_the_sessions_token_after_putting_the_computer_back() {
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let cloud = FakeCloud::start();
     assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
-    assert!(cloud.revokes.lock().unwrap().is_empty());
+    assert!(cloud.revokes().is_empty());
 
     let o = dev_with(
         &d,
@@ -883,10 +756,7 @@ fn key_out_revokes_the_sessions_token_after_putting_the_computer_back() {
 
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
-    assert_eq!(
-        *cloud.revokes.lock().unwrap(),
-        vec!["Bearer tok-1".to_owned()]
-    );
+    assert_eq!(cloud.revokes(), vec!["Bearer tok-1".to_owned()]);
     let log = String::from_utf8_lossy(&o.stderr);
     assert!(log.contains("token revoked at key-out"), "{log}");
     assert!(!log.contains("tok-1"), "the token is never logged: {log}");
@@ -902,24 +772,14 @@ fn a_cloud_without_revoke_or_gone_at_key_out_does_not_hold_it_up() {
     cloud.mode.store(NO_REVOKE, Ordering::SeqCst);
     assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
 
-    let o = dev(&d, &cloud.url, &["key-out"]);
-
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    dev_ok(&d, &cloud.url, &["key-out"]);
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
-    assert_eq!(
-        cloud.revokes.lock().unwrap().len(),
-        1,
-        "asked once, not retried"
-    );
+    assert_eq!(cloud.revokes().len(), 1, "asked once, not retried");
 
     // Gone: nothing listens where the cloud was.
     cloud.mode.store(HEALTHY, Ordering::SeqCst);
     assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
-    let gone = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
-    let o = dev(&d, &gone, &["key-out"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let gone = attune_testkit::refused_url();
+    dev_ok(&d, &gone, &["key-out"]);
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
 }

@@ -23,9 +23,9 @@ pub fn prepared_desktop() -> Desktop {
 /// A desktop someone has used: some keys set (a few to non-default values, one to its default),
 /// all others unset — restore must bring back both kinds exactly.
 fn prepare_desktop(d: &Desktop) {
-    d.gsettings_set("org.gnome.desktop.interface", "cursor-size", "32");
-    d.gsettings_set("org.gnome.desktop.interface", "enable-animations", "true");
-    d.gsettings_set("org.gnome.desktop.a11y.magnifier", "mag-factor", "1.5");
-    d.gsettings_set("org.gnome.desktop.a11y.keyboard", "slowkeys-delay", "450");
+    d.set("org.gnome.desktop.interface", "cursor-size", "32");
+    d.set("org.gnome.desktop.interface", "enable-animations", "true");
+    d.set("org.gnome.desktop.a11y.magnifier", "mag-factor", "1.5");
+    d.set("org.gnome.desktop.a11y.keyboard", "slowkeys-delay", "450");
     // text-scaling-factor, high-contrast, screen-reader-enabled … stay unset.
 }

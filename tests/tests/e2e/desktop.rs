@@ -7,11 +7,11 @@ use attune_e2e::Desktop;
 fn keyfile_backend_is_isolated_and_distinguishes_unset_keys() {
     let d = Desktop::new();
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         "1.0"
     );
     assert!(d.keyfile().is_empty(), "a new desktop has nothing set");
-    d.gsettings_set("org.gnome.desktop.interface", "text-scaling-factor", "1.0");
+    d.set("org.gnome.desktop.interface", "text-scaling-factor", "1.0");
     let kf = d.keyfile();
     assert_eq!(
         kf.get(&(

@@ -9,48 +9,19 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use attune_e2e::workspace_root;
+use attune_testkit::gpii::install_gpii_universal;
+use attune_testkit::process::{free_port, Children};
 use serde_json::Value;
 
 use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
 
-const GPII: &str = "gpii-universal@0.3.0-dev.20200604T131823Z.d6fed9a";
-const COUCH_PACKAGES: &[&str] = &[
-    "express@4",
-    "express-pouchdb",
-    "pouchdb-core",
-    "pouchdb-adapter-memory",
-    "pouchdb-adapter-http",
-    "pouchdb-mapreduce",
-    "pouchdb-replication",
-];
-
 /// A GSettings value expected after key-in: schema, key, value as `gsettings get` prints it.
 type Expect = (&'static str, &'static str, &'static str);
-
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn run(cmd: &mut Command, what: &str) {
-    let o = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        o.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
 
 /// Installs GPII's cloud and the CouchDB stand-in once per target dir.
 fn install() -> PathBuf {
@@ -58,52 +29,13 @@ fn install() -> PathBuf {
     let pkg = dir.join("node_modules/gpii-universal");
     if !pkg.join("build/dbData/snapset/prefsSafes.json").exists() {
         std::fs::create_dir_all(&dir).unwrap();
-        run(
-            Command::new("npm")
-                .args([
-                    "install",
-                    "--omit=dev",
-                    "--ignore-scripts",
-                    "--no-audit",
-                    "--no-fund",
-                    GPII,
-                ])
-                .args(COUCH_PACKAGES)
-                .current_dir(&dir),
-            "npm install gpii-universal",
-        );
-        // The package's own post-install steps, by hand (GPII-INTEROP notes).
-        run(
-            Command::new("node")
-                .args([
-                    "scripts/convertPrefs.js",
-                    "testData/preferences/",
-                    "build/dbData/snapset/",
-                    "snapset",
-                ])
-                .current_dir(&pkg),
-            "convertPrefs",
-        );
-        run(
-            Command::new("node")
-                .arg("gpii/node_modules/solutionsRegistry/src/js/generate-schemas.js")
-                .current_dir(&pkg),
-            "generate-schemas",
-        );
+        install_gpii_universal(&dir);
     }
     dir
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts a process and waits until a line of its output contains `ready`; returns the line.
-fn start(cmd: &mut Command, ready: &str, procs: &mut Procs) -> String {
+fn start(cmd: &mut Command, ready: &str, procs: &mut Children) -> String {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -126,7 +58,7 @@ fn start(cmd: &mut Command, ready: &str, procs: &mut Procs) -> String {
         .expect("the GPII peer process started")
 }
 
-fn gpii_cloud(dir: &Path, procs: &mut Procs) -> String {
+fn gpii_cloud(dir: &Path, procs: &mut Children) -> String {
     let pkg = dir.join("node_modules/gpii-universal");
     let data: Vec<PathBuf> = [
         "testData/dbData/clientCredentials.json",
@@ -187,7 +119,7 @@ fn attune_keys_in_against_the_real_gpii_cloud_in_legacy_mode() {
         return;
     }
     let dir = install();
-    let mut procs = Procs(Vec::new());
+    let mut procs = Children(Vec::new());
     let url = gpii_cloud(&dir, &mut procs);
 
     let d = prepared_desktop();
@@ -243,7 +175,7 @@ fn attune_keys_in_against_the_real_gpii_cloud_in_legacy_mode() {
         let out: Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(out["source"]["kind"], "cloud", "{key}: {out}");
         for (schema, k, v) in *expect {
-            assert_eq!(d.gsettings_get(schema, k), *v, "{key}: {schema} {k}");
+            assert_eq!(d.get(schema, k), *v, "{key}: {schema} {k}");
         }
         assert!(d.attune_with(&["key-out"], &env).status.success());
         assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before, "{key}: restored");

@@ -153,7 +153,7 @@ fn a_stick_keys_in_and_pulling_it_restores_the_desktop() {
         "no key in events: {e}"
     );
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
+        d.get("org.gnome.desktop.a11y.interface", "high-contrast"),
         "true"
     );
     std::fs::remove_dir_all(&vol).unwrap();
@@ -185,7 +185,7 @@ fn bad_tokens_and_a_second_stick_are_refused_and_the_first_stick_wins() {
         "{e}"
     );
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
+        d.get("org.gnome.desktop.a11y.interface", "high-contrast"),
         "true",
         "the first stick's person stays keyed in"
     );
@@ -253,7 +253,7 @@ fn local_api_speaks_gpii_and_refuses_browsers_and_foreign_hosts() {
     let (st, body) = get(&api, "/user/snapset_1a/proximityTriggered", &[]);
     assert_eq!(st, 200, "{body}");
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
+        d.get("org.gnome.desktop.a11y.interface", "high-contrast"),
         "false"
     );
     // Someone else's logout: GPII's 409 names the person keyed in by fingerprint only.

@@ -2,56 +2,23 @@
 //! key is served by the cloud, applied and cached; with the cloud stopped, the next key-in is
 //! served from the cache with the exact words; key-out puts the desktop back.
 
-use std::io::{BufRead, BufReader};
-
-use std::process::{Child, Stdio};
-
 use attune_e2e::workspace_bin;
+use attune_testkit::serving::Serving;
 use serde_json::Value;
 
 use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
 
-pub(crate) struct Cloud {
-    child: Child,
-    pub(crate) url: String,
-}
-
-impl Drop for Cloud {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub(crate) fn start_cloud(dir: &std::path::Path) -> Cloud {
+/// The real `attune-cloud serve --dev` on 127.0.0.1:0 with its SQLite store under `dir`.
+pub(crate) fn start_cloud(dir: &std::path::Path) -> Serving {
     let db = dir.join("cloud.sqlite");
-    let mut child = std::process::Command::new(workspace_bin("attune-cloud", "attune-cloud"))
-        .arg("serve")
+    let mut c = std::process::Command::new(workspace_bin("attune-cloud", "attune-cloud"));
+    c.arg("serve")
         .arg("--store")
         .arg(format!("sqlite:{}", db.display()))
         .args(["--listen", "127.0.0.1:0", "--dev"])
         .env_remove("ATTUNE_CLOUD_LISTEN")
-        .env_remove("ATTUNE_CLOUD_STORE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // The server logs JSON lines; the one that says it listens carries the bound address. A
-    // thread keeps draining the log so the server never blocks on a full pipe.
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if let Some(a) = v["addr"].as_str() {
-                    let _ = tx.send(format!("http://{a}"));
-                }
-            }
-        }
-    });
-    let url = rx.recv_timeout(std::time::Duration::from_secs(30)).ok();
-    let url = url.expect("attune-cloud said where it listens");
-    Cloud { child, url }
+        .env_remove("ATTUNE_CLOUD_STORE");
+    Serving::start(c)
 }
 
 #[test]
@@ -69,11 +36,11 @@ fn a_key_served_by_the_real_cloud_is_applied_cached_and_then_served_offline() {
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(out["source"]["kind"], "cloud", "{out}");
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         "1.5"
     );
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.a11y.magnifier", "mag-factor"),
+        d.get("org.gnome.desktop.a11y.magnifier", "mag-factor"),
         "1.5"
     );
     assert!(d.attune_with(&["key-out"], &env).status.success());
@@ -93,7 +60,7 @@ fn a_key_served_by_the_real_cloud_is_applied_cached_and_then_served_offline() {
         "{text}"
     );
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         "1.5"
     );
     assert!(d.attune_with(&["key-out"], &env).status.success());
@@ -195,7 +162,7 @@ fn a_database_restored_from_an_older_backup_makes_the_token_stale_and_relogin_sa
     );
     assert_eq!(out["outbox"], 1);
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         TWENTY_PT,
         "the change is applied at once"
     );
@@ -215,7 +182,7 @@ fn a_database_restored_from_an_older_backup_makes_the_token_stale_and_relogin_sa
     assert_eq!(st["outbox"], 0, "{st}");
     assert_eq!(st["save_state"]["state"], "saved");
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         TWENTY_PT,
         "the change stays applied through the relogin"
     );
@@ -227,11 +194,11 @@ fn a_database_restored_from_an_older_backup_makes_the_token_stale_and_relogin_sa
     let o = run(&cloud.url, &["key-in", PERSON]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         TWENTY_PT
     );
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.a11y.interface", "high-contrast"),
+        d.get("org.gnome.desktop.a11y.interface", "high-contrast"),
         "false"
     );
     assert!(run(&cloud.url, &["key-out"]).status.success());
@@ -243,7 +210,7 @@ fn a_database_restored_from_an_older_backup_makes_the_token_stale_and_relogin_sa
 /// settings, the right words, and inside the key-in deadline; key-out puts everything back.
 #[test]
 fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_deadline() {
-    use attune_e2e::proxy::{FaultProxy, Toxic};
+    use attune_testkit::{After, Fault, FaultProxy};
     use std::time::{Duration, Instant};
 
     let d = prepared_desktop();
@@ -275,7 +242,7 @@ fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_d
         let out: Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(out["source"]["kind"], expect_source, "{out}");
         assert_eq!(
-            d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+            d.get("org.gnome.desktop.interface", "text-scaling-factor"),
             "1.5"
         );
         (out["message_text"].as_str().unwrap().to_owned(), took)
@@ -287,22 +254,31 @@ fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_d
 
     key_in("cloud");
     key_out();
-    proxy.set(Toxic::Latency(Duration::from_millis(800)));
+    proxy.set(Fault::Delay(Duration::from_millis(800)));
     let (_, took) = key_in("cloud");
     assert!(took >= Duration::from_millis(800), "{took:?}");
     key_out();
 
     let cant_reach = "Can't reach the preferences server. Using your saved settings from";
     let cases = [
-        (Toxic::Refuse, cant_reach),
-        (Toxic::Blackhole, cant_reach),
-        (Toxic::StallHeaders, cant_reach),
-        (Toxic::StallMidBody { body_bytes: 10 }, cant_reach),
-        (Toxic::ResetMidBody { body_bytes: 10 }, cant_reach),
-        (Toxic::Truncate { body_bytes: 10 }, cant_reach),
-        (Toxic::Garbage, "Using your saved settings from"),
+        (Fault::Refuse, cant_reach),
+        (Fault::Blackhole, cant_reach),
+        (Fault::Stall, cant_reach),
+        (Fault::Cut {
+                body_bytes: 10,
+                after: After::Hold,
+            }, cant_reach),
+        (Fault::Cut {
+                body_bytes: 10,
+                after: After::Reset,
+            }, cant_reach),
+        (Fault::Cut {
+                body_bytes: 10,
+                after: After::Close,
+            }, cant_reach),
+        (Fault::Garbage, "Using your saved settings from"),
         (
-            Toxic::Oversized {
+            Fault::Oversized {
                 bytes: 5 * 1024 * 1024,
             },
             "The preferences server sent something we could not read. Using your saved settings from",
@@ -320,7 +296,7 @@ fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_d
         assert!(took < deadline + slack, "{toxic:?}: {took:?}");
         let tries = proxy.connections() - seen;
         assert!((1..=3).contains(&tries), "{toxic:?}: {tries} connections");
-        if matches!(toxic, Toxic::Oversized { .. }) {
+        if matches!(toxic, Fault::Oversized { .. }) {
             assert_eq!(tries, 1, "an oversized answer is not asked for again");
         }
         key_out();
@@ -330,7 +306,7 @@ fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_d
     // of another API major are asked once.
     let http_cases = [
         (
-            Toxic::Status {
+            Fault::Status {
                 status: 503,
                 headers: vec![],
             },
@@ -338,15 +314,15 @@ fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_d
             3,
         ),
         (
-            Toxic::Status {
+            Fault::Status {
                 status: 429,
-                headers: vec!["Retry-After: 3600".to_owned()],
+                headers: vec![("Retry-After".to_owned(), "3600".to_owned())],
             },
             "The preferences server is having problems. Using your saved settings from",
             1,
         ),
         (
-            Toxic::ApiVersion("2.0".to_owned()),
+            Fault::ApiVersion("2.0".to_owned()),
             "This computer's Attune and the server do not match (client API 1.0, server API 2.0)",
             1,
         ),
@@ -360,7 +336,7 @@ fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_d
         assert_eq!(proxy.connections() - seen, tries, "{toxic:?}");
         let st: Value =
             serde_json::from_slice(&d.attune_with(&["status", "--json"], &env).stdout).unwrap();
-        let expected = if matches!(toxic, Toxic::ApiVersion(_)) {
+        let expected = if matches!(toxic, Fault::ApiVersion(_)) {
             "version_mismatch"
         } else {
             "offline"
@@ -370,7 +346,7 @@ fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_d
     }
 
     // And back: the cloud's answer again.
-    proxy.set(Toxic::Pass);
+    proxy.set(Fault::Pass);
     key_in("cloud");
     key_out();
 }

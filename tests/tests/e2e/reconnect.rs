@@ -2,11 +2,10 @@
 //! gets its token at the first attempt, because the client's async runtime lives as long as the
 //! client, so no pooled connection is left to a runtime nobody drives.
 
-use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
-use attune_e2e::proxy::{FaultProxy, Toxic};
-use attune_e2e::{workspace_bin, Desktop};
+use attune_e2e::Desktop;
+use attune_testkit::{Fault, FaultProxy};
 use serde_json::Value;
 
 use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
@@ -38,42 +37,17 @@ fn a_background_reconnect_gets_its_token_at_the_first_attempt() {
     // Prime the cache; then the cloud goes away and the key-in is served from the cache.
     assert!(d.attune_with(&["key-in", KEY], &env(&url)).status.success());
     assert!(d.attune_with(&["key-out"], &env(&url)).status.success());
-    proxy.set(Toxic::Refuse);
+    proxy.set(Fault::Refuse);
     let o = d.attune_with(&["key-in", KEY, "--json"], &env(&url));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(out["source"]["kind"], "cache", "{out}");
     // The cloud is back before the listener starts, so each of its calls can succeed at once.
-    proxy.set(Toxic::Pass);
+    proxy.set(Fault::Pass);
     let seen = contacts(&d).len();
 
     // One process does the probe and the key-in again (`Flow::reconnect`), as the app does.
-    let mut child = d
-        .command(workspace_bin("attune-cli", "attune"))
-        .args([
-            "listen",
-            "--no-usb",
-            "--no-local-api",
-            "--reconnect-idle-ms",
-            "100",
-        ])
-        .envs(env(&url))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in lines.lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    let reconnected = std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(60)).ok())
-        .any(|l| l.contains("\"reconnected\""));
-    let _ = child.kill();
-    let _ = child.wait();
+    let reconnected = d.listener_reconnects(&env(&url), Duration::from_secs(60), || {});
     assert!(reconnected, "the listener reconnected the session");
 
     // The probe's token, the key-in's token and settings: each answered at its first attempt.

@@ -2,67 +2,25 @@
 //! `attune-cloud`: the token the session held is refused (401) right after key-out, instead of
 //! staying good for the rest of its hour.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 use std::time::Duration;
+
+use attune_testkit::FaultProxy;
 
 use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
 use crate::real_cloud::start_cloud;
 use crate::reconnect::{env, KEY};
 
-/// A loopback forwarder that keeps a copy of everything the server sends (to read the session's
-/// token off the token answer, as nothing else on this desktop may show it).
-struct Recorder {
-    url: String,
-    from_server: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Recorder {
-    fn start(upstream: &str) -> Recorder {
-        let upstream: std::net::SocketAddr =
-            upstream.trim_start_matches("http://").parse().unwrap();
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", l.local_addr().unwrap());
-        let from_server = Arc::new(Mutex::new(Vec::new()));
-        let record = from_server.clone();
-        std::thread::spawn(move || {
-            for client in l.incoming().flatten() {
-                let Ok(server) = TcpStream::connect(upstream) else {
-                    continue;
-                };
-                let (mut c_in, mut s_out) =
-                    (client.try_clone().unwrap(), server.try_clone().unwrap());
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut c_in, &mut s_out);
-                    let _ = s_out.shutdown(Shutdown::Write);
-                });
-                let record = record.clone();
-                std::thread::spawn(move || {
-                    let (mut server, mut client) = (server, client);
-                    let mut buf = [0u8; 8192];
-                    while let Ok(n) = server.read(&mut buf) {
-                        if n == 0 || client.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                        record.lock().unwrap().extend_from_slice(&buf[..n]);
-                    }
-                    let _ = client.shutdown(Shutdown::Write);
-                });
-            }
-        });
-        Recorder { url, from_server }
-    }
-
-    /// The last `access_token` the server handed out.
-    fn last_token(&self) -> String {
-        let text = String::from_utf8_lossy(&self.from_server.lock().unwrap()).into_owned();
-        let at = text
-            .rfind("\"access_token\":\"")
-            .expect("a token answer went through");
-        let rest = &text[at + "\"access_token\":\"".len()..];
-        rest[..rest.find('"').unwrap()].to_owned()
-    }
+/// The last `access_token` the server handed out through `proxy` (read off the token answer, as
+/// nothing else on this desktop may show it).
+fn last_token(proxy: &FaultProxy) -> String {
+    let text = String::from_utf8_lossy(&proxy.received()).into_owned();
+    let at = text
+        .rfind("\"access_token\":\"")
+        .expect("a token answer went through");
+    let rest = &text[at + "\"access_token\":\"".len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
 }
 
 /// Status of `GET /{key}/settings/{device}` with this bearer token, sent straight to the cloud.
@@ -87,10 +45,10 @@ fn after_key_out_the_sessions_token_is_refused_by_the_real_cloud() {
     let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let cloud = start_cloud(d.dir.path());
-    let recorder = Recorder::start(&cloud.url);
-    let o = d.attune_with(&["key-in", KEY, "--json"], &env(&recorder.url));
+    let recorder = FaultProxy::start(cloud.url.trim_start_matches("http://").parse().unwrap());
+    let o = d.attune_with(&["key-in", KEY, "--json"], &env(&recorder.url()));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let token = recorder.last_token();
+    let token = last_token(&recorder);
     assert_eq!(
         get_settings_status(&cloud.url, &token),
         200,
@@ -98,7 +56,7 @@ fn after_key_out_the_sessions_token_is_refused_by_the_real_cloud() {
     );
 
     assert!(d
-        .attune_with(&["key-out"], &env(&recorder.url))
+        .attune_with(&["key-out"], &env(&recorder.url()))
         .status
         .success());
 

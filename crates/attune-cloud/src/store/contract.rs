@@ -96,6 +96,7 @@ where
     purge_removes_only_expired(&make().await).await;
     revoked_grants_are_gone_and_revoking_is_idempotent(&make().await).await;
     other_documents_round_trip(&make().await).await;
+    concurrent_updates_with_one_revision_let_exactly_one_win(make().await).await;
 }
 
 pub async fn ping_answers(s: &impl Store) {
@@ -330,4 +331,35 @@ pub async fn revoked_grants_are_gone_and_revoking_is_idempotent(s: &impl Store) 
     assert!(ok(s.find_grant("d00d", 20).await, "kept").is_some());
     assert_eq!(ok(s.revoke_authorization("beef", 30).await, "again"), 0);
     assert_eq!(ok(s.revoke_authorization("0000", 30).await, "unknown"), 0);
+}
+
+/// Eight writers holding the same revision: exactly one wins, and the revision moves by one.
+pub async fn concurrent_updates_with_one_revision_let_exactly_one_win(s: impl Store) {
+    let s = std::sync::Arc::new(s);
+    let safe = safe_doc("prefsSafe-x", PrefsSafeType::User, 1);
+    ok(s.put_prefs_safe(safe, None).await, "put safe");
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let s = s.clone();
+            let doc = safe_doc("prefsSafe-x", PrefsSafeType::User, 100 + i);
+            tokio::spawn(async move { s.put_prefs_safe(doc, Some(1)).await })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        match t.await {
+            Ok(r) => wins += usize::from(r.is_ok()),
+            Err(e) => panic!("store contract: concurrent writer: {e}"),
+        }
+    }
+    assert_eq!(
+        wins, 1,
+        "store contract: concurrent writers with one revision"
+    );
+    let found = ok(s.find_prefs_safe("prefsSafe-x").await, "find safe");
+    assert_eq!(
+        found.map(|d| d.rev),
+        Some(2),
+        "store contract: revision after the race"
+    );
 }

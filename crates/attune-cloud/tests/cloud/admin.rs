@@ -1,19 +1,12 @@
 //! The admin commands, through the library and through the real binary.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use attune_cloud::admin;
 use attune_cloud::auth::SecretHash;
 use attune_cloud::clock::SystemClock;
 use attune_cloud::store::sqlite::{self, SqliteStore};
 use attune_cloud::store::{PrefsSafeType, Store};
 
-use crate::common::fixtures;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_attune-cloud"))
-}
+use crate::common::{bin, dev_grant, fixtures, serve};
 
 #[tokio::test]
 async fn loading_gpii_files_twice_changes_nothing_the_second_time() {
@@ -181,15 +174,7 @@ async fn a_backup_restores_exactly_and_a_corrupt_one_is_refused() {
 fn the_binary_runs_every_admin_command() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("c.db").display());
-    let run = |args: &[&str]| {
-        let out = bin().args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run = crate::common::admin;
     let fixtures = fixtures();
     let out = run(&["load", "--store", &store, fixtures.to_str().unwrap()]);
     assert!(out.contains("created"), "{out}");
@@ -247,130 +232,13 @@ fn the_binary_runs_every_admin_command() {
 fn serve_dev_answers_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("c.db").display());
-    let mut child = bin()
-        .args([
-            "serve",
-            "--dev",
-            "--store",
-            &store,
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("server exited before listening")
-            .unwrap();
-        let v: serde_json::Value =
-            serde_json::from_str(&line).expect("JSON log lines when not a terminal");
-        if v["message"] == "attune-cloud listening" {
-            break v["addr"].as_str().unwrap().to_owned();
-        }
-    };
+    let serving = serve(&["--dev", "--store", &store]);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let http = reqwest::Client::new();
-        let r = http
-            .post(format!("http://{addr}/access_token"))
-            .form(&[
-                ("grant_type", "password"),
-                ("client_id", "attune-dev"),
-                ("client_secret", "attune-dev-secret"),
-                ("username", "large_text"),
-                ("password", "x"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-    });
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    assert!(exit.success(), "{exit:?}");
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+    rt.block_on(async { assert_eq!(dev_grant(&serving.url).await.status(), 200) });
+    let log = serving.stop();
+    assert!(log.iter().any(|l| l.contains("stopped")), "{log:?}");
     // No key or token in the log.
-    assert!(!rest.iter().any(|l| l.contains("large_text")), "{rest:?}");
-}
-
-/// An `attune-cloud serve` process on 127.0.0.1:0, stopped by SIGTERM (or killed when dropped).
-struct Serving {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Serving {
-    fn start(args: &[&str]) -> Serving {
-        let mut child = bin()
-            .arg("serve")
-            .args(args)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("server exited before listening")
-                .unwrap();
-            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-            if v["message"] == "attune-cloud listening" {
-                break v["addr"].as_str().unwrap().to_owned();
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        Serving {
-            child,
-            base: format!("http://{addr}"),
-        }
-    }
-
-    fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        assert!(self.child.wait().unwrap().success());
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn dev_grant(base: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{base}/access_token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", admin::DEV_CLIENT_ID),
-            ("client_secret", admin::DEV_CLIENT_SECRET),
-            ("username", "large_text"),
-            ("password", "x"),
-        ])
-        .send()
-        .await
-        .unwrap()
+    assert!(!log.iter().any(|l| l.contains("large_text")), "{log:?}");
 }
 
 #[test]
@@ -379,20 +247,20 @@ fn the_dev_credential_works_only_while_serve_is_given_dev() {
     let store = format!("sqlite:{}", dir.path().join("c.db").display());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let device = crate::common::percent_encode(crate::common::GNOME_DEVICE);
-    let dev = Serving::start(&["--dev", "--store", &store]);
+    let dev = serve(&["--dev", "--store", &store]);
     let token = rt.block_on(async {
-        let r = dev_grant(&dev.base).await;
+        let r = dev_grant(&dev.url).await;
         assert_eq!(r.status(), 200);
         let v: serde_json::Value = r.json().await.unwrap();
         v["access_token"].as_str().unwrap().to_owned()
     });
     dev.stop();
 
-    let plain = Serving::start(&["--store", &store]);
+    let plain = serve(&["--store", &store]);
     rt.block_on(async {
-        assert_eq!(dev_grant(&plain.base).await.status(), 401, "dev grant");
+        assert_eq!(dev_grant(&plain.url).await.status(), 401, "dev grant");
         let r = reqwest::Client::new()
-            .get(format!("{}/large_text/settings/{device}", plain.base))
+            .get(format!("{}/large_text/settings/{device}", plain.url))
             .bearer_auth(&token)
             .send()
             .await
@@ -402,8 +270,8 @@ fn the_dev_credential_works_only_while_serve_is_given_dev() {
     plain.stop();
 
     // With --dev again, it works again.
-    let dev = Serving::start(&["--dev", "--store", &store]);
-    rt.block_on(async { assert_eq!(dev_grant(&dev.base).await.status(), 200) });
+    let dev = serve(&["--dev", "--store", &store]);
+    rt.block_on(async { assert_eq!(dev_grant(&dev.url).await.status(), 200) });
     dev.stop();
 }
 
@@ -432,7 +300,7 @@ fn the_store_its_journal_backups_and_key_lists_are_owner_only() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
     let store = format!("sqlite:{}", db.display());
-    let serving = Serving::start(&["--dev", "--store", &store]);
+    let serving = serve(&["--dev", "--store", &store]);
     for f in ["c.db", "c.db-wal", "c.db-shm"] {
         assert_eq!(mode(&dir.path().join(f)), 0o600, "{f} while serving");
     }

@@ -18,6 +18,50 @@ fn unauthorized() -> Value {
     serde_json::from_str(UNAUTHORIZED).unwrap()
 }
 
+/// Limits with this per-address policy for failed grants.
+fn per_address(burst: f64, per_second: f64) -> Limits {
+    Limits {
+        per_address: LimitPolicy { burst, per_second },
+        ..Limits::default()
+    }
+}
+
+/// Limits with this per-client policy for failed grants.
+fn per_client(burst: f64, per_second: f64) -> Limits {
+    Limits {
+        per_client: LimitPolicy { burst, per_second },
+        ..Limits::default()
+    }
+}
+
+/// The status of a password grant for `key` as client `id`.
+async fn grant_status(c: &Cloud, id: &str, secret: &str, key: &str) -> u16 {
+    c.token_form(&grant(id, secret, key))
+        .await
+        .status()
+        .as_u16()
+}
+
+/// Status, API header and body of a PUT of `body` for `key`.
+async fn put_parts(
+    c: &Cloud,
+    key: &str,
+    body: &Value,
+    token: Option<&str>,
+) -> (u16, Option<String>, Value) {
+    parts(c.put_settings(key, body, token).await).await
+}
+
+/// The status of a PUT of `body` for `key`.
+async fn put_status(c: &Cloud, key: &str, body: &Value, token: Option<&str>) -> u16 {
+    c.put_settings(key, body, token).await.status().as_u16()
+}
+
+/// Status, API header and body of a password grant for `key` as client `id`.
+async fn grant_parts(c: &Cloud, id: &str, secret: &str, key: &str) -> (u16, Option<String>, Value) {
+    parts(c.token_form(&grant(id, secret, key)).await).await
+}
+
 fn grant<'a>(id: &'a str, secret: &'a str, key: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("grant_type", "password"),
@@ -143,7 +187,7 @@ async fn a_wrong_secret_or_unknown_client_is_an_oauth_401() {
     let c = Cloud::start().await;
     let expected = json!({"error": "server_error", "error_description": "Unauthorized"});
     for (id, secret) in [(DEV_ID, "wrong"), ("nobody", "x")] {
-        let (s, _, body) = parts(c.token_form(&grant(id, secret, "large_text")).await).await;
+        let (s, _, body) = grant_parts(&c, id, secret, "large_text").await;
         assert_eq!((s, body), (401, expected.clone()), "{id}");
     }
     c.stop().await;
@@ -204,11 +248,7 @@ async fn a_missing_username_or_password_is_400_invalid_request() {
 #[tokio::test]
 async fn an_unknown_key_gets_no_token_unless_the_client_may_create_keys() {
     let c = Cloud::start().await;
-    let (s, _, body) = parts(
-        c.token_form(&grant("site-a", "site-a-secret", "no-such-key"))
-            .await,
-    )
-    .await;
+    let (s, _, body) = grant_parts(&c, "site-a", "site-a-secret", "no-such-key").await;
     assert_eq!(
         (s, body),
         (
@@ -216,11 +256,7 @@ async fn an_unknown_key_gets_no_token_unless_the_client_may_create_keys() {
             json!({"error": "server_error", "error_description": "Unauthorized"})
         )
     );
-    let (s, _, _) = parts(
-        c.token_form(&grant("creator", "creator-secret", "no-such-key"))
-            .await,
-    )
-    .await;
+    let (s, _, _) = grant_parts(&c, "creator", "creator-secret", "no-such-key").await;
     assert_eq!(s, 200);
     c.stop().await;
 }
@@ -228,20 +264,14 @@ async fn an_unknown_key_gets_no_token_unless_the_client_may_create_keys() {
 #[tokio::test]
 async fn an_address_outside_the_allow_list_gets_no_token() {
     let c = Cloud::start().await;
-    let (s, _, body) = parts(
-        c.token_form(&grant("far-away", "far-away-secret", "large_text"))
-            .await,
-    )
-    .await;
+    let (s, _, body) = grant_parts(&c, "far-away", "far-away-secret", "large_text").await;
     assert_eq!(
         (s, body["error_description"].as_str()),
         (401, Some("Unauthorized"))
     );
     // The creator credential lists 127.0.0.1/8.
     assert_eq!(
-        c.token_form(&grant("creator", "creator-secret", "alice"))
-            .await
-            .status(),
+        grant_status(&c, "creator", "creator-secret", "alice").await,
         200
     );
     c.stop().await;
@@ -249,21 +279,9 @@ async fn an_address_outside_the_allow_list_gets_no_token() {
 
 #[tokio::test]
 async fn failed_grants_from_one_address_are_rate_limited_until_time_passes() {
-    let c = Cloud::start_with(Limits {
-        per_address: LimitPolicy {
-            burst: 3.0,
-            per_second: 0.1,
-        },
-        ..Limits::default()
-    })
-    .await;
+    let c = Cloud::start_with(per_address(3.0, 0.1)).await;
     for _ in 0..3 {
-        assert_eq!(
-            c.token_form(&grant(DEV_ID, DEV_SECRET, "guess"))
-                .await
-                .status(),
-            401
-        );
+        assert_eq!(grant_status(&c, DEV_ID, DEV_SECRET, "guess").await, 401);
     }
     let r = c.token_form(&grant(DEV_ID, DEV_SECRET, "large_text")).await;
     assert_eq!(r.status(), 429);
@@ -273,9 +291,7 @@ async fn failed_grants_from_one_address_are_rate_limited_until_time_passes() {
     assert_eq!(body["isError"], true);
     c.clock.advance_ms(10_000);
     assert_eq!(
-        c.token_form(&grant(DEV_ID, DEV_SECRET, "large_text"))
-            .await
-            .status(),
+        grant_status(&c, DEV_ID, DEV_SECRET, "large_text").await,
         200
     );
     c.stop().await;
@@ -283,32 +299,19 @@ async fn failed_grants_from_one_address_are_rate_limited_until_time_passes() {
 
 #[tokio::test]
 async fn failed_grants_of_one_client_limit_that_client_only() {
-    let c = Cloud::start_with(Limits {
-        per_client: LimitPolicy {
-            burst: 2.0,
-            per_second: 0.5,
-        },
-        ..Limits::default()
-    })
-    .await;
+    let c = Cloud::start_with(per_client(2.0, 0.5)).await;
     for _ in 0..2 {
         assert_eq!(
-            c.token_form(&grant("site-a", "site-a-secret", "guess"))
-                .await
-                .status(),
+            grant_status(&c, "site-a", "site-a-secret", "guess").await,
             401
         );
     }
     assert_eq!(
-        c.token_form(&grant("site-a", "site-a-secret", "large_text"))
-            .await
-            .status(),
+        grant_status(&c, "site-a", "site-a-secret", "large_text").await,
         429
     );
     assert_eq!(
-        c.token_form(&grant(DEV_ID, DEV_SECRET, "large_text"))
-            .await
-            .status(),
+        grant_status(&c, DEV_ID, DEV_SECRET, "large_text").await,
         200
     );
     c.stop().await;
@@ -320,23 +323,17 @@ async fn wrong_secrets_of_one_client_never_refuse_another_clients_correct_creden
     // The default burst (10), from this one address, as behind a reverse proxy.
     for _ in 0..10 {
         assert_eq!(
-            c.token_form(&grant("site-a", "not-the-secret", "large_text"))
-                .await
-                .status(),
+            grant_status(&c, "site-a", "not-the-secret", "large_text").await,
             401
         );
     }
     assert_eq!(
-        c.token_form(&grant("site-a", "site-a-secret", "large_text"))
-            .await
-            .status(),
+        grant_status(&c, "site-a", "site-a-secret", "large_text").await,
         429,
         "the guessed client itself is limited from this address"
     );
     assert_eq!(
-        c.token_form(&grant(DEV_ID, DEV_SECRET, "large_text"))
-            .await
-            .status(),
+        grant_status(&c, DEV_ID, DEV_SECRET, "large_text").await,
         200,
         "another site from the same address"
     );
@@ -345,31 +342,14 @@ async fn wrong_secrets_of_one_client_never_refuse_another_clients_correct_creden
 
 #[tokio::test]
 async fn made_up_client_ids_share_one_limit_per_address() {
-    let c = Cloud::start_with(Limits {
-        per_address: LimitPolicy {
-            burst: 3.0,
-            per_second: 0.1,
-        },
-        ..Limits::default()
-    })
-    .await;
+    let c = Cloud::start_with(per_address(3.0, 0.1)).await;
     for i in 0..3 {
         let id = format!("nobody-{i}");
-        assert_eq!(
-            c.token_form(&grant(&id, "x", "large_text")).await.status(),
-            401
-        );
+        assert_eq!(grant_status(&c, &id, "x", "large_text").await, 401);
     }
+    assert_eq!(grant_status(&c, "nobody-99", "x", "large_text").await, 429);
     assert_eq!(
-        c.token_form(&grant("nobody-99", "x", "large_text"))
-            .await
-            .status(),
-        429
-    );
-    assert_eq!(
-        c.token_form(&grant(DEV_ID, DEV_SECRET, "large_text"))
-            .await
-            .status(),
+        grant_status(&c, DEV_ID, DEV_SECRET, "large_text").await,
         200
     );
     c.stop().await;
@@ -390,12 +370,8 @@ async fn token_via(c: &Cloud, forwarded_for: &str, fields: &[(&str, &str)]) -> u
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_client_address_has_its_own_limit() {
     let c = Cloud::start_with(Limits {
-        per_address: LimitPolicy {
-            burst: 2.0,
-            per_second: 0.1,
-        },
         trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
-        ..Limits::default()
+        ..per_address(2.0, 0.1)
     })
     .await;
     for _ in 0..2 {
@@ -420,14 +396,7 @@ async fn behind_a_trusted_proxy_each_client_address_has_its_own_limit() {
 
 #[tokio::test]
 async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
-    let c = Cloud::start_with(Limits {
-        per_address: LimitPolicy {
-            burst: 2.0,
-            per_second: 0.1,
-        },
-        ..Limits::default()
-    })
-    .await;
+    let c = Cloud::start_with(per_address(2.0, 0.1)).await;
     for i in 0..2 {
         let spoofed = format!("198.51.100.{i}");
         assert_eq!(
@@ -537,9 +506,7 @@ async fn a_revoked_token_is_401_at_once_and_revoking_is_idempotent() {
     let (s, _, body) = parts(c.get_settings("alice", GNOME_DEVICE, Some(&t)).await).await;
     assert_eq!((s, body), (401, unauthorized()));
     assert_eq!(
-        c.put_settings("alice", &font_size_body(30.0), Some(&t))
-            .await
-            .status(),
+        put_status(&c, "alice", &font_size_body(30.0), Some(&t)).await,
         401
     );
     assert_eq!(
@@ -622,11 +589,7 @@ async fn put_merges_into_a_user_set_and_answers_gpiis_message() {
             ["http://registry.gpii.net/common/fontSize"],
         24
     );
-    let (s, _, body) = parts(
-        c.put_settings("alice", &font_size_body(30.0), Some(&t))
-            .await,
-    )
-    .await;
+    let (s, _, body) = put_parts(&c, "alice", &font_size_body(30.0), Some(&t)).await;
     assert_eq!(
         (s, body),
         (
@@ -674,9 +637,7 @@ async fn a_put_that_would_grow_the_stored_set_past_256_kib_is_413_and_saves_noth
     let t = c.token("alice").await;
     for batch in 0..2 {
         assert_eq!(
-            c.put_settings("alice", &hundred_kb_body(batch), Some(&t))
-                .await
-                .status(),
+            put_status(&c, "alice", &hundred_kb_body(batch), Some(&t)).await,
             200,
             "batch {batch}"
         );
@@ -684,7 +645,7 @@ async fn a_put_that_would_grow_the_stored_set_past_256_kib_is_413_and_saves_noth
     let (_, before) = c.store.find_prefs_by_key("alice").await.unwrap().unwrap();
     let before = before.unwrap();
 
-    let (s, _, body) = parts(c.put_settings("alice", &hundred_kb_body(2), Some(&t)).await).await;
+    let (s, _, body) = put_parts(&c, "alice", &hundred_kb_body(2), Some(&t)).await;
 
     assert_eq!(s, 413);
     assert_eq!(body["isError"], true);
@@ -696,9 +657,7 @@ async fn a_put_that_would_grow_the_stored_set_past_256_kib_is_413_and_saves_noth
     assert_eq!(after.unwrap(), before, "nothing stored");
     // Small changes still fit.
     assert_eq!(
-        c.put_settings("alice", &font_size_body(30.0), Some(&t))
-            .await
-            .status(),
+        put_status(&c, "alice", &font_size_body(30.0), Some(&t)).await,
         200
     );
     c.stop().await;
@@ -723,7 +682,7 @@ async fn a_new_key_whose_first_put_is_over_256_kib_is_413_and_not_created() {
     let t = c.token_as("maker", "maker-secret", "newcomer").await;
     let body = filler_body(0, 300);
 
-    let s = c.put_settings("newcomer", &body, Some(&t)).await.status();
+    let s = put_status(&c, "newcomer", &body, Some(&t)).await;
 
     assert_eq!(s, 413);
     assert_eq!(c.store.find_prefs_by_key("newcomer").await.unwrap(), None);
@@ -734,11 +693,7 @@ async fn a_new_key_whose_first_put_is_over_256_kib_is_413_and_not_created() {
 async fn put_on_a_snapset_is_404_readonly() {
     let c = Cloud::start().await;
     let t = c.token("large_text").await;
-    let (s, _, body) = parts(
-        c.put_settings("large_text", &font_size_body(30.0), Some(&t))
-            .await,
-    )
-    .await;
+    let (s, _, body) = put_parts(&c, "large_text", &font_size_body(30.0), Some(&t)).await;
     assert_eq!(s, 404);
     assert_eq!(body["isError"], true);
     assert_eq!(body["errorCode"], "GPII_ERR_READONLY");
@@ -752,11 +707,7 @@ async fn put_on_a_snapset_is_404_readonly() {
 async fn put_of_an_invalid_set_is_400_with_errors() {
     let c = Cloud::start().await;
     let t = c.token("alice").await;
-    let (s, _, body) = parts(
-        c.put_settings("alice", &json!({"flat": {}}), Some(&t))
-            .await,
-    )
-    .await;
+    let (s, _, body) = put_parts(&c, "alice", &json!({"flat": {}}), Some(&t)).await;
     assert_eq!(s, 400);
     assert_eq!(body["isError"], true);
     assert_eq!(
@@ -767,7 +718,7 @@ async fn put_of_an_invalid_set_is_400_with_errors() {
     // A setting outside its registry schema.
     let bad = json!({"contexts": {"gpii-default": {"preferences": {
         "http://registry.gpii.net/applications/org.gnome.desktop.interface": {"text-scaling-factor": 40}}}}});
-    let (s, _, body) = parts(c.put_settings("alice", &bad, Some(&t)).await).await;
+    let (s, _, body) = put_parts(&c, "alice", &bad, Some(&t)).await;
     assert_eq!(s, 400);
     assert!(body["errors"][0]["message"]
         .as_str()
@@ -781,7 +732,7 @@ async fn put_without_a_valid_token_for_that_key_is_401() {
     let c = Cloud::start().await;
     let t = c.token("large_text").await;
     for token in [None, Some(t.as_str())] {
-        let (s, _, body) = parts(c.put_settings("alice", &font_size_body(30.0), token).await).await;
+        let (s, _, body) = put_parts(&c, "alice", &font_size_body(30.0), token).await;
         assert_eq!((s, body), (401, unauthorized()));
     }
     c.stop().await;
@@ -793,12 +744,10 @@ async fn put_honours_allowed_prefs_to_write() {
     let t = c.token_as("creator", "creator-secret", "alice").await;
     let contrast = json!({"contexts": {"gpii-default": {"preferences": {
         "http://registry.gpii.net/common/highContrast/enabled": false}}}});
-    let (s, _, body) = parts(c.put_settings("alice", &contrast, Some(&t)).await).await;
+    let (s, _, body) = put_parts(&c, "alice", &contrast, Some(&t)).await;
     assert_eq!((s, body), (401, unauthorized()));
     assert_eq!(
-        c.put_settings("alice", &font_size_body(20.0), Some(&t))
-            .await
-            .status(),
+        put_status(&c, "alice", &font_size_body(20.0), Some(&t)).await,
         200
     );
     c.stop().await;
@@ -808,11 +757,7 @@ async fn put_honours_allowed_prefs_to_write() {
 async fn put_creates_a_key_when_the_client_may() {
     let c = Cloud::start().await;
     let t = c.token_as("creator", "creator-secret", "fresh-key").await;
-    let (s, _, body) = parts(
-        c.put_settings("fresh-key", &font_size_body(16.0), Some(&t))
-            .await,
-    )
-    .await;
+    let (s, _, body) = put_parts(&c, "fresh-key", &font_size_body(16.0), Some(&t)).await;
     assert_eq!((s, body["gpiiKey"].as_str()), (200, Some("fresh-key")));
     let (k, safe) = c
         .store

@@ -2,6 +2,7 @@
 //! the fixtures in `tests/fixtures`, and a clock the test moves.
 
 use std::path::PathBuf;
+use std::process::Command;
 use std::sync::Arc;
 
 use attune_cloud::admin;
@@ -10,6 +11,7 @@ use attune_cloud::clock::ManualClock;
 use attune_cloud::server;
 use attune_cloud::store::sqlite::SqliteStore;
 use attune_cloud::store::PrefsSafeType;
+use attune_testkit::serving::Serving;
 use serde_json::Value;
 
 pub const DEV_ID: &str = "attune-dev";
@@ -178,4 +180,40 @@ pub async fn parts(r: reqwest::Response) -> (u16, Option<String>, Value) {
     let text = r.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, api, body)
+}
+
+/// The real `attune-cloud` binary.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_attune-cloud"))
+}
+
+/// `attune-cloud ARGS…`, which must succeed; its output.
+pub fn admin(args: &[&str]) -> String {
+    attune_testkit::process::run(bin().args(args))
+}
+
+/// `attune-cloud serve ARGS… --listen 127.0.0.1:0`, running (see the kit's [`Serving`]).
+pub fn serve(args: &[&str]) -> Serving {
+    let mut c = bin();
+    c.arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info");
+    Serving::start(c)
+}
+
+/// A password grant with the dev credential (`serve --dev`) for `large_text`.
+pub async fn dev_grant(base: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}/access_token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", DEV_ID),
+            ("client_secret", DEV_SECRET),
+            ("username", "large_text"),
+            ("password", "x"),
+        ])
+        .send()
+        .await
+        .unwrap()
 }

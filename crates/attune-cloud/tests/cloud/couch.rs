@@ -19,21 +19,13 @@ use attune_cloud::clock::SystemClock;
 use attune_cloud::server;
 use attune_cloud::store::contract;
 use attune_cloud::store::couchdb::{CouchOptions, CouchStore, CouchUrl};
-use attune_cloud::store::{PrefsSafeType, Store};
+use attune_cloud::store::Store;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{percent_encode, DEV_ID, DEV_SECRET, GNOME_DEVICE};
-
-pub const COUCH_PACKAGES: &[&str] = &[
-    "express@4",
-    "express-pouchdb",
-    "pouchdb-core",
-    "pouchdb-adapter-memory",
-    "pouchdb-adapter-http",
-    "pouchdb-mapreduce",
-    "pouchdb-replication",
-];
+use crate::common::{admin, percent_encode, DEV_ID, DEV_SECRET, GNOME_DEVICE};
+use attune_testkit::gpii::COUCH_PACKAGES;
+use attune_testkit::serving::Serving;
 
 pub fn enabled() -> bool {
     let on = std::env::var("ATTUNE_GPII_INTEROP").as_deref() == Ok("1");
@@ -68,23 +60,7 @@ fn install() -> PathBuf {
             )
             .unwrap();
         }
-        let out = Command::new("npm")
-            .args([
-                "install",
-                "--omit=dev",
-                "--ignore-scripts",
-                "--no-audit",
-                "--no-fund",
-            ])
-            .args(COUCH_PACKAGES)
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "npm install: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        attune_testkit::process::npm_install(&dir, COUCH_PACKAGES);
     }
     std::fs::copy(
         crate::common::fixtures().join("couch/server.js"),
@@ -152,97 +128,9 @@ async fn couchdb_store_passes_the_store_contract() {
     .await;
 }
 
-#[tokio::test]
-async fn a_revision_read_before_another_write_is_refused() {
-    if !enabled() {
-        return;
-    }
-    let couch = CouchServer::start();
-    let s = couch.store("gpii");
-    let safe = contract::safe_doc("prefsSafe-x", PrefsSafeType::User, 1);
-    s.put_prefs_safe(safe.clone(), None).await.unwrap();
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let s = s.clone();
-            let doc = contract::safe_doc("prefsSafe-x", PrefsSafeType::User, 100 + i);
-            tokio::spawn(async move { s.put_prefs_safe(doc, Some(1)).await })
-        })
-        .collect();
-    let mut wins = 0;
-    for t in tasks {
-        if t.await.unwrap().is_ok() {
-            wins += 1;
-        }
-    }
-    assert_eq!(wins, 1);
-    assert_eq!(
-        s.find_prefs_safe("prefsSafe-x").await.unwrap().unwrap().rev,
-        2
-    );
-}
-
-/// An `attune-cloud serve` process, stopped when dropped.
-struct Proc {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_attune-cloud"))
-}
-
-/// Starts `attune-cloud serve --dev` on a free port and waits for its "listening" log line.
-fn serve(store: &str) -> Proc {
-    let mut child = bin()
-        .args([
-            "serve",
-            "--dev",
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            store,
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for l in BufReader::new(out).lines().map_while(Result::ok) {
-            if !sent && l.contains("attune-cloud listening") {
-                let v: Value = serde_json::from_str(&l).unwrap();
-                let _ = tx.send(v["addr"].as_str().unwrap().to_owned());
-                sent = true;
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("attune-cloud did not start");
-    Proc {
-        child,
-        base: format!("http://{addr}"),
-    }
-}
-
-fn admin(args: &[&str]) -> String {
-    let out = bin().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "attune-cloud {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+/// Starts `attune-cloud serve --dev` on a free port.
+fn serve(store: &str) -> Serving {
+    crate::common::serve(&["--dev", "--store", store])
 }
 
 async fn token(http: &reqwest::Client, base: &str, key: &str) -> String {
@@ -311,16 +199,16 @@ async fn two_servers_on_one_couchdb_share_tokens_and_lose_no_write() {
     let http = reqwest::Client::new();
 
     // A token from A is honoured by B, and the other way round.
-    let ta = token(&http, &a.base, &key).await;
-    let tb = token(&http, &b.base, &key).await;
-    assert_eq!(get_settings(&http, &b.base, &key, &ta).await.0, 200);
-    assert_eq!(get_settings(&http, &a.base, &key, &tb).await.0, 200);
-    assert_eq!(get_settings(&http, &a.base, "large_text", &ta).await.0, 401);
+    let ta = token(&http, &a.url, &key).await;
+    let tb = token(&http, &b.url, &key).await;
+    assert_eq!(get_settings(&http, &b.url, &key, &ta).await.0, 200);
+    assert_eq!(get_settings(&http, &a.url, &key, &tb).await.0, 200);
+    assert_eq!(get_settings(&http, &a.url, "large_text", &ta).await.0, 401);
 
     // Many writers, alternating between the two servers, each adding its own terms.
     const WRITERS: usize = 12;
     const EACH: usize = 4;
-    let bases = [a.base.clone(), b.base.clone()];
+    let bases = [a.url.clone(), b.url.clone()];
     let tokens = [ta.clone(), tb.clone()];
     let tasks: Vec<_> = (0..WRITERS)
         .map(|w| {
@@ -431,7 +319,7 @@ async fn admin_commands_work_on_couchdb_and_a_restore_makes_later_tokens_stale()
     let p = serve(&store);
     let http = reqwest::Client::new();
     let r = http
-        .post(format!("{}/access_token", p.base))
+        .post(format!("{}/access_token", p.url))
         .form(&[
             ("grant_type", "password"),
             ("client_id", "school-7"),
@@ -447,7 +335,7 @@ async fn admin_commands_work_on_couchdb_and_a_restore_makes_later_tokens_stale()
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(get_settings(&http, &p.base, "alice", &t).await.0, 200);
+    assert_eq!(get_settings(&http, &p.url, "alice", &t).await.0, 200);
     drop(p);
 
     // The restore drill: the server is stopped, the backup restored, the server started again.
@@ -461,9 +349,9 @@ async fn admin_commands_work_on_couchdb_and_a_restore_makes_later_tokens_stale()
     assert!(out.contains("restored"), "{out}");
     let p = serve(&store);
     // The token was issued after the backup: it is gone, the client must key in again.
-    assert_eq!(get_settings(&http, &p.base, "alice", &t).await.0, 401);
-    let t2 = token(&http, &p.base, "alice").await;
-    assert_eq!(get_settings(&http, &p.base, "alice", &t2).await.0, 200);
+    assert_eq!(get_settings(&http, &p.url, "alice", &t).await.0, 401);
+    let t2 = token(&http, &p.url, "alice").await;
+    assert_eq!(get_settings(&http, &p.url, "alice", &t2).await.0, 200);
 
     // Purging: nothing has expired yet.
     let out = admin(&["tokens", "purge-expired", "--store", &store]);

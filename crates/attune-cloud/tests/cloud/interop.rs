@@ -7,7 +7,7 @@
 //! only with `ATTUNE_GPII_INTEROP=1`.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,42 +20,10 @@ use attune_cloud::{admin, server};
 use attune_model::registry::SolutionsRegistry;
 use serde_json::Value;
 
+use attune_testkit::gpii::install_gpii_universal;
+use attune_testkit::process::{free_port, Children};
+
 use crate::common::{fixtures, percent_encode};
-
-const GPII_VERSION: &str = "gpii-universal@0.3.0-dev.20200604T131823Z.d6fed9a";
-
-/// Child processes, stopped by their own handles when the test ends, however it ends.
-struct Children(Vec<Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn run(dir: &Path, cmd: &str, args: &[&str]) {
-    let out = Command::new(cmd)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Waits for an external process to answer (it has no other way to say it is ready).
 async fn wait_for(http: &reqwest::Client, url: &str) {
@@ -120,39 +88,7 @@ async fn attune_cloud_answers_as_gpiis_cloud_does() {
         r#"{"name": "attune-interop", "private": true}"#,
     )
     .unwrap();
-    run(
-        d,
-        "npm",
-        &[
-            "install",
-            "--omit=dev",
-            "--ignore-scripts",
-            GPII_VERSION,
-            "express@4",
-            "express-pouchdb",
-            "pouchdb-core",
-            "pouchdb-adapter-memory",
-            "pouchdb-adapter-http",
-            "pouchdb-mapreduce",
-            "pouchdb-replication",
-        ],
-    );
-    let g = d.join("node_modules/gpii-universal");
-    run(
-        &g,
-        "node",
-        &[
-            "scripts/convertPrefs.js",
-            "testData/preferences/",
-            "build/dbData/snapset/",
-            "snapset",
-        ],
-    );
-    run(
-        &g,
-        "node",
-        &["gpii/node_modules/solutionsRegistry/src/js/generate-schemas.js"],
-    );
+    let g = install_gpii_universal(d);
     std::fs::copy(fixtures().join("interop/couch.js"), d.join("couch.js")).unwrap();
 
     let (couch, ps, fm) = (free_port(), free_port(), free_port());

@@ -37,29 +37,3 @@ async fn data_survives_reopening_the_file() {
         20
     );
 }
-
-#[tokio::test]
-async fn concurrent_updates_with_the_same_revision_let_exactly_one_win() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(&dir.path().join("s.db")).unwrap();
-    let safe = contract::safe_doc("prefsSafe-x", PrefsSafeType::User, 1);
-    s.put_prefs_safe(safe.clone(), None).await.unwrap();
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let s = s.clone();
-            let doc = contract::safe_doc("prefsSafe-x", PrefsSafeType::User, 100 + i);
-            tokio::spawn(async move { s.put_prefs_safe(doc, Some(1)).await })
-        })
-        .collect();
-    let mut wins = 0;
-    for t in tasks {
-        if t.await.unwrap().is_ok() {
-            wins += 1;
-        }
-    }
-    assert_eq!(wins, 1);
-    assert_eq!(
-        s.find_prefs_safe("prefsSafe-x").await.unwrap().unwrap().rev,
-        2
-    );
-}

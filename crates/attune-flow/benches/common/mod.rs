@@ -15,15 +15,12 @@ pub fn iterations(default: usize) -> usize {
     }
 }
 
-/// A temp HOME with the GSettings keyfile backend. GIO reads these once, at first use: call this
-/// before anything touches GSettings, and keep the directory alive for the whole run.
-pub fn keyfile_desktop() -> std::io::Result<tempfile::TempDir> {
-    let dir = tempfile::tempdir()?;
-    std::env::set_var("GSETTINGS_BACKEND", "keyfile");
-    std::env::set_var("HOME", dir.path());
-    std::env::set_var("XDG_CONFIG_HOME", dir.path().join("config"));
-    std::env::set_var("XDG_DATA_HOME", dir.path().join("data"));
-    Ok(dir)
+/// A throw-away keyfile desktop, made the desktop of this process. GIO reads it once, at first
+/// use: call this before anything touches GSettings, and keep it alive for the whole run.
+pub fn keyfile_desktop() -> attune_testkit::KeyfileDesktop {
+    let d = attune_testkit::KeyfileDesktop::new();
+    d.install_in_process();
+    d
 }
 
 /// The `p` quantile of sorted durations.

@@ -3,19 +3,15 @@
 use std::time::{Duration, Instant};
 
 use attune_flow::cloud::classify::{Fallback, STALE_TOKEN_TEXT};
-use attune_flow::cloud::{FailureKind, GiveUp, Token};
+use attune_flow::cloud::{FailureKind, GiveUp};
 use attune_model::device::DeviceReport;
 
-use crate::fault::{head, response, After, FaultServer, Reply};
-use crate::{client, client_with, cloud, device, key, resilience, ATTEMPT};
-
-fn token() -> Token {
-    Token::new(
-        "tok-123".to_owned(),
-        Duration::from_secs(3600),
-        tokio::time::Instant::now(),
-    )
-}
+use crate::{
+    client, client_with, cloud, device, key, resilience, settings_from, timed_settings, token,
+    ATTEMPT,
+};
+use attune_testkit::http::{head, response};
+use attune_testkit::{After, Fault, FaultServer, Reply};
 
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
@@ -41,8 +37,7 @@ async fn healthy_token_then_settings_sends_what_gpii_expects() {
         } else {
             Reply::json(r#"{"gpiiKey":"k","preferences":{}}"#)
         }
-    })
-    .await;
+    });
     let c = client(&[s.url()]);
     let dl = c.deadline_from_now();
     let t = c.token(&key(), dl).await.unwrap();
@@ -104,8 +99,7 @@ async fn put_settings_sends_the_preferences_and_reports_read_only() {
             &[],
             r#"{"isError":true,"message":"read-only","errorCode":"GPII_ERR_READONLY"}"#,
         ),
-    ])
-    .await;
+    ]);
     let c = client(&[s.url()]);
     let prefs = serde_json::json!({"contexts":{"gpii-default":{"preferences":{"x":1}}}});
     c.put_settings(&token(), &key(), &prefs, c.deadline_from_now())
@@ -134,7 +128,7 @@ async fn key_rejected_in_each_of_the_three_error_shapes() {
         "Unauthorized",
     ];
     for body in bodies {
-        let s = FaultServer::always(Reply::status(401, &[], body)).await;
+        let s = FaultServer::always(Reply::status(401, &[], body));
         let c = client(&[s.url()]);
         let e = c.token(&key(), c.deadline_from_now()).await.unwrap_err();
         assert_eq!(
@@ -161,12 +155,8 @@ async fn stale_token_in_each_of_the_three_error_shapes() {
         "Unauthorized",
     ];
     for body in bodies {
-        let s = FaultServer::always(Reply::status(401, &[], body)).await;
-        let c = client(&[s.url()]);
-        let e = c
-            .get_settings(&token(), &key(), &device(), c.deadline_from_now())
-            .await
-            .unwrap_err();
+        let (s, r) = settings_from(Reply::status(401, &[], body)).await;
+        let e = r.unwrap_err();
         assert_eq!(
             (e.kind.clone(), e.gave_up),
             (FailureKind::StaleToken, GiveUp::NotRetryable)
@@ -191,12 +181,10 @@ async fn b1_malformed_json_is_not_retried() {
         "[".repeat(100_000).into_bytes(),
     ];
     for body in bodies {
-        let s = FaultServer::always(Reply::whole(response(200, Some("1.0"), &[], &body))).await;
+        let s = FaultServer::always(Reply::whole(response(200, Some("1.0"), &[], &body)));
         let c = client(&[s.url()]);
-        let e = c
-            .get_settings(&token(), &key(), &device(), c.deadline_from_now())
-            .await
-            .unwrap_err();
+        let (r, _) = timed_settings(&c).await;
+        let e = r.unwrap_err();
         assert!(matches!(e.kind, FailureKind::Malformed { .. }), "{e}");
         assert_eq!(s.count(), 1);
         assert!(e
@@ -212,7 +200,7 @@ async fn b1_malformed_json_is_not_retried() {
 #[tokio::test]
 async fn b1_malformed_token_answer_is_not_retried() {
     for body in [r#"{"access_token":""}"#, r#"{"token":"x"}"#, "ok"] {
-        let s = FaultServer::always(Reply::json(body)).await;
+        let s = FaultServer::always(Reply::json(body));
         let c = client(&[s.url()]);
         let e = c.token(&key(), c.deadline_from_now()).await.unwrap_err();
         assert!(
@@ -228,12 +216,12 @@ async fn b3_oversized_bodies_are_cut_at_the_cap() {
     let cap = resilience().max_body_bytes;
     // Declared too large: refused before a byte of body is read (the server sends none and
     // holds the connection: reading would time out instead).
-    let s = FaultServer::always(Reply::Bytes {
-        data: head(200, Some("1.0"), &[], Some(10_000_000_000)),
-        slice: None,
-        after: After::Hold,
-    })
-    .await;
+    let s = FaultServer::always(
+        Reply::whole(head(200, Some("1.0"), &[], Some(10_000_000_000))).with(Fault::Cut {
+            body_bytes: 0,
+            after: After::Hold,
+        }),
+    );
     let c = client(&[s.url()]);
     let t0 = Instant::now();
     let e = c
@@ -252,23 +240,15 @@ async fn b3_oversized_bodies_are_cut_at_the_cap() {
 
     // 5 MiB, honestly declared.
     let big = vec![b' '; 5 * 1024 * 1024];
-    let s = FaultServer::always(Reply::whole(response(200, Some("1.0"), &[], &big))).await;
-    let c = client(&[s.url()]);
-    let e = c
-        .get_settings(&token(), &key(), &device(), c.deadline_from_now())
-        .await
-        .unwrap_err();
+    let (_s, r) = settings_from(Reply::whole(response(200, Some("1.0"), &[], &big))).await;
+    let e = r.unwrap_err();
     assert!(matches!(e.kind, FailureKind::TooLarge { .. }), "{e}");
 
     // No length at all: a body that runs past the cap ends at the cap.
     let mut data = head(200, Some("1.0"), &[], None);
     data.extend_from_slice(&big);
-    let s = FaultServer::always(Reply::whole(data)).await;
-    let c = client(&[s.url()]);
-    let e = c
-        .get_settings(&token(), &key(), &device(), c.deadline_from_now())
-        .await
-        .unwrap_err();
+    let (s, r) = settings_from(Reply::whole(data)).await;
+    let e = r.unwrap_err();
     assert_eq!(
         e.kind,
         FailureKind::TooLarge {
@@ -290,7 +270,7 @@ async fn a_body_just_under_the_cap_is_read() {
     r.max_body_bytes = 1000;
     let body = format!("{{\"p\":\"{}\"}}", "x".repeat(990));
     assert_eq!(body.len(), 998);
-    let s = FaultServer::always(Reply::json(&body)).await;
+    let s = FaultServer::always(Reply::json(&body));
     let c = client_with(cloud(&[s.url()]), r);
     let v = c
         .get_settings(&token(), &key(), &device(), c.deadline_from_now())
@@ -303,8 +283,7 @@ async fn a_body_just_under_the_cap_is_read() {
 async fn version_probe_and_legacy_gpii() {
     let attune = FaultServer::always(Reply::json(
         r#"{"api":"1.2","server":"attune-cloud 0.1.0","schemaVersion":"0.2"}"#,
-    ))
-    .await;
+    ));
     // The header says 1.0; it is the authority.
     let c = client(&[attune.url()]);
     let v = c.version(c.deadline_from_now()).await.unwrap();
@@ -321,8 +300,7 @@ async fn version_probe_and_legacy_gpii() {
         };
         let status = if req.path == "/version" { 404 } else { 200 };
         Reply::whole(response(status, None, &[], body))
-    })
-    .await;
+    });
     let mut legacy = cloud(&[gpii.url()]);
     legacy.legacy_gpii = true;
     let c = client_with(legacy, resilience());
@@ -350,16 +328,35 @@ async fn other_refusals_are_not_retried() {
         (404, "Not Found"),
         (501, r#"{"error":"unsupported_grant_type"}"#),
     ] {
-        let s = FaultServer::always(Reply::status(status, &[], body)).await;
-        let c = client(&[s.url()]);
-        let e = c
-            .get_settings(&token(), &key(), &device(), c.deadline_from_now())
-            .await
-            .unwrap_err();
+        let (s, r) = settings_from(Reply::status(status, &[], body)).await;
+        let e = r.unwrap_err();
         assert!(
             matches!(&e.kind, FailureKind::Refused { status: s, .. } if *s == status),
             "{e}"
         );
         assert_eq!(s.count(), 1);
     }
+}
+
+/// The happy path against the real attune-cloud (in process, tokens that live 5 s): the client's
+/// token request and settings request are what the server expects, and the token's lifetime is
+/// the server's.
+#[tokio::test]
+async fn the_real_cloud_grants_a_token_of_its_lifetime_and_answers_in_gpii_shape() {
+    use attune_testkit::cloud::{RealCloud, DEV_ID, DEV_SECRET};
+    let real = RealCloud::with_token_lifetime(5);
+    let mut config = cloud(&[real.url()]);
+    config.client_id = Some(DEV_ID.to_owned());
+    config.client_secret = Some(DEV_SECRET.to_owned());
+    let c = client_with(config, resilience());
+    let person = attune_model::key::Key::parse("large_text").unwrap();
+    let dl = c.deadline_from_now();
+    let t = c.token(&person, dl).await.unwrap();
+    assert_eq!(t.expires_in, Duration::from_secs(5));
+    let v = c.get_settings(&t, &person, &device(), dl).await.unwrap();
+    assert_eq!(v["gpiiKey"], "large_text");
+    assert!(
+        v["solutionsRegistryEntries"]["org.gnome.desktop.interface"].is_object(),
+        "{v}"
+    );
 }

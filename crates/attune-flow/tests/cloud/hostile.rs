@@ -8,55 +8,25 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use attune_flow::config::{Config, Profile};
 use attune_flow::{Flow, Paths};
+use attune_testkit::gpii::PERSON;
+use attune_testkit::{FaultServer, KeyfileDesktop, Reply};
 
-use crate::fault::{FaultServer, Reply};
 use crate::resilience;
-
-/// A UUID that is no snapset, so no snapset fallback hides what the cloud path did.
-const PERSON: &str = "6f1c1c1e-9a43-4f3b-8d2e-0c1f4c2b7a11";
 
 /// The process's one throw-away desktop. GSettings reads its backend from the environment once
 /// per process, so the tests here share it and take [`serial`] while they run.
-fn desktop() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let p = |d: &str| dir.path().join(d);
-        for d in ["home", "config", "data"] {
-            std::fs::create_dir_all(p(d)).unwrap();
-        }
-        // Edition 2021: set_var is safe; it runs once, before anything here touches GSettings.
-        std::env::set_var("HOME", p("home"));
-        std::env::set_var("XDG_CONFIG_HOME", p("config"));
-        std::env::set_var("XDG_DATA_HOME", p("data"));
-        std::env::set_var("GSETTINGS_BACKEND", "keyfile");
-        dir
+fn desktop() -> &'static KeyfileDesktop {
+    static DESKTOP: OnceLock<KeyfileDesktop> = OnceLock::new();
+    DESKTOP.get_or_init(|| {
+        let d = KeyfileDesktop::new();
+        d.install_in_process();
+        d
     })
-    .path()
 }
 
 fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The cloud's answer for the person, as attune-model's matchmaker makes it.
-fn answer() -> String {
-    let prefs = attune_model::bundled::snapset("high_contrast")
-        .unwrap()
-        .unwrap();
-    let registry = attune_model::bundled::linux_registry().unwrap();
-    let device = attune_model::device::DeviceReport::linux(registry.solutions.keys().cloned());
-    let o =
-        attune_model::matchmaker::match_and_transform(&prefs, "gpii-default", &registry, &device)
-            .unwrap();
-    serde_json::json!({
-        "gpiiKey": PERSON,
-        "preferences": o.filtered_preferences,
-        "solutionsRegistryEntries": o.registry_entries,
-        "matchMakerOutput": o.matchmaker_output,
-    })
-    .to_string()
 }
 
 /// A development-profile flow with its own state under `root`, talking to `url`.
@@ -68,30 +38,17 @@ fn flow_for(root: &Path, url: &str) -> Flow {
     Flow::new(cfg, Paths::under(root)).unwrap()
 }
 
-/// The fault server runs on its own runtime: the flow blocks on one of its own, which cannot be
-/// started from inside another.
-fn server_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn a_token_that_never_expires_keys_in_without_panicking() {
     let _serial = serial();
-    let rt = server_runtime();
-    let body = answer();
-    let s = rt.block_on(FaultServer::start(move |req, _| {
+    let body = attune_testkit::gpii::answer(PERSON, "high_contrast").to_string();
+    let s = FaultServer::start(move |req, _| {
         if req.path == "/access_token" {
-            Reply::json(
-                r#"{"access_token":"tok","expiresIn":18446744073709551615,"token_type":"Bearer"}"#,
-            )
+            Reply::json(&attune_testkit::gpii::token("tok", u64::MAX))
         } else {
             Reply::json(&body)
         }
-    }));
+    });
     let root = tempfile::tempdir().unwrap();
     let flow = flow_for(root.path(), &s.url());
 
@@ -108,12 +65,11 @@ fn a_token_that_never_expires_keys_in_without_panicking() {
 #[test]
 fn a_retry_after_too_long_for_the_clock_falls_back_without_panicking() {
     let _serial = serial();
-    let rt = server_runtime();
-    let s = rt.block_on(FaultServer::always(Reply::status(
+    let s = FaultServer::always(Reply::status(
         503,
         &[("Retry-After", "99999999999999999999")],
-        r#"{"isError":true,"message":"busy"}"#,
-    )));
+        &attune_testkit::http::gpii_error("busy"),
+    ));
     let root = tempfile::tempdir().unwrap();
     let flow = flow_for(root.path(), &s.url());
 
@@ -135,10 +91,7 @@ fn a_retry_after_too_long_for_the_clock_falls_back_without_panicking() {
 #[test]
 fn nothing_applied_promises_a_retry_only_from_a_flow_that_reconnects() {
     let _serial = serial();
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
+    let closed = attune_testkit::refused_url();
     let root = tempfile::tempdir().unwrap();
     let exits = flow_for(&root.path().join("cli"), &closed);
     let reconnects = flow_for(&root.path().join("app"), &closed);

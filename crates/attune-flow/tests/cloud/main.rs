@@ -4,17 +4,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod answers;
-mod fault;
 mod hostile;
 mod network;
 mod tls;
 
 use std::time::Duration;
 
-use attune_flow::cloud::{ClientOptions, CloudClient};
+use attune_flow::cloud::{CallError, ClientOptions, CloudClient, Fallback, Token};
 use attune_flow::config::{CloudConfig, ResilienceConfig};
 use attune_model::device::DeviceReport;
 use attune_model::key::Key;
+use attune_testkit::{FaultServer, Reply};
 
 pub const ATTEMPT: Duration = Duration::from_millis(300);
 pub const DEADLINE: Duration = Duration::from_secs(2);
@@ -73,10 +73,35 @@ pub fn device() -> DeviceReport {
     ])
 }
 
-/// A URL that refuses connections: a port just bound and released.
-pub async fn refused_url() -> String {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    drop(l);
-    format!("http://{addr}")
+/// A token good for an hour.
+pub fn token() -> Token {
+    Token::new(
+        "tok".to_owned(),
+        Duration::from_secs(3600),
+        tokio::time::Instant::now(),
+    )
+}
+
+/// The fallback of a person with saved settings.
+pub fn saved() -> Fallback {
+    Fallback::Cache {
+        saved: "1 May".to_owned(),
+    }
+}
+
+/// One settings request with `c`, and how long it took.
+pub async fn timed_settings(c: &CloudClient) -> (Result<serde_json::Value, CallError>, Duration) {
+    let t0 = std::time::Instant::now();
+    let r = c
+        .get_settings(&token(), &key(), &device(), c.deadline_from_now())
+        .await;
+    (r, t0.elapsed())
+}
+
+/// One settings request to a fault server that always answers `reply`: the server (to count
+/// what it saw) and the outcome.
+pub async fn settings_from(reply: Reply) -> (FaultServer, Result<serde_json::Value, CallError>) {
+    let s = FaultServer::always(reply);
+    let (r, _) = timed_settings(&client(&[s.url()])).await;
+    (s, r)
 }

@@ -2,33 +2,16 @@
 
 use std::time::{Duration, Instant};
 
-use attune_flow::cloud::classify::Fallback;
-use attune_flow::cloud::{CallError, FailureKind, GiveUp, Token};
+use attune_flow::cloud::{CallError, FailureKind, GiveUp};
 
-use crate::fault::{head, response, After, FaultServer, Reply};
-use crate::{client, device, key, refused_url, resilience, ATTEMPT, DEADLINE, SLACK};
-
-fn token() -> Token {
-    Token::new(
-        "tok".to_owned(),
-        Duration::from_secs(3600),
-        tokio::time::Instant::now(),
-    )
-}
+use crate::{
+    client, device, key, resilience, saved, timed_settings, token, ATTEMPT, DEADLINE, SLACK,
+};
+use attune_testkit::http::{head, response};
+use attune_testkit::{After, Fault, FaultServer, Reply};
 
 async fn settings(urls: &[String]) -> (Result<serde_json::Value, CallError>, Duration) {
-    let c = client(urls);
-    let t0 = Instant::now();
-    let r = c
-        .get_settings(&token(), &key(), &device(), c.deadline_from_now())
-        .await;
-    (r, t0.elapsed())
-}
-
-fn cache() -> Fallback {
-    Fallback::Cache {
-        saved: "1 May".to_owned(),
-    }
+    timed_settings(&client(urls)).await
 }
 
 fn assert_no_key(e: &CallError) {
@@ -38,7 +21,7 @@ fn assert_no_key(e: &CallError) {
 
 #[tokio::test]
 async fn n1_refused_is_unreachable_three_attempts_fast() {
-    let url = refused_url().await;
+    let url = attune_testkit::refused_url();
     let (r, took) = settings(&[url]).await;
     let e = r.unwrap_err();
     assert!(matches!(e.kind, FailureKind::Unreachable { .. }), "{e}");
@@ -47,7 +30,7 @@ async fn n1_refused_is_unreachable_three_attempts_fast() {
     assert!(e
         .kind
         .user_message()
-        .text(&cache())
+        .text(&saved())
         .starts_with("Can't reach the preferences server."));
     assert_no_key(&e);
 }
@@ -83,7 +66,7 @@ async fn n3_connect_timeout_when_the_backlog_is_full() {
 
 #[tokio::test]
 async fn n4_stalled_headers_time_out_per_attempt() {
-    let s = FaultServer::always(Reply::Stall).await;
+    let s = FaultServer::always(Reply::fault(Fault::Stall));
     let (r, took) = settings(&[s.url()]).await;
     let e = r.unwrap_err();
     assert_eq!(e.kind, FailureKind::TooSlow);
@@ -104,12 +87,10 @@ async fn n4_stalled_headers_time_out_per_attempt() {
 async fn n5_stalled_body_is_a_timeout_not_malformed() {
     let mut data = head(200, Some("1.0"), &[], Some(100));
     data.extend_from_slice(br#"{"a":"#);
-    let s = FaultServer::always(Reply::Bytes {
-        data,
-        slice: None,
+    let s = FaultServer::always(Reply::whole(data).with(Fault::Cut {
+        body_bytes: 5,
         after: After::Hold,
-    })
-    .await;
+    }));
     let (r, _) = settings(&[s.url()]).await;
     let e = r.unwrap_err();
     assert_eq!(e.kind, FailureKind::TooSlow, "{e}");
@@ -118,11 +99,11 @@ async fn n5_stalled_body_is_a_timeout_not_malformed() {
 
 #[tokio::test]
 async fn n6_slowloris_cannot_keep_an_attempt_alive() {
-    let s = FaultServer::always(Reply::Slowloris {
-        head: head(200, Some("1.0"), &[], Some(1_000_000)),
-        every: Duration::from_millis(20),
-    })
-    .await;
+    let s = FaultServer::always(
+        Reply::whole(head(200, Some("1.0"), &[], Some(1_000_000))).with(Fault::Slowloris {
+            every: Duration::from_millis(20),
+        }),
+    );
     let mut r = resilience();
     r.max_attempts = 1;
     let c = crate::client_with(crate::cloud(&[s.url()]), r);
@@ -138,11 +119,8 @@ async fn n6_slowloris_cannot_keep_an_attempt_alive() {
 
 #[tokio::test]
 async fn n7_latency_under_the_attempt_timeout_succeeds_first_time() {
-    let s = FaultServer::always(Reply::Delay(
-        ATTEMPT / 2,
-        Box::new(Reply::json(r#"{"preferences":{}}"#)),
-    ))
-    .await;
+    let s =
+        FaultServer::always(Reply::json(r#"{"preferences":{}}"#).with(Fault::Delay(ATTEMPT / 2)));
     let (r, _) = settings(&[s.url()]).await;
     assert_eq!(r.unwrap(), serde_json::json!({"preferences":{}}));
     assert_eq!(s.count(), 1, "no retry");
@@ -152,17 +130,15 @@ async fn n7_latency_under_the_attempt_timeout_succeeds_first_time() {
 async fn n8_reset_mid_body_is_retried_as_unreachable() {
     let mut data = head(200, Some("1.0"), &[], Some(2000));
     data.extend_from_slice(&[b' '; 1000]);
-    let s = FaultServer::always(Reply::Bytes {
-        data,
-        slice: None,
+    let s = FaultServer::always(Reply::whole(data).with(Fault::Cut {
+        body_bytes: 1000,
         after: After::Reset,
-    })
-    .await;
+    }));
     let (r, _) = settings(&[s.url()]).await;
     let e = r.unwrap_err();
     assert!(matches!(e.kind, FailureKind::Unreachable { .. }), "{e}");
     assert_eq!(s.count(), 3);
-    let text = e.kind.user_message().text(&cache());
+    let text = e.kind.user_message().text(&saved());
     assert!(text.starts_with("Can't reach"), "{text}");
     assert!(!text.contains("could not read"), "{text}");
     assert_no_key(&e);
@@ -172,12 +148,10 @@ async fn n8_reset_mid_body_is_retried_as_unreachable() {
 async fn n9_truncated_body_is_retried_as_unreachable() {
     let mut data = head(200, Some("1.0"), &[], Some(100));
     data.extend_from_slice(br#"{"preferences":{"#);
-    let s = FaultServer::always(Reply::Bytes {
-        data,
-        slice: None,
+    let s = FaultServer::always(Reply::whole(data).with(Fault::Cut {
+        body_bytes: 16,
         after: After::Close,
-    })
-    .await;
+    }));
     let (r, _) = settings(&[s.url()]).await;
     let e = r.unwrap_err();
     assert!(matches!(e.kind, FailureKind::Unreachable { .. }), "{e}");
@@ -192,13 +166,13 @@ async fn n10_sliced_response_parses_identically() {
         "matchMakerOutput": {"inferredConfiguration": {}}
     })
     .to_string();
-    let whole = FaultServer::always(Reply::json(&body)).await;
-    let sliced = FaultServer::always(Reply::Bytes {
-        data: response(200, Some("1.0"), &[], body.as_bytes()),
-        slice: Some((16, Duration::from_millis(1))),
-        after: After::Close,
-    })
-    .await;
+    let whole = FaultServer::always(Reply::json(&body));
+    let sliced = FaultServer::always(
+        Reply::whole(response(200, Some("1.0"), &[], body.as_bytes())).with(Fault::Slice {
+            max: 16,
+            pause: Duration::from_millis(1),
+        }),
+    );
     let (a, _) = settings(&[whole.url()]).await;
     let (b, _) = settings(&[sliced.url()]).await;
     assert_eq!(a.unwrap(), b.unwrap());
@@ -208,7 +182,7 @@ async fn n10_sliced_response_parses_identically() {
 #[tokio::test]
 async fn n11_server_errors_make_exactly_three_requests() {
     for status in [500, 502, 503, 504] {
-        let s = FaultServer::always(Reply::status(status, &[], "oops")).await;
+        let s = FaultServer::always(Reply::status(status, &[], "oops"));
         let (r, took) = settings(&[s.url()]).await;
         let e = r.unwrap_err();
         assert_eq!(
@@ -223,7 +197,7 @@ async fn n11_server_errors_make_exactly_three_requests() {
         assert!(e
             .kind
             .user_message()
-            .text(&cache())
+            .text(&saved())
             .starts_with("The preferences server is having problems."));
     }
 }
@@ -233,8 +207,7 @@ async fn n12_retry_after_one_second_is_waited_then_succeeds() {
     let s = FaultServer::sequence(vec![
         Reply::status(429, &[("Retry-After", "1")], ""),
         Reply::json("{}"),
-    ])
-    .await;
+    ]);
     let (r, _) = settings(&[s.url()]).await;
     assert_eq!(r.unwrap(), serde_json::json!({}));
     let q = s.requests();
@@ -251,7 +224,7 @@ async fn n13_retry_after_an_hour_means_no_wait_and_no_calls_until_then() {
     let in_an_hour =
         httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3600));
     for value in ["3600", in_an_hour.as_str()] {
-        let s = FaultServer::always(Reply::status(503, &[("Retry-After", value)], "")).await;
+        let s = FaultServer::always(Reply::status(503, &[("Retry-After", value)], ""));
         let c = client(&[s.url()]);
         let t0 = Instant::now();
         let e = c
@@ -279,7 +252,7 @@ async fn n13_retry_after_an_hour_means_no_wait_and_no_calls_until_then() {
 #[tokio::test]
 async fn n14_garbage_retry_after_is_ignored() {
     for value in ["soon", "-5", "1.5"] {
-        let s = FaultServer::always(Reply::status(503, &[("Retry-After", value)], "")).await;
+        let s = FaultServer::always(Reply::status(503, &[("Retry-After", value)], ""));
         let (r, took) = settings(&[s.url()]).await;
         let e = r.unwrap_err();
         assert_eq!(
@@ -300,17 +273,9 @@ async fn n14_garbage_retry_after_is_ignored() {
 
 #[tokio::test]
 async fn n17_version_mismatch_is_one_request_and_latches() {
-    let s = FaultServer::always(Reply::Bytes {
-        data: response(200, Some("2.0"), &[], b"{}"),
-        slice: None,
-        after: After::Close,
-    })
-    .await;
+    let s = FaultServer::always(Reply::whole(response(200, Some("2.0"), &[], b"{}")));
     let c = client(&[s.url()]);
-    let e = c
-        .get_settings(&token(), &key(), &device(), c.deadline_from_now())
-        .await
-        .unwrap_err();
+    let e = timed_settings(&c).await.0.unwrap_err();
     assert_eq!(
         e.kind,
         FailureKind::VersionMismatch {
@@ -319,7 +284,7 @@ async fn n17_version_mismatch_is_one_request_and_latches() {
         }
     );
     assert_eq!(s.count(), 1);
-    let text = e.kind.user_message().text(&cache());
+    let text = e.kind.user_message().text(&saved());
     assert!(text.contains("client API 1.0, server API 2.0"), "{text}");
     // Not retried until restart.
     let again = c.token(&key(), c.deadline_from_now()).await.unwrap_err();
@@ -329,7 +294,7 @@ async fn n17_version_mismatch_is_one_request_and_latches() {
 
 #[tokio::test]
 async fn breaker_open_means_no_connection_and_an_instant_answer() {
-    let s = FaultServer::always(Reply::status(503, &[], "")).await;
+    let s = FaultServer::always(Reply::status(503, &[], ""));
     let c = client(&[s.url()]);
     let mut attempts = Vec::new();
     for _ in 0..2 {
@@ -361,8 +326,8 @@ async fn breaker_open_means_no_connection_and_an_instant_answer() {
 
 #[tokio::test]
 async fn transport_failure_moves_to_the_next_url_and_stays_there() {
-    let dead = refused_url().await;
-    let live = FaultServer::always(Reply::json("{}")).await;
+    let dead = attune_testkit::refused_url();
+    let live = FaultServer::always(Reply::json("{}"));
     let c = client(&[dead, live.url()]);
     for _ in 0..2 {
         let v = c
@@ -380,8 +345,8 @@ async fn transport_failure_moves_to_the_next_url_and_stays_there() {
 
 #[tokio::test]
 async fn a_busy_node_is_not_left_for_the_next_url() {
-    let busy = FaultServer::sequence(vec![Reply::status(503, &[], ""), Reply::json("{}")]).await;
-    let other = FaultServer::always(Reply::json("{}")).await;
+    let busy = FaultServer::sequence(vec![Reply::status(503, &[], ""), Reply::json("{}")]);
+    let other = FaultServer::always(Reply::json("{}"));
     let c = client(&[busy.url(), other.url()]);
     c.get_settings(&token(), &key(), &device(), c.deadline_from_now())
         .await
@@ -394,7 +359,7 @@ async fn n23_a_retry_storm_is_held_by_the_budget_and_the_breaker() {
     // 100 key-ins at once from one computer's process against a cloud answering 503: the
     // retry budget stops retries early and the breaker then turns calls away, so the server
     // sees little more than one request per key-in (TEST-MATRIX N23: at most 110).
-    let s = FaultServer::always(Reply::status(503, &[], "")).await;
+    let s = FaultServer::always(Reply::status(503, &[], ""));
     let c = std::sync::Arc::new(client(&[s.url()]));
     let mut storm = tokio::task::JoinSet::new();
     for _ in 0..100 {
@@ -450,7 +415,7 @@ async fn n21_a_pooled_connection_closed_by_the_server_is_transparent() {
     )
     .into_bytes();
     keep_alive.extend_from_slice(body);
-    let s = FaultServer::always(Reply::whole(keep_alive)).await;
+    let s = FaultServer::always(Reply::whole(keep_alive));
     let c = client(&[s.url()]);
     for call in 0..3 {
         let r = c

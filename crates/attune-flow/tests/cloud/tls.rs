@@ -5,16 +5,16 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use attune_flow::cloud::classify::{CertProblem, Fallback};
-use attune_flow::cloud::{FailureKind, Token};
+use attune_flow::cloud::classify::CertProblem;
+use attune_flow::cloud::FailureKind;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
 
-use crate::fault::response;
-use crate::{client_with, cloud, device, key, resilience, ATTEMPT, SLACK};
+use crate::{client_with, cloud, key, resilience, saved, timed_settings, ATTEMPT, SLACK};
+use attune_testkit::http::response;
 
 struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
@@ -142,14 +142,6 @@ async fn serve(leaf: Option<Leaf>, mode: Mode) -> Server {
     }
 }
 
-fn token() -> Token {
-    Token::new(
-        "tok".to_owned(),
-        Duration::from_secs(3600),
-        tokio::time::Instant::now(),
-    )
-}
-
 /// A client trusting `ca` (besides the system's roots).
 fn client_trusting(
     url: &str,
@@ -165,31 +157,12 @@ fn client_trusting(
     client_with(c, resilience())
 }
 
-async fn get(
-    client: &attune_flow::cloud::CloudClient,
-) -> (
-    Result<serde_json::Value, attune_flow::cloud::CallError>,
-    Duration,
-) {
-    let t0 = Instant::now();
-    let r = client
-        .get_settings(&token(), &key(), &device(), client.deadline_from_now())
-        .await;
-    (r, t0.elapsed())
-}
-
-fn saved() -> Fallback {
-    Fallback::Cache {
-        saved: "1 May".to_owned(),
-    }
-}
-
 #[tokio::test]
 async fn a_certificate_from_the_site_ca_is_trusted_through_ca_file() {
     let ca = Ca::new("Attune site CA");
     let server = serve(Some(ca.leaf(&["127.0.0.1"], false)), Mode::Tls).await;
     let dir = tempfile::tempdir().unwrap();
-    let (r, _) = get(&client_trusting(&server.url, Some(&ca), &dir)).await;
+    let (r, _) = timed_settings(&client_trusting(&server.url, Some(&ca), &dir)).await;
     assert!(r.is_ok(), "{r:?}");
 }
 
@@ -227,7 +200,7 @@ async fn n18_each_bad_certificate_fails_once_with_its_own_message() {
     for (name, leaf, problem, words) in cases {
         let server = serve(Some(leaf), Mode::Tls).await;
         let dir = tempfile::tempdir().unwrap();
-        let (r, took) = get(&client_trusting(&server.url, Some(&ca), &dir)).await;
+        let (r, took) = timed_settings(&client_trusting(&server.url, Some(&ca), &dir)).await;
         let e = r.unwrap_err();
         match &e.kind {
             FailureKind::Untrusted { problem: p, .. } => assert_eq!(*p, problem, "{name}: {e}"),
@@ -257,7 +230,7 @@ async fn n18_each_bad_certificate_fails_once_with_its_own_message() {
 async fn n19_a_handshake_that_never_starts_ends_at_the_connect_bound() {
     let server = serve(None, Mode::Silent).await;
     let dir = tempfile::tempdir().unwrap();
-    let (r, took) = get(&client_trusting(&server.url, None, &dir)).await;
+    let (r, took) = timed_settings(&client_trusting(&server.url, None, &dir)).await;
     let e = r.unwrap_err();
     assert_eq!(e.kind, FailureKind::TooSlow, "{e}");
     // Three attempts, each cut at the connect (= attempt) timeout, with backoff between.
@@ -270,7 +243,7 @@ async fn n19_a_handshake_that_never_starts_ends_at_the_connect_bound() {
 async fn n20_plain_http_on_an_https_url_is_a_transport_failure_not_a_panic() {
     let server = serve(None, Mode::Plaintext).await;
     let dir = tempfile::tempdir().unwrap();
-    let (r, _) = get(&client_trusting(&server.url, None, &dir)).await;
+    let (r, _) = timed_settings(&client_trusting(&server.url, None, &dir)).await;
     let e = r.unwrap_err();
     assert!(matches!(e.kind, FailureKind::Unreachable { .. }), "{e}");
     assert!(e
@@ -284,7 +257,7 @@ async fn n20_plain_http_on_an_https_url_is_a_transport_failure_not_a_panic() {
 async fn n2_a_name_that_does_not_resolve_is_unreachable_and_fast() {
     // `.invalid` never resolves (RFC 6761); resolution fails locally without a DNS answer.
     let dir = tempfile::tempdir().unwrap();
-    let (r, took) = get(&client_trusting(
+    let (r, took) = timed_settings(&client_trusting(
         "https://attune-cloud.invalid:8084",
         None,
         &dir,

@@ -2,13 +2,14 @@
 //! child-process driver.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Output;
 
 use attune_model::lifecycle::{
     HandlerInstructions, LaunchInstruction, LifecycleInstructions, SolutionInstructions,
 };
 use attune_settings::lifecycle::Lifecycle;
+use attune_testkit::KeyfileDesktop;
 use serde_json::{json, Value};
 
 const OP: &str = "ATTUNE_SETTINGS_CHILD_OP";
@@ -33,36 +34,25 @@ const TEST_SCHEMA: &str = r#"<schemalist>
 </schemalist>
 "#;
 
-/// The keyfile's entries, `gsettings list-recursively` of some schemas, and files by path.
-pub type Snapshot = (
-    BTreeMap<(String, String), String>,
-    Vec<String>,
-    BTreeMap<String, Vec<u8>>,
-);
+pub use attune_testkit::desktop::Snapshot;
 
+/// The kit's keyfile desktop with the test schema, and Attune's data dir (`attune/`).
 pub struct Desk {
-    pub dir: tempfile::TempDir,
+    desk: KeyfileDesktop,
+}
+
+impl std::ops::Deref for Desk {
+    type Target = KeyfileDesktop;
+    fn deref(&self) -> &KeyfileDesktop {
+        &self.desk
+    }
 }
 
 impl Desk {
     pub fn new() -> Desk {
-        let dir = tempfile::tempdir().unwrap();
-        for d in ["home", "config", "data", "state", "schemas", "attune"] {
-            std::fs::create_dir_all(dir.path().join(d)).unwrap();
-        }
-        let schemas = dir.path().join("schemas");
-        std::fs::write(schemas.join("org.attune.test.gschema.xml"), TEST_SCHEMA).unwrap();
-        let o = Command::new("glib-compile-schemas")
-            .arg("--strict")
-            .arg(&schemas)
-            .output()
-            .expect("glib-compile-schemas (Debian: libglib2.0-bin)");
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        Desk { dir }
-    }
-
-    pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
+        let desk = KeyfileDesktop::with_schema("org.attune.test", TEST_SCHEMA);
+        std::fs::create_dir_all(desk.path("attune")).unwrap();
+        Desk { desk }
     }
 
     /// Attune's data dir (the journal's).
@@ -72,87 +62,6 @@ impl Desk {
 
     pub fn journal_file(&self) -> PathBuf {
         Lifecycle::new(self.journal_dir()).journal_path()
-    }
-
-    pub fn env(&self) -> Vec<(&'static str, String)> {
-        let p = |d: &str| self.path(d).display().to_string();
-        vec![
-            ("HOME", p("home")),
-            ("XDG_CONFIG_HOME", p("config")),
-            ("XDG_DATA_HOME", p("data")),
-            ("XDG_STATE_HOME", p("state")),
-            ("GSETTINGS_BACKEND", "keyfile".to_owned()),
-            ("GSETTINGS_SCHEMA_DIR", p("schemas")),
-        ]
-    }
-
-    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new(program);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("ATTUNE_") || k.starts_with("XDG_") || k.starts_with("GSETTINGS") {
-                c.env_remove(k);
-            }
-        }
-        c.envs(self.env());
-        c
-    }
-
-    pub fn gsettings(&self, args: &[&str]) -> String {
-        let o = self.command("gsettings").args(args).output().unwrap();
-        assert!(
-            o.status.success(),
-            "gsettings {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap().trim().to_owned()
-    }
-
-    pub fn get(&self, schema: &str, key: &str) -> String {
-        self.gsettings(&["get", schema, key])
-    }
-
-    pub fn set(&self, schema: &str, key: &str, value: &str) {
-        self.gsettings(&["set", schema, key, value]);
-    }
-
-    /// The keyfile's entries: `(group, key) → value`. A key missing here is unset.
-    pub fn keyfile(&self) -> BTreeMap<(String, String), String> {
-        let text = std::fs::read_to_string(self.path("config/glib-2.0/settings/keyfile"))
-            .unwrap_or_default();
-        let mut out = BTreeMap::new();
-        let mut group = String::new();
-        for line in text.lines().map(str::trim) {
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            if let Some(g) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                group = g.to_owned();
-            } else if let Some((k, v)) = line.split_once('=') {
-                out.insert((group.clone(), k.trim().to_owned()), v.trim().to_owned());
-            }
-        }
-        out
-    }
-
-    /// Whether the user has a value of their own for the key (the keyfile has an entry).
-    pub fn is_set(&self, schema_path: &str, key: &str) -> bool {
-        self.keyfile()
-            .contains_key(&(schema_path.to_owned(), key.to_owned()))
-    }
-
-    /// Everything restore must bring back: the keyfile, what `gsettings` shows for the schemas,
-    /// and every file under HOME and XDG data/config except the keyfile.
-    pub fn snapshot(&self, schemas: &[&str]) -> Snapshot {
-        let mut lines = Vec::new();
-        for s in schemas {
-            lines.push(self.gsettings(&["list-recursively", s]));
-        }
-        let mut files = BTreeMap::new();
-        for root in ["home", "data", "config"] {
-            collect(&self.path(root), &mut files);
-        }
-        files.retain(|p, _| !p.ends_with("glib-2.0/settings/keyfile"));
-        (self.keyfile(), lines, files)
     }
 
     /// Runs one lifecycle operation in a child process; `Ok(json)` is its report.
@@ -222,21 +131,6 @@ impl Desk {
     pub fn status(&self) -> Value {
         self.run("status", &LifecycleInstructions::default())
             .unwrap()
-    }
-}
-
-fn collect(dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.insert(format!("{}/", p.display()), Vec::new());
-            collect(&p, out);
-        } else {
-            out.insert(p.display().to_string(), std::fs::read(&p).unwrap());
-        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use attune_e2e::Desktop;
 use serde_json::{json, Value};
 
-use super::{answer_for, dev, flat, FakeCloud, BUSY, PERSON};
+use super::{answer_for, dev_ok, flat, key_out_restores, FakeCloud, BUSY, PERSON};
 use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
 
 const APPS: &str = "http://registry.gpii.net/applications/";
@@ -81,7 +81,7 @@ fn only_the_legitimate_setting_is_on_the_desktop(d: &Desktop, text_size: &str, w
         arbitrary.display()
     );
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.screensaver", "lock-enabled"),
+        d.get("org.gnome.desktop.screensaver", "lock-enabled"),
         "true",
         "{when}"
     );
@@ -91,7 +91,7 @@ fn only_the_legitimate_setting_is_on_the_desktop(d: &Desktop, text_size: &str, w
         d.keyfile()
     );
     assert_eq!(
-        d.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor"),
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
         text_size,
         "{when}"
     );
@@ -127,43 +127,23 @@ fn a_hostile_answer_writes_only_what_this_computers_registry_allows_from_cloud_a
     *cloud.body.lock().unwrap() = hostile_answer().to_string();
 
     // From the cloud.
-    let o = dev(&d, &cloud.url, &["key-in", PERSON, "--json"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = dev_ok(&d, &cloud.url, &["key-in", PERSON, "--json"]);
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(out["source"]["kind"], "cloud", "{out}");
     only_the_legitimate_setting_is_on_the_desktop(&d, "1.5", "cloud");
     refusals_are_reported(&out, "cloud");
 
     // A change in the session is matched again against this computer's registry too.
-    let o = dev(&d, &cloud.url, &["set", "fontSize", "24"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    dev_ok(&d, &cloud.url, &["set", "fontSize", "24"]);
     only_the_legitimate_setting_is_on_the_desktop(&d, "2.0", "after a change");
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &cloud.url, &before);
 
     // From the cache, which holds the hostile answer.
     cloud.mode.store(BUSY, Ordering::SeqCst);
-    let o = dev(&d, &cloud.url, &["key-in", PERSON, "--json"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = dev_ok(&d, &cloud.url, &["key-in", PERSON, "--json"]);
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(out["source"]["kind"], "cache", "{out}");
     only_the_legitimate_setting_is_on_the_desktop(&d, "1.5", "cache");
     refusals_are_reported(&out, "cache");
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &cloud.url, &before);
 }
