@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Output;
+use std::process::{Command, Output};
 
 use attune_model::lifecycle::{
     HandlerInstructions, LaunchInstruction, LifecycleInstructions, SolutionInstructions,
