@@ -11,14 +11,27 @@ use crate::error::ApiError;
 
 /// A token request's fields. An empty string counts as missing (GPII's checks do the same);
 /// other content types than JSON and forms give no fields, as GPII's body parsers do, so the
-/// client is then unauthenticated.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// client is then unauthenticated. `Debug` hides the secret, the key and the password.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct TokenRequest {
     grant_type: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
     username: Option<String>,
     password: Option<String>,
+}
+
+impl std::fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "<hidden>");
+        f.debug_struct("TokenRequest")
+            .field("grant_type", &self.grant_type)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &hidden(&self.client_secret))
+            .field("username", &hidden(&self.username))
+            .field("password", &hidden(&self.password))
+            .finish()
+    }
 }
 
 fn nonempty(f: &Option<String>) -> Option<&str> {
@@ -164,6 +177,11 @@ mod tests {
         assert_eq!(json.client_id(), Some("site"));
         assert_eq!(json.password(), None, "an empty password counts as missing");
         assert_eq!(json.grant_type(), "password");
+        let shown = format!("{json:?}");
+        assert!(
+            !shown.contains("\"s\"") && !shown.contains("\"k\""),
+            "{shown}"
+        );
     }
 
     #[test]
