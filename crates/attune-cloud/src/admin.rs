@@ -16,6 +16,7 @@ use attune_model::prefs::PreferenceSet;
 
 use crate::auth::{self, SecretHash};
 use crate::clock::{iso8601, Clock};
+use crate::store::document::{self, CredentialDocument, KeyDocument, SafeDocument};
 use crate::store::{
     ClientCredentialDoc, GpiiKeyDoc, OtherDoc, PrefsSafeDoc, PrefsSafeType, Store, StoreError,
 };
@@ -211,26 +212,6 @@ pub async fn load_preferences(
     Ok(OutcomeKind::Created)
 }
 
-fn str_field(doc: &Value, f: &str) -> Option<String> {
-    doc.get(f).and_then(Value::as_str).map(str::to_owned)
-}
-
-fn list_field(doc: &Value, f: &str) -> Result<Option<Vec<String>>, String> {
-    match doc.get(f) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| {
-                i.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| format!("`{f}` must list strings"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(_) => Err(format!("`{f}` must be an array of strings or null")),
-    }
-}
-
 async fn load_document(
     store: &dyn Store,
     file: &Path,
@@ -239,158 +220,149 @@ async fn load_document(
     clock: &dyn Clock,
     report: &mut LoadReport,
 ) -> Result<(), AdminError> {
-    let id = str_field(doc, "_id").unwrap_or_default();
+    let id = doc.get("_id").and_then(Value::as_str).unwrap_or_default();
     let bad = |detail: String| AdminError::Document {
         path: file.to_owned(),
         index,
-        id: id.clone(),
+        id: id.to_owned(),
         detail,
     };
     if id.is_empty() {
         return Err(bad("no `_id`".to_owned()));
     }
-    let Some(doc_type) = str_field(doc, "type") else {
+    let Some(doc_type) = document::type_of(doc) else {
         report.skipped.push(format!(
             "{}: document `{id}` has no `type` (CouchDB design documents are not needed)",
             file.display()
         ));
         return Ok(());
     };
-    match doc_type.as_str() {
+    let outcome = match doc_type {
         "gpiiKey" => {
-            let new = GpiiKeyDoc {
-                id: id.clone(),
-                prefs_safe_id: str_field(doc, "prefsSafeId"),
-                prefs_set_id: str_field(doc, "prefsSetId"),
-                revoked: doc.get("revoked").and_then(Value::as_bool).unwrap_or(false),
-                revoked_reason: str_field(doc, "revokedReason"),
-                timestamp_created: str_field(doc, "timestampCreated"),
-                timestamp_updated: str_field(doc, "timestampUpdated"),
-            };
-            let old = store.find_gpii_key(&id).await?;
-            let same = old.as_ref().is_some_and(|o| {
-                o.prefs_safe_id == new.prefs_safe_id
-                    && o.prefs_set_id == new.prefs_set_id
-                    && o.revoked == new.revoked
-            });
-            if same {
-                report.count_kind(OutcomeKind::Unchanged);
-            } else {
-                store.put_gpii_key(new).await?;
-                report.count_kind(if old.is_some() {
-                    OutcomeKind::Updated
-                } else {
-                    OutcomeKind::Created
-                });
-            }
+            let new = document::read::<KeyDocument>(doc).map_err(bad)?.to_store();
+            load_key(store, new).await?
         }
         "prefsSafe" => {
-            let kind = str_field(doc, "prefsSafeType").unwrap_or_else(|| "user".to_owned());
-            let prefs_safe_type = PrefsSafeType::parse(&kind).ok_or_else(|| {
-                bad(format!(
-                    "prefsSafeType must be \"user\" or \"snapset\", got \"{kind}\""
-                ))
-            })?;
-            let preferences = doc.get("preferences").cloned().unwrap_or(Value::Null);
-            PreferenceSet::from_value_named(preferences.clone(), &id)
+            let mut new = document::read::<SafeDocument>(doc)
+                .and_then(|s| s.to_store())
+                .map_err(bad)?;
+            PreferenceSet::from_value_named(new.preferences.clone(), id)
                 .map_err(|e| bad(e.to_string()))?;
-            let new = PrefsSafeDoc {
-                id: id.clone(),
-                prefs_safe_type,
-                name: str_field(doc, "name"),
-                preferences,
-                timestamp_created: str_field(doc, "timestampCreated")
-                    .or_else(|| Some(iso8601(clock.now_ms()))),
-                timestamp_updated: str_field(doc, "timestampUpdated"),
-                rev: 0,
-            };
-            match store.find_prefs_safe(&id).await? {
-                Some(old)
-                    if old.preferences == new.preferences
-                        && old.prefs_safe_type == new.prefs_safe_type
-                        && old.name == new.name =>
-                {
-                    report.count_kind(OutcomeKind::Unchanged)
-                }
-                Some(old) => {
-                    store.put_prefs_safe(new, Some(old.rev)).await?;
-                    report.count_kind(OutcomeKind::Updated);
-                }
-                None => {
-                    store.put_prefs_safe(new, None).await?;
-                    report.count_kind(OutcomeKind::Created);
-                }
-            }
+            new.rev = 0;
+            new.timestamp_created = new
+                .timestamp_created
+                .or_else(|| Some(iso8601(clock.now_ms())));
+            load_safe(store, new).await?
         }
         "clientCredential" => {
-            let oauth2_client_id = str_field(doc, "oauth2ClientId")
-                .ok_or_else(|| bad("no `oauth2ClientId`".to_owned()))?;
-            let secret = str_field(doc, "oauth2ClientSecret")
-                .ok_or_else(|| bad("no `oauth2ClientSecret`".to_owned()))?;
-            let mut new = ClientCredentialDoc {
-                id: id.clone(),
-                client_id: str_field(doc, "clientId").unwrap_or_default(),
-                oauth2_client_id: oauth2_client_id.clone(),
-                oauth2_client_secret_hash: SecretHash::new(&secret).to_string(),
-                allowed_ip_blocks: list_field(doc, "allowedIPBlocks").map_err(bad)?,
-                allowed_prefs_to_write: list_field(doc, "allowedPrefsToWrite").map_err(bad)?,
-                is_create_gpii_key_allowed: doc
-                    .get("isCreateGpiiKeyAllowed")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
-                is_create_prefs_safe_allowed: doc
-                    .get("isCreatePrefsSafeAllowed")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
-                revoked: doc.get("revoked").and_then(Value::as_bool).unwrap_or(false),
-                timestamp_created: str_field(doc, "timestampCreated"),
-            };
-            match store.find_client_credential(&oauth2_client_id).await? {
-                Some(old) if old.id == new.id => {
-                    let same_secret = SecretHash::parse(&old.oauth2_client_secret_hash)
-                        .is_some_and(|h| h.matches(&secret));
-                    if same_secret {
-                        new.oauth2_client_secret_hash = old.oauth2_client_secret_hash.clone();
-                    }
-                    if new == old {
-                        report.count_kind(OutcomeKind::Unchanged);
-                    } else {
-                        store.put_client_credential(new).await?;
-                        report.count_kind(OutcomeKind::Updated);
-                    }
-                }
-                _ => {
-                    store.put_client_credential(new).await?;
-                    report.count_kind(OutcomeKind::Created);
-                }
+            let c: CredentialDocument = document::read(doc).map_err(bad)?;
+            let secret = c.oauth2_client_secret.clone().flatten();
+            let secret = secret.ok_or_else(|| bad("no `oauth2ClientSecret`".to_owned()))?;
+            if c.oauth2_client_id.clone().flatten().is_none() {
+                return Err(bad("no `oauth2ClientId`".to_owned()));
             }
+            load_credential(
+                store,
+                c.to_store_with(SecretHash::new(&secret).to_string()),
+                &secret,
+            )
+            .await?
         }
         "gpiiAppInstallationAuthorization" => {
             report.skipped.push(format!(
                 "{}: authorization `{id}` (access tokens are issued by this server, not imported)",
                 file.display()
             ));
+            return Ok(());
         }
         other => {
             let new = OtherDoc {
-                id: id.clone(),
+                id: id.to_owned(),
                 doc_type: other.to_owned(),
                 doc: doc.clone(),
             };
-            match store.find_other_doc(&id).await? {
-                Some(old) if old == new => report.count_kind(OutcomeKind::Unchanged),
-                old => {
-                    store.put_other_doc(new).await?;
-                    report.count_kind(if old.is_some() {
-                        OutcomeKind::Updated
-                    } else {
-                        OutcomeKind::Created
-                    });
-                }
+            let old = store.find_other_doc(id).await?;
+            if old.as_ref() == Some(&new) {
+                OutcomeKind::Unchanged
+            } else {
+                store.put_other_doc(new).await?;
+                created_or_updated(old.is_some())
             }
         }
-    }
+    };
+    report.count_kind(outcome);
     Ok(())
+}
+
+fn created_or_updated(existed: bool) -> OutcomeKind {
+    if existed {
+        OutcomeKind::Updated
+    } else {
+        OutcomeKind::Created
+    }
+}
+
+/// Stores a key unless the stored one already opens the same safe.
+async fn load_key(store: &dyn Store, new: GpiiKeyDoc) -> Result<OutcomeKind, AdminError> {
+    let old = store.find_gpii_key(&new.id).await?;
+    let same = old.as_ref().is_some_and(|o| {
+        o.prefs_safe_id == new.prefs_safe_id
+            && o.prefs_set_id == new.prefs_set_id
+            && o.revoked == new.revoked
+    });
+    if same {
+        return Ok(OutcomeKind::Unchanged);
+    }
+    store.put_gpii_key(new).await?;
+    Ok(created_or_updated(old.is_some()))
+}
+
+/// Stores a preferences safe unless the stored one holds the same (timestamps aside).
+async fn load_safe(store: &dyn Store, new: PrefsSafeDoc) -> Result<OutcomeKind, AdminError> {
+    match store.find_prefs_safe(&new.id).await? {
+        Some(old)
+            if old.preferences == new.preferences
+                && old.prefs_safe_type == new.prefs_safe_type
+                && old.name == new.name =>
+        {
+            Ok(OutcomeKind::Unchanged)
+        }
+        Some(old) => {
+            store.put_prefs_safe(new, Some(old.rev)).await?;
+            Ok(OutcomeKind::Updated)
+        }
+        None => {
+            store.put_prefs_safe(new, None).await?;
+            Ok(OutcomeKind::Created)
+        }
+    }
+}
+
+/// Stores a credential unless the stored one is the same; an unchanged `secret` keeps the
+/// stored hash (a hash is salted, so hashing again would always look like a change).
+async fn load_credential(
+    store: &dyn Store,
+    mut new: ClientCredentialDoc,
+    secret: &str,
+) -> Result<OutcomeKind, AdminError> {
+    match store.find_client_credential(&new.oauth2_client_id).await? {
+        Some(old) if old.id == new.id => {
+            let same_secret = SecretHash::parse(&old.oauth2_client_secret_hash)
+                .is_some_and(|h| h.matches(secret));
+            if same_secret {
+                new.oauth2_client_secret_hash = old.oauth2_client_secret_hash.clone();
+            }
+            if new == old {
+                return Ok(OutcomeKind::Unchanged);
+            }
+            store.put_client_credential(new).await?;
+            Ok(OutcomeKind::Updated)
+        }
+        _ => {
+            store.put_client_credential(new).await?;
+            Ok(OutcomeKind::Created)
+        }
+    }
 }
 
 /// GPII's empty preference set (`scripts/shared/prefsSetsDbUtils.js`), given to new keys.

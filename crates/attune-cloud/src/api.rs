@@ -21,9 +21,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put, MethodRouter};
 use axum::{Json, Router};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
+use attune_model::answer::SettingsAnswer;
 use attune_model::device::DeviceReport;
 use attune_model::key::Key;
 use attune_model::prefs::{PreferenceSet, DEFAULT_CONTEXT};
@@ -33,9 +34,11 @@ use crate::auth::{self, FailureLimiter, LimitPolicy};
 use crate::clock::{iso8601, Clock};
 use crate::error::ApiError;
 use crate::preferences;
+use crate::registries::{Registries, Registry};
 use crate::store::{
     AuthorizationDoc, GpiiKeyDoc, Grant, PrefsSafeDoc, PrefsSafeType, Store, StoreError,
 };
+use crate::token_request::TokenRequest;
 
 /// The API version of this server (`X-Attune-Api`, `GET /version`). Clients accept the same
 /// major (DESIGN §6.3).
@@ -94,7 +97,7 @@ pub struct AppState {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     /// Solutions registry per OS id (`device.OS.id`), as GPII keeps one per OS.
-    registries: HashMap<String, Arc<SolutionsRegistry>>,
+    registries: Registries,
     per_address: FailureLimiter,
     per_client: FailureLimiter,
     in_flight: Arc<Semaphore>,
@@ -131,13 +134,13 @@ impl AppState {
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        registries: HashMap<String, Arc<SolutionsRegistry>>,
+        registries: impl Into<Registries>,
         limits: Limits,
     ) -> Arc<Self> {
         Arc::new(AppState {
             store,
             clock,
-            registries,
+            registries: registries.into(),
             per_address: FailureLimiter::new(limits.per_address),
             per_client: FailureLimiter::new(limits.per_client),
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
@@ -367,7 +370,7 @@ async fn version() -> Json<Value> {
 }
 
 /// The body, or 413 when it is over the route's limit, or 408 when it stopped arriving.
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub(crate) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|e| match e {
         BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
             ApiError::TooLarge { limit: 0 }
@@ -392,76 +395,14 @@ fn stalled(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// The fields of a token request, from a JSON or form body. Other content types give no
-/// fields (as GPII's body parsers do), so the client is then unauthenticated.
-fn token_fields(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, ApiError> {
-    let ctype = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let invalid = |d: String| ApiError::OAuth {
-        status: StatusCode::BAD_REQUEST,
-        error: "invalid_request",
-        description: d,
-    };
-    if ctype == "application/json" || ctype.ends_with("+json") {
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|e| invalid(format!("The body is not valid JSON: {e}")))?;
-        let Value::Object(m) = v else {
-            return Err(invalid("The body must be a JSON object".to_owned()));
-        };
-        let mut out = HashMap::new();
-        for (k, v) in m {
-            match v {
-                Value::String(s) => {
-                    out.insert(k, s);
-                }
-                Value::Null => {}
-                other => {
-                    if matches!(
-                        k.as_str(),
-                        "grant_type" | "client_id" | "client_secret" | "username" | "password"
-                    ) {
-                        return Err(invalid(format!(
-                            "Invalid parameter: {k} must be a string, got {other}"
-                        )));
-                    }
-                }
-            }
-        }
-        Ok(out)
-    } else if ctype == "application/x-www-form-urlencoded" {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-            .map_err(|e| invalid(format!("The form body cannot be read: {e}")))?;
-        Ok(pairs.into_iter().collect())
-    } else {
-        Ok(HashMap::new())
-    }
-}
-
-fn nonempty<'a>(f: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
-    f.get(name).map(String::as_str).filter(|s| !s.is_empty())
-}
-
 /// `POST /access_token`: GPII's "resource owner GPII key grant" (OAuth2 password grant with
 /// the key as `username`). Checks run in GPII's order, so each failure answers as GPII does.
 async fn access_token(
     State(st): State<St>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    fields: TokenRequest,
 ) -> Result<Response, ApiError> {
-    let body = body_bytes(body).map_err(|e| match e {
-        ApiError::TooLarge { .. } => ApiError::TooLarge {
-            limit: st.limits.max_token_bytes,
-        },
-        other => other,
-    })?;
     let now = st.clock.now_ms();
     let forwarded: Vec<&str> = headers
         .get_all("x-forwarded-for")
@@ -469,8 +410,7 @@ async fn access_token(
         .filter_map(|v| v.to_str().ok())
         .collect();
     let ip = auth::client_address(peer.ip(), &forwarded, &st.limits.trusted_proxies);
-    let fields = token_fields(&headers, &body)?;
-    let client_id = nonempty(&fields, "client_id");
+    let client_id = fields.client_id();
     // Failures count per (address, client id), so that one client's failures never refuse
     // another client's correct credential from the same address (behind a reverse proxy all
     // sites share one). Client ids that do not exist share one bucket per address: cycling
@@ -493,7 +433,7 @@ async fn access_token(
         tracing::info!(client = client_id.unwrap_or("-"), why, "token refused");
     };
 
-    let (Some(client_id), Some(secret)) = (client_id, nonempty(&fields, "client_secret")) else {
+    let (Some(client_id), Some(secret)) = (client_id, fields.client_secret()) else {
         refuse_client("no client credentials");
         return Err(ApiError::PlainUnauthorized);
     };
@@ -520,7 +460,7 @@ async fn access_token(
         st.per_client.fail(client_id, now);
         tracing::info!(client = client_id, why, "token refused");
     };
-    let grant_type = fields.get("grant_type").map_or("undefined", String::as_str);
+    let grant_type = fields.grant_type();
     if grant_type != "password" {
         return Err(ApiError::OAuth {
             status: StatusCode::NOT_IMPLEMENTED,
@@ -533,8 +473,8 @@ async fn access_token(
         error: "invalid_request",
         description: format!("Missing required parameter: {p}"),
     };
-    let username = nonempty(&fields, "username").ok_or_else(|| missing("username"))?;
-    nonempty(&fields, "password").ok_or_else(|| missing("password"))?;
+    let username = fields.username().ok_or_else(|| missing("username"))?;
+    fields.password().ok_or_else(|| missing("password"))?;
     if let Some(blocks) = &credential.allowed_ip_blocks {
         if !auth::ip_allowed(ip, blocks) {
             fail("address not in allowedIPBlocks");
@@ -670,27 +610,38 @@ pub fn parse_device(segment: &str) -> Result<DeviceReport, ApiError> {
 }
 
 /// GPII's answer to `GET /{key}/settings/{device}` for these preferences (`None`: the key has
-/// none), computed with attune-model's flat matchmaker.
+/// none), computed with attune-model's flat matchmaker. Its solutions are written sorted; set
+/// [`SettingsAnswer::solution_order`] for the registry's order.
 pub fn settings_answer(
     key: &str,
     preferences: Option<&Value>,
     registry: &SolutionsRegistry,
     device: &DeviceReport,
-) -> Result<Value, ApiError> {
+) -> Result<SettingsAnswer, ApiError> {
+    let to_value = |r: &SolutionsRegistry| {
+        serde_json::to_value(r).map_err(|e| {
+            ApiError::gpii(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Cannot write the answer: {e}"),
+            )
+        })
+    };
     let Some(stored) = preferences else {
-        return Ok(json!({
-            "gpiiKey": key,
-            "preferences": {},
-            "solutionsRegistryEntries": SolutionsRegistry {
-                solutions: registry
-                    .solutions
-                    .iter()
-                    .filter(|(id, _)| device.has(id))
-                    .map(|(id, e)| (id.clone(), e.clone()))
-                    .collect(),
-            },
-            "matchMakerOutput": {"inferredConfiguration": {}},
-        }));
+        let installed = SolutionsRegistry {
+            solutions: registry
+                .solutions
+                .iter()
+                .filter(|(id, _)| device.has(id))
+                .map(|(id, e)| (id.clone(), e.clone()))
+                .collect(),
+        };
+        return Ok(SettingsAnswer {
+            gpii_key: Some(Value::from(key)),
+            preferences: Some(json!({})),
+            solutions_registry_entries: Some(to_value(&installed)?),
+            match_maker_output: Some(json!({"inferredConfiguration": {}})),
+            ..SettingsAnswer::default()
+        });
     };
     let set =
         PreferenceSet::from_value_named(stored.clone(), "stored preference set").map_err(|e| {
@@ -709,15 +660,13 @@ pub fn settings_answer(
                     format!("Matchmaking failed: {e}"),
                 )
             })?;
-    let mut answer = Map::new();
-    answer.insert("gpiiKey".to_owned(), Value::from(key));
-    answer.insert("preferences".to_owned(), outcome.filtered_preferences);
-    answer.insert(
-        "solutionsRegistryEntries".to_owned(),
-        serde_json::to_value(&outcome.registry_entries).unwrap_or(Value::Null),
-    );
-    answer.insert("matchMakerOutput".to_owned(), outcome.matchmaker_output);
-    Ok(Value::Object(answer))
+    Ok(SettingsAnswer {
+        gpii_key: Some(Value::from(key)),
+        preferences: Some(outcome.filtered_preferences),
+        solutions_registry_entries: Some(to_value(&outcome.registry_entries)?),
+        match_maker_output: Some(outcome.matchmaker_output),
+        ..SettingsAnswer::default()
+    })
 }
 
 async fn get_settings(
@@ -741,13 +690,13 @@ async fn get_settings(
     if let Some(hit) = cache_key.as_ref().and_then(|k| st.answers.get(k)) {
         return Ok(json(hit));
     }
-    let empty = SolutionsRegistry::default();
-    let registry = st
-        .registries
-        .get(&device.os.id)
-        .map_or(&empty, |r| r.as_ref());
-    let answer = settings_answer(&key, prefs, registry, &device)?;
-    let bytes = Bytes::from(serde_json::to_vec(&answer).map_err(|e| {
+    let empty = Registry::default();
+    let registry = st.registries.get(&device.os.id).unwrap_or(&empty);
+    let answer = SettingsAnswer {
+        solution_order: registry.order.clone(),
+        ..settings_answer(&key, prefs, &registry.solutions, &device)?
+    };
+    let bytes = Bytes::from(answer.to_vec().map_err(|e| {
         ApiError::gpii(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("Cannot write the answer: {e}"),
@@ -775,7 +724,11 @@ async fn put_settings(
     })?;
     let body: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("The body is not valid JSON: {e}")))?;
-    let linux = st.registries.get("linux").cloned().unwrap_or_default();
+    let linux = st
+        .registries
+        .get("linux")
+        .map(|r| r.solutions.clone())
+        .unwrap_or_default();
     let errors = preferences::validate_body(&body, &linux);
     if !errors.is_empty() {
         return Err(ApiError::Validation { errors });

@@ -8,7 +8,8 @@
 //!
 //! Layout: [`api`] (routes, handlers, load shedding), [`error`] (the one mapping of errors to
 //! GPII's three error shapes), [`auth`] (secrets, tokens, IP lists, failure limiter),
-//! [`preferences`] (PUT validation and merge, pure), [`store`] (the [`store::Store`] trait, the
+//! [`preferences`] (PUT validation and merge, pure), [`registries`] (solutions registries and
+//! their order), [`store`] (the [`store::Store`] trait, the
 //! SQLite and CouchDB stores and the contract suite every store passes), [`admin`] (load, keys, credentials),
 //! [`server`] (binding, shutdown, logging).
 //!
@@ -35,5 +36,7 @@ pub mod auth;
 pub mod clock;
 pub mod error;
 pub mod preferences;
+pub mod registries;
 pub mod server;
 pub mod store;
+pub mod token_request;

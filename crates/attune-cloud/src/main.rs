@@ -1,6 +1,5 @@
 //! `attune-cloud`: the server and its admin commands. See `docs/cloud.md`.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,11 +10,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use attune_cloud::api::{AppState, Limits};
 use attune_cloud::clock::{Clock, SystemClock};
+use attune_cloud::registries::{Registries, Registry};
 use attune_cloud::server::{self, OpenStore, StoreUrl};
 use attune_cloud::store::couchdb::CouchStore;
 use attune_cloud::store::{sqlite, PrefsSafeType};
 use attune_cloud::{admin, auth};
-use attune_model::registry::SolutionsRegistry;
 
 #[derive(Parser)]
 #[command(
@@ -147,19 +146,19 @@ enum TokensCommand {
     },
 }
 
-fn registries(specs: &[String]) -> Result<HashMap<String, Arc<SolutionsRegistry>>, String> {
+fn registries(specs: &[String]) -> Result<Registries, String> {
     if specs.is_empty() {
         return server::bundled_registries().map_err(|e| format!("bundled registry: {e}"));
     }
-    let mut out = HashMap::new();
+    let mut out = Registries::default();
     for spec in specs {
         let (os, file) = match spec.split_once('=') {
             Some((os, f)) if !os.contains('/') => (os.to_owned(), f),
             _ => ("linux".to_owned(), spec.as_str()),
         };
         let bytes = std::fs::read(file).map_err(|e| format!("--registry {file}: {e}"))?;
-        let reg = SolutionsRegistry::from_bytes_named(&bytes, file).map_err(|e| e.to_string())?;
-        out.insert(os, Arc::new(reg));
+        let reg = Registry::from_bytes(&bytes, file).map_err(|e| e.to_string())?;
+        out.insert(os, reg);
     }
     Ok(out)
 }
@@ -243,8 +242,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            // Before saying so: whoever waits for the line may send SIGTERM at once.
+            let shutdown = server::shutdown_signal();
             tracing::info!(%addr, "attune-cloud listening");
-            server::serve(listener, state, server::shutdown_signal())
+            server::serve(listener, state, shutdown)
                 .await
                 .map_err(|e| format!("server failed: {e}"))?;
             tracing::info!("stopped");

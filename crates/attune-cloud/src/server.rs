@@ -1,12 +1,10 @@
 //! Running the API: binding, graceful shutdown, logging, and opening stores by their URL.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use attune_model::registry::SolutionsRegistry;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
@@ -16,6 +14,7 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::api::{router, AppState};
+use crate::registries::Registries;
 use crate::store::couchdb::{CouchError, CouchStore, CouchUrl};
 use crate::store::sqlite::{SqliteError, SqliteStore};
 use crate::store::Store;
@@ -132,15 +131,9 @@ pub fn init_logging() {
     };
 }
 
-/// Registries per OS id, from the bundled Linux registry.
-pub fn bundled_registries(
-) -> Result<HashMap<String, Arc<SolutionsRegistry>>, attune_model::ModelError> {
-    let mut m = HashMap::new();
-    m.insert(
-        "linux".to_owned(),
-        Arc::new(attune_model::bundled::linux_registry()?),
-    );
-    Ok(m)
+/// Registries per OS id, from the bundled Linux registry (in its file's order).
+pub fn bundled_registries() -> Result<Registries, attune_model::ModelError> {
+    Registries::bundled()
 }
 
 /// Serves the API (HTTP/1.1) on `listener` until `shutdown` completes; requests in flight then
@@ -206,29 +199,40 @@ async fn accept_failed(e: std::io::Error) {
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
 }
 
-/// Completes on ctrl-c or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Completes on ctrl-c or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled: a SIGTERM that arrives right after the server said it listens
+/// must stop it gracefully, not kill it (call it from inside the runtime).
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let (term, int) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(term) => {},
+                () = wait(int) => {},
+            }
+        }
+        #[cfg(not(unix))]
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        tracing::info!("shutting down: finishing requests in flight");
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 //! assert_eq!(set.default_preferences().len(), 1);
 //! ```
 
+pub mod answer;
 pub mod bundled;
 pub mod device;
 pub mod error;

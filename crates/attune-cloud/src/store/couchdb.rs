@@ -47,12 +47,13 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 
-use super::{
-    AuthorizationDoc, ClientCredentialDoc, GpiiKeyDoc, Grant, OtherDoc, PrefsSafeDoc,
-    PrefsSafeType, Store, StoreError, StoreFuture, SCHEMA_VERSION,
+use super::document::{
+    self, rev_generation, AuthorizationDocument, CredentialDocument, KeyDocument, SafeDocument,
 };
-use crate::auth::SecretHash;
-use crate::clock::{iso8601, parse_iso8601};
+use super::{
+    AuthorizationDoc, ClientCredentialDoc, GpiiKeyDoc, Grant, OtherDoc, PrefsSafeDoc, Store,
+    StoreError, StoreFuture,
+};
 
 /// The database GPII's deployment uses, taken when the URL names none.
 pub const DEFAULT_DATABASE: &str = "gpii";
@@ -332,33 +333,8 @@ impl std::fmt::Debug for CouchStore {
 /// A CouchDB answer: status and JSON body.
 type Answer = (StatusCode, Value);
 
-fn rev_generation(rev: &str) -> Option<u64> {
-    rev.split_once('-')?.0.parse().ok()
-}
-
 fn str_of(doc: &Value, f: &str) -> Option<String> {
     doc.get(f).and_then(Value::as_str).map(str::to_owned)
-}
-
-fn bool_of(doc: &Value, f: &str) -> bool {
-    doc.get(f).and_then(Value::as_bool).unwrap_or(false)
-}
-
-fn list_of(doc: &Value, f: &str, id: &str) -> Result<Option<Vec<String>>, StoreError> {
-    match doc.get(f) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| i.as_str().map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-            .map(Some)
-            .ok_or_else(|| corrupt("clientCredential", id, &format!("`{f}` must list strings"))),
-        Some(_) => Err(corrupt(
-            "clientCredential",
-            id,
-            &format!("`{f}` is not a list"),
-        )),
-    }
 }
 
 fn corrupt(what: &'static str, id: &str, detail: &str) -> StoreError {
@@ -369,140 +345,41 @@ fn corrupt(what: &'static str, id: &str, detail: &str) -> StoreError {
     }
 }
 
-fn opt_str(v: &Option<String>) -> Value {
-    v.as_ref().map_or(Value::Null, |s| Value::from(s.as_str()))
+/// Reads a stored document as `T`, or says which one is corrupt.
+fn typed<T: serde::de::DeserializeOwned>(what: &'static str, doc: &Value) -> Result<T, StoreError> {
+    document::read(doc).map_err(|e| corrupt(what, &str_of(doc, "_id").unwrap_or_default(), &e))
 }
 
-fn opt_list(v: &Option<Vec<String>>) -> Value {
-    v.as_ref().map_or(Value::Null, |l| {
-        Value::Array(l.iter().map(|s| Value::from(s.as_str())).collect())
-    })
-}
-
-/// Sets `fields` on `base` (a stored document, or an empty one), keeping what else it holds.
-fn overlay(base: Option<Value>, fields: Value) -> Value {
-    let mut m = match base {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
-    if let Value::Object(f) = fields {
-        for (k, v) in f {
-            m.insert(k, v);
-        }
+/// The stored document `doc` (if any) as `T`, to write over: a document of another type is
+/// replaced, not merged.
+fn base<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    doc: Option<Value>,
+    doc_type: &str,
+) -> Result<Option<T>, StoreError> {
+    match doc {
+        Some(d) if document::type_of(&d) == Some(doc_type) => typed(what, &d).map(Some),
+        _ => Ok(None),
     }
-    Value::Object(m)
 }
 
 fn key_from(doc: &Value) -> Result<GpiiKeyDoc, StoreError> {
-    let id = str_of(doc, "_id").unwrap_or_default();
-    if str_of(doc, "type").as_deref() != Some("gpiiKey") {
-        return Err(corrupt(
-            "gpiiKey",
-            &id,
-            "the document's type is not gpiiKey",
-        ));
-    }
-    Ok(GpiiKeyDoc {
-        prefs_safe_id: str_of(doc, "prefsSafeId"),
-        prefs_set_id: str_of(doc, "prefsSetId"),
-        revoked: bool_of(doc, "revoked"),
-        revoked_reason: str_of(doc, "revokedReason"),
-        timestamp_created: str_of(doc, "timestampCreated"),
-        timestamp_updated: str_of(doc, "timestampUpdated"),
-        id,
-    })
-}
-
-fn key_fields(k: &GpiiKeyDoc) -> Value {
-    json!({
-        "_id": k.id, "type": "gpiiKey", "schemaVersion": SCHEMA_VERSION,
-        "prefsSafeId": opt_str(&k.prefs_safe_id), "prefsSetId": opt_str(&k.prefs_set_id),
-        "revoked": k.revoked, "revokedReason": opt_str(&k.revoked_reason),
-        "timestampCreated": opt_str(&k.timestamp_created),
-        "timestampUpdated": opt_str(&k.timestamp_updated),
-    })
+    typed::<KeyDocument>("gpiiKey", doc).map(|k| k.to_store())
 }
 
 fn safe_from(doc: &Value) -> Result<PrefsSafeDoc, StoreError> {
-    let id = str_of(doc, "_id").unwrap_or_default();
-    if str_of(doc, "type").as_deref() != Some("prefsSafe") {
-        return Err(corrupt(
-            "prefsSafe",
-            &id,
-            "the document's type is not prefsSafe",
-        ));
+    let s: SafeDocument = typed("prefsSafe", doc)?;
+    let bad = |detail: &str| corrupt("prefsSafe", &s.id, detail);
+    if s.rev.as_deref().and_then(rev_generation).is_none() {
+        return Err(bad("no usable `_rev`"));
     }
-    let kind = str_of(doc, "prefsSafeType").unwrap_or_else(|| "user".to_owned());
-    let prefs_safe_type = PrefsSafeType::parse(&kind)
-        .ok_or_else(|| corrupt("prefsSafe", &id, &format!("prefsSafeType `{kind}`")))?;
-    let rev = str_of(doc, "_rev")
-        .as_deref()
-        .and_then(rev_generation)
-        .ok_or_else(|| corrupt("prefsSafe", &id, "no usable `_rev`"))?;
-    Ok(PrefsSafeDoc {
-        prefs_safe_type,
-        name: str_of(doc, "name"),
-        preferences: doc.get("preferences").cloned().unwrap_or(Value::Null),
-        timestamp_created: str_of(doc, "timestampCreated"),
-        timestamp_updated: str_of(doc, "timestampUpdated"),
-        rev,
-        id,
-    })
-}
-
-fn safe_fields(s: &PrefsSafeDoc) -> Value {
-    json!({
-        "_id": s.id, "type": "prefsSafe", "schemaVersion": SCHEMA_VERSION,
-        "prefsSafeType": s.prefs_safe_type.as_str(), "name": opt_str(&s.name),
-        "preferences": s.preferences,
-        "timestampCreated": opt_str(&s.timestamp_created),
-        "timestampUpdated": opt_str(&s.timestamp_updated),
-    })
+    s.to_store().map_err(|e| bad(&e))
 }
 
 fn credential_from(doc: &Value) -> Result<ClientCredentialDoc, StoreError> {
-    let id = str_of(doc, "_id").unwrap_or_default();
-    let hash = match (
-        str_of(doc, "oauth2ClientSecretHash"),
-        str_of(doc, "oauth2ClientSecret"),
-    ) {
-        (Some(h), _) => h,
-        // GPII's own document: the secret in clear, hashed here so the API sees one form.
-        (None, Some(plain)) => SecretHash::new(&plain).to_string(),
-        (None, None) => return Err(corrupt("clientCredential", &id, "no client secret")),
-    };
-    Ok(ClientCredentialDoc {
-        client_id: str_of(doc, "clientId").unwrap_or_default(),
-        oauth2_client_id: str_of(doc, "oauth2ClientId").unwrap_or_default(),
-        oauth2_client_secret_hash: hash,
-        allowed_ip_blocks: list_of(doc, "allowedIPBlocks", &id)?,
-        allowed_prefs_to_write: list_of(doc, "allowedPrefsToWrite", &id)?,
-        is_create_gpii_key_allowed: bool_of(doc, "isCreateGpiiKeyAllowed"),
-        is_create_prefs_safe_allowed: bool_of(doc, "isCreatePrefsSafeAllowed"),
-        revoked: bool_of(doc, "revoked"),
-        timestamp_created: str_of(doc, "timestampCreated"),
-        id,
-    })
-}
-
-fn authorization_from(doc: &Value, token_hash: String) -> Result<AuthorizationDoc, StoreError> {
-    let id = str_of(doc, "_id").unwrap_or_default();
-    let time = |f: &str| {
-        str_of(doc, f)
-            .as_deref()
-            .and_then(parse_iso8601)
-            .ok_or_else(|| corrupt("gpiiAppInstallationAuthorization", &id, &format!("`{f}`")))
-    };
-    Ok(AuthorizationDoc {
-        client_id: str_of(doc, "clientId").unwrap_or_default(),
-        client_credential_id: str_of(doc, "clientCredentialId").unwrap_or_default(),
-        gpii_key: str_of(doc, "gpiiKey").unwrap_or_default(),
-        access_token_hash: token_hash,
-        created_ms: time("timestampCreated").unwrap_or(0),
-        expires_ms: time("timestampExpires")?,
-        revoked: bool_of(doc, "revoked"),
-        id,
-    })
+    let c: CredentialDocument = typed("clientCredential", doc)?;
+    c.to_store()
+        .map_err(|e| corrupt("clientCredential", &c.id, &e))
 }
 
 /// The views attune needs that GPII has none for. Map functions in CouchDB's JavaScript.
@@ -734,23 +611,23 @@ impl CouchStore {
         }
     }
 
-    /// Upserts: reads the current revision, applies `fields` over it, writes; retries when
-    /// someone else wrote in between (the last writer wins, as with SQLite's upserts).
-    async fn upsert(
+    /// Upserts: reads the stored document, writes `write(stored)` over it (which keeps its
+    /// `_rev` and the fields attune does not know); retries when someone else wrote in between
+    /// (the last writer wins, as with SQLite's upserts).
+    async fn upsert<T, W>(
         &self,
+        what: &'static str,
         id: &str,
-        fields: Value,
-        drop_fields: &[&str],
-    ) -> Result<(), StoreError> {
+        doc_type: &str,
+        write: W,
+    ) -> Result<(), StoreError>
+    where
+        T: serde::de::DeserializeOwned + serde::Serialize,
+        W: Fn(Option<T>) -> T,
+    {
         for _ in 0..10 {
-            let old = self.get_doc(id).await?;
-            let mut doc = overlay(old, fields.clone());
-            if let Value::Object(m) = &mut doc {
-                for f in drop_fields {
-                    m.remove(*f);
-                }
-            }
-            if self.put_doc(&doc).await?.is_some() {
+            let old = base(what, self.get_doc(id).await?, doc_type)?;
+            if self.put_doc(&document::write(&write(old))).await?.is_some() {
                 return Ok(());
             }
         }
@@ -897,25 +774,17 @@ impl CouchStore {
         for id in ids {
             let mut done = false;
             for _ in 0..10 {
-                let Some(mut doc) = self.get_doc(id).await? else {
+                let Some(mut doc) = base::<AuthorizationDocument>(
+                    "gpiiAppInstallationAuthorization",
+                    self.get_doc(id).await?,
+                    "gpiiAppInstallationAuthorization",
+                )?
+                .filter(|d| !d.is_revoked()) else {
                     done = true;
                     break;
                 };
-                if bool_of(&doc, "revoked")
-                    || str_of(&doc, "type").as_deref() != Some("gpiiAppInstallationAuthorization")
-                {
-                    done = true;
-                    break;
-                }
-                if let Value::Object(m) = &mut doc {
-                    m.insert("revoked".to_owned(), Value::Bool(true));
-                    m.insert(
-                        "revokedReason".to_owned(),
-                        Value::from("revoked by its holder"),
-                    );
-                    m.insert("timestampRevoked".to_owned(), Value::from(iso8601(now_ms)));
-                }
-                if self.put_doc(&doc).await?.is_some() {
+                doc.revoke(now_ms);
+                if self.put_doc(&document::write(&doc)).await?.is_some() {
                     revoked += 1;
                     done = true;
                     break;
@@ -1064,15 +933,21 @@ impl Store for CouchStore {
     }
 
     fn put_gpii_key(&self, doc: GpiiKeyDoc) -> StoreFuture<'_, ()> {
-        Box::pin(async move { self.upsert(&doc.id, key_fields(&doc), &[]).await })
+        Box::pin(async move {
+            self.upsert("gpiiKey", &doc.id, "gpiiKey", |old| {
+                KeyDocument::from_store(&doc, old)
+            })
+            .await
+        })
     }
 
     fn put_prefs_safe(&self, doc: PrefsSafeDoc, expected_rev: Option<u64>) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            let fields = safe_fields(&doc);
             let new = match expected_rev {
                 None => {
-                    let rev = self.put_doc(&fields).await?;
+                    let rev = self
+                        .put_doc(&document::write(&SafeDocument::from_store(&doc, None)))
+                        .await?;
                     rev.ok_or_else(|| StoreError::Exists {
                         what: "prefsSafe",
                         id: doc.id.clone(),
@@ -1097,7 +972,8 @@ impl Store for CouchStore {
                     }
                     // The `_rev` read goes back with the write: CouchDB refuses it (409) if
                     // anyone wrote in between.
-                    self.put_doc(&overlay(Some(old), fields))
+                    let old = base("prefsSafe", Some(old), "prefsSafe")?;
+                    self.put_doc(&document::write(&SafeDocument::from_store(&doc, old)))
                         .await?
                         .ok_or_else(conflict)?
                 }
@@ -1109,16 +985,16 @@ impl Store for CouchStore {
 
     fn create_prefs_for_key(&self, key: GpiiKeyDoc, safe: PrefsSafeDoc) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let old_key = self.get_doc(&key.id).await?;
-            let safe_rev =
-                self.put_doc(&safe_fields(&safe))
-                    .await?
-                    .ok_or_else(|| StoreError::Exists {
-                        what: "prefsSafe",
-                        id: safe.id.clone(),
-                    })?;
+            let old_key = base("gpiiKey", self.get_doc(&key.id).await?, "gpiiKey")?;
+            let safe_rev = self
+                .put_doc(&document::write(&SafeDocument::from_store(&safe, None)))
+                .await?
+                .ok_or_else(|| StoreError::Exists {
+                    what: "prefsSafe",
+                    id: safe.id.clone(),
+                })?;
             if self
-                .put_doc(&overlay(old_key, key_fields(&key)))
+                .put_doc(&document::write(&KeyDocument::from_store(&key, old_key)))
                 .await?
                 .is_some()
             {
@@ -1185,19 +1061,11 @@ impl Store for CouchStore {
                     id: doc.oauth2_client_id.clone(),
                 });
             }
-            let fields = json!({
-                "_id": doc.id, "type": "clientCredential", "schemaVersion": SCHEMA_VERSION,
-                "clientId": doc.client_id, "oauth2ClientId": doc.oauth2_client_id,
-                "oauth2ClientSecretHash": doc.oauth2_client_secret_hash,
-                "allowedIPBlocks": opt_list(&doc.allowed_ip_blocks),
-                "allowedPrefsToWrite": opt_list(&doc.allowed_prefs_to_write),
-                "isCreateGpiiKeyAllowed": doc.is_create_gpii_key_allowed,
-                "isCreatePrefsSafeAllowed": doc.is_create_prefs_safe_allowed,
-                "revoked": doc.revoked,
-                "timestampCreated": opt_str(&doc.timestamp_created),
-            });
             // Attune never keeps a secret in clear, not even one GPII wrote.
-            self.upsert(&doc.id, fields, &["oauth2ClientSecret"]).await
+            self.upsert("clientCredential", &doc.id, "clientCredential", |old| {
+                CredentialDocument::from_store(&doc, old)
+            })
+            .await
         })
     }
 
@@ -1275,14 +1143,7 @@ impl Store for CouchStore {
                     return Err(exists());
                 }
             }
-            let fields = json!({
-                "_id": doc.id, "type": "gpiiAppInstallationAuthorization",
-                "schemaVersion": SCHEMA_VERSION, "clientId": doc.client_id,
-                "clientCredentialId": doc.client_credential_id, "gpiiKey": doc.gpii_key,
-                "accessTokenHash": doc.access_token_hash, "revoked": doc.revoked,
-                "revokedReason": null, "timestampCreated": iso8601(doc.created_ms),
-                "timestampRevoked": null, "timestampExpires": iso8601(doc.expires_ms),
-            });
+            let fields = document::write(&AuthorizationDocument::from_store(&doc));
             self.put_doc(&fields).await?.ok_or_else(exists)?;
             Ok(())
         })
@@ -1428,24 +1289,31 @@ fn grant_from_rows(
     now_ms: i64,
     hash: impl Fn(&Value) -> String,
 ) -> Result<Option<Grant>, StoreError> {
+    const AUTHORIZATION: &str = "gpiiAppInstallationAuthorization";
     for row in rows {
         let Some(auth) = row.get("value").and_then(|v| v.get("authorization")) else {
             continue;
         };
-        let a = authorization_from(auth, hash(auth))?;
+        let doc: AuthorizationDocument = typed(AUTHORIZATION, auth)?;
+        let a = doc
+            .to_store(hash(auth))
+            .map_err(|e| corrupt(AUTHORIZATION, &doc.id, &e))?;
         if a.revoked || a.expires_ms <= now_ms {
             continue;
         }
         let Some(cred) = row.get("doc").filter(|d| !d.is_null()) else {
             continue;
         };
-        if bool_of(cred, "revoked") || str_of(cred, "type").as_deref() != Some("clientCredential") {
+        if document::type_of(cred) != Some("clientCredential") {
             continue;
         }
-        let allowed = list_of(cred, "allowedPrefsToWrite", &a.client_credential_id)?;
+        let cred: CredentialDocument = typed("clientCredential", cred)?;
+        if cred.is_revoked() {
+            continue;
+        }
         return Ok(Some(Grant {
             authorization: a,
-            allowed_prefs_to_write: allowed,
+            allowed_prefs_to_write: cred.allowed_prefs_to_write.flatten(),
         }));
     }
     Ok(None)
@@ -1454,6 +1322,7 @@ fn grant_from_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::SecretHash;
 
     fn no_env(_: &str) -> Option<String> {
         None

@@ -12,6 +12,7 @@
 
 pub mod contract;
 pub mod couchdb;
+pub mod document;
 pub mod sqlite;
 
 use std::future::Future;

@@ -6,6 +6,7 @@ mod api;
 mod bad_input;
 mod common;
 mod couch;
+mod documents;
 mod interop;
 mod openapi;
 mod server;

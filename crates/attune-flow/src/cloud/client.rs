@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+use attune_model::answer::{AnswerError, SettingsAnswer};
 use attune_model::device::DeviceReport;
 use attune_model::key::Key;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, RETRY_AFTER};
@@ -331,15 +332,7 @@ impl CloudClient {
                 let url = join(base, &[key.expose(), "settings", &device_json])?;
                 Ok(self.http.get(url).bearer_auth(token.expose()))
             },
-            |a| {
-                let v: serde_json::Value = parse_json(&a.body)?;
-                if !v.is_object() {
-                    return Err(FailureKind::Malformed {
-                        detail: "the settings answer is not a JSON object".to_owned(),
-                    });
-                }
-                Ok(v)
-            },
+            |a| parse_settings_answer(&a.body).map(SettingsAnswer::into_value),
         )
         .await
     }
@@ -655,6 +648,17 @@ pub fn parse_token_answer(body: &[u8], now: Instant) -> Result<Token, FailureKin
     ))
 }
 
+/// Reads a settings answer: any JSON object, its parts judged later by the model's trust
+/// boundary (`instructions_from_cloud_answer`), which names what is wrong in a hostile one.
+pub fn parse_settings_answer(body: &[u8]) -> Result<SettingsAnswer, FailureKind> {
+    SettingsAnswer::from_slice(body).map_err(|e| FailureKind::Malformed {
+        detail: match e {
+            AnswerError::Json(e) => format!("not the expected JSON: {e}"),
+            other => other.to_string(),
+        },
+    })
+}
+
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, FailureKind> {
     serde_json::from_slice(body).map_err(|e| FailureKind::Malformed {
         detail: format!("not the expected JSON: {e}"),
@@ -746,6 +750,24 @@ mod tests {
         assert_eq!(t.expires_at(), t0 + MAX_TOKEN_LIFE);
         assert!(!t.needs_renewal(t0));
         assert!(t.needs_renewal(t0 + MAX_TOKEN_LIFE));
+    }
+
+    #[test]
+    fn a_settings_answer_is_any_object_and_kept_whole() {
+        let text = r#"{"gpiiKey":"k","preferences":1,"extra":{"x":null}}"#;
+        let v = parse_settings_answer(text.as_bytes()).unwrap().into_value();
+        assert_eq!(v, serde_json::from_str::<serde_json::Value>(text).unwrap());
+        for (body, want) in [
+            (&b"[1,2]"[..], "the settings answer is not a JSON object"),
+            (b"{", "not the expected JSON: EOF while parsing an object"),
+        ] {
+            match parse_settings_answer(body) {
+                Err(FailureKind::Malformed { detail }) => {
+                    assert!(detail.starts_with(want), "{detail}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]
