@@ -52,6 +52,12 @@ export function startServer({ preview = false, port = 0 } = {}) {
       res.end(data);
     });
   });
+  // No server-side timeouts: Node answers 408 on a connection that sent no request for 60 s
+  // (headersTimeout), which Chromium's idle, pre-opened connections do when a suite runs long on
+  // a loaded machine; the page then reports a resource that failed to load (seen in a stress run).
+  server.headersTimeout = 0;
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 0;
   return new Promise((resolve) => {
     server.listen(port, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${server.address().port}/` }));
   });
