@@ -2,13 +2,14 @@
 //! report → matchmake → transform → journal → apply → report; and key-out → restore from the
 //! journal → verify → close. Every command first finishes what a crashed process left half done.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use attune_model::bundled;
 use attune_model::key::Key;
 use attune_model::registry::SolutionsRegistry;
 use serde::Serialize;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Profile, Sources};
 use crate::desktop::{self, Desktop};
 use crate::error::FlowError;
@@ -36,6 +37,8 @@ pub struct Flow {
     /// [`crate::cloudflow::CloudRuntime`]).
     pub(crate) runtime: std::sync::OnceLock<Result<crate::cloudflow::CloudRuntime, String>>,
     observer: std::sync::RwLock<Option<Observer>>,
+    /// Where the flow reads the time of day (the system clock unless a test sets another).
+    pub(crate) clock: std::sync::Arc<dyn Clock>,
     /// Whether this process asks the cloud again by itself (the app and `attune listen` run
     /// the reconnector; the `attune` command exits): only then may a message say "We'll keep
     /// trying".
@@ -199,8 +202,15 @@ impl Flow {
             cloud: std::sync::OnceLock::new(),
             runtime: std::sync::OnceLock::new(),
             observer: std::sync::RwLock::new(None),
+            clock: std::sync::Arc::new(SystemClock),
             reconnects_in_background: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// The same flow reading the time from `clock` (tests run on a fixed one).
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Flow {
+        self.clock = clock;
+        self
     }
 
     /// Says that this process runs the background reconnector (the app, `attune listen`), so
@@ -271,19 +281,18 @@ impl Flow {
         self.desktop.sweep(&self.paths);
         let session = session::load(&self.paths.session_file())?;
         let journal_open = self.desktop.journal_open()?;
-        match (&session, journal_open) {
-            (Some(s), true) if s.phase == Phase::Active => Ok(None),
-            (_, true) => {
+        match crate::plan::resume_action(session.as_ref().map(|s| s.phase), journal_open) {
+            crate::plan::Resume::Nothing => Ok(None),
+            crate::plan::Resume::Restore => {
                 tracing::info!("open journal without an active session: restoring");
                 let out = self.restore_locked(Message::RestoredAfterUnexpectedStop)?;
                 Ok(Some(out))
             }
-            (Some(s), false) if s.phase != Phase::Active => {
+            crate::plan::Resume::ForgetSession => {
                 // Key-out finished restoring but died before removing the session.
                 session::remove(&self.paths.session_file())?;
                 Ok(None)
             }
-            _ => Ok(None),
         }
     }
 
@@ -315,21 +324,22 @@ impl Flow {
         }
 
         if let Some(s) = session::load(&self.paths.session_file())? {
-            if s.phase == Phase::Active && s.key == key.expose() {
-                return Ok(KeyInOutcome {
-                    key: s.key.clone(),
-                    source: s.source.clone(),
-                    name: s.name.clone(),
-                    counts: report::counts(&s.applied),
-                    applied: s.applied,
-                    message: Message::AlreadyKeyedIn,
-                    message_text: Message::AlreadyKeyedIn.text().to_owned(),
-                    finished_first: None,
-                });
-            }
-            if s.phase == Phase::Active {
+            match crate::plan::key_in_start(Some((s.phase, s.key == key.expose()))) {
+                crate::plan::Start::AlreadyKeyedIn => {
+                    return Ok(KeyInOutcome {
+                        key: s.key.clone(),
+                        source: s.source.clone(),
+                        name: s.name.clone(),
+                        counts: report::counts(&s.applied),
+                        applied: s.applied,
+                        message: Message::AlreadyKeyedIn,
+                        message_text: Message::AlreadyKeyedIn.text().to_owned(),
+                        finished_first: None,
+                    });
+                }
                 // Another person is keyed in: key them out first (DESIGN §3).
-                finished_first = Some(self.key_out_locked()?);
+                crate::plan::Start::KeyOutFirst => finished_first = Some(self.key_out_locked()?),
+                crate::plan::Start::Fresh => {}
             }
         }
 
@@ -360,7 +370,7 @@ impl Flow {
             profile: self.config.profile.to_string(),
             source,
             name: name.map(str::to_owned),
-            since_unix: now_unix(),
+            since_unix: self.clock.now_unix(),
             applied: Vec::new(),
             connectivity: None,
             reason: None,
@@ -420,14 +430,7 @@ impl Flow {
         finished_first: Option<RecoverOutcome>,
     ) -> KeyInOutcome {
         let counts = report::counts(&rows);
-        let message = if counts.failed > 0 {
-            Message::SomeSettingsFailed
-        } else {
-            match sess.source {
-                Source::Snapset => Message::KeyedInSnapset,
-                _ => Message::KeyedInCloud,
-            }
-        };
+        let message = crate::plan::keyed_in_message(&sess.source, counts.failed);
         KeyInOutcome {
             key: sess.key,
             source: sess.source,
@@ -480,7 +483,7 @@ impl Flow {
         self.desktop.sweep(&self.paths);
         let kept_at = self
             .desktop
-            .keep_aside_damaged_journal(&self.paths, now_unix())?;
+            .keep_aside_damaged_journal(&self.paths, self.clock.now_unix())?;
         session::remove(&self.paths.session_file())?;
         Ok(DiscardOutcome {
             kept_at,
@@ -534,18 +537,8 @@ impl Flow {
         let session = session::load(&self.paths.session_file())?;
         let journal = self.desktop.journal_entries()?;
         let journal_state = if journal.is_some() { "open" } else { "closed" };
-        let (state, s) = match session {
-            Some(s) => (
-                match s.phase {
-                    Phase::Active => "active",
-                    Phase::Applying => "interrupted",
-                    Phase::Restoring => "restoring",
-                },
-                Some(s),
-            ),
-            None if journal.is_some() => ("interrupted", None),
-            None => ("idle", None),
-        };
+        let state = crate::plan::status_state(session.as_ref().map(|s| s.phase), journal.is_some());
+        let s = session;
         let message = s.as_ref().map(|s| {
             s.message.clone().unwrap_or_else(|| {
                 match s.source {
@@ -574,18 +567,14 @@ impl Flow {
                 .filter(|c| c.outcome != "ok"),
             _ => None,
         };
-        let connectivity = match &failed_contact {
-            Some(c) if c.outcome == "version_mismatch" => Some("version_mismatch".to_owned()),
-            Some(_) => Some("offline".to_owned()),
-            None => s.as_ref().and_then(|s| s.connectivity.clone()),
-        };
-        let reason_code = if testing {
-            Some("testing".to_owned())
-        } else if let Some(c) = &failed_contact {
-            Some(c.outcome.clone())
-        } else {
-            s.as_ref().and_then(|s| s.reason.clone())
-        };
+        let view = crate::plan::cloud_view(
+            testing,
+            failed_contact.as_ref().map(|c| c.outcome.as_str()),
+            (
+                s.as_ref().and_then(|s| s.connectivity.as_deref()),
+                s.as_ref().and_then(|s| s.reason.as_deref()),
+            ),
+        );
         Ok(Status {
             save_state: SaveState::of(s.as_ref().map(|s| &s.source), outbox),
             appearance: Appearance::from_rows(&applied),
@@ -597,16 +586,10 @@ impl Flow {
             cache_age_seconds: s
                 .as_ref()
                 .and_then(|s| s.cache_saved_unix)
-                .map(|t| crate::cloudflow::age_since(t).as_secs()),
-            connectivity,
-            reason: if testing {
-                Some("testing profile: the network is never used".to_owned())
-            } else {
-                reason_code
-                    .as_deref()
-                    .map(|c| crate::cloud::classify::reason_words(c).to_owned())
-            },
-            reason_code,
+                .map(|t| self.clock.now_unix().saturating_sub(t)),
+            reason: crate::plan::reason_words(testing, view.reason_code.as_deref()),
+            connectivity: view.connectivity,
+            reason_code: view.reason_code,
             message,
             applied,
             outbox,
@@ -665,11 +648,4 @@ impl Flow {
             .desktop
             .doctor(&self.registry, &self.config, &self.paths))
     }
-}
-
-pub(crate) fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

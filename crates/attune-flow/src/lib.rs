@@ -6,6 +6,7 @@
 //! `attune-settings` acts, this crate sequences them.
 
 pub mod cache;
+pub mod clock;
 pub mod cloud;
 pub mod cloudflow;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod lock;
 pub mod messages;
 pub mod outbox;
 pub mod paths;
+mod plan;
 pub mod report;
 pub mod sealed;
 pub mod session;

@@ -18,6 +18,7 @@
 //! ```
 
 pub mod bundled;
+pub mod civil;
 pub mod device;
 pub mod error;
 pub mod key;
