@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Profile, Sources};
-use crate::desktop::{self, Desktop};
+use crate::desktop::{self, Desktop, SettingsDesktop};
 use crate::error::FlowError;
 use crate::lock::StateLock;
 use crate::messages::Message;
@@ -27,7 +27,7 @@ pub struct Flow {
     pub(crate) config: Config,
     pub(crate) paths: Paths,
     registry: SolutionsRegistry,
-    pub(crate) desktop: Desktop,
+    pub(crate) desktop: Box<dyn Desktop>,
     /// The cloud client, made on first use (the breaker and retry budget live in it, so one per
     /// process).
     pub(crate) cloud:
@@ -193,7 +193,7 @@ impl Flow {
 
     pub fn new(config: Config, paths: Paths) -> Result<Flow, FlowError> {
         let registry = bundled::linux_registry()?;
-        let desktop = Desktop::new(&paths);
+        let desktop = Box::new(SettingsDesktop::new(&paths));
         Ok(Flow {
             config,
             paths,
@@ -210,6 +210,12 @@ impl Flow {
     /// The same flow reading the time from `clock` (tests run on a fixed one).
     pub fn with_clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Flow {
         self.clock = clock;
+        self
+    }
+
+    /// The same flow acting on `desktop` instead of this computer's (tests use one in memory).
+    pub fn with_desktop(mut self, desktop: Box<dyn Desktop>) -> Flow {
+        self.desktop = desktop;
         self
     }
 
@@ -647,5 +653,60 @@ impl Flow {
         Ok(self
             .desktop
             .doctor(&self.registry, &self.config, &self.paths))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::desktop::memory::MemoryDesktop;
+
+    /// A testing-profile flow on a desktop in memory and a clock stopped at `now`.
+    fn flow(dir: &std::path::Path, now: u64) -> Flow {
+        let flow = Flow::new(Config::defaults(Profile::Testing), Paths::under(dir));
+        let flow = flow.unwrap_or_else(|e| panic!("flow: {e}"));
+        flow.with_desktop(Box::<MemoryDesktop>::default())
+            .with_clock(std::sync::Arc::new(FixedClock::at_unix(now)))
+    }
+
+    #[test]
+    fn a_snapset_key_in_and_out_without_a_desktop_or_a_wall_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let flow = flow(dir.path(), 1_795_392_000);
+        let key = flow.snapsets().unwrap()[0].key.clone();
+
+        let out = flow.key_in(&key).unwrap();
+        assert_eq!(out.source, Source::Snapset);
+        assert!(out.counts.applied > 0, "{:?}", out.counts);
+        let st = flow.status().unwrap();
+        assert_eq!(st.state, "active");
+        assert_eq!(st.since_unix, Some(1_795_392_000));
+        assert_eq!(st.journal, "open");
+        assert_eq!(st.journal_entries, out.counts.applied);
+        assert_eq!(st.reason_code.as_deref(), Some("testing"));
+
+        let again = flow.key_in(&key).unwrap();
+        assert_eq!(again.message, Message::AlreadyKeyedIn);
+
+        let back = flow.key_out().unwrap();
+        assert_eq!(back.restored, out.counts.applied);
+        let st = flow.status().unwrap();
+        assert_eq!((st.state, st.journal), ("idle", "closed"));
+        assert!(matches!(flow.key_out(), Err(FlowError::NotKeyedIn)));
+    }
+
+    #[test]
+    fn an_open_journal_without_a_session_is_restored_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let flow = flow(dir.path(), 10);
+        let key = flow.snapsets().unwrap()[0].key.clone();
+        let out = flow.key_in(&key).unwrap();
+        session::remove(&flow.paths.session_file()).unwrap();
+        assert_eq!(flow.status().unwrap().state, "interrupted");
+        let resumed = flow.resume().unwrap().expect("restored");
+        assert_eq!(resumed.restored, out.counts.applied);
+        assert_eq!(resumed.message, Message::RestoredAfterUnexpectedStop);
+        assert_eq!(flow.status().unwrap().state, "idle");
     }
 }
