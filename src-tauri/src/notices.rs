@@ -60,7 +60,7 @@ impl Seen {
             active: s.state == "active",
             since_unix: s.since_unix,
             source: s.source.map(str::to_owned),
-            connectivity: s.connectivity.clone(),
+            connectivity: s.connectivity.map(|c| c.as_str().to_owned()),
             message: s.message.clone(),
         }
     }

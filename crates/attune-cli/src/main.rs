@@ -277,7 +277,7 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
                 print_rows(&out.applied);
                 println!("{}", out.message);
             }
-            Ok(match out.save_state.state {
+            Ok(match out.save_state.state.as_str() {
                 "read_only" => 11,
                 _ if out.saved => 0,
                 _ => 12,

@@ -17,7 +17,7 @@ use crate::error::FlowError;
 use crate::outbox::Outbox;
 use crate::plan;
 use crate::report::ReportRow;
-use crate::session::{Session, Source};
+use crate::session::{Connectivity, Session, Source};
 use attune_model::lifecycle::LifecycleInstructions;
 
 fn client(flow: &Flow) -> Result<&CloudClient, FlowError> {
@@ -284,7 +284,7 @@ fn on_cloud_answer(
     let now = flow.clock.now_unix();
     sess.source = Source::Cloud;
     sess.name = name;
-    sess.connectivity = Some("online".to_owned());
+    sess.connectivity = Some(Connectivity::Online);
     sess.last_cloud_contact_unix = Some(now);
     sess.cache_saved_unix = None;
     sess.token = Some(token.expose().to_owned());
@@ -327,7 +327,7 @@ fn on_cloud_failure(
         flow.reconnects_in_background(),
     );
     let offline = |mut sess: Session, text: &str| {
-        sess.connectivity = Some(plan::connectivity(&kind).to_owned());
+        sess.connectivity = Some(plan::connectivity(&kind));
         sess.reason = Some(kind.code().to_owned());
         sess.message = Some(text.to_owned());
         sess
@@ -382,7 +382,7 @@ pub struct SetOutcome {
     pub saved: bool,
     /// Unsaved changes left.
     pub outbox: usize,
-    pub connectivity: Option<String>,
+    pub connectivity: Option<Connectivity>,
     pub message: String,
     pub save_state: SaveState,
 }
@@ -430,14 +430,14 @@ pub(crate) fn set(
     flush(flow, &mut sess, &key, &outbox);
     flow.store_session(&sess)?;
     let left = outbox.len();
-    let message = crate::plan::save_outcome(sess.connectivity.as_deref(), left);
+    let message = crate::plan::save_outcome(sess.connectivity, left);
     Ok(SetOutcome {
         term,
         value,
         applied: rows,
         saved: left == 0,
         outbox: left,
-        connectivity: sess.connectivity.clone(),
+        connectivity: sess.connectivity,
         message,
         save_state: SaveState::of(Some(&sess.source), left as u64),
     })
@@ -509,7 +509,7 @@ fn set_in_snapset(
         applied: rows,
         saved: false,
         outbox: 0,
-        connectivity: sess.connectivity.clone(),
+        connectivity: sess.connectivity,
         message: crate::messages::Message::ChangedInSnapset.text().to_owned(),
         save_state: SaveState::of(Some(&Source::Snapset), 0),
     })
@@ -568,7 +568,7 @@ fn flush(flow: &Flow, sess: &mut crate::session::Session, key: &Key, outbox: &Ou
         return;
     };
     let (Some(tok), Some(exp)) = (sess.token.clone(), sess.token_expires_unix) else {
-        sess.connectivity = Some("offline".to_owned());
+        sess.connectivity = Some(Connectivity::Offline);
         return;
     };
     let Ok(rt) = runtime(flow) else {
@@ -591,7 +591,7 @@ fn flush(flow: &Flow, sess: &mut crate::session::Session, key: &Key, outbox: &Ou
             }
             Err(e) => {
                 tracing::warn!(key = %key, failure = e.kind.code(), "cannot renew the token; changes kept in the outbox");
-                sess.connectivity = Some(crate::plan::connectivity(&e.kind).to_owned());
+                sess.connectivity = Some(crate::plan::connectivity(&e.kind));
                 sess.reason = Some(e.kind.code().to_owned());
                 return;
             }
@@ -607,14 +607,14 @@ fn flush(flow: &Flow, sess: &mut crate::session::Session, key: &Key, outbox: &Ou
         match r {
             Ok(()) => {
                 let _ = outbox.remove(change.id);
-                sess.connectivity = Some("online".to_owned());
+                sess.connectivity = Some(Connectivity::Online);
                 sess.reason = None;
                 sess.message = None;
                 sess.last_cloud_contact_unix = Some(flow.clock.now_unix());
             }
             Err(e) => {
                 tracing::warn!(key = %key, failure = e.kind.code(), "change not saved; kept in the outbox");
-                sess.connectivity = Some(crate::plan::connectivity(&e.kind).to_owned());
+                sess.connectivity = Some(crate::plan::connectivity(&e.kind));
                 sess.reason = Some(e.kind.code().to_owned());
                 if matches!(e.kind, FailureKind::StaleToken) {
                     sess.message = Some(crate::cloud::classify::STALE_TOKEN_TEXT.to_owned());
@@ -687,7 +687,7 @@ pub(crate) fn reconnect(flow: &Flow) -> Result<Option<bool>, FlowError> {
     else {
         return Ok(None);
     };
-    if sess.connectivity.as_deref() != Some("offline") {
+    if sess.connectivity != Some(Connectivity::Offline) {
         return Ok(None);
     }
     let key = Key::parse(&sess.key)?;

@@ -17,7 +17,7 @@ use crate::lock::StateLock;
 use crate::messages::Message;
 use crate::paths::Paths;
 use crate::report::{self, ReportRow};
-use crate::session::{self, Phase, Session, Source};
+use crate::session::{self, Connectivity, Phase, Session, Source};
 
 /// How long a command waits for another process holding the state lock.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
@@ -108,13 +108,13 @@ pub struct DiscardOutcome {
 /// Everything `attune status` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
-    pub state: &'static str,
+    pub state: State,
     pub profile: Profile,
     pub key: Option<String>,
     pub name: Option<String>,
     pub source: Option<&'static str>,
     pub cache_age_seconds: Option<u64>,
-    pub connectivity: Option<String>,
+    pub connectivity: Option<Connectivity>,
     /// Why the session is not online, in words for people (the app shows it).
     pub reason: Option<String>,
     /// The same as a stable code for scripts (`unreachable`, `busy`, `stale_token`, `testing`…).
@@ -133,23 +133,71 @@ pub struct Status {
     pub appearance: Appearance,
 }
 
-/// Whether the person's changes are kept: `saved` (in the cloud), `pending` (waiting in the
-/// outbox), `read_only` (a snapset: applied here, never saved), `none` (nobody keyed in).
+/// What `attune status` says of the session, as the wire format spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Nobody is keyed in and nothing is left to put back.
+    Idle,
+    Active,
+    /// A key-in was cut short (or a journal is open without a session): the next command
+    /// puts the computer back.
+    Interrupted,
+    /// A key-out was cut short; the next command completes it.
+    Restoring,
+}
+
+/// Whether the person's changes are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaveKind {
+    /// Saved in the cloud.
+    Saved,
+    /// Waiting in the outbox.
+    Pending,
+    /// A snapset: applied here, never saved.
+    ReadOnly,
+    /// Nobody keyed in.
+    None,
+}
+
+macro_rules! wire_str {
+    ($ty:ty { $($v:ident => $s:literal),* $(,)? }) => {
+        impl $ty {
+            /// The wire format's word for it.
+            pub fn as_str(self) -> &'static str {
+                match self { $(<$ty>::$v => $s),* }
+            }
+        }
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+
+wire_str!(State { Idle => "idle", Active => "active", Interrupted => "interrupted", Restoring => "restoring" });
+wire_str!(SaveKind { Saved => "saved", Pending => "pending", ReadOnly => "read_only", None => "none" });
+
+/// Whether the person's changes are kept, and how many wait in the outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SaveState {
-    pub state: &'static str,
+    pub state: SaveKind,
     pub pending: u64,
 }
 
 impl SaveState {
     pub fn of(source: Option<&Source>, pending: u64) -> SaveState {
-        let state = match source {
-            None => "none",
-            Some(Source::Snapset) => "read_only",
-            Some(_) if pending > 0 => "pending",
-            Some(_) => "saved",
-        };
-        SaveState { state, pending }
+        SaveState {
+            state: crate::plan::save_kind(source, pending),
+            pending,
+        }
     }
 }
 
@@ -577,7 +625,7 @@ impl Flow {
             testing,
             failed_contact.as_ref().map(|c| c.outcome.as_str()),
             (
-                s.as_ref().and_then(|s| s.connectivity.as_deref()),
+                s.as_ref().and_then(|s| s.connectivity),
                 s.as_ref().and_then(|s| s.reason.as_deref()),
             ),
         );
@@ -692,8 +740,32 @@ mod tests {
         let back = flow.key_out().unwrap();
         assert_eq!(back.restored, out.counts.applied);
         let st = flow.status().unwrap();
-        assert_eq!((st.state, st.journal), ("idle", "closed"));
+        assert_eq!((st.state, st.journal), (State::Idle, "closed"));
         assert!(matches!(flow.key_out(), Err(FlowError::NotKeyedIn)));
+    }
+
+    #[test]
+    fn typed_state_keeps_the_wire_words() {
+        for (state, word) in [
+            (State::Idle, "idle"),
+            (State::Active, "active"),
+            (State::Interrupted, "interrupted"),
+            (State::Restoring, "restoring"),
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), word);
+            assert_eq!(state, word);
+        }
+        for (kind, word) in [
+            (SaveKind::Saved, "saved"),
+            (SaveKind::Pending, "pending"),
+            (SaveKind::ReadOnly, "read_only"),
+            (SaveKind::None, "none"),
+        ] {
+            let v = serde_json::to_value(SaveState::of(None, 0)).unwrap();
+            assert_eq!(v, serde_json::json!({"state": "none", "pending": 0}));
+            assert_eq!(serde_json::to_value(kind).unwrap(), word);
+            assert_eq!(kind.to_string(), word);
+        }
     }
 
     #[test]

@@ -6,9 +6,10 @@
 use attune_model::lifecycle::LifecycleInstructions;
 
 use crate::cloud::{FailureKind, Fallback};
+use crate::engine::{SaveKind, State};
 use crate::messages::Message;
 use crate::report::ReportRow;
-use crate::session::{Phase, Source};
+use crate::session::{Connectivity, Phase, Source};
 
 /// What a command does first about what a crashed process left (DESIGN §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,11 +183,11 @@ pub(crate) fn after_failure(
 }
 
 /// The session's connectivity after a failed cloud call.
-pub(crate) fn connectivity(kind: &FailureKind) -> &'static str {
+pub(crate) fn connectivity(kind: &FailureKind) -> Connectivity {
     match kind {
-        FailureKind::VersionMismatch { .. } => "version_mismatch",
-        FailureKind::StaleToken => "auth_stale",
-        _ => "offline",
+        FailureKind::VersionMismatch { .. } => Connectivity::VersionMismatch,
+        FailureKind::StaleToken => Connectivity::AuthStale,
+        _ => Connectivity::Offline,
     }
 }
 
@@ -201,9 +202,9 @@ pub(crate) fn keyed_in_message(source: &Source, failed_settings: usize) -> Messa
 
 /// What `attune set` says once the change is applied: saved, waiting (`left` changes in the
 /// outbox), or the stale-token sentence.
-pub(crate) fn save_outcome(connectivity: Option<&str>, left: usize) -> String {
+pub(crate) fn save_outcome(connectivity: Option<Connectivity>, left: usize) -> String {
     match (connectivity, left) {
-        (Some("auth_stale"), _) => crate::cloud::classify::STALE_TOKEN_TEXT.to_owned(),
+        (Some(Connectivity::AuthStale), _) => crate::cloud::classify::STALE_TOKEN_TEXT.to_owned(),
         (_, 0) => "Saved.".to_owned(),
         (_, n) => format!(
             "Applied here; not yet saved ({n} change{}).",
@@ -213,19 +214,29 @@ pub(crate) fn save_outcome(connectivity: Option<&str>, left: usize) -> String {
 }
 
 /// `attune status`'s state: the session's phase, or what an open journal without one means.
-pub(crate) fn status_state(phase: Option<Phase>, journal_open: bool) -> &'static str {
+pub(crate) fn status_state(phase: Option<Phase>, journal_open: bool) -> State {
     match (phase, journal_open) {
-        (Some(Phase::Active), _) => "active",
-        (Some(Phase::Applying), _) | (None, true) => "interrupted",
-        (Some(Phase::Restoring), _) => "restoring",
-        (None, false) => "idle",
+        (Some(Phase::Active), _) => State::Active,
+        (Some(Phase::Applying), _) | (None, true) => State::Interrupted,
+        (Some(Phase::Restoring), _) => State::Restoring,
+        (None, false) => State::Idle,
+    }
+}
+
+/// Whether the person's changes are kept.
+pub(crate) fn save_kind(source: Option<&Source>, pending: u64) -> SaveKind {
+    match source {
+        None => SaveKind::None,
+        Some(Source::Snapset) => SaveKind::ReadOnly,
+        Some(_) if pending > 0 => SaveKind::Pending,
+        Some(_) => SaveKind::Saved,
     }
 }
 
 /// What `status` says about the cloud: connectivity and reason code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CloudView {
-    pub connectivity: Option<String>,
+    pub connectivity: Option<Connectivity>,
     pub reason_code: Option<String>,
 }
 
@@ -234,12 +245,12 @@ pub(crate) struct CloudView {
 pub(crate) fn cloud_view(
     testing: bool,
     failed_contact: Option<&str>,
-    session: (Option<&str>, Option<&str>),
+    session: (Option<Connectivity>, Option<&str>),
 ) -> CloudView {
     let connectivity = match failed_contact {
-        Some("version_mismatch") => Some("version_mismatch".to_owned()),
-        Some(_) => Some("offline".to_owned()),
-        None => session.0.map(str::to_owned),
+        Some("version_mismatch") => Some(Connectivity::VersionMismatch),
+        Some(_) => Some(Connectivity::Offline),
+        None => session.0,
     };
     let reason_code = if testing {
         Some("testing".to_owned())
@@ -450,16 +461,16 @@ mod tests {
                     client: "1".to_owned(),
                     server: "2".to_owned(),
                 },
-                "version_mismatch",
+                Connectivity::VersionMismatch,
             ),
-            (FailureKind::StaleToken, "auth_stale"),
-            (FailureKind::TooSlow, "offline"),
+            (FailureKind::StaleToken, Connectivity::AuthStale),
+            (FailureKind::TooSlow, Connectivity::Offline),
             (
                 FailureKind::Busy {
                     status: 503,
                     retry_after: None,
                 },
-                "offline",
+                Connectivity::Offline,
             ),
         ];
         for (kind, want) in table {
@@ -490,20 +501,20 @@ mod tests {
     fn save_outcome_table() {
         let stale = crate::cloud::classify::STALE_TOKEN_TEXT;
         let table = [
-            (Some("online"), 0, "Saved."),
+            (Some(Connectivity::Online), 0, "Saved."),
             (None, 0, "Saved."),
             (
-                Some("offline"),
+                Some(Connectivity::Offline),
                 1,
                 "Applied here; not yet saved (1 change).",
             ),
             (
-                Some("offline"),
+                Some(Connectivity::Offline),
                 3,
                 "Applied here; not yet saved (3 changes).",
             ),
-            (Some("auth_stale"), 0, stale),
-            (Some("auth_stale"), 2, stale),
+            (Some(Connectivity::AuthStale), 0, stale),
+            (Some(Connectivity::AuthStale), 2, stale),
         ];
         for (conn, left, want) in table {
             assert_eq!(save_outcome(conn, left), want, "{conn:?} {left}");
@@ -514,13 +525,13 @@ mod tests {
     fn status_state_table() {
         use Phase::*;
         let table = [
-            (None, false, "idle"),
-            (None, true, "interrupted"),
-            (Some(Active), true, "active"),
-            (Some(Active), false, "active"),
-            (Some(Applying), true, "interrupted"),
-            (Some(Applying), false, "interrupted"),
-            (Some(Restoring), true, "restoring"),
+            (None, false, State::Idle),
+            (None, true, State::Interrupted),
+            (Some(Active), true, State::Active),
+            (Some(Active), false, State::Active),
+            (Some(Applying), true, State::Interrupted),
+            (Some(Applying), false, State::Interrupted),
+            (Some(Restoring), true, State::Restoring),
         ];
         for (phase, open, want) in table {
             assert_eq!(status_state(phase, open), want, "{phase:?} {open}");
@@ -528,9 +539,27 @@ mod tests {
     }
 
     #[test]
+    fn save_kind_table() {
+        let cache = Source::Cache { age_seconds: 1 };
+        let table = [
+            (None, 0, SaveKind::None),
+            (None, 3, SaveKind::None),
+            (Some(&Source::Snapset), 0, SaveKind::ReadOnly),
+            (Some(&Source::Snapset), 2, SaveKind::ReadOnly),
+            (Some(&Source::Cloud), 0, SaveKind::Saved),
+            (Some(&Source::Cloud), 1, SaveKind::Pending),
+            (Some(&cache), 0, SaveKind::Saved),
+            (Some(&cache), 4, SaveKind::Pending),
+        ];
+        for (source, pending, want) in table {
+            assert_eq!(save_kind(source, pending), want, "{source:?} {pending}");
+        }
+    }
+
+    #[test]
     fn cloud_view_table() {
-        let s = |c: Option<&str>, r: Option<&str>| CloudView {
-            connectivity: c.map(str::to_owned),
+        let s = |c: Option<Connectivity>, r: Option<&str>| CloudView {
+            connectivity: c,
             reason_code: r.map(str::to_owned),
         };
         let table = [
@@ -541,25 +570,28 @@ mod tests {
                 false,
                 Some("unreachable"),
                 (None, None),
-                s(Some("offline"), Some("unreachable")),
+                s(Some(Connectivity::Offline), Some("unreachable")),
             ),
             (
                 false,
                 Some("version_mismatch"),
                 (None, None),
-                s(Some("version_mismatch"), Some("version_mismatch")),
+                s(
+                    Some(Connectivity::VersionMismatch),
+                    Some("version_mismatch"),
+                ),
             ),
             (
                 false,
                 None,
-                (Some("offline"), Some("busy")),
-                s(Some("offline"), Some("busy")),
+                (Some(Connectivity::Offline), Some("busy")),
+                s(Some(Connectivity::Offline), Some("busy")),
             ),
             (
                 true,
                 None,
-                (Some("online"), None),
-                s(Some("online"), Some("testing")),
+                (Some(Connectivity::Online), None),
+                s(Some(Connectivity::Online), Some("testing")),
             ),
         ];
         for (testing, failed, session, want) in table {
