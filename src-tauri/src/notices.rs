@@ -55,7 +55,7 @@ pub struct Seen {
 }
 
 impl Seen {
-    pub fn of(s: &attune_flow::engine::Status) -> Seen {
+    pub fn of(s: &attune_flow::Status) -> Seen {
         Seen {
             active: s.state == "active",
             since_unix: s.since_unix,

@@ -24,7 +24,7 @@ pub enum TrayState {
 
 impl TrayState {
     /// The state for a status (a pure decision; the tests pin it).
-    pub fn of(s: &attune_flow::engine::Status) -> TrayState {
+    pub fn of(s: &attune_flow::Status) -> TrayState {
         let attention_conn = matches!(
             s.connectivity.map(|c| c.as_str()),
             Some("auth_stale" | "version_mismatch")
@@ -35,7 +35,8 @@ impl TrayState {
             "active" if attention_conn => TrayState::Attention,
             "active" if s.profile == attune_flow::Profile::Testing => TrayState::Testing,
             "active"
-                if s.source == Some("cloud") && s.connectivity.map(|c| c.as_str()) != Some("offline") =>
+                if s.source == Some("cloud")
+                    && s.connectivity.map(|c| c.as_str()) != Some("offline") =>
             {
                 TrayState::Online
             }

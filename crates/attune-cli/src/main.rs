@@ -4,9 +4,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use attune_flow::engine::{KeyInOutcome, RecoverOutcome, Status};
 use attune_flow::report::{Outcome, ReportRow};
 use attune_flow::{Flow, FlowError, Profile};
+use attune_flow::{KeyInOutcome, RecoverOutcome, Status};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 

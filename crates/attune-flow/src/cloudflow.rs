@@ -422,11 +422,8 @@ pub(crate) fn set(
     // Remembered for the session even once saved: if the cloud's database is later restored
     // from an older backup, relogin sends them again (DESIGN §6.2, docs/operations.md).
     sess.local_changes.insert(term.clone(), value.clone());
-    let outbox =
-        Outbox::open(&flow.paths.state_dir, &key).map_err(|e| FlowError::Journal(e.to_string()))?;
-    outbox
-        .push(&term, value.clone(), flow.clock.now_unix())
-        .map_err(|e| FlowError::Journal(e.to_string()))?;
+    let outbox = Outbox::open(&flow.paths.state_dir, &key)?;
+    outbox.push(&term, value.clone(), flow.clock.now_unix())?;
     flush(flow, &mut sess, &key, &outbox);
     flow.store_session(&sess)?;
     let left = outbox.len();
@@ -634,8 +631,7 @@ pub(crate) fn relogin(flow: &Flow) -> Result<KeyInOutcome, FlowError> {
         .filter(|s| s.phase == crate::session::Phase::Active)
         .ok_or(FlowError::NotKeyedIn)?;
     let key = Key::parse(&sess.key)?;
-    let outbox =
-        Outbox::open(&flow.paths.state_dir, &key).map_err(|e| FlowError::Journal(e.to_string()))?;
+    let outbox = Outbox::open(&flow.paths.state_dir, &key)?;
     // A stale token usually means the cloud lost what it held since some point (a restore from
     // backup): changes of this session it had accepted may be gone too. Queue them again, in
     // front of nothing newer: a term still waiting in the outbox keeps its own newer value.
@@ -643,9 +639,7 @@ pub(crate) fn relogin(flow: &Flow) -> Result<KeyInOutcome, FlowError> {
         outbox.list().into_iter().map(|c| c.term).collect();
     for (term, value) in &sess.local_changes {
         if !waiting.contains(term) {
-            outbox
-                .push(term, value.clone(), flow.clock.now_unix())
-                .map_err(|e| FlowError::Journal(e.to_string()))?;
+            outbox.push(term, value.clone(), flow.clock.now_unix())?;
         }
     }
     let session_changes = sess.local_changes.clone();
@@ -706,8 +700,7 @@ pub(crate) fn reconnect(flow: &Flow) -> Result<Option<bool>, FlowError> {
     if out.source != Source::Cloud {
         return Ok(Some(false));
     }
-    let outbox =
-        Outbox::open(&flow.paths.state_dir, &key).map_err(|e| FlowError::Journal(e.to_string()))?;
+    let outbox = Outbox::open(&flow.paths.state_dir, &key)?;
     if !outbox.is_empty() {
         if let Some(mut s) = crate::session::load(&flow.paths.session_file())? {
             flush(flow, &mut s, &key, &outbox);
