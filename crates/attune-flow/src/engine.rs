@@ -593,32 +593,12 @@ impl Flow {
         let journal_state = if journal.is_some() { "open" } else { "closed" };
         let state = crate::plan::status_state(session.as_ref().map(|s| s.phase), journal.is_some());
         let s = session;
-        let message = s.as_ref().map(|s| {
-            s.message.clone().unwrap_or_else(|| {
-                match s.source {
-                    Source::Snapset => Message::KeyedInSnapset,
-                    _ => Message::KeyedInCloud,
-                }
-                .text()
-                .to_owned()
-            })
-        });
+        let message = s.as_ref().map(crate::plan::status_message);
         let testing = self.config.profile == Profile::Testing;
-        let outbox = s
-            .as_ref()
-            .and_then(|s| Key::parse(&s.key).ok())
-            .and_then(|k| crate::outbox::Outbox::open(&self.paths.state_dir, &k).ok())
-            .map(|o| o.len() as u64)
-            .unwrap_or(0);
+        let outbox = s.as_ref().map_or(0, |s| self.outbox_len(&s.key));
         let applied = s.as_ref().map(|s| s.applied.clone()).unwrap_or_default();
-        // Nobody keyed in, so no session remembers the cloud: a key-in that reached nothing
-        // left only its calls in the contact history. The newest call says whether the server
-        // could be reached, so the app and `status` keep saying why until one succeeds.
         let failed_contact = match (&s, testing) {
-            (None, false) => crate::cloud::ContactLog::in_dir(&self.paths.state_dir)
-                .recent(1)
-                .pop()
-                .filter(|c| c.outcome != "ok"),
+            (None, false) => self.failed_contact(),
             _ => None,
         };
         let view = crate::plan::cloud_view(
@@ -653,6 +633,25 @@ impl Flow {
             last_cloud_failure: failed_contact.map(|c| c.at_unix),
             since_unix: s.as_ref().map(|s| s.since_unix),
         })
+    }
+
+    /// Fetcher: how many changes of this key wait in the outbox (0 when it cannot be read).
+    fn outbox_len(&self, key: &str) -> u64 {
+        Key::parse(key)
+            .ok()
+            .and_then(|k| crate::outbox::Outbox::open(&self.paths.state_dir, &k).ok())
+            .map_or(0, |o| o.len() as u64)
+    }
+
+    /// Fetcher: this computer's newest cloud call, when it failed. With nobody keyed in no
+    /// session remembers the cloud: a key-in that reached nothing left only its calls in the
+    /// contact history, and the newest says whether the server could be reached, so the app and
+    /// `status` keep saying why until one succeeds.
+    fn failed_contact(&self) -> Option<crate::cloud::ContactRecord> {
+        crate::cloud::ContactLog::in_dir(&self.paths.state_dir)
+            .recent(1)
+            .pop()
+            .filter(|c| c.outcome != "ok")
     }
 
     /// The active session's preferences (the default context's common terms and their values),

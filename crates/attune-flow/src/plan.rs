@@ -200,6 +200,19 @@ pub(crate) fn keyed_in_message(source: &Source, failed_settings: usize) -> Messa
     }
 }
 
+/// What `status` says of a session: what the person was last told, or what its key-in says.
+pub(crate) fn status_message(session: &crate::session::Session) -> String {
+    match &session.message {
+        Some(m) => m.clone(),
+        None => match session.source {
+            Source::Snapset => Message::KeyedInSnapset,
+            _ => Message::KeyedInCloud,
+        }
+        .text()
+        .to_owned(),
+    }
+}
+
 /// What `attune set` says once the change is applied: saved, waiting (`left` changes in the
 /// outbox), or the stale-token sentence.
 pub(crate) fn save_outcome(connectivity: Option<Connectivity>, left: usize) -> String {
