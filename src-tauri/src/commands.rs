@@ -1,8 +1,7 @@
 //! The app's commands (docs/app.md): each runs the flow on a blocking thread, answers the UI
 //! with the flow's outcome or an [`AppError`], and refreshes the status after any change.
 
-use attune_flow::cloudflow::SetOutcome;
-use attune_flow::engine::{KeyInOutcome, RecoverOutcome, SnapsetInfo};
+use attune_flow::{KeyInOutcome, RecoverOutcome, SetOutcome, SnapsetInfo};
 use tauri::{AppHandle, Manager, Runtime, State};
 
 use crate::diagnostics::{self, Diagnostics};

@@ -55,12 +55,12 @@ pub struct Seen {
 }
 
 impl Seen {
-    pub fn of(s: &attune_flow::engine::Status) -> Seen {
+    pub fn of(s: &attune_flow::Status) -> Seen {
         Seen {
             active: s.state == "active",
             since_unix: s.since_unix,
             source: s.source.map(str::to_owned),
-            connectivity: s.connectivity.clone(),
+            connectivity: s.connectivity.map(|c| c.as_str().to_owned()),
             message: s.message.clone(),
         }
     }

@@ -22,7 +22,7 @@ pub const STATUS_EVENT: &str = "attune://status";
 #[derive(Debug, Clone, Serialize)]
 pub struct AppStatus {
     #[serde(flatten)]
-    pub status: attune_flow::engine::Status,
+    pub status: attune_flow::Status,
     pub adjustments: Vec<Adjustment>,
 }
 
@@ -138,7 +138,7 @@ pub async fn refresh<R: Runtime>(app: &AppHandle<R>) {
 }
 
 /// Tells about a key-in that first finished an earlier, interrupted one.
-pub fn notice_finished_first(shell: &Shell, o: &attune_flow::engine::KeyInOutcome) {
+pub fn notice_finished_first(shell: &Shell, o: &attune_flow::KeyInOutcome) {
     if let Some(first) = &o.finished_first {
         shell.notify(&Notice::Restored(first.message_text.to_owned()));
     }

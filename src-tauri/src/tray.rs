@@ -24,18 +24,19 @@ pub enum TrayState {
 
 impl TrayState {
     /// The state for a status (a pure decision; the tests pin it).
-    pub fn of(s: &attune_flow::engine::Status) -> TrayState {
+    pub fn of(s: &attune_flow::Status) -> TrayState {
         let attention_conn = matches!(
-            s.connectivity.as_deref(),
+            s.connectivity.map(|c| c.as_str()),
             Some("auth_stale" | "version_mismatch")
         );
-        match s.state {
+        match s.state.as_str() {
             "interrupted" | "restoring" => TrayState::Attention,
             "idle" if s.journal == "open" => TrayState::Attention,
             "active" if attention_conn => TrayState::Attention,
             "active" if s.profile == attune_flow::Profile::Testing => TrayState::Testing,
             "active"
-                if s.source == Some("cloud") && s.connectivity.as_deref() != Some("offline") =>
+                if s.source == Some("cloud")
+                    && s.connectivity.map(|c| c.as_str()) != Some("offline") =>
             {
                 TrayState::Online
             }

@@ -4,9 +4,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use attune_flow::engine::{KeyInOutcome, RecoverOutcome, Status};
 use attune_flow::report::{Outcome, ReportRow};
 use attune_flow::{Flow, FlowError, Profile};
+use attune_flow::{KeyInOutcome, RecoverOutcome, Status};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
@@ -277,7 +277,7 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
                 print_rows(&out.applied);
                 println!("{}", out.message);
             }
-            Ok(match out.save_state.state {
+            Ok(match out.save_state.state.as_str() {
                 "read_only" => 11,
                 _ if out.saved => 0,
                 _ => 12,

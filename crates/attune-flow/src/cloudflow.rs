@@ -3,7 +3,7 @@
 //! on failure keep what the cache gave, or fall back to the snapset of the same name, or apply
 //! nothing — and always say which, in the words of the one message table.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use attune_model::device::DeviceReport;
 use attune_model::key::Key;
@@ -12,10 +12,13 @@ use attune_model::prefs::{PreferenceSet, DEFAULT_CONTEXT};
 
 use crate::cache::PrefCache;
 use crate::cloud::{CloudClient, FailureKind, Fallback};
-use crate::engine::{now_unix, Flow, KeyInOutcome, RecoverOutcome, SaveState};
+use crate::engine::{Flow, KeyInOutcome, RecoverOutcome, SaveState};
 use crate::error::FlowError;
 use crate::outbox::Outbox;
-use crate::session::Source;
+use crate::plan;
+use crate::report::ReportRow;
+use crate::session::{Connectivity, Session, Source};
+use attune_model::lifecycle::LifecycleInstructions;
 
 fn client(flow: &Flow) -> Result<&CloudClient, FlowError> {
     flow.cloud
@@ -102,24 +105,7 @@ pub(crate) fn runtime(flow: &Flow) -> Result<&CloudRuntime, FlowError> {
 
 fn saved_date(unix: u64) -> String {
     // A plain UTC date (the UI formats it for the person's locale later).
-    let days = unix / 86_400;
-    let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar (Howard
-/// Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    attune_model::civil::utc_date(unix)
 }
 
 /// The preference set's display name in a cloud answer (or the cached copy of one).
@@ -131,14 +117,16 @@ fn answer_name(answer: &serde_json::Value) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn connectivity(kind: &FailureKind) -> &'static str {
-    match kind {
-        FailureKind::VersionMismatch { .. } => "version_mismatch",
-        FailureKind::StaleToken => "auth_stale",
-        _ => "offline",
-    }
+/// The cache's answer for this key, applied in a new session before the cloud is asked.
+struct FromCache {
+    sess: Session,
+    rows: Vec<ReportRow>,
+    instr: LifecycleInstructions,
+    saved_unix: u64,
 }
 
+/// The executor of a cloud key-in (DESIGN §3 steps 3–6): fetch the cache and apply it, fetch
+/// the cloud's answer, then carry out what [`plan`] decides about the two.
 pub(crate) fn key_in_cloud(
     flow: &Flow,
     key: &Key,
@@ -147,57 +135,12 @@ pub(crate) fn key_in_cloud(
     finished_first: Option<RecoverOutcome>,
 ) -> Result<KeyInOutcome, FlowError> {
     let client = client(flow)?;
-    let cache = match PrefCache::open(&flow.paths.cache_dir, flow.config.cache.clone()) {
-        Ok(c) => Some(c),
-        Err(e) => {
-            tracing::warn!(error = %e, "preference cache unavailable");
-            None
-        }
-    };
-    let now = SystemTime::now();
-
+    let cache = open_cache(flow);
     // Step 3: apply first from the cache.
-    let mut applied_from_cache = None;
-    if let Some(cached) = cache.as_ref().and_then(|c| c.get(key, now)) {
-        // The cached answer is read like the cloud's: only this computer's registry says what
-        // may be written (DESIGN §10.1), whatever registry entries the entry holds.
-        match instructions_from_cloud_answer(
-            &cached.answer,
-            DEFAULT_CONTEXT,
-            flow.registry(),
-            "cached answer",
-        ) {
-            Ok(instr) => {
-                // The name is the cloud's, from the answer it came with: an offline session is
-                // shown as "Jo's settings", not "unnamed" (issue 21 item 4). Entries written
-                // before this carry it too, since the cache keeps the whole answer.
-                let name = answer_name(&cached.answer);
-                let mut sess = flow.new_session(
-                    key,
-                    Source::Cache {
-                        age_seconds: cached.age.as_secs(),
-                    },
-                    name.as_deref(),
-                );
-                let saved = cached
-                    .saved_at
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0);
-                sess.cache_saved_unix = Some(saved);
-                sess.answer = Some(cached.answer.clone());
-                let (sess, rows) = flow.apply_in_session(sess, &instr)?;
-                applied_from_cache = Some((sess, rows, instr, saved));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cached answer unusable; removed");
-                if let Some(c) = &cache {
-                    let _ = c.purge(key);
-                }
-            }
-        }
-    }
-
+    let from_cache = match fetch_cached(flow, cache.as_ref(), key) {
+        Some((cached, instr)) => Some(apply_cached(flow, key, cached, instr)?),
+        None => None,
+    };
     // Step 4: the cloud, under the resilience policy (one deadline for token and settings).
     let answer = runtime(flow)?.block_on(async {
         let deadline = client.deadline_from_now();
@@ -205,122 +148,227 @@ pub(crate) fn key_in_cloud(
         let answer = client.get_settings(&token, key, device, deadline).await?;
         Ok::<_, crate::cloud::CallError>((token, answer))
     });
-
     match answer {
         Ok((token, answer)) => {
-            // Step 5: the cloud's answer.
-            let instr = instructions_from_cloud_answer(
-                &answer,
-                DEFAULT_CONTEXT,
-                flow.registry(),
-                "cloud answer",
-            )
-            .map_err(|e| FlowError::CloudAnswer(e.to_string()))?;
-            let name = answer_name(&answer);
-            let (mut sess, rows) = match applied_from_cache {
-                Some((sess, rows, cached_instr, _)) if cached_instr == instr => (sess, rows),
-                Some((mut sess, rows, cached_instr, _))
-                    if difference(&cached_instr, &instr).is_some() =>
-                {
-                    // Reconcile by difference (DESIGN §3 step 5): the cloud's answer sets again
-                    // everything the cache set, so only what changed is written; nothing the
-                    // person already has flickers back to the original and out again.
-                    let delta = difference(&cached_instr, &instr).unwrap_or_default();
-                    tracing::info!(
-                        key = %key,
-                        changed = delta.solutions.values().map(|s| s.settings_handlers.values().map(|h| h.settings.len()).sum::<usize>()).sum::<usize>(),
-                        "cloud answer differs from the cache: applying the difference"
-                    );
-                    let changed = flow.desktop.apply(&delta)?;
-                    let rows = merge_rows(rows, changed);
-                    sess.applied = rows.clone();
-                    (sess, rows)
-                }
-                Some(_) => {
-                    // The cloud's answer drops something the cache applied: put the computer
-                    // back and apply the cloud's (the journal keeps the first originals).
-                    tracing::info!(key = %key, "cloud answer drops cached settings: restoring, then applying it");
-                    flow.undo_locked()?;
-                    flow.apply_in_session(
-                        flow.new_session(key, Source::Cloud, name.as_deref()),
-                        &instr,
-                    )?
-                }
-                None => flow.apply_in_session(
-                    flow.new_session(key, Source::Cloud, name.as_deref()),
-                    &instr,
-                )?,
-            };
-            sess.source = Source::Cloud;
-            sess.name = name;
-            sess.connectivity = Some("online".to_owned());
-            sess.last_cloud_contact_unix = Some(now_unix());
-            sess.cache_saved_unix = None;
-            sess.token = Some(token.expose().to_owned());
-            sess.token_expires_unix = Some(
-                now_unix().saturating_add(
-                    token
-                        .expires_at()
-                        .saturating_duration_since(tokio::time::Instant::now())
-                        .as_secs(),
-                ),
-            );
-            sess.answer = Some(answer.clone());
-            flow.store_session(&sess)?;
+            let sess = on_cloud_answer(flow, key, from_cache, &token, &answer)?;
             if let Some(c) = &cache {
-                if let Err(e) = c.put(key, &answer, SystemTime::now()) {
+                if let Err(e) = c.put(key, &answer, flow.clock.now()) {
                     tracing::warn!(error = %e, "could not refresh the preference cache");
                 }
             }
+            let (sess, rows) = sess;
             Ok(flow.outcome(sess, rows, None, finished_first))
         }
         Err(err) => {
-            let kind = err.kind;
-            tracing::warn!(key = %key, failure = kind.code(), attempts = err.attempts, "cloud key-in failed");
-            if let FailureKind::KeyRejected { .. } = kind {
-                // Step 6, key rejected: purge its cache, apply nothing.
-                if let Some(c) = &cache {
-                    let _ = c.purge(key);
-                }
-                if applied_from_cache.is_some() {
-                    flow.undo_locked()?;
-                }
-                return Err(FlowError::KeyRejected {
-                    message: kind.user_message().text(&Fallback::Nothing),
-                });
-            }
-            let msg = kind.user_message();
-            if let Some((mut sess, rows, _, saved)) = applied_from_cache {
-                let text = msg.text(&Fallback::Cache {
-                    saved: saved_date(saved),
-                });
-                sess.connectivity = Some(connectivity(&kind).to_owned());
-                sess.reason = Some(kind.code().to_owned());
-                sess.message = Some(text.clone());
-                flow.store_session(&sess)?;
-                return Ok(flow.outcome(sess, rows, Some(text), finished_first));
-            }
-            if let Some(prefs) = snapset {
-                let outcome =
-                    match_and_transform(&prefs, DEFAULT_CONTEXT, flow.registry(), device)?;
-                let text = msg.text(&Fallback::Snapset);
-                let mut sess = flow.new_session(key, Source::Snapset, prefs.name());
-                sess.connectivity = Some(connectivity(&kind).to_owned());
-                sess.reason = Some(kind.code().to_owned());
-                sess.message = Some(text.clone());
-                let (sess, rows) = flow.apply_in_session(sess, &outcome.instructions)?;
-                return Ok(flow.outcome(sess, rows, Some(text), finished_first));
-            }
-            let nothing = if flow.reconnects_in_background() {
-                Fallback::Nothing
-            } else {
-                Fallback::NothingNoRetry
+            let failed = Failed {
+                cache: cache.as_ref(),
+                from_cache,
+                snapset,
+                device,
             };
-            Err(FlowError::Offline {
-                reason: kind.code(),
-                message: msg.text(&nothing),
+            let (sess, rows, text) = on_cloud_failure(flow, key, failed, err)?;
+            Ok(flow.outcome(sess, rows, Some(text), finished_first))
+        }
+    }
+}
+
+/// The preference cache, or `None` (logged) when it cannot be opened: key-in goes on without it.
+fn open_cache(flow: &Flow) -> Option<PrefCache> {
+    match PrefCache::open(&flow.paths.cache_dir, flow.config.cache.clone()) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(error = %e, "preference cache unavailable");
+            None
+        }
+    }
+}
+
+/// Fetcher: the cached answer for `key` and the instructions it gives on this computer. The
+/// cached answer is read like the cloud's: only this computer's registry says what may be
+/// written (DESIGN §10.1), whatever registry entries the entry holds. An unusable entry is
+/// purged.
+fn fetch_cached(
+    flow: &Flow,
+    cache: Option<&PrefCache>,
+    key: &Key,
+) -> Option<(crate::cache::Cached, LifecycleInstructions)> {
+    let cache = cache?;
+    let cached = cache.get(key, flow.clock.now())?;
+    match instructions_from_cloud_answer(
+        &cached.answer,
+        DEFAULT_CONTEXT,
+        flow.registry(),
+        "cached answer",
+    ) {
+        Ok(instr) => Some((cached, instr)),
+        Err(e) => {
+            tracing::warn!(error = %e, "cached answer unusable; removed");
+            let _ = cache.purge(key);
+            None
+        }
+    }
+}
+
+fn apply_cached(
+    flow: &Flow,
+    key: &Key,
+    cached: crate::cache::Cached,
+    instr: LifecycleInstructions,
+) -> Result<FromCache, FlowError> {
+    // The name is the cloud's, from the answer it came with: an offline session is shown as
+    // "Jo's settings", not "unnamed" (issue 21 item 4). Entries written before this carry it
+    // too, since the cache keeps the whole answer.
+    let name = answer_name(&cached.answer);
+    let source = Source::Cache {
+        age_seconds: cached.age.as_secs(),
+    };
+    let mut sess = flow.new_session(key, source, name.as_deref());
+    let saved_unix = cached
+        .saved_at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    sess.cache_saved_unix = Some(saved_unix);
+    sess.answer = Some(cached.answer);
+    let (sess, rows) = flow.apply_in_session(sess, &instr)?;
+    Ok(FromCache {
+        sess,
+        rows,
+        instr,
+        saved_unix,
+    })
+}
+
+/// Step 5: the cloud answered. Reconciles it with what the cache applied ([`plan::reconcile`])
+/// and records the session as online.
+fn on_cloud_answer(
+    flow: &Flow,
+    key: &Key,
+    from_cache: Option<FromCache>,
+    token: &crate::cloud::Token,
+    answer: &serde_json::Value,
+) -> Result<(Session, Vec<ReportRow>), FlowError> {
+    let instr =
+        instructions_from_cloud_answer(answer, DEFAULT_CONTEXT, flow.registry(), "cloud answer")
+            .map_err(|e| FlowError::CloudAnswer(e.to_string()))?;
+    let name = answer_name(answer);
+    let fresh = |flow: &Flow| {
+        flow.apply_in_session(
+            flow.new_session(key, Source::Cloud, name.as_deref()),
+            &instr,
+        )
+    };
+    let (mut sess, rows) = match from_cache {
+        None => fresh(flow)?,
+        Some(c) => match plan::reconcile(&c.instr, &instr) {
+            plan::Reconcile::Keep => (c.sess, c.rows),
+            plan::Reconcile::ApplyDifference(delta) => {
+                tracing::info!(
+                    key = %key,
+                    changed = plan::setting_count(&delta),
+                    "cloud answer differs from the cache: applying the difference"
+                );
+                let changed = flow.desktop.apply(&delta)?;
+                let rows = plan::merge_rows(c.rows, changed);
+                let mut sess = c.sess;
+                sess.applied = rows.clone();
+                (sess, rows)
+            }
+            plan::Reconcile::RestoreThenApply => {
+                tracing::info!(key = %key, "cloud answer drops cached settings: restoring, then applying it");
+                flow.undo_locked()?;
+                fresh(flow)?
+            }
+        },
+    };
+    let now = flow.clock.now_unix();
+    sess.source = Source::Cloud;
+    sess.name = name;
+    sess.connectivity = Some(Connectivity::Online);
+    sess.last_cloud_contact_unix = Some(now);
+    sess.cache_saved_unix = None;
+    sess.token = Some(token.expose().to_owned());
+    sess.token_expires_unix = Some(
+        now.saturating_add(
+            token
+                .expires_at()
+                .saturating_duration_since(tokio::time::Instant::now())
+                .as_secs(),
+        ),
+    );
+    sess.answer = Some(answer.clone());
+    flow.store_session(&sess)?;
+    Ok((sess, rows))
+}
+
+/// What a key-in had when the cloud failed.
+struct Failed<'a> {
+    cache: Option<&'a PrefCache>,
+    from_cache: Option<FromCache>,
+    snapset: Option<PreferenceSet>,
+    device: &'a DeviceReport,
+}
+
+/// Step 6: the cloud failed. Carries out [`plan::after_failure`]: keep the cache's session,
+/// apply the snapset, or apply nothing; the session records why, in the message table's words.
+fn on_cloud_failure(
+    flow: &Flow,
+    key: &Key,
+    had: Failed<'_>,
+    err: crate::cloud::CallError,
+) -> Result<(Session, Vec<ReportRow>, String), FlowError> {
+    let kind = err.kind;
+    tracing::warn!(key = %key, failure = kind.code(), attempts = err.attempts, "cloud key-in failed");
+    let msg = kind.user_message();
+    let decision = plan::after_failure(
+        &kind,
+        had.from_cache.is_some(),
+        had.snapset.is_some(),
+        flow.reconnects_in_background(),
+    );
+    let offline = |mut sess: Session, text: &str| {
+        sess.connectivity = Some(plan::connectivity(&kind));
+        sess.reason = Some(kind.code().to_owned());
+        sess.message = Some(text.to_owned());
+        sess
+    };
+    match (decision, had.from_cache, had.snapset) {
+        (plan::AfterFailure::KeepCache, Some(c), _) => {
+            let text = msg.text(&Fallback::Cache {
+                saved: saved_date(c.saved_unix),
+            });
+            let sess = offline(c.sess, &text);
+            flow.store_session(&sess)?;
+            Ok((sess, c.rows, text))
+        }
+        (plan::AfterFailure::Snapset, None, Some(prefs)) => {
+            let outcome =
+                match_and_transform(&prefs, DEFAULT_CONTEXT, flow.registry(), had.device)?;
+            let text = msg.text(&Fallback::Snapset);
+            let sess = offline(flow.new_session(key, Source::Snapset, prefs.name()), &text);
+            let (sess, rows) = flow.apply_in_session(sess, &outcome.instructions)?;
+            Ok((sess, rows, text))
+        }
+        (plan::AfterFailure::Reject, from_cache, _) => {
+            // Key rejected: purge its cache, apply nothing.
+            if let Some(c) = had.cache {
+                let _ = c.purge(key);
+            }
+            if from_cache.is_some() {
+                flow.undo_locked()?;
+            }
+            Err(FlowError::KeyRejected {
+                message: msg.text(&Fallback::Nothing),
             })
         }
+        (plan::AfterFailure::Nothing(nothing), ..) => Err(FlowError::Offline {
+            reason: kind.code(),
+            message: msg.text(&nothing),
+        }),
+        // The plan only keeps a cache that was applied and only falls back to a snapset there is.
+        (decision, ..) => Err(FlowError::NotAvailable {
+            what: format!("the fallback {decision:?}"),
+        }),
     }
 }
 
@@ -334,69 +382,9 @@ pub struct SetOutcome {
     pub saved: bool,
     /// Unsaved changes left.
     pub outbox: usize,
-    pub connectivity: Option<String>,
+    pub connectivity: Option<Connectivity>,
     pub message: String,
     pub save_state: SaveState,
-}
-
-/// What must be written to go from `old` (applied) to `new`, when `new` sets again every setting
-/// and launch `old` did: the settings whose value changed or is new, and the launches that
-/// changed. `None` when `new` leaves out something of `old`, which only a restore can undo.
-fn difference(
-    old: &attune_model::lifecycle::LifecycleInstructions,
-    new: &attune_model::lifecycle::LifecycleInstructions,
-) -> Option<attune_model::lifecycle::LifecycleInstructions> {
-    for (sid, o) in &old.solutions {
-        let n = new.solutions.get(sid)?;
-        for (hid, oh) in &o.settings_handlers {
-            let nh = n.settings_handlers.get(hid)?;
-            if nh.handler_type != oh.handler_type || nh.options != oh.options {
-                return None;
-            }
-            if oh.settings.keys().any(|k| !nh.settings.contains_key(k)) {
-                return None;
-            }
-        }
-        if o.launch.is_some() && n.launch.is_none() {
-            return None;
-        }
-    }
-    let mut delta = new.clone();
-    for (sid, n) in delta.solutions.iter_mut() {
-        let Some(o) = old.solutions.get(sid) else {
-            continue;
-        };
-        for (hid, nh) in n.settings_handlers.iter_mut() {
-            if let Some(oh) = o.settings_handlers.get(hid) {
-                nh.settings.retain(|k, v| oh.settings.get(k) != Some(v));
-            }
-        }
-        n.settings_handlers.retain(|_, h| !h.settings.is_empty());
-        if n.launch == o.launch {
-            n.launch = None;
-        }
-    }
-    delta
-        .solutions
-        .retain(|_, s| !s.settings_handlers.is_empty() || s.launch.is_some());
-    Some(delta)
-}
-
-/// The cached report with the rows of the difference laid over it (by solution and setting).
-fn merge_rows(
-    mut rows: Vec<crate::report::ReportRow>,
-    changed: Vec<crate::report::ReportRow>,
-) -> Vec<crate::report::ReportRow> {
-    for c in changed {
-        match rows
-            .iter_mut()
-            .find(|r| r.solution == c.solution && r.setting == c.setting)
-        {
-            Some(r) => *r = c,
-            None => rows.push(c),
-        }
-    }
-    rows
 }
 
 /// Expands a short common-term name (`fontSize`) to its URI.
@@ -434,29 +422,19 @@ pub(crate) fn set(
     // Remembered for the session even once saved: if the cloud's database is later restored
     // from an older backup, relogin sends them again (DESIGN §6.2, docs/operations.md).
     sess.local_changes.insert(term.clone(), value.clone());
-    let outbox =
-        Outbox::open(&flow.paths.state_dir, &key).map_err(|e| FlowError::Journal(e.to_string()))?;
-    outbox
-        .push(&term, value.clone(), now_unix())
-        .map_err(|e| FlowError::Journal(e.to_string()))?;
+    let outbox = Outbox::open(&flow.paths.state_dir, &key)?;
+    outbox.push(&term, value.clone(), flow.clock.now_unix())?;
     flush(flow, &mut sess, &key, &outbox);
     flow.store_session(&sess)?;
     let left = outbox.len();
-    let message = match (&sess.connectivity, left) {
-        (Some(c), _) if c == "auth_stale" => crate::cloud::classify::STALE_TOKEN_TEXT.to_owned(),
-        (_, 0) => "Saved.".to_owned(),
-        (_, n) => format!(
-            "Applied here; not yet saved ({n} change{}).",
-            if n == 1 { "" } else { "s" }
-        ),
-    };
+    let message = crate::plan::save_outcome(sess.connectivity, left);
     Ok(SetOutcome {
         term,
         value,
         applied: rows,
         saved: left == 0,
         outbox: left,
-        connectivity: sess.connectivity.clone(),
+        connectivity: sess.connectivity,
         message,
         save_state: SaveState::of(Some(&sess.source), left as u64),
     })
@@ -528,7 +506,7 @@ fn set_in_snapset(
         applied: rows,
         saved: false,
         outbox: 0,
-        connectivity: sess.connectivity.clone(),
+        connectivity: sess.connectivity,
         message: crate::messages::Message::ChangedInSnapset.text().to_owned(),
         save_state: SaveState::of(Some(&Source::Snapset), 0),
     })
@@ -587,7 +565,7 @@ fn flush(flow: &Flow, sess: &mut crate::session::Session, key: &Key, outbox: &Ou
         return;
     };
     let (Some(tok), Some(exp)) = (sess.token.clone(), sess.token_expires_unix) else {
-        sess.connectivity = Some("offline".to_owned());
+        sess.connectivity = Some(Connectivity::Offline);
         return;
     };
     let Ok(rt) = runtime(flow) else {
@@ -595,7 +573,7 @@ fn flush(flow: &Flow, sess: &mut crate::session::Session, key: &Key, outbox: &Ou
     };
     let mut token = crate::cloud::Token::new(
         tok,
-        Duration::from_secs(exp.saturating_sub(now_unix())),
+        Duration::from_secs(exp.saturating_sub(flow.clock.now_unix())),
         tokio::time::Instant::now(),
     );
     if token.needs_renewal(tokio::time::Instant::now()) {
@@ -604,12 +582,13 @@ fn flush(flow: &Flow, sess: &mut crate::session::Session, key: &Key, outbox: &Ou
         match rt.block_on(client.token(key, client.deadline_from_now())) {
             Ok(t) => {
                 sess.token = Some(t.expose().to_owned());
-                sess.token_expires_unix = Some(now_unix().saturating_add(t.expires_in.as_secs()));
+                sess.token_expires_unix =
+                    Some(flow.clock.now_unix().saturating_add(t.expires_in.as_secs()));
                 token = t;
             }
             Err(e) => {
                 tracing::warn!(key = %key, failure = e.kind.code(), "cannot renew the token; changes kept in the outbox");
-                sess.connectivity = Some(connectivity(&e.kind).to_owned());
+                sess.connectivity = Some(crate::plan::connectivity(&e.kind));
                 sess.reason = Some(e.kind.code().to_owned());
                 return;
             }
@@ -625,14 +604,14 @@ fn flush(flow: &Flow, sess: &mut crate::session::Session, key: &Key, outbox: &Ou
         match r {
             Ok(()) => {
                 let _ = outbox.remove(change.id);
-                sess.connectivity = Some("online".to_owned());
+                sess.connectivity = Some(Connectivity::Online);
                 sess.reason = None;
                 sess.message = None;
-                sess.last_cloud_contact_unix = Some(now_unix());
+                sess.last_cloud_contact_unix = Some(flow.clock.now_unix());
             }
             Err(e) => {
                 tracing::warn!(key = %key, failure = e.kind.code(), "change not saved; kept in the outbox");
-                sess.connectivity = Some(connectivity(&e.kind).to_owned());
+                sess.connectivity = Some(crate::plan::connectivity(&e.kind));
                 sess.reason = Some(e.kind.code().to_owned());
                 if matches!(e.kind, FailureKind::StaleToken) {
                     sess.message = Some(crate::cloud::classify::STALE_TOKEN_TEXT.to_owned());
@@ -652,8 +631,7 @@ pub(crate) fn relogin(flow: &Flow) -> Result<KeyInOutcome, FlowError> {
         .filter(|s| s.phase == crate::session::Phase::Active)
         .ok_or(FlowError::NotKeyedIn)?;
     let key = Key::parse(&sess.key)?;
-    let outbox =
-        Outbox::open(&flow.paths.state_dir, &key).map_err(|e| FlowError::Journal(e.to_string()))?;
+    let outbox = Outbox::open(&flow.paths.state_dir, &key)?;
     // A stale token usually means the cloud lost what it held since some point (a restore from
     // backup): changes of this session it had accepted may be gone too. Queue them again, in
     // front of nothing newer: a term still waiting in the outbox keeps its own newer value.
@@ -661,9 +639,7 @@ pub(crate) fn relogin(flow: &Flow) -> Result<KeyInOutcome, FlowError> {
         outbox.list().into_iter().map(|c| c.term).collect();
     for (term, value) in &sess.local_changes {
         if !waiting.contains(term) {
-            outbox
-                .push(term, value.clone(), now_unix())
-                .map_err(|e| FlowError::Journal(e.to_string()))?;
+            outbox.push(term, value.clone(), flow.clock.now_unix())?;
         }
     }
     let session_changes = sess.local_changes.clone();
@@ -705,7 +681,7 @@ pub(crate) fn reconnect(flow: &Flow) -> Result<Option<bool>, FlowError> {
     else {
         return Ok(None);
     };
-    if sess.connectivity.as_deref() != Some("offline") {
+    if sess.connectivity != Some(Connectivity::Offline) {
         return Ok(None);
     }
     let key = Key::parse(&sess.key)?;
@@ -724,8 +700,7 @@ pub(crate) fn reconnect(flow: &Flow) -> Result<Option<bool>, FlowError> {
     if out.source != Source::Cloud {
         return Ok(Some(false));
     }
-    let outbox =
-        Outbox::open(&flow.paths.state_dir, &key).map_err(|e| FlowError::Journal(e.to_string()))?;
+    let outbox = Outbox::open(&flow.paths.state_dir, &key)?;
     if !outbox.is_empty() {
         if let Some(mut s) = crate::session::load(&flow.paths.session_file())? {
             flush(flow, &mut s, &key, &outbox);
@@ -777,13 +752,6 @@ pub(crate) fn revoke_token(flow: &Flow, token: Option<&str>) {
     }
 }
 
-/// How old a cached answer is, for status.
-pub(crate) fn age_since(saved_unix: u64) -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH + Duration::from_secs(saved_unix))
-        .unwrap_or(Duration::ZERO)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -820,7 +788,7 @@ mod tests {
     }
 
     #[test]
-    fn saved_dates_are_plain_utc_dates() {
+    fn saved_dates_are_plain_utc_dates_() {
         assert_eq!(saved_date(0), "1970-01-01");
         assert_eq!(saved_date(951_782_400), "2000-02-29");
         assert_eq!(saved_date(1_795_392_000), "2026-11-23");

@@ -1,5 +1,7 @@
-//! The flow's hands: `attune-settings` (journalled lifecycle, device reporter) seen through the
-//! flow's own report types, so nothing above this module depends on the settings crate's shapes.
+//! The flow's hands: the [`Desktop`] trait the executor drives, and its real implementation,
+//! [`SettingsDesktop`] — `attune-settings` (journalled lifecycle, device reporter) seen through
+//! the flow's own report types, so nothing above this module depends on the settings crate's
+//! shapes. Tests give the flow an in-memory desktop instead.
 
 use attune_model::device::DeviceReport;
 use attune_model::lifecycle::LifecycleInstructions;
@@ -15,8 +17,33 @@ use crate::error::FlowError;
 use crate::paths::Paths;
 use crate::report::{Outcome, ReportRow};
 
-/// The desktop this process runs on.
-pub struct Desktop {
+/// What the flow does to a desktop: read what is installed, apply through the journal, put
+/// back, and say whether a journal is open.
+pub trait Desktop: Send + Sync {
+    /// Which registry solutions are installed here.
+    fn device_report(&self, registry: &SolutionsRegistry) -> DeviceReport;
+    /// Applies the instructions through the journal; one row per setting, launch, unused term
+    /// and rejected value.
+    fn apply(&self, instr: &LifecycleInstructions) -> Result<Vec<ReportRow>, FlowError>;
+    /// Restores every journalled original (key-out and recovery alike).
+    fn restore(&self) -> Result<Restored, FlowError>;
+    fn journal_open(&self) -> Result<bool, FlowError>;
+    /// `Some(entries)` when a journal is open.
+    fn journal_entries(&self) -> Result<Option<usize>, FlowError>;
+    /// Removes the temp files a crash between writing and renaming can leave.
+    fn sweep(&self, paths: &Paths);
+    /// Keeps an unreadable journal aside (`attune recover --discard-journal`); where it went.
+    fn keep_aside_damaged_journal(
+        &self,
+        paths: &Paths,
+        now_unix: u64,
+    ) -> Result<std::path::PathBuf, FlowError>;
+    /// `attune doctor`: what this machine supports and why.
+    fn doctor(&self, registry: &SolutionsRegistry, config: &Config, paths: &Paths) -> Doctor;
+}
+
+/// The desktop this process runs on, through `attune-settings`.
+pub struct SettingsDesktop {
     life: Lifecycle,
 }
 
@@ -87,9 +114,9 @@ impl Doctor {
     }
 }
 
-impl Desktop {
-    pub fn new(paths: &Paths) -> Desktop {
-        Desktop {
+impl SettingsDesktop {
+    pub fn new(paths: &Paths) -> SettingsDesktop {
+        SettingsDesktop {
             life: Lifecycle::new(paths.journal_dir()),
         }
     }
@@ -103,9 +130,11 @@ impl Desktop {
             e => FlowError::Journal(e.to_string()),
         }
     }
+}
 
+impl Desktop for SettingsDesktop {
     /// Keeps an unreadable journal aside (`attune recover --discard-journal`); where it went.
-    pub fn keep_aside_damaged_journal(
+    fn keep_aside_damaged_journal(
         &self,
         paths: &Paths,
         now_unix: u64,
@@ -115,7 +144,7 @@ impl Desktop {
     }
 
     /// Which registry solutions are installed here.
-    pub fn device_report(&self, registry: &SolutionsRegistry) -> DeviceReport {
+    fn device_report(&self, registry: &SolutionsRegistry) -> DeviceReport {
         attune_settings::device::DeviceReporter::from_env()
             .report(registry)
             .report
@@ -123,7 +152,7 @@ impl Desktop {
 
     /// Applies the instructions through the journal; one row per setting, launch, unused term and
     /// rejected value.
-    pub fn apply(&self, instr: &LifecycleInstructions) -> Result<Vec<ReportRow>, FlowError> {
+    fn apply(&self, instr: &LifecycleInstructions) -> Result<Vec<ReportRow>, FlowError> {
         let rep = self.life.apply(instr).map_err(Self::journal_err)?;
         let mut rows = Vec::new();
         for s in rep.settings {
@@ -162,7 +191,7 @@ impl Desktop {
     }
 
     /// Restores every journalled original (key-out and recovery alike).
-    pub fn restore(&self) -> Result<Restored, FlowError> {
+    fn restore(&self) -> Result<Restored, FlowError> {
         let rep = self.life.recover().map_err(Self::journal_err)?;
         let failed = rep
             .entries
@@ -186,22 +215,22 @@ impl Desktop {
 
     /// Removes the temp files a crash between writing and renaming can leave (the journal's and
     /// the session file's); their targets are intact, so they are garbage.
-    pub fn sweep(&self, paths: &Paths) {
+    fn sweep(&self, paths: &Paths) {
         attune_settings::atomic::sweep_temp(&self.life.journal_path());
         attune_settings::atomic::sweep_temp(&paths.session_file());
     }
 
-    pub fn journal_open(&self) -> Result<bool, FlowError> {
+    fn journal_open(&self) -> Result<bool, FlowError> {
         self.life.is_open().map_err(Self::journal_err)
     }
 
     /// `Some(entries)` when a journal is open.
-    pub fn journal_entries(&self) -> Result<Option<usize>, FlowError> {
+    fn journal_entries(&self) -> Result<Option<usize>, FlowError> {
         let st = self.life.status().map_err(Self::journal_err)?;
         Ok((st.state == JournalState::Open).then_some(st.entries))
     }
 
-    pub fn doctor(&self, registry: &SolutionsRegistry, config: &Config, paths: &Paths) -> Doctor {
+    fn doctor(&self, registry: &SolutionsRegistry, config: &Config, paths: &Paths) -> Doctor {
         let found = attune_settings::device::DeviceReporter::from_env().report(registry);
         let solutions = found
             .solutions
@@ -249,5 +278,89 @@ fn row(solution: &str, setting: &str, value: Option<serde_json::Value>, o: &SOut
         value,
         outcome,
         reason,
+    }
+}
+
+/// A desktop in memory for the flow's own tests: every setting applies, the "journal" is the list
+/// of what was applied, and a restore empties it.
+#[cfg(test)]
+pub(crate) mod memory {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Default)]
+    pub(crate) struct MemoryDesktop {
+        /// (solution, setting, value) applied and not yet put back, oldest first.
+        pub(crate) applied: Mutex<Vec<(String, String, serde_json::Value)>>,
+    }
+
+    impl MemoryDesktop {
+        fn applied(&self) -> std::sync::MutexGuard<'_, Vec<(String, String, serde_json::Value)>> {
+            self.applied.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    impl Desktop for MemoryDesktop {
+        fn device_report(&self, registry: &SolutionsRegistry) -> DeviceReport {
+            DeviceReport::linux(registry.solutions.keys().cloned())
+        }
+
+        fn apply(&self, instr: &LifecycleInstructions) -> Result<Vec<ReportRow>, FlowError> {
+            let mut rows = Vec::new();
+            let mut applied = self.applied();
+            for (sid, sol) in &instr.solutions {
+                for h in sol.settings_handlers.values() {
+                    for (setting, value) in &h.settings {
+                        applied.push((sid.clone(), setting.clone(), value.clone()));
+                        rows.push(row(sid, setting, Some(value.clone()), &SOutcome::Applied));
+                    }
+                }
+            }
+            Ok(rows)
+        }
+
+        fn restore(&self) -> Result<Restored, FlowError> {
+            let mut applied = self.applied();
+            let restored = applied.len();
+            applied.clear();
+            Ok(Restored {
+                restored,
+                failed: Vec::new(),
+            })
+        }
+
+        fn journal_open(&self) -> Result<bool, FlowError> {
+            Ok(!self.applied().is_empty())
+        }
+
+        fn journal_entries(&self) -> Result<Option<usize>, FlowError> {
+            let n = self.applied().len();
+            Ok((n > 0).then_some(n))
+        }
+
+        fn sweep(&self, _paths: &Paths) {}
+
+        fn keep_aside_damaged_journal(
+            &self,
+            paths: &Paths,
+            _now_unix: u64,
+        ) -> Result<std::path::PathBuf, FlowError> {
+            Ok(paths.journal_dir())
+        }
+
+        fn doctor(&self, _: &SolutionsRegistry, config: &Config, paths: &Paths) -> Doctor {
+            Doctor {
+                profile: config.profile.to_string(),
+                config_sources: Vec::new(),
+                solutions: Vec::new(),
+                gsettings_backend: None,
+                data_dir: paths.data_dir.display().to_string(),
+                state_dir: paths.state_dir.display().to_string(),
+                journal: "memory".to_owned(),
+                journal_entries: self.applied().len(),
+                warnings: Vec::new(),
+            }
+        }
     }
 }

@@ -2,21 +2,22 @@
 //! report → matchmake → transform → journal → apply → report; and key-out → restore from the
 //! journal → verify → close. Every command first finishes what a crashed process left half done.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use attune_model::bundled;
 use attune_model::key::Key;
 use attune_model::registry::SolutionsRegistry;
 use serde::Serialize;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Profile, Sources};
-use crate::desktop::{self, Desktop};
+use crate::desktop::{self, Desktop, SettingsDesktop};
 use crate::error::FlowError;
 use crate::lock::StateLock;
 use crate::messages::Message;
 use crate::paths::Paths;
 use crate::report::{self, ReportRow};
-use crate::session::{self, Phase, Session, Source};
+use crate::session::{self, Connectivity, Phase, Session, Source};
 
 /// How long a command waits for another process holding the state lock.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
@@ -26,7 +27,7 @@ pub struct Flow {
     pub(crate) config: Config,
     pub(crate) paths: Paths,
     registry: SolutionsRegistry,
-    pub(crate) desktop: Desktop,
+    pub(crate) desktop: Box<dyn Desktop>,
     /// The cloud client, made on first use (the breaker and retry budget live in it, so one per
     /// process).
     pub(crate) cloud:
@@ -36,6 +37,8 @@ pub struct Flow {
     /// [`crate::cloudflow::CloudRuntime`]).
     pub(crate) runtime: std::sync::OnceLock<Result<crate::cloudflow::CloudRuntime, String>>,
     observer: std::sync::RwLock<Option<Observer>>,
+    /// Where the flow reads the time of day (the system clock unless a test sets another).
+    pub(crate) clock: std::sync::Arc<dyn Clock>,
     /// Whether this process asks the cloud again by itself (the app and `attune listen` run
     /// the reconnector; the `attune` command exits): only then may a message say "We'll keep
     /// trying".
@@ -105,13 +108,13 @@ pub struct DiscardOutcome {
 /// Everything `attune status` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
-    pub state: &'static str,
+    pub state: State,
     pub profile: Profile,
     pub key: Option<String>,
     pub name: Option<String>,
     pub source: Option<&'static str>,
     pub cache_age_seconds: Option<u64>,
-    pub connectivity: Option<String>,
+    pub connectivity: Option<Connectivity>,
     /// Why the session is not online, in words for people (the app shows it).
     pub reason: Option<String>,
     /// The same as a stable code for scripts (`unreachable`, `busy`, `stale_token`, `testing`…).
@@ -130,23 +133,71 @@ pub struct Status {
     pub appearance: Appearance,
 }
 
-/// Whether the person's changes are kept: `saved` (in the cloud), `pending` (waiting in the
-/// outbox), `read_only` (a snapset: applied here, never saved), `none` (nobody keyed in).
+/// What `attune status` says of the session, as the wire format spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Nobody is keyed in and nothing is left to put back.
+    Idle,
+    Active,
+    /// A key-in was cut short (or a journal is open without a session): the next command
+    /// puts the computer back.
+    Interrupted,
+    /// A key-out was cut short; the next command completes it.
+    Restoring,
+}
+
+/// Whether the person's changes are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaveKind {
+    /// Saved in the cloud.
+    Saved,
+    /// Waiting in the outbox.
+    Pending,
+    /// A snapset: applied here, never saved.
+    ReadOnly,
+    /// Nobody keyed in.
+    None,
+}
+
+macro_rules! wire_str {
+    ($ty:ty { $($v:ident => $s:literal),* $(,)? }) => {
+        impl $ty {
+            /// The wire format's word for it.
+            pub fn as_str(self) -> &'static str {
+                match self { $(<$ty>::$v => $s),* }
+            }
+        }
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+
+wire_str!(State { Idle => "idle", Active => "active", Interrupted => "interrupted", Restoring => "restoring" });
+wire_str!(SaveKind { Saved => "saved", Pending => "pending", ReadOnly => "read_only", None => "none" });
+
+/// Whether the person's changes are kept, and how many wait in the outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SaveState {
-    pub state: &'static str,
+    pub state: SaveKind,
     pub pending: u64,
 }
 
 impl SaveState {
     pub fn of(source: Option<&Source>, pending: u64) -> SaveState {
-        let state = match source {
-            None => "none",
-            Some(Source::Snapset) => "read_only",
-            Some(_) if pending > 0 => "pending",
-            Some(_) => "saved",
-        };
-        SaveState { state, pending }
+        SaveState {
+            state: crate::plan::save_kind(source, pending),
+            pending,
+        }
     }
 }
 
@@ -190,7 +241,7 @@ impl Flow {
 
     pub fn new(config: Config, paths: Paths) -> Result<Flow, FlowError> {
         let registry = bundled::linux_registry()?;
-        let desktop = Desktop::new(&paths);
+        let desktop = Box::new(SettingsDesktop::new(&paths));
         Ok(Flow {
             config,
             paths,
@@ -199,8 +250,21 @@ impl Flow {
             cloud: std::sync::OnceLock::new(),
             runtime: std::sync::OnceLock::new(),
             observer: std::sync::RwLock::new(None),
+            clock: std::sync::Arc::new(SystemClock),
             reconnects_in_background: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// The same flow reading the time from `clock` (tests run on a fixed one).
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Flow {
+        self.clock = clock;
+        self
+    }
+
+    /// The same flow acting on `desktop` instead of this computer's (tests use one in memory).
+    pub fn with_desktop(mut self, desktop: Box<dyn Desktop>) -> Flow {
+        self.desktop = desktop;
+        self
     }
 
     /// Says that this process runs the background reconnector (the app, `attune listen`), so
@@ -271,19 +335,18 @@ impl Flow {
         self.desktop.sweep(&self.paths);
         let session = session::load(&self.paths.session_file())?;
         let journal_open = self.desktop.journal_open()?;
-        match (&session, journal_open) {
-            (Some(s), true) if s.phase == Phase::Active => Ok(None),
-            (_, true) => {
+        match crate::plan::resume_action(session.as_ref().map(|s| s.phase), journal_open) {
+            crate::plan::Resume::Nothing => Ok(None),
+            crate::plan::Resume::Restore => {
                 tracing::info!("open journal without an active session: restoring");
                 let out = self.restore_locked(Message::RestoredAfterUnexpectedStop)?;
                 Ok(Some(out))
             }
-            (Some(s), false) if s.phase != Phase::Active => {
+            crate::plan::Resume::ForgetSession => {
                 // Key-out finished restoring but died before removing the session.
                 session::remove(&self.paths.session_file())?;
                 Ok(None)
             }
-            _ => Ok(None),
         }
     }
 
@@ -315,21 +378,22 @@ impl Flow {
         }
 
         if let Some(s) = session::load(&self.paths.session_file())? {
-            if s.phase == Phase::Active && s.key == key.expose() {
-                return Ok(KeyInOutcome {
-                    key: s.key.clone(),
-                    source: s.source.clone(),
-                    name: s.name.clone(),
-                    counts: report::counts(&s.applied),
-                    applied: s.applied,
-                    message: Message::AlreadyKeyedIn,
-                    message_text: Message::AlreadyKeyedIn.text().to_owned(),
-                    finished_first: None,
-                });
-            }
-            if s.phase == Phase::Active {
+            match crate::plan::key_in_start(Some((s.phase, s.key == key.expose()))) {
+                crate::plan::Start::AlreadyKeyedIn => {
+                    return Ok(KeyInOutcome {
+                        key: s.key.clone(),
+                        source: s.source.clone(),
+                        name: s.name.clone(),
+                        counts: report::counts(&s.applied),
+                        applied: s.applied,
+                        message: Message::AlreadyKeyedIn,
+                        message_text: Message::AlreadyKeyedIn.text().to_owned(),
+                        finished_first: None,
+                    });
+                }
                 // Another person is keyed in: key them out first (DESIGN §3).
-                finished_first = Some(self.key_out_locked()?);
+                crate::plan::Start::KeyOutFirst => finished_first = Some(self.key_out_locked()?),
+                crate::plan::Start::Fresh => {}
             }
         }
 
@@ -360,7 +424,7 @@ impl Flow {
             profile: self.config.profile.to_string(),
             source,
             name: name.map(str::to_owned),
-            since_unix: now_unix(),
+            since_unix: self.clock.now_unix(),
             applied: Vec::new(),
             connectivity: None,
             reason: None,
@@ -420,14 +484,7 @@ impl Flow {
         finished_first: Option<RecoverOutcome>,
     ) -> KeyInOutcome {
         let counts = report::counts(&rows);
-        let message = if counts.failed > 0 {
-            Message::SomeSettingsFailed
-        } else {
-            match sess.source {
-                Source::Snapset => Message::KeyedInSnapset,
-                _ => Message::KeyedInCloud,
-            }
-        };
+        let message = crate::plan::keyed_in_message(&sess.source, counts.failed);
         KeyInOutcome {
             key: sess.key,
             source: sess.source,
@@ -480,7 +537,7 @@ impl Flow {
         self.desktop.sweep(&self.paths);
         let kept_at = self
             .desktop
-            .keep_aside_damaged_journal(&self.paths, now_unix())?;
+            .keep_aside_damaged_journal(&self.paths, self.clock.now_unix())?;
         session::remove(&self.paths.session_file())?;
         Ok(DiscardOutcome {
             kept_at,
@@ -534,58 +591,24 @@ impl Flow {
         let session = session::load(&self.paths.session_file())?;
         let journal = self.desktop.journal_entries()?;
         let journal_state = if journal.is_some() { "open" } else { "closed" };
-        let (state, s) = match session {
-            Some(s) => (
-                match s.phase {
-                    Phase::Active => "active",
-                    Phase::Applying => "interrupted",
-                    Phase::Restoring => "restoring",
-                },
-                Some(s),
-            ),
-            None if journal.is_some() => ("interrupted", None),
-            None => ("idle", None),
-        };
-        let message = s.as_ref().map(|s| {
-            s.message.clone().unwrap_or_else(|| {
-                match s.source {
-                    Source::Snapset => Message::KeyedInSnapset,
-                    _ => Message::KeyedInCloud,
-                }
-                .text()
-                .to_owned()
-            })
-        });
+        let state = crate::plan::status_state(session.as_ref().map(|s| s.phase), journal.is_some());
+        let s = session;
+        let message = s.as_ref().map(crate::plan::status_message);
         let testing = self.config.profile == Profile::Testing;
-        let outbox = s
-            .as_ref()
-            .and_then(|s| Key::parse(&s.key).ok())
-            .and_then(|k| crate::outbox::Outbox::open(&self.paths.state_dir, &k).ok())
-            .map(|o| o.len() as u64)
-            .unwrap_or(0);
+        let outbox = s.as_ref().map_or(0, |s| self.outbox_len(&s.key));
         let applied = s.as_ref().map(|s| s.applied.clone()).unwrap_or_default();
-        // Nobody keyed in, so no session remembers the cloud: a key-in that reached nothing
-        // left only its calls in the contact history. The newest call says whether the server
-        // could be reached, so the app and `status` keep saying why until one succeeds.
         let failed_contact = match (&s, testing) {
-            (None, false) => crate::cloud::ContactLog::in_dir(&self.paths.state_dir)
-                .recent(1)
-                .pop()
-                .filter(|c| c.outcome != "ok"),
+            (None, false) => self.failed_contact(),
             _ => None,
         };
-        let connectivity = match &failed_contact {
-            Some(c) if c.outcome == "version_mismatch" => Some("version_mismatch".to_owned()),
-            Some(_) => Some("offline".to_owned()),
-            None => s.as_ref().and_then(|s| s.connectivity.clone()),
-        };
-        let reason_code = if testing {
-            Some("testing".to_owned())
-        } else if let Some(c) = &failed_contact {
-            Some(c.outcome.clone())
-        } else {
-            s.as_ref().and_then(|s| s.reason.clone())
-        };
+        let view = crate::plan::cloud_view(
+            testing,
+            failed_contact.as_ref().map(|c| c.outcome.as_str()),
+            (
+                s.as_ref().and_then(|s| s.connectivity),
+                s.as_ref().and_then(|s| s.reason.as_deref()),
+            ),
+        );
         Ok(Status {
             save_state: SaveState::of(s.as_ref().map(|s| &s.source), outbox),
             appearance: Appearance::from_rows(&applied),
@@ -597,16 +620,10 @@ impl Flow {
             cache_age_seconds: s
                 .as_ref()
                 .and_then(|s| s.cache_saved_unix)
-                .map(|t| crate::cloudflow::age_since(t).as_secs()),
-            connectivity,
-            reason: if testing {
-                Some("testing profile: the network is never used".to_owned())
-            } else {
-                reason_code
-                    .as_deref()
-                    .map(|c| crate::cloud::classify::reason_words(c).to_owned())
-            },
-            reason_code,
+                .map(|t| self.clock.now_unix().saturating_sub(t)),
+            reason: crate::plan::reason_words(testing, view.reason_code.as_deref()),
+            connectivity: view.connectivity,
+            reason_code: view.reason_code,
             message,
             applied,
             outbox,
@@ -616,6 +633,25 @@ impl Flow {
             last_cloud_failure: failed_contact.map(|c| c.at_unix),
             since_unix: s.as_ref().map(|s| s.since_unix),
         })
+    }
+
+    /// Fetcher: how many changes of this key wait in the outbox (0 when it cannot be read).
+    fn outbox_len(&self, key: &str) -> u64 {
+        Key::parse(key)
+            .ok()
+            .and_then(|k| crate::outbox::Outbox::open(&self.paths.state_dir, &k).ok())
+            .map_or(0, |o| o.len() as u64)
+    }
+
+    /// Fetcher: this computer's newest cloud call, when it failed. With nobody keyed in no
+    /// session remembers the cloud: a key-in that reached nothing left only its calls in the
+    /// contact history, and the newest says whether the server could be reached, so the app and
+    /// `status` keep saying why until one succeeds.
+    fn failed_contact(&self) -> Option<crate::cloud::ContactRecord> {
+        crate::cloud::ContactLog::in_dir(&self.paths.state_dir)
+            .recent(1)
+            .pop()
+            .filter(|c| c.outcome != "ok")
     }
 
     /// The active session's preferences (the default context's common terms and their values),
@@ -667,9 +703,81 @@ impl Flow {
     }
 }
 
-pub(crate) fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::desktop::memory::MemoryDesktop;
+
+    /// A testing-profile flow on a desktop in memory and a clock stopped at `now`.
+    fn flow(dir: &std::path::Path, now: u64) -> Flow {
+        let flow = Flow::new(Config::defaults(Profile::Testing), Paths::under(dir));
+        let flow = flow.unwrap_or_else(|e| panic!("flow: {e}"));
+        flow.with_desktop(Box::<MemoryDesktop>::default())
+            .with_clock(std::sync::Arc::new(FixedClock::at_unix(now)))
+    }
+
+    #[test]
+    fn a_snapset_key_in_and_out_without_a_desktop_or_a_wall_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let flow = flow(dir.path(), 1_795_392_000);
+        let key = flow.snapsets().unwrap()[0].key.clone();
+
+        let out = flow.key_in(&key).unwrap();
+        assert_eq!(out.source, Source::Snapset);
+        assert!(out.counts.applied > 0, "{:?}", out.counts);
+        let st = flow.status().unwrap();
+        assert_eq!(st.state, "active");
+        assert_eq!(st.since_unix, Some(1_795_392_000));
+        assert_eq!(st.journal, "open");
+        assert_eq!(st.journal_entries, out.counts.applied);
+        assert_eq!(st.reason_code.as_deref(), Some("testing"));
+
+        let again = flow.key_in(&key).unwrap();
+        assert_eq!(again.message, Message::AlreadyKeyedIn);
+
+        let back = flow.key_out().unwrap();
+        assert_eq!(back.restored, out.counts.applied);
+        let st = flow.status().unwrap();
+        assert_eq!((st.state, st.journal), (State::Idle, "closed"));
+        assert!(matches!(flow.key_out(), Err(FlowError::NotKeyedIn)));
+    }
+
+    #[test]
+    fn typed_state_keeps_the_wire_words() {
+        for (state, word) in [
+            (State::Idle, "idle"),
+            (State::Active, "active"),
+            (State::Interrupted, "interrupted"),
+            (State::Restoring, "restoring"),
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), word);
+            assert_eq!(state, word);
+        }
+        for (kind, word) in [
+            (SaveKind::Saved, "saved"),
+            (SaveKind::Pending, "pending"),
+            (SaveKind::ReadOnly, "read_only"),
+            (SaveKind::None, "none"),
+        ] {
+            let v = serde_json::to_value(SaveState::of(None, 0)).unwrap();
+            assert_eq!(v, serde_json::json!({"state": "none", "pending": 0}));
+            assert_eq!(serde_json::to_value(kind).unwrap(), word);
+            assert_eq!(kind.to_string(), word);
+        }
+    }
+
+    #[test]
+    fn an_open_journal_without_a_session_is_restored_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let flow = flow(dir.path(), 10);
+        let key = flow.snapsets().unwrap()[0].key.clone();
+        let out = flow.key_in(&key).unwrap();
+        session::remove(&flow.paths.session_file()).unwrap();
+        assert_eq!(flow.status().unwrap().state, "interrupted");
+        let resumed = flow.resume().unwrap().expect("restored");
+        assert_eq!(resumed.restored, out.counts.applied);
+        assert_eq!(resumed.message, Message::RestoredAfterUnexpectedStop);
+        assert_eq!(flow.status().unwrap().state, "idle");
+    }
 }

@@ -26,6 +26,9 @@ pub enum FlowError {
     RestoreIncomplete { failed: usize, rows: Vec<ReportRow> },
     #[error("settings journal: {0}")]
     Journal(String),
+    /// The outbox of unsaved changes could not be read or written.
+    #[error("unsaved changes: {0}")]
+    Outbox(#[from] crate::outbox::OutboxError),
     /// The journal has no valid header: the originals it held are unknown, so nothing may be
     /// applied (the next key-in would record the previous person's values as the originals).
     #[error(
@@ -68,7 +71,8 @@ impl FlowError {
             FlowError::NotKeyedIn => "not_keyed_in",
             FlowError::NotAvailable { .. } => "not_available",
             FlowError::RestoreIncomplete { .. } => "restore_incomplete",
-            FlowError::Journal(_) => "journal",
+            // The outbox is state beside the journal; scripts already know this kind for it.
+            FlowError::Journal(_) | FlowError::Outbox(_) => "journal",
             FlowError::JournalDamaged { .. } => "journal_damaged",
             FlowError::Session(_) => "state_io",
             FlowError::CloudConfig(_) => "config_invalid",
@@ -89,7 +93,7 @@ impl FlowError {
             FlowError::ReadOnly { .. } => 11,
             FlowError::Key(_) | FlowError::UnknownSnapset { .. } => 6,
             FlowError::RestoreIncomplete { .. } => 7,
-            FlowError::Journal(_) | FlowError::JournalDamaged { .. } => 8,
+            FlowError::Journal(_) | FlowError::Outbox(_) | FlowError::JournalDamaged { .. } => 8,
             FlowError::NotKeyedIn => 9,
             _ => 1,
         }

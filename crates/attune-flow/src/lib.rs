@@ -6,21 +6,31 @@
 //! `attune-settings` acts, this crate sequences them.
 
 pub mod cache;
+mod clock;
 pub mod cloud;
-pub mod cloudflow;
+mod cloudflow;
 pub mod config;
-pub mod desktop;
-pub mod engine;
+mod desktop;
+mod engine;
 pub mod error;
 pub mod lock;
 pub mod messages;
 pub mod outbox;
 pub mod paths;
+mod plan;
 pub mod report;
 pub mod sealed;
 pub mod session;
 
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use cloudflow::SetOutcome;
 pub use config::{Config, Profile};
-pub use engine::{Flow, FlowEvent, Observer};
+pub use desktop::{Desktop, Doctor, Restored, SettingsDesktop, SolutionSupport};
+pub use engine::{
+    Appearance, DiscardOutcome, Flow, FlowEvent, KeyInOutcome, Observer, RecoverOutcome, SaveKind,
+    SaveState, SnapsetInfo, State, Status,
+};
 pub use error::FlowError;
+pub use outbox::OutboxError;
 pub use paths::Paths;
+pub use session::{Connectivity, Source};

@@ -53,6 +53,41 @@ impl Source {
     }
 }
 
+/// Whether the session's cloud can be reached, as `status --json` and the session file spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Connectivity {
+    Online,
+    Offline,
+    /// The server speaks another API version.
+    VersionMismatch,
+    /// The server no longer accepts the session's token (DESIGN §6.2).
+    AuthStale,
+}
+
+impl Connectivity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Connectivity::Online => "online",
+            Connectivity::Offline => "offline",
+            Connectivity::VersionMismatch => "version_mismatch",
+            Connectivity::AuthStale => "auth_stale",
+        }
+    }
+}
+
+impl std::fmt::Display for Connectivity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Connectivity {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 pub const SESSION_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,9 +102,9 @@ pub struct Session {
     pub name: Option<String>,
     pub since_unix: u64,
     pub applied: Vec<ReportRow>,
-    /// `online`, `offline`, `version_mismatch`, `auth_stale` (cloud profiles only).
+    /// Cloud profiles only.
     #[serde(default)]
-    pub connectivity: Option<String>,
+    pub connectivity: Option<Connectivity>,
     /// Short machine-readable cause of the last cloud failure (`unreachable`, `busy`, …).
     #[serde(default)]
     pub reason: Option<String>,
@@ -189,6 +224,29 @@ mod tests {
             token_expires_unix: None,
             answer: None,
             local_changes: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_session_written_before_typed_connectivity_reads_the_same() {
+        // The plain text of a session file as 0.1 wrote it (before sealing).
+        let old = r#"{"version":1,"phase":"active","key":"k","key_fingerprint":"f",
+            "profile":"production","source":{"kind":"cache","age_seconds":7},"name":null,
+            "since_unix":5,"applied":[],"connectivity":"auth_stale","reason":"stale_token",
+            "message":"m","last_cloud_contact_unix":null,"cache_saved_unix":3,"token":null,
+            "token_expires_unix":null,"answer":null}"#;
+        let s: Session = serde_json::from_str(old).unwrap();
+        assert_eq!(s.connectivity, Some(Connectivity::AuthStale));
+        assert_eq!(s.source, Source::Cache { age_seconds: 7 });
+        let back = serde_json::to_value(&s).unwrap();
+        assert_eq!(back["connectivity"], "auth_stale");
+        for c in [
+            Connectivity::Online,
+            Connectivity::Offline,
+            Connectivity::VersionMismatch,
+            Connectivity::AuthStale,
+        ] {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
         }
     }
 

@@ -19,6 +19,7 @@
 
 pub mod answer;
 pub mod bundled;
+pub mod civil;
 pub mod device;
 pub mod error;
 pub mod key;
