@@ -12,6 +12,7 @@ pub mod config;
 pub mod desktop;
 pub mod engine;
 pub mod error;
+pub mod indicator;
 pub mod lock;
 pub mod messages;
 pub mod outbox;

@@ -1,5 +1,7 @@
-//! Every sentence Attune says to a person, in one table (DESIGN §3). The UI and the CLI show
-//! these; they will be translated from here.
+//! Every sentence Attune says to a person, in one table (DESIGN §3). The CLI, the tray, the
+//! notifications and the app's page show these; they will be translated from here. `{saved}`,
+//! `{tried}` and the like are slots the caller fills (the page formats dates in the reader's
+//! locale).
 
 /// A user-facing message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -20,6 +22,50 @@ pub enum Message {
     TestingProfileOnly,
     ChangedInSnapset,
     DamagedJournalKeptAside,
+    // The state in a word or two (`Indicator::words`: the page's badge and window title).
+    BadgeReady,
+    BadgeTesting,
+    BadgeOffline,
+    BadgeOnline,
+    BadgeNeedsAttention,
+    BadgeConnecting,
+    BadgeRestoring,
+    // The tray's tooltip (`Indicator::tooltip`).
+    TrayReady,
+    TrayTestingReady,
+    TrayUnreachable,
+    TrayConnecting,
+    TrayOnline,
+    TraySavedSettings,
+    TrayChangesWaiting,
+    TrayAttention,
+    TrayTesting,
+    TrayRestoring,
+    // The tray's menu.
+    MenuKeyIn,
+    MenuSnapsets,
+    MenuKeyOut,
+    MenuOpen,
+    MenuQuit,
+    // The page's notices (`Indicator::page_notice`).
+    NoticeWorkingOffline,
+    NoticeServerUnreachable,
+    NoticeVersionMismatch,
+    NoticeStaleToken,
+    UsingSavedSettingsFrom,
+    UsingSavedSettingsHere,
+    KeepsTryingInBackground,
+    LastTried,
+    TriesAgainAtKeyIn,
+    StaleTokenKeepsSettings,
+    // Desktop notifications: summaries, and the bodies that are not the status message.
+    NotifyFallback,
+    NotifyBackOnline,
+    NotifyBackOnlineBody,
+    NotifyStaleToken,
+    NotifyRestored,
+    /// The exact text for a stale token (DESIGN §6.2).
+    StaleToken,
 }
 
 impl Message {
@@ -52,6 +98,48 @@ impl Message {
             Message::TestingProfileOnly => {
                 "Keying in with the cloud is not available yet: use the testing profile and a snapset."
             }
+            Message::BadgeReady => "Ready",
+            Message::BadgeTesting => "Testing",
+            Message::BadgeOffline => "Offline",
+            Message::BadgeOnline => "Online",
+            Message::BadgeNeedsAttention => "Needs attention",
+            Message::BadgeConnecting => "Connecting…",
+            Message::BadgeRestoring => "Restoring this computer…",
+            Message::TrayReady => "Attune: nobody is keyed in",
+            Message::TrayTestingReady => "Attune (testing): nobody is keyed in",
+            Message::TrayUnreachable => "Attune: nobody is keyed in; the server could not be reached",
+            Message::TrayConnecting => "Attune: your saved settings are applied; asking the server",
+            Message::TrayOnline => "Attune: your settings are applied",
+            Message::TraySavedSettings => "Attune: offline, using saved settings",
+            Message::TrayChangesWaiting => "Attune: offline, your changes are not yet saved",
+            Message::TrayAttention => "Attune: needs attention",
+            Message::TrayTesting => "Attune (testing): snapset applied",
+            Message::TrayRestoring => "Attune: restoring this computer",
+            Message::MenuKeyIn => "Key in…",
+            Message::MenuSnapsets => "Snapsets",
+            Message::MenuKeyOut => "Log out and restore",
+            Message::MenuOpen => "Open",
+            Message::MenuQuit => "Quit",
+            Message::NoticeWorkingOffline => "Working offline",
+            Message::NoticeServerUnreachable => "The server could not be reached",
+            Message::NoticeVersionMismatch => "Attune and the server do not match",
+            Message::NoticeStaleToken => "Please log out and back in",
+            Message::UsingSavedSettingsFrom => "Using your saved settings from {saved}.",
+            Message::UsingSavedSettingsHere => "Using your settings saved on this computer.",
+            Message::KeepsTryingInBackground => "Attune keeps trying the server in the background.",
+            Message::LastTried => "Last tried {tried}.",
+            Message::TriesAgainAtKeyIn => "Attune tries again when you key in.",
+            Message::StaleTokenKeepsSettings => {
+                "Your settings stay in place and any unsaved changes are kept."
+            }
+            Message::NotifyFallback => "Using your saved settings",
+            Message::NotifyBackOnline => "Back online",
+            Message::NotifyBackOnlineBody => {
+                "Attune reached the preferences server again; your settings are up to date."
+            }
+            Message::NotifyStaleToken => "Please log in again",
+            Message::NotifyRestored => "This computer was put back",
+            Message::StaleToken => "Something has gone wrong. Please log out and log back in.",
         }
     }
 }
