@@ -12,14 +12,9 @@ pub enum Message {
     KeyedInCloud,
     AlreadyKeyedIn,
     KeyedOut,
-    NotKeyedIn,
     RestoredAfterUnexpectedStop,
-    RestoreIncomplete,
     NothingToRestore,
-    UnknownSnapset,
     SomeSettingsFailed,
-    Busy,
-    TestingProfileOnly,
     ChangedInSnapset,
     DamagedJournalKeptAside,
     // The state in a word or two (`Indicator::words`: the page's badge and window title).
@@ -66,6 +61,28 @@ pub enum Message {
     NotifyRestored,
     /// The exact text for a stale token (DESIGN §6.2).
     StaleToken,
+    // The `attune` command's text output (`--json` has none of these).
+    CliKeyedIn,
+    CliUnnamed,
+    CliCounts,
+    CliPutBack,
+    CliKeptAt,
+    CliRowApplied,
+    CliRowNotSupported,
+    CliRowFailed,
+    CliLastTriedSeconds,
+    CliLastTriedMinutes,
+    CliLastTriedHours,
+    CliState,
+    CliProfile,
+    CliKey,
+    CliSource,
+    CliCloud,
+    CliNetwork,
+    CliMessage,
+    CliJournal,
+    CliJournalEntries,
+    CliApplied,
 }
 
 impl Message {
@@ -76,27 +93,18 @@ impl Message {
             Message::KeyedInCloud => "Your settings are applied.",
             Message::AlreadyKeyedIn => "You are already keyed in; your settings are applied.",
             Message::KeyedOut => "This computer has been put back as it was.",
-            Message::NotKeyedIn => "Nobody is keyed in.",
             Message::RestoredAfterUnexpectedStop => {
                 "Attune stopped unexpectedly last time. This computer's settings have been put back as they were."
             }
-            Message::RestoreIncomplete => {
-                "Some settings could not be put back. Attune will try again the next time it starts."
-            }
             Message::NothingToRestore => "There was nothing to put back.",
-            Message::UnknownSnapset => "There is no snapset with that key on this computer.",
             Message::SomeSettingsFailed => {
                 "Some of your settings could not be applied; the rest are in place."
             }
-            Message::Busy => "Attune is busy keying someone in or out. Please try again in a moment.",
             Message::ChangedInSnapset => {
                 "Changed on this computer. A snapset is read-only, so the change is not saved; it is put back when you log out."
             }
             Message::DamagedJournalKeptAside => {
                 "The damaged record of this computer's settings was kept aside; keying in works again. Settings changed before it was damaged were not put back."
-            }
-            Message::TestingProfileOnly => {
-                "Keying in with the cloud is not available yet: use the testing profile and a snapset."
             }
             Message::BadgeReady => "Ready",
             Message::BadgeTesting => "Testing",
@@ -140,6 +148,56 @@ impl Message {
             Message::NotifyStaleToken => "Please log in again",
             Message::NotifyRestored => "This computer was put back",
             Message::StaleToken => "Something has gone wrong. Please log out and log back in.",
+            Message::CliKeyedIn => "Keyed in {key} ({name}), source: {source}",
+            Message::CliUnnamed => "unnamed",
+            Message::CliCounts => {
+                "{applied} applied, {not_supported} not supported here, {failed} failed."
+            }
+            Message::CliPutBack => "{message} ({restored} setting(s) put back)",
+            Message::CliKeptAt => "{message} (kept at {path})",
+            Message::CliRowApplied => "applied",
+            Message::CliRowNotSupported => "not supported here",
+            Message::CliRowFailed => "FAILED",
+            Message::CliLastTriedSeconds => "last tried {n} s ago",
+            Message::CliLastTriedMinutes => "last tried {n} min ago",
+            Message::CliLastTriedHours => "last tried {n} h ago",
+            Message::CliState => "State:",
+            Message::CliProfile => "Profile:",
+            Message::CliKey => "Key:",
+            Message::CliSource => "Source:",
+            Message::CliCloud => "Cloud:",
+            Message::CliNetwork => "Network:",
+            Message::CliMessage => "Message:",
+            Message::CliJournal => "Journal:",
+            Message::CliJournalEntries => "{journal} ({entries} entries)",
+            Message::CliApplied => "Applied:",
         }
+    }
+
+    /// The text with its `{name}` slots filled from `slots` (a slot not given stays as it is).
+    pub fn with(self, slots: &[(&str, &dyn std::fmt::Display)]) -> String {
+        slots
+            .iter()
+            .fold(self.text().to_owned(), |text, (name, value)| {
+                text.replace(&format!("{{{name}}}"), &value.to_string())
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_filled_by_name() {
+        assert_eq!(
+            Message::CliCounts.with(&[("applied", &3), ("not_supported", &1), ("failed", &0)]),
+            "3 applied, 1 not supported here, 0 failed."
+        );
+        assert_eq!(
+            Message::LastTried.with(&[]),
+            "Last tried {tried}.",
+            "a slot not given stays for the page to fill"
+        );
     }
 }
