@@ -3,6 +3,7 @@
 
 use attune_flow::cloudflow::SetOutcome;
 use attune_flow::engine::{KeyInOutcome, RecoverOutcome, SnapsetInfo};
+use attune_flow::messages::Message;
 use tauri::{AppHandle, Manager, Runtime, State};
 
 use crate::diagnostics::{self, Diagnostics};
@@ -117,5 +118,5 @@ where
 {
     tauri::async_runtime::spawn_blocking(move || f(&app.state::<Shell>()))
         .await
-        .map_err(|e| AppError::internal(format!("the task did not finish: {e}")))
+        .map_err(|e| AppError::internal(Message::AppTaskDidNotFinish.with(&[("error", &e)])))
 }

@@ -124,7 +124,7 @@ impl DesktopNotifier {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "no notification daemon: notices are only logged");
-                Availability::no(format!("no notification daemon on the session bus ({e})"))
+                Availability::no(Message::AppNoNotificationDaemon.with(&[("error", &e)]))
             }
         };
         DesktopNotifier { availability }

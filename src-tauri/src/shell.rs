@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use attune_flow::indicator::Indicator;
+use attune_flow::messages::Message;
 use attune_flow::Flow;
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
@@ -52,7 +53,7 @@ impl Shell {
             flow: flow.map(Arc::new),
             notifier,
             log_dir,
-            tray: Mutex::new(Availability::no("the tray has not been made yet")),
+            tray: Mutex::new(Availability::no(Message::AppTrayNotMadeYet.text())),
             seen: Mutex::new(Seen::default()),
             last_sent: Mutex::new(None),
         }
@@ -76,7 +77,7 @@ where
     let flow = shell.flow()?;
     tauri::async_runtime::spawn_blocking(move || f(&flow))
         .await
-        .map_err(|e| AppError::internal(format!("the task did not finish: {e}")))?
+        .map_err(|e| AppError::internal(Message::AppTaskDidNotFinish.with(&[("error", &e)])))?
         .map_err(AppError::from)
 }
 

@@ -88,14 +88,16 @@ pub fn build<R: Runtime>(
     }));
     match built {
         Ok(Ok(t)) => Ok(t),
-        Ok(Err(e)) => Err(Availability::no(format!("the tray could not be made: {e}"))),
+        Ok(Err(e)) => Err(Availability::no(
+            Message::AppTrayCouldNotBeMade.with(&[("error", &e)]),
+        )),
         Err(p) => {
             let why = p
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_else(|| "the indicator library failed".to_owned());
-            Err(Availability::no(format!("no tray on this desktop: {why}")))
+                .unwrap_or_else(|| Message::AppIndicatorLibraryFailed.text().to_owned());
+            Err(Availability::no(Message::AppNoTray.with(&[("why", &why)])))
         }
     }
 }

@@ -61,6 +61,14 @@ pub enum Message {
     NotifyRestored,
     /// The exact text for a stale token (DESIGN §6.2).
     StaleToken,
+    // The app's Diagnostics: why a part of the shell does not work, and its own failures.
+    AppTaskDidNotFinish,
+    AppTrayNotMadeYet,
+    AppTrayCouldNotBeMade,
+    AppNoTray,
+    AppIndicatorLibraryFailed,
+    AppNoNotificationDaemon,
+    AppUnknown,
     // The `attune` command's text output (`--json` has none of these).
     CliKeyedIn,
     CliUnnamed,
@@ -148,6 +156,15 @@ impl Message {
             Message::NotifyStaleToken => "Please log in again",
             Message::NotifyRestored => "This computer was put back",
             Message::StaleToken => "Something has gone wrong. Please log out and log back in.",
+            Message::AppTaskDidNotFinish => "the task did not finish: {error}",
+            Message::AppTrayNotMadeYet => "the tray has not been made yet",
+            Message::AppTrayCouldNotBeMade => "the tray could not be made: {error}",
+            Message::AppNoTray => "no tray on this desktop: {why}",
+            Message::AppIndicatorLibraryFailed => "the indicator library failed",
+            Message::AppNoNotificationDaemon => {
+                "no notification daemon on the session bus ({error})"
+            }
+            Message::AppUnknown => "unknown",
             Message::CliKeyedIn => "Keyed in {key} ({name}), source: {source}",
             Message::CliUnnamed => "unnamed",
             Message::CliCounts => {
