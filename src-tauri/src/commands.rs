@@ -1,6 +1,7 @@
 //! The app's commands (docs/app.md): each runs the flow on a blocking thread, answers the UI
 //! with the flow's outcome or an [`AppError`], and refreshes the status after any change.
 
+use attune_flow::messages::Message;
 use attune_flow::{KeyInOutcome, RecoverOutcome, SetOutcome, SnapsetInfo};
 use tauri::{AppHandle, Manager, Runtime, State};
 
@@ -116,5 +117,5 @@ where
 {
     tauri::async_runtime::spawn_blocking(move || f(&app.state::<Shell>()))
         .await
-        .map_err(|e| AppError::internal(format!("the task did not finish: {e}")))
+        .map_err(|e| AppError::internal(Message::AppTaskDidNotFinish.with(&[("error", &e)])))
 }

@@ -27,11 +27,10 @@ const CONTACTS_SHOWN: usize = 50;
 
 /// Reads the diagnostics (blocking).
 pub fn collect(shell: &Shell) -> Diagnostics {
-    let tray = shell
-        .tray
-        .lock()
-        .map(|t| t.clone())
-        .unwrap_or_else(|_| Availability::no("unknown"));
+    let tray =
+        shell.tray.lock().map(|t| t.clone()).unwrap_or_else(|_| {
+            Availability::no(attune_flow::messages::Message::AppUnknown.text())
+        });
     let mut d = Diagnostics {
         version: env!("CARGO_PKG_VERSION"),
         profile: None,

@@ -56,6 +56,16 @@ pub fn show_window<R: Runtime>(app: &AppHandle<R>) {
     }
 }
 
+/// Carries out what the tray's menu asks for.
+fn on_tray_menu<R: Runtime>(app: &AppHandle<R>, action: tray::MenuAction) {
+    match action {
+        tray::MenuAction::ShowWindow => show_window(app),
+        tray::MenuAction::KeyIn(key) => shell::spawn_key_in(app.clone(), key),
+        tray::MenuAction::KeyOut => shell::spawn_key_out(app.clone()),
+        tray::MenuAction::Quit => app.exit(0),
+    }
+}
+
 /// Runs the app; returns the process's exit code.
 pub fn run() -> i32 {
     let started = std::time::Instant::now();
@@ -83,7 +93,7 @@ pub fn run() -> i32 {
     let app = register(builder, shell)
         .setup(move |app| {
             let handle = app.handle();
-            let tray = match tray::build(handle, &snapsets) {
+            let tray = match tray::build(handle, &snapsets, on_tray_menu) {
                 Ok(_) => notices::Availability::yes(),
                 Err(why) => {
                     tracing::warn!(reason = ?why.reason, "no tray");

@@ -2,10 +2,9 @@
 //! (a pure decision over two status snapshots), and a [`Notifier`] that shows it. A missing
 //! notification daemon is logged, never fatal.
 
+use attune_flow::indicator::{Indicator, Notify};
+use attune_flow::messages::Message;
 use serde::Serialize;
-
-/// The exact text for a stale token (DESIGN §6.2).
-pub const STALE_TOKEN_TEXT: &str = "Something has gone wrong. Please log out and log back in.";
 
 /// Something worth a notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,76 +23,58 @@ pub enum Notice {
 impl Notice {
     pub fn summary(&self) -> &'static str {
         match self {
-            Notice::Fallback(_) => "Using your saved settings",
-            Notice::BackOnline => "Back online",
-            Notice::StaleToken => "Please log in again",
-            Notice::Restored(_) => "This computer was put back",
+            Notice::Fallback(_) => Message::NotifyFallback,
+            Notice::BackOnline => Message::NotifyBackOnline,
+            Notice::StaleToken => Message::NotifyStaleToken,
+            Notice::Restored(_) => Message::NotifyRestored,
         }
+        .text()
     }
 
     pub fn body(&self) -> String {
         match self {
             Notice::Fallback(m) | Notice::Restored(m) => m.clone(),
-            Notice::BackOnline => {
-                "Attune reached the preferences server again; your settings are up to date."
-                    .to_owned()
-            }
-            Notice::StaleToken => STALE_TOKEN_TEXT.to_owned(),
+            Notice::BackOnline => Message::NotifyBackOnlineBody.text().to_owned(),
+            Notice::StaleToken => Message::StaleToken.text().to_owned(),
         }
     }
 }
 
-/// What the notices are decided from: the parts of a status that matter, nothing personal
-/// beyond whether it is the same session.
+/// What the notices are decided from: the status's indicator (the one decision of the state),
+/// which session it is, and its message; nothing personal beyond that.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Seen {
-    pub active: bool,
+    pub indicator: Indicator,
     pub since_unix: Option<u64>,
-    pub source: Option<String>,
-    pub connectivity: Option<String>,
     pub message: Option<String>,
 }
 
 impl Seen {
     pub fn of(s: &attune_flow::Status) -> Seen {
         Seen {
-            active: s.state == "active",
+            indicator: s.indicator(),
             since_unix: s.since_unix,
-            source: s.source.map(str::to_owned),
-            connectivity: s.connectivity.map(|c| c.as_str().to_owned()),
             message: s.message.clone(),
         }
     }
-
-    fn fallback(&self) -> bool {
-        self.active
-            && matches!(self.source.as_deref(), Some("cache" | "snapset"))
-            && matches!(
-                self.connectivity.as_deref(),
-                Some("offline" | "version_mismatch")
-            )
-    }
-
-    fn stale(&self) -> bool {
-        self.active && self.connectivity.as_deref() == Some("auth_stale")
-    }
-
-    fn online(&self) -> bool {
-        self.active && self.connectivity.as_deref() == Some("online")
-    }
 }
 
-/// The notices for a change from `before` to `now` (each said once per change of state).
+/// The notices for a change from `before` to `now`: the indicator's own notification when its
+/// state is entered (or a new session starts in it), and "back online" when a session the
+/// person was notified about reaches the cloud again.
 pub fn decide(before: &Seen, now: &Seen) -> Vec<Notice> {
     let mut out = Vec::new();
-    let new_session = now.active && (!before.active || before.since_unix != now.since_unix);
-    if now.fallback() && (new_session || !before.fallback()) {
-        out.push(Notice::Fallback(now.message.clone().unwrap_or_default()));
+    let (was, is) = (&before.indicator, &now.indicator);
+    let new_session = is.keyed_in() && (!was.keyed_in() || before.since_unix != now.since_unix);
+    if let Some(n) = is.notify() {
+        if new_session || was.notify() != Some(n) {
+            out.push(match n {
+                Notify::Fallback => Notice::Fallback(now.message.clone().unwrap_or_default()),
+                Notify::StaleToken => Notice::StaleToken,
+            });
+        }
     }
-    if now.stale() && (new_session || !before.stale()) {
-        out.push(Notice::StaleToken);
-    }
-    if now.online() && before.active && (before.fallback() || before.stale()) {
+    if *is == Indicator::Online && was.keyed_in() && was.notify().is_some() {
         out.push(Notice::BackOnline);
     }
     out
@@ -143,7 +124,7 @@ impl DesktopNotifier {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "no notification daemon: notices are only logged");
-                Availability::no(format!("no notification daemon on the session bus ({e})"))
+                Availability::no(Message::AppNoNotificationDaemon.with(&[("error", &e)]))
             }
         };
         DesktopNotifier { availability }
@@ -189,41 +170,58 @@ impl Notifier for RecordingNotifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use attune_flow::indicator::SettingsFrom;
 
-    fn active(source: &str, connectivity: &str, since: u64) -> Seen {
+    const SAVED: &str = "Using your saved settings from 12 May 2025.";
+
+    fn seen(indicator: Indicator, since: u64) -> Seen {
         Seen {
-            active: true,
+            indicator,
             since_unix: Some(since),
-            source: Some(source.to_owned()),
-            connectivity: Some(connectivity.to_owned()),
-            message: Some("Using your saved settings from 12 May 2025.".to_owned()),
+            message: Some(SAVED.to_owned()),
         }
+    }
+
+    fn from_cache(since: u64) -> Seen {
+        seen(
+            Indicator::SavedSettings {
+                from: SettingsFrom::Cache {
+                    age_seconds: Some(60),
+                },
+            },
+            since,
+        )
     }
 
     #[test]
     fn a_fallback_key_in_is_told_once() {
         let idle = Seen::default();
-        let now = active("cache", "offline", 10);
+        let now = from_cache(10);
         assert_eq!(
             decide(&idle, &now),
-            vec![Notice::Fallback(
-                "Using your saved settings from 12 May 2025.".to_owned()
-            )]
+            vec![Notice::Fallback(SAVED.to_owned())]
         );
         assert_eq!(decide(&now, &now), vec![]);
+        // A new session in the same state is told again.
+        assert_eq!(
+            decide(&now, &from_cache(11)),
+            vec![Notice::Fallback(SAVED.to_owned())]
+        );
     }
 
     #[test]
     fn reaching_the_cloud_again_is_back_online() {
-        let before = active("cache", "offline", 10);
-        let now = active("cloud", "online", 10);
+        let before = from_cache(10);
+        let now = seen(Indicator::Online, 10);
         assert_eq!(decide(&before, &now), vec![Notice::BackOnline]);
+        let stale = seen(Indicator::StaleToken, 10);
+        assert_eq!(decide(&stale, &now), vec![Notice::BackOnline]);
     }
 
     #[test]
     fn a_stale_token_says_the_exact_text() {
-        let before = active("cloud", "online", 10);
-        let now = active("cloud", "auth_stale", 10);
+        let before = seen(Indicator::Online, 10);
+        let now = seen(Indicator::StaleToken, 10);
         let n = decide(&before, &now);
         assert_eq!(n, vec![Notice::StaleToken]);
         assert_eq!(
@@ -233,13 +231,14 @@ mod tests {
     }
 
     #[test]
-    fn a_healthy_or_testing_session_is_not_notified() {
-        assert_eq!(
-            decide(&Seen::default(), &active("cloud", "online", 1)),
-            vec![]
-        );
-        let mut testing = active("snapset", "", 1);
-        testing.connectivity = None;
-        assert_eq!(decide(&Seen::default(), &testing), vec![]);
+    fn a_healthy_testing_or_cloud_offline_session_is_not_notified() {
+        let idle = Seen::default();
+        assert_eq!(decide(&idle, &seen(Indicator::Online, 1)), vec![]);
+        assert_eq!(decide(&idle, &seen(Indicator::Testing, 1)), vec![]);
+        // Keyed in from the cloud, which went away later: shown on the page, not notified,
+        // and nothing to say when it comes back.
+        let waiting = seen(Indicator::ChangesWaiting, 1);
+        assert_eq!(decide(&seen(Indicator::Online, 1), &waiting), vec![]);
+        assert_eq!(decide(&waiting, &seen(Indicator::Online, 1)), vec![]);
     }
 }

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use attune_flow::indicator::Indicator;
+use attune_flow::messages::Message;
 use attune_flow::Flow;
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
@@ -13,17 +15,18 @@ use tauri::{AppHandle, Emitter, Manager, Runtime};
 use crate::adjustments::{self, Adjustment};
 use crate::error::AppError;
 use crate::notices::{self, Availability, Notice, Notifier, Seen};
-use crate::tray::TrayState;
 
 /// The event the UI listens to (docs/app.md).
 pub const STATUS_EVENT: &str = "attune://status";
 
-/// `AppStatus` (docs/app.md): the flow's status plus the quick adjustments.
+/// `AppStatus` (docs/app.md): the flow's status plus the quick adjustments and the status's
+/// indicator (the one decision of what state this is, which the page renders as it comes).
 #[derive(Debug, Clone, Serialize)]
 pub struct AppStatus {
     #[serde(flatten)]
     pub status: attune_flow::Status,
     pub adjustments: Vec<Adjustment>,
+    pub indicator: Indicator,
 }
 
 /// Everything the commands and background tasks share (Tauri-managed state).
@@ -50,7 +53,7 @@ impl Shell {
             flow: flow.map(Arc::new),
             notifier,
             log_dir,
-            tray: Mutex::new(Availability::no("the tray has not been made yet")),
+            tray: Mutex::new(Availability::no(Message::AppTrayNotMadeYet.text())),
             seen: Mutex::new(Seen::default()),
             last_sent: Mutex::new(None),
         }
@@ -74,7 +77,7 @@ where
     let flow = shell.flow()?;
     tauri::async_runtime::spawn_blocking(move || f(&flow))
         .await
-        .map_err(|e| AppError::internal(format!("the task did not finish: {e}")))?
+        .map_err(|e| AppError::internal(Message::AppTaskDidNotFinish.with(&[("error", &e)])))?
         .map_err(AppError::from)
 }
 
@@ -84,11 +87,13 @@ pub fn app_status(flow: &Flow) -> Result<AppStatus, attune_flow::FlowError> {
     let prefs = flow.preferences()?;
     Ok(AppStatus {
         adjustments: adjustments::adjustments(prefs.as_ref()),
+        indicator: status.indicator(),
         status,
     })
 }
 
-/// Reads the status and tells everyone who shows it: the UI (event), the tray, notifications.
+/// Reads the status and tells everyone who shows it: the UI (event), the tray, notifications;
+/// all three show the one indicator it carries.
 /// Blocking; call from a blocking thread. Returns the status sent (or `None` when there is no
 /// flow or it could not be read).
 pub fn refresh_blocking<R: Runtime>(app: &AppHandle<R>) -> Option<AppStatus> {
@@ -113,7 +118,7 @@ pub fn refresh_blocking<R: Runtime>(app: &AppHandle<R>) -> Option<AppStatus> {
     for n in &notices {
         shell.notify(n);
     }
-    crate::tray::show(app, TrayState::of(&status.status));
+    crate::tray::show(app, &status.indicator);
     let text = serde_json::to_string(&status).unwrap_or_default();
     let changed = match shell.last_sent.lock() {
         Ok(mut last) if last.as_deref() != Some(text.as_str()) => {

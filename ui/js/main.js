@@ -22,7 +22,7 @@ function onStatus(status) {
   const changed = previous.state !== status.state || previous.connectivity !== status.connectivity
     || previous.source !== status.source || previous.message !== status.message;
   if (changed && status.message) {
-    announce(status.message, { assertive: status.connectivity === 'auth_stale' });
+    announce(status.message, { assertive: status.indicator.state === 'stale_token' });
   }
   if (previous.save_state?.state !== status.save_state?.state
       || previous.save_state?.pending !== status.save_state?.pending) {

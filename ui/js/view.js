@@ -1,6 +1,6 @@
-// Renders an AppStatus (docs/app.md) into the page. Pure presentation: which words to show for
-// a state, which parts to show; every sentence about what happened is Rust's (`message`,
-// `reason`).
+// Renders an AppStatus (docs/app.md) into the page. Pure presentation: which state it is, its
+// words and its notice come decided from Rust (`indicator`), as does every sentence about what
+// happened (`message`, `reason`); the page fills in dates in the reader's locale.
 import { $, setText, show, fillFacts } from './dom.js';
 import { formatUnix, formatAgeAsDate } from './format.js';
 import { renderReport } from './report.js';
@@ -8,17 +8,16 @@ import { renderSaveState } from './adjustments.js';
 
 const PROFILE_WORDS = { testing: 'Testing', development: 'Development', production: 'Production' };
 
-/** The status badge: its words and its tone (the tone only picks colours and an icon). */
+/** The status badge: Rust's indicator, its words and its tone (the tone only picks colours and an icon). */
 export function badgeOf(status) {
-  if (status.state === 'restoring') return ['Restoring this computer…', 'busy'];
-  if (status.state === 'interrupted') return ['Needs attention', 'attention'];
-  if (status.connectivity === 'auth_stale' || status.connectivity === 'version_mismatch') {
-    return ['Needs attention', 'attention'];
-  }
-  if (status.connectivity === 'offline') return ['Offline', 'offline'];
-  if (status.profile === 'testing') return ['Testing', 'testing'];
-  if (status.connectivity === 'online') return ['Online', 'ok'];
-  return ['Ready', 'neutral'];
+  return [status.indicator.words, status.indicator.tone];
+}
+
+/** The indicator's notice text with its date slots filled in the reader's locale. */
+function noticeText(status, text) {
+  return text
+    .replace('{saved}', formatAgeAsDate(status.cache_age_seconds) ?? '')
+    .replace('{tried}', formatUnix(status.last_cloud_failure) ?? '');
 }
 
 /** Where the settings came from; the saved settings' date unless a notice already gives it. */
@@ -53,31 +52,30 @@ function renderStatusRegion(status) {
   ]);
 }
 
+/** The connection notice (offline, version mismatch), as opposed to the stale-token one. */
+function connectionNotice(status) {
+  const notice = status.indicator.notice;
+  return notice && notice.kind !== 'stale_token' ? notice : null;
+}
+
 function connectionNoticeShown(status) {
-  return status.connectivity === 'offline' || status.connectivity === 'version_mismatch';
+  return connectionNotice(status) !== null;
 }
 
 function renderNotices(status) {
-  show($('stale-notice'), status.connectivity === 'auth_stale');
+  const stale = status.indicator.notice?.kind === 'stale_token' ? status.indicator.notice : null;
+  show($('stale-notice'), stale !== null);
+  if (stale) {
+    setText($('stale-heading'), stale.heading);
+    setText($('stale-text'), stale.text);
+  }
 
-  const notice = $('connection-notice');
-  const mismatch = status.connectivity === 'version_mismatch';
-  show(notice, connectionNoticeShown(status));
-  notice.dataset.kind = mismatch ? 'version_mismatch' : 'offline';
-  // Nobody keyed in: the last key-in could not reach the server. Nothing retries it in the
-  // background, so the notice says when it was tried and that the next key-in tries again.
-  const idle = status.state === 'idle';
-  setText($('connection-heading'), mismatch ? 'Attune and the server do not match'
-    : idle ? 'The server could not be reached' : 'Working offline');
-  // DESIGN §3: an offline session is retried in the background; a version mismatch is not (until restart).
-  const saved = status.source === 'cache' ? formatAgeAsDate(status.cache_age_seconds) : null;
-  const inUse = status.source === 'cache'
-    ? (saved ? `Using your saved settings from ${saved}.` : 'Using your settings saved on this computer.') : '';
-  const tried = formatUnix(status.last_cloud_failure);
-  const text = mismatch ? inUse
-    : idle ? `${tried ? `Last tried ${tried}. ` : ''}Attune tries again when you key in.`
-      : `${inUse} Attune keeps trying the server in the background.`.trim();
-  setText($('connection-text'), text);
+  const notice = connectionNotice(status);
+  show($('connection-notice'), notice !== null);
+  if (!notice) return;
+  $('connection-notice').dataset.kind = notice.kind;
+  setText($('connection-heading'), notice.heading);
+  setText($('connection-text'), noticeText(status, notice.text));
   fillFacts($('connection-facts'), [
     ['Changes waiting to be saved', status.outbox > 0 ? String(status.outbox) : null],
   ]);

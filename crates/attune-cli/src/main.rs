@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use attune_flow::messages::Message;
 use attune_flow::report::{Outcome, ReportRow};
 use attune_flow::{Flow, FlowError, Profile};
 use attune_flow::{KeyInOutcome, RecoverOutcome, Status};
@@ -245,7 +246,13 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
             if cli.json {
                 print_json(&out);
             } else {
-                println!("{} (kept at {})", out.message_text, out.kept_at.display());
+                println!(
+                    "{}",
+                    Message::CliKeptAt.with(&[
+                        ("message", &out.message_text),
+                        ("path", &out.kept_at.display())
+                    ])
+                );
             }
             Ok(0)
         }
@@ -331,11 +338,12 @@ fn print_rows(rows: &[ReportRow]) {
             format!("{} {}", r.solution, r.setting)
         };
         let mark = match r.outcome {
-            Outcome::Applied => "applied            ",
-            Outcome::NotSupported => "not supported here ",
-            Outcome::Failed => "FAILED             ",
-        };
-        println!("  {mark} {what}{value}{reason}");
+            Outcome::Applied => Message::CliRowApplied,
+            Outcome::NotSupported => Message::CliRowNotSupported,
+            Outcome::Failed => Message::CliRowFailed,
+        }
+        .text();
+        println!("  {mark:19} {what}{value}{reason}");
     }
 }
 
@@ -359,15 +367,21 @@ fn print_key_in(out: &KeyInOutcome) {
         println!("{}", f.message_text);
     }
     println!(
-        "Keyed in {} ({}), source: {}",
-        out.key,
-        out.name.as_deref().unwrap_or("unnamed"),
-        out.source.as_str()
+        "{}",
+        Message::CliKeyedIn.with(&[
+            ("key", &out.key),
+            ("name", &named(out.name.as_deref())),
+            ("source", &out.source.as_str()),
+        ])
     );
     print_rows(&out.applied);
     println!(
-        "{} applied, {} not supported here, {} failed.",
-        out.counts.applied, out.counts.not_supported, out.counts.failed
+        "{}",
+        Message::CliCounts.with(&[
+            ("applied", &out.counts.applied),
+            ("not_supported", &out.counts.not_supported),
+            ("failed", &out.counts.failed),
+        ])
     );
     println!("{}", out.message_text);
 }
@@ -377,8 +391,9 @@ fn print_recover(json: bool, out: &RecoverOutcome) {
         print_json(out);
     } else {
         println!(
-            "{} ({} setting(s) put back)",
-            out.message_text, out.restored
+            "{}",
+            Message::CliPutBack
+                .with(&[("message", &out.message_text), ("restored", &out.restored)])
         );
     }
 }
@@ -390,40 +405,54 @@ fn ago(unix: u64) -> String {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let secs = now.saturating_sub(unix);
-    match secs {
-        0..=119 => format!("last tried {secs} s ago"),
-        120..=7199 => format!("last tried {} min ago", secs / 60),
-        _ => format!("last tried {} h ago", secs / 3600),
-    }
+    let (m, n) = match secs {
+        0..=119 => (Message::CliLastTriedSeconds, secs),
+        120..=7199 => (Message::CliLastTriedMinutes, secs / 60),
+        _ => (Message::CliLastTriedHours, secs / 3600),
+    };
+    m.with(&[("n", &n)])
+}
+
+/// A session's name, or the word for none.
+fn named(name: Option<&str>) -> &str {
+    name.unwrap_or(Message::CliUnnamed.text())
+}
+
+/// One labelled line of `attune status` (labels padded to one column).
+fn field(label: Message, value: &dyn std::fmt::Display) {
+    println!("{:8} {value}", label.text());
 }
 
 fn print_status(st: &Status) {
-    println!("State:   {}", st.state);
-    println!("Profile: {}", st.profile);
+    field(Message::CliState, &st.state);
+    field(Message::CliProfile, &st.profile);
     if let Some(k) = &st.key {
-        println!(
-            "Key:     {} ({})",
-            k,
-            st.name.as_deref().unwrap_or("unnamed")
+        field(
+            Message::CliKey,
+            &format!("{k} ({})", named(st.name.as_deref())),
         );
     }
     if let Some(s) = st.source {
-        println!("Source:  {s}");
+        field(Message::CliSource, &s);
     }
     if let Some(c) = &st.connectivity {
-        println!("Cloud:   {c}");
+        field(Message::CliCloud, c);
     }
     match (&st.reason, st.last_cloud_failure) {
-        (Some(r), Some(at)) => println!("Network: {r} ({})", ago(at)),
-        (Some(r), None) => println!("Network: {r}"),
+        (Some(r), Some(at)) => field(Message::CliNetwork, &format!("{r} ({})", ago(at))),
+        (Some(r), None) => field(Message::CliNetwork, r),
         _ => {}
     }
     if let Some(m) = &st.message {
-        println!("Message: {m}");
+        field(Message::CliMessage, m);
     }
-    println!("Journal: {} ({} entries)", st.journal, st.journal_entries);
+    field(
+        Message::CliJournal,
+        &Message::CliJournalEntries
+            .with(&[("journal", &st.journal), ("entries", &st.journal_entries)]),
+    );
     if !st.applied.is_empty() {
-        println!("Applied:");
+        println!("{}", Message::CliApplied.text());
         print_rows(&st.applied);
     }
 }

@@ -13,6 +13,7 @@ pub mod config;
 mod desktop;
 mod engine;
 pub mod error;
+pub mod indicator;
 pub mod lock;
 pub mod messages;
 pub mod outbox;

@@ -1,5 +1,7 @@
-//! Every sentence Attune says to a person, in one table (DESIGN §3). The UI and the CLI show
-//! these; they will be translated from here.
+//! Every sentence Attune says to a person, in one table (DESIGN §3). The CLI, the tray, the
+//! notifications and the app's page show these; they will be translated from here. `{saved}`,
+//! `{tried}` and the like are slots the caller fills (the page formats dates in the reader's
+//! locale).
 
 /// A user-facing message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -10,16 +12,85 @@ pub enum Message {
     KeyedInCloud,
     AlreadyKeyedIn,
     KeyedOut,
-    NotKeyedIn,
     RestoredAfterUnexpectedStop,
-    RestoreIncomplete,
     NothingToRestore,
-    UnknownSnapset,
     SomeSettingsFailed,
-    Busy,
-    TestingProfileOnly,
     ChangedInSnapset,
     DamagedJournalKeptAside,
+    // The state in a word or two (`Indicator::words`: the page's badge and window title).
+    BadgeReady,
+    BadgeTesting,
+    BadgeOffline,
+    BadgeOnline,
+    BadgeNeedsAttention,
+    BadgeConnecting,
+    BadgeRestoring,
+    // The tray's tooltip (`Indicator::tooltip`).
+    TrayReady,
+    TrayTestingReady,
+    TrayUnreachable,
+    TrayConnecting,
+    TrayOnline,
+    TraySavedSettings,
+    TrayChangesWaiting,
+    TrayAttention,
+    TrayTesting,
+    TrayRestoring,
+    // The tray's menu.
+    MenuKeyIn,
+    MenuSnapsets,
+    MenuKeyOut,
+    MenuOpen,
+    MenuQuit,
+    // The page's notices (`Indicator::page_notice`).
+    NoticeWorkingOffline,
+    NoticeServerUnreachable,
+    NoticeVersionMismatch,
+    NoticeStaleToken,
+    UsingSavedSettingsFrom,
+    UsingSavedSettingsHere,
+    KeepsTryingInBackground,
+    LastTried,
+    TriesAgainAtKeyIn,
+    StaleTokenKeepsSettings,
+    // Desktop notifications: summaries, and the bodies that are not the status message.
+    NotifyFallback,
+    NotifyBackOnline,
+    NotifyBackOnlineBody,
+    NotifyStaleToken,
+    NotifyRestored,
+    /// The exact text for a stale token (DESIGN §6.2).
+    StaleToken,
+    // The app's Diagnostics: why a part of the shell does not work, and its own failures.
+    AppTaskDidNotFinish,
+    AppTrayNotMadeYet,
+    AppTrayCouldNotBeMade,
+    AppNoTray,
+    AppIndicatorLibraryFailed,
+    AppNoNotificationDaemon,
+    AppUnknown,
+    // The `attune` command's text output (`--json` has none of these).
+    CliKeyedIn,
+    CliUnnamed,
+    CliCounts,
+    CliPutBack,
+    CliKeptAt,
+    CliRowApplied,
+    CliRowNotSupported,
+    CliRowFailed,
+    CliLastTriedSeconds,
+    CliLastTriedMinutes,
+    CliLastTriedHours,
+    CliState,
+    CliProfile,
+    CliKey,
+    CliSource,
+    CliCloud,
+    CliNetwork,
+    CliMessage,
+    CliJournal,
+    CliJournalEntries,
+    CliApplied,
 }
 
 impl Message {
@@ -30,28 +101,120 @@ impl Message {
             Message::KeyedInCloud => "Your settings are applied.",
             Message::AlreadyKeyedIn => "You are already keyed in; your settings are applied.",
             Message::KeyedOut => "This computer has been put back as it was.",
-            Message::NotKeyedIn => "Nobody is keyed in.",
             Message::RestoredAfterUnexpectedStop => {
                 "Attune stopped unexpectedly last time. This computer's settings have been put back as they were."
             }
-            Message::RestoreIncomplete => {
-                "Some settings could not be put back. Attune will try again the next time it starts."
-            }
             Message::NothingToRestore => "There was nothing to put back.",
-            Message::UnknownSnapset => "There is no snapset with that key on this computer.",
             Message::SomeSettingsFailed => {
                 "Some of your settings could not be applied; the rest are in place."
             }
-            Message::Busy => "Attune is busy keying someone in or out. Please try again in a moment.",
             Message::ChangedInSnapset => {
                 "Changed on this computer. A snapset is read-only, so the change is not saved; it is put back when you log out."
             }
             Message::DamagedJournalKeptAside => {
                 "The damaged record of this computer's settings was kept aside; keying in works again. Settings changed before it was damaged were not put back."
             }
-            Message::TestingProfileOnly => {
-                "Keying in with the cloud is not available yet: use the testing profile and a snapset."
+            Message::BadgeReady => "Ready",
+            Message::BadgeTesting => "Testing",
+            Message::BadgeOffline => "Offline",
+            Message::BadgeOnline => "Online",
+            Message::BadgeNeedsAttention => "Needs attention",
+            Message::BadgeConnecting => "Connecting…",
+            Message::BadgeRestoring => "Restoring this computer…",
+            Message::TrayReady => "Attune: nobody is keyed in",
+            Message::TrayTestingReady => "Attune (testing): nobody is keyed in",
+            Message::TrayUnreachable => "Attune: nobody is keyed in; the server could not be reached",
+            Message::TrayConnecting => "Attune: your saved settings are applied; asking the server",
+            Message::TrayOnline => "Attune: your settings are applied",
+            Message::TraySavedSettings => "Attune: offline, using saved settings",
+            Message::TrayChangesWaiting => "Attune: offline, your changes are not yet saved",
+            Message::TrayAttention => "Attune: needs attention",
+            Message::TrayTesting => "Attune (testing): snapset applied",
+            Message::TrayRestoring => "Attune: restoring this computer",
+            Message::MenuKeyIn => "Key in…",
+            Message::MenuSnapsets => "Snapsets",
+            Message::MenuKeyOut => "Log out and restore",
+            Message::MenuOpen => "Open",
+            Message::MenuQuit => "Quit",
+            Message::NoticeWorkingOffline => "Working offline",
+            Message::NoticeServerUnreachable => "The server could not be reached",
+            Message::NoticeVersionMismatch => "Attune and the server do not match",
+            Message::NoticeStaleToken => "Please log out and back in",
+            Message::UsingSavedSettingsFrom => "Using your saved settings from {saved}.",
+            Message::UsingSavedSettingsHere => "Using your settings saved on this computer.",
+            Message::KeepsTryingInBackground => "Attune keeps trying the server in the background.",
+            Message::LastTried => "Last tried {tried}.",
+            Message::TriesAgainAtKeyIn => "Attune tries again when you key in.",
+            Message::StaleTokenKeepsSettings => {
+                "Your settings stay in place and any unsaved changes are kept."
             }
+            Message::NotifyFallback => "Using your saved settings",
+            Message::NotifyBackOnline => "Back online",
+            Message::NotifyBackOnlineBody => {
+                "Attune reached the preferences server again; your settings are up to date."
+            }
+            Message::NotifyStaleToken => "Please log in again",
+            Message::NotifyRestored => "This computer was put back",
+            Message::StaleToken => "Something has gone wrong. Please log out and log back in.",
+            Message::AppTaskDidNotFinish => "the task did not finish: {error}",
+            Message::AppTrayNotMadeYet => "the tray has not been made yet",
+            Message::AppTrayCouldNotBeMade => "the tray could not be made: {error}",
+            Message::AppNoTray => "no tray on this desktop: {why}",
+            Message::AppIndicatorLibraryFailed => "the indicator library failed",
+            Message::AppNoNotificationDaemon => {
+                "no notification daemon on the session bus ({error})"
+            }
+            Message::AppUnknown => "unknown",
+            Message::CliKeyedIn => "Keyed in {key} ({name}), source: {source}",
+            Message::CliUnnamed => "unnamed",
+            Message::CliCounts => {
+                "{applied} applied, {not_supported} not supported here, {failed} failed."
+            }
+            Message::CliPutBack => "{message} ({restored} setting(s) put back)",
+            Message::CliKeptAt => "{message} (kept at {path})",
+            Message::CliRowApplied => "applied",
+            Message::CliRowNotSupported => "not supported here",
+            Message::CliRowFailed => "FAILED",
+            Message::CliLastTriedSeconds => "last tried {n} s ago",
+            Message::CliLastTriedMinutes => "last tried {n} min ago",
+            Message::CliLastTriedHours => "last tried {n} h ago",
+            Message::CliState => "State:",
+            Message::CliProfile => "Profile:",
+            Message::CliKey => "Key:",
+            Message::CliSource => "Source:",
+            Message::CliCloud => "Cloud:",
+            Message::CliNetwork => "Network:",
+            Message::CliMessage => "Message:",
+            Message::CliJournal => "Journal:",
+            Message::CliJournalEntries => "{journal} ({entries} entries)",
+            Message::CliApplied => "Applied:",
         }
+    }
+
+    /// The text with its `{name}` slots filled from `slots` (a slot not given stays as it is).
+    pub fn with(self, slots: &[(&str, &dyn std::fmt::Display)]) -> String {
+        slots
+            .iter()
+            .fold(self.text().to_owned(), |text, (name, value)| {
+                text.replace(&format!("{{{name}}}"), &value.to_string())
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_filled_by_name() {
+        assert_eq!(
+            Message::CliCounts.with(&[("applied", &3), ("not_supported", &1), ("failed", &0)]),
+            "3 applied, 1 not supported here, 0 failed."
+        );
+        assert_eq!(
+            Message::LastTried.with(&[]),
+            "Last tried {tried}.",
+            "a slot not given stays for the page to fill"
+        );
     }
 }

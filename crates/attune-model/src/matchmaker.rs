@@ -440,36 +440,9 @@ pub fn check_registry(registry: &SolutionsRegistry) -> Result<(), ModelError> {
         .try_for_each(|(id, entry)| capabilities(id, entry).map(|_| ()))
 }
 
-/// Rewrites numbers as JavaScript's `JSON.stringify` writes them: integral values within ±2⁵³
-/// become integers (`2.0` → `2`, `-0.0` → `0`), everything else is unchanged.
-pub fn js_numbers(mut v: Value) -> Value {
-    normalize_numbers(&mut v);
-    v
-}
-
-fn normalize_numbers(v: &mut Value) {
-    match v {
-        Value::Number(_) => *v = js_number(v),
-        Value::Array(items) => items.iter_mut().for_each(normalize_numbers),
-        Value::Object(m) => m.values_mut().for_each(normalize_numbers),
-        _ => {}
-    }
-}
-
-pub(crate) fn js_number(v: &Value) -> Value {
-    if let Value::Number(n) = v {
-        if n.is_f64() {
-            if let Some(f) = n.as_f64() {
-                if f.fract() == 0.0 && f.abs() <= validate::MAX_ABS_NUMBER {
-                    // In range and integral, so the conversion is exact.
-                    #[allow(clippy::cast_possible_truncation)]
-                    return Value::from(f as i64);
-                }
-            }
-        }
-    }
-    v.clone()
-}
+/// Rewrites numbers as JavaScript's `JSON.stringify` writes them (kept here for the callers
+/// that know it as the matchmaker's; it lives with the number rules in [`crate::validate`]).
+pub use crate::validate::js_numbers;
 
 // ---------------------------------------------------------------------------------------------
 // Matching

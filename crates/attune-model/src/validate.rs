@@ -167,9 +167,40 @@ fn check_bounds(
     Ok(())
 }
 
+/// Rewrites numbers as JavaScript's `JSON.stringify` writes them: integral values within ±2⁵³
+/// become integers (`2.0` → `2`, `-0.0` → `0`), everything else is unchanged.
+pub fn js_numbers(mut v: Value) -> Value {
+    normalize_numbers(&mut v);
+    v
+}
+
+fn normalize_numbers(v: &mut Value) {
+    match v {
+        Value::Number(_) => *v = js_number(v),
+        Value::Array(items) => items.iter_mut().for_each(normalize_numbers),
+        Value::Object(m) => m.values_mut().for_each(normalize_numbers),
+        _ => {}
+    }
+}
+
+fn js_number(v: &Value) -> Value {
+    if let Value::Number(n) = v {
+        if n.is_f64() {
+            if let Some(f) = n.as_f64() {
+                if f.fract() == 0.0 && f.abs() <= MAX_ABS_NUMBER {
+                    // In range and integral, so the conversion is exact.
+                    #[allow(clippy::cast_possible_truncation)]
+                    return Value::from(f as i64);
+                }
+            }
+        }
+    }
+    v.clone()
+}
+
 fn fmt_num(f: f64) -> String {
     serde_json::Number::from_f64(f)
-        .map(|n| crate::matchmaker::js_number(&Value::Number(n)).to_string())
+        .map(|n| js_number(&Value::Number(n)).to_string())
         .unwrap_or_else(|| f.to_string())
 }
 

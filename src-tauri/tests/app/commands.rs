@@ -12,6 +12,11 @@ fn idle_status_lists_the_adjustments_without_values() {
     assert_eq!(s["profile"], "testing");
     assert_eq!(s["key"], Value::Null);
     assert_eq!(s["save_state"]["state"], "none");
+    // The state as decided in Rust, for the page to render (docs/app.md `indicator`).
+    assert_eq!(
+        s["indicator"],
+        json!({"state": "testing_ready", "words": "Testing", "tone": "testing", "notice": null})
+    );
     let ids: Vec<&str> = s["adjustments"]
         .as_array()
         .unwrap()
@@ -69,6 +74,7 @@ fn key_in_change_and_key_out_round_trip_the_desktop() {
     assert_eq!(ev["source"], "snapset");
     assert_eq!(ev["save_state"]["state"], "read_only");
     assert_eq!(ev["adjustments"][0]["value"], json!(15));
+    assert_eq!(ev["indicator"]["state"], "testing");
 
     let set = h
         .invoke("set_preference", json!({"term": "fontSize", "value": 18}))
@@ -91,6 +97,10 @@ fn key_in_change_and_key_out_round_trip_the_desktop() {
         before
     );
     assert_eq!(h.last_event().unwrap()["state"], "idle");
+    assert_eq!(
+        h.last_event().unwrap()["indicator"]["state"],
+        "testing_ready"
+    );
     assert!(h.notices().is_empty(), "a testing session notifies nothing");
 }
 
@@ -116,7 +126,7 @@ fn an_invalid_configuration_still_starts_and_says_why() {
     desktop();
     let root = tempfile::tempdir().unwrap();
     let err = attune_app::AppError {
-        kind: "config_invalid".into(),
+        kind: attune_app::error::ErrorKind::ConfigInvalid,
         message: "invalid configuration: attune.toml: profile: expected one of testing, development, production".into(),
     };
     let h = Harness::with_flow(Err(err), root, guard);
