@@ -1,5 +1,5 @@
-//! The quick adjustments the window offers (docs/app.md, DESIGN §8), in their order, with the
-//! keyed-in person's current values.
+//! The quick adjustments the window offers (docs/app.md, docs/design.md §8), in their order, with
+//! the keyed-in person's current values.
 
 use std::collections::BTreeMap;
 

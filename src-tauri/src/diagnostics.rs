@@ -1,5 +1,5 @@
-//! The Diagnostics view and the support bundle (DESIGN §8): what an admin needs to see why a
-//! key-in went the way it did, and nothing personal — no key, no preference value.
+//! The Diagnostics view and the support bundle (docs/design.md §8): what an admin needs to see why
+//! a key-in went the way it did, and nothing personal — no key, no preference value.
 
 use serde::Serialize;
 

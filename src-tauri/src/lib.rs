@@ -1,5 +1,5 @@
-//! Attune's desktop app: a thin Tauri shell over `attune-flow` (DESIGN §8). Commands and the
-//! `attune://status` event are the contract with `ui/` (docs/app.md); the tray, notifications,
+//! Attune's desktop app: a thin Tauri shell over `attune-flow` (docs/design.md §8). Commands and
+//! the `attune://status` event are the contract with `ui/` (docs/app.md); the tray, notifications,
 //! logging and the background tasks live here too.
 //!
 //! **Architecture invariant:** the only crate that knows the UI's command and event names; it

@@ -1,5 +1,5 @@
-//! Desktop notifications (DESIGN §8): what to tell the person when the session's state changes
-//! (a pure decision over two status snapshots), and a [`Notifier`] that shows it. A missing
+//! Desktop notifications (docs/design.md §8): what to tell the person when the session's state
+//! changes (a pure decision over two status snapshots), and a [`Notifier`] that shows it. A missing
 //! notification daemon is logged, never fatal.
 
 use attune_flow::indicator::{Indicator, Notify};

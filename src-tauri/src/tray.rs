@@ -1,5 +1,5 @@
-//! The tray icon (DESIGN §8): its look and tooltip show the status's [`Indicator`] (decided in
-//! the flow, not here), its menu asks to key in and out (the caller carries that out, so the
+//! The tray icon (docs/design.md §8): its look and tooltip show the status's [`Indicator`] (decided
+//! in the flow, not here), its menu asks to key in and out (the caller carries that out, so the
 //! tray imports no shell). The app-indicator library is loaded at run time; where it is missing
 //! the tray is reported unavailable in Diagnostics and the app goes on without it.
 

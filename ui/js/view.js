@@ -111,7 +111,7 @@ function renderAdjustSection(status) {
   renderSaveState(status.save_state);
 }
 
-/** Applies the keyed-in person's text size and contrast to the page itself (DESIGN §8). */
+/** Applies the keyed-in person's text size and contrast to the page itself (docs/design.md §8). */
 export function applyAppearance(appearance) {
   const root = document.documentElement;
   const scale = appearance && typeof appearance.text_scale === 'number' && appearance.text_scale > 0

@@ -1,5 +1,6 @@
-// The page applies the keyed-in person's appearance to itself (DESIGN §8): text_scale multiplies
-// the root font size, high_contrast switches to the high-contrast theme; both go back at key-out.
+// The page applies the keyed-in person's appearance to itself (docs/design.md §8): text_scale
+// multiplies the root font size, high_contrast switches to the high-contrast theme; both go back at
+// key-out.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as H from './harness.mjs';

@@ -41,7 +41,7 @@ use crate::store::{
 use crate::token_request::TokenRequest;
 
 /// The API version of this server (`X-Attune-Api`, `GET /version`). Clients accept the same
-/// major (DESIGN §6.3).
+/// major (docs/design.md §6.3).
 pub const API_VERSION: &str = "1.0";
 /// The header carrying [`API_VERSION`] on every response.
 pub const API_HEADER: &str = "x-attune-api";

@@ -1,5 +1,5 @@
-//! The encrypted preference cache (DESIGN §5.2): per key, the last good cloud answer, so that
-//! offline key-in reproduces the cloud's result exactly.
+//! The encrypted preference cache (docs/design.md §5.2): per key, the last good cloud answer, so
+//! that offline key-in reproduces the cloud's result exactly.
 //!
 //! The machine is shared, so without the person's key the cache reveals nothing:
 //! - each entry is sealed with XChaCha20-Poly1305 under a key derived (HKDF-SHA256) from the

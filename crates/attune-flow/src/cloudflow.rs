@@ -1,7 +1,7 @@
-//! Key-in against the cloud (DESIGN §3 steps 3–6): apply the cached answer first, then ask the
-//! cloud under the resilience policy; on success apply the cloud's answer and refresh the cache,
-//! on failure keep what the cache gave, or fall back to the snapset of the same name, or apply
-//! nothing — and always say which, in the words of the one message table.
+//! Key-in against the cloud (docs/design.md §3 steps 3–6): apply the cached answer first, then ask
+//! the cloud under the resilience policy; on success apply the cloud's answer and refresh the
+//! cache, on failure keep what the cache gave, or fall back to the snapset of the same name, or
+//! apply nothing — and always say which, in the words of the one message table.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -125,8 +125,8 @@ struct FromCache {
     saved_unix: u64,
 }
 
-/// The executor of a cloud key-in (DESIGN §3 steps 3–6): fetch the cache and apply it, fetch
-/// the cloud's answer, then carry out what [`plan`] decides about the two.
+/// The executor of a cloud key-in (docs/design.md §3 steps 3–6): fetch the cache and apply it,
+/// fetch the cloud's answer, then carry out what [`plan`] decides about the two.
 pub(crate) fn key_in_cloud(
     flow: &Flow,
     key: &Key,
@@ -185,7 +185,7 @@ fn open_cache(flow: &Flow) -> Option<PrefCache> {
 
 /// Fetcher: the cached answer for `key` and the instructions it gives on this computer. The
 /// cached answer is read like the cloud's: only this computer's registry says what may be
-/// written (DESIGN §10.1), whatever registry entries the entry holds. An unusable entry is
+/// written (docs/design.md §10.1), whatever registry entries the entry holds. An unusable entry is
 /// purged.
 fn fetch_cached(
     flow: &Flow,
@@ -397,7 +397,7 @@ fn expand_term(term: &str) -> String {
 }
 
 /// `attune set`: change one preference in the active session — apply it now, then save it to
-/// the cloud or keep it in the outbox (DESIGN §5.3).
+/// the cloud or keep it in the outbox (docs/design.md §5.3).
 pub(crate) fn set(
     flow: &Flow,
     term: &str,
@@ -420,7 +420,7 @@ pub(crate) fn set(
     let term = expand_term(term);
     let rows = apply_changes(flow, &mut sess, answer, &[(term.clone(), value.clone())])?;
     // Remembered for the session even once saved: if the cloud's database is later restored
-    // from an older backup, relogin sends them again (DESIGN §6.2, docs/operations.md).
+    // from an older backup, relogin sends them again (docs/design.md §6.2, docs/operations.md).
     sess.local_changes.insert(term.clone(), value.clone());
     let outbox = Outbox::open(&flow.paths.state_dir, &key)?;
     outbox.push(&term, value.clone(), flow.clock.now_unix())?;
@@ -454,7 +454,7 @@ fn apply_changes(
         serde_json::json!({"flat": answer["preferences"].clone()}),
         "preferences in this session",
     )?;
-    // Matched against this computer's registry, never the answer's entries (DESIGN §10.1).
+    // Matched against this computer's registry, never the answer's entries (docs/design.md §10.1).
     let device = flow.desktop.device_report(flow.registry());
     let outcome = match_and_transform(&prefs, DEFAULT_CONTEXT, flow.registry(), &device)?;
     let rows = flow.desktop.apply(&outcome.instructions)?;
@@ -559,7 +559,8 @@ pub(crate) fn session_preferences(
 }
 
 /// Replays the outbox in order with the session's token; stops at the first failure. A 401 on
-/// the token we hold is the stale-token case (DESIGN §6.2): no silent re-grant, no retry loop.
+/// the token we hold is the stale-token case (docs/design.md §6.2): no silent re-grant, no retry
+/// loop.
 fn flush(flow: &Flow, sess: &mut crate::session::Session, key: &Key, outbox: &Outbox) {
     let Ok(client) = client(flow) else {
         return;
@@ -669,10 +670,10 @@ pub(crate) fn relogin(flow: &Flow) -> Result<KeyInOutcome, FlowError> {
     Ok(out)
 }
 
-/// Background reconnection (DESIGN §3): when the active session is offline (served from the cache
-/// or a snapset because the cloud failed), asks the cloud once more; when it answers, the session is
-/// keyed in again from the cloud and the outbox replayed. `None`: nothing to do (no offline
-/// session); `Some(true)`: back online; `Some(false)`: still offline.
+/// Background reconnection (docs/design.md §3): when the active session is offline (served from the
+/// cache or a snapset because the cloud failed), asks the cloud once more; when it answers, the
+/// session is keyed in again from the cloud and the outbox replayed. `None`: nothing to do (no
+/// offline session); `Some(true)`: back online; `Some(false)`: still offline.
 pub(crate) fn reconnect(flow: &Flow) -> Result<Option<bool>, FlowError> {
     let _lock = flow.lock()?;
     flow.resume_locked()?;

@@ -1,4 +1,4 @@
-//! Configuration: three profiles (DESIGN §7) and layered sources.
+//! Configuration: three profiles (docs/design.md §7) and layered sources.
 //!
 //! Layers, later wins: built-in defaults of the profile < site file (`/etc/attune/site.toml`, or
 //! `ATTUNE_SITE_CONFIG`) < user file (`<config dir>/attune.toml`, or `ATTUNE_CONFIG`) <
@@ -111,8 +111,8 @@ pub struct CloudConfig {
     /// Accept a server that sends no version information (a GPII cloud).
     pub legacy_gpii: bool,
     /// Honour `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` from the environment. Off by default: a
-    /// proxy variable left behind on a shared computer must not take the cloud away (TEST-MATRIX
-    /// N22); a site behind a proxy turns it on in its site file.
+    /// proxy variable left behind on a shared computer must not take the cloud away
+    /// (docs/test-matrix.md N22); a site behind a proxy turns it on in its site file.
     pub use_system_proxy: bool,
     /// A PEM file of extra root certificates to trust (a site's own CA), besides the system's.
     pub ca_file: Option<std::path::PathBuf>,
@@ -145,7 +145,7 @@ fn hide_secret<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, 
     }
 }
 
-/// DESIGN §4 defaults.
+/// docs/design.md §4 defaults.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResilienceConfig {
     pub connect_timeout: Duration,
@@ -175,7 +175,7 @@ impl Default for ResilienceConfig {
     }
 }
 
-/// DESIGN §5.2 site policy.
+/// docs/design.md §5.2 site policy.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CacheConfig {
     pub enabled: bool,

@@ -1,4 +1,4 @@
-//! The key-in / key-out state machine (DESIGN §3) for the testing profile: snapset → device
+//! The key-in / key-out state machine (docs/design.md §3) for the testing profile: snapset → device
 //! report → matchmake → transform → journal → apply → report; and key-out → restore from the
 //! journal → verify → close. Every command first finishes what a crashed process left half done.
 
@@ -202,7 +202,7 @@ impl SaveState {
 }
 
 /// The keyed-in person's text size and contrast as applied to the desktop, so the app can
-/// apply them to itself (DESIGN §8). `None` where the set does not say.
+/// apply them to itself (docs/design.md §8). `None` where the set does not say.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Appearance {
     /// GNOME's text-scaling-factor (1.0 = normal).
@@ -352,7 +352,7 @@ impl Flow {
 
     /// Keys in `raw_key`. In the testing profile the key names a bundled snapset; in the
     /// development and production profiles it is the person's GPII key, fetched from the cloud
-    /// with the cache and the snapset of the same name as fallbacks (DESIGN §3).
+    /// with the cache and the snapset of the same name as fallbacks (docs/design.md §3).
     pub fn key_in(&self, raw_key: &str) -> Result<KeyInOutcome, FlowError> {
         let key = Key::parse(raw_key)?;
         let _lock = self.lock()?;
@@ -391,7 +391,7 @@ impl Flow {
                         finished_first: None,
                     });
                 }
-                // Another person is keyed in: key them out first (DESIGN §3).
+                // Another person is keyed in: key them out first (docs/design.md §3).
                 crate::plan::Start::KeyOutFirst => finished_first = Some(self.key_out_locked()?),
                 crate::plan::Start::Fresh => {}
             }

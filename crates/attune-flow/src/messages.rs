@@ -1,4 +1,4 @@
-//! Every sentence Attune says to a person, in one table (DESIGN §3). The CLI, the tray, the
+//! Every sentence Attune says to a person, in one table (docs/design.md §3). The CLI, the tray, the
 //! notifications and the app's page show these; they will be translated from here. `{saved}`,
 //! `{tried}` and the like are slots the caller fills (the page formats dates in the reader's
 //! locale).
@@ -59,7 +59,7 @@ pub enum Message {
     NotifyBackOnlineBody,
     NotifyStaleToken,
     NotifyRestored,
-    /// The exact text for a stale token (DESIGN §6.2).
+    /// The exact text for a stale token (docs/design.md §6.2).
     StaleToken,
     // The app's Diagnostics: why a part of the shell does not work, and its own failures.
     AppTaskDidNotFinish,

@@ -1,5 +1,5 @@
-//! The outbox (DESIGN §5.3): preference changes a person made that the cloud has not taken yet,
-//! kept in order, sealed, and durable across restarts, until they are saved.
+//! The outbox (docs/design.md §5.3): preference changes a person made that the cloud has not taken
+//! yet, kept in order, sealed, and durable across restarts, until they are saved.
 
 use std::path::{Path, PathBuf};
 

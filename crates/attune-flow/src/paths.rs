@@ -1,5 +1,5 @@
-//! Where Attune keeps its files (DESIGN §5.1). From `directories` (XDG on Linux, so `HOME` and
-//! `XDG_*` redirect everything), each overridable by an `ATTUNE_*_DIR` variable.
+//! Where Attune keeps its files (docs/design.md §5.1). From `directories` (XDG on Linux, so `HOME`
+//! and `XDG_*` redirect everything), each overridable by an `ATTUNE_*_DIR` variable.
 
 use std::path::{Path, PathBuf};
 

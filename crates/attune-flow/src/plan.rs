@@ -11,7 +11,7 @@ use crate::messages::Message;
 use crate::report::ReportRow;
 use crate::session::{Connectivity, Phase, Source};
 
-/// What a command does first about what a crashed process left (DESIGN §3).
+/// What a command does first about what a crashed process left (docs/design.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Resume {
     /// Nothing was left half done (or an active session is simply live).
@@ -37,7 +37,7 @@ pub(crate) fn resume_action(phase: Option<Phase>, journal_open: bool) -> Resume 
 pub(crate) enum Start {
     /// The same person is already keyed in: nothing to apply.
     AlreadyKeyedIn,
-    /// Someone else is keyed in: key them out first (DESIGN §3).
+    /// Someone else is keyed in: key them out first (docs/design.md §3).
     KeyOutFirst,
     Fresh,
 }
@@ -51,7 +51,8 @@ pub(crate) fn key_in_start(session: Option<(Phase, bool)>) -> Start {
     }
 }
 
-/// What to do when the cloud's answer arrives after the cache's was applied (DESIGN §3 step 5).
+/// What to do when the cloud's answer arrives after the cache's was applied (docs/design.md §3 step
+/// 5).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Reconcile {
     /// The same instructions: the desktop already shows the cloud's answer.
@@ -153,7 +154,7 @@ pub(crate) fn merge_rows(mut rows: Vec<ReportRow>, changed: Vec<ReportRow>) -> V
     rows
 }
 
-/// What a key-in does when the cloud failed (DESIGN §3 step 6).
+/// What a key-in does when the cloud failed (docs/design.md §3 step 6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum AfterFailure {
     /// The cloud does not accept this key: purge its cache, undo what the cache applied, apply

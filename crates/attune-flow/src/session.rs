@@ -1,6 +1,7 @@
-//! The active session on disk (DESIGN §6.2): who is keyed in, from where, and how far a key-in or
-//! key-out got. Written atomically; the journal (attune-settings) stays the only source of truth
-//! for what to restore — this file only says whether an open journal belongs to a live session.
+//! The active session on disk (docs/design.md §6.2): who is keyed in, from where, and how far a
+//! key-in or key-out got. Written atomically; the journal (attune-settings) stays the only source
+//! of truth for what to restore — this file only says whether an open journal belongs to a live
+//! session.
 
 use std::path::Path;
 
@@ -61,7 +62,7 @@ pub enum Connectivity {
     Offline,
     /// The server speaks another API version.
     VersionMismatch,
-    /// The server no longer accepts the session's token (DESIGN §6.2).
+    /// The server no longer accepts the session's token (docs/design.md §6.2).
     AuthStale,
 }
 
@@ -116,7 +117,7 @@ pub struct Session {
     /// When the cached answer in use was saved.
     #[serde(default)]
     pub cache_saved_unix: Option<u64>,
-    /// The session's token (DESIGN §6.2) and when it expires.
+    /// The session's token (docs/design.md §6.2) and when it expires.
     #[serde(default)]
     pub token: Option<String>,
     #[serde(default)]

@@ -1,6 +1,7 @@
-//! Background reconnection (DESIGN §3): while the active session is offline, Attune asks the cloud
-//! again on gRPC's reconnect schedule — 1 s, ×1.6 each time, ±20 % jitter (so the desktops of a
-//! site do not all ask at once), capped at 5 minutes — through the same queue as every key-in.
+//! Background reconnection (docs/design.md §3): while the active session is offline, Attune asks
+//! the cloud again on gRPC's reconnect schedule — 1 s, ×1.6 each time, ±20 % jitter (so the
+//! desktops of a site do not all ask at once), capped at 5 minutes — through the same queue as
+//! every key-in.
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -88,9 +89,9 @@ mod tests {
 
     #[test]
     fn n24_twenty_computers_do_not_probe_in_step() {
-        // TEST-MATRIX N24: after the same outage, 20 computers' probe schedules (each its own
-        // random stream, seeded here) spread out instead of hitting the cloud together, and each
-        // probe stays inside its slot (the 1 s x1.6 schedule, +-20 %).
+        // docs/test-matrix.md N24: after the same outage, 20 computers' probe schedules (each its
+        // own random stream, seeded here) spread out instead of hitting the cloud together, and
+        // each probe stays inside its slot (the 1 s x1.6 schedule, +-20 %).
         use rand::{Rng, SeedableRng};
         let schedules: Vec<Vec<Duration>> = (0..20u64)
             .map(|seed| {

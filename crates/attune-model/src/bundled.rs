@@ -1,8 +1,8 @@
 //! Data compiled into Attune: the Linux solutions registry and the snapsets.
 //!
 //! Snapsets are the fixed preference sets of the *testing* profile and of the offline fallback
-//! (DESIGN §3); they must be present with no file system and no network, so they are part of the
-//! binary. The registry is Attune's own data in GPII's format (`crates/attune-model/data/
+//! (docs/design.md §3); they must be present with no file system and no network, so they are part
+//! of the binary. The registry is Attune's own data in GPII's format (`crates/attune-model/data/
 //! linux.json5`). Both are added by `build.rs`, which scans the workspace's `snapsets/` folder
 //! (file name = key) each time it changes.
 

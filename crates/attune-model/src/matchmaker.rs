@@ -188,7 +188,7 @@ pub fn match_and_transform(
 /// `GET /{key}/settings/{device}` (`{"preferences","solutionsRegistryEntries",
 /// "matchMakerOutput"}`), with the same code as a local match. `what` names the answer in errors.
 ///
-/// **Trust (DESIGN §10.1):** the cloud decides which values a person wants; this computer
+/// **Trust (docs/design.md §10.1):** the cloud decides which values a person wants; this computer
 /// decides what may be written and how. Every handler type, file, GSettings schema and key,
 /// transformation and value schema comes from `local`, this computer's registry. The answer's
 /// `solutionsRegistryEntries` are never interpreted (a hostile cloud, anyone on the path to an
@@ -282,7 +282,7 @@ pub fn instructions_from_cloud_answer(
 ///
 /// `registry_entries` is this computer's registry: a chosen solution it has no entry for, and
 /// a term or application-block setting its entry does not use, are listed in `unsupported`
-/// (DESIGN §10.1), never written.
+/// (docs/design.md §10.1), never written.
 pub fn instructions_from_configuration(
     applications: &Map<String, Value>,
     registry_entries: &SolutionsRegistry,
@@ -363,7 +363,7 @@ pub fn instructions_from_configuration(
 /// What `settings` (a chosen solution's settings in a `matchMakerOutput`) ask of solution `id`
 /// that this computer's `entry` for it does not use: common terms outside its capabilities,
 /// and application-block settings none of its handlers lists in `supportedSettings`. Such
-/// values would be dropped anyway; they are listed so the report says so (DESIGN §10.1).
+/// values would be dropped anyway; they are listed so the report says so (docs/design.md §10.1).
 fn unknown_requests(
     id: &str,
     entry: &SolutionEntry,

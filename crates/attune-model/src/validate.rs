@@ -6,11 +6,11 @@
 //! draft-6 numbers) and `enum`. Other keywords (`title`, `default`, `enumLabels`, …) describe the
 //! setting and are ignored here.
 //!
-//! Policy (DESIGN §1: "plain words when something is wrong"): a value that breaks its schema is
-//! *dropped from the instructions and listed* ([`crate::lifecycle::InvalidSetting`]); it never
-//! fails the whole key-in, since the other settings are still worth applying. Whatever the schema
-//! says, a number must be finite and within ±2⁵³ (the integers JavaScript — and so GPII — can
-//! represent exactly): NaN, infinities and values like `1e308` never reach a settings handler.
+//! Policy (docs/design.md §1: "plain words when something is wrong"): a value that breaks its
+//! schema is *dropped from the instructions and listed* ([`crate::lifecycle::InvalidSetting`]); it
+//! never fails the whole key-in, since the other settings are still worth applying. Whatever the
+//! schema says, a number must be finite and within ±2⁵³ (the integers JavaScript — and so GPII —
+//! can represent exactly): NaN, infinities and values like `1e308` never reach a settings handler.
 //! (JSON cannot carry NaN or infinities; JSON5 can, and `serde_json` turns them into `null`,
 //! which then fails any numeric type.)
 

@@ -1,5 +1,5 @@
 //! A cloud's answer decides which values a person wants, never what this computer writes or how
-//! (DESIGN §10.1, issue 12 item 1). Each case takes a legitimate answer (computed by the
+//! (docs/design.md §10.1, issue 12 item 1). Each case takes a legitimate answer (computed by the
 //! matchmaker from the bundled registry, as Attune's cloud computes it) and makes its
 //! `solutionsRegistryEntries` or `matchMakerOutput` hostile; the instructions must still come
 //! only from the bundled registry, the hostile request must be reported as not supported here,

@@ -408,8 +408,8 @@ pub fn expand_path(
 /// environment at the next login (XDG autostart, systemd user units, environment.d).
 const STARTS_PROGRAMS: [&str; 3] = ["autostart", "systemd", "environment.d"];
 
-/// Defence in depth behind the registry rule of DESIGN §10.1: a settings file is never written
-/// through `..`, never as a hidden file directly in the home folder (`.profile`, `.bashrc`:
+/// Defence in depth behind the registry rule of docs/design.md §10.1: a settings file is never
+/// written through `..`, never as a hidden file directly in the home folder (`.profile`, `.bashrc`:
 /// shell start-up), and never where a file starts a program at login ([`STARTS_PROGRAMS`]).
 /// Only a broken or hostile registry names such a path; the bundled one never does. `lookup`
 /// reads the environment.

@@ -43,7 +43,7 @@ pub enum SettingError {
     #[error("wrote {wrote} but read back {read}")]
     VerifyMismatch { wrote: String, read: String },
     /// The handler's file lies where settings files do not (outside the home and XDG folders,
-    /// or where a file starts a program at login); nothing is written there (DESIGN §10.1).
+    /// or where a file starts a program at login); nothing is written there (docs/design.md §10.1).
     #[error("refused to write {path}: {reason}")]
     Refused { path: String, reason: String },
 }

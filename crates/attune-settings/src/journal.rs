@@ -1,5 +1,5 @@
-//! The journal (DESIGN §5.4): the durable record of every original value Attune replaced, and
-//! the single source of truth for a restore.
+//! The journal (docs/design.md §5.4): the durable record of every original value Attune replaced,
+//! and the single source of truth for a restore.
 //!
 //! Format (version 1): a text file `settings.journal` in the caller's data dir. The first line is
 //! `attune-journal 1`; each further line is one record: the lowercase hex SHA-256 of the
@@ -7,8 +7,8 @@
 //! ([`crate::atomic`]), so a crash leaves the old or the new journal, never a torn one; the
 //! checksums still catch what a crash cannot cause (a bad disk, a stray edit, a copy cut short).
 //! A damaged file is set aside as `settings.journal.corrupt` and the records before the first bad
-//! line are kept and restored (TEST-MATRIX B6); a journal of another version is left in place
-//! and refused with a clear error, since only the Attune that wrote it can read it.
+//! line are kept and restored (docs/test-matrix.md B6); a journal of another version is left in
+//! place and refused with a clear error, since only the Attune that wrote it can read it.
 //!
 //! Three cases are told apart, because they call for opposite answers:
 //! - no file, or an empty one (a crash cannot leave one, but a full disk can): nothing to restore;

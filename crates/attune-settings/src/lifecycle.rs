@@ -1,5 +1,5 @@
 //! The journalled lifecycle: snapshot → apply → verify, and restore → verify → close, with
-//! start-up recovery (DESIGN §3, §5.4).
+//! start-up recovery (docs/design.md §3, §5.4).
 //!
 //! **Invariant:** no setting changes before its original value (or "absent") is durably in the
 //! journal. A crash at any point therefore leaves a journal from which [`Lifecycle::recover`]

@@ -1,5 +1,5 @@
 //! A TCP fault proxy on loopback, in front of a real server (the real `attune-cloud`): the
-//! network faults of TEST-MATRIX §1 between an unmodified client and an unmodified server.
+//! network faults of docs/test-matrix.md §1 between an unmodified client and an unmodified server.
 //! Toxiproxy's model, small: one listener, a [`Fault`] that can be changed between requests, and
 //! a count of connections accepted. Requests pass through untouched; the fault acts on what comes
 //! back (see [`crate::fault`]).

@@ -1,7 +1,7 @@
 //! A fault server on loopback that writes raw HTTP/1.1 by hand, so a test controls every byte and
-//! every pause (TEST-MATRIX §1). Each request is answered by a script with a [`Reply`]: the bytes
-//! of an answer and the [`Fault`] they go out with. Plain threads, so a test on any runtime (or
-//! none) can use it.
+//! every pause (docs/test-matrix.md §1). Each request is answered by a script with a [`Reply`]: the
+//! bytes of an answer and the [`Fault`] they go out with. Plain threads, so a test on any runtime
+//! (or none) can use it.
 
 use std::io::Cursor;
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,6 +1,6 @@
 //! Keying in against a cloud, through the real `attune` binary in the development profile: the
 //! cloud's answer is applied and cached; when the cloud is busy or gone the cached answer is
-//! applied with the exact message of DESIGN §3; a rejected key purges its cache and applies
+//! applied with the exact message of docs/design.md §3; a rejected key purges its cache and applies
 //! nothing; without cache the snapset of the same name, or nothing (exit 10).
 //!
 //! The cloud here is a small stand-in on 127.0.0.1 that answers in GPII's shapes, computed with
@@ -19,15 +19,15 @@ use serde_json::{json, Value};
 
 use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
 
-/// A hostile answer against this stand-in (DESIGN §10.1).
+/// A hostile answer against this stand-in (docs/design.md §10.1).
 mod hostile;
 
 const HEALTHY: u8 = 0;
 const BUSY: u8 = 1;
 const REJECT: u8 = 2;
-/// Token and settings answer, but a PUT gets 401: the server lost the token (DESIGN §6.2).
+/// Token and settings answer, but a PUT gets 401: the server lost the token (docs/design.md §6.2).
 const PUT_STALE: u8 = 3;
-/// Healthy, but tokens live 5 s: less than the client's 10-s renewal margin (DESIGN §6.2).
+/// Healthy, but tokens live 5 s: less than the client's 10-s renewal margin (docs/design.md §6.2).
 const SHORT_TOKEN: u8 = 4;
 /// Healthy, but without Attune's revoke endpoint (404, as a GPII cloud).
 const NO_REVOKE: u8 = 5;
@@ -275,7 +275,7 @@ fn each_cloud_call_is_recorded_for_diagnostics_without_the_key() {
 
 #[test]
 fn a_dead_proxy_in_the_environment_is_ignored_unless_the_site_asks_for_proxies() {
-    // TEST-MATRIX N22: a proxy variable left behind on a shared computer must not take the
+    // docs/test-matrix.md N22: a proxy variable left behind on a shared computer must not take the
     // cloud away; a site behind a proxy says `use_system_proxy = true` and then gets it.
     let d = prepared_desktop();
     let cloud = FakeCloud::start();
@@ -606,8 +606,8 @@ fn flat(prefs: Value) -> attune_model::prefs::PreferenceSet {
     .unwrap()
 }
 
-/// DESIGN §3 step 5: when the cloud's answer differs from the cache already applied, only the
-/// difference is written if the cloud's answer sets again all the cache set; if it drops
+/// docs/design.md §3 step 5: when the cloud's answer differs from the cache already applied, only
+/// the difference is written if the cloud's answer sets again all the cache set; if it drops
 /// something, the computer is put back first. Either way the desktop ends as the cloud says.
 #[test]
 fn a_cloud_answer_that_differs_from_the_cache_is_reconciled() {
@@ -683,8 +683,8 @@ fn a_dead_endpoint_of_the_cluster_is_passed_over_for_the_next() {
     assert!(dev(&d, &urls, &["key-out"]).status.success());
 }
 
-/// DESIGN §6.2: a token about to expire is renewed before use (not sent to fail, and not taken
-/// for a stale one).
+/// docs/design.md §6.2: a token about to expire is renewed before use (not sent to fail, and not
+/// taken for a stale one).
 #[test]
 fn a_token_about_to_expire_is_renewed_before_a_change_is_saved() {
     let d = prepared_desktop();
@@ -698,8 +698,8 @@ fn a_token_about_to_expire_is_renewed_before_a_change_is_saved() {
     assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
 }
 
-/// Secrets and personal data never reach logs (the standards; DESIGN §5): with every log target
-/// at `trace`, a key-in from the cloud, from the cache, a saved and an unsaved change, a
+/// Secrets and personal data never reach logs (the standards; docs/design.md §5): with every log
+/// target at `trace`, a key-in from the cloud, from the cache, a saved and an unsaved change, a
 /// relogin and a key-out write neither the key, nor the token, nor the site secret.
 #[test]
 fn no_log_line_carries_the_key_the_token_or_the_site_secret_even_at_trace_level() {

@@ -1,5 +1,5 @@
-//! Crash tests (TEST-MATRIX §3): the `attune` process is killed with SIGKILL at every journalled
-//! step of a key-in, a key-out and a recovery, through the test-only failpoint variable
+//! Crash tests (docs/test-matrix.md §3): the `attune` process is killed with SIGKILL at every
+//! journalled step of a key-in, a key-out and a recovery, through the test-only failpoint variable
 //! `ATTUNE_TEST_CRASH_AT`. Afterwards `attune recover` — or, separately, any next command — must
 //! bring back the desktop exactly, value by value, including keys that were unset.
 //!

@@ -1,8 +1,9 @@
 //! The durable write order of Attune's state files, checked on the real process with `strace`
-//! (DESIGN §9, TEST-MATRIX C1–C3). SIGKILL cannot catch a missing fsync — the page cache outlives
-//! the process — so the order is checked directly: for every file Attune replaces under its data
-//! and state dirs, the new content is written, the temp file is fsynced, renamed over the target,
-//! and then the directory is fsynced. Removing any of those fsyncs makes this test fail.
+//! (docs/design.md §9, docs/test-matrix.md C1–C3). SIGKILL cannot catch a missing fsync — the page
+//! cache outlives the process — so the order is checked directly: for every file Attune replaces
+//! under its data and state dirs, the new content is written, the temp file is fsynced, renamed
+//! over the target, and then the directory is fsynced. Removing any of those fsyncs makes this test
+//! fail.
 
 use std::process::Command;
 

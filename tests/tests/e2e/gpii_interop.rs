@@ -1,5 +1,5 @@
-//! Interop with the real GPII cloud (DESIGN §9, GPII-INTEROP notes): GPII's cloud-based flow
-//! manager and preferences server from the npm package `gpii-universal`, over a CouchDB-API
+//! Interop with the real GPII cloud (docs/design.md §9, GPII-INTEROP notes): GPII's cloud-based
+//! flow manager and preferences server from the npm package `gpii-universal`, over a CouchDB-API
 //! server (express-pouchdb, in memory) loaded with GPII's own data, all on loopback. Attune keys in
 //! with three of GPII's own keys in `legacy_gpii` mode and the applied values are read back with
 //! `gsettings`; key-out restores the desktop exactly.
@@ -137,9 +137,9 @@ fn attune_keys_in_against_the_real_gpii_cloud_in_legacy_mode() {
     let site = site.display().to_string();
     let env = [("ATTUNE_SITE_CONFIG", site.as_str())];
     // GPII's own keys and what this computer's registry makes of GPII's answer: GPII chooses
-    // the solutions and values, the bundled registry decides how they are written (DESIGN
-    // §10.1), so snapset_1a's cursorSize 1.0 is GNOME's largest pointer (96), where GPII's own
-    // registry would have written 41.
+    // the solutions and values, the bundled registry decides how they are written
+    // (docs/design.md §10.1), so snapset_1a's cursorSize 1.0 is GNOME's largest pointer (96), where
+    // GPII's own registry would have written 41.
     let cases: &[(&str, &[Expect])] = &[
         (
             "snapset_1a",

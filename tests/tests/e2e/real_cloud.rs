@@ -80,10 +80,10 @@ fn cloud_admin(args: &[&str]) {
     );
 }
 
-/// DESIGN §6.2 and TEST-MATRIX N15 against the real server: a person keys in, then the site
-/// restores the cloud's database from a backup taken before their token was issued ("logged in
-/// a minute ago, database restored from five minutes ago"). Their next change is kept here and
-/// they are told, in the exact words, to log out and back in; the one click saves it.
+/// docs/design.md §6.2 and docs/test-matrix.md N15 against the real server: a person keys in, then
+/// the site restores the cloud's database from a backup taken before their token was issued
+/// ("logged in a minute ago, database restored from five minutes ago"). Their next change is kept
+/// here and they are told, in the exact words, to log out and back in; the one click saves it.
 #[test]
 fn a_database_restored_from_an_older_backup_makes_the_token_stale_and_relogin_saves_the_change() {
     const PERSON: &str = "alex-7f3a9c2e";
@@ -205,7 +205,7 @@ fn a_database_restored_from_an_older_backup_makes_the_token_stale_and_relogin_sa
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
 }
 
-/// TEST-MATRIX §1 between the unmodified client and the unmodified server: the real
+/// docs/test-matrix.md §1 between the unmodified client and the unmodified server: the real
 /// `attune-cloud` behind a TCP fault proxy. With the cache primed, each fault ends in the cached
 /// settings, the right words, and inside the key-in deadline; key-out puts everything back.
 #[test]

@@ -1,4 +1,5 @@
-//! What went wrong with a cloud call, decided from what the wire gave us (DESIGN §3, §4, §6.1).
+//! What went wrong with a cloud call, decided from what the wire gave us (docs/design.md §3, §4,
+//! §6.1).
 //!
 //! Pure functions only: a transport error, a status code, headers and a body go in; a
 //! [`FailureKind`] comes out. Whether a kind is retried, counts against the circuit breaker or moves
@@ -10,7 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
-/// The API version this client speaks, sent as `X-Attune-Api` on every request (DESIGN §6.3).
+/// The API version this client speaks, sent as `X-Attune-Api` on every request
+/// (docs/design.md §6.3).
 pub const CLIENT_API: ApiVersion = ApiVersion { major: 1, minor: 0 };
 
 /// The header both sides send with their API version.
@@ -25,7 +27,7 @@ pub enum FailureKind {
     Unreachable { detail: String },
     /// The server's TLS certificate is not trusted (expired, for another name, from an unknown
     /// or self-signed authority). Not retried: asking again gets the same certificate, and the
-    /// person is told it is a certificate problem, not a network one (TEST-MATRIX N18).
+    /// person is told it is a certificate problem, not a network one (docs/test-matrix.md N18).
     Untrusted {
         problem: CertProblem,
         detail: String,
@@ -44,7 +46,7 @@ pub enum FailureKind {
     /// The server speaks another API major, or none at all while legacy GPII is not allowed.
     VersionMismatch { client: String, server: String },
     /// 401 on a resource with a token that has not expired: the server lost or revoked it
-    /// (DESIGN §6.2). Never silently re-granted.
+    /// (docs/design.md §6.2). Never silently re-granted.
     StaleToken,
     /// 401 at the token endpoint: the cloud does not accept this key (or these site credentials).
     KeyRejected { detail: String },
@@ -55,8 +57,8 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
-    /// Whether asking again may help (DESIGN §4: transport errors, timeouts, 429, 500, 502, 503,
-    /// 504 only).
+    /// Whether asking again may help (docs/design.md §4: transport errors, timeouts, 429, 500, 502,
+    /// 503, 504 only).
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
@@ -66,7 +68,7 @@ impl FailureKind {
 
     /// Whether this failure says the cloud is down, for the circuit breaker. Busy counts too:
     /// a site of desktops hammering a cloud that answers 503 is the retry storm the breaker is
-    /// for (TEST-MATRIX N23). An answer of any other kind proves the cloud is there.
+    /// for (docs/test-matrix.md N23). An answer of any other kind proves the cloud is there.
     pub fn counts_as_outage(&self) -> bool {
         self.is_retryable()
     }
@@ -232,7 +234,7 @@ pub enum Fallback {
 const TRY_AGAIN: &str =
     "Try again when the server is back, or key in with a snapset: `attune snapsets`.";
 
-/// Every sentence the cloud path says to a person (DESIGN §3), in one table.
+/// Every sentence the cloud path says to a person (docs/design.md §3), in one table.
 ///
 /// These become the UI's text and are translated later; the lead's `messages.rs` may absorb
 /// this table.
@@ -250,7 +252,7 @@ pub enum UserMessage {
     Untrusted(CertProblem),
 }
 
-/// The exact guidance of DESIGN §3 and §6.2 for a stale token.
+/// The exact guidance of docs/design.md §3 and §6.2 for a stale token.
 pub const STALE_TOKEN_TEXT: &str = "Something has gone wrong. Please log out and log back in.";
 
 impl UserMessage {
@@ -336,7 +338,7 @@ impl UserMessage {
     }
 }
 
-/// Which endpoint answered: a 401 means different things at each (DESIGN §3).
+/// Which endpoint answered: a 401 means different things at each (docs/design.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     Token,
@@ -344,7 +346,7 @@ pub enum Endpoint {
     Version,
 }
 
-/// The error an answer carried, from any of GPII's three shapes (DESIGN §6.1).
+/// The error an answer carried, from any of GPII's three shapes (docs/design.md §6.1).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ErrorBody {
     /// The human part (`message`, `error_description`, or the plain text).
@@ -458,8 +460,8 @@ impl fmt::Display for ApiVersion {
     }
 }
 
-/// DESIGN §6.3: compatible means the same API major. A server that sends no version at all is a
-/// legacy GPII cloud, accepted only when the site says `cloud.legacy_gpii = true`.
+/// docs/design.md §6.3: compatible means the same API major. A server that sends no version at all
+/// is a legacy GPII cloud, accepted only when the site says `cloud.legacy_gpii = true`.
 pub fn check_version(
     client: ApiVersion,
     server_header: Option<&str>,
@@ -480,7 +482,7 @@ pub fn check_version(
     }
 }
 
-/// The statuses DESIGN §4 retries.
+/// The statuses docs/design.md §4 retries.
 pub fn is_busy_status(status: u16) -> bool {
     matches!(status, 429 | 500 | 502 | 503 | 504)
 }

@@ -1,4 +1,5 @@
-//! [`CloudClient`]: the HTTP shell over `reqwest` (DESIGN §6.1), run under the policy of §4.
+//! [`CloudClient`]: the HTTP shell over `reqwest` (docs/design.md §6.1), run under the policy of
+//! §4.
 //!
 //! Every answer is read whole, under a size cap, into memory before anything parses it, so a
 //! cut-off body is told apart from a malformed one (reqwest reports both alike otherwise). Each
@@ -24,10 +25,10 @@ use super::classify::{
 use super::policy::{Attempt, CallError, GiveUp, Health, RetryPolicy};
 use crate::config::{CloudConfig, ResilienceConfig};
 
-/// `User-Agent` of every request (DESIGN §6.3).
+/// `User-Agent` of every request (docs/design.md §6.3).
 pub const USER_AGENT: &str = concat!("attune/", env!("CARGO_PKG_VERSION"));
 
-/// A token is renewed when less than this remains of its life (DESIGN §6.2).
+/// A token is renewed when less than this remains of its life (docs/design.md §6.2).
 pub const RENEW_BEFORE: Duration = Duration::from_secs(10);
 
 /// The longest life a token is believed to have. `expiresIn` comes from the server (GPII grants
@@ -101,7 +102,8 @@ pub struct ServerVersion {
 #[derive(Debug, Clone, Default)]
 pub struct ClientOptions {
     /// Honour `HTTPS_PROXY` and friends. Off by default: a dead proxy in the environment
-    /// must not take the cloud away (TEST-MATRIX N22), and sites that need one can turn it on.
+    /// must not take the cloud away (docs/test-matrix.md N22), and sites that need one can turn it
+    /// on.
     pub use_system_proxy: bool,
     /// Fixes the backoff jitter (tests).
     pub jitter_seed: Option<u64>,
@@ -140,7 +142,7 @@ pub struct CloudClient {
     max_body: usize,
     policy: RetryPolicy,
     health: Mutex<Health>,
-    /// A version mismatch is not retried until restart (DESIGN §3).
+    /// A version mismatch is not retried until restart (docs/design.md §3).
     mismatch: Mutex<Option<FailureKind>>,
     history: Option<super::history::ContactLog>,
 }
@@ -376,8 +378,9 @@ impl CloudClient {
         Ok(answer.status)
     }
 
-    /// `GET /version` (DESIGN §6.3). A legacy GPII cloud answers 404 without our header: with
-    /// `legacy_gpii` that is a [`ServerVersion`] without an API version; without it, a mismatch.
+    /// `GET /version` (docs/design.md §6.3). A legacy GPII cloud answers 404 without our header:
+    /// with `legacy_gpii` that is a [`ServerVersion`] without an API version; without it, a
+    /// mismatch.
     pub async fn version(&self, deadline: Instant) -> Result<ServerVersion, CallError> {
         let legacy = self.legacy_gpii;
         self.call_raw(

@@ -1,4 +1,4 @@
-//! The cloud contact history (DESIGN §8's Diagnostics): one line per call — when, which
+//! The cloud contact history (docs/design.md §8's Diagnostics): one line per call — when, which
 //! operation, which host, how many attempts, how long, and how it ended. It holds no key, no token
 //! and no preference, so a site administrator can read it and put it in a support bundle.
 //!

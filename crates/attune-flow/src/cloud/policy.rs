@@ -1,4 +1,5 @@
-//! The resilience policy of DESIGN §4: when to try again, for how long, and when to stop asking.
+//! The resilience policy of docs/design.md §4: when to try again, for how long, and when to stop
+//! asking.
 //!
 //! Three parts, each a small state machine that takes the time as an argument (tokio's
 //! [`Instant`], so tests run on the paused clock and nothing here reads a clock or sleeps):
@@ -151,7 +152,7 @@ pub struct RetryThrottle {
 }
 
 impl Default for RetryThrottle {
-    /// 10 tokens, 0.1 back per success (DESIGN §4).
+    /// 10 tokens, 0.1 back per success (docs/design.md §4).
     fn default() -> Self {
         RetryThrottle::new(10, 100)
     }
@@ -205,7 +206,7 @@ enum BreakerState {
     HalfOpen,
 }
 
-/// A circuit breaker over outage failures (DESIGN §4): open after `threshold` consecutive
+/// A circuit breaker over outage failures (docs/design.md §4): open after `threshold` consecutive
 /// ones; while open calls fail at once; after `open_for` plus up to 20 % jitter, one probe.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CircuitBreaker {

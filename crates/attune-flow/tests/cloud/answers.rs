@@ -1,4 +1,5 @@
-//! What the client sends, and what it makes of every kind of answer (DESIGN §6, TEST-MATRIX §2).
+//! What the client sends, and what it makes of every kind of answer (docs/design.md §6,
+//! docs/test-matrix.md §2).
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! The cloud client against a fault server on loopback, real sockets and real time
-//! (TEST-MATRIX §1 and §2). Timeouts are scaled down (connect and attempt 300 ms, deadline 2 s,
-//! backoff 50 ms…200 ms) so the suite is fast; each bound is asserted relative to them.
+//! (docs/test-matrix.md §1 and §2). Timeouts are scaled down (connect and attempt 300 ms, deadline
+//! 2 s, backoff 50 ms…200 ms) so the suite is fast; each bound is asserted relative to them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod answers;

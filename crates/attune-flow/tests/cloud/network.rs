@@ -1,4 +1,5 @@
-//! TEST-MATRIX §1: network faults, each with its outcome, message, request count and time bound.
+//! docs/test-matrix.md §1: network faults, each with its outcome, message, request count and time
+//! bound.
 
 use std::time::{Duration, Instant};
 
@@ -358,7 +359,7 @@ async fn a_busy_node_is_not_left_for_the_next_url() {
 async fn n23_a_retry_storm_is_held_by_the_budget_and_the_breaker() {
     // 100 key-ins at once from one computer's process against a cloud answering 503: the
     // retry budget stops retries early and the breaker then turns calls away, so the server
-    // sees little more than one request per key-in (TEST-MATRIX N23: at most 110).
+    // sees little more than one request per key-in (docs/test-matrix.md N23: at most 110).
     let s = FaultServer::always(Reply::status(503, &[], ""));
     let c = std::sync::Arc::new(client(&[s.url()]));
     let mut storm = tokio::task::JoinSet::new();

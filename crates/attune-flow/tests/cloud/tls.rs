@@ -1,7 +1,7 @@
-//! TEST-MATRIX N18–N20 and N2: TLS and name faults. Certificates are made per case with rcgen
-//! (a test CA the client is told to trust through `cloud.ca_file`, and the bad ones: self-signed,
-//! expired, for another name, from another CA); the server is tokio-rustls on loopback and counts
-//! TCP connections, so "one handshake, not retried" is a count, not a guess.
+//! docs/test-matrix.md N18–N20 and N2: TLS and name faults. Certificates are made per case with
+//! rcgen (a test CA the client is told to trust through `cloud.ca_file`, and the bad ones:
+//! self-signed, expired, for another name, from another CA); the server is tokio-rustls on loopback
+//! and counts TCP connections, so "one handshake, not retried" is a count, not a guess.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -415,7 +415,7 @@ fn a_malformed_cloud_answer_is_named() {
 
 #[test]
 fn the_entries_inside_an_answers_registry_block_are_not_read() {
-    // DESIGN §10.1: the answer's registry entries decide nothing here, so a malformed one
+    // docs/design.md §10.1: the answer's registry entries decide nothing here, so a malformed one
     // cannot stop a key-in either.
     let answer = json!({"solutionsRegistryEntries": {"x": {"name": 3}}, "matchMakerOutput": {"inferredConfiguration": {}}});
 

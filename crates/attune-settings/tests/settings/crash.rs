@@ -1,7 +1,7 @@
-//! Crash tests (TEST-MATRIX §3, C1–C9) at the crate level: a child process applying, restoring
-//! or recovering is killed with SIGKILL at every failpoint it passes; a recovery afterwards must
-//! bring back exactly the desktop as it was (GSettings keyfile, files, directories), leave no
-//! temp file, and be idempotent.
+//! Crash tests (docs/test-matrix.md §3, C1–C9) at the crate level: a child process applying,
+//! restoring or recovering is killed with SIGKILL at every failpoint it passes; a recovery
+//! afterwards must bring back exactly the desktop as it was (GSettings keyfile, files,
+//! directories), leave no temp file, and be idempotent.
 
 use std::os::unix::process::ExitStatusExt;
 

@@ -1,5 +1,5 @@
 //! The journal under bad conditions: a full disk while journalling, and damaged journal files
-//! (TEST-MATRIX B6).
+//! (docs/test-matrix.md B6).
 
 use std::process::Command;
 

@@ -1,8 +1,8 @@
 //! A hostile cloud (or anyone on the path to an `http://` cloud) answers with registry entries
 //! that would make the desktop write an autostart file with an `Exec=` line, an arbitrary JSON
 //! file and `org.gnome.desktop.screensaver lock-enabled=false`, next to a legitimate text size.
-//! DESIGN §10.1: this computer decides what may be written and how, so only the text size is
-//! written — from the cloud, after a change (`attune set`), and from the cache that holds the
+//! docs/design.md §10.1: this computer decides what may be written and how, so only the text size
+//! is written — from the cloud, after a change (`attune set`), and from the cache that holds the
 //! hostile answer — and the report lists the refused requests as not supported here.
 
 use std::sync::atomic::Ordering;
