@@ -719,6 +719,30 @@ const REVOKE_TIMEOUT_CAP: Duration = Duration::from_secs(2);
 /// and best effort: bounded by the connect timeout (at most 2 s), not retried, skipped while the
 /// breaker says the cloud is away; a cloud without the endpoint (404/405, GPII) or any failure
 /// is logged at debug and the token just runs out. The token itself is never logged.
+/// Key-out on a computer whose site says `cache.purge_on_key_out`: the person's cached answer goes
+/// with them (a shared computer keeps nobody's preferences once they have left). Their outbox,
+/// changes not yet saved, stays: it is theirs to send at their next key-in. A snapset session has
+/// no cache entry.
+pub(crate) fn purge_cache_on_key_out(flow: &Flow, sess: &Session) {
+    if !flow.config.cache.purge_on_key_out || sess.source == Source::Snapset {
+        return;
+    }
+    let Ok(key) = Key::parse(&sess.key) else {
+        return;
+    };
+    let Some(cache) = open_cache(flow) else {
+        return;
+    };
+    match cache.purge(&key) {
+        Ok(()) => {
+            tracing::info!(key = %sess.key_fingerprint, "key-out: cached preferences purged (site policy)")
+        }
+        Err(e) => {
+            tracing::warn!(key = %sess.key_fingerprint, error = %e, "key-out: the cached preferences could not be purged")
+        }
+    }
+}
+
 pub(crate) fn revoke_token(flow: &Flow, token: Option<&str>) {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return;

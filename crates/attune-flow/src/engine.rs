@@ -526,6 +526,7 @@ impl Flow {
         // the restore, whatever its outcome, so the cloud never delays or blocks putting the
         // computer back.
         crate::cloudflow::revoke_token(self, s.token.as_deref());
+        crate::cloudflow::purge_cache_on_key_out(self, &s);
         restored
     }
 

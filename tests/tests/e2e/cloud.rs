@@ -350,6 +350,36 @@ fn a_rejected_key_purges_its_cache_and_applies_nothing() {
 }
 
 #[test]
+fn a_site_that_purges_on_key_out_keeps_no_cached_preferences_once_the_person_has_left() {
+    let d = prepared_desktop();
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let cloud = FakeCloud::start();
+    let site = d.dir.path().join("site.toml");
+    std::fs::write(&site, "[cache]\npurge_on_key_out = true\n").unwrap();
+    let site = site.display().to_string();
+    let run = |url: &str, args: &[&str]| dev_with(&d, url, args, &[("ATTUNE_SITE_CONFIG", &site)]);
+
+    let o = run(&cloud.url, &["key-in", PERSON]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(high_contrast(&d), "true");
+    assert_eq!(cache_files(&d).len(), 1, "cached while keyed in");
+    assert!(run(&cloud.url, &["key-out"]).status.success());
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    assert!(cache_files(&d).is_empty(), "the cache went with the person");
+
+    // With the cloud gone, nothing of theirs is left here to key in with.
+    let closed = attune_testkit::refused_url();
+    let o = run(&closed, &["key-in", PERSON, "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(10),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before, "nothing applied");
+}
+
+#[test]
 fn without_a_cache_the_snapset_of_the_same_name_or_nothing() {
     let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
