@@ -117,12 +117,15 @@ fn answer_name(answer: &serde_json::Value) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The cache's answer for this key, applied in a new session before the cloud is asked.
+/// What was applied in a new session before the cloud is asked: the cache's answer for this key,
+/// or, with no cache, the bundled snapset of the same name (issue 21 item 3: a snapset key does
+/// not wait for the cloud's deadline either).
 struct FromCache {
     sess: Session,
     rows: Vec<ReportRow>,
     instr: LifecycleInstructions,
-    saved_unix: u64,
+    /// When the cached answer was saved; `None` for the snapset.
+    saved_unix: Option<u64>,
 }
 
 /// The executor of a cloud key-in (docs/design.md §3 steps 3–6): fetch the cache and apply it,
@@ -137,9 +140,11 @@ pub(crate) fn key_in_cloud(
     let client = client(flow)?;
     let cache = open_cache(flow);
     // Step 3: apply first from the cache.
-    let from_cache = match fetch_cached(flow, cache.as_ref(), key) {
-        Some((cached, instr)) => Some(apply_cached(flow, key, cached, instr)?),
-        None => None,
+    // The cache wins over the bundled snapset of the same name.
+    let from_cache = match (fetch_cached(flow, cache.as_ref(), key), &snapset) {
+        (Some((cached, instr)), _) => Some(apply_cached(flow, key, cached, instr)?),
+        (None, Some(prefs)) => Some(apply_snapset_first(flow, key, prefs, device)?),
+        (None, None) => None,
     };
     // Step 4: the cloud, under the resilience policy (one deadline for token and settings).
     let answer = runtime(flow)?.block_on(async {
@@ -235,7 +240,26 @@ fn apply_cached(
         sess,
         rows,
         instr,
-        saved_unix,
+        saved_unix: Some(saved_unix),
+    })
+}
+
+/// With no cached answer, the bundled snapset of the key's name, applied before the cloud is
+/// asked; the cloud's answer is then reconciled with it by difference, as with the cache's.
+fn apply_snapset_first(
+    flow: &Flow,
+    key: &Key,
+    prefs: &PreferenceSet,
+    device: &DeviceReport,
+) -> Result<FromCache, FlowError> {
+    let outcome = match_and_transform(prefs, DEFAULT_CONTEXT, flow.registry(), device)?;
+    let sess = flow.new_session(key, Source::Snapset, prefs.name());
+    let (sess, rows) = flow.apply_in_session(sess, &outcome.instructions)?;
+    Ok(FromCache {
+        sess,
+        rows,
+        instr: outcome.instructions,
+        saved_unix: None,
     })
 }
 
@@ -334,8 +358,11 @@ fn on_cloud_failure(
     };
     match (decision, had.from_cache, had.snapset) {
         (plan::AfterFailure::KeepCache, Some(c), _) => {
-            let text = msg.text(&Fallback::Cache {
-                saved: saved_date(c.saved_unix),
+            let text = msg.text(&match c.saved_unix {
+                Some(saved) => Fallback::Cache {
+                    saved: saved_date(saved),
+                },
+                None => Fallback::Snapset,
             });
             let sess = offline(c.sess, &text);
             flow.store_session(&sess)?;

@@ -157,10 +157,11 @@ pub(crate) fn merge_rows(mut rows: Vec<ReportRow>, changed: Vec<ReportRow>) -> V
 /// What a key-in does when the cloud failed (docs/design.md §3 step 6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum AfterFailure {
-    /// The cloud does not accept this key: purge its cache, undo what the cache applied, apply
+    /// The cloud does not accept this key: purge its cache, undo what was applied first, apply
     /// nothing.
     Reject,
-    /// Keep what the cache applied.
+    /// Keep what was applied before the cloud was asked: the cache's answer, or (with no cache)
+    /// the bundled snapset of the same name.
     KeepCache,
     /// Apply the bundled snapset of the same name.
     Snapset,

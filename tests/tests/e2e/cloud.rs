@@ -410,6 +410,102 @@ fn without_a_cache_the_snapset_of_the_same_name_or_nothing() {
 /// Issue 21 items 1 and 2: a failed key-in answers with the sentence for the person alone (no
 /// log line before it), and the `attune` command, which exits, never says "We'll keep trying":
 /// it says what to do instead. Logs come with `-v`.
+/// Issue 21 item 3: with no cache, a snapset key's bundled snapset is on the desktop while the
+/// cloud is still being asked, not only after the cloud's deadline. The "cloud" here accepts the
+/// token request and never answers; the snapset must show while that request is still open (the
+/// old order applied it only after the client had given up and closed it).
+#[test]
+fn a_snapset_key_is_applied_before_the_cloud_answers_then_kept_when_it_does_not() {
+    use std::io::Read;
+    let d = prepared_desktop();
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let mut child = d
+        .command(attune_e2e::workspace_bin("attune-cli", "attune"))
+        .args(["key-in", "snapset_1a"])
+        .envs([
+            ("ATTUNE_PROFILE", "development"),
+            ("ATTUNE_CLOUD_URL", url.as_str()),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut held, _) = silent.accept().unwrap();
+    held.set_nonblocking(true).unwrap();
+    let waited = std::time::Instant::now();
+    while d.get("org.gnome.desktop.interface", "text-scaling-factor") != "1.25" {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "the snapset never showed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The token request is still unanswered and still open: the client has not given up.
+    let mut buf = [0u8; 4096];
+    loop {
+        match held.read(&mut buf) {
+            Ok(0) => panic!("the client closed the request before the snapset showed"),
+            Ok(_) => continue, // the request itself
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    drop(held);
+    drop(silent);
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("Using the snapset on this computer."), "{out}");
+    let closed = attune_testkit::refused_url();
+    let st = status(&d, &closed);
+    assert_eq!(st["source"], "snapset", "{st}");
+    assert_eq!(
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
+        "1.25"
+    );
+    assert!(dev(&d, &closed, &["key-out"]).status.success());
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
+
+/// When the cloud does answer a snapset key, its answer replaces the snapset applied first: a
+/// setting only the snapset set goes back to what it was (reconciled like the cache's answer).
+#[test]
+fn a_snapset_key_the_cloud_answers_ends_with_the_clouds_settings_only() {
+    let d = prepared_desktop();
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let text_before = d.get("org.gnome.desktop.interface", "text-scaling-factor");
+    let settings = attune_testkit::gpii::answer("snapset_1a", "high_contrast").to_string();
+    let cloud = FaultServer::start(move |req, _| {
+        let body = if req.path == "/access_token/revoke" {
+            http::response(204, Some("1.0"), &[], b"")
+        } else if req.method == "POST" && req.path.starts_with("/access_token") {
+            http::json(200, &attune_testkit::gpii::token("tok-s", 3600))
+        } else if req.path.contains("/snapset_1a/settings/") {
+            http::json(200, &settings)
+        } else {
+            http::json(404, &http::gpii_error("not found"))
+        };
+        Reply::whole(body)
+    });
+    let url = cloud.url();
+    let o = dev_ok(&d, &url, &["key-in", "snapset_1a"]);
+    let st = status(&d, &url);
+    assert_eq!(
+        st["source"],
+        "cloud",
+        "{st} {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(high_contrast(&d), "true");
+    assert_eq!(
+        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
+        text_before,
+        "the snapset's text size is not left behind"
+    );
+    key_out_restores(&d, &url, &before);
+}
+
 #[test]
 fn a_failed_key_in_says_one_sentence_and_what_to_do_and_logs_only_with_verbose() {
     let d = prepared_desktop();
