@@ -421,7 +421,7 @@ fn a_snapset_key_is_applied_before_the_cloud_answers_then_kept_when_it_does_not(
     let before = d.snapshot(TOUCHED_SCHEMAS);
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", silent.local_addr().unwrap());
-    let mut child = d
+    let child = d
         .command(attune_e2e::workspace_bin("attune-cli", "attune"))
         .args(["key-in", "snapset_1a"])
         .envs([
