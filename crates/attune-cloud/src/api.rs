@@ -627,14 +627,7 @@ pub fn settings_answer(
         })
     };
     let Some(stored) = preferences else {
-        let installed = SolutionsRegistry {
-            solutions: registry
-                .solutions
-                .iter()
-                .filter(|(id, _)| device.has(id))
-                .map(|(id, e)| (id.clone(), e.clone()))
-                .collect(),
-        };
+        let installed = attune_model::matchmaker::installed_entries(registry, device);
         return Ok(SettingsAnswer {
             gpii_key: Some(Value::from(key)),
             preferences: Some(json!({})),

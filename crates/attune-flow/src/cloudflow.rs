@@ -289,7 +289,7 @@ fn on_cloud_answer(
             plan::Reconcile::ApplyDifference(delta) => {
                 tracing::info!(
                     key = %key,
-                    changed = plan::setting_count(&delta),
+                    changed = delta.setting_count(),
                     "cloud answer differs from the cache: applying the difference"
                 );
                 let changed = flow.desktop.apply(&delta)?;

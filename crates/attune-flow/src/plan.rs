@@ -126,20 +126,6 @@ fn covers(new: &LifecycleInstructions, old: &LifecycleInstructions) -> bool {
     })
 }
 
-/// The settings this many changes touched, for the log.
-pub(crate) fn setting_count(instr: &LifecycleInstructions) -> usize {
-    instr
-        .solutions
-        .values()
-        .map(|s| {
-            s.settings_handlers
-                .values()
-                .map(|h| h.settings.len())
-                .sum::<usize>()
-        })
-        .sum()
-}
-
 /// The cached report with the rows of the difference laid over it (by solution and setting).
 pub(crate) fn merge_rows(mut rows: Vec<ReportRow>, changed: Vec<ReportRow>) -> Vec<ReportRow> {
     for c in changed {

@@ -22,6 +22,17 @@ pub struct LifecycleInstructions {
     pub invalid: Vec<InvalidSetting>,
 }
 
+impl LifecycleInstructions {
+    /// How many settings these instructions write (launches not counted).
+    pub fn setting_count(&self) -> usize {
+        self.solutions
+            .values()
+            .flat_map(|s| s.settings_handlers.values())
+            .map(|h| h.settings.len())
+            .sum()
+    }
+}
+
 /// What to do for one solution.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SolutionInstructions {

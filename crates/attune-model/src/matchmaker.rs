@@ -457,7 +457,8 @@ struct Candidate<'a> {
     types: Vec<&'static str>,
 }
 
-fn installed_entries(registry: &SolutionsRegistry, device: &DeviceReport) -> SolutionsRegistry {
+/// The registry entries of the solutions installed on `device`.
+pub fn installed_entries(registry: &SolutionsRegistry, device: &DeviceReport) -> SolutionsRegistry {
     SolutionsRegistry {
         solutions: registry
             .solutions

@@ -50,16 +50,7 @@ fn main() {
     let mut g = c.benchmark_group("apply_restore");
     for key in bundled::snapset_keys() {
         let li = instructions(key);
-        let writes: usize = li
-            .solutions
-            .values()
-            .map(|s| {
-                s.settings_handlers
-                    .values()
-                    .map(|h| h.settings.len())
-                    .sum::<usize>()
-            })
-            .sum();
+        let writes = li.setting_count();
         if writes == 0 {
             continue;
         }
