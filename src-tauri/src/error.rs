@@ -161,6 +161,7 @@ mod tests {
                 attune_flow::FlowError::Offline {
                     reason: "unreachable",
                     message: String::new(),
+                    keeps_trying: true,
                 },
                 "offline",
             ),

@@ -391,6 +391,7 @@ fn on_cloud_failure(
         (plan::AfterFailure::Nothing(nothing), ..) => Err(FlowError::Offline {
             reason: kind.code(),
             message: msg.text(&nothing),
+            keeps_trying: nothing == Fallback::Nothing,
         }),
         // The plan only keeps a cache that was applied and only falls back to a snapset there is.
         (decision, ..) => Err(FlowError::NotAvailable {
@@ -704,15 +705,19 @@ pub(crate) fn relogin(flow: &Flow) -> Result<KeyInOutcome, FlowError> {
 pub(crate) fn reconnect(flow: &Flow) -> Result<Option<bool>, FlowError> {
     let _lock = flow.lock()?;
     flow.resume_locked()?;
-    let Some(sess) = crate::session::load(&flow.paths.session_file())?
-        .filter(|s| s.phase == crate::session::Phase::Active)
-    else {
-        return Ok(None);
+    let active = crate::session::load(&flow.paths.session_file())?
+        .filter(|s| s.phase == crate::session::Phase::Active);
+    // An offline session, or else a key-in that applied nothing and is still pending.
+    let (key, pending) = match active {
+        Some(sess) if sess.connectivity == Some(Connectivity::Offline) => {
+            (Key::parse(&sess.key)?, false)
+        }
+        Some(_) => return Ok(None),
+        None => match flow.take_pending_key_in() {
+            Some(key) => (key, true),
+            None => return Ok(None),
+        },
     };
-    if sess.connectivity != Some(Connectivity::Offline) {
-        return Ok(None);
-    }
-    let key = Key::parse(&sess.key)?;
     let client = client(flow)?;
     // The same runtime as the key-in below: the probe's pooled connection stays driven and is
     // reused by the key-in's token call (see [`CloudRuntime`]).
@@ -720,6 +725,13 @@ pub(crate) fn reconnect(flow: &Flow) -> Result<Option<bool>, FlowError> {
         let deadline = client.deadline_from_now();
         client.token(&key, deadline).await
     });
+    if pending {
+        if probe.is_err() {
+            flow.set_pending_key_in(&key);
+            return Ok(Some(false));
+        }
+        return flow.retry_pending_key_in_locked(&key).map(Some);
+    }
     if probe.is_err() {
         return Ok(Some(false));
     }

@@ -43,6 +43,22 @@ pub struct Flow {
     /// the reconnector; the `attune` command exits): only then may a message say "We'll keep
     /// trying".
     reconnects_in_background: std::sync::atomic::AtomicBool,
+    /// A key-in that applied nothing because the cloud was away, which this process keeps
+    /// trying ([`Flow::reconnect`]): in memory only, for [`PENDING_KEY_IN_FOR`] at the most, and
+    /// dropped by any other key-in or key-out.
+    pending: std::sync::Mutex<Option<PendingKeyIn>>,
+    pending_for: Duration,
+}
+
+/// How long a failed key-in that applied nothing stays pending in a process that reconnects:
+/// long enough for a server that is restarting, short enough that a person who has given up and
+/// walked away is not keyed in at a computer they have left.
+pub const PENDING_KEY_IN_FOR: Duration = Duration::from_secs(180);
+
+#[derive(Debug)]
+struct PendingKeyIn {
+    key: Key,
+    until: std::time::Instant,
 }
 
 /// Called with each [`FlowEvent`], on the thread doing the work.
@@ -252,6 +268,8 @@ impl Flow {
             observer: std::sync::RwLock::new(None),
             clock: std::sync::Arc::new(SystemClock),
             reconnects_in_background: std::sync::atomic::AtomicBool::new(false),
+            pending: std::sync::Mutex::new(None),
+            pending_for: PENDING_KEY_IN_FOR,
         })
     }
 
@@ -278,6 +296,61 @@ impl Flow {
     pub(crate) fn reconnects_in_background(&self) -> bool {
         self.reconnects_in_background
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The same flow keeping a failed key-in pending for `d` instead of [`PENDING_KEY_IN_FOR`].
+    pub fn with_pending_key_in_for(mut self, d: Duration) -> Flow {
+        self.pending_for = d;
+        self
+    }
+
+    /// Drops the pending key-in, if any: the person has done something else (another key, a
+    /// key-out, their stick pulled).
+    pub fn cancel_pending_key_in(&self) {
+        if let Ok(mut p) = self.pending.lock() {
+            if p.take().is_some() {
+                tracing::info!("the pending key-in is cancelled");
+            }
+        }
+    }
+
+    /// Whether a failed key-in is pending (the reconnector will try it again).
+    pub fn has_pending_key_in(&self) -> bool {
+        self.pending.lock().is_ok_and(|p| {
+            p.as_ref()
+                .is_some_and(|p| std::time::Instant::now() < p.until)
+        })
+    }
+
+    pub(crate) fn set_pending_key_in(&self, key: &Key) {
+        if let Ok(mut p) = self.pending.lock() {
+            tracing::info!(key = %key, "the key-in stays pending");
+            *p = Some(PendingKeyIn {
+                key: key.clone(),
+                until: std::time::Instant::now() + self.pending_for,
+            });
+        }
+    }
+
+    /// Takes the pending key-in if it has not run out.
+    pub(crate) fn take_pending_key_in(&self) -> Option<Key> {
+        let p = self.pending.lock().ok()?.take()?;
+        (std::time::Instant::now() < p.until).then_some(p.key)
+    }
+
+    /// Runs a pending key-in again (the reconnector, the state lock held): `Some(true)` keyed in
+    /// from the cloud, `Some(false)` still away (it stays pending), `None` there was none.
+    pub(crate) fn retry_pending_key_in_locked(&self, key: &Key) -> Result<bool, FlowError> {
+        match self.key_in_locked(key, None) {
+            Ok(out) => Ok(out.source == Source::Cloud),
+            Err(FlowError::Offline {
+                keeps_trying: true, ..
+            }) => {
+                self.set_pending_key_in(key);
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Registers the one observer of [`FlowEvent`]s (the app forwards them to its window).
@@ -353,11 +426,22 @@ impl Flow {
     /// Keys in `raw_key`. In the testing profile the key names a bundled snapset; in the
     /// development and production profiles it is the person's GPII key, fetched from the cloud
     /// with the cache and the snapset of the same name as fallbacks (docs/design.md §3).
+    ///
+    /// In a process that reconnects, a key-in that applied nothing because the cloud was away
+    /// stays pending and [`Flow::reconnect`] tries it again (docs/design.md §3).
     pub fn key_in(&self, raw_key: &str) -> Result<KeyInOutcome, FlowError> {
+        self.cancel_pending_key_in();
         let key = Key::parse(raw_key)?;
         let _lock = self.lock()?;
         let finished_first = self.resume_locked()?;
-        self.key_in_locked(&key, finished_first)
+        let r = self.key_in_locked(&key, finished_first);
+        if let Err(FlowError::Offline {
+            keeps_trying: true, ..
+        }) = &r
+        {
+            self.set_pending_key_in(&key);
+        }
+        r
     }
 
     pub(crate) fn key_in_locked(
@@ -503,6 +587,7 @@ impl Flow {
 
     /// Keys out: restores every original from the journal and ends the session.
     pub fn key_out(&self) -> Result<RecoverOutcome, FlowError> {
+        self.cancel_pending_key_in();
         let _lock = self.lock()?;
         if let Some(r) = self.resume_locked()? {
             return Ok(r);
@@ -689,9 +774,9 @@ impl Flow {
         crate::cloudflow::relogin(self)
     }
 
-    /// Asks the cloud again for an offline session: `None` nothing to do, `Some(true)` back
-    /// online (keyed in again from the cloud, outbox replayed), `Some(false)` still offline. For
-    /// the app and `attune listen`.
+    /// Asks the cloud again for an offline session, or for a pending key-in that applied
+    /// nothing: `None` nothing to do, `Some(true)` back online (keyed in again from the cloud,
+    /// outbox replayed), `Some(false)` still offline. For the app and `attune listen`.
     pub fn reconnect(&self) -> Result<Option<bool>, FlowError> {
         crate::cloudflow::reconnect(self)
     }

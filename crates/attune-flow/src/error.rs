@@ -50,6 +50,9 @@ pub enum FlowError {
     Offline {
         reason: &'static str,
         message: String,
+        /// This process keeps the key-in pending and asks the cloud again by itself
+        /// ([`crate::Flow::reconnect`]); the message says "We'll keep trying" only then.
+        keeps_trying: bool,
     },
     #[error("the preferences server's answer could not be used: {0}")]
     CloudAnswer(String),

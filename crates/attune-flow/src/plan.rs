@@ -165,9 +165,25 @@ pub(crate) fn after_failure(
         FailureKind::KeyRejected { .. } => AfterFailure::Reject,
         _ if cache_applied => AfterFailure::KeepCache,
         _ if snapset_available => AfterFailure::Snapset,
-        _ if reconnects_in_background => AfterFailure::Nothing(Fallback::Nothing),
+        _ if reconnects_in_background && asking_again_may_help(kind) => {
+            AfterFailure::Nothing(Fallback::Nothing)
+        }
         _ => AfterFailure::Nothing(Fallback::NothingNoRetry),
     }
+}
+
+/// Whether a key-in that failed this way is worth keeping pending: the cloud was away, slow,
+/// in trouble or unreadable, which passes. Not a refusal, a stale token or a version mismatch
+/// (the client keeps that until it restarts): asking again gives the same answer.
+fn asking_again_may_help(kind: &FailureKind) -> bool {
+    use crate::cloud::UserMessage;
+    matches!(
+        kind.user_message(),
+        UserMessage::CantReach
+            | UserMessage::Untrusted(_)
+            | UserMessage::ServerTrouble
+            | UserMessage::Unreadable
+    )
 }
 
 /// The session's connectivity after a failed cloud call.
@@ -416,6 +432,10 @@ mod tests {
             detail: String::new(),
         };
         let away = FailureKind::TooSlow;
+        let mismatch = FailureKind::VersionMismatch {
+            client: "1".to_owned(),
+            server: "2".to_owned(),
+        };
         let table = [
             // kind, cache applied, snapset, reconnects → decision
             (&rejected, true, true, true, AfterFailure::Reject),
@@ -443,6 +463,25 @@ mod tests {
                 true,
                 true,
                 AfterFailure::Snapset,
+            ),
+            // A mismatch or a refusal is not asked again, even by a process that reconnects.
+            (&mismatch, true, false, true, AfterFailure::KeepCache),
+            (
+                &FailureKind::Refused {
+                    status: 501,
+                    detail: String::new(),
+                },
+                false,
+                false,
+                true,
+                AfterFailure::Nothing(Fallback::NothingNoRetry),
+            ),
+            (
+                &mismatch,
+                false,
+                false,
+                true,
+                AfterFailure::Nothing(Fallback::NothingNoRetry),
             ),
         ];
         for (kind, cache, snapset, reconnects, want) in table {

@@ -362,6 +362,11 @@ fn logout(flow: &Flow, key: &str, last: &mut Option<LastChange>) -> Reply {
 }
 
 fn run(flow: &Flow, job: &Job, last: &mut Option<LastChange>) -> Reply {
+    if job.req != Request::Reconnect {
+        // Any key event ends a pending key-in, even one the flow refuses below (a pulled stick
+        // whose key-in never applied anything).
+        flow.cancel_pending_key_in();
+    }
     match &job.req {
         Request::Reconnect => match flow.reconnect() {
             Ok(r) => Reply::Reconnected(r),

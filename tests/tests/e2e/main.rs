@@ -11,6 +11,7 @@ mod desktop;
 mod fsync_order;
 mod gpii_interop;
 mod listen;
+mod pending;
 mod real_cloud;
 mod reconnect;
 mod token_revoke;

@@ -15,7 +15,7 @@ use crate::resilience;
 
 /// The process's one throw-away desktop. GSettings reads its backend from the environment once
 /// per process, so the tests here share it and take [`serial`] while they run.
-fn desktop() -> &'static KeyfileDesktop {
+pub(crate) fn desktop() -> &'static KeyfileDesktop {
     static DESKTOP: OnceLock<KeyfileDesktop> = OnceLock::new();
     DESKTOP.get_or_init(|| {
         let d = KeyfileDesktop::new();
@@ -24,7 +24,7 @@ fn desktop() -> &'static KeyfileDesktop {
     })
 }
 
-fn serial() -> MutexGuard<'static, ()> {
+pub(crate) fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -6,6 +6,7 @@
 mod answers;
 mod hostile;
 mod network;
+mod pending;
 mod tls;
 
 use std::time::Duration;
