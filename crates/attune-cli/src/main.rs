@@ -11,6 +11,22 @@ use attune_flow::{KeyInOutcome, RecoverOutcome, Status};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
+/// Writes a line of the answer to stdout. A reader that has gone away (`attune snapsets | head -1`)
+/// is not an error and not a panic, as `println!` would make it: the rest of the answer is
+/// dropped, and the command finishes and exits with its own code.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// [`say!`] without the line end.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
@@ -207,7 +223,7 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
     };
     if let Some(r) = &resumed {
         if !cli.json {
-            println!("{}", r.message_text);
+            say!("{}", r.message_text);
         }
     }
     match &cli.command {
@@ -218,7 +234,7 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
             } else {
                 let w = list.iter().map(|s| s.key.len()).max().unwrap_or(0);
                 for s in list {
-                    println!("{:w$}  {}", s.key, s.name);
+                    say!("{:w$}  {}", s.key, s.name);
                 }
             }
             Ok(0)
@@ -246,7 +262,7 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
             if cli.json {
                 print_json(&out);
             } else {
-                println!(
+                say!(
                     "{}",
                     Message::CliKeptAt.with(&[
                         ("message", &out.message_text),
@@ -282,7 +298,7 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
                 print_json(&out);
             } else {
                 print_rows(&out.applied);
-                println!("{}", out.message);
+                say!("{}", out.message);
             }
             Ok(match out.save_state.state.as_str() {
                 "read_only" => 11,
@@ -305,7 +321,7 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
             if cli.json {
                 print_json(&d);
             } else {
-                print!("{}", d.to_text());
+                say_raw!("{}", d.to_text());
             }
             Ok(0)
         }
@@ -343,7 +359,7 @@ fn print_rows(rows: &[ReportRow]) {
             Outcome::Failed => Message::CliRowFailed,
         }
         .text();
-        println!("  {mark:19} {what}{value}{reason}");
+        say!("  {mark:19} {what}{value}{reason}");
     }
 }
 
@@ -364,9 +380,9 @@ fn shown_key(key: &str, json: bool) -> String {
 
 fn print_key_in(out: &KeyInOutcome) {
     if let Some(f) = &out.finished_first {
-        println!("{}", f.message_text);
+        say!("{}", f.message_text);
     }
-    println!(
+    say!(
         "{}",
         Message::CliKeyedIn.with(&[
             ("key", &out.key),
@@ -375,7 +391,7 @@ fn print_key_in(out: &KeyInOutcome) {
         ])
     );
     print_rows(&out.applied);
-    println!(
+    say!(
         "{}",
         Message::CliCounts.with(&[
             ("applied", &out.counts.applied),
@@ -383,14 +399,14 @@ fn print_key_in(out: &KeyInOutcome) {
             ("failed", &out.counts.failed),
         ])
     );
-    println!("{}", out.message_text);
+    say!("{}", out.message_text);
 }
 
 fn print_recover(json: bool, out: &RecoverOutcome) {
     if json {
         print_json(out);
     } else {
-        println!(
+        say!(
             "{}",
             Message::CliPutBack
                 .with(&[("message", &out.message_text), ("restored", &out.restored)])
@@ -420,7 +436,7 @@ fn named(name: Option<&str>) -> &str {
 
 /// One labelled line of `attune status` (labels padded to one column).
 fn field(label: Message, value: &dyn std::fmt::Display) {
-    println!("{:8} {value}", label.text());
+    say!("{:8} {value}", label.text());
 }
 
 fn print_status(st: &Status) {
@@ -452,7 +468,7 @@ fn print_status(st: &Status) {
             .with(&[("journal", &st.journal), ("entries", &st.journal_entries)]),
     );
     if !st.applied.is_empty() {
-        println!("{}", Message::CliApplied.text());
+        say!("{}", Message::CliApplied.text());
         print_rows(&st.applied);
     }
 }

@@ -289,3 +289,33 @@ fn a_second_process_is_refused_while_the_state_is_locked() {
     assert!(d.attune(&["key-in", "snapset_1a"]).status.success());
     assert!(d.attune(&["key-out"]).status.success());
 }
+
+#[test]
+fn a_reader_that_has_gone_away_is_not_a_panic() {
+    // `attune snapsets | head -1`, with the reader gone before the first line: the write fails
+    // with a broken pipe, which println! turned into a panic (exit 101 and a backtrace note).
+    let d = prepared_desktop();
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    for args in [
+        &["snapsets"][..],
+        &["snapsets", "--json"],
+        &["key-in", "snapset_1a"],
+        &["status"],
+        &["key-out"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = d
+            .command(attune_e2e::workspace_bin("attune-cli", "attune"))
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    // The key-in and key-out did their work although nobody read what they said.
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
