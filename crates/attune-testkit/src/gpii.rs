@@ -76,3 +76,44 @@ pub fn token(access_token: &str, expires_in: u64) -> String {
     json!({"access_token": access_token, "expiresIn": expires_in, "token_type": "Bearer"})
         .to_string()
 }
+
+/// A stand-in cloud for [`PERSON`] that can be taken down and brought back: while down it
+/// resets every connection (as near to unreachable as a listener gets); while up it grants a
+/// token and answers a bundled snapset's preferences. Starts down.
+pub struct OutageCloud {
+    pub server: crate::FaultServer,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl OutageCloud {
+    pub fn start(snapset: &str) -> OutageCloud {
+        use std::sync::atomic::Ordering;
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let flag = down.clone();
+        let body = answer(PERSON, snapset).to_string();
+        let server = crate::FaultServer::start(move |req, _| {
+            if flag.load(Ordering::SeqCst) {
+                crate::Reply::fault(crate::Fault::Refuse)
+            } else if req.path == "/access_token" {
+                crate::Reply::json(&token("tok", 3600))
+            } else {
+                crate::Reply::json(&body)
+            }
+        });
+        OutageCloud { server, down }
+    }
+
+    /// Takes the cloud down (`true`) or brings it back.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Requests so far (refused ones included).
+    pub fn count(&self) -> usize {
+        self.server.count()
+    }
+}

@@ -7,13 +7,11 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use attune_e2e::workspace_bin;
-use attune_testkit::gpii::PERSON;
-use attune_testkit::{Fault, FaultServer, Reply};
+use attune_testkit::gpii::{OutageCloud, PERSON};
 use serde_json::Value;
 
 use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
@@ -46,18 +44,7 @@ fn stick(media: &Path, key: &str) -> std::path::PathBuf {
 fn a_stick_keyed_in_while_the_cloud_is_away_is_keyed_in_when_it_answers() {
     let d = prepared_desktop();
     let before = d.snapshot(TOUCHED_SCHEMAS);
-    let down = Arc::new(AtomicBool::new(true));
-    let flag = down.clone();
-    let body = attune_testkit::gpii::answer(PERSON, "high_contrast").to_string();
-    let cloud = FaultServer::start(move |req, _| {
-        if flag.load(Ordering::SeqCst) {
-            Reply::fault(Fault::Refuse)
-        } else if req.path == "/access_token" {
-            Reply::json(&attune_testkit::gpii::token("tok", 3600))
-        } else {
-            Reply::json(&body)
-        }
-    });
+    let cloud = OutageCloud::start("high_contrast");
     // Quick backoff, and a breaker that pauses 1 s instead of 30 after repeated failures, so
     // the listener asks again soon after the cloud is back.
     let conf = d.config_home().join("attune");
@@ -102,7 +89,7 @@ fn a_stick_keyed_in_while_the_cloud_is_away_is_keyed_in_when_it_answers() {
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before, "nothing applied yet");
 
     // The cloud comes back: the listener keeps its word without the stick being touched.
-    down.store(false, Ordering::SeqCst);
+    cloud.set_down(false);
     wait_for(&lines, |v| v["event"] == "reconnected");
     assert_eq!(
         d.get("org.gnome.desktop.a11y.interface", "high-contrast"),

@@ -515,121 +515,40 @@ mod tests {
         let now = Instant::now();
         let dl = now + Duration::from_secs(10);
         let malformed = FailureKind::Malformed { detail: "x".into() };
-        // (failure, backoff, time left, throttle ok, expected)
+        let stale = FailureKind::StaleToken;
+        use GiveUp::{AttemptsExhausted, DeadlineReached, NotRetryable, Throttled};
+        // A row: the failure, the backoff in ms (none: the attempts are spent), the time left in
+        // ms, whether the throttle allows a retry, and the step expected.
+        let row = |f, backoff: Option<u64>, left, throttle, want| {
+            (f, backoff.map(MS), MS(left), throttle, want)
+        };
+        let wait = |ms| Step::RetryAfter(MS(ms));
+        let stop = Step::GiveUp;
+        let beyond = |secs| {
+            Step::GiveUp(GiveUp::RetryAfterBeyondDeadline {
+                retry_after: Duration::from_secs(secs),
+            })
+        };
         let cases: Vec<(FailureKind, Option<Duration>, Duration, bool, Step)> = vec![
-            (
-                malformed,
-                Some(MS(250)),
-                MS(9000),
-                true,
-                Step::GiveUp(GiveUp::NotRetryable),
-            ),
-            (
-                FailureKind::StaleToken,
-                Some(MS(250)),
-                MS(9000),
-                true,
-                Step::GiveUp(GiveUp::NotRetryable),
-            ),
-            (
-                unreachable(),
-                None,
-                MS(9000),
-                true,
-                Step::GiveUp(GiveUp::AttemptsExhausted),
-            ),
-            (
-                unreachable(),
-                Some(MS(250)),
-                MS(9000),
-                false,
-                Step::GiveUp(GiveUp::Throttled),
-            ),
-            (
-                unreachable(),
-                Some(MS(300)),
-                MS(9000),
-                true,
-                Step::RetryAfter(MS(300)),
-            ),
-            (
-                FailureKind::TooSlow,
-                Some(MS(300)),
-                MS(9000),
-                true,
-                Step::RetryAfter(MS(300)),
-            ),
+            row(malformed, Some(250), 9000, true, stop(NotRetryable)),
+            row(stale, Some(250), 9000, true, stop(NotRetryable)),
+            row(unreachable(), None, 9000, true, stop(AttemptsExhausted)),
+            row(unreachable(), Some(250), 9000, false, stop(Throttled)),
+            row(unreachable(), Some(300), 9000, true, wait(300)),
+            row(FailureKind::TooSlow, Some(300), 9000, true, wait(300)),
             // The cap applies after backon's jitter.
-            (
-                unreachable(),
-                Some(MS(7000)),
-                MS(9000),
-                true,
-                Step::RetryAfter(MS(4000)),
-            ),
+            row(unreachable(), Some(7000), 9000, true, wait(4000)),
             // Waiting would leave no time for the attempt.
-            (
-                unreachable(),
-                Some(MS(500)),
-                MS(400),
-                true,
-                Step::GiveUp(GiveUp::DeadlineReached),
-            ),
-            (
-                unreachable(),
-                Some(MS(500)),
-                MS(540),
-                true,
-                Step::GiveUp(GiveUp::DeadlineReached),
-            ),
-            (
-                unreachable(),
-                Some(MS(500)),
-                MS(550),
-                true,
-                Step::RetryAfter(MS(500)),
-            ),
+            row(unreachable(), Some(500), 400, true, stop(DeadlineReached)),
+            row(unreachable(), Some(500), 540, true, stop(DeadlineReached)),
+            row(unreachable(), Some(500), 550, true, wait(500)),
             // Retry-After replaces a shorter backoff, never shortens a longer one.
-            (
-                busy(Some(1)),
-                Some(MS(250)),
-                MS(9000),
-                true,
-                Step::RetryAfter(MS(1000)),
-            ),
-            (
-                busy(Some(0)),
-                Some(MS(250)),
-                MS(9000),
-                true,
-                Step::RetryAfter(MS(250)),
-            ),
-            (
-                busy(None),
-                Some(MS(250)),
-                MS(9000),
-                true,
-                Step::RetryAfter(MS(250)),
-            ),
+            row(busy(Some(1)), Some(250), 9000, true, wait(1000)),
+            row(busy(Some(0)), Some(250), 9000, true, wait(250)),
+            row(busy(None), Some(250), 9000, true, wait(250)),
             // Retry-After longer than what is left: fall back now.
-            (
-                busy(Some(3600)),
-                Some(MS(250)),
-                MS(9000),
-                true,
-                Step::GiveUp(GiveUp::RetryAfterBeyondDeadline {
-                    retry_after: Duration::from_secs(3600),
-                }),
-            ),
-            (
-                busy(Some(9)),
-                Some(MS(250)),
-                MS(9000),
-                true,
-                Step::GiveUp(GiveUp::RetryAfterBeyondDeadline {
-                    retry_after: Duration::from_secs(9),
-                }),
-            ),
+            row(busy(Some(3600)), Some(250), 9000, true, beyond(3600)),
+            row(busy(Some(9)), Some(250), 9000, true, beyond(9)),
         ];
         for (i, (f, backoff, left, throttle, want)) in cases.into_iter().enumerate() {
             let at = dl - left;

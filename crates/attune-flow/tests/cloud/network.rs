@@ -54,12 +54,8 @@ async fn n3_connect_timeout_when_the_backlog_is_full() {
     let mut r = resilience();
     r.max_attempts = 1;
     let c = crate::client_with(crate::cloud(&[format!("http://{addr}")]), r);
-    let t0 = Instant::now();
-    let e = c
-        .get_settings(&token(), &key(), &device(), c.deadline_from_now())
-        .await
-        .unwrap_err();
-    let took = t0.elapsed();
+    let (r, took) = crate::timed_settings(&c).await;
+    let e = r.unwrap_err();
     assert_eq!(e.kind, FailureKind::TooSlow, "{e}");
     assert!(took >= ATTEMPT && took < ATTEMPT + SLACK, "{took:?}");
     drop(parked);
@@ -84,14 +80,19 @@ async fn n4_stalled_headers_time_out_per_attempt() {
     assert!(took <= DEADLINE + Duration::from_millis(100), "{took:?}");
 }
 
+/// A server whose 200 declares a body of `declared` bytes, sends only `sent`, then `after`.
+fn cut_short(declared: u64, sent: &[u8], after: After) -> FaultServer {
+    let mut data = head(200, Some("1.0"), &[], Some(declared));
+    data.extend_from_slice(sent);
+    FaultServer::always(Reply::whole(data).with(Fault::Cut {
+        body_bytes: sent.len(),
+        after,
+    }))
+}
+
 #[tokio::test]
 async fn n5_stalled_body_is_a_timeout_not_malformed() {
-    let mut data = head(200, Some("1.0"), &[], Some(100));
-    data.extend_from_slice(br#"{"a":"#);
-    let s = FaultServer::always(Reply::whole(data).with(Fault::Cut {
-        body_bytes: 5,
-        after: After::Hold,
-    }));
+    let s = cut_short(100, br#"{"a":"#, After::Hold);
     let (r, _) = settings(&[s.url()]).await;
     let e = r.unwrap_err();
     assert_eq!(e.kind, FailureKind::TooSlow, "{e}");
@@ -108,12 +109,8 @@ async fn n6_slowloris_cannot_keep_an_attempt_alive() {
     let mut r = resilience();
     r.max_attempts = 1;
     let c = crate::client_with(crate::cloud(&[s.url()]), r);
-    let t0 = Instant::now();
-    let e = c
-        .get_settings(&token(), &key(), &device(), c.deadline_from_now())
-        .await
-        .unwrap_err();
-    let took = t0.elapsed();
+    let (r, took) = crate::timed_settings(&c).await;
+    let e = r.unwrap_err();
     assert_eq!(e.kind, FailureKind::TooSlow);
     assert!(took < ATTEMPT + SLACK, "{took:?}");
 }
@@ -129,12 +126,7 @@ async fn n7_latency_under_the_attempt_timeout_succeeds_first_time() {
 
 #[tokio::test]
 async fn n8_reset_mid_body_is_retried_as_unreachable() {
-    let mut data = head(200, Some("1.0"), &[], Some(2000));
-    data.extend_from_slice(&[b' '; 1000]);
-    let s = FaultServer::always(Reply::whole(data).with(Fault::Cut {
-        body_bytes: 1000,
-        after: After::Reset,
-    }));
+    let s = cut_short(2000, &[b' '; 1000], After::Reset);
     let (r, _) = settings(&[s.url()]).await;
     let e = r.unwrap_err();
     assert!(matches!(e.kind, FailureKind::Unreachable { .. }), "{e}");
@@ -147,12 +139,7 @@ async fn n8_reset_mid_body_is_retried_as_unreachable() {
 
 #[tokio::test]
 async fn n9_truncated_body_is_retried_as_unreachable() {
-    let mut data = head(200, Some("1.0"), &[], Some(100));
-    data.extend_from_slice(br#"{"preferences":{"#);
-    let s = FaultServer::always(Reply::whole(data).with(Fault::Cut {
-        body_bytes: 16,
-        after: After::Close,
-    }));
+    let s = cut_short(100, br#"{"preferences":{"#, After::Close);
     let (r, _) = settings(&[s.url()]).await;
     let e = r.unwrap_err();
     assert!(matches!(e.kind, FailureKind::Unreachable { .. }), "{e}");
@@ -227,16 +214,9 @@ async fn n13_retry_after_an_hour_means_no_wait_and_no_calls_until_then() {
     for value in ["3600", in_an_hour.as_str()] {
         let s = FaultServer::always(Reply::status(503, &[("Retry-After", value)], ""));
         let c = client(&[s.url()]);
-        let t0 = Instant::now();
-        let e = c
-            .get_settings(&token(), &key(), &device(), c.deadline_from_now())
-            .await
-            .unwrap_err();
-        assert!(
-            t0.elapsed() < Duration::from_millis(100),
-            "{:?}",
-            t0.elapsed()
-        );
+        let (r, took) = crate::timed_settings(&c).await;
+        let e = r.unwrap_err();
+        assert!(took < Duration::from_millis(100), "{took:?}");
         assert!(
             matches!(e.gave_up, GiveUp::RetryAfterBeyondDeadline { retry_after } if retry_after > Duration::from_secs(3500)),
             "{e}"
@@ -299,10 +279,7 @@ async fn breaker_open_means_no_connection_and_an_instant_answer() {
     let c = client(&[s.url()]);
     let mut attempts = Vec::new();
     for _ in 0..2 {
-        let e = c
-            .get_settings(&token(), &key(), &device(), c.deadline_from_now())
-            .await
-            .unwrap_err();
+        let e = crate::timed_settings(&c).await.0.unwrap_err();
         attempts.push(e.attempts);
     }
     assert_eq!(
@@ -311,12 +288,8 @@ async fn breaker_open_means_no_connection_and_an_instant_answer() {
         "open at the fifth consecutive failure"
     );
     assert!(c.is_offline());
-    let t0 = Instant::now();
-    let e = c
-        .get_settings(&token(), &key(), &device(), c.deadline_from_now())
-        .await
-        .unwrap_err();
-    let took = t0.elapsed();
+    let (r, took) = crate::timed_settings(&c).await;
+    let e = r.unwrap_err();
     assert_eq!((e.attempts, e.gave_up), (0, GiveUp::BreakerOpen));
     assert_eq!(s.count(), 5);
     assert!(

@@ -3,13 +3,11 @@
 //! keys the person in once the cloud answers. Any other key event cancels it, it runs out, and a
 //! command that exits keeps nothing pending (issue 21 item 2; docs/design.md §3).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use attune_flow::{Flow, FlowError};
+use attune_testkit::gpii::OutageCloud;
 use attune_testkit::gpii::PERSON;
-use attune_testkit::{Fault, FaultServer, Reply};
 
 use attune_flow::config::{Config, Profile};
 use attune_flow::Paths;
@@ -25,24 +23,6 @@ fn flow_for(root: &std::path::Path, url: &str) -> Flow {
     cfg.resilience = crate::resilience();
     cfg.resilience.breaker_failures = u32::MAX;
     Flow::new(cfg, Paths::under(root)).unwrap()
-}
-
-/// A cloud that resets every connection while `down` (unreachable, as near as a listener gets),
-/// and answers the person's high-contrast preferences otherwise.
-fn switchable_cloud() -> (FaultServer, Arc<AtomicBool>) {
-    let down = Arc::new(AtomicBool::new(true));
-    let d = down.clone();
-    let body = attune_testkit::gpii::answer(PERSON, "high_contrast").to_string();
-    let s = FaultServer::start(move |req, _| {
-        if d.load(Ordering::SeqCst) {
-            Reply::fault(Fault::Refuse)
-        } else if req.path == "/access_token" {
-            Reply::json(&attune_testkit::gpii::token("tok", 3600))
-        } else {
-            Reply::json(&body)
-        }
-    });
-    (s, down)
 }
 
 fn high_contrast() -> String {
@@ -64,7 +44,7 @@ fn failed_key_in(flow: &Flow) -> (String, bool) {
 #[test]
 fn a_pending_key_in_is_carried_out_when_the_cloud_comes_back() {
     let _serial = serial();
-    let (cloud, down) = switchable_cloud();
+    let cloud = OutageCloud::start("high_contrast");
     let root = tempfile::tempdir().unwrap();
     let flow = flow_for(root.path(), &cloud.url());
     flow.set_reconnects_in_background(true);
@@ -82,7 +62,7 @@ fn a_pending_key_in_is_carried_out_when_the_cloud_comes_back() {
     assert!(flow.has_pending_key_in());
     assert_eq!(high_contrast(), before);
 
-    down.store(false, Ordering::SeqCst);
+    cloud.set_down(false);
     assert_eq!(flow.reconnect().unwrap(), Some(true));
     let st = flow.status().unwrap();
     assert_eq!(st.state, "active");
@@ -95,48 +75,42 @@ fn a_pending_key_in_is_carried_out_when_the_cloud_comes_back() {
     assert_eq!(high_contrast(), before);
 }
 
+/// Leaves a pending key-in on `flow` (the cloud down), drops it with `drop`, brings the cloud
+/// back and checks that nothing is keyed in and the cloud is not even asked.
+fn assert_dropped(flow: &Flow, cloud: &OutageCloud, drop: impl FnOnce(&Flow)) {
+    cloud.set_down(true);
+    flow.set_reconnects_in_background(true);
+    failed_key_in(flow);
+    drop(flow);
+    cloud.set_down(false);
+    let asked = cloud.count();
+    assert_eq!(flow.reconnect().unwrap(), None);
+    assert_eq!(cloud.count(), asked, "the cloud is not asked for it");
+    assert_eq!(flow.status().unwrap().state, "idle");
+}
+
 #[test]
 fn a_pending_key_in_is_dropped_by_another_key_event_or_when_it_runs_out() {
     let _serial = serial();
-    let (cloud, down) = switchable_cloud();
+    let cloud = OutageCloud::start("high_contrast");
     let root = tempfile::tempdir().unwrap();
-
-    // Cancelled (a key-out, another key, the stick pulled all call this).
     let flow = flow_for(root.path(), &cloud.url());
-    flow.set_reconnects_in_background(true);
-    failed_key_in(&flow);
-    flow.cancel_pending_key_in();
-    down.store(false, Ordering::SeqCst);
-    let asked = cloud.count();
-    assert_eq!(flow.reconnect().unwrap(), None);
-    assert_eq!(
-        cloud.count(),
-        asked,
-        "the cloud is not asked for a cancelled key-in"
-    );
-    assert_eq!(flow.status().unwrap().state, "idle");
 
-    // A key-out with nobody keyed in still cancels it.
-    down.store(true, Ordering::SeqCst);
-    failed_key_in(&flow);
-    assert!(matches!(flow.key_out(), Err(FlowError::NotKeyedIn)));
-    assert!(!flow.has_pending_key_in());
-
+    // Cancelled: the listener queue does this for every key event, a pulled stick included.
+    assert_dropped(&flow, &cloud, Flow::cancel_pending_key_in);
+    // A key-out, even with nobody keyed in.
+    assert_dropped(&flow, &cloud, |f| {
+        assert!(matches!(f.key_out(), Err(FlowError::NotKeyedIn)));
+    });
     // Run out: a person who gave up is not keyed in later.
     let flow = flow_for(root.path(), &cloud.url()).with_pending_key_in_for(Duration::ZERO);
-    flow.set_reconnects_in_background(true);
-    failed_key_in(&flow);
-    down.store(false, Ordering::SeqCst);
-    let asked = cloud.count();
-    assert_eq!(flow.reconnect().unwrap(), None);
-    assert_eq!(cloud.count(), asked);
-    assert_eq!(flow.status().unwrap().state, "idle");
+    assert_dropped(&flow, &cloud, |_| {});
 }
 
 #[test]
 fn a_command_that_exits_promises_nothing_and_keeps_nothing_pending() {
     let _serial = serial();
-    let (cloud, _down) = switchable_cloud();
+    let cloud = OutageCloud::start("high_contrast");
     let root = tempfile::tempdir().unwrap();
     let flow = flow_for(root.path(), &cloud.url());
 
