@@ -171,7 +171,21 @@ mod tests {
                 },
                 "read_only",
             ),
-            (attune_flow::FlowError::Journal(String::new()), "journal"),
+            (
+                attune_flow::FlowError::Outbox(attune_flow::OutboxError::Io {
+                    path: String::new(),
+                    detail: String::new(),
+                }),
+                "journal",
+            ),
+            (
+                attune_flow::FlowError::CloudAnswer(attune_model::ModelError::Shape {
+                    what: String::new(),
+                    at: String::new(),
+                    detail: String::new(),
+                }),
+                "malformed",
+            ),
         ];
         for (e, kind) in cases {
             assert_eq!(AppError::from(e).kind.as_str(), kind);

@@ -274,7 +274,7 @@ fn on_cloud_answer(
 ) -> Result<(Session, Vec<ReportRow>), FlowError> {
     let instr =
         instructions_from_cloud_answer(answer, DEFAULT_CONTEXT, flow.registry(), "cloud answer")
-            .map_err(|e| FlowError::CloudAnswer(e.to_string()))?;
+            .map_err(FlowError::CloudAnswer)?;
     let name = answer_name(answer);
     let fresh = |flow: &Flow| {
         flow.apply_in_session(

@@ -127,7 +127,7 @@ impl SettingsDesktop {
             | LifecycleError::JournalNotWritten(JournalError::Damaged { path, detail }) => {
                 FlowError::JournalDamaged { path, detail }
             }
-            e => FlowError::Journal(e.to_string()),
+            e => FlowError::Journal(e),
         }
     }
 }
@@ -140,7 +140,7 @@ impl Desktop for SettingsDesktop {
         now_unix: u64,
     ) -> Result<std::path::PathBuf, FlowError> {
         attune_settings::journal::Journal::keep_aside_damaged(&paths.journal_dir(), now_unix)
-            .map_err(|e| FlowError::Journal(e.to_string()))
+            .map_err(|e| FlowError::Journal(LifecycleError::Journal(e)))
     }
 
     /// Which registry solutions are installed here.

@@ -24,8 +24,9 @@ pub enum FlowError {
     NotAvailable { what: String },
     #[error("{failed} setting(s) could not be put back; they stay in the journal and are retried at the next start")]
     RestoreIncomplete { failed: usize, rows: Vec<ReportRow> },
+    /// The journal of original settings could not be read or written.
     #[error("settings journal: {0}")]
-    Journal(String),
+    Journal(#[source] attune_settings::LifecycleError),
     /// The outbox of unsaved changes could not be read or written.
     #[error("unsaved changes: {0}")]
     Outbox(#[from] crate::outbox::OutboxError),
@@ -54,8 +55,9 @@ pub enum FlowError {
         /// ([`crate::Flow::reconnect`]); the message says "We'll keep trying" only then.
         keeps_trying: bool,
     },
+    /// The cloud's settings answer does not have GPII's shape.
     #[error("the preferences server's answer could not be used: {0}")]
-    CloudAnswer(String),
+    CloudAnswer(#[source] attune_model::ModelError),
     #[error("{message}")]
     ReadOnly { message: String },
 }

@@ -5,23 +5,23 @@
 //! **Architecture invariant:** knows nothing of Tauri or of any UI; `attune-model` decides,
 //! `attune-settings` acts, this crate sequences them.
 
-pub mod cache;
+mod cache;
 mod clock;
 pub mod cloud;
 mod cloudflow;
 pub mod config;
 mod desktop;
 mod engine;
-pub mod error;
+mod error;
 pub mod indicator;
-pub mod lock;
+mod lock;
 pub mod messages;
-pub mod outbox;
-pub mod paths;
+mod outbox;
+mod paths;
 mod plan;
 pub mod report;
-pub mod sealed;
-pub mod session;
+mod sealed;
+mod session;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use cloudflow::SetOutcome;
@@ -34,4 +34,5 @@ pub use engine::{
 pub use error::FlowError;
 pub use outbox::OutboxError;
 pub use paths::Paths;
-pub use session::{Connectivity, Source};
+pub use lock::LockError;
+pub use session::{Connectivity, Phase, Source};
