@@ -17,7 +17,7 @@ use crate::error::FlowError;
 use crate::outbox::Outbox;
 use crate::plan;
 use crate::report::ReportRow;
-use crate::session::{Connectivity, Session, Source};
+use crate::session::{Connectivity, Origin, Session, SessionToken, Source};
 use attune_model::lifecycle::LifecycleInstructions;
 
 fn client(flow: &Flow) -> Result<&CloudClient, FlowError> {
@@ -224,17 +224,17 @@ fn apply_cached(
     // "Jo's settings", not "unnamed" (issue 21 item 4). Entries written before this carry it
     // too, since the cache keeps the whole answer.
     let name = answer_name(&cached.answer);
-    let source = Source::Cache {
-        age_seconds: cached.age.as_secs(),
-    };
-    let mut sess = flow.new_session(key, source, name.as_deref());
     let saved_unix = cached
         .saved_at
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    sess.cache_saved_unix = Some(saved_unix);
-    sess.answer = Some(cached.answer);
+    let origin = Origin::Cache {
+        answer: Some(cached.answer),
+        saved_unix: Some(saved_unix),
+        age_seconds: cached.age.as_secs(),
+    };
+    let sess = flow.new_session(key, origin, name.as_deref());
     let (sess, rows) = flow.apply_in_session(sess, &instr)?;
     Ok(FromCache {
         sess,
@@ -253,7 +253,7 @@ fn apply_snapset_first(
     device: &DeviceReport,
 ) -> Result<FromCache, FlowError> {
     let outcome = match_and_transform(prefs, DEFAULT_CONTEXT, flow.registry(), device)?;
-    let sess = flow.new_session(key, Source::Snapset, prefs.name());
+    let sess = flow.new_session(key, Origin::Snapset, prefs.name());
     let (sess, rows) = flow.apply_in_session(sess, &outcome.instructions)?;
     Ok(FromCache {
         sess,
@@ -276,9 +276,22 @@ fn on_cloud_answer(
         instructions_from_cloud_answer(answer, DEFAULT_CONTEXT, flow.registry(), "cloud answer")
             .map_err(FlowError::CloudAnswer)?;
     let name = answer_name(answer);
+    let now = flow.clock.now_unix();
+    let origin = Origin::Cloud {
+        answer: Some(answer.clone()),
+        token: Some(SessionToken {
+            token: token.expose().to_owned(),
+            expires_unix: now.saturating_add(
+                token
+                    .expires_at()
+                    .saturating_duration_since(tokio::time::Instant::now())
+                    .as_secs(),
+            ),
+        }),
+    };
     let fresh = |flow: &Flow| {
         flow.apply_in_session(
-            flow.new_session(key, Source::Cloud, name.as_deref()),
+            flow.new_session(key, origin.clone(), name.as_deref()),
             &instr,
         )
     };
@@ -305,22 +318,10 @@ fn on_cloud_answer(
             }
         },
     };
-    let now = flow.clock.now_unix();
-    sess.source = Source::Cloud;
+    sess.origin = origin;
     sess.name = name;
     sess.connectivity = Some(Connectivity::Online);
     sess.last_cloud_contact_unix = Some(now);
-    sess.cache_saved_unix = None;
-    sess.token = Some(token.expose().to_owned());
-    sess.token_expires_unix = Some(
-        now.saturating_add(
-            token
-                .expires_at()
-                .saturating_duration_since(tokio::time::Instant::now())
-                .as_secs(),
-        ),
-    );
-    sess.answer = Some(answer.clone());
     flow.store_session(&sess)?;
     Ok((sess, rows))
 }
@@ -372,7 +373,7 @@ fn on_cloud_failure(
             let outcome =
                 match_and_transform(&prefs, DEFAULT_CONTEXT, flow.registry(), had.device)?;
             let text = msg.text(&Fallback::Snapset);
-            let sess = offline(flow.new_session(key, Source::Snapset, prefs.name()), &text);
+            let sess = offline(flow.new_session(key, Origin::Snapset, prefs.name()), &text);
             let (sess, rows) = flow.apply_in_session(sess, &outcome.instructions)?;
             Ok((sess, rows, text))
         }
@@ -436,10 +437,10 @@ pub(crate) fn set(
     let mut sess = crate::session::load(&flow.paths.session_file())?
         .filter(|s| s.phase == crate::session::Phase::Active)
         .ok_or(FlowError::NotKeyedIn)?;
-    if sess.source == Source::Snapset {
+    if sess.origin == Origin::Snapset {
         return set_in_snapset(flow, sess, &expand_term(term), value);
     }
-    let Some(answer) = sess.answer.clone() else {
+    let Some(answer) = sess.origin.answer().cloned() else {
         return Err(FlowError::NotAvailable {
             what: "changing a preference in a session without a cloud answer".to_owned(),
         });
@@ -464,7 +465,7 @@ pub(crate) fn set(
         outbox: left,
         connectivity: sess.connectivity,
         message,
-        save_state: SaveState::of(Some(&sess.source), left as u64),
+        save_state: SaveState::of(Some(&sess.source()), left as u64),
     })
 }
 
@@ -487,7 +488,7 @@ fn apply_changes(
     let outcome = match_and_transform(&prefs, DEFAULT_CONTEXT, flow.registry(), &device)?;
     let rows = flow.desktop.apply(&outcome.instructions)?;
     sess.applied = rows.clone();
-    sess.answer = Some(answer);
+    sess.origin.set_answer(answer);
     Ok(rows)
 }
 
@@ -575,8 +576,8 @@ fn snapset_with_changes(
 pub(crate) fn session_preferences(
     sess: &crate::session::Session,
 ) -> Result<std::collections::BTreeMap<String, serde_json::Value>, FlowError> {
-    let prefs = match (&sess.source, &sess.answer) {
-        (Source::Snapset, _) => snapset_with_changes(&sess.key, &sess.local_changes)?,
+    let prefs = match (&sess.origin, sess.origin.answer()) {
+        (Origin::Snapset, _) => snapset_with_changes(&sess.key, &sess.local_changes)?,
         (_, Some(answer)) => PreferenceSet::from_value_named(
             serde_json::json!({"flat": answer["preferences"].clone()}),
             "preferences in this session",
@@ -593,7 +594,11 @@ fn flush(flow: &Flow, sess: &mut crate::session::Session, key: &Key, outbox: &Ou
     let Ok(client) = client(flow) else {
         return;
     };
-    let (Some(tok), Some(exp)) = (sess.token.clone(), sess.token_expires_unix) else {
+    let Some(SessionToken {
+        token: tok,
+        expires_unix: exp,
+    }) = sess.origin.token().cloned()
+    else {
         sess.connectivity = Some(Connectivity::Offline);
         return;
     };
@@ -610,9 +615,12 @@ fn flush(flow: &Flow, sess: &mut crate::session::Session, key: &Key, outbox: &Ou
         // token that has not expired is the stale-token case.
         match rt.block_on(client.token(key, client.deadline_from_now())) {
             Ok(t) => {
-                sess.token = Some(t.expose().to_owned());
-                sess.token_expires_unix =
-                    Some(flow.clock.now_unix().saturating_add(t.expires_in.as_secs()));
+                if let Origin::Cloud { token: held, .. } = &mut sess.origin {
+                    *held = Some(SessionToken {
+                        token: t.expose().to_owned(),
+                        expires_unix: flow.clock.now_unix().saturating_add(t.expires_in.as_secs()),
+                    });
+                }
                 token = t;
             }
             Err(e) => {
@@ -689,7 +697,7 @@ pub(crate) fn relogin(flow: &Flow) -> Result<KeyInOutcome, FlowError> {
     flush(flow, &mut s, &key, &outbox);
     // The fresh answer predates the changes (saved just now, or still waiting): lay them over
     // it so the desktop shows what the person chose, whichever of the two happened.
-    if let Some(answer) = s.answer.clone() {
+    if let Some(answer) = s.origin.answer().cloned() {
         let rows = apply_changes(flow, &mut s, answer, &pending)?;
         out.counts = crate::report::counts(&rows);
         out.applied = rows;
@@ -763,7 +771,7 @@ const REVOKE_TIMEOUT_CAP: Duration = Duration::from_secs(2);
 /// changes not yet saved, stays: it is theirs to send at their next key-in. A snapset session has
 /// no cache entry.
 pub(crate) fn purge_cache_on_key_out(flow: &Flow, sess: &Session) {
-    if !flow.config.cache.purge_on_key_out || sess.source == Source::Snapset {
+    if !flow.config.cache.purge_on_key_out || sess.origin == Origin::Snapset {
         return;
     }
     let Ok(key) = Key::parse(&sess.key) else {

@@ -17,7 +17,7 @@ use crate::lock::StateLock;
 use crate::messages::Message;
 use crate::paths::Paths;
 use crate::report::{self, ReportRow};
-use crate::session::{self, Connectivity, Phase, Session, Source};
+use crate::session::{self, Connectivity, Origin, Phase, Session, Source};
 
 /// How long a command waits for another process holding the state lock.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
@@ -466,7 +466,7 @@ impl Flow {
                 crate::plan::Start::AlreadyKeyedIn => {
                     return Ok(KeyInOutcome {
                         key: s.key.clone(),
-                        source: s.source.clone(),
+                        source: s.source(),
                         name: s.name.clone(),
                         counts: report::counts(&s.applied),
                         applied: s.applied,
@@ -492,21 +492,21 @@ impl Flow {
                 &self.registry,
                 &device,
             )?;
-            let sess = self.new_session(&key, Source::Snapset, prefs.name());
+            let sess = self.new_session(&key, Origin::Snapset, prefs.name());
             let (sess, rows) = self.apply_in_session(sess, &outcome.instructions)?;
             return Ok(self.outcome(sess, rows, None, finished_first));
         }
         crate::cloudflow::key_in_cloud(self, &key, snapset, &device, finished_first)
     }
 
-    pub(crate) fn new_session(&self, key: &Key, source: Source, name: Option<&str>) -> Session {
+    pub(crate) fn new_session(&self, key: &Key, origin: Origin, name: Option<&str>) -> Session {
         Session {
             version: session::SESSION_VERSION,
             phase: Phase::Applying,
             key: key.expose().to_owned(),
             key_fingerprint: key.fingerprint(),
             profile: self.config.profile.to_string(),
-            source,
+            origin,
             name: name.map(str::to_owned),
             since_unix: self.clock.now_unix(),
             applied: Vec::new(),
@@ -514,10 +514,6 @@ impl Flow {
             reason: None,
             message: None,
             last_cloud_contact_unix: None,
-            cache_saved_unix: None,
-            token: None,
-            token_expires_unix: None,
-            answer: None,
             local_changes: Default::default(),
         }
     }
@@ -532,7 +528,7 @@ impl Flow {
     ) -> Result<(Session, Vec<ReportRow>), FlowError> {
         sess.phase = Phase::Applying;
         session::store(&self.paths.session_file(), &sess)?;
-        tracing::info!(key = %sess.key_fingerprint, source = sess.source.as_str(), "key-in: applying");
+        tracing::info!(key = %sess.key_fingerprint, source = sess.source().as_str(), "key-in: applying");
         let rows = match self.desktop.apply(instructions) {
             Ok(rows) => rows,
             Err(e) => {
@@ -544,7 +540,7 @@ impl Flow {
         sess.applied = rows.clone();
         session::store(&self.paths.session_file(), &sess)?;
         self.emit(FlowEvent::Applied {
-            source: sess.source.as_str(),
+            source: sess.source().as_str(),
             settings: rows.len(),
         });
         Ok((sess, rows))
@@ -568,10 +564,11 @@ impl Flow {
         finished_first: Option<RecoverOutcome>,
     ) -> KeyInOutcome {
         let counts = report::counts(&rows);
-        let message = crate::plan::keyed_in_message(&sess.source, counts.failed);
+        let source = sess.source();
+        let message = crate::plan::keyed_in_message(&source, counts.failed);
         KeyInOutcome {
             key: sess.key,
-            source: sess.source,
+            source,
             name: sess.name,
             applied: rows,
             counts,
@@ -610,7 +607,7 @@ impl Flow {
         // The person has left: their token must not stay good for the rest of its hour. After
         // the restore, whatever its outcome, so the cloud never delays or blocks putting the
         // computer back.
-        crate::cloudflow::revoke_token(self, s.token.as_deref());
+        crate::cloudflow::revoke_token(self, s.origin.token().map(|t| t.token.as_str()));
         crate::cloudflow::purge_cache_on_key_out(self, &s);
         restored
     }
@@ -696,16 +693,19 @@ impl Flow {
             ),
         );
         Ok(Status {
-            save_state: SaveState::of(s.as_ref().map(|s| &s.source), outbox),
+            save_state: SaveState::of(s.as_ref().map(Session::source).as_ref(), outbox),
             appearance: Appearance::from_rows(&applied),
             state,
             profile: self.config.profile,
             key: s.as_ref().map(|s| s.key.clone()),
             name: s.as_ref().and_then(|s| s.name.clone()),
-            source: s.as_ref().map(|s| s.source.as_str()),
+            source: s.as_ref().map(|s| s.source().as_str()),
             cache_age_seconds: s
                 .as_ref()
-                .and_then(|s| s.cache_saved_unix)
+                .and_then(|s| match s.origin {
+                    Origin::Cache { saved_unix, .. } => saved_unix,
+                    _ => None,
+                })
                 .map(|t| self.clock.now_unix().saturating_sub(t)),
             reason: crate::plan::reason_words(testing, view.reason_code.as_deref()),
             connectivity: view.connectivity,

@@ -32,7 +32,7 @@ pub use engine::{
     SaveState, SnapsetInfo, State, Status,
 };
 pub use error::FlowError;
+pub use lock::LockError;
 pub use outbox::OutboxError;
 pub use paths::Paths;
-pub use lock::LockError;
 pub use session::{Connectivity, Phase, Source};

@@ -208,8 +208,8 @@ pub(crate) fn keyed_in_message(source: &Source, failed_settings: usize) -> Messa
 pub(crate) fn status_message(session: &crate::session::Session) -> String {
     match &session.message {
         Some(m) => m.clone(),
-        None => match session.source {
-            Source::Snapset => Message::KeyedInSnapset,
+        None => match session.origin {
+            crate::session::Origin::Snapset => Message::KeyedInSnapset,
             _ => Message::KeyedInCloud,
         }
         .text()

@@ -91,7 +91,73 @@ impl PartialEq<&str> for Connectivity {
 
 pub const SESSION_VERSION: u32 = 1;
 
+/// The session's token at the cloud (docs/design.md §6.2) and when it runs out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionToken {
+    pub token: String,
+    pub expires_unix: u64,
+}
+
+/// Where the session's preferences came from, with what only that source has: a snapset has
+/// neither an answer nor a token, only a cloud session has a token, only a cached one a saved
+/// time. The answer in effect is kept so a change can be matched again here.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    /// A bundled snapset: read-only, nothing to save to.
+    Snapset,
+    /// The cloud's answer and the token it was fetched with. Either may be missing only in a
+    /// session cut short while it was being applied.
+    Cloud {
+        answer: Option<serde_json::Value>,
+        token: Option<SessionToken>,
+    },
+    /// The answer cached on this computer, saved at `saved_unix`, `age_seconds` old when applied.
+    Cache {
+        answer: Option<serde_json::Value>,
+        saved_unix: Option<u64>,
+        age_seconds: u64,
+    },
+}
+
+impl Origin {
+    /// The source, as `status` and key-in outcomes name it.
+    pub fn source(&self) -> Source {
+        match self {
+            Origin::Snapset => Source::Snapset,
+            Origin::Cloud { .. } => Source::Cloud,
+            Origin::Cache { age_seconds, .. } => Source::Cache {
+                age_seconds: *age_seconds,
+            },
+        }
+    }
+
+    /// The answer in effect (a cloud or cached session).
+    pub fn answer(&self) -> Option<&serde_json::Value> {
+        match self {
+            Origin::Snapset => None,
+            Origin::Cloud { answer, .. } | Origin::Cache { answer, .. } => answer.as_ref(),
+        }
+    }
+
+    /// Replaces the answer in effect; a snapset has none to replace.
+    pub fn set_answer(&mut self, new: serde_json::Value) {
+        if let Origin::Cloud { answer, .. } | Origin::Cache { answer, .. } = self {
+            *answer = Some(new);
+        }
+    }
+
+    /// The token of a cloud session.
+    pub fn token(&self) -> Option<&SessionToken> {
+        match self {
+            Origin::Cloud { token, .. } => token.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// The active session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "SessionFile", into = "SessionFile")]
 pub struct Session {
     pub version: u32,
     pub phase: Phase,
@@ -99,35 +165,128 @@ pub struct Session {
     pub key: String,
     pub key_fingerprint: String,
     pub profile: String,
-    pub source: Source,
+    pub origin: Origin,
     pub name: Option<String>,
     pub since_unix: u64,
     pub applied: Vec<ReportRow>,
     /// Cloud profiles only.
-    #[serde(default)]
     pub connectivity: Option<Connectivity>,
     /// Short machine-readable cause of the last cloud failure (`unreachable`, `busy`, …).
-    #[serde(default)]
     pub reason: Option<String>,
     /// What the person was told.
-    #[serde(default)]
     pub message: Option<String>,
-    #[serde(default)]
     pub last_cloud_contact_unix: Option<u64>,
-    /// When the cached answer in use was saved.
-    #[serde(default)]
-    pub cache_saved_unix: Option<u64>,
-    /// The session's token (docs/design.md §6.2) and when it expires.
-    #[serde(default)]
-    pub token: Option<String>,
-    #[serde(default)]
-    pub token_expires_unix: Option<u64>,
-    /// The cloud answer in effect, so a change can be re-matched locally.
-    #[serde(default)]
-    pub answer: Option<serde_json::Value>,
-    /// Changes made here to a snapset session (applied, never saved: snapsets are read-only).
-    #[serde(default)]
+    /// Changes made here during the session (`attune set`): laid over a snapset, which cannot
+    /// be saved to, and remembered for a cloud session so `relogin` can send them again.
     pub local_changes: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl Session {
+    pub fn source(&self) -> Source {
+        self.origin.source()
+    }
+}
+
+/// The session file's plain text, as every version has written it: flat, with the per-source
+/// fields side by side.
+#[derive(Serialize, Deserialize)]
+struct SessionFile {
+    version: u32,
+    phase: Phase,
+    key: String,
+    key_fingerprint: String,
+    profile: String,
+    source: Source,
+    name: Option<String>,
+    since_unix: u64,
+    applied: Vec<ReportRow>,
+    #[serde(default)]
+    connectivity: Option<Connectivity>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    last_cloud_contact_unix: Option<u64>,
+    #[serde(default)]
+    cache_saved_unix: Option<u64>,
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    token_expires_unix: Option<u64>,
+    #[serde(default)]
+    answer: Option<serde_json::Value>,
+    #[serde(default)]
+    local_changes: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl From<SessionFile> for Session {
+    fn from(f: SessionFile) -> Session {
+        let origin = match f.source {
+            Source::Snapset => Origin::Snapset,
+            Source::Cloud => Origin::Cloud {
+                answer: f.answer,
+                token: f.token.map(|token| SessionToken {
+                    token,
+                    expires_unix: f.token_expires_unix.unwrap_or(0),
+                }),
+            },
+            Source::Cache { age_seconds } => Origin::Cache {
+                answer: f.answer,
+                saved_unix: f.cache_saved_unix,
+                age_seconds,
+            },
+        };
+        Session {
+            version: f.version,
+            phase: f.phase,
+            key: f.key,
+            key_fingerprint: f.key_fingerprint,
+            profile: f.profile,
+            origin,
+            name: f.name,
+            since_unix: f.since_unix,
+            applied: f.applied,
+            connectivity: f.connectivity,
+            reason: f.reason,
+            message: f.message,
+            last_cloud_contact_unix: f.last_cloud_contact_unix,
+            local_changes: f.local_changes,
+        }
+    }
+}
+
+impl From<Session> for SessionFile {
+    fn from(s: Session) -> SessionFile {
+        let source = s.origin.source();
+        let (answer, token, cache_saved_unix) = match s.origin {
+            Origin::Snapset => (None, None, None),
+            Origin::Cloud { answer, token } => (answer, token, None),
+            Origin::Cache {
+                answer, saved_unix, ..
+            } => (answer, None, saved_unix),
+        };
+        SessionFile {
+            version: s.version,
+            phase: s.phase,
+            key: s.key,
+            key_fingerprint: s.key_fingerprint,
+            profile: s.profile,
+            source,
+            name: s.name,
+            since_unix: s.since_unix,
+            applied: s.applied,
+            connectivity: s.connectivity,
+            reason: s.reason,
+            message: s.message,
+            last_cloud_contact_unix: s.last_cloud_contact_unix,
+            cache_saved_unix,
+            token_expires_unix: token.as_ref().map(|t| t.expires_unix),
+            token: token.map(|t| t.token),
+            answer,
+            local_changes: s.local_changes,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -212,7 +371,13 @@ mod tests {
             key: "6f1c1c1e-secret-person".to_owned(),
             key_fingerprint: "x".to_owned(),
             profile: "production".to_owned(),
-            source: Source::Cloud,
+            origin: Origin::Cloud {
+                answer: Some(serde_json::json!({"preferences": {}})),
+                token: Some(SessionToken {
+                    token: "tok".to_owned(),
+                    expires_unix: 9,
+                }),
+            },
             name: Some("Alex".to_owned()),
             since_unix: 1,
             applied: Vec::new(),
@@ -220,10 +385,6 @@ mod tests {
             reason: None,
             message: None,
             last_cloud_contact_unix: None,
-            cache_saved_unix: None,
-            token: None,
-            token_expires_unix: None,
-            answer: None,
             local_changes: Default::default(),
         }
     }
@@ -238,9 +399,21 @@ mod tests {
             "token_expires_unix":null,"answer":null}"#;
         let s: Session = serde_json::from_str(old).unwrap();
         assert_eq!(s.connectivity, Some(Connectivity::AuthStale));
-        assert_eq!(s.source, Source::Cache { age_seconds: 7 });
+        assert_eq!(s.source(), Source::Cache { age_seconds: 7 });
+        assert_eq!(
+            s.origin,
+            Origin::Cache {
+                answer: None,
+                saved_unix: Some(3),
+                age_seconds: 7
+            }
+        );
         let back = serde_json::to_value(&s).unwrap();
         assert_eq!(back["connectivity"], "auth_stale");
+        assert_eq!(back["cache_saved_unix"], 3);
+        let mut same: serde_json::Value = serde_json::from_str(old).unwrap();
+        same["local_changes"] = serde_json::json!({});
+        assert_eq!(back, same, "written back as it was read");
         for c in [
             Connectivity::Online,
             Connectivity::Offline,
