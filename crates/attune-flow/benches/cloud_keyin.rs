@@ -70,15 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Cache present, cloud refusing (a closed port): the person is personalised when the cache
     // is applied (the observer's first `Applied`), long before the cloud path gives up.
     let closed = attune_testkit::refused_url();
-    let (mut applied, mut whole) = (Vec::new(), Vec::new());
-    for _ in 0..iters.min(10) {
-        let flow = flow_for(&root, &closed)?; // a fresh client: breaker closed
-        let (s, first) = timed_applied(&flow);
-        flow.key_in(PERSON)?;
-        whole.push(s.elapsed());
-        applied.extend(first.lock().map(|f| *f).ok().flatten());
-        flow.key_out()?;
-    }
+    let (applied, whole) = cache_first(&root, &closed, iters.min(10))?;
     report("cache + refused: key-in → cache applied", applied);
     report("cache + refused: whole key-in (3 tries)", whole);
 
@@ -86,15 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // timeout, the whole key-in to the deadline; the cache is applied first all the same.
     let hole = FaultServer::always(Reply::fault(Fault::Blackhole));
     let hole_url = hole.url();
-    let (mut applied, mut whole) = (Vec::new(), Vec::new());
-    for _ in 0..iters.min(3) {
-        let flow = flow_for(&root, &hole_url)?;
-        let (s, first) = timed_applied(&flow);
-        flow.key_in(PERSON)?;
-        whole.push(s.elapsed());
-        applied.extend(first.lock().map(|f| *f).ok().flatten());
-        flow.key_out()?;
-    }
+    let (applied, whole) = cache_first(&root, &hole_url, iters.min(3))?;
     report("cache + blackholed: key-in → cache applied", applied);
     report("cache + blackholed: whole key-in (to the deadline)", whole);
 
@@ -130,6 +114,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     report("no cache + breaker open: whole key-in (nothing applied)", t);
     Ok(())
+}
+
+/// Keys in and out `n` times with the cache present and the cloud at `url` failing, each time
+/// with a fresh client (its breaker closed): when the cache was applied, and the whole key-in.
+type Times = Vec<Duration>;
+fn cache_first(
+    root: &std::path::Path,
+    url: &str,
+    n: usize,
+) -> Result<(Times, Times), Box<dyn std::error::Error>> {
+    let (mut applied, mut whole) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let flow = flow_for(root, url)?;
+        let (s, first) = timed_applied(&flow);
+        flow.key_in(PERSON)?;
+        whole.push(s.elapsed());
+        applied.extend(first.lock().map(|f| *f).ok().flatten());
+        flow.key_out()?;
+    }
+    Ok((applied, whole))
 }
 
 /// Starts a clock and an observer that notes when the first settings are applied.

@@ -183,6 +183,21 @@ struct Answer {
     body: Vec<u8>,
 }
 
+impl Answer {
+    /// The answer's status, API version and body judged for `endpoint` ([`classify_answer`]).
+    fn classify(&self, endpoint: Endpoint, legacy: bool) -> Result<(), FailureKind> {
+        classify_answer(
+            endpoint,
+            self.status,
+            self.api.as_deref(),
+            self.retry_after.as_deref(),
+            &self.body,
+            legacy,
+            SystemTime::now(),
+        )
+    }
+}
+
 impl CloudClient {
     /// A client for the configured cloud, with the default options.
     pub fn new(
@@ -393,15 +408,7 @@ impl CloudClient {
                 if a.api.is_none() && legacy {
                     return Ok(ServerVersion::default());
                 }
-                classify_answer(
-                    Endpoint::Version,
-                    a.status,
-                    a.api.as_deref(),
-                    a.retry_after.as_deref(),
-                    &a.body,
-                    legacy,
-                    SystemTime::now(),
-                )?;
+                a.classify(Endpoint::Version, legacy)?;
                 let v: VersionAnswer = parse_json(&a.body)?;
                 Ok(ServerVersion {
                     api: a.api.as_deref().and_then(ApiVersion::parse),
@@ -432,15 +439,7 @@ impl CloudClient {
     {
         let legacy = self.legacy_gpii;
         self.call_raw(Some(key), endpoint, operation, deadline, build, move |a| {
-            classify_answer(
-                endpoint,
-                a.status,
-                a.api.as_deref(),
-                a.retry_after.as_deref(),
-                &a.body,
-                legacy,
-                SystemTime::now(),
-            )?;
+            a.classify(endpoint, legacy)?;
             parse(a)
         })
         .await

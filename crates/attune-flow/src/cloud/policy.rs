@@ -870,20 +870,24 @@ mod tests {
             }
         );
         assert_eq!(Instant::now(), s.t0, "no wait");
-        // A later call before the hour is up is not sent at all.
+        // A later call before the hour is up is not sent at all; after it, calls go through.
         tokio::time::advance(Duration::from_secs(60)).await;
-        let s2 = Script::new(vec![Some(Ok(1))]);
+        held_then_let_through(&p, &h, Duration::from_secs(3600)).await;
+    }
+
+    /// A call now is held (not sent: no attempt); `after` later, one goes through.
+    async fn held_then_let_through(p: &RetryPolicy, h: &Mutex<Health>, after: Duration) {
+        let s = Script::new(vec![Some(Ok(1))]);
         let e = p
-            .run(&h, p.deadline_from(s2.t0), &no_jitter, s2.op())
+            .run(h, p.deadline_from(s.t0), &no_jitter, s.op())
             .await
             .unwrap_err();
         assert_eq!((e.attempts, e.gave_up), (0, GiveUp::BreakerOpen));
-        assert!(s2.starts().is_empty());
-        // After it, calls go through.
-        tokio::time::advance(Duration::from_secs(3600)).await;
-        let s3 = Script::new(vec![Some(Ok(5))]);
+        assert!(s.starts().is_empty());
+        tokio::time::advance(after).await;
+        let s = Script::new(vec![Some(Ok(5))]);
         assert_eq!(
-            p.run(&h, p.deadline_from(s3.t0), &no_jitter, s3.op()).await,
+            p.run(h, p.deadline_from(s.t0), &no_jitter, s.op()).await,
             Ok(5)
         );
     }
@@ -903,18 +907,7 @@ mod tests {
             "{e:?}"
         );
         // Later calls are held, for at most MAX_RETRY_AFTER.
-        let s2 = Script::new(vec![Some(Ok(1))]);
-        let e = p
-            .run(&h, p.deadline_from(s2.t0), &no_jitter, s2.op())
-            .await
-            .unwrap_err();
-        assert_eq!((e.attempts, e.gave_up), (0, GiveUp::BreakerOpen));
-        tokio::time::advance(super::super::classify::MAX_RETRY_AFTER).await;
-        let s3 = Script::new(vec![Some(Ok(5))]);
-        assert_eq!(
-            p.run(&h, p.deadline_from(s3.t0), &no_jitter, s3.op()).await,
-            Ok(5)
-        );
+        held_then_let_through(&p, &h, super::super::classify::MAX_RETRY_AFTER).await;
     }
 
     #[tokio::test(start_paused = true)]
