@@ -500,22 +500,8 @@ impl Flow {
     }
 
     pub(crate) fn new_session(&self, key: &Key, origin: Origin, name: Option<&str>) -> Session {
-        Session {
-            version: session::SESSION_VERSION,
-            phase: Phase::Applying,
-            key: key.expose().to_owned(),
-            key_fingerprint: key.fingerprint(),
-            profile: self.config.profile.to_string(),
-            origin,
-            name: name.map(str::to_owned),
-            since_unix: self.clock.now_unix(),
-            applied: Vec::new(),
-            connectivity: None,
-            reason: None,
-            message: None,
-            last_cloud_contact_unix: None,
-            local_changes: Default::default(),
-        }
+        let profile = self.config.profile.to_string();
+        Session::applying(key, &profile, origin, name, self.clock.now_unix())
     }
 
     /// Records the session as applying, applies through the journal, records it as active.

@@ -182,6 +182,32 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session that is starting to apply `origin`'s preferences for `key`.
+    pub fn applying(
+        key: &attune_model::key::Key,
+        profile: &str,
+        origin: Origin,
+        name: Option<&str>,
+        since_unix: u64,
+    ) -> Session {
+        Session {
+            version: SESSION_VERSION,
+            phase: Phase::Applying,
+            key: key.expose().to_owned(),
+            key_fingerprint: key.fingerprint(),
+            profile: profile.to_owned(),
+            origin,
+            name: name.map(str::to_owned),
+            since_unix,
+            applied: Vec::new(),
+            connectivity: None,
+            reason: None,
+            message: None,
+            last_cloud_contact_unix: None,
+            local_changes: Default::default(),
+        }
+    }
+
     pub fn source(&self) -> Source {
         self.origin.source()
     }
@@ -365,28 +391,17 @@ mod tests {
     use super::*;
 
     fn sample() -> Session {
-        Session {
-            version: SESSION_VERSION,
-            phase: Phase::Active,
-            key: "6f1c1c1e-secret-person".to_owned(),
-            key_fingerprint: "x".to_owned(),
-            profile: "production".to_owned(),
-            origin: Origin::Cloud {
-                answer: Some(serde_json::json!({"preferences": {}})),
-                token: Some(SessionToken {
-                    token: "tok".to_owned(),
-                    expires_unix: 9,
-                }),
-            },
-            name: Some("Alex".to_owned()),
-            since_unix: 1,
-            applied: Vec::new(),
-            connectivity: None,
-            reason: None,
-            message: None,
-            last_cloud_contact_unix: None,
-            local_changes: Default::default(),
-        }
+        let key = attune_model::key::Key::parse("6f1c1c1e-secret-person").unwrap();
+        let origin = Origin::Cloud {
+            answer: Some(serde_json::json!({"preferences": {}})),
+            token: Some(SessionToken {
+                token: "tok".to_owned(),
+                expires_unix: 9,
+            }),
+        };
+        let mut s = Session::applying(&key, "production", origin, Some("Alex"), 1);
+        s.phase = Phase::Active;
+        s
     }
 
     #[test]

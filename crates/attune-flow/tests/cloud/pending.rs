@@ -25,6 +25,20 @@ fn flow_for(root: &std::path::Path, url: &str) -> Flow {
     Flow::new(cfg, Paths::under(root)).unwrap()
 }
 
+/// The serial guard, a cloud that is down, a state dir, and a flow on them.
+fn setup() -> (
+    std::sync::MutexGuard<'static, ()>,
+    OutageCloud,
+    tempfile::TempDir,
+    Flow,
+) {
+    let serial = serial();
+    let cloud = OutageCloud::start("high_contrast");
+    let root = tempfile::tempdir().unwrap();
+    let flow = flow_for(root.path(), &cloud.url());
+    (serial, cloud, root, flow)
+}
+
 fn high_contrast() -> String {
     desktop().get("org.gnome.desktop.a11y.interface", "high-contrast")
 }
@@ -43,10 +57,7 @@ fn failed_key_in(flow: &Flow) -> (String, bool) {
 
 #[test]
 fn a_pending_key_in_is_carried_out_when_the_cloud_comes_back() {
-    let _serial = serial();
-    let cloud = OutageCloud::start("high_contrast");
-    let root = tempfile::tempdir().unwrap();
-    let flow = flow_for(root.path(), &cloud.url());
+    let (_serial, cloud, _root, flow) = setup();
     flow.set_reconnects_in_background(true);
     let before = high_contrast();
 
@@ -91,10 +102,7 @@ fn assert_dropped(flow: &Flow, cloud: &OutageCloud, drop: impl FnOnce(&Flow)) {
 
 #[test]
 fn a_pending_key_in_is_dropped_by_another_key_event_or_when_it_runs_out() {
-    let _serial = serial();
-    let cloud = OutageCloud::start("high_contrast");
-    let root = tempfile::tempdir().unwrap();
-    let flow = flow_for(root.path(), &cloud.url());
+    let (_serial, cloud, root, flow) = setup();
 
     // Cancelled: the listener queue does this for every key event, a pulled stick included.
     assert_dropped(&flow, &cloud, Flow::cancel_pending_key_in);
@@ -109,10 +117,7 @@ fn a_pending_key_in_is_dropped_by_another_key_event_or_when_it_runs_out() {
 
 #[test]
 fn a_command_that_exits_promises_nothing_and_keeps_nothing_pending() {
-    let _serial = serial();
-    let cloud = OutageCloud::start("high_contrast");
-    let root = tempfile::tempdir().unwrap();
-    let flow = flow_for(root.path(), &cloud.url());
+    let (_serial, _cloud, _root, flow) = setup();
 
     let (message, keeps_trying) = failed_key_in(&flow);
     assert!(!keeps_trying);
