@@ -326,6 +326,23 @@ fn on_cloud_answer(
     Ok((sess, rows))
 }
 
+/// The cloud does not accept this key: its cache entry is purged, and whatever was applied
+/// before the cloud was asked is undone. Nothing of it stays on this computer.
+fn reject(
+    flow: &Flow,
+    key: &Key,
+    cache: Option<&PrefCache>,
+    applied_first: bool,
+) -> Result<(), FlowError> {
+    if let Some(c) = cache {
+        let _ = c.purge(key);
+    }
+    if applied_first {
+        flow.undo_locked()?;
+    }
+    Ok(())
+}
+
 /// What a key-in had when the cloud failed.
 struct Failed<'a> {
     cache: Option<&'a PrefCache>,
@@ -378,13 +395,7 @@ fn on_cloud_failure(
             Ok((sess, rows, text))
         }
         (plan::AfterFailure::Reject, from_cache, _) => {
-            // Key rejected: purge its cache, apply nothing.
-            if let Some(c) = had.cache {
-                let _ = c.purge(key);
-            }
-            if from_cache.is_some() {
-                flow.undo_locked()?;
-            }
+            reject(flow, key, had.cache, from_cache.is_some())?;
             Err(FlowError::KeyRejected {
                 message: msg.text(&Fallback::Nothing),
             })
@@ -605,32 +616,14 @@ fn flush(flow: &Flow, sess: &mut crate::session::Session, key: &Key, outbox: &Ou
     let Ok(rt) = runtime(flow) else {
         return;
     };
-    let mut token = crate::cloud::Token::new(
+    let held = crate::cloud::Token::new(
         tok,
         Duration::from_secs(exp.saturating_sub(flow.clock.now_unix())),
         tokio::time::Instant::now(),
     );
-    if token.needs_renewal(tokio::time::Instant::now()) {
-        // An expired (or nearly expired) token is renewed, not sent to fail: only a 401 on a
-        // token that has not expired is the stale-token case.
-        match rt.block_on(client.token(key, client.deadline_from_now())) {
-            Ok(t) => {
-                if let Origin::Cloud { token: held, .. } = &mut sess.origin {
-                    *held = Some(SessionToken {
-                        token: t.expose().to_owned(),
-                        expires_unix: flow.clock.now_unix().saturating_add(t.expires_in.as_secs()),
-                    });
-                }
-                token = t;
-            }
-            Err(e) => {
-                tracing::warn!(key = %key, failure = e.kind.code(), "cannot renew the token; changes kept in the outbox");
-                sess.connectivity = Some(crate::plan::connectivity(&e.kind));
-                sess.reason = Some(e.kind.code().to_owned());
-                return;
-            }
-        }
-    }
+    let Some(token) = usable_token(flow, sess, key, held, client, rt) else {
+        return;
+    };
     for change in outbox.list() {
         // GPII's PUT body is a preference set without its `flat` wrapper (FlowManager.md).
         let body = serde_json::json!({"contexts": {DEFAULT_CONTEXT: {"preferences": {change.term.as_str(): change.value}}}});
@@ -655,6 +648,39 @@ fn flush(flow: &Flow, sess: &mut crate::session::Session, key: &Key, outbox: &Ou
                 }
                 break;
             }
+        }
+    }
+}
+
+/// The session's token, renewed first when it has run out or nearly (an expired token is
+/// renewed, not sent to fail: only a 401 on a token that has not expired is the stale-token
+/// case). `None`: it could not be renewed; the session says why.
+fn usable_token(
+    flow: &Flow,
+    sess: &mut Session,
+    key: &Key,
+    held: crate::cloud::Token,
+    client: &CloudClient,
+    rt: &CloudRuntime,
+) -> Option<crate::cloud::Token> {
+    if !held.needs_renewal(tokio::time::Instant::now()) {
+        return Some(held);
+    }
+    match rt.block_on(client.token(key, client.deadline_from_now())) {
+        Ok(t) => {
+            if let Origin::Cloud { token, .. } = &mut sess.origin {
+                *token = Some(SessionToken {
+                    token: t.expose().to_owned(),
+                    expires_unix: flow.clock.now_unix().saturating_add(t.expires_in.as_secs()),
+                });
+            }
+            Some(t)
+        }
+        Err(e) => {
+            tracing::warn!(key = %key, failure = e.kind.code(), "cannot renew the token; changes kept in the outbox");
+            sess.connectivity = Some(crate::plan::connectivity(&e.kind));
+            sess.reason = Some(e.kind.code().to_owned());
+            None
         }
     }
 }
