@@ -24,11 +24,13 @@ pub enum ErrorKind {
     NotAvailable,
     DataInvalid,
     Paths,
+    SnapsetInvalid,
+    SnapsetConflict,
     Internal,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 17] = [
+    pub const ALL: [ErrorKind; 19] = [
         ErrorKind::KeyInvalid,
         ErrorKind::UnknownSnapset,
         ErrorKind::Busy,
@@ -45,6 +47,8 @@ impl ErrorKind {
         ErrorKind::NotAvailable,
         ErrorKind::DataInvalid,
         ErrorKind::Paths,
+        ErrorKind::SnapsetInvalid,
+        ErrorKind::SnapsetConflict,
         ErrorKind::Internal,
     ];
 
@@ -67,6 +71,8 @@ impl ErrorKind {
             ErrorKind::NotAvailable => "not_available",
             ErrorKind::DataInvalid => "data_invalid",
             ErrorKind::Paths => "paths",
+            ErrorKind::SnapsetInvalid => "snapset_invalid",
+            ErrorKind::SnapsetConflict => "snapset_conflict",
             ErrorKind::Internal => "internal",
         }
     }

@@ -30,11 +30,12 @@ macro_rules! say_raw {
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
-  1  an unexpected error (the message says what)
+  1  an unexpected error (the message says what); for `snapsets check`: problems found
   2  bad command line
   3  keyed in, but some settings failed (the report says which)
   4  busy: another Attune process is keying in or out
-  5  invalid configuration (the message names the file and the field)
+  5  invalid configuration (the message names the file and the field), or a snapset file
+     that cannot be used or has another's name (the message names the files)
   6  unknown or invalid key / snapset
   7  some settings could not be put back (they stay in the journal and are retried)
   8  the settings journal could not be written, or is damaged (see recover
@@ -66,6 +67,19 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Subcommand)]
+enum SnapsetsAction {
+    /// Check snapset files as a linter would (exit 0: all good, 1: problems): JSON5 syntax with
+    /// line and column, GPII's `flat` structure, a display name and a comment header, a file name
+    /// that is a key, every term known to this computer's registry, every value within its
+    /// setting's range.
+    Check {
+        /// Snapset files, or folders (every *.json5 in them).
+        #[arg(required = true)]
+        paths: Vec<std::path::PathBuf>,
+    },
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum ProfileArg {
     Testing,
@@ -85,8 +99,13 @@ impl From<ProfileArg> for Profile {
 
 #[derive(Subcommand)]
 enum Command {
-    /// List the snapsets bundled with Attune (fixed, read-only preference sets).
-    Snapsets,
+    /// List the snapsets (fixed, read-only preference sets): the bundled ones, the site's folder
+    /// (/etc/attune/snapsets, or [snapsets] site_dir in the site file) and yours
+    /// (~/.config/attune/snapsets), with where each comes from.
+    Snapsets {
+        #[command(subcommand)]
+        action: Option<SnapsetsAction>,
+    },
     /// Key in: apply a person's preferences to this computer (in the testing profile, KEY names
     /// a snapset).
     KeyIn {
@@ -218,7 +237,7 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
     }
     // Every command first finishes what a crashed process left half done.
     let resumed = match &cli.command {
-        Command::Snapsets | Command::Recover { .. } => None,
+        Command::Snapsets { .. } | Command::Recover { .. } => None,
         _ => flow.resume()?,
     };
     if let Some(r) = &resumed {
@@ -227,17 +246,25 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
         }
     }
     match &cli.command {
-        Command::Snapsets => {
+        Command::Snapsets { action: None } => {
             let list = flow.snapsets()?;
             if cli.json {
                 print_json(&list);
             } else {
-                let w = list.iter().map(|s| s.key.len()).max().unwrap_or(0);
-                for s in list {
-                    say!("{:w$}  {}", s.key, s.name);
-                }
+                print_snapsets(&list);
             }
             Ok(0)
+        }
+        Command::Snapsets {
+            action: Some(SnapsetsAction::Check { paths }),
+        } => {
+            let reports = flow.check_snapsets(paths);
+            if cli.json {
+                print_json(&reports);
+            } else {
+                print_check(&reports);
+            }
+            Ok(if reports.iter().all(|r| r.ok()) { 0 } else { 1 })
         }
         Command::KeyIn { key } => {
             let mut out = flow.key_in(key)?;
@@ -329,6 +356,40 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
 }
 
 mod listen;
+
+/// `attune snapsets`: key, name, and where a folder snapset comes from; what is wrong with one
+/// that cannot be used.
+fn print_snapsets(list: &[attune_flow::SnapsetInfo]) {
+    let w = list.iter().map(|s| s.key.len()).max().unwrap_or(0);
+    for s in list {
+        let from = match s.origin {
+            attune_flow::SnapsetOrigin::Bundled => String::new(),
+            o => format!("  ({}: {})", o.as_str(), s.file),
+        };
+        say!("{:w$}  {}{from}", s.key, s.name);
+        if let Some(p) = &s.problem {
+            say!("{:w$}  cannot be used: {p}", "");
+        }
+    }
+}
+
+/// `attune snapsets check`: one line a problem, as compilers write them, then a summary.
+fn print_check(reports: &[attune_flow::SnapsetReport]) {
+    for r in reports {
+        for p in &r.problems {
+            say!(
+                "{}:{}:{}: {}: {}",
+                r.file,
+                p.line,
+                p.column,
+                p.rule,
+                p.message
+            );
+        }
+    }
+    let bad = reports.iter().filter(|r| !r.ok()).count();
+    say!("{} file(s) checked, {} with problems", reports.len(), bad);
+}
 
 fn print_json<T: Serialize>(v: &T) {
     let mut out = std::io::stdout().lock();

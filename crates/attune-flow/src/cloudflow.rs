@@ -533,7 +533,7 @@ fn set_in_snapset(
 ) -> Result<SetOutcome, FlowError> {
     let mut changes = sess.local_changes.clone();
     changes.insert(term.to_owned(), value.clone());
-    let prefs = snapset_with_changes(&sess.key, &changes)?;
+    let prefs = snapset_with_changes(flow, &sess.key, &changes)?;
     let device = flow.desktop.device_report(flow.registry());
     let outcome = match_and_transform(&prefs, DEFAULT_CONTEXT, flow.registry(), &device)?;
     let rows = flow.desktop.apply(&outcome.instructions)?;
@@ -552,19 +552,13 @@ fn set_in_snapset(
     })
 }
 
-/// The bundled snapset `key` with the session's local changes laid over its default context.
+/// The snapset `key` with the session's local changes laid over its default context.
 fn snapset_with_changes(
+    flow: &Flow,
     key: &str,
     changes: &std::collections::BTreeMap<String, serde_json::Value>,
 ) -> Result<PreferenceSet, FlowError> {
-    let set = attune_model::bundled::snapset(key)
-        .transpose()?
-        .ok_or_else(|| FlowError::UnknownSnapset {
-            available: attune_model::bundled::snapset_keys()
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
-        })?;
+    let set = flow.snapset(key)?;
     if changes.is_empty() {
         return Ok(set);
     }
@@ -585,10 +579,11 @@ fn snapset_with_changes(
 /// The default context's preferences in effect in a session: the cloud's (or cache's) answer
 /// with the changes made since, or the snapset with the changes made here.
 pub(crate) fn session_preferences(
+    flow: &Flow,
     sess: &crate::session::Session,
 ) -> Result<std::collections::BTreeMap<String, serde_json::Value>, FlowError> {
     let prefs = match (&sess.origin, sess.origin.answer()) {
-        (Origin::Snapset, _) => snapset_with_changes(&sess.key, &sess.local_changes)?,
+        (Origin::Snapset, _) => snapset_with_changes(flow, &sess.key, &sess.local_changes)?,
         (_, Some(answer)) => PreferenceSet::from_value_named(
             serde_json::json!({"flat": answer["preferences"].clone()}),
             "preferences in this session",

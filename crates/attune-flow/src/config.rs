@@ -96,6 +96,7 @@ pub struct Config {
     pub resilience: ResilienceConfig,
     pub cache: CacheConfig,
     pub local_api: LocalApiConfig,
+    pub snapsets: SnapsetsConfig,
     /// Which files contributed, in order (for `attune doctor` and diagnostics).
     pub sources: Vec<String>,
 }
@@ -235,6 +236,28 @@ pub enum ConfigError {
     },
 }
 
+/// Where the testers' snapsets live besides the bundled ones (site file only).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnapsetsConfig {
+    /// The site's snapset folder (the user's is `<config dir>/snapsets`).
+    pub site_dir: PathBuf,
+    /// Whether a folder snapset may replace another of the same name (the user's over the
+    /// site's, either over a bundled one). Off: the same name twice is an error naming both.
+    pub allow_override: bool,
+}
+
+/// The site's snapset folder unless the site file names another.
+pub const SITE_SNAPSETS_DIR: &str = "/etc/attune/snapsets";
+
+impl Default for SnapsetsConfig {
+    fn default() -> Self {
+        SnapsetsConfig {
+            site_dir: PathBuf::from(SITE_SNAPSETS_DIR),
+            allow_override: false,
+        }
+    }
+}
+
 /// One layer as written in a file: every field optional, unknown fields rejected.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -244,6 +267,15 @@ struct Layer {
     resilience: Option<ResilienceLayer>,
     cache: Option<CacheLayer>,
     local_api: Option<LocalApiLayer>,
+    snapsets: Option<SnapsetsLayer>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnapsetsLayer {
+    site_dir: Option<PathBuf>,
+    #[serde(rename = "override")]
+    allow_override: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -509,6 +541,12 @@ impl Config {
                         field: "cloud.allow_insecure_http".to_owned(),
                     });
                 }
+                if l.snapsets.is_some() {
+                    return Err(ConfigError::SiteOnly {
+                        source_name: name,
+                        field: "snapsets".to_owned(),
+                    });
+                }
                 layers.push((name, l));
             }
         }
@@ -597,6 +635,7 @@ impl Config {
                 enabled: profile != Profile::Production,
                 listen: "127.0.0.1:8081".to_owned(),
             },
+            snapsets: SnapsetsConfig::default(),
             sources: vec![format!("built-in defaults ({profile})")],
         }
     }
@@ -616,6 +655,10 @@ impl Config {
             set(&mut self.cloud.use_system_proxy, c.use_system_proxy);
             set(&mut self.cloud.ca_file, c.ca_file.map(Some));
             set(&mut self.cloud.allow_insecure_http, c.allow_insecure_http);
+        }
+        if let Some(sn) = l.snapsets {
+            set(&mut self.snapsets.site_dir, sn.site_dir);
+            set(&mut self.snapsets.allow_override, sn.allow_override);
         }
         if let Some(r) = l.resilience {
             let z = &mut self.resilience;

@@ -18,6 +18,7 @@ use crate::messages::Message;
 use crate::paths::Paths;
 use crate::report::{self, ReportRow};
 use crate::session::{self, Connectivity, Origin, Phase, Session, Source};
+use crate::snapsets::{Catalog, SnapsetInfo, SnapsetReport};
 
 /// How long a command waits for another process holding the state lock.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
@@ -79,13 +80,6 @@ pub enum FlowEvent {
     },
     /// Everything this session applied has been put back.
     Restored { settings: usize },
-}
-
-/// A bundled snapset, as listed to people and scripts.
-#[derive(Debug, Clone, Serialize)]
-pub struct SnapsetInfo {
-    pub key: String,
-    pub name: String,
 }
 
 /// What a key-in did.
@@ -376,19 +370,36 @@ impl Flow {
     }
 
     /// The bundled snapsets, by key.
+    /// Every snapset a key can name here: the bundled ones and the site's and the user's
+    /// folders, each once, with where it comes from and why it cannot be used, if it cannot.
     pub fn snapsets(&self) -> Result<Vec<SnapsetInfo>, FlowError> {
-        let mut out = Vec::new();
-        for s in bundled::snapsets() {
-            let name = match bundled::snapset(s.key) {
-                Some(set) => set?.name().unwrap_or(s.key).to_owned(),
-                None => s.key.to_owned(),
-            };
-            out.push(SnapsetInfo {
-                key: s.key.to_owned(),
-                name,
-            });
+        let catalog = Catalog::load(&self.config, &self.paths);
+        for why in catalog.unreadable() {
+            tracing::warn!(folder = %why, "a snapset folder cannot be read");
         }
-        Ok(out)
+        Ok(catalog.list())
+    }
+
+    /// Checks snapset files (each file named, each `*.json5` of a folder named) against this
+    /// computer's registry, as `attune snapsets check` does.
+    pub fn check_snapsets(&self, paths: &[std::path::PathBuf]) -> Vec<SnapsetReport> {
+        crate::snapsets::files_to_check(paths)
+            .iter()
+            .map(|f| crate::snapsets::check_file(f, &self.registry))
+            .collect()
+    }
+
+    /// The snapset `key` names (bundled or from a folder).
+    pub(crate) fn snapset(
+        &self,
+        key: &str,
+    ) -> Result<attune_model::prefs::PreferenceSet, FlowError> {
+        let catalog = Catalog::load(&self.config, &self.paths);
+        catalog.get(key).unwrap_or_else(|| {
+            Err(FlowError::UnknownSnapset {
+                available: catalog.keys(),
+            })
+        })
     }
 
     pub(crate) fn lock(&self) -> Result<StateLock, FlowError> {
@@ -451,13 +462,21 @@ impl Flow {
     ) -> Result<KeyInOutcome, FlowError> {
         let key = key.clone();
 
-        let snapset = bundled::snapset(key.expose()).transpose()?;
+        let catalog = Catalog::load(&self.config, &self.paths);
+        let snapset = catalog.get(key.expose()).transpose();
+        let snapset = match (self.config.profile, snapset) {
+            (_, Ok(s)) => s,
+            // A broken or shadowed snapset is the key-in's error where it is all there is;
+            // in the cloud profiles it is only the fallback, and the cloud is still asked.
+            (Profile::Testing, Err(e)) => return Err(e),
+            (_, Err(e)) => {
+                tracing::warn!(error = %e, "the snapset of this key's name cannot be used");
+                None
+            }
+        };
         if self.config.profile == Profile::Testing && snapset.is_none() {
             return Err(FlowError::UnknownSnapset {
-                available: bundled::snapset_keys()
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect(),
+                available: catalog.keys(),
             });
         }
 
@@ -736,7 +755,7 @@ impl Flow {
         else {
             return Ok(None);
         };
-        Ok(Some(crate::cloudflow::session_preferences(&s)?))
+        Ok(Some(crate::cloudflow::session_preferences(self, &s)?))
     }
 
     /// The newest `limit` cloud calls made on this computer, oldest first (Diagnostics).

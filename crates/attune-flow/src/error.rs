@@ -60,6 +60,20 @@ pub enum FlowError {
     CloudAnswer(#[source] attune_model::ModelError),
     #[error("{message}")]
     ReadOnly { message: String },
+    /// A snapset file that cannot be used.
+    #[error("snapset {file}: {detail}")]
+    BadSnapset { file: String, detail: String },
+    /// Two snapset files have the same name, and the site has not said one may replace another.
+    #[error(
+        "two snapsets are named `{key}`: {first} and {second}. Rename one, or let folder \
+         snapsets replace others of the same name with `override = true` under [snapsets] in the \
+         site file"
+    )]
+    SnapsetShadowed {
+        key: String,
+        first: String,
+        second: String,
+    },
 }
 
 impl FlowError {
@@ -85,6 +99,8 @@ impl FlowError {
             FlowError::Offline { .. } => "offline",
             FlowError::CloudAnswer(_) => "malformed",
             FlowError::ReadOnly { .. } => "read_only",
+            FlowError::BadSnapset { .. } => "snapset_invalid",
+            FlowError::SnapsetShadowed { .. } => "snapset_conflict",
         }
     }
 
@@ -93,6 +109,7 @@ impl FlowError {
         match self {
             FlowError::Busy(crate::lock::LockError::Busy { .. }) => 4,
             FlowError::Config(_) | FlowError::CloudConfig(_) => 5,
+            FlowError::BadSnapset { .. } | FlowError::SnapsetShadowed { .. } => 5,
             FlowError::KeyRejected { .. } => 6,
             FlowError::Offline { .. } => 10,
             FlowError::ReadOnly { .. } => 11,

@@ -22,6 +22,7 @@ mod plan;
 pub mod report;
 mod sealed;
 mod session;
+mod snapsets;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use cloudflow::SetOutcome;
@@ -29,10 +30,11 @@ pub use config::{Config, Profile};
 pub use desktop::{Desktop, Doctor, Restored, SettingsDesktop, SolutionSupport};
 pub use engine::{
     Appearance, DiscardOutcome, Flow, FlowEvent, KeyInOutcome, Observer, RecoverOutcome, SaveKind,
-    SaveState, SnapsetInfo, State, Status,
+    SaveState, State, Status,
 };
 pub use error::FlowError;
 pub use lock::LockError;
 pub use outbox::OutboxError;
 pub use paths::Paths;
 pub use session::{Connectivity, Phase, Source};
+pub use snapsets::{SnapsetInfo, SnapsetOrigin, SnapsetProblem, SnapsetReport};

@@ -14,4 +14,5 @@ mod listen;
 mod pending;
 mod real_cloud;
 mod reconnect;
+mod snapset_folders;
 mod token_revoke;
