@@ -57,7 +57,7 @@ pub(crate) fn utf8_text<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str, Mode
 }
 
 /// A JSON value's type, as error messages name it ("a number", "an object", …).
-pub(crate) fn json_type_name(v: &Value) -> &'static str {
+pub fn json_type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
