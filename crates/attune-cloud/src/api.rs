@@ -812,25 +812,15 @@ async fn save_preferences(st: &AppState, key: &str, body: &Value) -> Result<(), 
                         timestamp_updated: Some(now.clone()),
                         ..k
                     },
-                    _ => GpiiKeyDoc {
-                        id: key.to_owned(),
-                        prefs_safe_id: Some(safe_id.clone()),
-                        prefs_set_id: Some(DEFAULT_CONTEXT.to_owned()),
-                        revoked: false,
-                        revoked_reason: None,
-                        timestamp_created: Some(now.clone()),
-                        timestamp_updated: None,
-                    },
+                    _ => GpiiKeyDoc::new(key, &safe_id, &now),
                 };
-                let safe = PrefsSafeDoc {
-                    id: safe_id,
-                    prefs_safe_type: PrefsSafeType::User,
-                    name: None,
-                    preferences: within_stored_limit(preferences::merged_preferences(None, body))?,
-                    timestamp_created: Some(now),
-                    timestamp_updated: None,
-                    rev: 0,
-                };
+                let safe = PrefsSafeDoc::new(
+                    safe_id,
+                    PrefsSafeType::User,
+                    None,
+                    within_stored_limit(preferences::merged_preferences(None, body))?,
+                    now,
+                );
                 st.store.create_prefs_for_key(key_doc, safe).await
             }
         };

@@ -20,15 +20,7 @@ fn ok<T>(r: Result<T, StoreError>, what: &str) -> T {
 
 /// A key document pointing at `prefsSafe-<id>`.
 pub fn key_doc(id: &str) -> GpiiKeyDoc {
-    GpiiKeyDoc {
-        id: id.to_owned(),
-        prefs_safe_id: Some(format!("prefsSafe-{id}")),
-        prefs_set_id: Some("gpii-default".to_owned()),
-        revoked: false,
-        revoked_reason: None,
-        timestamp_created: Some("2020-01-01T00:00:00.000Z".to_owned()),
-        timestamp_updated: None,
-    }
+    GpiiKeyDoc::new(id, &format!("prefsSafe-{id}"), "2020-01-01T00:00:00.000Z")
 }
 
 /// A preferences safe with one common term.
