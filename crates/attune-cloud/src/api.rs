@@ -169,12 +169,7 @@ pub fn routes(limits: &Limits) -> Vec<(Method, &'static str, MethodRouter<St>)> 
         (
             Method::POST,
             "/access_token",
-            post(access_token)
-                .layer(DefaultBodyLimit::max(limits.max_token_bytes))
-                .layer(middleware::from_fn_with_state(
-                    limits.max_token_bytes,
-                    announced_length,
-                )),
+            limit_body(post(access_token), limits.max_token_bytes),
         ),
         (
             Method::POST,
@@ -185,14 +180,16 @@ pub fn routes(limits: &Limits) -> Vec<(Method, &'static str, MethodRouter<St>)> 
         (
             Method::PUT,
             "/{key}/settings",
-            put(put_settings)
-                .layer(DefaultBodyLimit::max(limits.max_put_bytes))
-                .layer(middleware::from_fn_with_state(
-                    limits.max_put_bytes,
-                    announced_length,
-                )),
+            limit_body(put(put_settings), limits.max_put_bytes),
         ),
     ]
+}
+
+/// `route` with bodies over `limit` bytes refused with 413 (see [`announced_length`]).
+fn limit_body(route: MethodRouter<St>, limit: usize) -> MethodRouter<St> {
+    route
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(limit, announced_length))
 }
 
 /// Bodies over `limit` bytes get 413: at once when `Content-Length` says so (without reading

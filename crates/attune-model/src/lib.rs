@@ -67,3 +67,28 @@ pub fn json_type_name(v: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+/// Whether `a` and `b` are the same JSON: arrays element by element, objects key by key
+/// (in any order), numbers by `numbers_equal` (callers differ on `1` against `1.0` and on
+/// rounding), anything else exactly.
+pub fn json_equal_by(
+    a: &Value,
+    b: &Value,
+    numbers_equal: &impl Fn(&serde_json::Number, &serde_json::Number) -> bool,
+) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => numbers_equal(x, y),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|(p, q)| json_equal_by(p, q, numbers_equal))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal_by(v, w, numbers_equal)))
+        }
+        _ => a == b,
+    }
+}

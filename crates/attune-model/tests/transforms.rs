@@ -485,21 +485,10 @@ fn infusion(dir: &Path, jobs: &[Value]) -> Option<Vec<Value>> {
 /// Equal JSON, numbers within a few units in the last place: serde_json's default float parser
 /// (reading Node's answer) is not always correctly rounded.
 fn same_json(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            x == y || ((x - y) / y).abs() < 1e-15
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
-        }
-        _ => a == b,
-    }
+    attune_model::json_equal_by(a, b, &|x, y| {
+        let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+        x == y || ((x - y) / y).abs() < 1e-15
+    })
 }
 
 /// Differential check: Attune's transformer and Infusion's give the same settings and the same
