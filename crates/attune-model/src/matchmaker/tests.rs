@@ -88,6 +88,14 @@ fn run(preferences: Value, device: &DeviceReport) -> Outcome {
     match_and_transform(&prefs(preferences), "gpii-default", &registry(), device).unwrap()
 }
 
+/// Whether `solution` is to run, `None` when it has no launch instruction.
+fn launch_enabled(o: &Outcome, solution: &str) -> Option<bool> {
+    o.instructions.solutions[solution]
+        .launch
+        .as_ref()
+        .map(|l| l.enabled)
+}
+
 fn apps(o: &Outcome) -> Value {
     o.matchmaker_output["inferredConfiguration"]["gpii-default"]["applications"].clone()
 }
@@ -279,27 +287,13 @@ fn the_launch_wish_follows_the_enabled_term() {
         json!({MAG_ON: false, "http://registry.gpii.net/applications/org.example.magnifier": {MAG_ON: true}}),
         &all_installed(),
     );
-    assert!(
-        o.instructions.solutions["org.example.magnifier"]
-            .launch
-            .as_ref()
-            .unwrap()
-            .enabled
-    );
+    assert_eq!(launch_enabled(&o, "org.example.magnifier"), Some(true));
     // Without an /enabled term a chosen solution is active, so it runs.
     let o = run(json!({MAG: 2}), &all_installed());
-    assert!(
-        o.instructions.solutions["org.example.magnifier"]
-            .launch
-            .as_ref()
-            .unwrap()
-            .enabled
-    );
+    assert_eq!(launch_enabled(&o, "org.example.magnifier"), Some(true));
     // A solution without launch handlers has no launch instruction.
     let o = run(json!({FONT: 24}), &all_installed());
-    assert!(o.instructions.solutions["org.example.desktop"]
-        .launch
-        .is_none());
+    assert_eq!(launch_enabled(&o, "org.example.desktop"), None);
 }
 
 #[test]
