@@ -92,6 +92,18 @@ fn error(data_path: &[&str], schema_path: &[&str], rule: Value, message: String)
     })
 }
 
+/// The schema path of `rest` within a context's properties.
+fn in_a_context<'a>(rest: &[&'a str]) -> Vec<&'a str> {
+    let mut path = vec![
+        "properties",
+        "contexts",
+        "additionalProperties",
+        "properties",
+    ];
+    path.extend_from_slice(rest);
+    path
+}
+
 /// The error for `got` where `expected` ("object" or "string") must be: "{what} must be an
 /// object, got a number."
 fn wrong_type(
@@ -188,14 +200,7 @@ pub fn validate_body(body: &Value, registry: &SolutionsRegistry) -> Vec<Value> {
             if !name.is_string() {
                 errors.push(wrong_type(
                     &["contexts", ctx_name, "name"],
-                    &[
-                        "properties",
-                        "contexts",
-                        "additionalProperties",
-                        "properties",
-                        "name",
-                        "type",
-                    ],
+                    &in_a_context(&["name", "type"]),
                     &format!("The name of context `{ctx_name}`"),
                     "string",
                     name,
@@ -205,14 +210,7 @@ pub fn validate_body(body: &Value, registry: &SolutionsRegistry) -> Vec<Value> {
         let Some(prefs) = ctx.get("preferences") else {
             errors.push(error(
                 &["contexts", ctx_name, "preferences"],
-                &[
-                    "properties",
-                    "contexts",
-                    "additionalProperties",
-                    "properties",
-                    "preferences",
-                    "required",
-                ],
+                &in_a_context(&["preferences", "required"]),
                 json!({"required": true}),
                 format!("Context `{ctx_name}` needs `preferences` (an object of term → value)."),
             ));
@@ -221,14 +219,7 @@ pub fn validate_body(body: &Value, registry: &SolutionsRegistry) -> Vec<Value> {
         let Some(prefs) = prefs.as_object() else {
             errors.push(wrong_type(
                 &["contexts", ctx_name, "preferences"],
-                &[
-                    "properties",
-                    "contexts",
-                    "additionalProperties",
-                    "properties",
-                    "preferences",
-                    "type",
-                ],
+                &in_a_context(&["preferences", "type"]),
                 &format!("The preferences of context `{ctx_name}`"),
                 "object",
                 prefs,
@@ -240,7 +231,7 @@ pub fn validate_body(body: &Value, registry: &SolutionsRegistry) -> Vec<Value> {
             if !is_uri(term) {
                 errors.push(error(
                     &path,
-                    &["properties", "contexts", "additionalProperties", "properties", "preferences", "propertyNames", "format"],
+                    &in_a_context(&["preferences", "propertyNames", "format"]),
                     json!({"format": "uri"}),
                     format!("Preference term `{term}` must be a URI such as http://registry.gpii.net/common/fontSize."),
                 ));

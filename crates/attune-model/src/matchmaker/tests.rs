@@ -373,36 +373,29 @@ fn a_cloud_answer_gives_the_same_instructions_as_a_local_match() {
     );
 }
 
+/// The error for a cloud answer `answer`, read for the default context.
+fn cloud_answer_error(answer: Value) -> String {
+    instructions_from_cloud_answer(&answer, "gpii-default", &registry(), "cloud answer")
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
 fn a_malformed_cloud_answer_is_named() {
-    let e = instructions_from_cloud_answer(
-        &json!({"preferences": {}}),
-        "gpii-default",
-        &registry(),
-        "cloud answer",
-    )
-    .unwrap_err();
+    let e = cloud_answer_error(json!({"preferences": {}}));
     assert_eq!(
-        e.to_string(),
+        e,
         "cloud answer: wrong shape at `matchMakerOutput`: missing"
     );
-    let e = instructions_from_cloud_answer(
-        &json!({"matchMakerOutput": {"inferredConfiguration": {"gpii-default": {"applications": 3}}}}),
-        "gpii-default",
-        &registry(),
-        "cloud answer",
-    )
-    .unwrap_err();
-    assert!(e.to_string().contains("gpii-default.applications"), "{e}");
-    let e = instructions_from_cloud_answer(
-        &json!({"solutionsRegistryEntries": 3, "matchMakerOutput": {"inferredConfiguration": {}}}),
-        "gpii-default",
-        &registry(),
-        "cloud answer",
-    )
-    .unwrap_err();
+    let e = cloud_answer_error(
+        json!({"matchMakerOutput": {"inferredConfiguration": {"gpii-default": {"applications": 3}}}}),
+    );
+    assert!(e.contains("gpii-default.applications"), "{e}");
+    let e = cloud_answer_error(
+        json!({"solutionsRegistryEntries": 3, "matchMakerOutput": {"inferredConfiguration": {}}}),
+    );
     assert_eq!(
-        e.to_string(),
+        e,
         "cloud answer: wrong shape at `solutionsRegistryEntries`: expected an object of solution id → entry"
     );
 }
