@@ -54,6 +54,7 @@ use super::{
     AuthorizationDoc, ClientCredentialDoc, GpiiKeyDoc, Grant, OtherDoc, PrefsSafeDoc, Store,
     StoreError, StoreFuture,
 };
+use crate::uri::encode_component as encode;
 
 /// The database GPII's deployment uses, taken when the URL names none.
 pub const DEFAULT_DATABASE: &str = "gpii";
@@ -143,19 +144,6 @@ fn percent_decode(s: &str) -> Result<String, String> {
         }
     }
     String::from_utf8(out).map_err(|_| "credentials that are not UTF-8".to_owned())
-}
-
-/// `encodeURIComponent`: for document ids in paths and JSON keys in query strings.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 impl CouchUrl {

@@ -6,7 +6,9 @@ use attune_cloud::clock::SystemClock;
 use attune_cloud::store::sqlite::{self, SqliteStore};
 use attune_cloud::store::{PrefsSafeType, Store};
 
-use crate::common::{bin, dev_grant, fixtures, serve};
+use crate::common::{
+    bin, dev_grant, fixtures, serve, settings_url, token_at, DEV_ID, DEV_SECRET, GNOME_DEVICE,
+};
 
 #[tokio::test]
 async fn loading_gpii_files_twice_changes_nothing_the_second_time() {
@@ -246,21 +248,21 @@ fn the_dev_credential_works_only_while_serve_is_given_dev() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("c.db").display());
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let device = crate::common::percent_encode(crate::common::GNOME_DEVICE);
     let dev = serve(&["--dev", "--store", &store]);
-    let token = rt.block_on(async {
-        let r = dev_grant(&dev.url).await;
-        assert_eq!(r.status(), 200);
-        let v: serde_json::Value = r.json().await.unwrap();
-        v["access_token"].as_str().unwrap().to_owned()
-    });
+    let token = rt.block_on(token_at(
+        &reqwest::Client::new(),
+        &dev.url,
+        DEV_ID,
+        DEV_SECRET,
+        "large_text",
+    ));
     dev.stop();
 
     let plain = serve(&["--store", &store]);
     rt.block_on(async {
         assert_eq!(dev_grant(&plain.url).await.status(), 401, "dev grant");
         let r = reqwest::Client::new()
-            .get(format!("{}/large_text/settings/{device}", plain.url))
+            .get(settings_url(&plain.url, "large_text", GNOME_DEVICE))
             .bearer_auth(&token)
             .send()
             .await

@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{parts, percent_encode, Cloud, DEV_ID, DEV_SECRET};
+use crate::common::{parts, Cloud, DEV_ID, DEV_SECRET};
 
 fn assert_client_error(status: u16, body: &Value, what: &str) {
     assert!(
@@ -89,13 +89,7 @@ async fn random_device_segments_never_give_5xx() {
         let d: String = (0..len)
             .map(|_| alphabet[rng.random_range(0..alphabet.len())])
             .collect();
-        let r = c
-            .http
-            .get(c.url(&format!("/large_text/settings/{}", percent_encode(&d))))
-            .bearer_auth(&t)
-            .send()
-            .await
-            .unwrap();
+        let r = c.get_settings("large_text", &d, Some(&t)).await;
         assert!(r.status().as_u16() < 500, "{d:?}: {}", r.status());
     }
     c.stop().await;

@@ -11,6 +11,7 @@ use attune_cloud::clock::ManualClock;
 use attune_cloud::server;
 use attune_cloud::store::sqlite::SqliteStore;
 use attune_cloud::store::PrefsSafeType;
+use attune_cloud::uri::encode_component;
 use attune_testkit::serving::Serving;
 use serde_json::Value;
 
@@ -43,22 +44,12 @@ impl Cloud {
         let store = SqliteStore::open(&dir.path().join("cloud.db")).unwrap();
         let clock = Arc::new(ManualClock::new(1_700_000_000_000));
         admin::load_dev_data(&store, clock.as_ref()).await.unwrap();
-        admin::load(
-            &store,
-            &fixtures().join("dbData"),
-            PrefsSafeType::User,
-            clock.as_ref(),
-        )
-        .await
-        .unwrap();
-        admin::load(
-            &store,
-            &fixtures().join("prefs"),
-            PrefsSafeType::User,
-            clock.as_ref(),
-        )
-        .await
-        .unwrap();
+        for dir in ["dbData", "prefs"] {
+            let dir = fixtures().join(dir);
+            admin::load(&store, &dir, PrefsSafeType::User, clock.as_ref())
+                .await
+                .unwrap();
+        }
         let state = AppState::new(
             Arc::new(store.clone()),
             clock.clone(),
@@ -112,18 +103,7 @@ impl Cloud {
     }
 
     pub async fn token_as(&self, id: &str, secret: &str, key: &str) -> String {
-        let r = self
-            .token_form(&[
-                ("grant_type", "password"),
-                ("client_id", id),
-                ("client_secret", secret),
-                ("username", key),
-                ("password", "dummy"),
-            ])
-            .await;
-        assert_eq!(r.status(), 200, "token for {key} via {id}");
-        let v: Value = r.json().await.unwrap();
-        v["access_token"].as_str().unwrap().to_owned()
+        token_at(&self.http, &self.base, id, secret, key).await
     }
 
     pub async fn get_settings(
@@ -132,8 +112,7 @@ impl Cloud {
         device: &str,
         token: Option<&str>,
     ) -> reqwest::Response {
-        let path = format!("/{key}/settings/{}", percent_encode(device));
-        let mut req = self.http.get(self.url(&path));
+        let mut req = self.http.get(settings_url(&self.base, key, device));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -157,17 +136,49 @@ impl Cloud {
     }
 }
 
-/// `encodeURIComponent`, as GPII clients encode the device segment.
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// `GET /{key}/settings/{device}` at `base`, the device encoded as GPII's clients do.
+pub fn settings_url(base: &str, key: &str, device: &str) -> String {
+    format!("{base}/{key}/settings/{}", encode_component(device))
+}
+
+/// The fields of a password grant for `key` as client `id` (GPII ignores the password).
+pub fn password_grant<'a>(id: &'a str, secret: &'a str, key: &'a str) -> [(&'a str, &'a str); 5] {
+    [
+        ("grant_type", "password"),
+        ("client_id", id),
+        ("client_secret", secret),
+        ("username", key),
+        ("password", "dummy"),
+    ]
+}
+
+/// A password grant for `key` as client `id`, POSTed as a form to the server at `base`.
+pub async fn grant_at(
+    http: &reqwest::Client,
+    base: &str,
+    id: &str,
+    secret: &str,
+    key: &str,
+) -> reqwest::Response {
+    http.post(format!("{base}/access_token"))
+        .form(&password_grant(id, secret, key))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A token for `key` as client `id` from the server at `base`; panics unless granted.
+pub async fn token_at(
+    http: &reqwest::Client,
+    base: &str,
+    id: &str,
+    secret: &str,
+    key: &str,
+) -> String {
+    let r = grant_at(http, base, id, secret, key).await;
+    assert_eq!(r.status(), 200, "token for {key} via {id} at {base}");
+    let v: Value = r.json().await.unwrap();
+    v["access_token"].as_str().unwrap().to_owned()
 }
 
 /// Status, `X-Attune-Api` header and JSON body of a response.
@@ -204,16 +215,12 @@ pub fn serve(args: &[&str]) -> Serving {
 
 /// A password grant with the dev credential (`serve --dev`) for `large_text`.
 pub async fn dev_grant(base: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{base}/access_token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", DEV_ID),
-            ("client_secret", DEV_SECRET),
-            ("username", "large_text"),
-            ("password", "x"),
-        ])
-        .send()
-        .await
-        .unwrap()
+    grant_at(
+        &reqwest::Client::new(),
+        base,
+        DEV_ID,
+        DEV_SECRET,
+        "large_text",
+    )
+    .await
 }

@@ -23,7 +23,7 @@ use attune_cloud::store::Store;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{admin, percent_encode, DEV_ID, DEV_SECRET, GNOME_DEVICE};
+use crate::common::{admin, settings_url, token_at, DEV_ID, DEV_SECRET, GNOME_DEVICE};
 use attune_testkit::gpii::COUCH_PACKAGES;
 use attune_testkit::serving::Serving;
 
@@ -134,29 +134,12 @@ fn serve(store: &str) -> Serving {
 }
 
 async fn token(http: &reqwest::Client, base: &str, key: &str) -> String {
-    let r = http
-        .post(format!("{base}/access_token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", DEV_ID),
-            ("client_secret", DEV_SECRET),
-            ("username", key),
-            ("password", "x"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "token for {key} at {base}");
-    let v: Value = r.json().await.unwrap();
-    v["access_token"].as_str().unwrap().to_owned()
+    token_at(http, base, DEV_ID, DEV_SECRET, key).await
 }
 
 async fn get_settings(http: &reqwest::Client, base: &str, key: &str, t: &str) -> (u16, Value) {
     let r = http
-        .get(format!(
-            "{base}/{key}/settings/{}",
-            percent_encode(GNOME_DEVICE)
-        ))
+        .get(settings_url(base, key, GNOME_DEVICE))
         .bearer_auth(t)
         .send()
         .await
@@ -318,23 +301,7 @@ async fn admin_commands_work_on_couchdb_and_a_restore_makes_later_tokens_stale()
     // After the backup: a token for the site credential, and a PUT.
     let p = serve(&store);
     let http = reqwest::Client::new();
-    let r = http
-        .post(format!("{}/access_token", p.url))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", "school-7"),
-            ("client_secret", secret.as_str()),
-            ("username", "alice"),
-            ("password", "x"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let t = r.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let t = token_at(&http, &p.url, "school-7", &secret, "alice").await;
     assert_eq!(get_settings(&http, &p.url, "alice", &t).await.0, 200);
     drop(p);
 
@@ -476,10 +443,7 @@ async fn couchdb_down_slow_or_broken_gives_503_fast_and_the_server_recovers() {
         ] {
             let start = Instant::now();
             let r = http
-                .get(format!(
-                    "{base}/large_text/settings/{}",
-                    percent_encode(GNOME_DEVICE)
-                ))
+                .get(settings_url(&base, "large_text", GNOME_DEVICE))
                 .bearer_auth(&t)
                 .send()
                 .await
