@@ -4,13 +4,14 @@
 
 use std::sync::Arc;
 
-use attune_cloud::api::{AppState, Limits};
+use attune_cloud::api::Limits;
 use attune_cloud::auth::LimitPolicy;
-use attune_cloud::clock::SystemClock;
 use attune_cloud::store::{Store, StoreError, StoreFuture};
 use serde_json::{json, Value};
 
-use crate::common::{parts, password_grant, Cloud, DEV_ID, DEV_SECRET, GNOME_DEVICE};
+use crate::common::{
+    parts, password_grant, send_as, serve_store, Cloud, DEV_ID, DEV_SECRET, GNOME_DEVICE,
+};
 
 const UNAUTHORIZED: &str = r#"{"isError":true,"message":"Unauthorized"}"#;
 
@@ -478,11 +479,7 @@ async fn a_token_lives_3600_seconds() {
 }
 
 async fn revoke(c: &Cloud, bearer: Option<&str>) -> reqwest::Response {
-    let mut req = c.http.post(c.url("/access_token/revoke"));
-    if let Some(t) = bearer {
-        req = req.bearer_auth(t);
-    }
-    req.send().await.unwrap()
+    send_as(c.http.post(c.url("/access_token/revoke")), bearer).await
 }
 
 #[tokio::test]
@@ -855,19 +852,11 @@ fn down<T: Send + 'static>() -> StoreFuture<'static, T> {
 
 #[tokio::test]
 async fn a_store_that_is_down_gives_503_with_retry_after_never_500() {
-    let state = AppState::new(
+    let base = serve_store(
         Arc::new(DownStore),
-        Arc::new(SystemClock),
         attune_cloud::server::bundled_registries().unwrap(),
-        Limits::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(attune_cloud::server::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
+    )
+    .await;
     let http = reqwest::Client::new();
     let ready = http.get(format!("{base}/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 503);

@@ -1,16 +1,17 @@
 //! Shared helpers: a real attune-cloud on 127.0.0.1:0 with a temp SQLite store, the dev data,
 //! the fixtures in `tests/fixtures`, and a clock the test moves.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
 use attune_cloud::admin;
 use attune_cloud::api::{AppState, Limits};
 use attune_cloud::clock::ManualClock;
+use attune_cloud::registries::Registries;
 use attune_cloud::server;
 use attune_cloud::store::sqlite::SqliteStore;
-use attune_cloud::store::PrefsSafeType;
+use attune_cloud::store::{PrefsSafeType, Store};
 use attune_cloud::uri::encode_component;
 use attune_testkit::serving::Serving;
 use serde_json::Value;
@@ -112,11 +113,7 @@ impl Cloud {
         device: &str,
         token: Option<&str>,
     ) -> reqwest::Response {
-        let mut req = self.http.get(settings_url(&self.base, key, device));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        req.send().await.unwrap()
+        send_as(self.http.get(settings_url(&self.base, key, device)), token).await
     }
 
     pub async fn put_settings(
@@ -125,15 +122,33 @@ impl Cloud {
         body: &Value,
         token: Option<&str>,
     ) -> reqwest::Response {
-        let mut req = self
-            .http
-            .put(self.url(&format!("/{key}/settings")))
-            .json(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        req.send().await.unwrap()
+        let url = self.url(&format!("/{key}/settings"));
+        send_as(self.http.put(url).json(body), token).await
     }
+}
+
+/// Serves `state` on 127.0.0.1:0 for the rest of the test; its base URL.
+pub async fn serve_state(state: Arc<AppState>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(server::serve(listener, state, std::future::pending()));
+    base
+}
+
+/// Serves `store` with `registries` (the system clock, default limits) on 127.0.0.1:0 for the
+/// rest of the test; its base URL.
+pub async fn serve_store(store: Arc<dyn Store>, registries: impl Into<Registries>) -> String {
+    let clock = Arc::new(attune_cloud::clock::SystemClock);
+    serve_state(AppState::new(store, clock, registries, Limits::default())).await
+}
+
+/// Sends `req`, with `token` as its bearer token when there is one.
+pub async fn send_as(req: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::Response {
+    let req = match token {
+        Some(t) => req.bearer_auth(t),
+        None => req,
+    };
+    req.send().await.unwrap()
 }
 
 /// `GET /{key}/settings/{device}` at `base`, the device encoded as GPII's clients do.
@@ -201,6 +216,47 @@ pub fn bin() -> Command {
 /// `attune-cloud ARGS…`, which must succeed; its output.
 pub fn admin(args: &[&str]) -> String {
     attune_testkit::process::run(bin().args(args))
+}
+
+/// `attune-cloud load --store STORE DIR`; its report.
+pub fn admin_load(store: &str, dir: &Path) -> String {
+    admin(&["load", "--store", store, dir.to_str().unwrap()])
+}
+
+/// `attune-cloud keys generate` of `count` keys into `dir/keys.csv`; the keys it wrote.
+pub fn admin_generate_keys(store: &str, count: usize, dir: &Path) -> Vec<String> {
+    let csv = dir.join("keys.csv");
+    let count = count.to_string();
+    admin(&[
+        "keys",
+        "generate",
+        "--store",
+        store,
+        "--count",
+        &count,
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("key"), "{text}");
+    lines.map(str::to_owned).collect()
+}
+
+/// `attune-cloud backup --store STORE --out OUT`; its report.
+pub fn admin_backup(store: &str, out: &Path) -> String {
+    admin(&["backup", "--store", store, "--out", out.to_str().unwrap()])
+}
+
+/// `attune-cloud restore --store STORE --from FROM`; its report.
+pub fn admin_restore(store: &str, from: &Path) -> String {
+    admin(&[
+        "restore",
+        "--store",
+        store,
+        "--from",
+        from.to_str().unwrap(),
+    ])
 }
 
 /// `attune-cloud serve ARGS… --listen 127.0.0.1:0`, running (see the kit's [`Serving`]).

@@ -9,12 +9,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use attune_cloud::api::{AppState, Limits};
 use attune_cloud::clock::SystemClock;
 use attune_cloud::server;
 use attune_cloud::store::contract;
@@ -23,11 +22,15 @@ use attune_cloud::store::Store;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{admin, settings_url, token_at, DEV_ID, DEV_SECRET, GNOME_DEVICE};
+use crate::common::{
+    admin, admin_backup, admin_generate_keys, admin_load, admin_restore, serve_store, settings_url,
+    token_at, DEV_ID, DEV_SECRET, GNOME_DEVICE,
+};
 use attune_testkit::gpii::COUCH_PACKAGES;
+use attune_testkit::process::Children;
 use attune_testkit::serving::Serving;
 
-pub fn enabled() -> bool {
+fn enabled() -> bool {
     let on = std::env::var("ATTUNE_GPII_INTEROP").as_deref() == Ok("1");
     if !on {
         eprintln!("skipped: set ATTUNE_GPII_INTEROP=1 (needs node, npm and the npm registry)");
@@ -73,17 +76,15 @@ fn install() -> PathBuf {
 /// A CouchDB-API server on loopback, stopped when dropped.
 pub struct CouchServer {
     pub url: String,
-    child: Child,
-}
-
-impl Drop for CouchServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    _child: Children,
 }
 
 impl CouchServer {
+    /// The stand-in, started, or `None` (the test skips) unless `ATTUNE_GPII_INTEROP=1`.
+    pub fn start_if_enabled() -> Option<CouchServer> {
+        enabled().then(CouchServer::start)
+    }
+
     pub fn start() -> CouchServer {
         let dir = install();
         let mut child = Command::new("node")
@@ -103,7 +104,7 @@ impl CouchServer {
             .to_owned();
         CouchServer {
             url: format!("http://127.0.0.1:{port}"),
-            child,
+            _child: Children(vec![child]),
         }
     }
 
@@ -115,10 +116,9 @@ impl CouchServer {
 
 #[tokio::test]
 async fn couchdb_store_passes_the_store_contract() {
-    if !enabled() {
+    let Some(couch) = CouchServer::start_if_enabled() else {
         return;
-    }
-    let couch = CouchServer::start();
+    };
     let n = AtomicUsize::new(0);
     contract::run_all(|| {
         let i = n.fetch_add(1, Ordering::SeqCst);
@@ -154,31 +154,14 @@ fn term(writer: usize, n: usize) -> String {
 
 #[tokio::test]
 async fn two_servers_on_one_couchdb_share_tokens_and_lose_no_write() {
-    if !enabled() {
+    let Some(couch) = CouchServer::start_if_enabled() else {
         return;
-    }
-    let couch = CouchServer::start();
+    };
     let store = format!("couchdb:{}/gpii", couch.url);
     let a = serve(&store);
     let b = serve(&store);
     let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("keys.csv");
-    admin(&[
-        "keys",
-        "generate",
-        "--store",
-        &store,
-        "--count",
-        "1",
-        "--out",
-        csv.to_str().unwrap(),
-    ]);
-    let key = std::fs::read_to_string(&csv)
-        .unwrap()
-        .lines()
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let key = admin_generate_keys(&store, 1, dir.path()).remove(0);
     let http = reqwest::Client::new();
 
     // A token from A is honoured by B, and the other way round.
@@ -233,33 +216,17 @@ async fn two_servers_on_one_couchdb_share_tokens_and_lose_no_write() {
 
 #[tokio::test]
 async fn admin_commands_work_on_couchdb_and_a_restore_makes_later_tokens_stale() {
-    if !enabled() {
+    let Some(couch) = CouchServer::start_if_enabled() else {
         return;
-    }
-    let couch = CouchServer::start();
+    };
     let store = format!("couchdb:{}/gpii", couch.url);
     let fixtures = crate::common::fixtures();
     let dir = tempfile::tempdir().unwrap();
 
-    admin(&[
-        "load",
-        "--store",
-        &store,
-        fixtures.join("dbData").to_str().unwrap(),
-    ]);
-    let out = admin(&[
-        "load",
-        "--store",
-        &store,
-        fixtures.join("dbData").to_str().unwrap(),
-    ]);
+    admin_load(&store, &fixtures.join("dbData"));
+    let out = admin_load(&store, &fixtures.join("dbData"));
     assert!(out.starts_with("0 created, 0 updated,"), "{out}");
-    admin(&[
-        "load",
-        "--store",
-        &store,
-        fixtures.join("prefs").to_str().unwrap(),
-    ]);
+    admin_load(&store, &fixtures.join("prefs"));
     let snippet = admin(&[
         "credentials",
         "create",
@@ -274,27 +241,10 @@ async fn admin_commands_work_on_couchdb_and_a_restore_makes_later_tokens_stale()
         .and_then(|l| l.strip_suffix('"'))
         .unwrap()
         .to_owned();
-    let csv = dir.path().join("keys.csv");
-    admin(&[
-        "keys",
-        "generate",
-        "--store",
-        &store,
-        "--count",
-        "3",
-        "--out",
-        csv.to_str().unwrap(),
-    ]);
-    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 4);
+    assert_eq!(admin_generate_keys(&store, 3, dir.path()).len(), 3);
 
     let backup = dir.path().join("backup.json");
-    let out = admin(&[
-        "backup",
-        "--store",
-        &store,
-        "--out",
-        backup.to_str().unwrap(),
-    ]);
+    let out = admin_backup(&store, &backup);
     assert!(out.contains("verified"), "{out}");
     assert!(dir.path().join("backup.json.sha256").exists());
 
@@ -306,13 +256,7 @@ async fn admin_commands_work_on_couchdb_and_a_restore_makes_later_tokens_stale()
     drop(p);
 
     // The restore drill: the server is stopped, the backup restored, the server started again.
-    let out = admin(&[
-        "restore",
-        "--store",
-        &store,
-        "--from",
-        backup.to_str().unwrap(),
-    ]);
+    let out = admin_restore(&store, &backup);
     assert!(out.contains("restored"), "{out}");
     let p = serve(&store);
     // The token was issued after the backup: it is gone, the client must key in again.
@@ -395,10 +339,9 @@ async fn fault_proxy(upstream: Arc<Mutex<String>>, mode: Arc<AtomicU8>) -> Strin
 
 #[tokio::test]
 async fn couchdb_down_slow_or_broken_gives_503_fast_and_the_server_recovers() {
-    if !enabled() {
+    let Some(couch) = CouchServer::start_if_enabled() else {
         return;
-    }
-    let couch = CouchServer::start();
+    };
     let mode = Arc::new(AtomicU8::new(Fault::Pass as u8));
     let upstream = Arc::new(Mutex::new(
         couch.url.trim_start_matches("http://").to_owned(),
@@ -416,15 +359,7 @@ async fn couchdb_down_slow_or_broken_gives_503_fast_and_the_server_recovers() {
     attune_cloud::admin::load_dev_data(&store, &SystemClock)
         .await
         .unwrap();
-    let state = AppState::new(
-        Arc::new(store),
-        Arc::new(SystemClock),
-        server::bundled_registries().unwrap(),
-        Limits::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(server::serve(listener, state, std::future::pending()));
+    let base = serve_store(Arc::new(store), server::bundled_registries().unwrap()).await;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -515,10 +450,9 @@ async fn couchdb_down_slow_or_broken_gives_503_fast_and_the_server_recovers() {
 /// request: with pages of 3 it holds every document exactly once, the same as one big page.
 #[tokio::test]
 async fn a_backup_reads_the_database_in_pages_and_misses_nothing() {
-    if !enabled() {
+    let Some(couch) = CouchServer::start_if_enabled() else {
         return;
-    }
-    let couch = CouchServer::start();
+    };
     let url = CouchUrl::parse(&format!("{}/paged", couch.url)).unwrap();
     let small = CouchOptions {
         page_size: 3,

@@ -18,7 +18,7 @@ use attune_model::key::Key;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
-use crate::common::{settings_url, token_at};
+use crate::common::{serve_state, settings_url, token_at};
 
 /// Any JSON value, a few levels deep.
 fn any_json() -> impl Strategy<Value = Value> {
@@ -286,9 +286,7 @@ async fn an_answer_lists_solutions_in_the_registrys_order() {
         server::bundled_registries().unwrap(),
         Limits::default(),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(server::serve(listener, state, std::future::pending()));
+    let base = serve_state(state).await;
 
     let registry_order = solution_order(
         attune_model::bundled::linux_registry_text().unwrap(),

@@ -11,19 +11,18 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use attune_cloud::api::{AppState, Limits};
+use attune_cloud::admin;
 use attune_cloud::clock::SystemClock;
 use attune_cloud::store::couchdb::{CouchStore, CouchUrl};
 use attune_cloud::store::sqlite::SqliteStore;
 use attune_cloud::store::PrefsSafeType;
-use attune_cloud::{admin, server};
 use attune_model::registry::SolutionsRegistry;
 use serde_json::Value;
 
 use attune_testkit::gpii::install_gpii_universal;
 use attune_testkit::process::{free_port, Children};
 
-use crate::common::{fixtures, grant_at, settings_url};
+use crate::common::{fixtures, grant_at, serve_store, settings_url};
 
 /// Waits for an external process to answer (it has no other way to say it is ready).
 async fn wait_for(http: &reqwest::Client, url: &str) {
@@ -173,28 +172,12 @@ async fn attune_cloud_answers_as_gpiis_cloud_does() {
             .await
             .unwrap();
     }
-    let state = AppState::new(
-        Arc::new(store),
-        Arc::new(SystemClock),
-        gpii_registries(&g),
-        Limits::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ours = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(server::serve(listener, state, std::future::pending()));
+    let ours = serve_store(Arc::new(store), gpii_registries(&g)).await;
 
     // attune-cloud over GPII's own database, as loaded above: nothing converted or copied.
     let couch_store =
         CouchStore::new(CouchUrl::parse(&format!("{couch_url}/gpii")).unwrap()).unwrap();
-    let state = AppState::new(
-        Arc::new(couch_store),
-        Arc::new(SystemClock),
-        gpii_registries(&g),
-        Limits::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ours_couch = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(server::serve(listener, state, std::future::pending()));
+    let ours_couch = serve_store(Arc::new(couch_store), gpii_registries(&g)).await;
 
     // Token errors: same status and body.
     for (id, secret, key) in [
