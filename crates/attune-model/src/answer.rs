@@ -111,27 +111,27 @@ impl Serialize for SettingsAnswer {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let order = self.solution_order.as_slice();
         let mut m = s.serialize_map(None)?;
-        if let Some(v) = &self.gpii_key {
-            m.serialize_entry("gpiiKey", v)?;
-        }
-        if let Some(v) = &self.preferences {
-            m.serialize_entry("preferences", v)?;
-        }
-        if let Some(v) = &self.solutions_registry_entries {
-            let v = OrderedAt {
-                value: v,
-                path: REGISTRY_ENTRIES,
-                order,
-            };
-            m.serialize_entry("solutionsRegistryEntries", &v)?;
-        }
-        if let Some(v) = &self.match_maker_output {
-            let v = OrderedAt {
-                value: v,
-                path: APPLICATIONS,
-                order,
-            };
-            m.serialize_entry("matchMakerOutput", &v)?;
+        // Each part, and where in it solutions are written in `order`.
+        let parts = [
+            ("gpiiKey", &self.gpii_key, None),
+            ("preferences", &self.preferences, None),
+            (
+                "solutionsRegistryEntries",
+                &self.solutions_registry_entries,
+                Some(REGISTRY_ENTRIES),
+            ),
+            (
+                "matchMakerOutput",
+                &self.match_maker_output,
+                Some(APPLICATIONS),
+            ),
+        ];
+        for (name, part, ordered_at) in parts {
+            let Some(value) = part else { continue };
+            match ordered_at {
+                Some(path) => m.serialize_entry(name, &OrderedAt { value, path, order })?,
+                None => m.serialize_entry(name, value)?,
+            }
         }
         for (k, v) in &self.rest {
             m.serialize_entry(k, v)?;
