@@ -7,9 +7,8 @@
 //! and concurrent PUTs), every admin command, and CouchDB stopped, slow or broken behind a
 //! fault proxy. Serving GPII's own database is in `interop.rs`.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,7 +26,6 @@ use crate::common::{
     token_at, DEV_ID, DEV_SECRET, GNOME_DEVICE,
 };
 use attune_testkit::gpii::COUCH_PACKAGES;
-use attune_testkit::process::Children;
 use attune_testkit::serving::Serving;
 
 fn enabled() -> bool {
@@ -76,7 +74,7 @@ fn install() -> PathBuf {
 /// A CouchDB-API server on loopback, stopped when dropped.
 pub struct CouchServer {
     pub url: String,
-    _child: Children,
+    _serving: Serving,
 }
 
 impl CouchServer {
@@ -86,25 +84,12 @@ impl CouchServer {
     }
 
     pub fn start() -> CouchServer {
-        let dir = install();
-        let mut child = Command::new("node")
-            .arg("server.js")
-            .current_dir(&dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(out).read_line(&mut line).unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("READY ")
-            .unwrap_or_else(|| panic!("the CouchDB stand-in said {line:?}"))
-            .to_owned();
+        let mut node = Command::new("node");
+        node.arg("server.js").current_dir(install());
+        let serving = Serving::start(node);
         CouchServer {
-            url: format!("http://127.0.0.1:{port}"),
-            _child: Children(vec![child]),
+            url: serving.url.clone(),
+            _serving: serving,
         }
     }
 
