@@ -18,18 +18,6 @@ fn arg(args: &[String], name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_owned())
 }
 
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 fn rss_kib(pid: &str, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -82,7 +70,10 @@ async fn main() {
     // `--path /health` measures the server's and this client's floor without the settings work.
     let path = arg(&args, "--path", "");
     let target = if path.is_empty() {
-        format!("{url}/{key}/settings/{}", encode(&device))
+        format!(
+            "{url}/{key}/settings/{}",
+            attune_cloud::uri::encode_component(&device)
+        )
     } else {
         format!("{url}{path}")
     };

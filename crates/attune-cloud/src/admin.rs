@@ -190,24 +190,8 @@ pub async fn load_preferences(
         store.put_prefs_safe(doc, Some(rev)).await?;
         return Ok(OutcomeKind::Updated);
     }
-    let key_doc = GpiiKeyDoc {
-        id: id.to_owned(),
-        prefs_safe_id: Some(safe_id.clone()),
-        prefs_set_id: Some("gpii-default".to_owned()),
-        revoked: false,
-        revoked_reason: None,
-        timestamp_created: Some(now.clone()),
-        timestamp_updated: None,
-    };
-    let safe = PrefsSafeDoc {
-        id: safe_id,
-        prefs_safe_type: as_type,
-        name: Some(id.to_owned()),
-        preferences,
-        timestamp_created: Some(now),
-        timestamp_updated: None,
-        rev: 0,
-    };
+    let key_doc = GpiiKeyDoc::new(id, &safe_id, &now);
+    let safe = PrefsSafeDoc::new(safe_id, as_type, Some(id.to_owned()), preferences, now);
     store.create_prefs_for_key(key_doc, safe).await?;
     Ok(OutcomeKind::Created)
 }

@@ -169,12 +169,7 @@ pub fn routes(limits: &Limits) -> Vec<(Method, &'static str, MethodRouter<St>)> 
         (
             Method::POST,
             "/access_token",
-            post(access_token)
-                .layer(DefaultBodyLimit::max(limits.max_token_bytes))
-                .layer(middleware::from_fn_with_state(
-                    limits.max_token_bytes,
-                    announced_length,
-                )),
+            limit_body(post(access_token), limits.max_token_bytes),
         ),
         (
             Method::POST,
@@ -185,14 +180,16 @@ pub fn routes(limits: &Limits) -> Vec<(Method, &'static str, MethodRouter<St>)> 
         (
             Method::PUT,
             "/{key}/settings",
-            put(put_settings)
-                .layer(DefaultBodyLimit::max(limits.max_put_bytes))
-                .layer(middleware::from_fn_with_state(
-                    limits.max_put_bytes,
-                    announced_length,
-                )),
+            limit_body(put(put_settings), limits.max_put_bytes),
         ),
     ]
+}
+
+/// `route` with bodies over `limit` bytes refused with 413 (see [`announced_length`]).
+fn limit_body(route: MethodRouter<St>, limit: usize) -> MethodRouter<St> {
+    route
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(limit, announced_length))
 }
 
 /// Bodies over `limit` bytes get 413: at once when `Content-Length` says so (without reading
@@ -812,25 +809,15 @@ async fn save_preferences(st: &AppState, key: &str, body: &Value) -> Result<(), 
                         timestamp_updated: Some(now.clone()),
                         ..k
                     },
-                    _ => GpiiKeyDoc {
-                        id: key.to_owned(),
-                        prefs_safe_id: Some(safe_id.clone()),
-                        prefs_set_id: Some(DEFAULT_CONTEXT.to_owned()),
-                        revoked: false,
-                        revoked_reason: None,
-                        timestamp_created: Some(now.clone()),
-                        timestamp_updated: None,
-                    },
+                    _ => GpiiKeyDoc::new(key, &safe_id, &now),
                 };
-                let safe = PrefsSafeDoc {
-                    id: safe_id,
-                    prefs_safe_type: PrefsSafeType::User,
-                    name: None,
-                    preferences: within_stored_limit(preferences::merged_preferences(None, body))?,
-                    timestamp_created: Some(now),
-                    timestamp_updated: None,
-                    rev: 0,
-                };
+                let safe = PrefsSafeDoc::new(
+                    safe_id,
+                    PrefsSafeType::User,
+                    None,
+                    within_stored_limit(preferences::merged_preferences(None, body))?,
+                    now,
+                );
                 st.store.create_prefs_for_key(key_doc, safe).await
             }
         };

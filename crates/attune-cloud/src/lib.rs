@@ -11,7 +11,7 @@
 //! [`preferences`] (PUT validation and merge, pure), [`registries`] (solutions registries and
 //! their order), [`store`] (the [`store::Store`] trait, the
 //! SQLite and CouchDB stores and the contract suite every store passes), [`admin`] (load, keys, credentials),
-//! [`server`] (binding, shutdown, logging).
+//! [`server`] (binding, shutdown, logging), [`uri`] (`encodeURIComponent`).
 //!
 //! **Architecture invariants:** handlers never see raw SQL or a store's errors (they get
 //! [`store::StoreError`], mapped to 503 in [`error`]); keys appear in logs only as
@@ -40,3 +40,4 @@ pub mod registries;
 pub mod server;
 pub mod store;
 pub mod token_request;
+pub mod uri;

@@ -8,6 +8,7 @@
 
 use serde_json::{json, Map, Value};
 
+use attune_model::json_type_name;
 use attune_model::prefs::{term_kind, TermKind};
 use attune_model::registry::SolutionsRegistry;
 
@@ -91,15 +92,37 @@ fn error(data_path: &[&str], schema_path: &[&str], rule: Value, message: String)
     })
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+/// The schema path of `rest` within a context's properties.
+fn in_a_context<'a>(rest: &[&'a str]) -> Vec<&'a str> {
+    let mut path = vec![
+        "properties",
+        "contexts",
+        "additionalProperties",
+        "properties",
+    ];
+    path.extend_from_slice(rest);
+    path
+}
+
+/// The error for `got` where `expected` ("object" or "string") must be: "{what} must be an
+/// object, got a number."
+fn wrong_type(
+    data_path: &[&str],
+    schema_path: &[&str],
+    what: &str,
+    expected: &str,
+    got: &Value,
+) -> Value {
+    let article = if expected == "object" { "an" } else { "a" };
+    error(
+        data_path,
+        schema_path,
+        json!({ "type": expected }),
+        format!(
+            "{what} must be {article} {expected}, got {}.",
+            json_type_name(got)
+        ),
+    )
 }
 
 /// Whether a preference term is a URI, as GPII's base schema requires (`format: uri`): a
@@ -121,24 +144,23 @@ fn is_uri(term: &str) -> bool {
 pub fn validate_body(body: &Value, registry: &SolutionsRegistry) -> Vec<Value> {
     let mut errors = Vec::new();
     let Some(top) = body.as_object() else {
-        errors.push(error(
+        errors.push(wrong_type(
             &[],
             &["type"],
-            json!({"type": "object"}),
-            format!(
-                "The preferences must be an object, got {}.",
-                type_name(body)
-            ),
+            "The preferences",
+            "object",
+            body,
         ));
         return errors;
     };
     if let Some(name) = top.get("name") {
         if !name.is_string() && !name.is_null() {
-            errors.push(error(
+            errors.push(wrong_type(
                 &["name"],
                 &["properties", "name", "type"],
-                json!({"type": "string"}),
-                format!("`name` must be a string, got {}.", type_name(name)),
+                "`name`",
+                "string",
+                name,
             ));
         }
     }
@@ -153,80 +175,54 @@ pub fn validate_body(body: &Value, registry: &SolutionsRegistry) -> Vec<Value> {
         return errors;
     };
     let Some(contexts) = contexts.as_object() else {
-        errors.push(error(
+        errors.push(wrong_type(
             &["contexts"],
             &["properties", "contexts", "type"],
-            json!({"type": "object"}),
-            format!("`contexts` must be an object, got {}.", type_name(contexts)),
+            "`contexts`",
+            "object",
+            contexts,
         ));
         return errors;
     };
     for (ctx_name, ctx) in contexts {
         let ctx_path = ["contexts", ctx_name.as_str()];
         let Some(ctx) = ctx.as_object() else {
-            errors.push(error(
+            errors.push(wrong_type(
                 &ctx_path,
                 &["properties", "contexts", "additionalProperties", "type"],
-                json!({"type": "object"}),
-                format!(
-                    "Context `{ctx_name}` must be an object, got {}.",
-                    type_name(ctx)
-                ),
+                &format!("Context `{ctx_name}`"),
+                "object",
+                ctx,
             ));
             continue;
         };
         if let Some(name) = ctx.get("name") {
             if !name.is_string() {
-                errors.push(error(
+                errors.push(wrong_type(
                     &["contexts", ctx_name, "name"],
-                    &[
-                        "properties",
-                        "contexts",
-                        "additionalProperties",
-                        "properties",
-                        "name",
-                        "type",
-                    ],
-                    json!({"type": "string"}),
-                    format!(
-                        "The name of context `{ctx_name}` must be a string, got {}.",
-                        type_name(name)
-                    ),
+                    &in_a_context(&["name", "type"]),
+                    &format!("The name of context `{ctx_name}`"),
+                    "string",
+                    name,
                 ));
             }
         }
         let Some(prefs) = ctx.get("preferences") else {
             errors.push(error(
                 &["contexts", ctx_name, "preferences"],
-                &[
-                    "properties",
-                    "contexts",
-                    "additionalProperties",
-                    "properties",
-                    "preferences",
-                    "required",
-                ],
+                &in_a_context(&["preferences", "required"]),
                 json!({"required": true}),
                 format!("Context `{ctx_name}` needs `preferences` (an object of term → value)."),
             ));
             continue;
         };
         let Some(prefs) = prefs.as_object() else {
-            errors.push(error(
+            errors.push(wrong_type(
                 &["contexts", ctx_name, "preferences"],
-                &[
-                    "properties",
-                    "contexts",
-                    "additionalProperties",
-                    "properties",
-                    "preferences",
-                    "type",
-                ],
-                json!({"type": "object"}),
-                format!(
-                    "The preferences of context `{ctx_name}` must be an object, got {}.",
-                    type_name(prefs)
-                ),
+                &in_a_context(&["preferences", "type"]),
+                &format!("The preferences of context `{ctx_name}`"),
+                "object",
+                prefs,
             ));
             continue;
         };
@@ -235,7 +231,7 @@ pub fn validate_body(body: &Value, registry: &SolutionsRegistry) -> Vec<Value> {
             if !is_uri(term) {
                 errors.push(error(
                     &path,
-                    &["properties", "contexts", "additionalProperties", "properties", "preferences", "propertyNames", "format"],
+                    &in_a_context(&["preferences", "propertyNames", "format"]),
                     json!({"format": "uri"}),
                     format!("Preference term `{term}` must be a URI such as http://registry.gpii.net/common/fontSize."),
                 ));
@@ -261,14 +257,12 @@ fn validate_application_block(
         return;
     };
     let Some(settings) = value.as_object() else {
-        errors.push(error(
+        errors.push(wrong_type(
             path,
             &[term, "type"],
-            json!({"type": "object"}),
-            format!(
-                "The settings for `{solution}` must be an object, got {}.",
-                type_name(value)
-            ),
+            &format!("The settings for `{solution}`"),
+            "object",
+            value,
         ));
         return;
     };

@@ -111,17 +111,27 @@ impl Serialize for SettingsAnswer {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let order = self.solution_order.as_slice();
         let mut m = s.serialize_map(None)?;
-        if let Some(v) = &self.gpii_key {
-            m.serialize_entry("gpiiKey", v)?;
-        }
-        if let Some(v) = &self.preferences {
-            m.serialize_entry("preferences", v)?;
-        }
-        if let Some(v) = &self.solutions_registry_entries {
-            m.serialize_entry("solutionsRegistryEntries", &Ordered { value: v, order })?;
-        }
-        if let Some(v) = &self.match_maker_output {
-            m.serialize_entry("matchMakerOutput", &MatchMakerOutput { value: v, order })?;
+        // Each part, and where in it solutions are written in `order`.
+        let parts = [
+            ("gpiiKey", &self.gpii_key, None),
+            ("preferences", &self.preferences, None),
+            (
+                "solutionsRegistryEntries",
+                &self.solutions_registry_entries,
+                Some(REGISTRY_ENTRIES),
+            ),
+            (
+                "matchMakerOutput",
+                &self.match_maker_output,
+                Some(APPLICATIONS),
+            ),
+        ];
+        for (name, part, ordered_at) in parts {
+            let Some(value) = part else { continue };
+            match ordered_at {
+                Some(path) => m.serialize_entry(name, &OrderedAt { value, path, order })?,
+                None => m.serialize_entry(name, value)?,
+            }
         }
         for (k, v) in &self.rest {
             m.serialize_entry(k, v)?;
@@ -137,86 +147,45 @@ fn ordered_keys<'a>(map: &'a Map<String, Value>, order: &'a [String]) -> Vec<&'a
     keys
 }
 
-/// An object written with its keys in `order`; any other value as it is.
-struct Ordered<'a> {
+/// Where the solution order applies: `solutionsRegistryEntries` itself, and each context's
+/// `applications` in `matchMakerOutput` (`*` is any key).
+const REGISTRY_ENTRIES: &[&str] = &[];
+const APPLICATIONS: &[&str] = &["inferredConfiguration", "*", "applications"];
+
+/// `value`, with the keys of the objects at `path` written in `order` (see
+/// [`ordered_keys`]); everything else as it is.
+struct OrderedAt<'a> {
     value: &'a Value,
+    path: &'a [&'a str],
     order: &'a [String],
 }
 
-impl Serialize for Ordered<'_> {
+impl Serialize for OrderedAt<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let Value::Object(map) = self.value else {
             return self.value.serialize(s);
         };
         let mut m = s.serialize_map(Some(map.len()))?;
-        for k in ordered_keys(map, self.order) {
-            m.serialize_entry(k, &map[k])?;
-        }
-        m.end()
-    }
-}
-
-/// `matchMakerOutput` with each context's `applications` in `order`.
-struct MatchMakerOutput<'a> {
-    value: &'a Value,
-    order: &'a [String],
-}
-
-impl Serialize for MatchMakerOutput<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Value::Object(out) = self.value else {
-            return self.value.serialize(s);
-        };
-        let mut m = s.serialize_map(Some(out.len()))?;
-        for (k, v) in out {
-            match (k.as_str(), v) {
-                ("inferredConfiguration", Value::Object(contexts)) => {
-                    let contexts = Contexts {
-                        contexts,
-                        order: self.order,
-                    };
-                    m.serialize_entry(k, &contexts)?;
+        match self.path.split_first() {
+            None => {
+                for k in ordered_keys(map, self.order) {
+                    m.serialize_entry(k, &map[k])?;
                 }
-                _ => m.serialize_entry(k, v)?,
             }
-        }
-        m.end()
-    }
-}
-
-struct Contexts<'a> {
-    contexts: &'a Map<String, Value>,
-    order: &'a [String],
-}
-
-impl Serialize for Contexts<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.contexts.len()))?;
-        for (name, ctx) in self.contexts {
-            let Value::Object(block) = ctx else {
-                m.serialize_entry(name, ctx)?;
-                continue;
-            };
-            let ordered: Vec<(&String, Ordered<'_>)> = block
-                .iter()
-                .map(|(k, v)| {
-                    let order = if k == "applications" { self.order } else { &[] };
-                    (k, Ordered { value: v, order })
-                })
-                .collect();
-            m.serialize_entry(name, &OrderedPairs(&ordered))?;
-        }
-        m.end()
-    }
-}
-
-struct OrderedPairs<'a, 'b>(&'a [(&'b String, Ordered<'b>)]);
-
-impl Serialize for OrderedPairs<'_, '_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in self.0 {
-            m.serialize_entry(k, v)?;
+            Some((step, rest)) => {
+                for (k, v) in map {
+                    if *step == "*" || step == k {
+                        let inner = OrderedAt {
+                            value: v,
+                            path: rest,
+                            order: self.order,
+                        };
+                        m.serialize_entry(k, &inner)?;
+                    } else {
+                        m.serialize_entry(k, v)?;
+                    }
+                }
+            }
         }
         m.end()
     }

@@ -57,7 +57,7 @@ pub(crate) fn utf8_text<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str, Mode
 }
 
 /// A JSON value's type, as error messages name it ("a number", "an object", …).
-pub(crate) fn json_type_name(v: &Value) -> &'static str {
+pub fn json_type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -65,5 +65,30 @@ pub(crate) fn json_type_name(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+/// Whether `a` and `b` are the same JSON: arrays element by element, objects key by key
+/// (in any order), numbers by `numbers_equal` (callers differ on `1` against `1.0` and on
+/// rounding), anything else exactly.
+pub fn json_equal_by(
+    a: &Value,
+    b: &Value,
+    numbers_equal: &impl Fn(&serde_json::Number, &serde_json::Number) -> bool,
+) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => numbers_equal(x, y),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|(p, q)| json_equal_by(p, q, numbers_equal))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal_by(v, w, numbers_equal)))
+        }
+        _ => a == b,
     }
 }

@@ -924,32 +924,7 @@ fn attribute(rules: &Value, input: &Value, provenance: &mut Provenance) -> Resul
 /// Infusion's `fluid.extend(true, target, source)`: objects merge key by key, arrays index by
 /// index, anything else replaces.
 fn deep_extend(target: &mut Value, source: &Value) {
-    match source {
-        Value::Object(src) => {
-            if !target.is_object() {
-                *target = Value::Object(Map::new());
-            }
-            if let Value::Object(t) = target {
-                for (k, v) in src {
-                    deep_extend(t.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        Value::Array(src) => {
-            if !target.is_array() {
-                *target = Value::Array(Vec::new());
-            }
-            if let Value::Array(t) = target {
-                for (i, v) in src.iter().enumerate() {
-                    if i >= t.len() {
-                        t.push(Value::Null);
-                    }
-                    deep_extend(&mut t[i], v);
-                }
-            }
-        }
-        other => *target = other.clone(),
-    }
+    crate::transform::merge(target, source, crate::transform::Arrays::ByIndex);
 }
 
 /// The person's `/enabled` wish for a solution (GPII's `getActiveValueFromEnabledTerms`): for

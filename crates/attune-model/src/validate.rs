@@ -206,18 +206,7 @@ fn fmt_num(f: f64) -> String {
 
 /// Equality as JSON (and GPII) means it: `1` equals `1.0`.
 fn same_value(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_value(p, q))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w)))
-        }
-        _ => a == b,
-    }
+    crate::json_equal_by(a, b, &|x, y| x.as_f64() == y.as_f64())
 }
 
 /// Deepest nesting of arrays and objects we parse. `serde_json` stops at 128 by itself; the

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use attune_model::device::DeviceReport;
+use attune_model::lifecycle::LifecycleInstructions;
 use attune_model::matchmaker::{check_registry, match_and_transform};
 use attune_model::prefs::{PreferenceSet, DEFAULT_CONTEXT};
 use attune_model::registry::SolutionsRegistry;
@@ -20,6 +21,21 @@ fn prefs_error(name: &str) -> String {
     PreferenceSet::from_bytes_named(&fixture(name), name)
         .unwrap_err()
         .to_string()
+}
+
+/// What the snapset fixture `name` asks of a desktop with `org.gnome.desktop.interface`
+/// installed, with `registry_small.json5`.
+fn instructions_on_the_small_registry(name: &str) -> LifecycleInstructions {
+    let reg = SolutionsRegistry::from_bytes_named(
+        &fixture("registry_small.json5"),
+        "registry_small.json5",
+    )
+    .unwrap();
+    let prefs = PreferenceSet::from_bytes_named(&fixture(name), name).unwrap();
+    let device = DeviceReport::linux(["org.gnome.desktop.interface"]);
+    match_and_transform(&prefs, DEFAULT_CONTEXT, &reg, &device)
+        .unwrap()
+        .instructions
 }
 
 #[test]
@@ -79,18 +95,7 @@ fn an_unknown_transform_type_is_reported_with_the_solution_and_the_type() {
 
 #[test]
 fn a_value_out_of_range_is_dropped_and_listed_and_the_rest_applies() {
-    let reg = SolutionsRegistry::from_bytes_named(
-        &fixture("registry_small.json5"),
-        "registry_small.json5",
-    )
-    .unwrap();
-    let prefs =
-        PreferenceSet::from_bytes_named(&fixture("out_of_range.json5"), "out_of_range.json5")
-            .unwrap();
-    let device = DeviceReport::linux(["org.gnome.desktop.interface"]);
-    let li = match_and_transform(&prefs, DEFAULT_CONTEXT, &reg, &device)
-        .unwrap()
-        .instructions;
+    let li = instructions_on_the_small_registry("out_of_range.json5");
     let h = &li.solutions["org.gnome.desktop.interface"].settings_handlers["configuration"];
     assert_eq!(h.settings.keys().collect::<Vec<_>>(), ["cursor-size"]);
     assert_eq!(li.invalid.len(), 1);
@@ -111,17 +116,7 @@ fn a_value_out_of_range_is_dropped_and_listed_and_the_rest_applies() {
 
 #[test]
 fn nan_and_infinity_never_reach_a_setting() {
-    let reg = SolutionsRegistry::from_bytes_named(
-        &fixture("registry_small.json5"),
-        "registry_small.json5",
-    )
-    .unwrap();
-    let prefs =
-        PreferenceSet::from_bytes_named(&fixture("non_finite.json5"), "non_finite.json5").unwrap();
-    let device = DeviceReport::linux(["org.gnome.desktop.interface"]);
-    let li = match_and_transform(&prefs, DEFAULT_CONTEXT, &reg, &device)
-        .unwrap()
-        .instructions;
+    let li = instructions_on_the_small_registry("non_finite.json5");
     assert!(
         li.solutions
             .values()

@@ -163,33 +163,39 @@ fn nesting_within_the_limit_works_and_beyond_it_is_an_error() {
 // ---------------------------------------------------------------------------------------------
 // No panic on arbitrary rules
 
+/// Transform types that nested specs are given; the top level also tries rarer and unknown ones.
+const TRANSFORM_TYPES: &[&str] = &[
+    "value",
+    "literalValue",
+    "linearScale",
+    "binaryOp",
+    "condition",
+    "valueMapper",
+    "quantize",
+    "round",
+    "arrayToSetMembership",
+    "setMembershipToArray",
+    "firstValue",
+    "delete",
+    "limitRange",
+    "numberToString",
+];
+
 /// JSON values biased towards what rules look like: transform specs with real type names and
 /// option names, paths that exist in the input.
 fn arb_rule_value() -> impl Strategy<Value = Value> {
-    let names = prop::sample::select(vec![
-        "value",
-        "literalValue",
-        "linearScale",
-        "binaryOp",
-        "condition",
-        "valueMapper",
-        "quantize",
-        "round",
-        "arrayToSetMembership",
-        "setMembershipToArray",
-        "firstValue",
-        "delete",
+    let mut names = TRANSFORM_TYPES.to_vec();
+    names.extend([
         "count",
         "inRange",
-        "limitRange",
         "stringToNumber",
-        "numberToString",
         "booleanToString",
         "stringToBoolean",
         "gpii.transformer.booleanToNumber",
         "identity",
         "bogus",
     ]);
+    let names = prop::sample::select(names);
     let keys = prop::sample::select(vec![
         "type",
         "input",
@@ -271,22 +277,7 @@ fn arb_rule_value() -> impl Strategy<Value = Value> {
 }
 
 fn names_strategy() -> impl Strategy<Value = &'static str> {
-    prop::sample::select(vec![
-        "value",
-        "literalValue",
-        "linearScale",
-        "binaryOp",
-        "condition",
-        "valueMapper",
-        "quantize",
-        "round",
-        "arrayToSetMembership",
-        "setMembershipToArray",
-        "firstValue",
-        "delete",
-        "limitRange",
-        "numberToString",
-    ])
+    prop::sample::select(TRANSFORM_TYPES)
 }
 
 fn arb_input() -> impl Strategy<Value = Value> {
@@ -485,21 +476,10 @@ fn infusion(dir: &Path, jobs: &[Value]) -> Option<Vec<Value>> {
 /// Equal JSON, numbers within a few units in the last place: serde_json's default float parser
 /// (reading Node's answer) is not always correctly rounded.
 fn same_json(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            x == y || ((x - y) / y).abs() < 1e-15
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
-        }
-        _ => a == b,
-    }
+    attune_model::json_equal_by(a, b, &|x, y| {
+        let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+        x == y || ((x - y) / y).abs() < 1e-15
+    })
 }
 
 /// Differential check: Attune's transformer and Infusion's give the same settings and the same

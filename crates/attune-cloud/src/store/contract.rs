@@ -20,15 +20,7 @@ fn ok<T>(r: Result<T, StoreError>, what: &str) -> T {
 
 /// A key document pointing at `prefsSafe-<id>`.
 pub fn key_doc(id: &str) -> GpiiKeyDoc {
-    GpiiKeyDoc {
-        id: id.to_owned(),
-        prefs_safe_id: Some(format!("prefsSafe-{id}")),
-        prefs_set_id: Some("gpii-default".to_owned()),
-        revoked: false,
-        revoked_reason: None,
-        timestamp_created: Some("2020-01-01T00:00:00.000Z".to_owned()),
-        timestamp_updated: None,
-    }
+    GpiiKeyDoc::new(id, &format!("prefsSafe-{id}"), "2020-01-01T00:00:00.000Z")
 }
 
 /// A preferences safe with one common term.
@@ -211,17 +203,26 @@ pub async fn credentials_round_trip_and_are_unique(s: &impl Store) {
     assert!(matches!(clash, Err(StoreError::Exists { .. })), "{clash:?}");
 }
 
-pub async fn grants_expire_and_follow_their_credential(s: &impl Store) {
+/// Puts the credential `cc-1` (site `site-a`) and, for it, an authorization per
+/// `(id, token hash, expiry)`; returns the credential.
+async fn credential_with_grants(
+    s: &impl Store,
+    grants: &[(&str, &str, i64)],
+) -> ClientCredentialDoc {
     let cred = credential_doc("cc-1", "site-a");
     ok(
         s.put_client_credential(cred.clone()).await,
         "put credential",
     );
-    ok(
-        s.add_authorization(authorization_doc("auth-1", "cc-1", "aa", 1000))
-            .await,
-        "add",
-    );
+    for (id, hash, expires_ms) in grants {
+        let doc = authorization_doc(id, "cc-1", hash, *expires_ms);
+        ok(s.add_authorization(doc).await, &format!("add `{id}`"));
+    }
+    cred
+}
+
+pub async fn grants_expire_and_follow_their_credential(s: &impl Store) {
+    let cred = credential_with_grants(s, &[("auth-1", "aa", 1000)]).await;
     let dup = s
         .add_authorization(authorization_doc("auth-2", "cc-1", "aa", 1000))
         .await;
@@ -243,17 +244,8 @@ pub async fn grants_expire_and_follow_their_credential(s: &impl Store) {
 
 /// As the API writes them: the id is [`super::authorization_id`] of the hash.
 pub async fn grants_named_after_their_hash_are_unique(s: &impl Store) {
-    ok(
-        s.put_client_credential(credential_doc("cc-1", "site-a"))
-            .await,
-        "put credential",
-    );
     let id = super::authorization_id("cafe");
-    ok(
-        s.add_authorization(authorization_doc(&id, "cc-1", "cafe", 1000))
-            .await,
-        "add",
-    );
+    credential_with_grants(s, &[(&id, "cafe", 1000)]).await;
     let dup = s
         .add_authorization(authorization_doc(&id, "cc-1", "cafe", 2000))
         .await;
@@ -266,21 +258,7 @@ pub async fn grants_named_after_their_hash_are_unique(s: &impl Store) {
 }
 
 pub async fn purge_removes_only_expired(s: &impl Store) {
-    ok(
-        s.put_client_credential(credential_doc("cc-1", "site-a"))
-            .await,
-        "put credential",
-    );
-    ok(
-        s.add_authorization(authorization_doc("a1", "cc-1", "h1", 100))
-            .await,
-        "add 1",
-    );
-    ok(
-        s.add_authorization(authorization_doc("a2", "cc-1", "h2", 200))
-            .await,
-        "add 2",
-    );
+    credential_with_grants(s, &[("a1", "h1", 100), ("a2", "h2", 200)]).await;
     assert_eq!(ok(s.purge_expired_authorizations(150).await, "purge"), 1);
     assert_eq!(
         ok(s.purge_expired_authorizations(150).await, "purge again"),
@@ -303,27 +281,16 @@ pub async fn other_documents_round_trip(s: &impl Store) {
 /// `POST /access_token/revoke`: the grant is gone at once, others stay, and revoking again (or
 /// revoking a token nobody issued) is not an error.
 pub async fn revoked_grants_are_gone_and_revoking_is_idempotent(s: &impl Store) {
-    ok(
-        s.put_client_credential(credential_doc("cc-1", "site-a"))
-            .await,
-        "put credential",
-    );
-    let id = super::authorization_id("beef");
-    ok(
-        s.add_authorization(authorization_doc(&id, "cc-1", "beef", 1000))
-            .await,
-        "add named after its hash",
-    );
-    ok(
-        s.add_authorization(authorization_doc("auth-other", "cc-1", "f00d", 1000))
-            .await,
-        "add named otherwise",
-    );
-    ok(
-        s.add_authorization(authorization_doc("auth-kept", "cc-1", "d00d", 1000))
-            .await,
-        "add the one kept",
-    );
+    let named_after_its_hash = super::authorization_id("beef");
+    credential_with_grants(
+        s,
+        &[
+            (&named_after_its_hash, "beef", 1000),
+            ("auth-other", "f00d", 1000),
+            ("auth-kept", "d00d", 1000),
+        ],
+    )
+    .await;
     assert_eq!(ok(s.revoke_authorization("beef", 10).await, "revoke"), 1);
     assert_eq!(ok(s.revoke_authorization("f00d", 10).await, "revoke"), 1);
     assert_eq!(ok(s.find_grant("beef", 20).await, "revoked"), None);

@@ -54,6 +54,7 @@ use super::{
     AuthorizationDoc, ClientCredentialDoc, GpiiKeyDoc, Grant, OtherDoc, PrefsSafeDoc, Store,
     StoreError, StoreFuture,
 };
+use crate::uri::encode_component as encode;
 
 /// The database GPII's deployment uses, taken when the URL names none.
 pub const DEFAULT_DATABASE: &str = "gpii";
@@ -143,19 +144,6 @@ fn percent_decode(s: &str) -> Result<String, String> {
         }
     }
     String::from_utf8(out).map_err(|_| "credentials that are not UTF-8".to_owned())
-}
-
-/// `encodeURIComponent`: for document ids in paths and JSON keys in query strings.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 impl CouchUrl {
@@ -582,6 +570,22 @@ impl CouchStore {
         }
     }
 
+    /// A document by id, `None` when missing, deleted or of another `type`.
+    async fn get_doc_of_type(&self, id: &str, doc_type: &str) -> Result<Option<Value>, StoreError> {
+        let doc = self.get_doc(id).await?;
+        Ok(doc.filter(|d| str_of(d, "type").as_deref() == Some(doc_type)))
+    }
+
+    /// The authorization the API names after `token_hash` (see [`super::authorization_id`]),
+    /// when it holds that hash.
+    async fn authorization_named_after(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        let doc = self.get_doc(&super::authorization_id(token_hash)).await?;
+        Ok(doc.filter(|d| str_of(d, "accessTokenHash").as_deref() == Some(token_hash)))
+    }
+
     /// Writes `doc` (with `_rev` when it replaces one). `Ok(None)` on a 409 conflict, else the
     /// new revision.
     async fn put_doc(&self, doc: &Value) -> Result<Option<String>, StoreError> {
@@ -609,6 +613,26 @@ impl CouchStore {
                 "CouchDB answered a view query without rows".to_owned(),
             )),
         }
+    }
+
+    /// The rows of `view` whose key is `key`.
+    async fn rows(&self, (design, view): View, key: &str) -> Result<Vec<Value>, StoreError> {
+        self.view(design, view, &format!("key={}", json_key(key)))
+            .await
+    }
+
+    /// The rows of `view` whose key is `key`, each with the document it links to.
+    async fn rows_with_docs(
+        &self,
+        (design, view): View,
+        key: &str,
+    ) -> Result<Vec<Value>, StoreError> {
+        self.view(
+            design,
+            view,
+            &format!("key={}&include_docs=true", json_key(key)),
+        )
+        .await
     }
 
     /// Upserts: reads the stored document, writes `write(stored)` over it (which keeps its
@@ -859,6 +883,13 @@ pub fn read_backup(from: &std::path::Path) -> Result<Vec<Value>, CouchError> {
     Ok(docs.clone())
 }
 
+/// A view: its design document and name.
+type View = (&'static str, &'static str);
+const CREDENTIALS_BY_CLIENT_ID: View = ("attune", "credentialsByOauth2ClientId");
+const AUTHORIZATIONS_BY_TOKEN_HASH: View = ("attune", "authorizationsByTokenHash");
+/// GPII's own view, keyed by the token in clear as GPII stores it.
+const GPII_AUTHORIZATIONS_BY_TOKEN: View = ("views", "findInfoByAccessToken");
+
 fn json_key(s: &str) -> String {
     encode(&Value::from(s).to_string())
 }
@@ -882,12 +913,8 @@ impl Store for CouchStore {
     fn find_gpii_key(&self, key: &str) -> StoreFuture<'_, Option<GpiiKeyDoc>> {
         let key = key.to_owned();
         Box::pin(async move {
-            match self.get_doc(&key).await? {
-                Some(d) if str_of(&d, "type").as_deref() == Some("gpiiKey") => {
-                    key_from(&d).map(Some)
-                }
-                _ => Ok(None),
-            }
+            let doc = self.get_doc_of_type(&key, "gpiiKey").await?;
+            doc.as_ref().map(key_from).transpose()
         })
     }
 
@@ -900,22 +927,15 @@ impl Store for CouchStore {
             // Two reads by id, not GPII's `findPrefsSafeByGpiiKey` view: the key is the
             // document's id, and a read by id is CouchDB's cheapest (about a sixth of a view
             // query's time, measured against express-pouchdb).
-            let Some(k) = self.get_doc(&key).await? else {
+            let Some(k) = self.get_doc_of_type(&key, "gpiiKey").await? else {
                 return Ok(None);
             };
-            if str_of(&k, "type").as_deref() != Some("gpiiKey") {
-                return Ok(None);
-            }
             let k = key_from(&k)?;
             let safe = match &k.prefs_safe_id {
-                Some(id) => match self.get_doc(id).await? {
-                    Some(d) if str_of(&d, "type").as_deref() == Some("prefsSafe") => {
-                        Some(safe_from(&d)?)
-                    }
-                    _ => None,
-                },
+                Some(id) => self.get_doc_of_type(id, "prefsSafe").await?,
                 None => None,
             };
+            let safe = safe.as_ref().map(safe_from).transpose()?;
             Ok(Some((k, safe)))
         })
     }
@@ -923,12 +943,8 @@ impl Store for CouchStore {
     fn find_prefs_safe(&self, id: &str) -> StoreFuture<'_, Option<PrefsSafeDoc>> {
         let id = id.to_owned();
         Box::pin(async move {
-            match self.get_doc(&id).await? {
-                Some(d) if str_of(&d, "type").as_deref() == Some("prefsSafe") => {
-                    safe_from(&d).map(Some)
-                }
-                _ => Ok(None),
-            }
+            let doc = self.get_doc_of_type(&id, "prefsSafe").await?;
+            doc.as_ref().map(safe_from).transpose()
         })
     }
 
@@ -1024,11 +1040,7 @@ impl Store for CouchStore {
         let wanted = oauth2_client_id.to_owned();
         Box::pin(async move {
             let rows = self
-                .view(
-                    "attune",
-                    "credentialsByOauth2ClientId",
-                    &format!("key={}&include_docs=true", json_key(&wanted)),
-                )
+                .rows_with_docs(CREDENTIALS_BY_CLIENT_ID, &wanted)
                 .await?;
             let mut found: Vec<ClientCredentialDoc> = rows
                 .iter()
@@ -1044,11 +1056,7 @@ impl Store for CouchStore {
     fn put_client_credential(&self, doc: ClientCredentialDoc) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let rows = self
-                .view(
-                    "attune",
-                    "credentialsByOauth2ClientId",
-                    &format!("key={}", json_key(&doc.oauth2_client_id)),
-                )
+                .rows(CREDENTIALS_BY_CLIENT_ID, &doc.oauth2_client_id)
                 .await?;
             // Checked, not enforced: CouchDB has no unique index. Credentials are created by
             // an admin command, one at a time.
@@ -1133,11 +1141,7 @@ impl Store for CouchStore {
             // fresh token is 128 random bits, so a clash would mean a bug).
             if doc.id != super::authorization_id(&doc.access_token_hash) {
                 let clash = self
-                    .view(
-                        "attune",
-                        "authorizationsByTokenHash",
-                        &format!("key={}", json_key(&doc.access_token_hash)),
-                    )
+                    .rows(AUTHORIZATIONS_BY_TOKEN_HASH, &doc.access_token_hash)
                     .await?;
                 if !clash.is_empty() {
                     return Err(exists());
@@ -1154,23 +1158,17 @@ impl Store for CouchStore {
         Box::pin(async move {
             // The hot path: two reads by id (the authorization, named after the hash, and its
             // credential).
-            if let Some(auth) = self.get_doc(&super::authorization_id(&token_hash)).await? {
-                if str_of(&auth, "accessTokenHash").as_deref() == Some(token_hash.as_str()) {
-                    let credential = match str_of(&auth, "clientCredentialId") {
-                        Some(id) => self.get_doc(&id).await?.unwrap_or(Value::Null),
-                        None => Value::Null,
-                    };
-                    let row = json!({"value": {"authorization": auth}, "doc": credential});
-                    return grant_from_rows(&[row], now_ms, |_| token_hash.clone());
-                }
+            if let Some(auth) = self.authorization_named_after(&token_hash).await? {
+                let credential = match str_of(&auth, "clientCredentialId") {
+                    Some(id) => self.get_doc(&id).await?.unwrap_or(Value::Null),
+                    None => Value::Null,
+                };
+                let row = json!({"value": {"authorization": auth}, "doc": credential});
+                return grant_from_rows(&[row], now_ms, |_| token_hash.clone());
             }
             // Authorizations named otherwise (written by other tools).
             let rows = self
-                .view(
-                    "attune",
-                    "authorizationsByTokenHash",
-                    &format!("key={}&include_docs=true", json_key(&token_hash)),
-                )
+                .rows_with_docs(AUTHORIZATIONS_BY_TOKEN_HASH, &token_hash)
                 .await?;
             grant_from_rows(&rows, now_ms, |_| token_hash.clone())
         })
@@ -1181,11 +1179,7 @@ impl Store for CouchStore {
         Box::pin(async move {
             // GPII's own view, keyed by the token in clear as GPII stores it.
             let rows = self
-                .view(
-                    "views",
-                    "findInfoByAccessToken",
-                    &format!("key={}&include_docs=true", json_key(&token)),
-                )
+                .rows_with_docs(GPII_AUTHORIZATIONS_BY_TOKEN, &token)
                 .await?;
             let rows: Vec<Value> = rows
                 .into_iter()
@@ -1205,21 +1199,12 @@ impl Store for CouchStore {
         let token_hash = token_hash.to_owned();
         Box::pin(async move {
             let mut ids = Vec::new();
-            let named = super::authorization_id(&token_hash);
-            if let Some(doc) = self.get_doc(&named).await? {
-                if str_of(&doc, "accessTokenHash").as_deref() == Some(token_hash.as_str()) {
-                    ids.push(named);
-                }
+            if self.authorization_named_after(&token_hash).await?.is_some() {
+                ids.push(super::authorization_id(&token_hash));
             }
             if ids.is_empty() {
                 // Authorizations named otherwise (written by other tools).
-                let rows = self
-                    .view(
-                        "attune",
-                        "authorizationsByTokenHash",
-                        &format!("key={}", json_key(&token_hash)),
-                    )
-                    .await?;
+                let rows = self.rows(AUTHORIZATIONS_BY_TOKEN_HASH, &token_hash).await?;
                 ids.extend(rows.iter().filter_map(|r| str_of(r, "id")));
             }
             self.revoke_docs(&ids, now_ms).await
@@ -1229,13 +1214,7 @@ impl Store for CouchStore {
     fn revoke_legacy_authorization(&self, token: &str, now_ms: i64) -> StoreFuture<'_, u64> {
         let token = token.to_owned();
         Box::pin(async move {
-            let rows = self
-                .view(
-                    "views",
-                    "findInfoByAccessToken",
-                    &format!("key={}", json_key(&token)),
-                )
-                .await?;
+            let rows = self.rows(GPII_AUTHORIZATIONS_BY_TOKEN, &token).await?;
             let ids: Vec<String> = rows.iter().filter_map(|r| str_of(r, "id")).collect();
             self.revoke_docs(&ids, now_ms).await
         })

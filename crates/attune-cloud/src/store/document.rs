@@ -63,60 +63,49 @@ pub fn write<T: Serialize>(doc: &T) -> Value {
     serde_json::to_value(doc).unwrap_or(Value::Null)
 }
 
-/// GPII's `gpiiKey`: `_id` is the key itself (a secret: never log it).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KeyDocument {
-    #[serde(rename = "_id")]
-    pub id: String,
-    #[serde(rename = "_rev", default, skip_serializing_if = "Option::is_none")]
-    pub rev: Option<String>,
-    #[serde(rename = "type")]
-    pub doc_type: GpiiKeyType,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub schema_version: Option<Value>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub prefs_safe_id: Field<String>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub prefs_set_id: Field<String>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub revoked: Field<bool>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub revoked_reason: Field<String>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub timestamp_created: Field<String>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub timestamp_updated: Field<String>,
-    #[serde(flatten)]
-    pub rest: Map<String, Value>,
+/// Declares a GPII document type: `_id`, `_rev` (written back only when read), `type`,
+/// `schemaVersion`, the given fields (camelCase, each keeping whether it was absent, `null` or
+/// set), and every other field in `rest`.
+macro_rules! document {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident: $tag:ty {
+            $( $(#[$field_meta:meta])* pub $field:ident: $ty:ty, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        pub struct $name {
+            #[serde(rename = "_id")]
+            pub id: String,
+            #[serde(rename = "_rev", default, skip_serializing_if = "Option::is_none")]
+            pub rev: Option<String>,
+            #[serde(rename = "type")]
+            pub doc_type: $tag,
+            #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+            pub schema_version: Option<Value>,
+            $(
+                $(#[$field_meta])*
+                #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+                pub $field: $ty,
+            )*
+            #[serde(flatten)]
+            pub rest: Map<String, Value>,
+        }
+    };
+}
+
+document! {
+    /// GPII's `gpiiKey`: `_id` is the key itself (a secret: never log it).
+    pub struct KeyDocument: GpiiKeyType {
+        pub prefs_safe_id: Field<String>,
+        pub prefs_set_id: Field<String>,
+        pub revoked: Field<bool>,
+        pub revoked_reason: Field<String>,
+        pub timestamp_created: Field<String>,
+        pub timestamp_updated: Field<String>,
+    }
 }
 
 impl KeyDocument {
@@ -149,55 +138,16 @@ impl KeyDocument {
     }
 }
 
-/// GPII's `prefsSafe`: a preference set (`{"flat": …}`), a person's or a read-only snapset.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SafeDocument {
-    #[serde(rename = "_id")]
-    pub id: String,
-    #[serde(rename = "_rev", default, skip_serializing_if = "Option::is_none")]
-    pub rev: Option<String>,
-    #[serde(rename = "type")]
-    pub doc_type: PrefsSafeDocType,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub schema_version: Option<Value>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub prefs_safe_type: Field<String>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub name: Field<String>,
-    /// `null` when absent or `null`.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub preferences: Option<Value>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub timestamp_created: Field<String>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub timestamp_updated: Field<String>,
-    #[serde(flatten)]
-    pub rest: Map<String, Value>,
+document! {
+    /// GPII's `prefsSafe`: a preference set (`{"flat": …}`), a person's or a read-only snapset.
+    pub struct SafeDocument: PrefsSafeDocType {
+        pub prefs_safe_type: Field<String>,
+        pub name: Field<String>,
+        /// `null` when absent or `null`.
+        pub preferences: Option<Value>,
+        pub timestamp_created: Field<String>,
+        pub timestamp_updated: Field<String>,
+    }
 }
 
 impl SafeDocument {
@@ -239,86 +189,22 @@ pub fn rev_generation(rev: &str) -> Option<u64> {
     rev.split_once('-')?.0.parse().ok()
 }
 
-/// GPII's `clientCredential`: a site's OAuth2 client. GPII keeps the secret in clear
-/// (`oauth2ClientSecret`); attune writes only `oauth2ClientSecretHash`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CredentialDocument {
-    #[serde(rename = "_id")]
-    pub id: String,
-    #[serde(rename = "_rev", default, skip_serializing_if = "Option::is_none")]
-    pub rev: Option<String>,
-    #[serde(rename = "type")]
-    pub doc_type: ClientCredentialType,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub schema_version: Option<Value>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub client_id: Field<String>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub oauth2_client_id: Field<String>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub oauth2_client_secret: Field<String>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub oauth2_client_secret_hash: Field<String>,
-    #[serde(
-        rename = "allowedIPBlocks",
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub allowed_ip_blocks: Field<Vec<String>>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub allowed_prefs_to_write: Field<Vec<String>>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub is_create_gpii_key_allowed: Field<bool>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub is_create_prefs_safe_allowed: Field<bool>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub revoked: Field<bool>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub timestamp_created: Field<String>,
-    #[serde(flatten)]
-    pub rest: Map<String, Value>,
+document! {
+    /// GPII's `clientCredential`: a site's OAuth2 client. GPII keeps the secret in clear
+    /// (`oauth2ClientSecret`); attune writes only `oauth2ClientSecretHash`.
+    pub struct CredentialDocument: ClientCredentialType {
+        pub client_id: Field<String>,
+        pub oauth2_client_id: Field<String>,
+        pub oauth2_client_secret: Field<String>,
+        pub oauth2_client_secret_hash: Field<String>,
+        #[serde(rename = "allowedIPBlocks")]
+        pub allowed_ip_blocks: Field<Vec<String>>,
+        pub allowed_prefs_to_write: Field<Vec<String>>,
+        pub is_create_gpii_key_allowed: Field<bool>,
+        pub is_create_prefs_safe_allowed: Field<bool>,
+        pub revoked: Field<bool>,
+        pub timestamp_created: Field<String>,
+    }
 }
 
 impl CredentialDocument {
@@ -378,85 +264,21 @@ impl CredentialDocument {
     }
 }
 
-/// GPII's `gpiiAppInstallationAuthorization`: an access token granted to a client for a key.
-/// GPII keeps the token in clear (`accessToken`); attune writes only `accessTokenHash`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuthorizationDocument {
-    #[serde(rename = "_id")]
-    pub id: String,
-    #[serde(rename = "_rev", default, skip_serializing_if = "Option::is_none")]
-    pub rev: Option<String>,
-    #[serde(rename = "type")]
-    pub doc_type: AuthorizationType,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub schema_version: Option<Value>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub client_id: Field<String>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub client_credential_id: Field<String>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub gpii_key: Field<String>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub access_token: Field<String>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub access_token_hash: Field<String>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub revoked: Field<bool>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub revoked_reason: Field<String>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub timestamp_created: Field<String>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub timestamp_revoked: Field<String>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub timestamp_expires: Field<String>,
-    #[serde(flatten)]
-    pub rest: Map<String, Value>,
+document! {
+    /// GPII's `gpiiAppInstallationAuthorization`: an access token granted to a client for a key.
+    /// GPII keeps the token in clear (`accessToken`); attune writes only `accessTokenHash`.
+    pub struct AuthorizationDocument: AuthorizationType {
+        pub client_id: Field<String>,
+        pub client_credential_id: Field<String>,
+        pub gpii_key: Field<String>,
+        pub access_token: Field<String>,
+        pub access_token_hash: Field<String>,
+        pub revoked: Field<bool>,
+        pub revoked_reason: Field<String>,
+        pub timestamp_created: Field<String>,
+        pub timestamp_revoked: Field<String>,
+        pub timestamp_expires: Field<String>,
+    }
 }
 
 impl AuthorizationDocument {

@@ -103,6 +103,42 @@ pub struct PrefsSafeDoc {
     pub rev: u64,
 }
 
+impl GpiiKeyDoc {
+    /// A live key made at `now`, opening the safe `safe_id` in the default context.
+    pub fn new(id: &str, safe_id: &str, now: &str) -> Self {
+        GpiiKeyDoc {
+            id: id.to_owned(),
+            prefs_safe_id: Some(safe_id.to_owned()),
+            prefs_set_id: Some(attune_model::prefs::DEFAULT_CONTEXT.to_owned()),
+            revoked: false,
+            revoked_reason: None,
+            timestamp_created: Some(now.to_owned()),
+            timestamp_updated: None,
+        }
+    }
+}
+
+impl PrefsSafeDoc {
+    /// A safe made at `now`, not yet written (`rev` 0).
+    pub fn new(
+        id: String,
+        prefs_safe_type: PrefsSafeType,
+        name: Option<String>,
+        preferences: Value,
+        now: String,
+    ) -> Self {
+        PrefsSafeDoc {
+            id,
+            prefs_safe_type,
+            name,
+            preferences,
+            timestamp_created: Some(now),
+            timestamp_updated: None,
+            rev: 0,
+        }
+    }
+}
+
 /// GPII's `clientCredential` document: a site's OAuth2 client, its secret stored hashed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientCredentialDoc {

@@ -291,6 +291,18 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
             || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
+/// A unique-constraint failure as `Exists { what, id }`; any other failure as unavailable.
+fn exists_or_unavailable(e: rusqlite::Error, what: &'static str, id: &str) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::Exists {
+            what,
+            id: id.to_owned(),
+        }
+    } else {
+        unavailable(e)
+    }
+}
+
 fn json_list(v: &Option<Vec<String>>) -> Option<String> {
     v.as_ref().map(|l| {
         Value::from(
@@ -400,6 +412,34 @@ impl SqliteStore {
             tokio::task::spawn_blocking(move || store.with_conn(f))
                 .await
                 .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+        })
+    }
+
+    /// Runs `f` in an `IMMEDIATE` transaction on tokio's blocking pool and commits what it did;
+    /// an error from `f` rolls it back.
+    fn write<T, F>(&self, f: F) -> StoreFuture<'static, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(out)
+        })
+    }
+
+    /// Runs one statement in a transaction of its own; returns how many rows it changed.
+    fn execute<P>(&self, sql: &'static str, params: P) -> StoreFuture<'static, u64>
+    where
+        P: rusqlite::Params + Send + 'static,
+    {
+        self.write(move |tx| {
+            let n = tx.execute(sql, params).map_err(unavailable)?;
+            Ok(n as u64)
         })
     }
 
@@ -761,32 +801,27 @@ fn upsert_key(c: &Connection, doc: &GpiiKeyDoc) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A safe's columns in the order `insert_safe` and the update in `put_prefs_safe` bind them:
+/// `?1` the id to `?6` `timestamp_updated`, then `?7` the revision.
+fn safe_params(doc: &PrefsSafeDoc, rev: u64) -> impl rusqlite::Params + '_ {
+    (
+        doc.id.as_str(),
+        doc.prefs_safe_type.as_str(),
+        doc.name.as_deref(),
+        doc.preferences.to_string(),
+        doc.timestamp_created.as_deref(),
+        doc.timestamp_updated.as_deref(),
+        rev as i64,
+    )
+}
+
 fn insert_safe(c: &Connection, doc: &PrefsSafeDoc, rev: u64) -> Result<(), StoreError> {
     c.prepare_cached(
         "INSERT INTO prefs_safes (id, prefs_safe_type, name, preferences, timestamp_created,
             timestamp_updated, rev) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
-    .and_then(|mut s| {
-        s.execute(params![
-            doc.id,
-            doc.prefs_safe_type.as_str(),
-            doc.name,
-            doc.preferences.to_string(),
-            doc.timestamp_created,
-            doc.timestamp_updated,
-            rev as i64
-        ])
-    })
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            StoreError::Exists {
-                what: "prefsSafe",
-                id: doc.id.clone(),
-            }
-        } else {
-            unavailable(e)
-        }
-    })?;
+    .and_then(|mut s| s.execute(safe_params(doc, rev)))
+    .map_err(|e| exists_or_unavailable(e, "prefsSafe", &doc.id))?;
     Ok(())
 }
 
@@ -847,23 +882,17 @@ impl Store for SqliteStore {
     }
 
     fn put_gpii_key(&self, doc: GpiiKeyDoc) -> StoreFuture<'_, ()> {
-        self.run(move |c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
-            upsert_key(&tx, &doc).map_err(unavailable)?;
-            tx.commit().map_err(unavailable)
+        self.write(move |tx| {
+            upsert_key(tx, &doc).map_err(unavailable)?;
+            Ok(())
         })
     }
 
     fn put_prefs_safe(&self, doc: PrefsSafeDoc, expected_rev: Option<u64>) -> StoreFuture<'_, u64> {
-        self.run(move |c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
+        self.write(move |tx| {
             let new_rev = match expected_rev {
                 None => {
-                    insert_safe(&tx, &doc, 1)?;
+                    insert_safe(tx, &doc, 1)?;
                     1
                 }
                 Some(expected) => {
@@ -874,17 +903,7 @@ impl Store for SqliteStore {
                                 timestamp_updated = ?6, rev = rev + 1
                              WHERE id = ?1 AND rev = ?7",
                         )
-                        .and_then(|mut s| {
-                            s.execute(params![
-                                doc.id,
-                                doc.prefs_safe_type.as_str(),
-                                doc.name,
-                                doc.preferences.to_string(),
-                                doc.timestamp_created,
-                                doc.timestamp_updated,
-                                expected as i64
-                            ])
-                        })
+                        .and_then(|mut s| s.execute(safe_params(&doc, expected)))
                         .map_err(unavailable)?;
                     if n == 0 {
                         let exists: bool = tx
@@ -910,19 +929,15 @@ impl Store for SqliteStore {
                     expected + 1
                 }
             };
-            tx.commit().map_err(unavailable)?;
             Ok(new_rev)
         })
     }
 
     fn create_prefs_for_key(&self, key: GpiiKeyDoc, safe: PrefsSafeDoc) -> StoreFuture<'_, ()> {
-        self.run(move |c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
-            insert_safe(&tx, &safe, 1)?;
-            upsert_key(&tx, &key).map_err(unavailable)?;
-            tx.commit().map_err(unavailable)
+        self.write(move |tx| {
+            insert_safe(tx, &safe, 1)?;
+            upsert_key(tx, &key).map_err(unavailable)?;
+            Ok(())
         })
     }
 
@@ -978,10 +993,7 @@ impl Store for SqliteStore {
     }
 
     fn put_client_credential(&self, doc: ClientCredentialDoc) -> StoreFuture<'_, ()> {
-        self.run(move |c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
+        self.write(move |tx| {
             tx.prepare_cached(
                 "INSERT INTO client_credentials (id, client_id, oauth2_client_id, secret_hash,
                     allowed_ip_blocks, allowed_prefs_to_write, is_create_gpii_key_allowed,
@@ -1011,31 +1023,25 @@ impl Store for SqliteStore {
                 ])
             })
             .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Exists {
-                        what: "clientCredential with oauth2ClientId",
-                        id: doc.oauth2_client_id.clone(),
-                    }
-                } else {
-                    unavailable(e)
-                }
+                exists_or_unavailable(
+                    e,
+                    "clientCredential with oauth2ClientId",
+                    &doc.oauth2_client_id,
+                )
             })?;
-            tx.commit().map_err(unavailable)
+            Ok(())
         })
     }
 
     fn put_other_doc(&self, doc: OtherDoc) -> StoreFuture<'_, ()> {
-        self.run(move |c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
+        self.write(move |tx| {
             tx.execute(
                 "INSERT INTO other_docs (id, doc_type, doc) VALUES (?1, ?2, ?3)
                  ON CONFLICT (id) DO UPDATE SET doc_type = excluded.doc_type, doc = excluded.doc",
                 params![doc.id, doc.doc_type, doc.doc.to_string()],
             )
             .map_err(unavailable)?;
-            tx.commit().map_err(unavailable)
+            Ok(())
         })
     }
 
@@ -1069,10 +1075,7 @@ impl Store for SqliteStore {
     }
 
     fn add_authorization(&self, doc: AuthorizationDoc) -> StoreFuture<'_, ()> {
-        self.run(move |c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
+        self.write(move |tx| {
             tx.prepare_cached(
                 "INSERT INTO authorizations (id, client_id, client_credential_id, gpii_key,
                     token_hash, created_ms, expires_ms, revoked)
@@ -1090,17 +1093,8 @@ impl Store for SqliteStore {
                     doc.revoked
                 ])
             })
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Exists {
-                        what: "gpiiAppInstallationAuthorization",
-                        id: doc.id.clone(),
-                    }
-                } else {
-                    unavailable(e)
-                }
-            })?;
-            tx.commit().map_err(unavailable)
+            .map_err(|e| exists_or_unavailable(e, "gpiiAppInstallationAuthorization", &doc.id))?;
+            Ok(())
         })
     }
 
@@ -1154,35 +1148,17 @@ impl Store for SqliteStore {
         // The table has no revocation time; `now_ms` is for stores that record one.
         let _ = now_ms;
         let token_hash = token_hash.to_owned();
-        self.run(move |c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
-            let n = tx
-                .execute(
-                    "UPDATE authorizations SET revoked = 1 WHERE token_hash = ?1 AND revoked = 0",
-                    [&token_hash],
-                )
-                .map_err(unavailable)?;
-            tx.commit().map_err(unavailable)?;
-            Ok(n as u64)
-        })
+        self.execute(
+            "UPDATE authorizations SET revoked = 1 WHERE token_hash = ?1 AND revoked = 0",
+            [token_hash],
+        )
     }
 
     fn purge_expired_authorizations(&self, now_ms: i64) -> StoreFuture<'_, u64> {
-        self.run(move |c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
-            let n = tx
-                .execute(
-                    "DELETE FROM authorizations WHERE expires_ms <= ?1",
-                    [now_ms],
-                )
-                .map_err(unavailable)?;
-            tx.commit().map_err(unavailable)?;
-            Ok(n as u64)
-        })
+        self.execute(
+            "DELETE FROM authorizations WHERE expires_ms <= ?1",
+            [now_ms],
+        )
     }
 }
 
@@ -1190,11 +1166,17 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_store_from_a_newer_version_is_refused() {
+    /// A new store file, closed again, in a folder that lives as long as the returned guard.
+    fn a_closed_store() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         drop(SqliteStore::open(&path).unwrap());
+        (dir, path)
+    }
+
+    #[test]
+    fn a_store_from_a_newer_version_is_refused() {
+        let (_dir, path) = a_closed_store();
         let c = Connection::open(&path).unwrap();
         c.pragma_update(None, "user_version", SCHEMA_USER_VERSION + 1)
             .unwrap();
@@ -1205,9 +1187,7 @@ mod tests {
 
     #[test]
     fn opening_twice_migrates_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.db");
-        drop(SqliteStore::open(&path).unwrap());
+        let (_dir, path) = a_closed_store();
         let s = SqliteStore::open(&path).unwrap();
         let v = s
             .with_conn(|c| user_version(c).map_err(unavailable))

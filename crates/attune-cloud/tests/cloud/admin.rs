@@ -1,12 +1,17 @@
 //! The admin commands, through the library and through the real binary.
 
+use std::path::{Path, PathBuf};
+
 use attune_cloud::admin;
 use attune_cloud::auth::SecretHash;
 use attune_cloud::clock::SystemClock;
 use attune_cloud::store::sqlite::{self, SqliteStore};
 use attune_cloud::store::{PrefsSafeType, Store};
 
-use crate::common::{bin, dev_grant, fixtures, serve};
+use crate::common::{
+    admin_backup, admin_generate_keys, admin_load, admin_restore, bin, dev_grant, fixtures, serve,
+    settings_url, token_at, DEV_ID, DEV_SECRET, GNOME_DEVICE,
+};
 
 #[tokio::test]
 async fn loading_gpii_files_twice_changes_nothing_the_second_time() {
@@ -115,14 +120,20 @@ async fn a_new_credential_is_printed_once_and_stored_hashed() {
     );
 }
 
-#[tokio::test]
-async fn a_backup_restores_exactly_and_a_corrupt_one_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+/// A store at `dir/s.db` holding the fixtures, and its path.
+async fn store_with_fixtures(dir: &Path) -> (SqliteStore, PathBuf) {
+    let path = dir.join("s.db");
     let s = SqliteStore::open(&path).unwrap();
     admin::load(&s, &fixtures(), PrefsSafeType::User, &SystemClock)
         .await
         .unwrap();
+    (s, path)
+}
+
+#[tokio::test]
+async fn a_backup_restores_exactly_and_a_corrupt_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, path) = store_with_fixtures(dir.path()).await;
     let backup = dir.path().join("backup.db");
     s.backup_to(&backup).unwrap();
     assert!(s.backup_to(&backup).is_err(), "never overwrites a backup");
@@ -175,23 +186,11 @@ fn the_binary_runs_every_admin_command() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("c.db").display());
     let run = crate::common::admin;
-    let fixtures = fixtures();
-    let out = run(&["load", "--store", &store, fixtures.to_str().unwrap()]);
+    let out = admin_load(&store, &fixtures());
     assert!(out.contains("created"), "{out}");
-    let out = run(&["load", "--store", &store, fixtures.to_str().unwrap()]);
+    let out = admin_load(&store, &fixtures());
     assert!(out.starts_with("0 created, 0 updated"), "{out}");
-    let csv = dir.path().join("keys.csv");
-    run(&[
-        "keys",
-        "generate",
-        "--store",
-        &store,
-        "--count",
-        "3",
-        "--out",
-        csv.to_str().unwrap(),
-    ]);
-    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 4);
+    assert_eq!(admin_generate_keys(&store, 3, dir.path()).len(), 3);
     let out = run(&[
         "credentials",
         "create",
@@ -202,20 +201,8 @@ fn the_binary_runs_every_admin_command() {
     ]);
     assert!(out.contains("client_id = \"branch-7\""), "{out}");
     let backup = dir.path().join("b.db");
-    run(&[
-        "backup",
-        "--store",
-        &store,
-        "--out",
-        backup.to_str().unwrap(),
-    ]);
-    let out = run(&[
-        "restore",
-        "--store",
-        &store,
-        "--from",
-        backup.to_str().unwrap(),
-    ]);
+    admin_backup(&store, &backup);
+    let out = admin_restore(&store, &backup);
     assert!(out.contains("restored"), "{out}");
     let out = run(&["tokens", "purge-expired", "--store", &store]);
     assert!(out.contains("0 expired tokens deleted"), "{out}");
@@ -246,21 +233,21 @@ fn the_dev_credential_works_only_while_serve_is_given_dev() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("c.db").display());
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let device = crate::common::percent_encode(crate::common::GNOME_DEVICE);
     let dev = serve(&["--dev", "--store", &store]);
-    let token = rt.block_on(async {
-        let r = dev_grant(&dev.url).await;
-        assert_eq!(r.status(), 200);
-        let v: serde_json::Value = r.json().await.unwrap();
-        v["access_token"].as_str().unwrap().to_owned()
-    });
+    let token = rt.block_on(token_at(
+        &reqwest::Client::new(),
+        &dev.url,
+        DEV_ID,
+        DEV_SECRET,
+        "large_text",
+    ));
     dev.stop();
 
     let plain = serve(&["--store", &store]);
     rt.block_on(async {
         assert_eq!(dev_grant(&plain.url).await.status(), 401, "dev grant");
         let r = reqwest::Client::new()
-            .get(format!("{}/large_text/settings/{device}", plain.url))
+            .get(settings_url(&plain.url, "large_text", GNOME_DEVICE))
             .bearer_auth(&token)
             .send()
             .await
@@ -286,7 +273,21 @@ async fn the_dev_client_id_cannot_be_taken_by_a_site() {
     assert!(e.contains("serve --dev"), "{e}");
 }
 
-fn mode(p: &std::path::Path) -> u32 {
+/// `attune-cloud restore` of `backup` into the SQLite store at `store`, however it ends.
+fn restore_into(store: &Path, backup: &Path) -> std::process::Output {
+    bin()
+        .args([
+            "restore",
+            "--store",
+            &format!("sqlite:{}", store.display()),
+            "--from",
+        ])
+        .arg(backup)
+        .output()
+        .unwrap()
+}
+
+fn mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p)
         .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
@@ -406,16 +407,7 @@ fn restore_onto_a_new_machine_makes_the_store_from_the_verified_backup() {
         .unwrap();
     assert!(out.status.success());
     let fresh = dir.path().join("new.db");
-    let out = bin()
-        .args([
-            "restore",
-            "--store",
-            &format!("sqlite:{}", fresh.display()),
-            "--from",
-        ])
-        .arg(&backup)
-        .output()
-        .unwrap();
+    let out = restore_into(&fresh, &backup);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && text.contains("restored"),
@@ -426,16 +418,7 @@ fn restore_onto_a_new_machine_makes_the_store_from_the_verified_backup() {
     // A damaged backup makes nothing.
     std::fs::write(&backup, b"not a database").unwrap();
     let other = dir.path().join("other.db");
-    let out = bin()
-        .args([
-            "restore",
-            "--store",
-            &format!("sqlite:{}", other.display()),
-            "--from",
-        ])
-        .arg(&backup)
-        .output()
-        .unwrap();
+    let out = restore_into(&other, &backup);
     assert!(!out.status.success());
     assert!(!other.exists());
 }
@@ -497,11 +480,7 @@ async fn a_store_made_before_the_mark_opens_and_gets_marked() {
 #[tokio::test]
 async fn a_backup_whose_schema_was_changed_is_not_restored() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db");
-    let s = SqliteStore::open(&db).unwrap();
-    admin::load(&s, &fixtures(), PrefsSafeType::User, &SystemClock)
-        .await
-        .unwrap();
+    let (s, db) = store_with_fixtures(dir.path()).await;
     let counts = s.counts().unwrap();
     let clean = dir.path().join("clean.db");
     s.backup_to(&clean).unwrap();

@@ -4,13 +4,14 @@
 
 use std::sync::Arc;
 
-use attune_cloud::api::{AppState, Limits};
+use attune_cloud::api::Limits;
 use attune_cloud::auth::LimitPolicy;
-use attune_cloud::clock::SystemClock;
 use attune_cloud::store::{Store, StoreError, StoreFuture};
 use serde_json::{json, Value};
 
-use crate::common::{parts, Cloud, DEV_ID, DEV_SECRET, GNOME_DEVICE};
+use crate::common::{
+    parts, password_grant, send_as, serve_store, Cloud, DEV_ID, DEV_SECRET, GNOME_DEVICE,
+};
 
 const UNAUTHORIZED: &str = r#"{"isError":true,"message":"Unauthorized"}"#;
 
@@ -36,7 +37,7 @@ fn per_client(burst: f64, per_second: f64) -> Limits {
 
 /// The status of a password grant for `key` as client `id`.
 async fn grant_status(c: &Cloud, id: &str, secret: &str, key: &str) -> u16 {
-    c.token_form(&grant(id, secret, key))
+    c.token_form(&password_grant(id, secret, key))
         .await
         .status()
         .as_u16()
@@ -59,17 +60,7 @@ async fn put_status(c: &Cloud, key: &str, body: &Value, token: Option<&str>) -> 
 
 /// Status, API header and body of a password grant for `key` as client `id`.
 async fn grant_parts(c: &Cloud, id: &str, secret: &str, key: &str) -> (u16, Option<String>, Value) {
-    parts(c.token_form(&grant(id, secret, key)).await).await
-}
-
-fn grant<'a>(id: &'a str, secret: &'a str, key: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("grant_type", "password"),
-        ("client_id", id),
-        ("client_secret", secret),
-        ("username", key),
-        ("password", "dummy"),
-    ]
+    parts(c.token_form(&password_grant(id, secret, key)).await).await
 }
 
 #[tokio::test]
@@ -112,7 +103,9 @@ async fn unknown_routes_are_404_in_gpii_shape_with_the_api_header() {
 #[tokio::test]
 async fn a_form_grant_answers_gpii_token_shape_without_caching() {
     let c = Cloud::start().await;
-    let r = c.token_form(&grant(DEV_ID, DEV_SECRET, "large_text")).await;
+    let r = c
+        .token_form(&password_grant(DEV_ID, DEV_SECRET, "large_text"))
+        .await;
     assert_eq!(r.headers()["cache-control"], "no-store");
     let (s, _, body) = parts(r).await;
     assert_eq!(s, 200);
@@ -196,7 +189,7 @@ async fn a_wrong_secret_or_unknown_client_is_an_oauth_401() {
 #[tokio::test]
 async fn an_unknown_grant_type_is_501_as_in_gpii() {
     let c = Cloud::start().await;
-    let mut fields = grant(DEV_ID, DEV_SECRET, "large_text");
+    let mut fields = password_grant(DEV_ID, DEV_SECRET, "large_text");
     fields[0].1 = "client_credentials";
     let (s, _, body) = parts(c.token_form(&fields).await).await;
     assert_eq!(s, 501);
@@ -217,7 +210,7 @@ async fn an_unknown_grant_type_is_501_as_in_gpii() {
 #[tokio::test]
 async fn a_missing_username_or_password_is_400_invalid_request() {
     let c = Cloud::start().await;
-    let fields = grant(DEV_ID, DEV_SECRET, "large_text");
+    let fields = password_grant(DEV_ID, DEV_SECRET, "large_text");
     let no_user: Vec<_> = fields
         .iter()
         .copied()
@@ -283,7 +276,9 @@ async fn failed_grants_from_one_address_are_rate_limited_until_time_passes() {
     for _ in 0..3 {
         assert_eq!(grant_status(&c, DEV_ID, DEV_SECRET, "guess").await, 401);
     }
-    let r = c.token_form(&grant(DEV_ID, DEV_SECRET, "large_text")).await;
+    let r = c
+        .token_form(&password_grant(DEV_ID, DEV_SECRET, "large_text"))
+        .await;
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "10");
     assert_eq!(r.headers()["x-attune-api"], "1.0");
@@ -376,11 +371,16 @@ async fn behind_a_trusted_proxy_each_client_address_has_its_own_limit() {
     .await;
     for _ in 0..2 {
         assert_eq!(
-            token_via(&c, "198.51.100.1", &grant(DEV_ID, "wrong", "large_text")).await,
+            token_via(
+                &c,
+                "198.51.100.1",
+                &password_grant(DEV_ID, "wrong", "large_text")
+            )
+            .await,
             401
         );
     }
-    let good = grant(DEV_ID, DEV_SECRET, "large_text");
+    let good = password_grant(DEV_ID, DEV_SECRET, "large_text");
     assert_eq!(token_via(&c, "198.51.100.1", &good).await, 429);
     assert_eq!(token_via(&c, "198.51.100.2", &good).await, 200);
     // What the client wrote left of the proxy's hop is not believed.
@@ -389,7 +389,7 @@ async fn behind_a_trusted_proxy_each_client_address_has_its_own_limit() {
         429
     );
     // allowedIPBlocks sees the client's address too (far-away allows 192.0.2.0/24 only).
-    let far = grant("far-away", "far-away-secret", "large_text");
+    let far = password_grant("far-away", "far-away-secret", "large_text");
     assert_eq!(token_via(&c, "192.0.2.7", &far).await, 200);
     c.stop().await;
 }
@@ -400,13 +400,13 @@ async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
     for i in 0..2 {
         let spoofed = format!("198.51.100.{i}");
         assert_eq!(
-            token_via(&c, &spoofed, &grant(DEV_ID, "wrong", "large_text")).await,
+            token_via(&c, &spoofed, &password_grant(DEV_ID, "wrong", "large_text")).await,
             401
         );
     }
-    let good = grant(DEV_ID, DEV_SECRET, "large_text");
+    let good = password_grant(DEV_ID, DEV_SECRET, "large_text");
     assert_eq!(token_via(&c, "198.51.100.50", &good).await, 429);
-    let far = grant("far-away", "far-away-secret", "large_text");
+    let far = password_grant("far-away", "far-away-secret", "large_text");
     assert_eq!(token_via(&c, "192.0.2.7", &far).await, 401);
     c.stop().await;
 }
@@ -479,11 +479,7 @@ async fn a_token_lives_3600_seconds() {
 }
 
 async fn revoke(c: &Cloud, bearer: Option<&str>) -> reqwest::Response {
-    let mut req = c.http.post(c.url("/access_token/revoke"));
-    if let Some(t) = bearer {
-        req = req.bearer_auth(t);
-    }
-    req.send().await.unwrap()
+    send_as(c.http.post(c.url("/access_token/revoke")), bearer).await
 }
 
 #[tokio::test]
@@ -856,19 +852,11 @@ fn down<T: Send + 'static>() -> StoreFuture<'static, T> {
 
 #[tokio::test]
 async fn a_store_that_is_down_gives_503_with_retry_after_never_500() {
-    let state = AppState::new(
+    let base = serve_store(
         Arc::new(DownStore),
-        Arc::new(SystemClock),
         attune_cloud::server::bundled_registries().unwrap(),
-        Limits::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(attune_cloud::server::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
+    )
+    .await;
     let http = reqwest::Client::new();
     let ready = http.get(format!("{base}/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
@@ -896,7 +884,7 @@ async fn a_store_that_is_down_gives_503_with_retry_after_never_500() {
     assert!(settings.headers().contains_key("retry-after"));
     let token = http
         .post(format!("{base}/access_token"))
-        .form(&grant(DEV_ID, DEV_SECRET, "k"))
+        .form(&password_grant(DEV_ID, DEV_SECRET, "k"))
         .send()
         .await
         .unwrap();

@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{parts, percent_encode, Cloud, DEV_ID, DEV_SECRET};
+use crate::common::{parts, Cloud, DEV_ID, DEV_SECRET};
 
 fn assert_client_error(status: u16, body: &Value, what: &str) {
     assert!(
@@ -89,22 +89,33 @@ async fn random_device_segments_never_give_5xx() {
         let d: String = (0..len)
             .map(|_| alphabet[rng.random_range(0..alphabet.len())])
             .collect();
-        let r = c
-            .http
-            .get(c.url(&format!("/large_text/settings/{}", percent_encode(&d))))
-            .bearer_auth(&t)
-            .send()
-            .await
-            .unwrap();
+        let r = c.get_settings("large_text", &d, Some(&t)).await;
         assert!(r.status().as_u16() < 500, "{d:?}: {}", r.status());
     }
     c.stop().await;
 }
 
+const JSON: &str = "application/json";
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// POSTs `body` to `/access_token` as `content_type`.
+async fn post_token(
+    c: &Cloud,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    c.http
+        .post(c.url("/access_token"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn malformed_token_bodies_are_4xx() {
     let c = Cloud::start().await;
-    let url = c.url("/access_token");
     let json_cases = [
         "[1,2]",
         "\"text\"",
@@ -113,43 +124,25 @@ async fn malformed_token_bodies_are_4xx() {
         "{not json",
     ];
     for body in json_cases {
-        let r = c
-            .http
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let r = post_token(&c, JSON, body).await;
         let (s, _, b) = parts(r).await;
         assert_client_error(s, &b, body);
     }
     let deep = format!("{{\"a\":{}{}}}", "[".repeat(2000), "]".repeat(2000));
-    let r = c
-        .http
-        .post(&url)
-        .header("content-type", "application/json")
-        .body(deep)
-        .send()
-        .await
-        .unwrap();
+    let r = post_token(&c, JSON, deep).await;
     let (s, _, b) = parts(r).await;
     assert_client_error(s, &b, "deep JSON");
     // Invalid UTF-8 in a form: decoded lossily, so the key simply does not exist.
-    let r = c
-        .http
-        .post(&url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(
-            [
-                b"grant_type=password&client_id=attune-dev&client_secret=attune-dev-secret&password=x&username=".as_slice(),
-                &[0xff, 0xfe],
-            ]
-            .concat(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = post_token(
+        &c,
+        FORM,
+        [
+            b"grant_type=password&client_id=attune-dev&client_secret=attune-dev-secret&password=x&username=".as_slice(),
+            &[0xff, 0xfe],
+        ]
+        .concat(),
+    )
+    .await;
     let (s, _, b) = parts(r).await;
     assert_client_error(s, &b, "invalid UTF-8 form");
     // Too large: 413 before any parsing.
@@ -157,14 +150,7 @@ async fn malformed_token_bodies_are_4xx() {
         "client_id={DEV_ID}&client_secret={DEV_SECRET}&x={}",
         "a".repeat(100_000)
     );
-    let r = c
-        .http
-        .post(&url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(big)
-        .send()
-        .await
-        .unwrap();
+    let r = post_token(&c, FORM, big).await;
     assert_eq!(r.status(), 413);
     c.stop().await;
 }

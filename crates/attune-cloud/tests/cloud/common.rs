@@ -1,16 +1,18 @@
 //! Shared helpers: a real attune-cloud on 127.0.0.1:0 with a temp SQLite store, the dev data,
 //! the fixtures in `tests/fixtures`, and a clock the test moves.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
 use attune_cloud::admin;
 use attune_cloud::api::{AppState, Limits};
 use attune_cloud::clock::ManualClock;
+use attune_cloud::registries::Registries;
 use attune_cloud::server;
 use attune_cloud::store::sqlite::SqliteStore;
-use attune_cloud::store::PrefsSafeType;
+use attune_cloud::store::{PrefsSafeType, Store};
+use attune_cloud::uri::encode_component;
 use attune_testkit::serving::Serving;
 use serde_json::Value;
 
@@ -43,22 +45,12 @@ impl Cloud {
         let store = SqliteStore::open(&dir.path().join("cloud.db")).unwrap();
         let clock = Arc::new(ManualClock::new(1_700_000_000_000));
         admin::load_dev_data(&store, clock.as_ref()).await.unwrap();
-        admin::load(
-            &store,
-            &fixtures().join("dbData"),
-            PrefsSafeType::User,
-            clock.as_ref(),
-        )
-        .await
-        .unwrap();
-        admin::load(
-            &store,
-            &fixtures().join("prefs"),
-            PrefsSafeType::User,
-            clock.as_ref(),
-        )
-        .await
-        .unwrap();
+        for dir in ["dbData", "prefs"] {
+            let dir = fixtures().join(dir);
+            admin::load(&store, &dir, PrefsSafeType::User, clock.as_ref())
+                .await
+                .unwrap();
+        }
         let state = AppState::new(
             Arc::new(store.clone()),
             clock.clone(),
@@ -112,18 +104,7 @@ impl Cloud {
     }
 
     pub async fn token_as(&self, id: &str, secret: &str, key: &str) -> String {
-        let r = self
-            .token_form(&[
-                ("grant_type", "password"),
-                ("client_id", id),
-                ("client_secret", secret),
-                ("username", key),
-                ("password", "dummy"),
-            ])
-            .await;
-        assert_eq!(r.status(), 200, "token for {key} via {id}");
-        let v: Value = r.json().await.unwrap();
-        v["access_token"].as_str().unwrap().to_owned()
+        token_at(&self.http, &self.base, id, secret, key).await
     }
 
     pub async fn get_settings(
@@ -132,12 +113,7 @@ impl Cloud {
         device: &str,
         token: Option<&str>,
     ) -> reqwest::Response {
-        let path = format!("/{key}/settings/{}", percent_encode(device));
-        let mut req = self.http.get(self.url(&path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        req.send().await.unwrap()
+        send_as(self.http.get(settings_url(&self.base, key, device)), token).await
     }
 
     pub async fn put_settings(
@@ -146,28 +122,78 @@ impl Cloud {
         body: &Value,
         token: Option<&str>,
     ) -> reqwest::Response {
-        let mut req = self
-            .http
-            .put(self.url(&format!("/{key}/settings")))
-            .json(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        req.send().await.unwrap()
+        let url = self.url(&format!("/{key}/settings"));
+        send_as(self.http.put(url).json(body), token).await
     }
 }
 
-/// `encodeURIComponent`, as GPII clients encode the device segment.
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// Serves `state` on 127.0.0.1:0 for the rest of the test; its base URL.
+pub async fn serve_state(state: Arc<AppState>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(server::serve(listener, state, std::future::pending()));
+    base
+}
+
+/// Serves `store` with `registries` (the system clock, default limits) on 127.0.0.1:0 for the
+/// rest of the test; its base URL.
+pub async fn serve_store(store: Arc<dyn Store>, registries: impl Into<Registries>) -> String {
+    let clock = Arc::new(attune_cloud::clock::SystemClock);
+    serve_state(AppState::new(store, clock, registries, Limits::default())).await
+}
+
+/// Sends `req`, with `token` as its bearer token when there is one.
+pub async fn send_as(req: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::Response {
+    let req = match token {
+        Some(t) => req.bearer_auth(t),
+        None => req,
+    };
+    req.send().await.unwrap()
+}
+
+/// `GET /{key}/settings/{device}` at `base`, the device encoded as GPII's clients do.
+pub fn settings_url(base: &str, key: &str, device: &str) -> String {
+    format!("{base}/{key}/settings/{}", encode_component(device))
+}
+
+/// The fields of a password grant for `key` as client `id` (GPII ignores the password).
+pub fn password_grant<'a>(id: &'a str, secret: &'a str, key: &'a str) -> [(&'a str, &'a str); 5] {
+    [
+        ("grant_type", "password"),
+        ("client_id", id),
+        ("client_secret", secret),
+        ("username", key),
+        ("password", "dummy"),
+    ]
+}
+
+/// A password grant for `key` as client `id`, POSTed as a form to the server at `base`.
+pub async fn grant_at(
+    http: &reqwest::Client,
+    base: &str,
+    id: &str,
+    secret: &str,
+    key: &str,
+) -> reqwest::Response {
+    http.post(format!("{base}/access_token"))
+        .form(&password_grant(id, secret, key))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A token for `key` as client `id` from the server at `base`; panics unless granted.
+pub async fn token_at(
+    http: &reqwest::Client,
+    base: &str,
+    id: &str,
+    secret: &str,
+    key: &str,
+) -> String {
+    let r = grant_at(http, base, id, secret, key).await;
+    assert_eq!(r.status(), 200, "token for {key} via {id} at {base}");
+    let v: Value = r.json().await.unwrap();
+    v["access_token"].as_str().unwrap().to_owned()
 }
 
 /// Status, `X-Attune-Api` header and JSON body of a response.
@@ -192,6 +218,47 @@ pub fn admin(args: &[&str]) -> String {
     attune_testkit::process::run(bin().args(args))
 }
 
+/// `attune-cloud load --store STORE DIR`; its report.
+pub fn admin_load(store: &str, dir: &Path) -> String {
+    admin(&["load", "--store", store, dir.to_str().unwrap()])
+}
+
+/// `attune-cloud keys generate` of `count` keys into `dir/keys.csv`; the keys it wrote.
+pub fn admin_generate_keys(store: &str, count: usize, dir: &Path) -> Vec<String> {
+    let csv = dir.join("keys.csv");
+    let count = count.to_string();
+    admin(&[
+        "keys",
+        "generate",
+        "--store",
+        store,
+        "--count",
+        &count,
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("key"), "{text}");
+    lines.map(str::to_owned).collect()
+}
+
+/// `attune-cloud backup --store STORE --out OUT`; its report.
+pub fn admin_backup(store: &str, out: &Path) -> String {
+    admin(&["backup", "--store", store, "--out", out.to_str().unwrap()])
+}
+
+/// `attune-cloud restore --store STORE --from FROM`; its report.
+pub fn admin_restore(store: &str, from: &Path) -> String {
+    admin(&[
+        "restore",
+        "--store",
+        store,
+        "--from",
+        from.to_str().unwrap(),
+    ])
+}
+
 /// `attune-cloud serve ARGS… --listen 127.0.0.1:0`, running (see the kit's [`Serving`]).
 pub fn serve(args: &[&str]) -> Serving {
     let mut c = bin();
@@ -204,16 +271,12 @@ pub fn serve(args: &[&str]) -> Serving {
 
 /// A password grant with the dev credential (`serve --dev`) for `large_text`.
 pub async fn dev_grant(base: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{base}/access_token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", DEV_ID),
-            ("client_secret", DEV_SECRET),
-            ("username", "large_text"),
-            ("password", "x"),
-        ])
-        .send()
-        .await
-        .unwrap()
+    grant_at(
+        &reqwest::Client::new(),
+        base,
+        DEV_ID,
+        DEV_SECRET,
+        "large_text",
+    )
+    .await
 }

@@ -7,14 +7,12 @@
 //! and concurrent PUTs), every admin command, and CouchDB stopped, slow or broken behind a
 //! fault proxy. Serving GPII's own database is in `interop.rs`.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use attune_cloud::api::{AppState, Limits};
 use attune_cloud::clock::SystemClock;
 use attune_cloud::server;
 use attune_cloud::store::contract;
@@ -23,11 +21,14 @@ use attune_cloud::store::Store;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{admin, percent_encode, DEV_ID, DEV_SECRET, GNOME_DEVICE};
+use crate::common::{
+    admin, admin_backup, admin_generate_keys, admin_load, admin_restore, serve_store, settings_url,
+    token_at, DEV_ID, DEV_SECRET, GNOME_DEVICE,
+};
 use attune_testkit::gpii::COUCH_PACKAGES;
 use attune_testkit::serving::Serving;
 
-pub fn enabled() -> bool {
+fn enabled() -> bool {
     let on = std::env::var("ATTUNE_GPII_INTEROP").as_deref() == Ok("1");
     if !on {
         eprintln!("skipped: set ATTUNE_GPII_INTEROP=1 (needs node, npm and the npm registry)");
@@ -73,37 +74,22 @@ fn install() -> PathBuf {
 /// A CouchDB-API server on loopback, stopped when dropped.
 pub struct CouchServer {
     pub url: String,
-    child: Child,
-}
-
-impl Drop for CouchServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    _serving: Serving,
 }
 
 impl CouchServer {
+    /// The stand-in, started, or `None` (the test skips) unless `ATTUNE_GPII_INTEROP=1`.
+    pub fn start_if_enabled() -> Option<CouchServer> {
+        enabled().then(CouchServer::start)
+    }
+
     pub fn start() -> CouchServer {
-        let dir = install();
-        let mut child = Command::new("node")
-            .arg("server.js")
-            .current_dir(&dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(out).read_line(&mut line).unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("READY ")
-            .unwrap_or_else(|| panic!("the CouchDB stand-in said {line:?}"))
-            .to_owned();
+        let mut node = Command::new("node");
+        node.arg("server.js").current_dir(install());
+        let serving = Serving::start(node);
         CouchServer {
-            url: format!("http://127.0.0.1:{port}"),
-            child,
+            url: serving.url.clone(),
+            _serving: serving,
         }
     }
 
@@ -115,10 +101,9 @@ impl CouchServer {
 
 #[tokio::test]
 async fn couchdb_store_passes_the_store_contract() {
-    if !enabled() {
+    let Some(couch) = CouchServer::start_if_enabled() else {
         return;
-    }
-    let couch = CouchServer::start();
+    };
     let n = AtomicUsize::new(0);
     contract::run_all(|| {
         let i = n.fetch_add(1, Ordering::SeqCst);
@@ -134,29 +119,12 @@ fn serve(store: &str) -> Serving {
 }
 
 async fn token(http: &reqwest::Client, base: &str, key: &str) -> String {
-    let r = http
-        .post(format!("{base}/access_token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", DEV_ID),
-            ("client_secret", DEV_SECRET),
-            ("username", key),
-            ("password", "x"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "token for {key} at {base}");
-    let v: Value = r.json().await.unwrap();
-    v["access_token"].as_str().unwrap().to_owned()
+    token_at(http, base, DEV_ID, DEV_SECRET, key).await
 }
 
 async fn get_settings(http: &reqwest::Client, base: &str, key: &str, t: &str) -> (u16, Value) {
     let r = http
-        .get(format!(
-            "{base}/{key}/settings/{}",
-            percent_encode(GNOME_DEVICE)
-        ))
+        .get(settings_url(base, key, GNOME_DEVICE))
         .bearer_auth(t)
         .send()
         .await
@@ -171,31 +139,14 @@ fn term(writer: usize, n: usize) -> String {
 
 #[tokio::test]
 async fn two_servers_on_one_couchdb_share_tokens_and_lose_no_write() {
-    if !enabled() {
+    let Some(couch) = CouchServer::start_if_enabled() else {
         return;
-    }
-    let couch = CouchServer::start();
+    };
     let store = format!("couchdb:{}/gpii", couch.url);
     let a = serve(&store);
     let b = serve(&store);
     let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("keys.csv");
-    admin(&[
-        "keys",
-        "generate",
-        "--store",
-        &store,
-        "--count",
-        "1",
-        "--out",
-        csv.to_str().unwrap(),
-    ]);
-    let key = std::fs::read_to_string(&csv)
-        .unwrap()
-        .lines()
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let key = admin_generate_keys(&store, 1, dir.path()).remove(0);
     let http = reqwest::Client::new();
 
     // A token from A is honoured by B, and the other way round.
@@ -250,33 +201,17 @@ async fn two_servers_on_one_couchdb_share_tokens_and_lose_no_write() {
 
 #[tokio::test]
 async fn admin_commands_work_on_couchdb_and_a_restore_makes_later_tokens_stale() {
-    if !enabled() {
+    let Some(couch) = CouchServer::start_if_enabled() else {
         return;
-    }
-    let couch = CouchServer::start();
+    };
     let store = format!("couchdb:{}/gpii", couch.url);
     let fixtures = crate::common::fixtures();
     let dir = tempfile::tempdir().unwrap();
 
-    admin(&[
-        "load",
-        "--store",
-        &store,
-        fixtures.join("dbData").to_str().unwrap(),
-    ]);
-    let out = admin(&[
-        "load",
-        "--store",
-        &store,
-        fixtures.join("dbData").to_str().unwrap(),
-    ]);
+    admin_load(&store, &fixtures.join("dbData"));
+    let out = admin_load(&store, &fixtures.join("dbData"));
     assert!(out.starts_with("0 created, 0 updated,"), "{out}");
-    admin(&[
-        "load",
-        "--store",
-        &store,
-        fixtures.join("prefs").to_str().unwrap(),
-    ]);
+    admin_load(&store, &fixtures.join("prefs"));
     let snippet = admin(&[
         "credentials",
         "create",
@@ -291,61 +226,22 @@ async fn admin_commands_work_on_couchdb_and_a_restore_makes_later_tokens_stale()
         .and_then(|l| l.strip_suffix('"'))
         .unwrap()
         .to_owned();
-    let csv = dir.path().join("keys.csv");
-    admin(&[
-        "keys",
-        "generate",
-        "--store",
-        &store,
-        "--count",
-        "3",
-        "--out",
-        csv.to_str().unwrap(),
-    ]);
-    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 4);
+    assert_eq!(admin_generate_keys(&store, 3, dir.path()).len(), 3);
 
     let backup = dir.path().join("backup.json");
-    let out = admin(&[
-        "backup",
-        "--store",
-        &store,
-        "--out",
-        backup.to_str().unwrap(),
-    ]);
+    let out = admin_backup(&store, &backup);
     assert!(out.contains("verified"), "{out}");
     assert!(dir.path().join("backup.json.sha256").exists());
 
     // After the backup: a token for the site credential, and a PUT.
     let p = serve(&store);
     let http = reqwest::Client::new();
-    let r = http
-        .post(format!("{}/access_token", p.url))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", "school-7"),
-            ("client_secret", secret.as_str()),
-            ("username", "alice"),
-            ("password", "x"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let t = r.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let t = token_at(&http, &p.url, "school-7", &secret, "alice").await;
     assert_eq!(get_settings(&http, &p.url, "alice", &t).await.0, 200);
     drop(p);
 
     // The restore drill: the server is stopped, the backup restored, the server started again.
-    let out = admin(&[
-        "restore",
-        "--store",
-        &store,
-        "--from",
-        backup.to_str().unwrap(),
-    ]);
+    let out = admin_restore(&store, &backup);
     assert!(out.contains("restored"), "{out}");
     let p = serve(&store);
     // The token was issued after the backup: it is gone, the client must key in again.
@@ -428,10 +324,9 @@ async fn fault_proxy(upstream: Arc<Mutex<String>>, mode: Arc<AtomicU8>) -> Strin
 
 #[tokio::test]
 async fn couchdb_down_slow_or_broken_gives_503_fast_and_the_server_recovers() {
-    if !enabled() {
+    let Some(couch) = CouchServer::start_if_enabled() else {
         return;
-    }
-    let couch = CouchServer::start();
+    };
     let mode = Arc::new(AtomicU8::new(Fault::Pass as u8));
     let upstream = Arc::new(Mutex::new(
         couch.url.trim_start_matches("http://").to_owned(),
@@ -449,15 +344,7 @@ async fn couchdb_down_slow_or_broken_gives_503_fast_and_the_server_recovers() {
     attune_cloud::admin::load_dev_data(&store, &SystemClock)
         .await
         .unwrap();
-    let state = AppState::new(
-        Arc::new(store),
-        Arc::new(SystemClock),
-        server::bundled_registries().unwrap(),
-        Limits::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(server::serve(listener, state, std::future::pending()));
+    let base = serve_store(Arc::new(store), server::bundled_registries().unwrap()).await;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -476,10 +363,7 @@ async fn couchdb_down_slow_or_broken_gives_503_fast_and_the_server_recovers() {
         ] {
             let start = Instant::now();
             let r = http
-                .get(format!(
-                    "{base}/large_text/settings/{}",
-                    percent_encode(GNOME_DEVICE)
-                ))
+                .get(settings_url(&base, "large_text", GNOME_DEVICE))
                 .bearer_auth(&t)
                 .send()
                 .await
@@ -551,10 +435,9 @@ async fn couchdb_down_slow_or_broken_gives_503_fast_and_the_server_recovers() {
 /// request: with pages of 3 it holds every document exactly once, the same as one big page.
 #[tokio::test]
 async fn a_backup_reads_the_database_in_pages_and_misses_nothing() {
-    if !enabled() {
+    let Some(couch) = CouchServer::start_if_enabled() else {
         return;
-    }
-    let couch = CouchServer::start();
+    };
     let url = CouchUrl::parse(&format!("{}/paged", couch.url)).unwrap();
     let small = CouchOptions {
         page_size: 3,

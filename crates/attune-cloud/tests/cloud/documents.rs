@@ -18,6 +18,8 @@ use attune_model::key::Key;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
+use crate::common::{serve_state, settings_url, token_at};
+
 /// Any JSON value, a few levels deep.
 fn any_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -284,9 +286,7 @@ async fn an_answer_lists_solutions_in_the_registrys_order() {
         server::bundled_registries().unwrap(),
         Limits::default(),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(server::serve(listener, state, std::future::pending()));
+    let base = serve_state(state).await;
 
     let registry_order = solution_order(
         attune_model::bundled::linux_registry_text().unwrap(),
@@ -296,28 +296,17 @@ async fn an_answer_lists_solutions_in_the_registrys_order() {
     let device = json!({"OS": {"id": "linux"},
         "solutions": registry_order.iter().map(|id| json!({"id": id})).collect::<Vec<_>>()});
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{base}/access_token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", admin::DEV_CLIENT_ID),
-            ("client_secret", admin::DEV_CLIENT_SECRET),
-            ("username", key.expose()),
-            ("password", "x"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = token_at(
+        &http,
+        &base,
+        admin::DEV_CLIENT_ID,
+        admin::DEV_CLIENT_SECRET,
+        key.expose(),
+    )
+    .await;
     let r = http
-        .get(format!(
-            "{base}/{}/settings/{}",
-            key.expose(),
-            crate::common::percent_encode(&device.to_string())
-        ))
-        .bearer_auth(token["access_token"].as_str().unwrap())
+        .get(settings_url(&base, key.expose(), &device.to_string()))
+        .bearer_auth(token)
         .send()
         .await
         .unwrap();

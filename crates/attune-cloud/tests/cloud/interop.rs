@@ -11,19 +11,18 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use attune_cloud::api::{AppState, Limits};
+use attune_cloud::admin;
 use attune_cloud::clock::SystemClock;
 use attune_cloud::store::couchdb::{CouchStore, CouchUrl};
 use attune_cloud::store::sqlite::SqliteStore;
 use attune_cloud::store::PrefsSafeType;
-use attune_cloud::{admin, server};
 use attune_model::registry::SolutionsRegistry;
 use serde_json::Value;
 
 use attune_testkit::gpii::install_gpii_universal;
 use attune_testkit::process::{free_port, Children};
 
-use crate::common::{fixtures, percent_encode};
+use crate::common::{fixtures, grant_at, serve_store, settings_url};
 
 /// Waits for an external process to answer (it has no other way to say it is ready).
 async fn wait_for(http: &reqwest::Client, url: &str) {
@@ -48,23 +47,22 @@ async fn token(
     id: &str,
     secret: &str,
 ) -> (u16, String) {
-    let r = http
-        .post(format!("{base}/access_token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", id),
-            ("client_secret", secret),
-            ("username", key),
-            ("password", "x"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = grant_at(http, base, id, secret, key).await;
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+/// GET of `url` with the access token of the grant answer `grant`.
+async fn get_with(
+    http: &reqwest::Client,
+    url: &str,
+    grant: &Value,
+) -> reqwest::Result<reqwest::Response> {
+    let token = grant["access_token"].as_str().unwrap();
+    http.get(url).bearer_auth(token).send().await
+}
+
 /// GPII's Linux registry from the installed package.
-fn registries_again(g: &Path) -> std::collections::HashMap<String, Arc<SolutionsRegistry>> {
+fn gpii_registries(g: &Path) -> std::collections::HashMap<String, Arc<SolutionsRegistry>> {
     let registry = SolutionsRegistry::from_bytes_named(
         &std::fs::read(g.join("testData/solutions/linux.json5")).unwrap(),
         "linux.json5",
@@ -166,51 +164,20 @@ async fn attune_cloud_answers_as_gpiis_cloud_does() {
 
     // attune-cloud with the same data and GPII's registry.
     let store = SqliteStore::open(&d.join("attune.db")).unwrap();
-    admin::load(
-        &store,
-        &g.join("testData/preferences"),
-        PrefsSafeType::Snapset,
-        &SystemClock,
-    )
-    .await
-    .unwrap();
-    admin::load(
-        &store,
-        &g.join("testData/dbData"),
-        PrefsSafeType::User,
-        &SystemClock,
-    )
-    .await
-    .unwrap();
-    let registry = SolutionsRegistry::from_bytes_named(
-        &std::fs::read(g.join("testData/solutions/linux.json5")).unwrap(),
-        "linux.json5",
-    )
-    .unwrap();
-    let mut registries = std::collections::HashMap::new();
-    registries.insert("linux".to_owned(), Arc::new(registry));
-    let state = AppState::new(
-        Arc::new(store),
-        Arc::new(SystemClock),
-        registries,
-        Limits::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ours = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(server::serve(listener, state, std::future::pending()));
+    for (dir, as_type) in [
+        ("testData/preferences", PrefsSafeType::Snapset),
+        ("testData/dbData", PrefsSafeType::User),
+    ] {
+        admin::load(&store, &g.join(dir), as_type, &SystemClock)
+            .await
+            .unwrap();
+    }
+    let ours = serve_store(Arc::new(store), gpii_registries(&g)).await;
 
     // attune-cloud over GPII's own database, as loaded above: nothing converted or copied.
     let couch_store =
         CouchStore::new(CouchUrl::parse(&format!("{couch_url}/gpii")).unwrap()).unwrap();
-    let state = AppState::new(
-        Arc::new(couch_store),
-        Arc::new(SystemClock),
-        registries_again(&g),
-        Limits::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ours_couch = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(server::serve(listener, state, std::future::pending()));
+    let ours_couch = serve_store(Arc::new(couch_store), gpii_registries(&g)).await;
 
     // Token errors: same status and body.
     for (id, secret, key) in [
@@ -269,12 +236,7 @@ async fn attune_cloud_answers_as_gpiis_cloud_does() {
         let t2: Value = serde_json::from_str(&t2).unwrap();
         let t3: Value = serde_json::from_str(&t3).unwrap();
         for dev in devices {
-            let path = format!("/{key}/settings/{}", percent_encode(dev));
-            let a = http
-                .get(format!("{gpii}{path}"))
-                .bearer_auth(t1["access_token"].as_str().unwrap())
-                .send()
-                .await;
+            let a = get_with(&http, &settings_url(&gpii, key, dev), &t1).await;
             let Ok(a) = a
                 .map_err(|_| ())
                 .and_then(|r| if r.status() == 200 { Ok(r) } else { Err(()) })
@@ -285,22 +247,12 @@ async fn attune_cloud_answers_as_gpiis_cloud_does() {
                 break;
             };
             let a: Value = a.json().await.unwrap();
-            let b: Value = http
-                .get(format!("{ours}{path}"))
-                .bearer_auth(t2["access_token"].as_str().unwrap())
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let b = get_with(&http, &settings_url(&ours, key, dev), &t2).await;
+            let b: Value = b.unwrap().json().await.unwrap();
             // Over GPII's database, with attune's token and with the token GPII issued.
             let mut over_couch = Vec::new();
             for t in [&t3, &t1] {
-                let r = http
-                    .get(format!("{ours_couch}{path}"))
-                    .bearer_auth(t["access_token"].as_str().unwrap())
-                    .send()
+                let r = get_with(&http, &settings_url(&ours_couch, key, dev), t)
                     .await
                     .unwrap();
                 assert_eq!(r.status(), 200, "{key} over GPII's database");

@@ -20,10 +20,14 @@ async fn hold_a_request(c: &Cloud, token: &str, body: &str) -> TcpStream {
     s
 }
 
+async fn health(c: &Cloud) -> reqwest::Response {
+    c.http.get(c.url("/health")).send().await.unwrap()
+}
+
 /// Polls `/health` until it is shed (503); returns that response's Retry-After.
 async fn wait_until_busy(c: &Cloud) -> String {
     for _ in 0..2000 {
-        let r = c.http.get(c.url("/health")).send().await.unwrap();
+        let r = health(c).await;
         if r.status() == 503 {
             return r.headers()["retry-after"].to_str().unwrap().to_owned();
         }
@@ -41,8 +45,9 @@ async fn finish(mut s: TcpStream) -> String {
     out
 }
 
-#[tokio::test]
-async fn beyond_max_in_flight_requests_get_503_with_retry_after_at_once() {
+/// A cloud that serves one request at a time, with a PUT for `alice` in flight whose body is
+/// held back (send it with [`finish`]).
+async fn serving_one_held_request() -> (Cloud, TcpStream) {
     let c = Cloud::start_with(Limits {
         max_in_flight: 1,
         ..Limits::default()
@@ -50,6 +55,12 @@ async fn beyond_max_in_flight_requests_get_503_with_retry_after_at_once() {
     .await;
     let t = c.token("alice").await;
     let held = hold_a_request(&c, &t, BODY).await;
+    (c, held)
+}
+
+#[tokio::test]
+async fn beyond_max_in_flight_requests_get_503_with_retry_after_at_once() {
+    let (c, held) = serving_one_held_request().await;
     assert_eq!(wait_until_busy(&c).await, "1");
     let r = c.http.get(c.url("/version")).send().await.unwrap();
     assert_eq!(r.status(), 503);
@@ -57,22 +68,13 @@ async fn beyond_max_in_flight_requests_get_503_with_retry_after_at_once() {
     let answer = finish(held).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     // Free again.
-    assert_eq!(
-        c.http.get(c.url("/health")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(health(&c).await.status(), 200);
     c.stop().await;
 }
 
 #[tokio::test]
 async fn shutdown_lets_the_request_in_flight_finish() {
-    let c = Cloud::start_with(Limits {
-        max_in_flight: 1,
-        ..Limits::default()
-    })
-    .await;
-    let t = c.token("alice").await;
-    let held = hold_a_request(&c, &t, BODY).await;
+    let (c, held) = serving_one_held_request().await;
     wait_until_busy(&c).await;
     let base = c.base.clone();
     let store = c.store.clone();
@@ -106,7 +108,7 @@ fn quick_timeouts(max_in_flight: usize) -> Limits {
 async fn wait_until_free(c: &Cloud) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(8);
     loop {
-        let r = c.http.get(c.url("/health")).send().await.unwrap();
+        let r = health(c).await;
         if r.status() == 200 {
             return;
         }
@@ -171,10 +173,7 @@ async fn a_request_head_that_never_completes_is_cut() {
             "a connection with an endless head stayed open"
         );
     }
-    assert_eq!(
-        c.http.get(c.url("/health")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(health(&c).await.status(), 200);
     c.stop().await;
 }
 

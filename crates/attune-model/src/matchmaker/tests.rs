@@ -88,6 +88,14 @@ fn run(preferences: Value, device: &DeviceReport) -> Outcome {
     match_and_transform(&prefs(preferences), "gpii-default", &registry(), device).unwrap()
 }
 
+/// Whether `solution` is to run, `None` when it has no launch instruction.
+fn launch_enabled(o: &Outcome, solution: &str) -> Option<bool> {
+    o.instructions.solutions[solution]
+        .launch
+        .as_ref()
+        .map(|l| l.enabled)
+}
+
 fn apps(o: &Outcome) -> Value {
     o.matchmaker_output["inferredConfiguration"]["gpii-default"]["applications"].clone()
 }
@@ -279,27 +287,13 @@ fn the_launch_wish_follows_the_enabled_term() {
         json!({MAG_ON: false, "http://registry.gpii.net/applications/org.example.magnifier": {MAG_ON: true}}),
         &all_installed(),
     );
-    assert!(
-        o.instructions.solutions["org.example.magnifier"]
-            .launch
-            .as_ref()
-            .unwrap()
-            .enabled
-    );
+    assert_eq!(launch_enabled(&o, "org.example.magnifier"), Some(true));
     // Without an /enabled term a chosen solution is active, so it runs.
     let o = run(json!({MAG: 2}), &all_installed());
-    assert!(
-        o.instructions.solutions["org.example.magnifier"]
-            .launch
-            .as_ref()
-            .unwrap()
-            .enabled
-    );
+    assert_eq!(launch_enabled(&o, "org.example.magnifier"), Some(true));
     // A solution without launch handlers has no launch instruction.
     let o = run(json!({FONT: 24}), &all_installed());
-    assert!(o.instructions.solutions["org.example.desktop"]
-        .launch
-        .is_none());
+    assert_eq!(launch_enabled(&o, "org.example.desktop"), None);
 }
 
 #[test]
@@ -379,36 +373,29 @@ fn a_cloud_answer_gives_the_same_instructions_as_a_local_match() {
     );
 }
 
+/// The error for a cloud answer `answer`, read for the default context.
+fn cloud_answer_error(answer: Value) -> String {
+    instructions_from_cloud_answer(&answer, "gpii-default", &registry(), "cloud answer")
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
 fn a_malformed_cloud_answer_is_named() {
-    let e = instructions_from_cloud_answer(
-        &json!({"preferences": {}}),
-        "gpii-default",
-        &registry(),
-        "cloud answer",
-    )
-    .unwrap_err();
+    let e = cloud_answer_error(json!({"preferences": {}}));
     assert_eq!(
-        e.to_string(),
+        e,
         "cloud answer: wrong shape at `matchMakerOutput`: missing"
     );
-    let e = instructions_from_cloud_answer(
-        &json!({"matchMakerOutput": {"inferredConfiguration": {"gpii-default": {"applications": 3}}}}),
-        "gpii-default",
-        &registry(),
-        "cloud answer",
-    )
-    .unwrap_err();
-    assert!(e.to_string().contains("gpii-default.applications"), "{e}");
-    let e = instructions_from_cloud_answer(
-        &json!({"solutionsRegistryEntries": 3, "matchMakerOutput": {"inferredConfiguration": {}}}),
-        "gpii-default",
-        &registry(),
-        "cloud answer",
-    )
-    .unwrap_err();
+    let e = cloud_answer_error(
+        json!({"matchMakerOutput": {"inferredConfiguration": {"gpii-default": {"applications": 3}}}}),
+    );
+    assert!(e.contains("gpii-default.applications"), "{e}");
+    let e = cloud_answer_error(
+        json!({"solutionsRegistryEntries": 3, "matchMakerOutput": {"inferredConfiguration": {}}}),
+    );
     assert_eq!(
-        e.to_string(),
+        e,
         "cloud answer: wrong shape at `solutionsRegistryEntries`: expected an object of solution id → entry"
     );
 }

@@ -389,6 +389,24 @@ impl Engine<'_> {
         Ok(None)
     }
 
+    /// The `options` (required) and `presentValue` (`true` by default) of the set-membership
+    /// transform `transform`.
+    fn membership_options<'s>(
+        &self,
+        spec: &'s Map<String, Value>,
+        transform: &str,
+    ) -> Result<(Option<&'s Value>, Value), ModelError> {
+        let options = spec.get("options");
+        if !js::truthy(options) {
+            return Err(self.error(format!("{transform}: needs an \"options\" object")));
+        }
+        let present = spec
+            .get("presentValue")
+            .cloned()
+            .unwrap_or(Value::Bool(true));
+        Ok((options, present))
+    }
+
     fn array_to_set_membership(
         &mut self,
         spec: &Map<String, Value>,
@@ -397,14 +415,7 @@ impl Engine<'_> {
         let Value::Array(items) = input else {
             return Err(self.error("arrayToSetMembership: the input is not an array"));
         };
-        let options = spec.get("options");
-        if !js::truthy(options) {
-            return Err(self.error("arrayToSetMembership: needs an \"options\" object"));
-        }
-        let present = spec
-            .get("presentValue")
-            .cloned()
-            .unwrap_or(Value::Bool(true));
+        let (options, present) = self.membership_options(spec, "arrayToSetMembership")?;
         let missing = spec
             .get("missingValue")
             .cloned()
@@ -428,14 +439,7 @@ impl Engine<'_> {
         spec: &Map<String, Value>,
         input: &Value,
     ) -> Result<Value, ModelError> {
-        let options = spec.get("options");
-        if !js::truthy(options) {
-            return Err(self.error("setMembershipToArray: needs an \"options\" object"));
-        }
-        let present = spec
-            .get("presentValue")
-            .cloned()
-            .unwrap_or(Value::Bool(true));
+        let (options, present) = self.membership_options(spec, "setMembershipToArray")?;
         let mut out = Vec::new();
         for (key, out_value) in entries(options) {
             let key = js::to_string(Some(&key));

@@ -454,11 +454,22 @@ fn add_at(model: &mut Value, segs: &[String], value: &Value, array_paths: &[Vec<
             _ => return,
         };
     }
-    merge_into(cur, value);
+    merge(cur, value, Arrays::SourceLength);
 }
 
-/// Infusion's `applyChangeStrategy` for one slot.
-fn merge_into(target: &mut Value, source: &Value) {
+/// How [`merge`] treats an array in the source.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Arrays {
+    /// `fluid.extend`: element by element; a longer target keeps its tail.
+    ByIndex,
+    /// `applyChangeStrategy`: the target takes the source's length (a target array of another
+    /// length, or no array, starts as `null`s), then element by element.
+    SourceLength,
+}
+
+/// Infusion's deep merge of `source` into `target`: objects key by key, arrays as `arrays`
+/// says, anything else replaces.
+pub(crate) fn merge(target: &mut Value, source: &Value, arrays: Arrays) {
     match source {
         Value::Object(src) => {
             if !target.is_object() {
@@ -466,17 +477,22 @@ fn merge_into(target: &mut Value, source: &Value) {
             }
             if let Value::Object(t) = target {
                 for (k, v) in src {
-                    merge_into(t.entry(k.clone()).or_insert(Value::Null), v);
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v, arrays);
                 }
             }
         }
         Value::Array(src) => {
-            if !matches!(target, Value::Array(t) if t.len() == src.len()) {
-                *target = Value::Array(vec![Value::Null; src.len()]);
+            match (arrays, &mut *target) {
+                (Arrays::ByIndex, Value::Array(t)) if t.len() < src.len() => {
+                    t.resize(src.len(), Value::Null);
+                }
+                (Arrays::ByIndex, Value::Array(_)) => {}
+                (Arrays::SourceLength, Value::Array(t)) if t.len() == src.len() => {}
+                _ => *target = Value::Array(vec![Value::Null; src.len()]),
             }
             if let Value::Array(t) = target {
                 for (slot, v) in t.iter_mut().zip(src) {
-                    merge_into(slot, v);
+                    merge(slot, v, arrays);
                 }
             }
         }
