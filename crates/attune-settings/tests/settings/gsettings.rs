@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::{gs, instructions, kinds, with_launch, Desk};
+use crate::common::{cursor_size, gsettings, instructions, kinds, with_launch, Desk};
 
 const IFACE: &str = "org.gnome.desktop.interface";
 const MAG: &str = "org.gnome.desktop.a11y.magnifier";
@@ -20,16 +20,14 @@ fn used_desk() -> Desk {
 
 fn low_vision() -> attune_model::lifecycle::LifecycleInstructions {
     let li = instructions(&[
-        (
+        gsettings(
             "org.gnome.desktop.interface",
-            "gpii.gsettings",
-            gs(IFACE),
+            IFACE,
             json!({"cursor-size": 48, "gtk-theme": "HighContrast", "text-scaling-factor": 1.5}),
         ),
-        (
+        gsettings(
             "org.gnome.desktop.a11y.magnifier",
-            "gpii.gsettings",
-            gs(MAG),
+            MAG,
             json!({"mag-factor": 2.0, "mouse-tracking": "centered", "show-cross-hairs": true}),
         ),
     ]);
@@ -82,10 +80,9 @@ fn every_value_type_round_trips() {
     let d = Desk::new();
     d.set("org.attune.test", "pair", "(3, 4)");
     let before = d.snapshot(SCHEMAS);
-    let r = d.apply(&instructions(&[(
+    let r = d.apply(&instructions(&[gsettings(
         "t",
-        "gpii.gsettings",
-        gs("org.attune.test"),
+        "org.attune.test",
         json!({"flag": true, "count": 42.0, "unsigned": 7, "ratio": 0.30000000000000004,
                "name": "x'y\"z", "mode": "high", "list": ["a", "b"], "pair": [1, -2],
                "dict": "{'k': <1>}"}),
@@ -105,18 +102,8 @@ fn a_missing_schema_or_key_is_not_supported_and_the_rest_applies() {
     let d = used_desk();
     let before = d.snapshot(SCHEMAS);
     let r = d.apply(&instructions(&[
-        (
-            "gone",
-            "gpii.gsettings",
-            gs("org.attune.not.installed"),
-            json!({"a": 1}),
-        ),
-        (
-            "iface",
-            "gpii.gsettings",
-            gs(IFACE),
-            json!({"no-such-key": 1, "cursor-size": 64}),
-        ),
+        gsettings("gone", "org.attune.not.installed", json!({"a": 1})),
+        gsettings("iface", IFACE, json!({"no-such-key": 1, "cursor-size": 64})),
         ("odd", "gpii.exotic.handler", json!({}), json!({"z": 1})),
     ]));
     let k = kinds(&r);
@@ -138,18 +125,12 @@ fn a_rejected_value_fails_alone_and_leaves_its_key_untouched() {
     let d = used_desk();
     let before = d.snapshot(SCHEMAS);
     let r = d.apply(&instructions(&[
-        (
+        gsettings(
             "t",
-            "gpii.gsettings",
-            gs("org.attune.test"),
+            "org.attune.test",
             json!({"count": 500, "mode": "zzz", "flag": "yes", "unsigned": -1, "name": "ok"}),
         ),
-        (
-            "iface",
-            "gpii.gsettings",
-            gs(IFACE),
-            json!({"cursor-size": 24}),
-        ),
+        gsettings("iface", IFACE, json!({"cursor-size": 24})),
     ]));
     let k = kinds(&r);
     for bad in ["count", "mode", "flag", "unsigned"] {
@@ -176,16 +157,10 @@ fn a_rejected_value_fails_alone_and_leaves_its_key_untouched() {
 fn a_second_apply_keeps_the_first_original() {
     let d = used_desk();
     let before = d.snapshot(SCHEMAS);
-    d.apply(&instructions(&[(
+    d.apply(&cursor_size(48));
+    let r = d.apply(&instructions(&[gsettings(
         "i",
-        "gpii.gsettings",
-        gs(IFACE),
-        json!({"cursor-size": 48}),
-    )]));
-    let r = d.apply(&instructions(&[(
-        "i",
-        "gpii.gsettings",
-        gs(IFACE),
+        IFACE,
         json!({"cursor-size": 64, "text-scaling-factor": 2.0}),
     )]));
     assert!(kinds(&r).values().all(|k| k == "applied"));
