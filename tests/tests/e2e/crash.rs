@@ -21,18 +21,31 @@ fn traced_steps(args: &[&str]) -> Vec<String> {
     let trace = d.dir.path().join("steps.txt");
     let trace_s = trace.display().to_string();
     if args[0] == "key-out" {
-        assert!(d
-            .attune(&["key-in", args[1]])
-            .status
-            .code()
-            .is_some_and(|c| c == 0 || c == 3));
-        let o = d.attune_with(&["key-out"], &[("ATTUNE_TEST_TRACE_STEPS", &trace_s)]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        key_in(&d, args[1]);
+        d.attune_with_ok(&["key-out"], &[("ATTUNE_TEST_TRACE_STEPS", &trace_s)]);
     } else {
         let o = d.attune_with(args, &[("ATTUNE_TEST_TRACE_STEPS", &trace_s)]);
         assert!(o.status.code().is_some_and(|c| c == 0 || c == 3));
     }
     read_steps(&trace)
+}
+
+/// A key-in that applied all (exit 0) or some (exit 3) of a snapset.
+fn key_in(d: &Desktop, snap: &str) {
+    let o = d.attune(&["key-in", snap]);
+    assert!(o.status.code().is_some_and(|c| c == 0 || c == 3), "{o:?}");
+}
+
+/// `attune ARGS` after a crash, which must succeed and leave the desktop exactly as `before`.
+#[track_caller]
+fn finishes_and_restores(d: &Desktop, args: &[&str], before: &Snapshot, what: &str) {
+    let o = d.attune(args);
+    assert!(
+        o.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_restored(d, before, what);
 }
 
 fn read_steps(p: &Path) -> Vec<String> {
@@ -100,20 +113,11 @@ fn crash_at_every_step_of_key_in_then_recover_restores_exactly() {
             let d = prepared_desktop();
             let before = d.snapshot(TOUCHED_SCHEMAS);
             crash(&d, &["key-in", snap], step);
-            let o = d.attune(&["recover"]);
-            assert!(
-                o.status.success(),
-                "{snap} {step}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            assert_restored(
-                &d,
-                &before,
-                &format!("{snap}, crash at {step}, then recover"),
-            );
+            let what = format!("{snap}, crash at {step}, then recover");
+            finishes_and_restores(&d, &["recover"], &before, &what);
             // Recovery is idempotent.
-            assert!(d.attune(&["recover"]).status.success());
-            assert_restored(&d, &before, &format!("{snap}, {step}, second recover"));
+            let what = format!("{snap}, {step}, second recover");
+            finishes_and_restores(&d, &["recover"], &before, &what);
         }
     }
 }
@@ -125,13 +129,8 @@ fn crash_at_every_step_of_key_in_then_any_command_restores_exactly() {
         let d = prepared_desktop();
         let before = d.snapshot(TOUCHED_SCHEMAS);
         crash(&d, &["key-in", snap], &step);
-        let o = d.attune(&["status"]);
-        assert!(
-            o.status.success(),
-            "{step}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert_restored(&d, &before, &format!("crash at {step}, then status"));
+        let what = format!("crash at {step}, then status");
+        finishes_and_restores(&d, &["status"], &before, &what);
     }
 }
 
@@ -143,23 +142,10 @@ fn crash_at_every_step_of_key_out_is_finished_by_the_next_command() {
     for step in &steps {
         let d = prepared_desktop();
         let before = d.snapshot(TOUCHED_SCHEMAS);
-        assert!(d
-            .attune(&["key-in", snap])
-            .status
-            .code()
-            .is_some_and(|c| c == 0 || c == 3));
+        key_in(&d, snap);
         crash(&d, &["key-out"], step);
-        let o = d.attune(&["status"]);
-        assert!(
-            o.status.success(),
-            "{step}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert_restored(
-            &d,
-            &before,
-            &format!("key-out crash at {step}, then status"),
-        );
+        let what = format!("key-out crash at {step}, then status");
+        finishes_and_restores(&d, &["status"], &before, &what);
     }
 }
 
@@ -173,11 +159,10 @@ fn crash_during_recovery_converges_on_the_next_recovery() {
     let d = prepared_desktop();
     crash(&d, &["key-in", snap], &last_apply);
     let trace = d.dir.path().join("recover-steps.txt");
-    let o = d.attune_with(
+    d.attune_with_ok(
         &["recover"],
         &[("ATTUNE_TEST_TRACE_STEPS", &trace.display().to_string())],
     );
-    assert!(o.status.success());
     let recover_steps = read_steps(&trace);
     assert!(!recover_steps.is_empty());
     for step in &recover_steps {
@@ -185,12 +170,7 @@ fn crash_during_recovery_converges_on_the_next_recovery() {
         let before = d.snapshot(TOUCHED_SCHEMAS);
         crash(&d, &["key-in", snap], &last_apply);
         crash(&d, &["recover"], step);
-        let o = d.attune(&["recover"]);
-        assert!(
-            o.status.success(),
-            "{step}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert_restored(&d, &before, &format!("crash in recovery at {step}"));
+        let what = format!("crash in recovery at {step}");
+        finishes_and_restores(&d, &["recover"], &before, &what);
     }
 }
