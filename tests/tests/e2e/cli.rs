@@ -6,7 +6,8 @@ use attune_e2e::{assert_exit, Desktop};
 use serde_json::Value;
 
 use crate::common::{
-    fingerprint, high_contrast, key_out_restores, prepared_desktop, text_scale, TOUCHED_SCHEMAS,
+    fingerprint, high_contrast, key_out_restores, prepared_desktop, text_scale, used_desktop,
+    TOUCHED_SCHEMAS,
 };
 
 fn json(o: &std::process::Output) -> Value {
@@ -34,8 +35,7 @@ fn snapsets_json_lists_keys_and_names() {
 
 #[test]
 fn key_in_changes_the_desktop_and_key_out_restores_it_exactly() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let scaling_before = text_scale(&d);
 
     let o = d.attune_ok(&["--profile", "testing", "key-in", "snapset_1a"]);
@@ -60,8 +60,7 @@ fn key_in_changes_the_desktop_and_key_out_restores_it_exactly() {
 
 #[test]
 fn every_snapset_round_trips_exactly() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let list = json(&d.attune(&["snapsets", "--json"]));
     for s in list.as_array().unwrap() {
         let key = s["key"].as_str().unwrap();
@@ -78,8 +77,7 @@ fn every_snapset_round_trips_exactly() {
 
 #[test]
 fn keying_in_another_key_keys_the_first_out() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     d.attune_ok(&["key-in", "high_contrast"]);
     assert_eq!(high_contrast(&d), "true");
     d.attune_ok(&["key-in", "snapset_1a"]);
@@ -97,8 +95,7 @@ fn keying_in_another_key_keys_the_first_out() {
 /// only its fingerprint — text or `--json`, key-in, status and relogin alike.
 #[test]
 fn the_key_is_never_printed_to_a_pipe() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
 
     let text = d.attune(&["key-in", "snapset_1a"]);
     let as_json = d.attune(&["key-in", "snapset_1a", "--json"]);
@@ -203,8 +200,7 @@ fn an_unwritable_orca_file_fails_alone_and_the_rest_applies() {
 
 #[test]
 fn a_full_disk_while_journalling_changes_nothing_and_says_why() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     // Test-only failpoint: the journal's first write fails with ENOSPC.
     let o = d.attune_with(
         &["key-in", "low_vision_combined"],

@@ -17,7 +17,9 @@ use attune_testkit::http::{self, Request};
 use attune_testkit::{FaultServer, Reply};
 use serde_json::{json, Value};
 
-use crate::common::{cloud_env, high_contrast, prepared_desktop, text_scale, TOUCHED_SCHEMAS};
+use crate::common::{
+    cloud_env, high_contrast, prepared_desktop, text_scale, used_desktop, TOUCHED_SCHEMAS,
+};
 
 /// A hostile answer against this stand-in (docs/design.md §10.1).
 mod hostile;
@@ -99,6 +101,11 @@ impl FakeCloud {
         }
     }
 
+    /// Switches how the stand-in answers from now on (`HEALTHY`, `BUSY`, …).
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
+    }
+
     /// Requests so far.
     fn requests(&self) -> usize {
         self.server.count()
@@ -175,8 +182,7 @@ fn cache_files(d: &Desktop) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is_busy_or_gone() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let cloud = FakeCloud::start();
 
     key_in(&d, &cloud.url);
@@ -202,7 +208,7 @@ fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is
     }
 
     // Busy cloud: the saved settings, with the exact words.
-    cloud.mode.store(BUSY, Ordering::SeqCst);
+    cloud.set(BUSY);
     let seen = cloud.requests();
     let o = key_in(&d, &cloud.url);
     let out = String::from_utf8_lossy(&o.stdout);
@@ -236,7 +242,7 @@ fn each_cloud_call_is_recorded_for_diagnostics_without_the_key() {
     let d = prepared_desktop();
     let cloud = FakeCloud::start();
     key_in_and_out(&d, &cloud.url);
-    cloud.mode.store(BUSY, Ordering::SeqCst);
+    cloud.set(BUSY);
     key_in_and_out(&d, &cloud.url);
 
     let path = d.dir.path().join("state/attune/cloud-contacts.jsonl");
@@ -312,13 +318,12 @@ fn a_dead_proxy_in_the_environment_is_ignored_unless_the_site_asks_for_proxies()
 
 #[test]
 fn a_rejected_key_purges_its_cache_and_applies_nothing() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let cloud = FakeCloud::start();
     key_in_and_out(&d, &cloud.url);
     assert_eq!(cache_files(&d).len(), 1);
 
-    cloud.mode.store(REJECT, Ordering::SeqCst);
+    cloud.set(REJECT);
     let o = dev(&d, &cloud.url, &["key-in", PERSON]);
     assert_exit(&o, 6);
     assert!(String::from_utf8_lossy(&o.stderr).contains("This key was not accepted"));
@@ -332,8 +337,7 @@ fn a_rejected_key_purges_its_cache_and_applies_nothing() {
 
 #[test]
 fn a_site_that_purges_on_key_out_keeps_no_cached_preferences_once_the_person_has_left() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let cloud = FakeCloud::start();
     let site = d.dir.path().join("site.toml");
     std::fs::write(&site, "[cache]\npurge_on_key_out = true\n").unwrap();
@@ -357,8 +361,7 @@ fn a_site_that_purges_on_key_out_keeps_no_cached_preferences_once_the_person_has
 
 #[test]
 fn without_a_cache_the_snapset_of_the_same_name_or_nothing() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let closed = attune_testkit::refused_url();
     let o = dev_ok(&d, &closed, &["key-in", "snapset_1a"]);
     let out = String::from_utf8_lossy(&o.stdout);
@@ -389,8 +392,7 @@ fn without_a_cache_the_snapset_of_the_same_name_or_nothing() {
 #[test]
 fn a_snapset_key_is_applied_before_the_cloud_answers_then_kept_when_it_does_not() {
     use std::io::Read;
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", silent.local_addr().unwrap());
     let child = d
@@ -441,8 +443,7 @@ fn a_snapset_key_is_applied_before_the_cloud_answers_then_kept_when_it_does_not(
 /// setting only the snapset set goes back to what it was (reconciled like the cache's answer).
 #[test]
 fn a_snapset_key_the_cloud_answers_ends_with_the_clouds_settings_only() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let text_before = text_scale(&d);
     let settings = attune_testkit::gpii::answer("snapset_1a", "high_contrast").to_string();
     let cloud = FaultServer::start(move |req, _| {
@@ -506,7 +507,7 @@ fn a_key_in_served_from_the_cache_prints_no_log_line() {
     let d = prepared_desktop();
     let cloud = FakeCloud::start();
     key_in_and_out(&d, &cloud.url);
-    cloud.mode.store(BUSY, Ordering::SeqCst);
+    cloud.set(BUSY);
 
     let o = key_in(&d, &cloud.url);
 
@@ -579,8 +580,7 @@ fn status_remembers_why_the_last_key_in_failed_until_the_cloud_answers() {
 
 #[test]
 fn a_stale_token_keeps_the_change_says_so_and_relogin_saves_it() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let cloud = FakeCloud::start();
     key_in(&d, &cloud.url);
 
@@ -590,7 +590,7 @@ fn a_stale_token_keeps_the_change_says_so_and_relogin_saves_it() {
     assert_eq!(cloud.puts(), 1);
 
     // The server lost our token: the change stays applied and waits; the exact guidance shows.
-    cloud.mode.store(PUT_STALE, Ordering::SeqCst);
+    cloud.set(PUT_STALE);
     let o = dev(&d, &cloud.url, &["set", "cursorSize", "1"]);
     assert_exit(&o, 12);
     assert!(String::from_utf8_lossy(&o.stdout)
@@ -611,7 +611,7 @@ fn a_stale_token_keeps_the_change_says_so_and_relogin_saves_it() {
 
     // One click: log out and back in; the unsaved change is saved, and the one saved earlier in
     // this session is sent again (the cloud that lost our token may have lost it too).
-    cloud.mode.store(HEALTHY, Ordering::SeqCst);
+    cloud.set(HEALTHY);
     dev_ok(&d, &cloud.url, &["relogin"]);
     assert_eq!(cloud.puts(), 4);
     let st = status(&d, &cloud.url);
@@ -651,12 +651,11 @@ fn a_change_to_a_snapset_is_applied_here_not_saved_and_put_back() {
 
 #[test]
 fn an_offline_session_reconnects_by_itself_when_the_cloud_is_back() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let cloud = FakeCloud::start();
     // Prime the cache, then make the cloud busy and key in: served from the cache, offline.
     key_in_and_out(&d, &cloud.url);
-    cloud.mode.store(BUSY, Ordering::SeqCst);
+    cloud.set(BUSY);
     key_in(&d, &cloud.url);
     assert_eq!(status(&d, &cloud.url)["connectivity"], "offline");
 
@@ -665,9 +664,7 @@ fn an_offline_session_reconnects_by_itself_when_the_cloud_is_back() {
         ("ATTUNE_PROFILE", "development"),
         ("ATTUNE_CLOUD_URL", cloud.url.as_str()),
     ];
-    let reconnected = d.listener_reconnects(&env, Duration::from_secs(30), || {
-        cloud.mode.store(HEALTHY, Ordering::SeqCst)
-    });
+    let reconnected = d.listener_reconnects(&env, Duration::from_secs(30), || cloud.set(HEALTHY));
     assert!(reconnected, "the listener reconnected the session");
     let st = status(&d, &cloud.url);
     assert_eq!(st["connectivity"], "online");
@@ -700,8 +697,7 @@ fn flat(prefs: Value) -> attune_model::prefs::PreferenceSet {
 /// something, the computer is put back first. Either way the desktop ends as the cloud says.
 #[test]
 fn a_cloud_answer_that_differs_from_the_cache_is_reconciled() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let cloud = FakeCloud::start();
     let hc = "http://registry.gpii.net/common/highContrast/enabled";
     let fs = "http://registry.gpii.net/common/fontSize";
@@ -758,7 +754,7 @@ fn a_dead_endpoint_of_the_cluster_is_passed_over_for_the_next() {
 fn a_token_about_to_expire_is_renewed_before_a_change_is_saved() {
     let d = prepared_desktop();
     let cloud = FakeCloud::start();
-    cloud.mode.store(SHORT_TOKEN, Ordering::SeqCst);
+    cloud.set(SHORT_TOKEN);
     key_in(&d, &cloud.url);
     let seen = cloud.requests();
     dev_ok(&d, &cloud.url, &["set", "fontSize", "24"]);
@@ -782,12 +778,12 @@ fn no_log_line_carries_the_key_the_token_or_the_site_secret_even_at_trace_level(
     };
     assert!(run(&["key-in", PERSON]).status.success());
     assert!(run(&["set", "fontSize", "24"]).status.success());
-    cloud.mode.store(PUT_STALE, Ordering::SeqCst);
+    cloud.set(PUT_STALE);
     run(&["set", "cursorSize", "1"]);
-    cloud.mode.store(HEALTHY, Ordering::SeqCst);
+    cloud.set(HEALTHY);
     assert!(run(&["relogin"]).status.success());
     assert!(run(&["key-out"]).status.success());
-    cloud.mode.store(BUSY, Ordering::SeqCst);
+    cloud.set(BUSY);
     assert!(run(&["key-in", PERSON]).status.success());
     assert!(run(&["key-out"]).status.success());
 
@@ -810,8 +806,7 @@ fn no_log_line_carries_the_key_the_token_or_the_site_secret_even_at_trace_level(
 /// (`POST /access_token/revoke`, `Authorization: Bearer`), and never logs it.
 #[test]
 fn key_out_revokes_the_sessions_token_after_putting_the_computer_back() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let cloud = FakeCloud::start();
     key_in(&d, &cloud.url);
     assert!(cloud.revokes().is_empty());
@@ -835,10 +830,9 @@ fn key_out_revokes_the_sessions_token_after_putting_the_computer_back() {
 /// key-out puts everything back and succeeds, with one attempt and no retry.
 #[test]
 fn a_cloud_without_revoke_or_gone_at_key_out_does_not_hold_it_up() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let cloud = FakeCloud::start();
-    cloud.mode.store(NO_REVOKE, Ordering::SeqCst);
+    cloud.set(NO_REVOKE);
     key_in(&d, &cloud.url);
 
     dev_ok(&d, &cloud.url, &["key-out"]);
@@ -846,7 +840,7 @@ fn a_cloud_without_revoke_or_gone_at_key_out_does_not_hold_it_up() {
     assert_eq!(cloud.revokes().len(), 1, "asked once, not retried");
 
     // Gone: nothing listens where the cloud was.
-    cloud.mode.store(HEALTHY, Ordering::SeqCst);
+    cloud.set(HEALTHY);
     key_in(&d, &cloud.url);
     let gone = attune_testkit::refused_url();
     dev_ok(&d, &gone, &["key-out"]);

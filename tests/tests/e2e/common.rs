@@ -20,6 +20,13 @@ pub fn prepared_desktop() -> Desktop {
     d
 }
 
+/// A desktop someone has used (see [`prepare_desktop`]), and how it looks before the test.
+pub fn used_desktop() -> (Desktop, Snapshot) {
+    let d = prepared_desktop();
+    let before = d.snapshot(TOUCHED_SCHEMAS);
+    (d, before)
+}
+
 /// A desktop someone has used: some keys set (a few to non-default values, one to its default),
 /// all others unset — restore must bring back both kinds exactly.
 fn prepare_desktop(d: &Desktop) {

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use attune_e2e::{Desktop, Snapshot};
 
-use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
+use crate::common::{prepared_desktop, used_desktop, TOUCHED_SCHEMAS};
 
 /// Snapsets that between them touch GSettings, launch handlers and Orca's file.
 const SNAPSETS: &[&str] = &["low_vision_combined", "screen_reader"];
@@ -110,8 +110,7 @@ fn crash_at_every_step_of_key_in_then_recover_restores_exactly() {
             "{snap}: too few failpoints traced: {steps:?}"
         );
         for step in &steps {
-            let d = prepared_desktop();
-            let before = d.snapshot(TOUCHED_SCHEMAS);
+            let (d, before) = used_desktop();
             crash(&d, &["key-in", snap], step);
             let what = format!("{snap}, crash at {step}, then recover");
             finishes_and_restores(&d, &["recover"], &before, &what);
@@ -126,8 +125,7 @@ fn crash_at_every_step_of_key_in_then_recover_restores_exactly() {
 fn crash_at_every_step_of_key_in_then_any_command_restores_exactly() {
     let snap = SNAPSETS[0];
     for step in traced_steps(&["key-in", snap]) {
-        let d = prepared_desktop();
-        let before = d.snapshot(TOUCHED_SCHEMAS);
+        let (d, before) = used_desktop();
         crash(&d, &["key-in", snap], &step);
         let what = format!("crash at {step}, then status");
         finishes_and_restores(&d, &["status"], &before, &what);
@@ -140,8 +138,7 @@ fn crash_at_every_step_of_key_out_is_finished_by_the_next_command() {
     let steps = traced_steps(&["key-out", snap]);
     assert!(!steps.is_empty());
     for step in &steps {
-        let d = prepared_desktop();
-        let before = d.snapshot(TOUCHED_SCHEMAS);
+        let (d, before) = used_desktop();
         key_in(&d, snap);
         crash(&d, &["key-out"], step);
         let what = format!("key-out crash at {step}, then status");
@@ -166,8 +163,7 @@ fn crash_during_recovery_converges_on_the_next_recovery() {
     let recover_steps = read_steps(&trace);
     assert!(!recover_steps.is_empty());
     for step in &recover_steps {
-        let d = prepared_desktop();
-        let before = d.snapshot(TOUCHED_SCHEMAS);
+        let (d, before) = used_desktop();
         crash(&d, &["key-in", snap], &last_apply);
         crash(&d, &["recover"], step);
         let what = format!("crash in recovery at {step}");

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use attune_e2e::{assert_exit, Desktop};
 use serde_json::Value;
 
-use crate::common::{key_out_restores, prepared_desktop, TOUCHED_SCHEMAS};
+use crate::common::{key_out_restores, used_desktop, TOUCHED_SCHEMAS};
 
 /// The snapset these tests key in with.
 const KEY: &str = "low_vision_combined";
@@ -35,8 +35,7 @@ fn kept_aside(d: &Desktop) -> Vec<PathBuf> {
 
 #[test]
 fn a_journal_damaged_from_its_start_refuses_key_in_until_it_is_discarded() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     // A journal that really is where Attune keeps it: one key-in writes it.
     d.attune_ok(&["key-in", KEY]);
     d.attune_ok(&["key-out"]);
@@ -82,8 +81,7 @@ fn a_journal_damaged_from_its_start_refuses_key_in_until_it_is_discarded() {
 
 #[test]
 fn discard_journal_never_throws_away_a_readable_journal() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     d.attune_ok(&["key-in", KEY]);
 
     let o = d.attune(&["recover", "--discard-journal"]);

@@ -16,7 +16,7 @@ use attune_testkit::gpii::install_gpii_universal;
 use attune_testkit::process::{free_port, Children};
 use serde_json::Value;
 
-use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
+use crate::common::{used_desktop, TOUCHED_SCHEMAS};
 
 /// A GSettings value expected after key-in: schema, key, value as `gsettings get` prints it.
 type Expect = (&'static str, &'static str, &'static str);
@@ -110,8 +110,7 @@ fn attune_keys_in_against_the_real_gpii_cloud_in_legacy_mode() {
     let mut procs = Children(Vec::new());
     let url = gpii_cloud(&dir, &mut procs);
 
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let site = d.dir.path().join("site.toml");
     std::fs::write(
         &site,

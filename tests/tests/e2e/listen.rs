@@ -10,7 +10,7 @@ use attune_e2e::{http_get, Desktop, StdoutLines};
 use attune_testkit::process::Children;
 use serde_json::Value;
 
-use crate::common::{fingerprint, high_contrast, prepared_desktop, TOUCHED_SCHEMAS};
+use crate::common::{fingerprint, high_contrast, used_desktop, TOUCHED_SCHEMAS};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -86,8 +86,7 @@ fn strings(v: &Value) -> Vec<String> {
 
 #[test]
 fn a_stick_keys_in_and_pulling_it_restores_the_desktop() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let mut l = Listener::start(&d);
     l.stick("STICK", "\u{feff}high_contrast \r\n".as_bytes());
     let e = l.wait_for(|v| v["event"] == "keyed_in");
@@ -103,8 +102,7 @@ fn a_stick_keys_in_and_pulling_it_restores_the_desktop() {
 
 #[test]
 fn bad_tokens_and_a_second_stick_are_refused_and_the_first_stick_wins() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let mut l = Listener::start(&d);
     for (name, token) in [
         ("EMPTY", b"".to_vec()),
@@ -135,8 +133,7 @@ fn bad_tokens_and_a_second_stick_are_refused_and_the_first_stick_wins() {
 
 #[test]
 fn local_api_speaks_gpii_and_refuses_browsers_and_foreign_hosts() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let l = Listener::start(&d);
     let api = l.api.clone();
 
@@ -213,8 +210,7 @@ fn local_api_speaks_gpii_and_refuses_browsers_and_foreign_hosts() {
 
 #[test]
 fn a_storm_of_concurrent_logins_and_logouts_leaves_a_restorable_desktop() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let l = Listener::start(&d);
     let keys = [
         "high_contrast",
@@ -272,8 +268,7 @@ fn another_users_program_is_refused() {
         eprintln!("skipped: needs root, setpriv and curl to connect as another user");
         return;
     }
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let mut l = Listener::start(&d);
     let api = l.api.clone();
     let as_nobody = |path: &str| {

@@ -7,9 +7,7 @@ use attune_testkit::serving::Serving;
 use attune_testkit::FaultProxy;
 use serde_json::Value;
 
-use crate::common::{
-    cloud_env, high_contrast, key_out_restores, prepared_desktop, text_scale, TOUCHED_SCHEMAS,
-};
+use crate::common::{cloud_env, high_contrast, key_out_restores, text_scale, used_desktop};
 
 /// The real `attune-cloud serve --dev` on 127.0.0.1:0 with its SQLite store under `dir`.
 pub(crate) fn start_cloud(dir: &std::path::Path) -> Serving {
@@ -33,8 +31,7 @@ pub(crate) fn start_cloud_behind_proxy(dir: &std::path::Path) -> (Serving, Fault
 
 #[test]
 fn a_key_served_by_the_real_cloud_is_applied_cached_and_then_served_offline() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let cloud = start_cloud(d.dir.path());
     let url = cloud.url.clone();
     let env = cloud_env(&url);
@@ -82,8 +79,7 @@ fn a_database_restored_from_an_older_backup_makes_the_token_stale_and_relogin_sa
     const PERSON: &str = "alex-7f3a9c2e";
     // 20 pt over GNOME's 12 pt, rounded to two places by the registry's transform.
     const TWENTY_PT: &str = "1.6699999999999999";
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let dir = d.dir.path();
     let store = format!("sqlite:{}", dir.join("cloud.sqlite").display());
     let prefs = dir.join(format!("{PERSON}.json5"));
@@ -180,8 +176,7 @@ fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_d
     use attune_testkit::{After, Fault};
     use std::time::{Duration, Instant};
 
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let (_cloud, proxy) = start_cloud_behind_proxy(d.dir.path());
     // Scaled-down policy so the suite is quick: attempt 1.5 s, key-in deadline 4 s.
     let conf = d.config_home().join("attune");

@@ -8,7 +8,7 @@ use attune_e2e::Desktop;
 use attune_testkit::Fault;
 use serde_json::Value;
 
-use crate::common::{cloud_env, key_out_restores, prepared_desktop, TOUCHED_SCHEMAS};
+use crate::common::{cloud_env, key_out_restores, used_desktop};
 use crate::real_cloud::start_cloud_behind_proxy;
 
 pub(crate) const KEY: &str = "low_vision_combined";
@@ -25,8 +25,7 @@ fn contacts(d: &Desktop) -> Vec<Value> {
 
 #[test]
 fn a_background_reconnect_gets_its_token_at_the_first_attempt() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let (_cloud, proxy) = start_cloud_behind_proxy(d.dir.path());
     let url = proxy.url();
     let env = cloud_env(&url);

@@ -5,7 +5,7 @@
 use attune_e2e::http_get;
 use attune_testkit::FaultProxy;
 
-use crate::common::{cloud_env, key_out_restores, prepared_desktop, TOUCHED_SCHEMAS};
+use crate::common::{cloud_env, key_out_restores, used_desktop};
 use crate::real_cloud::start_cloud_behind_proxy;
 use crate::reconnect::KEY;
 
@@ -34,8 +34,7 @@ fn get_settings_status(cloud_url: &str, token: &str) -> u16 {
 
 #[test]
 fn after_key_out_the_sessions_token_is_refused_by_the_real_cloud() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let (cloud, recorder) = start_cloud_behind_proxy(d.dir.path());
     let url = recorder.url();
     let env = cloud_env(&url);
