@@ -134,6 +134,18 @@ pub enum Record {
     Applied,
 }
 
+impl Record {
+    /// For an original: the setting, and the value that puts it back (`None`: unset it).
+    pub fn to_restore(&self) -> Option<(&str, Option<Value>)> {
+        match self {
+            Record::Original {
+                setting, original, ..
+            } => Some((setting, original.to_option())),
+            _ => None,
+        }
+    }
+}
+
 /// What was wrong with a journal file, and where its damaged copy was kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalDamage {

@@ -781,15 +781,11 @@ fn file_state(file: &Path) -> (Option<String>, Option<PathBuf>) {
 fn restore_settings(target: &TargetSpec, recs: &[&Record]) -> Vec<RestoreOutcome> {
     recs.iter()
         .map(|r| {
-            let Record::Original {
-                setting, original, ..
-            } = r
-            else {
+            let Some((setting, want)) = r.to_restore() else {
                 return RestoreOutcome::Failed {
                     reason: "not an original".to_owned(),
                 };
             };
-            let want = original.to_option();
             let (first, mismatch) = put_back(target, setting, &want);
             if !mismatch {
                 return first;
@@ -893,11 +889,9 @@ fn restore_file(
         }
         return recs
             .iter()
-            .map(|r| match r {
-                Record::Original {
-                    setting, original, ..
-                } => check_back(h, setting, &original.to_option()),
-                _ => RestoreOutcome::Restored,
+            .map(|r| match r.to_restore() {
+                Some((setting, want)) => check_back(h, setting, &want),
+                None => RestoreOutcome::Restored,
             })
             .collect();
     }
@@ -908,24 +902,17 @@ fn restore_file(
 fn restore_settings_batch(h: &dyn SettingsHandler, recs: &[&Record]) -> Vec<RestoreOutcome> {
     let values: BTreeMap<String, MaybeValue> = recs
         .iter()
-        .filter_map(|r| match r {
-            Record::Original {
-                setting, original, ..
-            } => Some((setting.clone(), original.to_option())),
-            _ => None,
-        })
+        .filter_map(|r| r.to_restore())
+        .map(|(setting, want)| (setting.to_owned(), want))
         .collect();
     let written = h.set(&values);
     recs.iter()
         .map(|r| {
-            let Record::Original {
-                setting, original, ..
-            } = r
-            else {
+            let Some((setting, want)) = r.to_restore() else {
                 return RestoreOutcome::Restored;
             };
             match written.get(setting) {
-                Some(Ok(_)) => check_back(h, setting, &original.to_option()),
+                Some(Ok(_)) => check_back(h, setting, &want),
                 Some(Err(e)) => RestoreOutcome::Failed {
                     reason: e.to_string(),
                 },
