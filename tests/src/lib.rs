@@ -193,6 +193,13 @@ pub fn assert_exit(o: &Output, code: i32) {
     );
 }
 
+/// Asserts that what a process printed on its standard output includes `words`.
+#[track_caller]
+pub fn assert_says(o: &Output, words: &str) {
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(words), "expected {words:?} in: {out}");
+}
+
 /// The lines a child prints on its standard output (piped), read to the end on a thread of their
 /// own so the child never blocks on a full pipe, whether or not anyone still waits for them.
 pub struct StdoutLines(mpsc::Receiver<String>);

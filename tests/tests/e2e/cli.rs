@@ -2,7 +2,7 @@
 //! snapset, see the desktop change (read back with `gsettings`), key out, and find every value
 //! exactly as before — including keys that were unset.
 
-use attune_e2e::{assert_exit, Desktop};
+use attune_e2e::{assert_exit, assert_says, Desktop};
 use serde_json::Value;
 
 use crate::common::{
@@ -39,8 +39,7 @@ fn key_in_changes_the_desktop_and_key_out_restores_it_exactly() {
     let scaling_before = text_scale(&d);
 
     let o = d.attune_ok(&["--profile", "testing", "key-in", "snapset_1a"]);
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("applied"), "{text}");
+    assert_says(&o, "applied");
     assert_ne!(text_scale(&d), scaling_before, "text got larger");
     assert_ne!(d.snapshot(TOUCHED_SCHEMAS), before);
 

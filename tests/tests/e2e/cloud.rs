@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use attune_e2e::{assert_exit, Desktop};
+use attune_e2e::{assert_exit, assert_says, Desktop};
 use attune_testkit::gpii::PERSON;
 use attune_testkit::http::{self, Request};
 use attune_testkit::{FaultServer, Reply};
@@ -158,6 +158,24 @@ fn key_in_and_out(d: &Desktop, url: &str) {
     dev_ok(d, url, &["key-out"]);
 }
 
+/// `key-in PERSON` with no cloud at `url` and nothing cached for it, which must exit 10: there
+/// is nothing to apply.
+#[track_caller]
+fn key_in_unserved(d: &Desktop, url: &str) -> std::process::Output {
+    let o = dev(d, url, &["key-in", PERSON]);
+    assert_exit(&o, 10);
+    o
+}
+
+/// A stand-in cloud whose answer is in `d`'s cache (a key-in and a key-out), and which is busy
+/// from then on.
+fn cached_then_busy(d: &Desktop) -> FakeCloud {
+    let cloud = FakeCloud::start();
+    key_in_and_out(d, &cloud.url);
+    cloud.set(BUSY);
+    cloud
+}
+
 /// `key-out`, which must succeed and put the desktop back as it was.
 #[track_caller]
 fn key_out_restores(d: &Desktop, url: &str, before: &attune_e2e::Snapshot) {
@@ -211,12 +229,9 @@ fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is
     cloud.set(BUSY);
     let seen = cloud.requests();
     let o = key_in(&d, &cloud.url);
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        out.contains(
-            "The preferences server is having problems. Using your saved settings from 20"
-        ),
-        "{out}"
+    assert_says(
+        &o,
+        "The preferences server is having problems. Using your saved settings from 20",
     );
     assert_eq!(cloud.requests() - seen, 3, "three attempts, then the cache");
     assert_eq!(high_contrast(&d), "true");
@@ -229,10 +244,9 @@ fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is
     // No cloud at all (a closed port): "Can't reach".
     let closed = attune_testkit::refused_url();
     let o = key_in(&d, &closed);
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        out.contains("Can't reach the preferences server. Using your saved settings from"),
-        "{out}"
+    assert_says(
+        &o,
+        "Can't reach the preferences server. Using your saved settings from",
     );
     key_out_restores(&d, &closed, &before);
 }
@@ -240,9 +254,7 @@ fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is
 #[test]
 fn each_cloud_call_is_recorded_for_diagnostics_without_the_key() {
     let d = prepared_desktop();
-    let cloud = FakeCloud::start();
-    key_in_and_out(&d, &cloud.url);
-    cloud.set(BUSY);
+    let cloud = cached_then_busy(&d);
     key_in_and_out(&d, &cloud.url);
 
     let path = d.dir.path().join("state/attune/cloud-contacts.jsonl");
@@ -364,17 +376,15 @@ fn without_a_cache_the_snapset_of_the_same_name_or_nothing() {
     let (d, before) = used_desktop();
     let closed = attune_testkit::refused_url();
     let o = dev_ok(&d, &closed, &["key-in", "snapset_1a"]);
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        out.contains("Can't reach the preferences server. Using the snapset on this computer."),
-        "{out}"
+    assert_says(
+        &o,
+        "Can't reach the preferences server. Using the snapset on this computer.",
     );
     assert_eq!(text_scale(&d), "1.25");
     assert_eq!(status(&d, &closed)["source"], "snapset");
     dev_ok(&d, &closed, &["key-out"]);
 
-    let o = dev(&d, &closed, &["key-in", PERSON]);
-    assert_eq!(o.status.code(), Some(10));
+    let o = key_in_unserved(&d, &closed);
     assert!(String::from_utf8_lossy(&o.stderr).contains(
         "Can't reach the server and there are no saved settings on this computer. Try again when \
          the server is back, or key in with a snapset: `attune snapsets`."
@@ -429,8 +439,7 @@ fn a_snapset_key_is_applied_before_the_cloud_answers_then_kept_when_it_does_not(
     drop(silent);
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("Using the snapset on this computer."), "{out}");
+    assert_says(&o, "Using the snapset on this computer.");
     let closed = attune_testkit::refused_url();
     let st = status(&d, &closed);
     assert_eq!(st["source"], "snapset", "{st}");
@@ -481,9 +490,8 @@ fn a_failed_key_in_says_one_sentence_and_what_to_do_and_logs_only_with_verbose()
     let d = prepared_desktop();
     let closed = attune_testkit::refused_url();
 
-    let o = dev(&d, &closed, &["key-in", PERSON]);
+    let o = key_in_unserved(&d, &closed);
 
-    assert_eq!(o.status.code(), Some(10));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "");
     assert_eq!(
         String::from_utf8_lossy(&o.stderr),
@@ -505,9 +513,7 @@ fn a_failed_key_in_says_one_sentence_and_what_to_do_and_logs_only_with_verbose()
 #[test]
 fn a_key_in_served_from_the_cache_prints_no_log_line() {
     let d = prepared_desktop();
-    let cloud = FakeCloud::start();
-    key_in_and_out(&d, &cloud.url);
-    cloud.set(BUSY);
+    let cloud = cached_then_busy(&d);
 
     let o = key_in(&d, &cloud.url);
 
@@ -531,11 +537,7 @@ fn a_session_served_from_the_cache_is_shown_by_its_name() {
     let closed = attune_testkit::refused_url();
 
     let o = key_in(&d, &closed);
-    assert!(
-        String::from_utf8_lossy(&o.stdout).contains("(High contrast), source: cache"),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+    assert_says(&o, "(High contrast), source: cache");
     let st = status(&d, &closed);
     assert_eq!(st["source"], "cache");
     assert_eq!(st["name"], "High contrast");
@@ -551,8 +553,7 @@ fn a_session_served_from_the_cache_is_shown_by_its_name() {
 fn status_remembers_why_the_last_key_in_failed_until_the_cloud_answers() {
     let d = prepared_desktop();
     let closed = attune_testkit::refused_url();
-    let before = dev(&d, &closed, &["key-in", PERSON]);
-    assert_eq!(before.status.code(), Some(10));
+    key_in_unserved(&d, &closed);
 
     let st = status(&d, &closed);
 
@@ -585,7 +586,7 @@ fn a_stale_token_keeps_the_change_says_so_and_relogin_saves_it() {
     key_in(&d, &cloud.url);
 
     let o = dev_ok(&d, &cloud.url, &["set", "fontSize", "24"]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("Saved."));
+    assert_says(&o, "Saved.");
     assert_eq!(text_scale(&d), "2.0");
     assert_eq!(cloud.puts(), 1);
 
@@ -593,8 +594,10 @@ fn a_stale_token_keeps_the_change_says_so_and_relogin_saves_it() {
     cloud.set(PUT_STALE);
     let o = dev(&d, &cloud.url, &["set", "cursorSize", "1"]);
     assert_exit(&o, 12);
-    assert!(String::from_utf8_lossy(&o.stdout)
-        .contains("Something has gone wrong. Please log out and log back in."));
+    assert_says(
+        &o,
+        "Something has gone wrong. Please log out and log back in.",
+    );
     assert_eq!(
         cloud.puts(),
         2,
@@ -652,18 +655,13 @@ fn a_change_to_a_snapset_is_applied_here_not_saved_and_put_back() {
 #[test]
 fn an_offline_session_reconnects_by_itself_when_the_cloud_is_back() {
     let (d, before) = used_desktop();
-    let cloud = FakeCloud::start();
     // Prime the cache, then make the cloud busy and key in: served from the cache, offline.
-    key_in_and_out(&d, &cloud.url);
-    cloud.set(BUSY);
+    let cloud = cached_then_busy(&d);
     key_in(&d, &cloud.url);
     assert_eq!(status(&d, &cloud.url)["connectivity"], "offline");
 
     // The cloud comes back; the listener's own probe finds it (no request from the test).
-    let env = [
-        ("ATTUNE_PROFILE", "development"),
-        ("ATTUNE_CLOUD_URL", cloud.url.as_str()),
-    ];
+    let env = cloud_env(&cloud.url);
     let reconnected = d.listener_reconnects(&env, Duration::from_secs(30), || cloud.set(HEALTHY));
     assert!(reconnected, "the listener reconnected the session");
     let st = status(&d, &cloud.url);

@@ -36,18 +36,6 @@ fn key_in(d: &Desktop, snap: &str) {
     assert!(o.status.code().is_some_and(|c| c == 0 || c == 3), "{o:?}");
 }
 
-/// `attune ARGS` after a crash, which must succeed and leave the desktop exactly as `before`.
-#[track_caller]
-fn finishes_and_restores(d: &Desktop, args: &[&str], before: &Snapshot, what: &str) {
-    let o = d.attune(args);
-    assert!(
-        o.status.success(),
-        "{what}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert_restored(d, before, what);
-}
-
 fn read_steps(p: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(p).unwrap_or_default();
     let mut steps: Vec<String> = Vec::new();
@@ -101,6 +89,26 @@ fn find_tmp(dir: &Path, out: &mut Vec<String>) {
     }
 }
 
+/// At each of `steps`, on a fresh used desktop: `setup`, then `attune CRASHED` killed at the
+/// step; then each command of `then` in turn must succeed and leave the desktop exactly as it was.
+fn crash_at_each(steps: &[String], setup: impl Fn(&Desktop), crashed: &[&str], then: &[&[&str]]) {
+    for step in steps {
+        let (d, before) = used_desktop();
+        setup(&d);
+        crash(&d, crashed, step);
+        for args in then {
+            let o = d.attune(args);
+            let what = format!("{crashed:?} killed at {step}, then {args:?}");
+            assert!(
+                o.status.success(),
+                "{what}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert_restored(&d, &before, &what);
+        }
+    }
+}
+
 #[test]
 fn crash_at_every_step_of_key_in_then_recover_restores_exactly() {
     for snap in SNAPSETS {
@@ -109,27 +117,21 @@ fn crash_at_every_step_of_key_in_then_recover_restores_exactly() {
             steps.len() >= 5,
             "{snap}: too few failpoints traced: {steps:?}"
         );
-        for step in &steps {
-            let (d, before) = used_desktop();
-            crash(&d, &["key-in", snap], step);
-            let what = format!("{snap}, crash at {step}, then recover");
-            finishes_and_restores(&d, &["recover"], &before, &what);
-            // Recovery is idempotent.
-            let what = format!("{snap}, {step}, second recover");
-            finishes_and_restores(&d, &["recover"], &before, &what);
-        }
+        // Recovery is idempotent: a second one finds the desktop as the first left it.
+        crash_at_each(
+            &steps,
+            |_| {},
+            &["key-in", snap],
+            &[&["recover"], &["recover"]],
+        );
     }
 }
 
 #[test]
 fn crash_at_every_step_of_key_in_then_any_command_restores_exactly() {
     let snap = SNAPSETS[0];
-    for step in traced_steps(&["key-in", snap]) {
-        let (d, before) = used_desktop();
-        crash(&d, &["key-in", snap], &step);
-        let what = format!("crash at {step}, then status");
-        finishes_and_restores(&d, &["status"], &before, &what);
-    }
+    let steps = traced_steps(&["key-in", snap]);
+    crash_at_each(&steps, |_| {}, &["key-in", snap], &[&["status"]]);
 }
 
 #[test]
@@ -137,13 +139,7 @@ fn crash_at_every_step_of_key_out_is_finished_by_the_next_command() {
     let snap = SNAPSETS[0];
     let steps = traced_steps(&["key-out", snap]);
     assert!(!steps.is_empty());
-    for step in &steps {
-        let (d, before) = used_desktop();
-        key_in(&d, snap);
-        crash(&d, &["key-out"], step);
-        let what = format!("key-out crash at {step}, then status");
-        finishes_and_restores(&d, &["status"], &before, &what);
-    }
+    crash_at_each(&steps, |d| key_in(d, snap), &["key-out"], &[&["status"]]);
 }
 
 #[test]
@@ -162,11 +158,6 @@ fn crash_during_recovery_converges_on_the_next_recovery() {
     );
     let recover_steps = read_steps(&trace);
     assert!(!recover_steps.is_empty());
-    for step in &recover_steps {
-        let (d, before) = used_desktop();
-        crash(&d, &["key-in", snap], &last_apply);
-        crash(&d, &["recover"], step);
-        let what = format!("crash in recovery at {step}");
-        finishes_and_restores(&d, &["recover"], &before, &what);
-    }
+    let applied_all = |d: &Desktop| crash(d, &["key-in", snap], &last_apply);
+    crash_at_each(&recover_steps, applied_all, &["recover"], &[&["recover"]]);
 }

@@ -2,7 +2,7 @@
 //! key is served by the cloud, applied and cached; with the cloud stopped, the next key-in is
 //! served from the cache with the exact words; key-out puts the desktop back.
 
-use attune_e2e::workspace_bin;
+use attune_e2e::{assert_says, workspace_bin};
 use attune_testkit::serving::Serving;
 use attune_testkit::FaultProxy;
 use serde_json::Value;
@@ -48,10 +48,9 @@ fn a_key_served_by_the_real_cloud_is_applied_cached_and_then_served_offline() {
 
     drop(cloud);
     let o = d.attune_with_ok(&["key-in", "low_vision_combined"], &env);
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        text.contains("Can't reach the preferences server. Using your saved settings from"),
-        "{text}"
+    assert_says(
+        &o,
+        "Can't reach the preferences server. Using your saved settings from",
     );
     assert_eq!(text_scale(&d), "1.5");
     key_out_restores(&d, &env, &before);
