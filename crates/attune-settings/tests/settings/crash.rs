@@ -34,11 +34,11 @@ fn plan() -> LifecycleInstructions {
     with_launch(li, "org.gnome.orca", APPS, "screen-reader-enabled", true)
 }
 
-/// Two starting desktops: Orca's file absent (restore must delete it and its directories), and
-/// present with content of its own (restore must bring it back byte for byte).
 /// Makes a fresh starting desktop.
 type MakeDesk = fn() -> Desk;
 
+/// Two starting desktops: Orca's file absent (restore must delete it and its directories), and
+/// present with content of its own (restore must bring it back byte for byte).
 fn desks() -> Vec<(&'static str, MakeDesk)> {
     fn bare() -> Desk {
         let d = Desk::new();
@@ -56,6 +56,13 @@ fn desks() -> Vec<(&'static str, MakeDesk)> {
         d
     }
     vec![("no orca file", bare), ("orca file", with_orca)]
+}
+
+/// A fresh starting desktop, and how it looks before the test.
+fn fresh(make: MakeDesk) -> (Desk, Snapshot) {
+    let d = make();
+    let before = d.snapshot(SCHEMAS);
+    (d, before)
 }
 
 fn trace(d: &Desk, op: &str) -> Vec<String> {
@@ -112,8 +119,7 @@ fn a_crash_at_every_apply_step_is_undone_by_recovery() {
             ],
         );
         for step in &steps {
-            let d = make();
-            let before = d.snapshot(SCHEMAS);
+            let (d, before) = fresh(make);
             d.crash("apply", &plan(), step);
             let r = d.recover();
             assert_eq!(r["failed"], 0, "{name} {step}: {r:#}");
@@ -143,8 +149,7 @@ fn a_crash_at_every_restore_step_is_finished_by_recovery() {
             ],
         );
         for step in &steps {
-            let d = make();
-            let before = d.snapshot(SCHEMAS);
+            let (d, before) = fresh(make);
             d.apply(&plan());
             d.crash("restore", &plan(), step);
             d.recover();
@@ -165,8 +170,7 @@ fn a_crash_during_recovery_converges_on_the_next_recovery() {
         let steps = trace(&d, "recover");
         assert_passes(&steps, &["recover.setting:0"]);
         for step in &steps {
-            let d = make();
-            let before = d.snapshot(SCHEMAS);
+            let (d, before) = fresh(make);
             d.crash("apply", &plan(), "apply.done_before_marker");
             d.crash("recover", &plan(), step);
             // Crash again at the same step if the second recovery still reaches it.
@@ -185,8 +189,7 @@ fn a_crash_during_recovery_converges_on_the_next_recovery() {
 #[test]
 fn a_crash_in_a_second_apply_restores_the_first_originals() {
     let (_, make) = desks()[1];
-    let d = make();
-    let before = d.snapshot(SCHEMAS);
+    let (d, before) = fresh(make);
     d.apply(&cursor_size(40));
     d.crash("apply", &plan(), "apply.setting:2");
     d.recover();
