@@ -56,16 +56,12 @@ fn a_key_served_by_the_real_cloud_is_applied_cached_and_then_served_offline() {
     key_out_restores(&d, &env, &before);
 }
 
+/// `attune-cloud ARGS` (an administrator's command), which must succeed.
 fn cloud_admin(args: &[&str]) {
-    let o = std::process::Command::new(workspace_bin("attune-cloud", "attune-cloud"))
-        .args(args)
-        .env_remove("ATTUNE_CLOUD_STORE")
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "attune-cloud {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
+    attune_testkit::process::run(
+        std::process::Command::new(workspace_bin("attune-cloud", "attune-cloud"))
+            .args(args)
+            .env_remove("ATTUNE_CLOUD_STORE"),
     );
 }
 
