@@ -5,24 +5,11 @@
 //! `cloudflow` does for `attune set` and `status`).
 #![no_main]
 
-use std::sync::OnceLock;
-
-use attune_model::device::DeviceReport;
+use attune_fuzz::linux;
 use attune_model::matchmaker::{instructions_from_cloud_answer, match_and_transform};
 use attune_model::prefs::{PreferenceSet, DEFAULT_CONTEXT};
-use attune_model::registry::SolutionsRegistry;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
-
-/// This computer: the bundled Linux registry, every solution installed.
-fn local() -> &'static (SolutionsRegistry, DeviceReport) {
-    static LOCAL: OnceLock<(SolutionsRegistry, DeviceReport)> = OnceLock::new();
-    LOCAL.get_or_init(|| {
-        let registry = attune_model::bundled::linux_registry().unwrap_or_default();
-        let device = DeviceReport::linux(registry.solutions.keys().cloned());
-        (registry, device)
-    })
-}
 
 fuzz_target!(|body: &[u8]| {
     let Ok(answer) = serde_json::from_slice::<Value>(body) else {
@@ -31,7 +18,7 @@ fuzz_target!(|body: &[u8]| {
     if !answer.is_object() {
         return;
     }
-    let (registry, device) = local();
+    let (registry, device) = linux();
     let _ = instructions_from_cloud_answer(&answer, DEFAULT_CONTEXT, registry, "cloud answer");
     // Every other context the answer names, too (a context name is outside input as well).
     if let Some(Value::Object(contexts)) = answer

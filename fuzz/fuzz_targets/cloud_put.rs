@@ -4,23 +4,11 @@
 //! from what was stored (`settings_answer`: the set read back and matched).
 #![no_main]
 
-use std::sync::OnceLock;
-
 use attune_cloud::api::settings_answer;
 use attune_cloud::preferences::{merged_preferences, terms_not_allowed, validate_body};
-use attune_model::device::DeviceReport;
-use attune_model::registry::SolutionsRegistry;
+use attune_fuzz::linux;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
-
-fn linux() -> &'static (SolutionsRegistry, DeviceReport) {
-    static LINUX: OnceLock<(SolutionsRegistry, DeviceReport)> = OnceLock::new();
-    LINUX.get_or_init(|| {
-        let registry = attune_model::bundled::linux_registry().unwrap_or_default();
-        let device = DeviceReport::linux(registry.solutions.keys().cloned());
-        (registry, device)
-    })
-}
 
 fuzz_target!(|body: &[u8]| {
     let Ok(body) = serde_json::from_slice::<Value>(body) else {

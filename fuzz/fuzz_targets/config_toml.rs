@@ -5,31 +5,17 @@
 #![no_main]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use attune_flow::cloud::policy::{CircuitBreaker, RetryPolicy};
 use attune_flow::config::{Config, Sources};
+use attune_fuzz::input_file;
 use libfuzzer_sys::fuzz_target;
 
-/// One file, rewritten for each input (the loader reads only from a path).
-fn file() -> &'static PathBuf {
-    static FILE: OnceLock<PathBuf> = OnceLock::new();
-    FILE.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("attune-fuzz-config")
-            .tempdir()
-            .map(tempfile::TempDir::keep)
-            .unwrap_or_else(|e| panic!("cannot make a temp dir: {e}"));
-        dir.join("attune.toml")
-    })
-}
-
 fuzz_target!(|text: &[u8]| {
-    let path = file();
-    if std::fs::write(path, text).is_err() {
+    // The loader reads only from a path.
+    let Some(path) = input_file("attune.toml", text) else {
         return;
-    }
+    };
     for as_site in [true, false] {
         let mut env = BTreeMap::new();
         let var = if as_site {

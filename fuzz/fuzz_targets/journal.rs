@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use attune_fuzz::scratch_dir;
 use attune_settings::journal::{path_in, sha256_hex, Journal, JOURNAL_VERSION};
 use libfuzzer_sys::fuzz_target;
 
@@ -17,13 +18,7 @@ use libfuzzer_sys::fuzz_target;
 /// syncs, and removes it after the run).
 fn dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        tempfile::Builder::new()
-            .prefix("attune-fuzz-journal")
-            .tempdir()
-            .map(tempfile::TempDir::keep)
-            .unwrap_or_else(|e| panic!("cannot make a temp dir: {e}"))
-    })
+    DIR.get_or_init(|| scratch_dir("attune-fuzz-journal"))
 }
 
 fn with_checksums(records: &[u8]) -> Vec<u8> {

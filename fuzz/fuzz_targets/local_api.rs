@@ -31,11 +31,7 @@ struct Harness {
 fn harness() -> &'static Harness {
     static H: OnceLock<Harness> = OnceLock::new();
     H.get_or_init(|| {
-        let root: PathBuf = tempfile::Builder::new()
-            .prefix("attune-fuzz-local-api")
-            .tempdir()
-            .map(tempfile::TempDir::keep)
-            .unwrap_or_else(|e| panic!("cannot make a temp dir: {e}"));
+        let root: PathBuf = attune_fuzz::scratch_dir("attune-fuzz-local-api");
         // The throw-away desktop, set before anything reads the environment (one thread yet).
         std::env::set_var("GSETTINGS_BACKEND", "memory");
         std::env::set_var("HOME", root.join("home"));

@@ -4,22 +4,10 @@
 //! values reach the transforms and the `supportedSettings` validation.
 #![no_main]
 
-use std::sync::OnceLock;
-
-use attune_model::device::DeviceReport;
+use attune_fuzz::linux;
 use attune_model::matchmaker::match_and_transform;
 use attune_model::prefs::{PreferenceSet, DEFAULT_CONTEXT};
-use attune_model::registry::SolutionsRegistry;
 use libfuzzer_sys::fuzz_target;
-
-fn linux() -> &'static Option<(SolutionsRegistry, DeviceReport)> {
-    static LINUX: OnceLock<Option<(SolutionsRegistry, DeviceReport)>> = OnceLock::new();
-    LINUX.get_or_init(|| {
-        let registry = attune_model::bundled::linux_registry().ok()?;
-        let device = DeviceReport::linux(registry.solutions.keys().cloned());
-        Some((registry, device))
-    })
-}
 
 fuzz_target!(|bytes: &[u8]| {
     let Ok(set) = PreferenceSet::from_bytes_named(bytes, "fuzz.json5") else {
@@ -27,10 +15,9 @@ fuzz_target!(|bytes: &[u8]| {
     };
     let _ = set.name();
     let _ = set.to_value();
-    if let Some((registry, device)) = linux() {
-        let _ = match_and_transform(&set, DEFAULT_CONTEXT, registry, device);
-        if let Some(ctx) = set.flat.contexts.keys().find(|c| *c != DEFAULT_CONTEXT) {
-            let _ = match_and_transform(&set, ctx, registry, device);
-        }
+    let (registry, device) = linux();
+    let _ = match_and_transform(&set, DEFAULT_CONTEXT, registry, device);
+    if let Some(ctx) = set.flat.contexts.keys().find(|c| *c != DEFAULT_CONTEXT) {
+        let _ = match_and_transform(&set, ctx, registry, device);
     }
 });

@@ -16,11 +16,32 @@ fn fingerprint(key: &str) -> String {
         .unwrap_or_else(|_| "key#invalid".to_owned())
 }
 
-fn log_result<T>(command: &str, r: &Result<T, AppError>) {
-    match r {
+/// Logs how a command that may have changed the session ended, then refreshes the status.
+async fn finish<R: Runtime, T>(
+    app: &AppHandle<R>,
+    command: &str,
+    r: Result<T, AppError>,
+) -> Result<T, AppError> {
+    match &r {
         Ok(_) => tracing::info!(command, "done"),
         Err(e) => tracing::warn!(command, kind = %e.kind, "failed"),
     }
+    shell::refresh(app).await;
+    r
+}
+
+/// [`finish`] for a key-in (a relogin keys in again): first tells about an interrupted key-in it
+/// finished before.
+async fn finish_key_in<R: Runtime>(
+    app: &AppHandle<R>,
+    state: &Shell,
+    command: &str,
+    r: Result<KeyInOutcome, AppError>,
+) -> Result<KeyInOutcome, AppError> {
+    if let Ok(o) = &r {
+        shell::notice_finished_first(state, o);
+    }
+    finish(app, command, r).await
 }
 
 #[tauri::command]
@@ -48,12 +69,7 @@ pub async fn key_in<R: Runtime>(
 ) -> Result<KeyInOutcome, AppError> {
     tracing::info!(key = %fingerprint(&key), "key_in");
     let r = blocking(&state, move |f| f.key_in(&key)).await;
-    log_result("key_in", &r);
-    if let Ok(o) = &r {
-        shell::notice_finished_first(&state, o);
-    }
-    shell::refresh(&app).await;
-    r
+    finish_key_in(&app, &state, "key_in", r).await
 }
 
 #[tauri::command]
@@ -62,9 +78,7 @@ pub async fn key_out<R: Runtime>(
     state: State<'_, Shell>,
 ) -> Result<RecoverOutcome, AppError> {
     let r = blocking(&state, |f| f.key_out()).await;
-    log_result("key_out", &r);
-    shell::refresh(&app).await;
-    r
+    finish(&app, "key_out", r).await
 }
 
 #[tauri::command]
@@ -73,12 +87,7 @@ pub async fn relogin<R: Runtime>(
     state: State<'_, Shell>,
 ) -> Result<KeyInOutcome, AppError> {
     let r = blocking(&state, |f| f.relogin()).await;
-    log_result("relogin", &r);
-    if let Ok(o) = &r {
-        shell::notice_finished_first(&state, o);
-    }
-    shell::refresh(&app).await;
-    r
+    finish_key_in(&app, &state, "relogin", r).await
 }
 
 #[tauri::command]
@@ -92,9 +101,7 @@ pub async fn set_preference<R: Runtime>(
     // The term is logged, its value never is.
     tracing::info!(term = %term, "set_preference");
     let r = blocking(&state, move |f| f.set(&term, value)).await;
-    log_result("set_preference", &r);
-    shell::refresh(&app).await;
-    r
+    finish(&app, "set_preference", r).await
 }
 
 #[tauri::command]

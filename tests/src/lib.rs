@@ -4,9 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::process::{Child, Command, Output};
+use std::sync::{mpsc, OnceLock};
+use std::time::{Duration, Instant};
 
 pub use attune_testkit::desktop::Snapshot;
 use attune_testkit::KeyfileDesktop;
@@ -112,42 +114,34 @@ impl Desktop {
     pub fn listener_reconnects(
         &self,
         env: &[(&str, &str)],
-        within: std::time::Duration,
+        within: Duration,
         meanwhile: impl FnOnce(),
     ) -> bool {
-        use std::io::BufRead;
+        let (mut child, lines) = self.listen(
+            &["--no-usb", "--no-local-api", "--reconnect-idle-ms", "100"],
+            env,
+        );
+        meanwhile();
+        let reconnected = lines
+            .wait_for(within, |l| l.contains("\"reconnected\""))
+            .is_some();
+        let _ = child.kill();
+        let _ = child.wait();
+        reconnected
+    }
+
+    /// Starts `attune listen ARGS` with `env` added; what it prints comes line by line.
+    pub fn listen(&self, args: &[&str], env: &[(&str, &str)]) -> (Child, StdoutLines) {
         let mut child = self
             .command(workspace_bin("attune-cli", "attune"))
-            .args([
-                "listen",
-                "--no-usb",
-                "--no-local-api",
-                "--reconnect-idle-ms",
-                "100",
-            ])
+            .arg("listen")
+            .args(args)
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        meanwhile();
-        let deadline = std::time::Instant::now() + within;
-        let reconnected = std::iter::from_fn(|| {
-            rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-                .ok()
-        })
-        .any(|l| l.contains("\"reconnected\""));
-        let _ = child.kill();
-        let _ = child.wait();
-        reconnected
+        let lines = StdoutLines::of(&mut child);
+        (child, lines)
     }
 
     /// Runs `attune` with these arguments on this desktop.
@@ -165,10 +159,94 @@ impl Desktop {
         c.output().unwrap()
     }
 
+    /// [`Desktop::attune`], which must exit 0.
+    #[track_caller]
+    pub fn attune_ok(&self, args: &[&str]) -> Output {
+        self.attune_with_ok(args, &[])
+    }
+
+    /// [`Desktop::attune_with`], which must exit 0.
+    #[track_caller]
+    pub fn attune_with_ok(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let o = self.attune_with(args, env);
+        assert_exit(&o, 0);
+        o
+    }
+
     /// A full read-back of the desktop (the kit's), without Attune's own state.
     pub fn snapshot(&self, schemas: &[&str]) -> Snapshot {
         let mut s = self.desk.snapshot(schemas);
         s.files.retain(|p, _| !p.contains("/attune/"));
         s
     }
+}
+
+/// Asserts that a process exited with `code`; if not, says what it printed on both streams.
+#[track_caller]
+pub fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Asserts that what a process printed on its standard output includes `words`.
+#[track_caller]
+pub fn assert_says(o: &Output, words: &str) {
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(words), "expected {words:?} in: {out}");
+}
+
+/// The lines a child prints on its standard output (piped), read to the end on a thread of their
+/// own so the child never blocks on a full pipe, whether or not anyone still waits for them.
+pub struct StdoutLines(mpsc::Receiver<String>);
+
+impl StdoutLines {
+    /// Takes `child`'s piped standard output.
+    pub fn of(child: &mut Child) -> StdoutLines {
+        let out = child.stdout.take().expect("the child's stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        StdoutLines(rx)
+    }
+
+    /// The next line for which `pred` holds, skipping others; `None` if none comes `within`.
+    pub fn wait_for(&self, within: Duration, mut pred: impl FnMut(&str) -> bool) -> Option<String> {
+        let deadline = Instant::now() + within;
+        std::iter::from_fn(|| {
+            self.0
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .ok()
+        })
+        .find(|l| pred(l))
+    }
+}
+
+/// A plain HTTP/1.1 `GET` to `addr` (`HOST:PORT`), so the test controls every header (a `Host`
+/// header is added unless given). The status (0 if none could be read) and the body.
+pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok());
+    (status.unwrap_or(0), body.to_owned())
 }

@@ -125,12 +125,22 @@ function onSnapsetSubmit(event) {
   keyIn(select.value, $('snapset-key-in-button'), $('snapset-error'), select);
 }
 
+/**
+ * Runs the command of the button `${name}-button` (its error and progress lines are
+ * `${name}-error` and `${name}-progress`), then refreshes: the outcome, or nothing if the command
+ * failed or was already running.
+ */
+async function runButton(name, command) {
+  const button = $(`${name}-button`);
+  if (button.dataset.busy) return undefined;
+  const outcome = await run(button, $(`${name}-error`), null, command, $(`${name}-progress`));
+  if (outcome) await refresh();
+  return outcome;
+}
+
 async function keyOut() {
-  const button = $('key-out-button');
-  if (button.dataset.busy) return;
-  const outcome = await run(button, $('key-out-error'), null, () => api.keyOut(), $('key-out-progress'));
+  const outcome = await runButton('key-out', () => api.keyOut());
   if (!outcome) return;
-  await refresh();
   setText($('key-out-result-text'), outcome.message_text);
   const failed = $('key-out-failed');
   failed.replaceChildren();
@@ -147,11 +157,8 @@ async function keyOut() {
 }
 
 async function relogin() {
-  const button = $('relogin-button');
-  if (button.dataset.busy) return;
-  const outcome = await run(button, $('relogin-error'), null, () => api.relogin(), $('relogin-progress'));
+  const outcome = await runButton('relogin', () => api.relogin());
   if (!outcome) return;
-  await refresh();
   showKeyInResult(outcome);
   $('session-heading').focus();
 }

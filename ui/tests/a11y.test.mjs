@@ -59,16 +59,11 @@ for (const state of H.stateNames) {
   });
 }
 
-test('the harness catches a violation (a control without a label)', async () => {
-  const { page, context } = await H.openState(env.browser, env.url, 'idle-development');
-  try {
-    await page.evaluate(() => document.querySelector('label[for="key-input"]').remove());
-    const violations = await H.axe(page);
-    assert.ok(violations.some((v) => v.id === 'label'), H.describeViolations(violations));
-  } finally {
-    await context.close();
-  }
-});
+test('the harness catches a violation (a control without a label)', () => H.withState(env, 'idle-development', async (page) => {
+  await page.evaluate(() => document.querySelector('label[for="key-input"]').remove());
+  const violations = await H.axe(page);
+  assert.ok(violations.some((v) => v.id === 'label'), H.describeViolations(violations));
+}));
 
 test('the preview server (tests/preview.mjs) renders a state with the mock, within the CSP', async () => {
   const preview = await H.startServer({ preview: true });

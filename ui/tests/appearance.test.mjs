@@ -14,46 +14,26 @@ const bodyColours = (page) => page.evaluate(() => {
   return [s.backgroundColor, s.color];
 });
 
-test('text_scale multiplies the root font size', async () => {
-  const { page, context } = await H.openState(env.browser, env.url, 'cloud-online');
-  try {
-    assert.equal(await rootFontPx(page), 24); // 16 px × 1.5
-    assert.equal(await theme(page), null);
-  } finally {
-    await context.close();
-  }
-});
+test('text_scale multiplies the root font size', () => H.withState(env, 'cloud-online', async (page) => {
+  assert.equal(await rootFontPx(page), 24); // 16 px × 1.5
+  assert.equal(await theme(page), null);
+}));
 
-test('text_scale multiplies the person\'s own browser text size too', async () => {
-  const { page, context } = await H.openState(env.browser, env.url, 'cloud-online', { textPercent: 200 });
-  try {
-    assert.equal(await rootFontPx(page), 48); // 32 px × 1.5
-  } finally {
-    await context.close();
-  }
-});
+test('text_scale multiplies the person\'s own browser text size too', () => H.withState(env, 'cloud-online', async (page) => {
+  assert.equal(await rootFontPx(page), 48); // 32 px × 1.5
+}, { textPercent: 200 }));
 
-test('high_contrast switches the page to its high-contrast theme', async () => {
-  const { page, context } = await H.openState(env.browser, env.url, 'snapset-readonly');
-  try {
-    assert.equal(await theme(page), 'high-contrast');
-    assert.deepEqual(await bodyColours(page), ['rgb(0, 0, 0)', 'rgb(255, 255, 255)']);
-    assert.equal(await rootFontPx(page), 20); // 16 px × 1.25
-  } finally {
-    await context.close();
-  }
-});
+test('high_contrast switches the page to its high-contrast theme', () => H.withState(env, 'snapset-readonly', async (page) => {
+  assert.equal(await theme(page), 'high-contrast');
+  assert.deepEqual(await bodyColours(page), ['rgb(0, 0, 0)', 'rgb(255, 255, 255)']);
+  assert.equal(await rootFontPx(page), 20); // 16 px × 1.25
+}));
 
-test('the appearance follows each status and goes back when nobody is keyed in', async () => {
-  const { page, context } = await H.openState(env.browser, env.url, 'snapset-readonly');
-  try {
-    const idle = H.fixture('status/restored-idle-testing.json');
-    await page.evaluate((s) => window.__ATTUNE_MOCK__.emitStatus(s), idle);
-    await page.waitForFunction(() => document.body.dataset.state === 'idle');
-    assert.equal(await theme(page), null);
-    assert.equal(await rootFontPx(page), 16);
-    assert.deepEqual(await bodyColours(page), ['rgb(255, 255, 255)', 'rgb(22, 25, 29)']);
-  } finally {
-    await context.close();
-  }
-});
+test('the appearance follows each status and goes back when nobody is keyed in', () => H.withState(env, 'snapset-readonly', async (page) => {
+  const idle = H.fixture('status/restored-idle-testing.json');
+  await page.evaluate((s) => window.__ATTUNE_MOCK__.emitStatus(s), idle);
+  await page.waitForFunction(() => document.body.dataset.state === 'idle');
+  assert.equal(await theme(page), null);
+  assert.equal(await rootFontPx(page), 16);
+  assert.deepEqual(await bodyColours(page), ['rgb(255, 255, 255)', 'rgb(22, 25, 29)']);
+}));

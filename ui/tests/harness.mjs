@@ -239,24 +239,33 @@ export async function openState(browser, baseUrl, name, opts = {}) {
   return opened;
 }
 
+/** openState, then `fn(page, problems)`; the context is closed however it ends. What `fn` returns. */
+export async function withState(env, name, fn, opts = {}) {
+  const { page, context, problems } = await openState(env.browser, env.url, name, opts);
+  try {
+    return await fn(page, problems);
+  } finally {
+    await context.close();
+  }
+}
+
+/** Types `key` into the key field and presses Enter; waits until `shown` (a selector) shows. */
+async function typeKey(page, key, shown) {
+  await page.focus('#key-input');
+  await page.keyboard.type(key);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector(`${shown}:not([hidden])`);
+}
+
 /** Brings the page into a scenario's state the way a person would. */
 export async function act(page, what) {
   if (!what) return;
   if (what === 'type-key-and-enter') {
-    await page.focus('#key-input');
-    await page.keyboard.type('not a key!');
-    await page.keyboard.press('Enter');
-    await page.waitForSelector('#key-in-error:not([hidden])');
+    await typeKey(page, 'not a key!', '#key-in-error');
   } else if (what === 'key-in') {
-    await page.focus('#key-input');
-    await page.keyboard.type('0f6c9d4e-5a1b');
-    await page.keyboard.press('Enter');
-    await page.waitForSelector('#key-in-result:not([hidden])');
+    await typeKey(page, '0f6c9d4e-5a1b', '#key-in-result');
   } else if (what === 'start-key-in') {
-    await page.focus('#key-input');
-    await page.keyboard.type('0f6c9d4e-5a1b');
-    await page.keyboard.press('Enter');
-    await page.waitForSelector('#key-in-progress:not([hidden])');
+    await typeKey(page, '0f6c9d4e-5a1b', '#key-in-progress');
   } else if (what === 'open-diagnostics') {
     await page.click('#diagnostics-button');
     await page.waitForSelector('#diagnostics-content:not([hidden])');

@@ -44,14 +44,12 @@ async function tabTo(page, id) {
   assert.fail(`Tab never reached #${id}`);
 }
 
-async function withState(name, fn, opts) {
-  const { page, context, problems } = await H.openState(env.browser, env.url, name, opts);
-  try {
+/** H.withState, and no script error or CSP violation on the way. */
+function withState(name, fn, opts) {
+  return H.withState(env, name, async (page, problems) => {
     await fn(page);
     assert.deepEqual(problems, []);
-  } finally {
-    await context.close();
-  }
+  }, opts);
 }
 
 for (const state of ['idle-testing', 'cloud-online', 'stale-token', 'restore-incomplete']) {

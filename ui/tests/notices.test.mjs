@@ -6,16 +6,11 @@ import * as H from './harness.mjs';
 
 const env = H.useBrowser();
 
-async function notice(state) {
-  const { page, context } = await H.openState(env.browser, env.url, state);
-  try {
-    return await page.evaluate(() => {
-      const n = document.getElementById('connection-notice');
-      return { shown: !n.hidden, heading: n.querySelector('h2').textContent, text: document.getElementById('connection-text').textContent };
-    });
-  } finally {
-    await context.close();
-  }
+function notice(state) {
+  return H.withState(env, state, (page) => page.evaluate(() => {
+    const n = document.getElementById('connection-notice');
+    return { shown: !n.hidden, heading: n.querySelector('h2').textContent, text: document.getElementById('connection-text').textContent };
+  }));
 }
 
 test('idle after a failed key-in: says when the server was last tried, promises nothing in the background', async () => {

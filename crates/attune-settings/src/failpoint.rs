@@ -30,24 +30,26 @@
 
 use std::io;
 
-/// Environment variable: crash (SIGKILL) at the named step. Test-only.
 #[cfg(feature = "test-support")]
-pub const CRASH_ENV: &str = "ATTUNE_TEST_CRASH_AT";
-/// Environment variable: append every step name reached to this file. Test-only.
-#[cfg(feature = "test-support")]
-pub const TRACE_ENV: &str = "ATTUNE_TEST_TRACE_STEPS";
-/// Environment variable: make the named I/O step fail with ENOSPC. Test-only.
-#[cfg(feature = "test-support")]
-pub const FAIL_ENV: &str = "ATTUNE_TEST_FAIL_AT";
-/// Environment variable: switch off the named safety step, for mutation tests. Test-only.
-#[cfg(feature = "test-support")]
-pub const MUTATE_ENV: &str = "ATTUNE_TEST_MUTATE";
+pub use self::variables::*;
 
-/// Environment variables: pause at the named step until the test says go. Test-only.
+/// The environment variables that drive the failpoints: test-only, so a shipped binary holds
+/// none of these names.
 #[cfg(feature = "test-support")]
-pub const PAUSE_ENV: &str = "ATTUNE_TEST_PAUSE_AT";
-#[cfg(feature = "test-support")]
-pub const PAUSE_DIR_ENV: &str = "ATTUNE_TEST_PAUSE_DIR";
+mod variables {
+    /// Crash (SIGKILL) at the named step.
+    pub const CRASH_ENV: &str = "ATTUNE_TEST_CRASH_AT";
+    /// Append every step name reached to this file.
+    pub const TRACE_ENV: &str = "ATTUNE_TEST_TRACE_STEPS";
+    /// Make the named I/O step fail with ENOSPC.
+    pub const FAIL_ENV: &str = "ATTUNE_TEST_FAIL_AT";
+    /// Switch off the named safety step, for mutation tests.
+    pub const MUTATE_ENV: &str = "ATTUNE_TEST_MUTATE";
+    /// Pause at the named step until the test says go (in [`PAUSE_DIR_ENV`]).
+    pub const PAUSE_ENV: &str = "ATTUNE_TEST_PAUSE_AT";
+    /// Where the paused process says "paused" and waits for the test's "go".
+    pub const PAUSE_DIR_ENV: &str = "ATTUNE_TEST_PAUSE_DIR";
+}
 
 /// Whether a mutation test has switched off the named safety step.
 #[cfg(feature = "test-support")]

@@ -231,45 +231,34 @@ fn mappable(ty: &VariantTy) -> bool {
     }
 }
 
+/// A JSON number as a GVariant of the integer type `T`, if it is whole and within `T`'s bounds.
+fn whole_variant<T: TryFrom<i128> + glib::ToVariant>(v: &Value) -> Option<Variant> {
+    let whole = if let Some(i) = v.as_i64() {
+        i128::from(i)
+    } else if let Some(u) = v.as_u64() {
+        i128::from(u)
+    } else {
+        let f = v.as_f64()?;
+        // Whole floats within ±2^63 only; the cast is exact for them.
+        (f.fract() == 0.0 && f.abs() < 9.2e18).then_some(f as i128)?
+    };
+    T::try_from(whole).ok().map(|n| n.to_variant())
+}
+
 /// JSON as a GVariant of type `ty`, or `None` if the value does not fit the type. Integers must
 /// be whole and within the type's bounds (`24.0` is accepted for an `i`, `24.5` is not). A
 /// string for a non-string type is parsed as GVariant text.
 pub fn json_to_variant(v: &Value, ty: &VariantTy) -> Option<Variant> {
     use glib::ToVariant;
-    let int = |v: &Value| -> Option<i128> {
-        if let Some(i) = v.as_i64() {
-            return Some(i128::from(i));
-        }
-        if let Some(u) = v.as_u64() {
-            return Some(i128::from(u));
-        }
-        let f = v.as_f64()?;
-        // Whole floats within ±2^63 only; the cast is exact for them.
-        (f.fract() == 0.0 && f.abs() < 9.2e18).then_some(f as i128)
-    };
     match ty.as_str() {
         "b" => v.as_bool().map(|b| b.to_variant()),
-        "y" => int(v)
-            .and_then(|i| u8::try_from(i).ok())
-            .map(|n| n.to_variant()),
-        "n" => int(v)
-            .and_then(|i| i16::try_from(i).ok())
-            .map(|n| n.to_variant()),
-        "q" => int(v)
-            .and_then(|i| u16::try_from(i).ok())
-            .map(|n| n.to_variant()),
-        "i" => int(v)
-            .and_then(|i| i32::try_from(i).ok())
-            .map(|n| n.to_variant()),
-        "u" => int(v)
-            .and_then(|i| u32::try_from(i).ok())
-            .map(|n| n.to_variant()),
-        "x" => int(v)
-            .and_then(|i| i64::try_from(i).ok())
-            .map(|n| n.to_variant()),
-        "t" => int(v)
-            .and_then(|i| u64::try_from(i).ok())
-            .map(|n| n.to_variant()),
+        "y" => whole_variant::<u8>(v),
+        "n" => whole_variant::<i16>(v),
+        "q" => whole_variant::<u16>(v),
+        "i" => whole_variant::<i32>(v),
+        "u" => whole_variant::<u32>(v),
+        "x" => whole_variant::<i64>(v),
+        "t" => whole_variant::<u64>(v),
         "d" => v.as_f64().map(|f| f.to_variant()),
         "s" => v.as_str().map(|s| s.to_variant()),
         "o" | "g" => {

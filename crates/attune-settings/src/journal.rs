@@ -134,6 +134,18 @@ pub enum Record {
     Applied,
 }
 
+impl Record {
+    /// For an original: the setting, and the value that puts it back (`None`: unset it).
+    pub fn to_restore(&self) -> Option<(&str, Option<Value>)> {
+        match self {
+            Record::Original {
+                setting, original, ..
+            } => Some((setting, original.to_option())),
+            _ => None,
+        }
+    }
+}
+
 /// What was wrong with a journal file, and where its damaged copy was kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalDamage {
@@ -474,32 +486,46 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The original of one key of the GSettings schema `org.x`.
+    fn original(setting: &str, original: Stored) -> Record {
+        Record::Original {
+            solution: "s".into(),
+            handler: "configuration".into(),
+            target: TargetSpec::Gsettings {
+                schema: "org.x".into(),
+                path: None,
+            },
+            setting: setting.into(),
+            original,
+        }
+    }
+
     fn sample() -> Journal {
         Journal {
             records: vec![
-                Record::Original {
-                    solution: "s".into(),
-                    handler: "configuration".into(),
-                    target: TargetSpec::Gsettings {
-                        schema: "org.x".into(),
-                        path: None,
-                    },
-                    setting: "a".into(),
-                    original: Stored::Absent,
-                },
-                Record::Original {
-                    solution: "s".into(),
-                    handler: "configuration".into(),
-                    target: TargetSpec::Gsettings {
-                        schema: "org.x".into(),
-                        path: None,
-                    },
-                    setting: "b".into(),
-                    original: Stored::Value { value: json!(1.5) },
-                },
+                original("a", Stored::Absent),
+                original("b", Stored::Value { value: json!(1.5) }),
                 Record::Applied,
             ],
         }
+    }
+
+    /// A new directory whose journal file holds `content`: the directory and the journal's path.
+    fn journal_holding(content: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let p = path_in(d.path());
+        fs::write(&p, content).unwrap();
+        (d, p)
+    }
+
+    /// The sample journal committed in a new directory: the directory, the journal's path and
+    /// its bytes.
+    fn committed_sample() -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+        let d = tempfile::tempdir().unwrap();
+        sample().commit(d.path(), "test").unwrap();
+        let p = path_in(d.path());
+        let bytes = fs::read(&p).unwrap();
+        (d, p, bytes)
     }
 
     #[test]
@@ -515,10 +541,7 @@ mod tests {
 
     #[test]
     fn a_truncated_tail_is_dropped_and_earlier_records_kept() {
-        let d = tempfile::tempdir().unwrap();
-        sample().commit(d.path(), "test").unwrap();
-        let p = path_in(d.path());
-        let bytes = fs::read(&p).unwrap();
+        let (d, p, bytes) = committed_sample();
         fs::write(&p, &bytes[..bytes.len() - 5]).unwrap();
         let l = Journal::load(d.path()).unwrap();
         let dmg = l.damage.unwrap();
@@ -532,10 +555,7 @@ mod tests {
 
     #[test]
     fn a_flipped_bit_in_the_middle_drops_that_record_and_the_rest() {
-        let d = tempfile::tempdir().unwrap();
-        sample().commit(d.path(), "test").unwrap();
-        let p = path_in(d.path());
-        let mut bytes = fs::read(&p).unwrap();
+        let (d, p, mut bytes) = committed_sample();
         let second = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
         let third = second + bytes[second..].iter().position(|&b| b == b'\n').unwrap() + 1;
         bytes[third + 80] ^= 0x04;
@@ -547,33 +567,30 @@ mod tests {
 
     #[test]
     fn an_empty_journal_is_set_aside_and_closed() {
-        let d = tempfile::tempdir().unwrap();
-        fs::write(path_in(d.path()), b"").unwrap();
+        let (d, p) = journal_holding(b"");
         let l = Journal::load(d.path()).unwrap();
         assert!(l.journal.is_none());
         assert!(l.damage.unwrap().detail.contains("empty"));
-        assert!(!path_in(d.path()).exists());
-        assert!(corrupt_path(&path_in(d.path())).exists());
+        assert!(!p.exists());
+        assert!(corrupt_path(&p).exists());
     }
 
     #[test]
     fn another_version_is_refused_and_left_in_place() {
-        let d = tempfile::tempdir().unwrap();
-        fs::write(path_in(d.path()), b"attune-journal 2\nwhatever\n").unwrap();
+        let (d, p) = journal_holding(b"attune-journal 2\nwhatever\n");
         let e = Journal::load(d.path()).unwrap_err();
         assert!(
             matches!(&e, JournalError::Version { found, .. } if found == "2"),
             "{e}"
         );
         assert!(e.to_string().contains("version 2"));
-        assert!(path_in(d.path()).exists());
+        assert!(p.exists());
     }
 
     #[test]
     fn garbage_from_the_first_byte_is_refused_as_damaged_and_left_in_place() {
-        let d = tempfile::tempdir().unwrap();
         let garbage = b"\x00\x01garbage\nmore garbage\n";
-        fs::write(path_in(d.path()), garbage).unwrap();
+        let (d, p) = journal_holding(garbage);
 
         let peeked = Journal::peek(d.path()).unwrap_err();
         let loaded = Journal::load(d.path()).unwrap_err();
@@ -582,8 +599,8 @@ mod tests {
             assert!(matches!(e, JournalError::Damaged { .. }), "{e}");
             assert!(e.to_string().contains("damaged from its start"), "{e}");
         }
-        assert_eq!(fs::read(path_in(d.path())).unwrap(), garbage);
-        assert!(!corrupt_path(&path_in(d.path())).exists());
+        assert_eq!(fs::read(&p).unwrap(), garbage);
+        assert!(!corrupt_path(&p).exists());
     }
 
     #[test]
@@ -594,8 +611,7 @@ mod tests {
             b"\n",
             b"{\"records\": []}\n",
         ] {
-            let d = tempfile::tempdir().unwrap();
-            fs::write(path_in(d.path()), text).unwrap();
+            let (d, _) = journal_holding(text);
             let e = Journal::peek(d.path()).unwrap_err();
             assert!(matches!(e, JournalError::Damaged { .. }), "{text:?}: {e}");
         }
@@ -603,19 +619,17 @@ mod tests {
 
     #[test]
     fn a_valid_header_with_a_damaged_first_record_is_tail_damage_not_refused() {
-        let d = tempfile::tempdir().unwrap();
-        fs::write(path_in(d.path()), b"attune-journal 1\nnot a record\n").unwrap();
+        let (d, p) = journal_holding(b"attune-journal 1\nnot a record\n");
         let l = Journal::load(d.path()).unwrap();
         assert!(l.journal.is_none());
         assert_eq!(l.damage.unwrap().records_kept, 0);
-        assert!(corrupt_path(&path_in(d.path())).exists());
+        assert!(corrupt_path(&p).exists());
     }
 
     #[test]
     fn a_damaged_journal_is_kept_aside_privately_and_then_nothing_is_open() {
         use std::os::unix::fs::PermissionsExt;
-        let d = tempfile::tempdir().unwrap();
-        fs::write(path_in(d.path()), b"garbage").unwrap();
+        let (d, p) = journal_holding(b"garbage");
 
         let kept = Journal::keep_aside_damaged(d.path(), 1_790_000_000).unwrap();
 
@@ -629,7 +643,7 @@ mod tests {
             fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        assert!(!path_in(d.path()).exists());
+        assert!(!p.exists());
         assert!(Journal::load(d.path()).unwrap().journal.is_none());
     }
 

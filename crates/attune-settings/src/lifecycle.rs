@@ -742,25 +742,24 @@ fn verify(
     read: Option<&Result<MaybeValue, SettingError>>,
 ) -> Outcome {
     let want = Some(h.canonical(wrote));
-    match read {
-        Some(Ok(got)) if same_value(&want, got) => Outcome::Applied,
-        Some(Ok(got)) => Outcome::Failed {
-            reason: SettingError::VerifyMismatch {
-                wrote: wrote.to_string(),
-                read: got
-                    .as_ref()
-                    .map(Value::to_string)
-                    .unwrap_or_else(|| "nothing (absent)".to_owned()),
-            }
-            .to_string(),
-        },
-        Some(Err(e)) => Outcome::Failed {
-            reason: format!("written, but reading it back failed: {e}"),
-        },
-        None => Outcome::Failed {
-            reason: "written, but not read back".to_owned(),
-        },
+    let reason = match read {
+        Some(Ok(got)) if same_value(&want, got) => return Outcome::Applied,
+        Some(Ok(got)) => mismatch(wrote.to_string(), got, "nothing (absent)"),
+        Some(Err(e)) => format!("written, but reading it back failed: {e}"),
+        None => "written, but not read back".to_owned(),
+    };
+    Outcome::Failed { reason }
+}
+
+/// Why a value read back is not the one written: `read` in words (`absent` when there is none).
+fn mismatch(wrote: String, read: &MaybeValue, absent: &str) -> String {
+    SettingError::VerifyMismatch {
+        wrote,
+        read: read
+            .as_ref()
+            .map_or_else(|| absent.to_owned(), Value::to_string),
     }
+    .to_string()
 }
 
 /// A file's current content (`None`: missing) and its nearest existing ancestor directory.
@@ -782,15 +781,11 @@ fn file_state(file: &Path) -> (Option<String>, Option<PathBuf>) {
 fn restore_settings(target: &TargetSpec, recs: &[&Record]) -> Vec<RestoreOutcome> {
     recs.iter()
         .map(|r| {
-            let Record::Original {
-                setting, original, ..
-            } = r
-            else {
+            let Some((setting, want)) = r.to_restore() else {
                 return RestoreOutcome::Failed {
                     reason: "not an original".to_owned(),
                 };
             };
-            let want = original.to_option();
             let (first, mismatch) = put_back(target, setting, &want);
             if !mismatch {
                 return first;
@@ -837,28 +832,18 @@ fn put_back(target: &TargetSpec, setting: &str, want: &MaybeValue) -> (RestoreOu
 
 fn check_back(h: &dyn SettingsHandler, setting: &str, want: &MaybeValue) -> RestoreOutcome {
     let want_c = want.as_ref().map(|v| h.canonical(v));
-    match h.get(&[setting.to_owned()]).remove(setting) {
-        Some(Ok(got)) if same_value(&want_c, &got) => RestoreOutcome::Restored,
-        Some(Ok(got)) => RestoreOutcome::Failed {
-            reason: SettingError::VerifyMismatch {
-                wrote: want
-                    .as_ref()
-                    .map(Value::to_string)
-                    .unwrap_or_else(|| "absent".to_owned()),
-                read: got
-                    .as_ref()
-                    .map(Value::to_string)
-                    .unwrap_or_else(|| "absent".to_owned()),
-            }
-            .to_string(),
-        },
-        Some(Err(e)) => RestoreOutcome::Failed {
-            reason: format!("restored, but reading it back failed: {e}"),
-        },
-        None => RestoreOutcome::Failed {
-            reason: "not read back".to_owned(),
-        },
-    }
+    let reason = match h.get(&[setting.to_owned()]).remove(setting) {
+        Some(Ok(got)) if same_value(&want_c, &got) => return RestoreOutcome::Restored,
+        Some(Ok(got)) => {
+            let wrote = want
+                .as_ref()
+                .map_or_else(|| "absent".to_owned(), Value::to_string);
+            mismatch(wrote, &got, "absent")
+        }
+        Some(Err(e)) => format!("restored, but reading it back failed: {e}"),
+        None => "not read back".to_owned(),
+    };
+    RestoreOutcome::Failed { reason }
 }
 
 /// Puts back a settings file. If it holds exactly what Attune wrote (or is already the
@@ -904,11 +889,9 @@ fn restore_file(
         }
         return recs
             .iter()
-            .map(|r| match r {
-                Record::Original {
-                    setting, original, ..
-                } => check_back(h, setting, &original.to_option()),
-                _ => RestoreOutcome::Restored,
+            .map(|r| match r.to_restore() {
+                Some((setting, want)) => check_back(h, setting, &want),
+                None => RestoreOutcome::Restored,
             })
             .collect();
     }
@@ -919,24 +902,17 @@ fn restore_file(
 fn restore_settings_batch(h: &dyn SettingsHandler, recs: &[&Record]) -> Vec<RestoreOutcome> {
     let values: BTreeMap<String, MaybeValue> = recs
         .iter()
-        .filter_map(|r| match r {
-            Record::Original {
-                setting, original, ..
-            } => Some((setting.clone(), original.to_option())),
-            _ => None,
-        })
+        .filter_map(|r| r.to_restore())
+        .map(|(setting, want)| (setting.to_owned(), want))
         .collect();
     let written = h.set(&values);
     recs.iter()
         .map(|r| {
-            let Record::Original {
-                setting, original, ..
-            } = r
-            else {
+            let Some((setting, want)) = r.to_restore() else {
                 return RestoreOutcome::Restored;
             };
             match written.get(setting) {
-                Some(Ok(_)) => check_back(h, setting, &original.to_option()),
+                Some(Ok(_)) => check_back(h, setting, &want),
                 Some(Err(e)) => RestoreOutcome::Failed {
                     reason: e.to_string(),
                 },

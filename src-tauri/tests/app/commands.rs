@@ -189,11 +189,7 @@ fn diagnostics_say_what_works_here() {
 #[test]
 fn the_support_bundle_holds_no_key_and_no_applied_value() {
     let h = Harness::new();
-    h.invoke("key_in", json!({"key": "snapset_1a"})).unwrap();
-    let status = h.invoke("get_status", json!({})).unwrap();
-    let bundle = h.invoke("support_bundle", json!({})).unwrap();
-    let text = bundle.as_str().unwrap();
-    let parsed: Value = serde_json::from_str(text).unwrap();
+    let (status, text, parsed) = keyed_in_bundle(&h);
     assert_eq!(parsed["session"]["state"], "active");
     assert_eq!(parsed["session"]["keyed_in"], true);
 
@@ -220,11 +216,7 @@ fn the_support_bundle_holds_no_key_and_no_applied_value() {
 #[test]
 fn the_support_bundle_counts_the_applied_settings_without_naming_them() {
     let h = Harness::new();
-    h.invoke("key_in", json!({"key": "snapset_1a"})).unwrap();
-    let status = h.invoke("get_status", json!({})).unwrap();
-    let bundle = h.invoke("support_bundle", json!({})).unwrap();
-    let text = bundle.as_str().unwrap();
-    let parsed: Value = serde_json::from_str(text).unwrap();
+    let (status, text, parsed) = keyed_in_bundle(&h);
 
     // Which settings a person has applied says which accessibility features they use.
     let rows = status["applied"].as_array().unwrap();
@@ -243,6 +235,17 @@ fn the_support_bundle_counts_the_applied_settings_without_naming_them() {
     assert_eq!(counts["failed"], count("failed"), "{counts}");
     assert!(parsed["session"].get("applied").is_none(), "{parsed}");
     h.invoke("key_out", json!({})).unwrap();
+}
+
+/// Keys in a snapset, then asks for the status and the support bundle: the status, and the
+/// bundle as text and as JSON.
+fn keyed_in_bundle(h: &Harness) -> (Value, String, Value) {
+    h.invoke("key_in", json!({"key": "snapset_1a"})).unwrap();
+    let status = h.invoke("get_status", json!({})).unwrap();
+    let bundle = h.invoke("support_bundle", json!({})).unwrap();
+    let text = bundle.as_str().unwrap().to_owned();
+    let parsed = serde_json::from_str(&text).unwrap();
+    (status, text, parsed)
 }
 
 fn collect_leaves(v: &Value, out: &mut Vec<Value>) {

@@ -4,6 +4,8 @@
 
 mod commands;
 mod notifications;
+#[path = "../support/session_bus.rs"]
+mod session_bus;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,22 +1,13 @@
 //! Notifications against a real D-Bus notification server: python-dbusmock's
 //! `notification_daemon` template on a private session bus, which logs every `Notify` call.
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use attune_app::notices::{DesktopNotifier, Notice, Notifier};
 
 use super::*;
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::session_bus::SessionBus;
 
 fn has_dbusmock() -> bool {
     Command::new("/usr/bin/python3")
@@ -47,35 +38,9 @@ fn notices_reach_the_notification_daemon_and_a_missing_daemon_is_not_fatal() {
         .contains("no notification daemon"));
     none.notify(&Notice::StaleToken);
 
-    let mut daemon = Command::new("dbus-daemon")
-        .args(["--session", "--nofork", "--print-address=1"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut address = String::new();
-    std::io::BufReader::new(daemon.stdout.take().unwrap())
-        .read_line(&mut address)
-        .unwrap();
-    let _daemon = Kill(daemon);
-    let address = address.trim().to_owned();
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("notify.log");
-    let _mock = Kill(
-        Command::new("/usr/bin/python3")
-            .args([
-                "-m",
-                "dbusmock",
-                "--session",
-                "-t",
-                "notification_daemon",
-                "-l",
-            ])
-            .arg(&log)
-            .env("DBUS_SESSION_BUS_ADDRESS", &address)
-            .spawn()
-            .unwrap(),
-    );
-    std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &address);
+    let bus = SessionBus::start(dir.path().join("notify.log"));
+    std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &bus.address);
     let deadline = Instant::now() + Duration::from_secs(20);
     let notifier = loop {
         let n = DesktopNotifier::probe();
@@ -97,7 +62,7 @@ fn notices_reach_the_notification_daemon_and_a_missing_daemon_is_not_fatal() {
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let text = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let text = std::fs::read_to_string(&bus.log).unwrap_or_default();
         if text.matches("Notify").count() >= 4 || Instant::now() > deadline {
             break text;
         }

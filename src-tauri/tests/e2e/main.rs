@@ -7,13 +7,16 @@
 //! Screenshots of each state go to `docs/screenshots/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
+
+#[path = "../support/session_bus.rs"]
+mod session_bus;
+use session_bus::SessionBus;
 
 fn env_path(name: &str) -> PathBuf {
     PathBuf::from(std::env::var_os(name).unwrap_or_else(|| panic!("{name} is not set")))
@@ -49,11 +52,8 @@ impl Drop for Term {
 
 /// A throw-away desktop with a private session bus and a recording notification daemon.
 struct Desktop {
+    bus: SessionBus,
     dir: tempfile::TempDir,
-    bus: String,
-    notify_log: PathBuf,
-    _daemon: Term,
-    _mock: Term,
 }
 
 impl Desktop {
@@ -62,41 +62,13 @@ impl Desktop {
         for d in ["home", "config", "data", "state", "cache", "runtime"] {
             std::fs::create_dir_all(dir.path().join(d)).unwrap();
         }
-        let mut daemon = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut bus = String::new();
-        BufReader::new(daemon.stdout.take().unwrap())
-            .read_line(&mut bus)
-            .unwrap();
-        let notify_log = dir.path().join("notifications.log");
-        let mock = Command::new("/usr/bin/python3")
-            .args([
-                "-m",
-                "dbusmock",
-                "--session",
-                "-t",
-                "notification_daemon",
-                "-l",
-            ])
-            .arg(&notify_log)
-            .env("DBUS_SESSION_BUS_ADDRESS", bus.trim())
-            .spawn()
-            .unwrap();
+        let bus = SessionBus::start(dir.path().join("notifications.log"));
         // The mock's log file appears once it has claimed its name.
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !notify_log.exists() && Instant::now() < deadline {
+        while !bus.log.exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
         }
-        Desktop {
-            dir,
-            bus: bus.trim().to_owned(),
-            notify_log,
-            _daemon: Term(daemon),
-            _mock: Term(mock),
-        }
+        Desktop { bus, dir }
     }
 
     fn env(&self, cmd: &mut Command) {
@@ -113,7 +85,7 @@ impl Desktop {
             .env("XDG_CACHE_HOME", p("cache"))
             .env("XDG_RUNTIME_DIR", p("runtime"))
             .env("GSETTINGS_BACKEND", "keyfile")
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus.address)
             .env("NO_AT_BRIDGE", "1");
     }
 
@@ -125,7 +97,7 @@ impl Desktop {
     }
 
     fn notifications(&self) -> String {
-        std::fs::read_to_string(&self.notify_log).unwrap_or_default()
+        std::fs::read_to_string(&self.bus.log).unwrap_or_default()
     }
 }
 
@@ -322,13 +294,7 @@ async fn testing_profile(desk: &Desktop) {
     shot(&c, "keyed-in-snapset").await;
 
     // Change the text size.
-    let size = c
-        .wait()
-        .for_element(Locator::Css("#adjust-fontSize"))
-        .await
-        .unwrap();
-    size.clear().await.unwrap();
-    size.send_keys("18\u{E007}").await.unwrap();
+    type_into(&c, "#adjust-fontSize", "18\u{E007}").await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while desk.gsettings_get("org.gnome.desktop.interface", "text-scaling-factor") != "1.5" {
         assert!(Instant::now() < deadline, "text size was not changed");
@@ -388,14 +354,15 @@ async fn click(c: &Client, css: &str) {
         .unwrap();
 }
 
+/// Waits for the field `css` names, empties it and types `text` into it.
+async fn type_into(c: &Client, css: &str, text: &str) {
+    let field = c.wait().for_element(Locator::Css(css)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
 async fn key_in_typed(c: &Client, key: &str) {
-    let input = c
-        .wait()
-        .for_element(Locator::Css("#key-input"))
-        .await
-        .unwrap();
-    input.clear().await.unwrap();
-    input.send_keys(key).await.unwrap();
+    type_into(c, "#key-input", key).await;
     click(c, "#key-in-button").await;
 }
 

@@ -2,10 +2,13 @@
 //! snapset, see the desktop change (read back with `gsettings`), key out, and find every value
 //! exactly as before — including keys that were unset.
 
-use attune_e2e::Desktop;
+use attune_e2e::{assert_exit, assert_says, Desktop};
 use serde_json::Value;
 
-use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
+use crate::common::{
+    fingerprint, high_contrast, key_out_restores, prepared_desktop, text_scale, used_desktop,
+    TOUCHED_SCHEMAS,
+};
 
 fn json(o: &std::process::Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
@@ -20,9 +23,7 @@ fn json(o: &std::process::Output) -> Value {
 #[test]
 fn snapsets_json_lists_keys_and_names() {
     let d = Desktop::new();
-    let o = d.attune(&["snapsets", "--json"]);
-    assert!(o.status.success());
-    let list = json(&o);
+    let list = json(&d.attune_ok(&["snapsets", "--json"]));
     let list = list.as_array().unwrap();
     assert!(list.len() >= 10, "at least 10 bundled snapsets");
     for s in list {
@@ -34,20 +35,12 @@ fn snapsets_json_lists_keys_and_names() {
 
 #[test]
 fn key_in_changes_the_desktop_and_key_out_restores_it_exactly() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
-    let scaling_before = d.get("org.gnome.desktop.interface", "text-scaling-factor");
+    let (d, before) = used_desktop();
+    let scaling_before = text_scale(&d);
 
-    let o = d.attune(&["--profile", "testing", "key-in", "snapset_1a"]);
-    assert!(
-        o.status.success(),
-        "key-in failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("applied"), "{text}");
-    let scaling = d.get("org.gnome.desktop.interface", "text-scaling-factor");
-    assert_ne!(scaling, scaling_before, "text got larger");
+    let o = d.attune_ok(&["--profile", "testing", "key-in", "snapset_1a"]);
+    assert_says(&o, "applied");
+    assert_ne!(text_scale(&d), scaling_before, "text got larger");
     assert_ne!(d.snapshot(TOUCHED_SCHEMAS), before);
 
     let st = json(&d.attune(&["status", "--json", "--profile", "testing"]));
@@ -57,12 +50,7 @@ fn key_in_changes_the_desktop_and_key_out_restores_it_exactly() {
     assert!(st["applied"].as_array().is_some_and(|a| !a.is_empty()));
     assert_eq!(st["outbox"], 0);
 
-    let o = d.attune(&["key-out", "--profile", "testing"]);
-    assert!(
-        o.status.success(),
-        "key-out failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    d.attune_ok(&["key-out", "--profile", "testing"]);
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
     let st = json(&d.attune(&["status", "--json"]));
     assert_eq!(st["state"], "idle");
@@ -71,8 +59,7 @@ fn key_in_changes_the_desktop_and_key_out_restores_it_exactly() {
 
 #[test]
 fn every_snapset_round_trips_exactly() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let list = json(&d.attune(&["snapsets", "--json"]));
     for s in list.as_array().unwrap() {
         let key = s["key"].as_str().unwrap();
@@ -82,48 +69,32 @@ fn every_snapset_round_trips_exactly() {
             "{key}: {}",
             String::from_utf8_lossy(&o.stderr)
         );
-        let o = d.attune_with(&["key-out"], &[("ATTUNE_PROFILE", "testing")]);
-        assert!(
-            o.status.success(),
-            "{key}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        d.attune_with_ok(&["key-out"], &[("ATTUNE_PROFILE", "testing")]);
         assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before, "after {key}");
     }
 }
 
 #[test]
 fn keying_in_another_key_keys_the_first_out() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
-    assert!(d.attune(&["key-in", "high_contrast"]).status.success());
+    let (d, before) = used_desktop();
+    d.attune_ok(&["key-in", "high_contrast"]);
+    assert_eq!(high_contrast(&d), "true");
+    d.attune_ok(&["key-in", "snapset_1a"]);
     assert_eq!(
-        d.get("org.gnome.desktop.a11y.interface", "high-contrast"),
-        "true"
-    );
-    assert!(d.attune(&["key-in", "snapset_1a"]).status.success());
-    assert_eq!(
-        d.get("org.gnome.desktop.a11y.interface", "high-contrast"),
+        high_contrast(&d),
         "false",
         "the first person's contrast is gone"
     );
     let st = json(&d.attune(&["status", "--json"]));
     assert_eq!(st["key"], fingerprint("snapset_1a"));
-    assert!(d.attune(&["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
-}
-
-/// What the CLI prints instead of a key when no person is at a terminal.
-fn fingerprint(key: &str) -> String {
-    attune_model::key::Key::parse(key).unwrap().to_string()
+    key_out_restores(&d, &[], &before);
 }
 
 /// Kiosk units send stdout to the journal: with stdout a pipe (as here), no output names the key,
 /// only its fingerprint — text or `--json`, key-in, status and relogin alike.
 #[test]
 fn the_key_is_never_printed_to_a_pipe() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
 
     let text = d.attune(&["key-in", "snapset_1a"]);
     let as_json = d.attune(&["key-in", "snapset_1a", "--json"]);
@@ -136,19 +107,14 @@ fn the_key_is_never_printed_to_a_pipe() {
         ("status", &status_text),
         ("status --json", &status_json),
     ] {
-        assert!(
-            o.status.success(),
-            "{what}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert_exit(o, 0);
         let out = String::from_utf8_lossy(&o.stdout);
         assert!(!out.contains("snapset_1a"), "{what} printed the key: {out}");
         assert!(out.contains(&fingerprint("snapset_1a")), "{what}: {out}");
     }
     assert_eq!(json(&as_json)["key"], fingerprint("snapset_1a"));
     assert_eq!(json(&status_json)["key"], fingerprint("snapset_1a"));
-    assert!(d.attune(&["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &[], &before);
 }
 
 #[test]
@@ -228,25 +194,18 @@ fn an_unwritable_orca_file_fails_alone_and_the_rest_applies() {
     );
     assert!(rows.iter().any(|r| r["outcome"] == "applied"), "{out}");
     assert_eq!(o.status.code(), Some(3));
-    assert!(d.attune(&["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &[], &before);
 }
 
 #[test]
 fn a_full_disk_while_journalling_changes_nothing_and_says_why() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     // Test-only failpoint: the journal's first write fails with ENOSPC.
     let o = d.attune_with(
         &["key-in", "low_vision_combined"],
         &[("ATTUNE_TEST_FAIL_AT", "journal.originals.write")],
     );
-    assert_eq!(
-        o.status.code(),
-        Some(8),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 8);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("nothing was changed"), "{err}");
     assert!(err.contains("No space left on device"), "{err}");
@@ -255,12 +214,8 @@ fn a_full_disk_while_journalling_changes_nothing_and_says_why() {
     assert_eq!(st["state"], "idle");
     assert_eq!(st["journal"], "closed");
     // And the next key-in works.
-    assert!(d
-        .attune(&["key-in", "low_vision_combined"])
-        .status
-        .success());
-    assert!(d.attune(&["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    d.attune_ok(&["key-in", "low_vision_combined"]);
+    key_out_restores(&d, &[], &before);
 }
 
 #[test]
@@ -273,12 +228,7 @@ fn a_second_process_is_refused_while_the_state_is_locked() {
     lock.try_lock().unwrap();
     std::fs::write(lock_dir.join("attune.lock"), "4242").unwrap();
     let o = d.attune(&["key-in", "snapset_1a"]);
-    assert_eq!(
-        o.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 4);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("another Attune process (process 4242)"),
@@ -286,8 +236,8 @@ fn a_second_process_is_refused_while_the_state_is_locked() {
     );
     assert!(d.keyfile().is_empty(), "nothing applied");
     drop(lock);
-    assert!(d.attune(&["key-in", "snapset_1a"]).status.success());
-    assert!(d.attune(&["key-out"]).status.success());
+    d.attune_ok(&["key-in", "snapset_1a"]);
+    d.attune_ok(&["key-out"]);
 }
 
 #[test]

@@ -11,13 +11,15 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use attune_e2e::Desktop;
+use attune_e2e::{assert_exit, assert_says, Desktop};
 use attune_testkit::gpii::PERSON;
 use attune_testkit::http::{self, Request};
 use attune_testkit::{FaultServer, Reply};
 use serde_json::{json, Value};
 
-use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
+use crate::common::{
+    cloud_env, high_contrast, prepared_desktop, text_scale, used_desktop, TOUCHED_SCHEMAS,
+};
 
 /// A hostile answer against this stand-in (docs/design.md §10.1).
 mod hostile;
@@ -99,6 +101,11 @@ impl FakeCloud {
         }
     }
 
+    /// Switches how the stand-in answers from now on (`HEALTHY`, `BUSY`, …).
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
+    }
+
     /// Requests so far.
     fn requests(&self) -> usize {
         self.server.count()
@@ -126,37 +133,53 @@ fn dev(d: &Desktop, url: &str, args: &[&str]) -> std::process::Output {
 
 /// [`dev`] with more environment (`RUST_LOG`, proxies…).
 fn dev_with(d: &Desktop, url: &str, args: &[&str], extra: &[(&str, &str)]) -> std::process::Output {
-    let mut env = vec![("ATTUNE_PROFILE", "development"), ("ATTUNE_CLOUD_URL", url)];
+    let mut env = cloud_env(url).to_vec();
     env.extend_from_slice(extra);
     d.attune_with(args, &env)
 }
 
 /// [`dev`], which must exit 0.
+#[track_caller]
 fn dev_ok(d: &Desktop, url: &str, args: &[&str]) -> std::process::Output {
-    let o = dev(d, url, args);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
+    d.attune_with_ok(args, &cloud_env(url))
 }
 
 /// `key-in PERSON`, which must succeed.
+#[track_caller]
 fn key_in(d: &Desktop, url: &str) -> std::process::Output {
     dev_ok(d, url, &["key-in", PERSON])
 }
 
-/// `key-out`, which must succeed and put the desktop back as it was.
-fn key_out_restores(d: &Desktop, url: &str, before: &attune_e2e::Snapshot) {
-    assert!(dev(d, url, &["key-out"]).status.success());
-    assert_eq!(&d.snapshot(TOUCHED_SCHEMAS), before);
+/// `key-in PERSON`, then `key-out`; both must succeed. Against a cloud that answers, this leaves
+/// its answer in the cache.
+#[track_caller]
+fn key_in_and_out(d: &Desktop, url: &str) {
+    key_in(d, url);
+    dev_ok(d, url, &["key-out"]);
 }
 
-/// What the desktop says of high contrast.
-fn high_contrast(d: &Desktop) -> String {
-    d.get("org.gnome.desktop.a11y.interface", "high-contrast")
+/// `key-in PERSON` with no cloud at `url` and nothing cached for it, which must exit 10: there
+/// is nothing to apply.
+#[track_caller]
+fn key_in_unserved(d: &Desktop, url: &str) -> std::process::Output {
+    let o = dev(d, url, &["key-in", PERSON]);
+    assert_exit(&o, 10);
+    o
+}
+
+/// A stand-in cloud whose answer is in `d`'s cache (a key-in and a key-out), and which is busy
+/// from then on.
+fn cached_then_busy(d: &Desktop) -> FakeCloud {
+    let cloud = FakeCloud::start();
+    key_in_and_out(d, &cloud.url);
+    cloud.set(BUSY);
+    cloud
+}
+
+/// `key-out`, which must succeed and put the desktop back as it was.
+#[track_caller]
+fn key_out_restores(d: &Desktop, url: &str, before: &attune_e2e::Snapshot) {
+    crate::common::key_out_restores(d, &cloud_env(url), before);
 }
 
 fn status(d: &Desktop, url: &str) -> Value {
@@ -177,8 +200,7 @@ fn cache_files(d: &Desktop) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is_busy_or_gone() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let cloud = FakeCloud::start();
 
     key_in(&d, &cloud.url);
@@ -204,15 +226,12 @@ fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is
     }
 
     // Busy cloud: the saved settings, with the exact words.
-    cloud.mode.store(BUSY, Ordering::SeqCst);
+    cloud.set(BUSY);
     let seen = cloud.requests();
     let o = key_in(&d, &cloud.url);
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        out.contains(
-            "The preferences server is having problems. Using your saved settings from 20"
-        ),
-        "{out}"
+    assert_says(
+        &o,
+        "The preferences server is having problems. Using your saved settings from 20",
     );
     assert_eq!(cloud.requests() - seen, 3, "three attempts, then the cache");
     assert_eq!(high_contrast(&d), "true");
@@ -224,12 +243,10 @@ fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is
 
     // No cloud at all (a closed port): "Can't reach".
     let closed = attune_testkit::refused_url();
-    let o = dev(&d, &closed, &["key-in", PERSON]);
-    assert!(o.status.success());
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        out.contains("Can't reach the preferences server. Using your saved settings from"),
-        "{out}"
+    let o = key_in(&d, &closed);
+    assert_says(
+        &o,
+        "Can't reach the preferences server. Using your saved settings from",
     );
     key_out_restores(&d, &closed, &before);
 }
@@ -237,12 +254,8 @@ fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is
 #[test]
 fn each_cloud_call_is_recorded_for_diagnostics_without_the_key() {
     let d = prepared_desktop();
-    let cloud = FakeCloud::start();
-    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
-    cloud.mode.store(BUSY, Ordering::SeqCst);
-    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+    let cloud = cached_then_busy(&d);
+    key_in_and_out(&d, &cloud.url);
 
     let path = d.dir.path().join("state/attune/cloud-contacts.jsonl");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -280,29 +293,22 @@ fn a_dead_proxy_in_the_environment_is_ignored_unless_the_site_asks_for_proxies()
     let d = prepared_desktop();
     let cloud = FakeCloud::start();
     let dead = attune_testkit::refused_url();
-    let env = |extra: &[(&'static str, &str)]| {
-        let mut v = vec![
-            ("ATTUNE_PROFILE", "development".to_owned()),
-            ("ATTUNE_CLOUD_URL", cloud.url.clone()),
-            ("HTTP_PROXY", dead.clone()),
-            ("HTTPS_PROXY", dead.clone()),
-            ("http_proxy", dead.clone()),
-            ("NO_PROXY", String::new()),
-        ];
-        v.extend(extra.iter().map(|(k, val)| (*k, (*val).to_owned())));
-        v
-    };
-    let run = |args: &[&str]| {
-        let e = env(&[]);
-        let pairs: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        d.attune_with(args, &pairs)
+    let proxies = [
+        ("HTTP_PROXY", dead.as_str()),
+        ("HTTPS_PROXY", dead.as_str()),
+        ("http_proxy", dead.as_str()),
+        ("NO_PROXY", ""),
+    ];
+    let run_ok = |args: &[&str]| {
+        let o = dev_with(&d, &cloud.url, args, &proxies);
+        assert_exit(&o, 0);
+        o
     };
 
-    let o = run(&["key-in", PERSON, "--json"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run_ok(&["key-in", PERSON, "--json"]);
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(out["source"]["kind"], "cloud", "{out}");
-    assert!(run(&["key-out"]).status.success());
+    run_ok(&["key-out"]);
 
     let conf = d.config_home().join("attune");
     std::fs::create_dir_all(&conf).unwrap();
@@ -312,34 +318,26 @@ fn a_dead_proxy_in_the_environment_is_ignored_unless_the_site_asks_for_proxies()
     )
     .unwrap();
     let seen = cloud.requests();
-    let o = run(&["key-in", PERSON, "--json"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run_ok(&["key-in", PERSON, "--json"]);
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         out["source"]["kind"], "cache",
         "through the dead proxy: {out}"
     );
     assert_eq!(cloud.requests(), seen, "nothing reached the cloud");
-    assert!(run(&["key-out"]).status.success());
+    run_ok(&["key-out"]);
 }
 
 #[test]
 fn a_rejected_key_purges_its_cache_and_applies_nothing() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let cloud = FakeCloud::start();
-    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+    key_in_and_out(&d, &cloud.url);
     assert_eq!(cache_files(&d).len(), 1);
 
-    cloud.mode.store(REJECT, Ordering::SeqCst);
+    cloud.set(REJECT);
     let o = dev(&d, &cloud.url, &["key-in", PERSON]);
-    assert_eq!(
-        o.status.code(),
-        Some(6),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 6);
     assert!(String::from_utf8_lossy(&o.stderr).contains("This key was not accepted"));
     assert!(
         cache_files(&d).is_empty(),
@@ -351,8 +349,7 @@ fn a_rejected_key_purges_its_cache_and_applies_nothing() {
 
 #[test]
 fn a_site_that_purges_on_key_out_keeps_no_cached_preferences_once_the_person_has_left() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let cloud = FakeCloud::start();
     let site = d.dir.path().join("site.toml");
     std::fs::write(&site, "[cache]\npurge_on_key_out = true\n").unwrap();
@@ -370,36 +367,24 @@ fn a_site_that_purges_on_key_out_keeps_no_cached_preferences_once_the_person_has
     // With the cloud gone, nothing of theirs is left here to key in with.
     let closed = attune_testkit::refused_url();
     let o = run(&closed, &["key-in", PERSON, "--json"]);
-    assert_eq!(
-        o.status.code(),
-        Some(10),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+    assert_exit(&o, 10);
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before, "nothing applied");
 }
 
 #[test]
 fn without_a_cache_the_snapset_of_the_same_name_or_nothing() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let closed = attune_testkit::refused_url();
-    let o = dev(&d, &closed, &["key-in", "snapset_1a"]);
-    assert!(o.status.success());
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        out.contains("Can't reach the preferences server. Using the snapset on this computer."),
-        "{out}"
+    let o = dev_ok(&d, &closed, &["key-in", "snapset_1a"]);
+    assert_says(
+        &o,
+        "Can't reach the preferences server. Using the snapset on this computer.",
     );
-    assert_eq!(
-        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
-        "1.25"
-    );
+    assert_eq!(text_scale(&d), "1.25");
     assert_eq!(status(&d, &closed)["source"], "snapset");
-    assert!(dev(&d, &closed, &["key-out"]).status.success());
+    dev_ok(&d, &closed, &["key-out"]);
 
-    let o = dev(&d, &closed, &["key-in", PERSON]);
-    assert_eq!(o.status.code(), Some(10));
+    let o = key_in_unserved(&d, &closed);
     assert!(String::from_utf8_lossy(&o.stderr).contains(
         "Can't reach the server and there are no saved settings on this computer. Try again when \
          the server is back, or key in with a snapset: `attune snapsets`."
@@ -417,8 +402,7 @@ fn without_a_cache_the_snapset_of_the_same_name_or_nothing() {
 #[test]
 fn a_snapset_key_is_applied_before_the_cloud_answers_then_kept_when_it_does_not() {
     use std::io::Read;
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", silent.local_addr().unwrap());
     let child = d
@@ -434,7 +418,7 @@ fn a_snapset_key_is_applied_before_the_cloud_answers_then_kept_when_it_does_not(
     let (mut held, _) = silent.accept().unwrap();
     held.set_nonblocking(true).unwrap();
     let waited = std::time::Instant::now();
-    while d.get("org.gnome.desktop.interface", "text-scaling-factor") != "1.25" {
+    while text_scale(&d) != "1.25" {
         assert!(
             waited.elapsed() < Duration::from_secs(60),
             "the snapset never showed"
@@ -455,16 +439,12 @@ fn a_snapset_key_is_applied_before_the_cloud_answers_then_kept_when_it_does_not(
     drop(silent);
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("Using the snapset on this computer."), "{out}");
+    assert_says(&o, "Using the snapset on this computer.");
     let closed = attune_testkit::refused_url();
     let st = status(&d, &closed);
     assert_eq!(st["source"], "snapset", "{st}");
-    assert_eq!(
-        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
-        "1.25"
-    );
-    assert!(dev(&d, &closed, &["key-out"]).status.success());
+    assert_eq!(text_scale(&d), "1.25");
+    dev_ok(&d, &closed, &["key-out"]);
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
 }
 
@@ -472,9 +452,8 @@ fn a_snapset_key_is_applied_before_the_cloud_answers_then_kept_when_it_does_not(
 /// setting only the snapset set goes back to what it was (reconciled like the cache's answer).
 #[test]
 fn a_snapset_key_the_cloud_answers_ends_with_the_clouds_settings_only() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
-    let text_before = d.get("org.gnome.desktop.interface", "text-scaling-factor");
+    let (d, before) = used_desktop();
+    let text_before = text_scale(&d);
     let settings = attune_testkit::gpii::answer("snapset_1a", "high_contrast").to_string();
     let cloud = FaultServer::start(move |req, _| {
         let body = if req.path == "/access_token/revoke" {
@@ -499,7 +478,7 @@ fn a_snapset_key_the_cloud_answers_ends_with_the_clouds_settings_only() {
     );
     assert_eq!(high_contrast(&d), "true");
     assert_eq!(
-        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
+        text_scale(&d),
         text_before,
         "the snapset's text size is not left behind"
     );
@@ -511,9 +490,8 @@ fn a_failed_key_in_says_one_sentence_and_what_to_do_and_logs_only_with_verbose()
     let d = prepared_desktop();
     let closed = attune_testkit::refused_url();
 
-    let o = dev(&d, &closed, &["key-in", PERSON]);
+    let o = key_in_unserved(&d, &closed);
 
-    assert_eq!(o.status.code(), Some(10));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "");
     assert_eq!(
         String::from_utf8_lossy(&o.stderr),
@@ -535,21 +513,17 @@ fn a_failed_key_in_says_one_sentence_and_what_to_do_and_logs_only_with_verbose()
 #[test]
 fn a_key_in_served_from_the_cache_prints_no_log_line() {
     let d = prepared_desktop();
-    let cloud = FakeCloud::start();
-    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
-    cloud.mode.store(BUSY, Ordering::SeqCst);
+    let cloud = cached_then_busy(&d);
 
-    let o = dev(&d, &cloud.url, &["key-in", PERSON]);
+    let o = key_in(&d, &cloud.url);
 
-    assert!(o.status.success());
     assert_eq!(String::from_utf8_lossy(&o.stderr), "");
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         !out.contains("WARN") && !out.contains("attune_flow"),
         "{out}"
     );
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+    dev_ok(&d, &cloud.url, &["key-out"]);
 }
 
 /// Issue 21 item 4: a session served from the cache keeps the preference set's display name.
@@ -557,24 +531,20 @@ fn a_key_in_served_from_the_cache_prints_no_log_line() {
 fn a_session_served_from_the_cache_is_shown_by_its_name() {
     let d = prepared_desktop();
     let cloud = FakeCloud::start();
-    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+    key_in(&d, &cloud.url);
     assert_eq!(status(&d, &cloud.url)["name"], "High contrast");
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+    dev_ok(&d, &cloud.url, &["key-out"]);
     let closed = attune_testkit::refused_url();
 
     let o = key_in(&d, &closed);
-    assert!(
-        String::from_utf8_lossy(&o.stdout).contains("(High contrast), source: cache"),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+    assert_says(&o, "(High contrast), source: cache");
     let st = status(&d, &closed);
     assert_eq!(st["source"], "cache");
     assert_eq!(st["name"], "High contrast");
     let text = String::from_utf8_lossy(&dev(&d, &closed, &["status"]).stdout).into_owned();
     assert!(text.contains("(High contrast)"), "{text}");
     assert!(!text.contains("unnamed"), "{text}");
-    assert!(dev(&d, &closed, &["key-out"]).status.success());
+    dev_ok(&d, &closed, &["key-out"]);
 }
 
 /// Issue 21 item 5: after a key-in that reached no server, `status` still says the server
@@ -583,8 +553,7 @@ fn a_session_served_from_the_cache_is_shown_by_its_name() {
 fn status_remembers_why_the_last_key_in_failed_until_the_cloud_answers() {
     let d = prepared_desktop();
     let closed = attune_testkit::refused_url();
-    let before = dev(&d, &closed, &["key-in", PERSON]);
-    assert_eq!(before.status.code(), Some(10));
+    key_in_unserved(&d, &closed);
 
     let st = status(&d, &closed);
 
@@ -602,8 +571,7 @@ fn status_remembers_why_the_last_key_in_failed_until_the_cloud_answers() {
 
     // The cloud answers again: the failure is forgotten.
     let cloud = FakeCloud::start();
-    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+    key_in_and_out(&d, &cloud.url);
     let st = status(&d, &cloud.url);
     assert_eq!(st["state"], "idle");
     assert!(st["connectivity"].is_null(), "{st}");
@@ -613,30 +581,23 @@ fn status_remembers_why_the_last_key_in_failed_until_the_cloud_answers() {
 
 #[test]
 fn a_stale_token_keeps_the_change_says_so_and_relogin_saves_it() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let cloud = FakeCloud::start();
-    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+    key_in(&d, &cloud.url);
 
     let o = dev_ok(&d, &cloud.url, &["set", "fontSize", "24"]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("Saved."));
-    assert_eq!(
-        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
-        "2.0"
-    );
+    assert_says(&o, "Saved.");
+    assert_eq!(text_scale(&d), "2.0");
     assert_eq!(cloud.puts(), 1);
 
     // The server lost our token: the change stays applied and waits; the exact guidance shows.
-    cloud.mode.store(PUT_STALE, Ordering::SeqCst);
+    cloud.set(PUT_STALE);
     let o = dev(&d, &cloud.url, &["set", "cursorSize", "1"]);
-    assert_eq!(
-        o.status.code(),
-        Some(12),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    assert_exit(&o, 12);
+    assert_says(
+        &o,
+        "Something has gone wrong. Please log out and log back in.",
     );
-    assert!(String::from_utf8_lossy(&o.stdout)
-        .contains("Something has gone wrong. Please log out and log back in."));
     assert_eq!(
         cloud.puts(),
         2,
@@ -653,7 +614,7 @@ fn a_stale_token_keeps_the_change_says_so_and_relogin_saves_it() {
 
     // One click: log out and back in; the unsaved change is saved, and the one saved earlier in
     // this session is sent again (the cloud that lost our token may have lost it too).
-    cloud.mode.store(HEALTHY, Ordering::SeqCst);
+    cloud.set(HEALTHY);
     dev_ok(&d, &cloud.url, &["relogin"]);
     assert_eq!(cloud.puts(), 4);
     let st = status(&d, &cloud.url);
@@ -675,10 +636,7 @@ fn a_change_to_a_snapset_is_applied_here_not_saved_and_put_back() {
     assert_eq!(out["saved"], false);
     assert!(out["message"].as_str().unwrap().contains("snapset"));
     // 24 pt over GNOME's 12 pt base.
-    assert_eq!(
-        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
-        "2.0"
-    );
+    assert_eq!(text_scale(&d), "2.0");
     // A second change builds on the first instead of replacing it.
     assert_eq!(
         d.attune(&["set", "highContrast/enabled", "true"])
@@ -686,10 +644,7 @@ fn a_change_to_a_snapset_is_applied_here_not_saved_and_put_back() {
             .code(),
         Some(11)
     );
-    assert_eq!(
-        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
-        "2.0"
-    );
+    assert_eq!(text_scale(&d), "2.0");
     let st: Value = serde_json::from_slice(&d.attune(&["status", "--json"]).stdout).unwrap();
     assert_eq!(st["save_state"]["state"], "read_only");
     assert_eq!(st["appearance"]["text_scale"], 2.0);
@@ -699,29 +654,32 @@ fn a_change_to_a_snapset_is_applied_here_not_saved_and_put_back() {
 
 #[test]
 fn an_offline_session_reconnects_by_itself_when_the_cloud_is_back() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
-    let cloud = FakeCloud::start();
+    let (d, before) = used_desktop();
     // Prime the cache, then make the cloud busy and key in: served from the cache, offline.
-    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
-    cloud.mode.store(BUSY, Ordering::SeqCst);
-    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+    let cloud = cached_then_busy(&d);
+    key_in(&d, &cloud.url);
     assert_eq!(status(&d, &cloud.url)["connectivity"], "offline");
 
     // The cloud comes back; the listener's own probe finds it (no request from the test).
-    let env = [
-        ("ATTUNE_PROFILE", "development"),
-        ("ATTUNE_CLOUD_URL", cloud.url.as_str()),
-    ];
-    let reconnected = d.listener_reconnects(&env, Duration::from_secs(30), || {
-        cloud.mode.store(HEALTHY, Ordering::SeqCst)
-    });
+    let env = cloud_env(&cloud.url);
+    let reconnected = d.listener_reconnects(&env, Duration::from_secs(30), || cloud.set(HEALTHY));
     assert!(reconnected, "the listener reconnected the session");
     let st = status(&d, &cloud.url);
     assert_eq!(st["connectivity"], "online");
     assert_eq!(st["source"], "cloud");
     key_out_restores(&d, &cloud.url, &before);
+}
+
+/// `key-in PERSON` with the flow's log at `info`, which must succeed; the log.
+fn key_in_logged(d: &Desktop, url: &str) -> String {
+    let o = dev_with(
+        d,
+        url,
+        &["key-in", PERSON],
+        &[("RUST_LOG", "attune_flow=info")],
+    );
+    assert_exit(&o, 0);
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn flat(prefs: Value) -> attune_model::prefs::PreferenceSet {
@@ -737,32 +695,20 @@ fn flat(prefs: Value) -> attune_model::prefs::PreferenceSet {
 /// something, the computer is put back first. Either way the desktop ends as the cloud says.
 #[test]
 fn a_cloud_answer_that_differs_from_the_cache_is_reconciled() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let cloud = FakeCloud::start();
     let hc = "http://registry.gpii.net/common/highContrast/enabled";
     let fs = "http://registry.gpii.net/common/fontSize";
     // The cache: high contrast only.
-    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+    key_in_and_out(&d, &cloud.url);
 
     // The cloud now adds a text size: the difference is applied, nothing restored.
     *cloud.body.lock().unwrap() = answer_for(flat(json!({hc: true, fs: 18}))).to_string();
-    let o = dev_with(
-        &d,
-        &cloud.url,
-        &["key-in", PERSON],
-        &[("RUST_LOG", "attune_flow=info")],
-    );
-    assert!(o.status.success());
-    let log = String::from_utf8_lossy(&o.stderr);
+    let log = key_in_logged(&d, &cloud.url);
     assert!(log.contains("applying the difference"), "{log}");
     assert!(!log.contains("restoring"), "{log}");
     assert_eq!(high_contrast(&d), "true");
-    assert_eq!(
-        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
-        "1.5"
-    );
+    assert_eq!(text_scale(&d), "1.5");
     let st = status(&d, &cloud.url);
     assert_eq!(st["source"], "cloud");
     assert!(st["applied"]
@@ -774,23 +720,14 @@ fn a_cloud_answer_that_differs_from_the_cache_is_reconciled() {
 
     // The cloud drops high contrast: put back first, then the cloud's answer alone.
     *cloud.body.lock().unwrap() = answer_for(flat(json!({fs: 18}))).to_string();
-    let o = dev_with(
-        &d,
-        &cloud.url,
-        &["key-in", PERSON],
-        &[("RUST_LOG", "attune_flow=info")],
-    );
-    assert!(o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("restoring, then applying"));
+    let log = key_in_logged(&d, &cloud.url);
+    assert!(log.contains("restoring, then applying"), "{log}");
     assert_eq!(
-        d.get("org.gnome.desktop.a11y.interface", "high-contrast"),
+        high_contrast(&d),
         "false",
         "high contrast is put back to the original (unset: the default)"
     );
-    assert_eq!(
-        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
-        "1.5"
-    );
+    assert_eq!(text_scale(&d), "1.5");
     key_out_restores(&d, &cloud.url, &before);
 }
 
@@ -806,7 +743,7 @@ fn a_dead_endpoint_of_the_cluster_is_passed_over_for_the_next() {
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(out["source"]["kind"], "cloud", "{out}");
     assert_eq!(status(&d, &urls)["connectivity"], "online");
-    assert!(dev(&d, &urls, &["key-out"]).status.success());
+    dev_ok(&d, &urls, &["key-out"]);
 }
 
 /// docs/design.md §6.2: a token about to expire is renewed before use (not sent to fail, and not
@@ -815,13 +752,13 @@ fn a_dead_endpoint_of_the_cluster_is_passed_over_for_the_next() {
 fn a_token_about_to_expire_is_renewed_before_a_change_is_saved() {
     let d = prepared_desktop();
     let cloud = FakeCloud::start();
-    cloud.mode.store(SHORT_TOKEN, Ordering::SeqCst);
-    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+    cloud.set(SHORT_TOKEN);
+    key_in(&d, &cloud.url);
     let seen = cloud.requests();
     dev_ok(&d, &cloud.url, &["set", "fontSize", "24"]);
     assert_eq!(cloud.requests() - seen, 2, "a fresh token, then the PUT");
     assert_eq!(status(&d, &cloud.url)["connectivity"], "online");
-    assert!(dev(&d, &cloud.url, &["key-out"]).status.success());
+    dev_ok(&d, &cloud.url, &["key-out"]);
 }
 
 /// Secrets and personal data never reach logs (the standards; docs/design.md §5): with every log
@@ -839,12 +776,12 @@ fn no_log_line_carries_the_key_the_token_or_the_site_secret_even_at_trace_level(
     };
     assert!(run(&["key-in", PERSON]).status.success());
     assert!(run(&["set", "fontSize", "24"]).status.success());
-    cloud.mode.store(PUT_STALE, Ordering::SeqCst);
+    cloud.set(PUT_STALE);
     run(&["set", "cursorSize", "1"]);
-    cloud.mode.store(HEALTHY, Ordering::SeqCst);
+    cloud.set(HEALTHY);
     assert!(run(&["relogin"]).status.success());
     assert!(run(&["key-out"]).status.success());
-    cloud.mode.store(BUSY, Ordering::SeqCst);
+    cloud.set(BUSY);
     assert!(run(&["key-in", PERSON]).status.success());
     assert!(run(&["key-out"]).status.success());
 
@@ -867,10 +804,9 @@ fn no_log_line_carries_the_key_the_token_or_the_site_secret_even_at_trace_level(
 /// (`POST /access_token/revoke`, `Authorization: Bearer`), and never logs it.
 #[test]
 fn key_out_revokes_the_sessions_token_after_putting_the_computer_back() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let cloud = FakeCloud::start();
-    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+    key_in(&d, &cloud.url);
     assert!(cloud.revokes().is_empty());
 
     let o = dev_with(
@@ -892,19 +828,18 @@ fn key_out_revokes_the_sessions_token_after_putting_the_computer_back() {
 /// key-out puts everything back and succeeds, with one attempt and no retry.
 #[test]
 fn a_cloud_without_revoke_or_gone_at_key_out_does_not_hold_it_up() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let cloud = FakeCloud::start();
-    cloud.mode.store(NO_REVOKE, Ordering::SeqCst);
-    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+    cloud.set(NO_REVOKE);
+    key_in(&d, &cloud.url);
 
     dev_ok(&d, &cloud.url, &["key-out"]);
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
     assert_eq!(cloud.revokes().len(), 1, "asked once, not retried");
 
     // Gone: nothing listens where the cloud was.
-    cloud.mode.store(HEALTHY, Ordering::SeqCst);
-    assert!(dev(&d, &cloud.url, &["key-in", PERSON]).status.success());
+    cloud.set(HEALTHY);
+    key_in(&d, &cloud.url);
     let gone = attune_testkit::refused_url();
     dev_ok(&d, &gone, &["key-out"]);
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use attune_e2e::{Desktop, Snapshot};
 
-use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
+use crate::common::{prepared_desktop, used_desktop, TOUCHED_SCHEMAS};
 
 /// Snapsets that between them touch GSettings, launch handlers and Orca's file.
 const SNAPSETS: &[&str] = &["low_vision_combined", "screen_reader"];
@@ -21,18 +21,19 @@ fn traced_steps(args: &[&str]) -> Vec<String> {
     let trace = d.dir.path().join("steps.txt");
     let trace_s = trace.display().to_string();
     if args[0] == "key-out" {
-        assert!(d
-            .attune(&["key-in", args[1]])
-            .status
-            .code()
-            .is_some_and(|c| c == 0 || c == 3));
-        let o = d.attune_with(&["key-out"], &[("ATTUNE_TEST_TRACE_STEPS", &trace_s)]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        key_in(&d, args[1]);
+        d.attune_with_ok(&["key-out"], &[("ATTUNE_TEST_TRACE_STEPS", &trace_s)]);
     } else {
         let o = d.attune_with(args, &[("ATTUNE_TEST_TRACE_STEPS", &trace_s)]);
         assert!(o.status.code().is_some_and(|c| c == 0 || c == 3));
     }
     read_steps(&trace)
+}
+
+/// A key-in that applied all (exit 0) or some (exit 3) of a snapset.
+fn key_in(d: &Desktop, snap: &str) {
+    let o = d.attune(&["key-in", snap]);
+    assert!(o.status.code().is_some_and(|c| c == 0 || c == 3), "{o:?}");
 }
 
 fn read_steps(p: &Path) -> Vec<String> {
@@ -88,6 +89,26 @@ fn find_tmp(dir: &Path, out: &mut Vec<String>) {
     }
 }
 
+/// At each of `steps`, on a fresh used desktop: `setup`, then `attune CRASHED` killed at the
+/// step; then each command of `then` in turn must succeed and leave the desktop exactly as it was.
+fn crash_at_each(steps: &[String], setup: impl Fn(&Desktop), crashed: &[&str], then: &[&[&str]]) {
+    for step in steps {
+        let (d, before) = used_desktop();
+        setup(&d);
+        crash(&d, crashed, step);
+        for args in then {
+            let o = d.attune(args);
+            let what = format!("{crashed:?} killed at {step}, then {args:?}");
+            assert!(
+                o.status.success(),
+                "{what}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert_restored(&d, &before, &what);
+        }
+    }
+}
+
 #[test]
 fn crash_at_every_step_of_key_in_then_recover_restores_exactly() {
     for snap in SNAPSETS {
@@ -96,43 +117,21 @@ fn crash_at_every_step_of_key_in_then_recover_restores_exactly() {
             steps.len() >= 5,
             "{snap}: too few failpoints traced: {steps:?}"
         );
-        for step in &steps {
-            let d = prepared_desktop();
-            let before = d.snapshot(TOUCHED_SCHEMAS);
-            crash(&d, &["key-in", snap], step);
-            let o = d.attune(&["recover"]);
-            assert!(
-                o.status.success(),
-                "{snap} {step}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            assert_restored(
-                &d,
-                &before,
-                &format!("{snap}, crash at {step}, then recover"),
-            );
-            // Recovery is idempotent.
-            assert!(d.attune(&["recover"]).status.success());
-            assert_restored(&d, &before, &format!("{snap}, {step}, second recover"));
-        }
+        // Recovery is idempotent: a second one finds the desktop as the first left it.
+        crash_at_each(
+            &steps,
+            |_| {},
+            &["key-in", snap],
+            &[&["recover"], &["recover"]],
+        );
     }
 }
 
 #[test]
 fn crash_at_every_step_of_key_in_then_any_command_restores_exactly() {
     let snap = SNAPSETS[0];
-    for step in traced_steps(&["key-in", snap]) {
-        let d = prepared_desktop();
-        let before = d.snapshot(TOUCHED_SCHEMAS);
-        crash(&d, &["key-in", snap], &step);
-        let o = d.attune(&["status"]);
-        assert!(
-            o.status.success(),
-            "{step}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert_restored(&d, &before, &format!("crash at {step}, then status"));
-    }
+    let steps = traced_steps(&["key-in", snap]);
+    crash_at_each(&steps, |_| {}, &["key-in", snap], &[&["status"]]);
 }
 
 #[test]
@@ -140,27 +139,7 @@ fn crash_at_every_step_of_key_out_is_finished_by_the_next_command() {
     let snap = SNAPSETS[0];
     let steps = traced_steps(&["key-out", snap]);
     assert!(!steps.is_empty());
-    for step in &steps {
-        let d = prepared_desktop();
-        let before = d.snapshot(TOUCHED_SCHEMAS);
-        assert!(d
-            .attune(&["key-in", snap])
-            .status
-            .code()
-            .is_some_and(|c| c == 0 || c == 3));
-        crash(&d, &["key-out"], step);
-        let o = d.attune(&["status"]);
-        assert!(
-            o.status.success(),
-            "{step}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert_restored(
-            &d,
-            &before,
-            &format!("key-out crash at {step}, then status"),
-        );
-    }
+    crash_at_each(&steps, |d| key_in(d, snap), &["key-out"], &[&["status"]]);
 }
 
 #[test]
@@ -173,24 +152,12 @@ fn crash_during_recovery_converges_on_the_next_recovery() {
     let d = prepared_desktop();
     crash(&d, &["key-in", snap], &last_apply);
     let trace = d.dir.path().join("recover-steps.txt");
-    let o = d.attune_with(
+    d.attune_with_ok(
         &["recover"],
         &[("ATTUNE_TEST_TRACE_STEPS", &trace.display().to_string())],
     );
-    assert!(o.status.success());
     let recover_steps = read_steps(&trace);
     assert!(!recover_steps.is_empty());
-    for step in &recover_steps {
-        let d = prepared_desktop();
-        let before = d.snapshot(TOUCHED_SCHEMAS);
-        crash(&d, &["key-in", snap], &last_apply);
-        crash(&d, &["recover"], step);
-        let o = d.attune(&["recover"]);
-        assert!(
-            o.status.success(),
-            "{step}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert_restored(&d, &before, &format!("crash in recovery at {step}"));
-    }
+    let applied_all = |d: &Desktop| crash(d, &["key-in", snap], &last_apply);
+    crash_at_each(&recover_steps, applied_all, &["recover"], &[&["recover"]]);
 }

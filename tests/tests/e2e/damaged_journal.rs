@@ -7,10 +7,13 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use attune_e2e::Desktop;
+use attune_e2e::{assert_exit, Desktop};
 use serde_json::Value;
 
-use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
+use crate::common::{key_out_restores, used_desktop, TOUCHED_SCHEMAS};
+
+/// The snapset these tests key in with.
+const KEY: &str = "low_vision_combined";
 
 fn journal(d: &Desktop) -> PathBuf {
     d.data_home().join("attune/journal/settings.journal")
@@ -32,26 +35,17 @@ fn kept_aside(d: &Desktop) -> Vec<PathBuf> {
 
 #[test]
 fn a_journal_damaged_from_its_start_refuses_key_in_until_it_is_discarded() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     // A journal that really is where Attune keeps it: one key-in writes it.
-    assert!(d
-        .attune(&["key-in", "low_vision_combined"])
-        .status
-        .success());
-    assert!(d.attune(&["key-out"]).status.success());
+    d.attune_ok(&["key-in", KEY]);
+    d.attune_ok(&["key-out"]);
     let garbage = b"\x00\x17\xffnot a journal at all\n\x01\x02";
     std::fs::create_dir_all(journal(&d).parent().unwrap()).unwrap();
     std::fs::write(journal(&d), garbage).unwrap();
 
     // Refused, with the stable kind and the way out; nothing written to the desktop.
-    let o = d.attune(&["key-in", "low_vision_combined", "--json"]);
-    assert_eq!(
-        o.status.code(),
-        Some(8),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+    let o = d.attune(&["key-in", KEY, "--json"]);
+    assert_exit(&o, 8);
     let err: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(err["error"], "journal_damaged", "{err}");
     let message = err["message"].as_str().unwrap();
@@ -61,7 +55,7 @@ fn a_journal_damaged_from_its_start_refuses_key_in_until_it_is_discarded() {
         "{message}"
     );
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before, "nothing written");
-    let o = d.attune(&["key-in", "low_vision_combined"]);
+    let o = d.attune(&["key-in", KEY]);
     assert_ne!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--discard-journal"));
     // A plain recover does not get past it either, and the file is left exactly as it was.
@@ -70,8 +64,7 @@ fn a_journal_damaged_from_its_start_refuses_key_in_until_it_is_discarded() {
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
 
     // The administrator keeps it aside: beside the journal, private, byte for byte.
-    let o = d.attune(&["recover", "--discard-journal", "--json"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = d.attune_ok(&["recover", "--discard-journal", "--json"]);
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     let kept = kept_aside(&d);
     assert_eq!(kept.len(), 1, "{kept:?}");
@@ -82,33 +75,19 @@ fn a_journal_damaged_from_its_start_refuses_key_in_until_it_is_discarded() {
     assert!(!journal(&d).exists());
 
     // Key-in works again, and key-out puts back this desktop's own values.
-    assert!(d
-        .attune(&["key-in", "low_vision_combined"])
-        .status
-        .success());
-    assert!(d.attune(&["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    d.attune_ok(&["key-in", KEY]);
+    key_out_restores(&d, &[], &before);
 }
 
 #[test]
 fn discard_journal_never_throws_away_a_readable_journal() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
-    assert!(d
-        .attune(&["key-in", "low_vision_combined"])
-        .status
-        .success());
+    let (d, before) = used_desktop();
+    d.attune_ok(&["key-in", KEY]);
 
     let o = d.attune(&["recover", "--discard-journal"]);
 
-    assert_eq!(
-        o.status.code(),
-        Some(8),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 8);
     assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to discard"));
     assert!(kept_aside(&d).is_empty());
-    assert!(d.attune(&["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &[], &before);
 }

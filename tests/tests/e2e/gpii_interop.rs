@@ -7,18 +7,16 @@
 //! Runs when `ATTUNE_GPII_INTEROP=1` (scripts/test.sh sets it); installs the packages at test
 //! time into `target/gpii-peer` (nothing of GPII's is committed).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
-use attune_e2e::workspace_root;
+use attune_e2e::{workspace_root, StdoutLines};
 use attune_testkit::gpii::install_gpii_universal;
 use attune_testkit::process::{free_port, Children};
 use serde_json::Value;
 
-use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
+use crate::common::{used_desktop, TOUCHED_SCHEMAS};
 
 /// A GSettings value expected after key-in: schema, key, value as `gsettings get` prints it.
 type Expect = (&'static str, &'static str, &'static str);
@@ -41,20 +39,10 @@ fn start(cmd: &mut Command, ready: &str, procs: &mut Children) -> String {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let out = child.stdout.take().unwrap();
+    let lines = StdoutLines::of(&mut child);
     procs.0.push(child);
-    let (tx, rx) = mpsc::channel();
-    let ready = ready.to_owned();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for l in BufReader::new(out).lines().map_while(Result::ok) {
-            if !sent && l.contains(&ready) {
-                let _ = tx.send(l);
-                sent = true;
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(90))
+    lines
+        .wait_for(Duration::from_secs(90), |l| l.contains(ready))
         .expect("the GPII peer process started")
 }
 
@@ -122,8 +110,7 @@ fn attune_keys_in_against_the_real_gpii_cloud_in_legacy_mode() {
     let mut procs = Children(Vec::new());
     let url = gpii_cloud(&dir, &mut procs);
 
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let site = d.dir.path().join("site.toml");
     std::fs::write(
         &site,

@@ -3,67 +3,43 @@
 //! `gsettings` (keyfile backend). Synchronisation is on the listener's own event lines, never on
 //! sleeps.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
-use attune_e2e::{workspace_bin, Desktop};
+use attune_e2e::{http_get, Desktop, StdoutLines};
+use attune_testkit::process::Children;
 use serde_json::Value;
 
-use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
+use crate::common::{fingerprint, high_contrast, used_desktop, TOUCHED_SCHEMAS};
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// `attune listen` on this desktop, stopped when dropped.
 struct Listener {
-    child: Child,
-    lines: mpsc::Receiver<Value>,
+    _child: Children,
+    lines: StdoutLines,
     api: String,
     media: PathBuf,
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Listener {
     fn start(d: &Desktop) -> Listener {
         let media = d.dir.path().join("media");
         std::fs::create_dir_all(&media).unwrap();
-        let mut child = d
-            .command(workspace_bin("attune-cli", "attune"))
-            .args([
-                "listen",
+        let (child, lines) = d.listen(
+            &[
                 "--local-api",
                 "127.0.0.1:0",
                 "--poll-ms",
                 "250",
                 "--usb-root",
-            ])
-            .arg(&media)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&l) {
-                    if tx.send(v).is_err() {
-                        break;
-                    }
-                }
-            }
-        });
+                media.to_str().unwrap(),
+            ],
+            &[],
+        );
         let mut me = Listener {
-            child,
-            lines: rx,
+            _child: Children(vec![child]),
+            lines,
             api: String::new(),
             media,
         };
@@ -74,55 +50,28 @@ impl Listener {
 
     /// Waits for the next event line matching `pred`, skipping others.
     fn wait_for(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(v) if pred(&v) => return v,
-                Ok(_) => continue,
-                Err(e) => panic!("no matching event within {WAIT:?}: {e}"),
-            }
-        }
+        let event = |l: &str| serde_json::from_str::<Value>(l).ok();
+        let line = self
+            .lines
+            .wait_for(WAIT, |l| event(l).is_some_and(|v| pred(&v)))
+            .unwrap_or_else(|| panic!("no matching event within {WAIT:?}"));
+        event(&line).unwrap()
     }
 
     /// "Mounts" a stick: the volume is prepared beside the mount root and renamed into it, so
     /// it appears whole, as a mount does.
-    fn stick(&self, name: &str, token: &[u8]) -> PathBuf {
+    fn stick(&self, name: &str, token: &[u8]) {
         let staging = self.media.with_file_name(format!("staging-{name}"));
         std::fs::create_dir_all(&staging).unwrap();
         std::fs::write(staging.join(".gpii-user-token.txt"), token).unwrap();
-        let vol = self.media.join(name);
-        std::fs::rename(&staging, &vol).unwrap();
-        vol
+        std::fs::rename(&staging, self.media.join(name)).unwrap();
     }
-}
 
-/// A plain HTTP/1.1 GET, so the test controls every header.
-fn get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    let mut req = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-        req.push_str(&format!("Host: {addr}\r\n"));
+    /// Pulls the stick `name` out and waits until its person is keyed out.
+    fn pull(&mut self, name: &str) {
+        std::fs::remove_dir_all(self.media.join(name)).unwrap();
+        self.wait_for(|v| v["event"] == "keyed_out");
     }
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let status = resp
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|x| x.1)
-        .unwrap_or("")
-        .to_owned();
-    (status, body)
 }
 
 /// Every string in a JSON value (a key would be one; field names such as `high_contrast` are not).
@@ -135,36 +84,25 @@ fn strings(v: &Value) -> Vec<String> {
     }
 }
 
-/// What the listeners show instead of a key.
-fn fingerprint(key: &str) -> String {
-    attune_model::key::Key::parse(key).unwrap().to_string()
-}
-
 #[test]
 fn a_stick_keys_in_and_pulling_it_restores_the_desktop() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let mut l = Listener::start(&d);
-    let vol = l.stick("STICK", "\u{feff}high_contrast \r\n".as_bytes());
+    l.stick("STICK", "\u{feff}high_contrast \r\n".as_bytes());
     let e = l.wait_for(|v| v["event"] == "keyed_in");
     assert_eq!(e["via"], "usb_stick");
     assert!(
         !e.to_string().contains("high_contrast"),
         "no key in events: {e}"
     );
-    assert_eq!(
-        d.get("org.gnome.desktop.a11y.interface", "high-contrast"),
-        "true"
-    );
-    std::fs::remove_dir_all(&vol).unwrap();
-    l.wait_for(|v| v["event"] == "keyed_out");
+    assert_eq!(high_contrast(&d), "true");
+    l.pull("STICK");
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
 }
 
 #[test]
 fn bad_tokens_and_a_second_stick_are_refused_and_the_first_stick_wins() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let mut l = Listener::start(&d);
     for (name, token) in [
         ("EMPTY", b"".to_vec()),
@@ -185,19 +123,17 @@ fn bad_tokens_and_a_second_stick_are_refused_and_the_first_stick_wins() {
         "{e}"
     );
     assert_eq!(
-        d.get("org.gnome.desktop.a11y.interface", "high-contrast"),
+        high_contrast(&d),
         "true",
         "the first stick's person stays keyed in"
     );
-    std::fs::remove_dir_all(l.media.join("FIRST")).unwrap();
-    l.wait_for(|v| v["event"] == "keyed_out");
+    l.pull("FIRST");
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
 }
 
 #[test]
 fn local_api_speaks_gpii_and_refuses_browsers_and_foreign_hosts() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let l = Listener::start(&d);
     let api = l.api.clone();
 
@@ -207,16 +143,16 @@ fn local_api_speaks_gpii_and_refuses_browsers_and_foreign_hosts() {
         ("Sec-Fetch-Site", "cross-site"),
         ("Referer", "http://evil.example/page"),
     ] {
-        let (st, _) = get(&api, "/user/high_contrast/login", &[h]);
+        let (st, _) = http_get(&api, "/user/high_contrast/login", &[h]);
         assert_eq!(st, 403, "{h:?}");
     }
-    let (st, _) = get(
+    let (st, _) = http_get(
         &api,
         "/user/high_contrast/login",
         &[("Host", "evil.example:8081")],
     );
     assert_eq!(st, 403);
-    let (st, _) = get(
+    let (st, _) = http_get(
         &api,
         "/user/high_contrast/login",
         &[("Content-Length", "100000")],
@@ -225,18 +161,18 @@ fn local_api_speaks_gpii_and_refuses_browsers_and_foreign_hosts() {
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before, "nothing applied");
 
     // Logout with nobody keyed in: GPII's 409.
-    let (st, body) = get(&api, "/user/high_contrast/logout", &[]);
+    let (st, body) = http_get(&api, "/user/high_contrast/logout", &[]);
     assert_eq!(st, 409);
     assert!(body.contains("but the user noUser is logged in"), "{body}");
 
-    let (st, body) = get(&api, "/user/high_contrast/login", &[]);
+    let (st, body) = http_get(&api, "/user/high_contrast/login", &[]);
     assert_eq!(st, 200, "{body}");
     assert_eq!(
         body,
         "User with GPII key high_contrast was successfully logged in."
     );
     // Any local program may ask for the status: it names the person by fingerprint only.
-    let (st, body) = get(&api, "/status", &[]);
+    let (st, body) = http_get(&api, "/status", &[]);
     assert_eq!(st, 200);
     let status: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(status["state"], "active");
@@ -247,21 +183,18 @@ fn local_api_speaks_gpii_and_refuses_browsers_and_foreign_hosts() {
     );
 
     // Proximity: the same key again within 1.5 s bounces.
-    let (st, _) = get(&api, "/user/high_contrast/proximityTriggered", &[]);
+    let (st, _) = http_get(&api, "/user/high_contrast/proximityTriggered", &[]);
     assert_eq!(st, 429);
     // Another key switches users.
-    let (st, body) = get(&api, "/user/snapset_1a/proximityTriggered", &[]);
+    let (st, body) = http_get(&api, "/user/snapset_1a/proximityTriggered", &[]);
     assert_eq!(st, 200, "{body}");
-    assert_eq!(
-        d.get("org.gnome.desktop.a11y.interface", "high-contrast"),
-        "false"
-    );
+    assert_eq!(high_contrast(&d), "false");
     // Someone else's logout: GPII's 409 names the person keyed in by fingerprint only.
-    let (st, body) = get(&api, "/user/high_contrast/logout", &[]);
+    let (st, body) = http_get(&api, "/user/high_contrast/logout", &[]);
     assert_eq!(st, 409, "{body}");
     assert!(!body.contains("snapset_1a"), "no key in the 409: {body}");
     assert!(body.contains(&fingerprint("snapset_1a")), "{body}");
-    let (st, body) = get(&api, "/user/snapset_1a/logout", &[]);
+    let (st, body) = http_get(&api, "/user/snapset_1a/logout", &[]);
     assert_eq!(st, 200, "{body}");
     assert_eq!(
         body,
@@ -270,15 +203,14 @@ fn local_api_speaks_gpii_and_refuses_browsers_and_foreign_hosts() {
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
 
     // An unknown key: GPII's 500 shape with the reason.
-    let (st, body) = get(&api, "/user/nobody_here/login", &[]);
+    let (st, body) = http_get(&api, "/user/nobody_here/login", &[]);
     assert_eq!(st, 500);
     assert!(body.contains("Error occurred during login"), "{body}");
 }
 
 #[test]
 fn a_storm_of_concurrent_logins_and_logouts_leaves_a_restorable_desktop() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let l = Listener::start(&d);
     let keys = [
         "high_contrast",
@@ -292,7 +224,7 @@ fn a_storm_of_concurrent_logins_and_logouts_leaves_a_restorable_desktop() {
             let api = l.api.clone();
             let key = keys[i % keys.len()];
             let op = ops[(i / keys.len()) % ops.len()];
-            std::thread::spawn(move || get(&api, &format!("/user/{key}/{op}"), &[]).0)
+            std::thread::spawn(move || http_get(&api, &format!("/user/{key}/{op}"), &[]).0)
         })
         .collect();
     for h in handles {
@@ -300,14 +232,14 @@ fn a_storm_of_concurrent_logins_and_logouts_leaves_a_restorable_desktop() {
         assert!([200, 409, 429].contains(&st), "unexpected status {st}");
     }
     // Whoever is keyed in now, keying out restores the original desktop exactly.
-    let (_, body) = get(&l.api, "/status", &[]);
+    let (_, body) = http_get(&l.api, "/status", &[]);
     let status: Value = serde_json::from_str(&body).unwrap();
     if status["state"] == "active" {
         let key = keys
             .iter()
             .find(|k| status["key"] == fingerprint(k))
             .unwrap();
-        let (st, body) = get(&l.api, &format!("/user/{key}/logout"), &[]);
+        let (st, body) = http_get(&l.api, &format!("/user/{key}/logout"), &[]);
         assert_eq!(st, 200, "{body}");
     }
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
@@ -336,8 +268,7 @@ fn another_users_program_is_refused() {
         eprintln!("skipped: needs root, setpriv and curl to connect as another user");
         return;
     }
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let mut l = Listener::start(&d);
     let api = l.api.clone();
     let as_nobody = |path: &str| {
@@ -358,7 +289,7 @@ fn another_users_program_is_refused() {
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before, "nothing applied");
 
     // Our own user keys someone in; nobody may not read who, nor key them out.
-    let (st, body) = get(&api, "/user/snapset_1a/login", &[]);
+    let (st, body) = http_get(&api, "/user/snapset_1a/login", &[]);
     assert_eq!(st, 200, "{body}");
     l.wait_for(|v| v["event"] == "keyed_in");
     for path in ["/status", "/user/snapset_1a/logout"] {
@@ -366,7 +297,7 @@ fn another_users_program_is_refused() {
         assert_eq!(code, "403", "{path}: {body}");
         assert!(!body.contains("snapset_1a"), "{path}: {body}");
     }
-    let (st, _) = get(&api, "/user/snapset_1a/logout", &[]);
+    let (st, _) = http_get(&api, "/user/snapset_1a/logout", &[]);
     assert_eq!(st, 200);
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
 }

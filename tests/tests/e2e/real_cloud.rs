@@ -2,11 +2,12 @@
 //! key is served by the cloud, applied and cached; with the cloud stopped, the next key-in is
 //! served from the cache with the exact words; key-out puts the desktop back.
 
-use attune_e2e::workspace_bin;
+use attune_e2e::{assert_says, workspace_bin};
 use attune_testkit::serving::Serving;
+use attune_testkit::FaultProxy;
 use serde_json::Value;
 
-use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
+use crate::common::{cloud_env, high_contrast, key_out_restores, text_scale, used_desktop};
 
 /// The real `attune-cloud serve --dev` on 127.0.0.1:0 with its SQLite store under `dir`.
 pub(crate) fn start_cloud(dir: &std::path::Path) -> Serving {
@@ -21,62 +22,46 @@ pub(crate) fn start_cloud(dir: &std::path::Path) -> Serving {
     Serving::start(c)
 }
 
+/// [`start_cloud`] behind a TCP fault proxy (passing everything until told otherwise).
+pub(crate) fn start_cloud_behind_proxy(dir: &std::path::Path) -> (Serving, FaultProxy) {
+    let cloud = start_cloud(dir);
+    let proxy = FaultProxy::start(cloud.url.trim_start_matches("http://").parse().unwrap());
+    (cloud, proxy)
+}
+
 #[test]
 fn a_key_served_by_the_real_cloud_is_applied_cached_and_then_served_offline() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let cloud = start_cloud(d.dir.path());
-    let env = [
-        ("ATTUNE_PROFILE", "development"),
-        ("ATTUNE_CLOUD_URL", cloud.url.as_str()),
-    ];
+    let url = cloud.url.clone();
+    let env = cloud_env(&url);
 
-    let o = d.attune_with(&["key-in", "low_vision_combined", "--json"], &env);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = d.attune_with_ok(&["key-in", "low_vision_combined", "--json"], &env);
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(out["source"]["kind"], "cloud", "{out}");
-    assert_eq!(
-        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
-        "1.5"
-    );
+    assert_eq!(text_scale(&d), "1.5");
     assert_eq!(
         d.get("org.gnome.desktop.a11y.magnifier", "mag-factor"),
         "1.5"
     );
-    assert!(d.attune_with(&["key-out"], &env).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &env, &before);
 
-    let url = cloud.url.clone();
     drop(cloud);
-    let env = [
-        ("ATTUNE_PROFILE", "development"),
-        ("ATTUNE_CLOUD_URL", url.as_str()),
-    ];
-    let o = d.attune_with(&["key-in", "low_vision_combined"], &env);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        text.contains("Can't reach the preferences server. Using your saved settings from"),
-        "{text}"
+    let o = d.attune_with_ok(&["key-in", "low_vision_combined"], &env);
+    assert_says(
+        &o,
+        "Can't reach the preferences server. Using your saved settings from",
     );
-    assert_eq!(
-        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
-        "1.5"
-    );
-    assert!(d.attune_with(&["key-out"], &env).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    assert_eq!(text_scale(&d), "1.5");
+    key_out_restores(&d, &env, &before);
 }
 
+/// `attune-cloud ARGS` (an administrator's command), which must succeed.
 fn cloud_admin(args: &[&str]) {
-    let o = std::process::Command::new(workspace_bin("attune-cloud", "attune-cloud"))
-        .args(args)
-        .env_remove("ATTUNE_CLOUD_STORE")
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "attune-cloud {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
+    attune_testkit::process::run(
+        std::process::Command::new(workspace_bin("attune-cloud", "attune-cloud"))
+            .args(args)
+            .env_remove("ATTUNE_CLOUD_STORE"),
     );
 }
 
@@ -89,8 +74,7 @@ fn a_database_restored_from_an_older_backup_makes_the_token_stale_and_relogin_sa
     const PERSON: &str = "alex-7f3a9c2e";
     // 20 pt over GNOME's 12 pt, rounded to two places by the registry's transform.
     const TWENTY_PT: &str = "1.6699999999999999";
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let dir = d.dir.path();
     let store = format!("sqlite:{}", dir.join("cloud.sqlite").display());
     let prefs = dir.join(format!("{PERSON}.json5"));
@@ -117,21 +101,8 @@ fn a_database_restored_from_an_older_backup_makes_the_token_stale_and_relogin_sa
         backup.to_str().unwrap(),
     ]);
 
-    let env = |url: &str| {
-        [
-            ("ATTUNE_PROFILE", "development".to_owned()),
-            ("ATTUNE_CLOUD_URL", url.to_owned()),
-        ]
-    };
-    let run = |url: &str, args: &[&str]| {
-        let e = env(url);
-        d.attune_with(
-            args,
-            &[(e[0].0, e[0].1.as_str()), (e[1].0, e[1].1.as_str())],
-        )
-    };
-    let o = run(&cloud.url, &["key-in", PERSON, "--json"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = |url: &str, args: &[&str]| d.attune_with(args, &cloud_env(url));
+    let o = d.attune_with_ok(&["key-in", PERSON, "--json"], &cloud_env(&cloud.url));
     assert_eq!(
         serde_json::from_slice::<Value>(&o.stdout).unwrap()["source"]["kind"],
         "cloud"
@@ -161,11 +132,7 @@ fn a_database_restored_from_an_older_backup_makes_the_token_stale_and_relogin_sa
         "Something has gone wrong. Please log out and log back in."
     );
     assert_eq!(out["outbox"], 1);
-    assert_eq!(
-        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
-        TWENTY_PT,
-        "the change is applied at once"
-    );
+    assert_eq!(text_scale(&d), TWENTY_PT, "the change is applied at once");
     let st: Value = serde_json::from_slice(&run(&cloud.url, &["status", "--json"]).stdout).unwrap();
     assert_eq!(st["connectivity"], "auth_stale");
     assert_eq!(st["save_state"]["state"], "pending");
@@ -175,34 +142,25 @@ fn a_database_restored_from_an_older_backup_makes_the_token_stale_and_relogin_sa
     );
 
     // The one click: log out and back in, and the change is saved.
-    let o = run(&cloud.url, &["relogin", "--json"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    d.attune_with_ok(&["relogin", "--json"], &cloud_env(&cloud.url));
     let st: Value = serde_json::from_slice(&run(&cloud.url, &["status", "--json"]).stdout).unwrap();
     assert_eq!(st["connectivity"], "online", "{st}");
     assert_eq!(st["outbox"], 0, "{st}");
     assert_eq!(st["save_state"]["state"], "saved");
     assert_eq!(
-        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
+        text_scale(&d),
         TWENTY_PT,
         "the change stays applied through the relogin"
     );
 
     // Both in the cloud (the change the restore lost was sent again): a fresh key-in on a clean
     // computer gets them.
-    assert!(run(&cloud.url, &["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
-    let o = run(&cloud.url, &["key-in", PERSON]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(
-        d.get("org.gnome.desktop.interface", "text-scaling-factor"),
-        TWENTY_PT
-    );
-    assert_eq!(
-        d.get("org.gnome.desktop.a11y.interface", "high-contrast"),
-        "false"
-    );
-    assert!(run(&cloud.url, &["key-out"]).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    let env = cloud_env(&cloud.url);
+    key_out_restores(&d, &env, &before);
+    d.attune_with_ok(&["key-in", PERSON], &env);
+    assert_eq!(text_scale(&d), TWENTY_PT);
+    assert_eq!(high_contrast(&d), "false");
+    key_out_restores(&d, &env, &before);
 }
 
 /// docs/test-matrix.md §1 between the unmodified client and the unmodified server: the real
@@ -210,13 +168,11 @@ fn a_database_restored_from_an_older_backup_makes_the_token_stale_and_relogin_sa
 /// settings, the right words, and inside the key-in deadline; key-out puts everything back.
 #[test]
 fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_deadline() {
-    use attune_testkit::{After, Fault, FaultProxy};
+    use attune_testkit::{After, Fault};
     use std::time::{Duration, Instant};
 
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
-    let cloud = start_cloud(d.dir.path());
-    let proxy = FaultProxy::start(cloud.url.trim_start_matches("http://").parse().unwrap());
+    let (d, before) = used_desktop();
+    let (_cloud, proxy) = start_cloud_behind_proxy(d.dir.path());
     // Scaled-down policy so the suite is quick: attempt 1.5 s, key-in deadline 4 s.
     let conf = d.config_home().join("attune");
     std::fs::create_dir_all(&conf).unwrap();
@@ -230,27 +186,17 @@ fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_d
     // Process start, the cache apply and key-in bookkeeping on a loaded two-core machine.
     let slack = Duration::from_millis(2500);
     let url = proxy.url();
-    let env = [
-        ("ATTUNE_PROFILE", "development"),
-        ("ATTUNE_CLOUD_URL", url.as_str()),
-    ];
+    let env = cloud_env(&url);
     let key_in = |expect_source: &str| {
         let t0 = Instant::now();
-        let o = d.attune_with(&["key-in", "low_vision_combined", "--json"], &env);
+        let o = d.attune_with_ok(&["key-in", "low_vision_combined", "--json"], &env);
         let took = t0.elapsed();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let out: Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(out["source"]["kind"], expect_source, "{out}");
-        assert_eq!(
-            d.get("org.gnome.desktop.interface", "text-scaling-factor"),
-            "1.5"
-        );
+        assert_eq!(text_scale(&d), "1.5");
         (out["message_text"].as_str().unwrap().to_owned(), took)
     };
-    let key_out = || {
-        assert!(d.attune_with(&["key-out"], &env).status.success());
-        assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
-    };
+    let key_out = || key_out_restores(&d, &env, &before);
 
     key_in("cloud");
     key_out();

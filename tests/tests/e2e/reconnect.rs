@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use attune_e2e::Desktop;
-use attune_testkit::{Fault, FaultProxy};
+use attune_testkit::Fault;
 use serde_json::Value;
 
-use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
-use crate::real_cloud::start_cloud;
+use crate::common::{cloud_env, key_out_restores, used_desktop};
+use crate::real_cloud::start_cloud_behind_proxy;
 
 pub(crate) const KEY: &str = "low_vision_combined";
 
@@ -23,23 +23,17 @@ fn contacts(d: &Desktop) -> Vec<Value> {
         .collect()
 }
 
-pub(crate) fn env(url: &str) -> [(&'static str, &str); 2] {
-    [("ATTUNE_PROFILE", "development"), ("ATTUNE_CLOUD_URL", url)]
-}
-
 #[test]
 fn a_background_reconnect_gets_its_token_at_the_first_attempt() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
-    let cloud = start_cloud(d.dir.path());
-    let proxy = FaultProxy::start(cloud.url.trim_start_matches("http://").parse().unwrap());
+    let (d, before) = used_desktop();
+    let (_cloud, proxy) = start_cloud_behind_proxy(d.dir.path());
     let url = proxy.url();
+    let env = cloud_env(&url);
     // Prime the cache; then the cloud goes away and the key-in is served from the cache.
-    assert!(d.attune_with(&["key-in", KEY], &env(&url)).status.success());
-    assert!(d.attune_with(&["key-out"], &env(&url)).status.success());
+    d.attune_with_ok(&["key-in", KEY], &env);
+    d.attune_with_ok(&["key-out"], &env);
     proxy.set(Fault::Refuse);
-    let o = d.attune_with(&["key-in", KEY, "--json"], &env(&url));
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = d.attune_with_ok(&["key-in", KEY, "--json"], &env);
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(out["source"]["kind"], "cache", "{out}");
     // The cloud is back before the listener starts, so each of its calls can succeed at once.
@@ -47,7 +41,7 @@ fn a_background_reconnect_gets_its_token_at_the_first_attempt() {
     let seen = contacts(&d).len();
 
     // One process does the probe and the key-in again (`Flow::reconnect`), as the app does.
-    let reconnected = d.listener_reconnects(&env(&url), Duration::from_secs(60), || {});
+    let reconnected = d.listener_reconnects(&env, Duration::from_secs(60), || {});
     assert!(reconnected, "the listener reconnected the session");
 
     // The probe's token, the key-in's token and settings: each answered at its first attempt.
@@ -64,8 +58,7 @@ fn a_background_reconnect_gets_its_token_at_the_first_attempt() {
         );
     }
     let st: Value =
-        serde_json::from_slice(&d.attune_with(&["status", "--json"], &env(&url)).stdout).unwrap();
+        serde_json::from_slice(&d.attune_with(&["status", "--json"], &env).stdout).unwrap();
     assert_eq!(st["connectivity"], "online");
-    assert!(d.attune_with(&["key-out"], &env(&url)).status.success());
-    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    key_out_restores(&d, &env, &before);
 }

@@ -2,12 +2,14 @@
 //! child-process driver.
 
 use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use attune_model::lifecycle::{
     HandlerInstructions, LaunchInstruction, LifecycleInstructions, SolutionInstructions,
 };
+use attune_settings::failpoint::CRASH_ENV;
 use attune_settings::lifecycle::Lifecycle;
 use attune_testkit::KeyfileDesktop;
 use serde_json::{json, Value};
@@ -81,6 +83,19 @@ impl Desk {
         self.child(op, instr, env).output().unwrap()
     }
 
+    /// Runs one lifecycle operation in a child process, which must die by SIGKILL at the
+    /// failpoint `step`.
+    pub fn crash(&self, op: &str, instr: &LifecycleInstructions, step: &str) {
+        let o = self.run_raw(op, instr, &[(CRASH_ENV, step)]);
+        assert_eq!(
+            o.status.signal(),
+            Some(9),
+            "{op} should die by SIGKILL at {step}: {:?} {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
     /// The child process for one lifecycle operation, not started (its report: `child_report`).
     pub fn child(&self, op: &str, instr: &LifecycleInstructions, env: &[(&str, &str)]) -> Command {
         let instr_path = self.path("child-instr.json");
@@ -134,8 +149,11 @@ impl Desk {
     }
 }
 
-/// Instructions builder: `(solution, handler_type, options, settings)`.
-pub fn instructions(handlers: &[(&str, &str, Value, Value)]) -> LifecycleInstructions {
+/// One settings handler: `(solution, handler_type, options, settings)`.
+pub type Handler<'a> = (&'a str, &'a str, Value, Value);
+
+/// Instructions builder: one settings handler each.
+pub fn instructions(handlers: &[Handler]) -> LifecycleInstructions {
     let mut li = LifecycleInstructions::default();
     for (sol, ty, options, settings) in handlers {
         let settings: BTreeMap<String, Value> = serde_json::from_value(settings.clone()).unwrap();
@@ -152,6 +170,15 @@ pub fn instructions(handlers: &[(&str, &str, Value, Value)]) -> LifecycleInstruc
         );
     }
     li
+}
+
+/// Instructions that set the desktop's cursor size, and nothing else.
+pub fn cursor_size(size: u32) -> LifecycleInstructions {
+    instructions(&[gsettings(
+        "i",
+        "org.gnome.desktop.interface",
+        json!({ "cursor-size": size }),
+    )])
 }
 
 /// Adds a `gpii.gsettings.launch` instruction.
@@ -171,8 +198,9 @@ pub fn with_launch(
     li
 }
 
-pub fn gs(schema: &str) -> Value {
-    json!({ "schema": schema })
+/// A `gpii.gsettings` handler of `schema` in solution `sol`, for [`instructions`].
+pub fn gsettings<'a>(sol: &'a str, schema: &str, settings: Value) -> Handler<'a> {
+    (sol, "gpii.gsettings", json!({ "schema": schema }), settings)
 }
 
 /// The outcome kinds of a report's settings, by setting name.
@@ -199,28 +227,21 @@ pub fn child_main() {
         Err(_) => LifecycleInstructions::default(),
     };
     let life = Lifecycle::new(data);
-    let result: Result<Value, String> = match op.as_str() {
-        "apply" => life
-            .apply(&instr)
-            .map(|r| serde_json::to_value(r).unwrap())
-            .map_err(|e| e.to_string()),
-        "restore" => life
-            .restore()
-            .map(|r| serde_json::to_value(r).unwrap())
-            .map_err(|e| e.to_string()),
-        "recover" => life
-            .recover()
-            .map(|r| serde_json::to_value(r).unwrap())
-            .map_err(|e| e.to_string()),
-        "status" => life
-            .status()
-            .map(|r| serde_json::to_value(r).unwrap())
-            .map_err(|e| e.to_string()),
+    let v = match op.as_str() {
+        "apply" => report(life.apply(&instr)),
+        "restore" => report(life.restore()),
+        "recover" => report(life.recover()),
+        "status" => report(life.status()),
         other => panic!("unknown child op {other}"),
     };
-    let v = match result {
-        Ok(v) => json!({ "ok": v }),
-        Err(e) => json!({ "err": e }),
-    };
     std::fs::write(out, serde_json::to_vec(&v).unwrap()).unwrap();
+}
+
+/// A child operation's result as [`Desk::child_report`] reads it: `{"ok": report}` or
+/// `{"err": message}`.
+fn report<T: serde::Serialize, E: std::fmt::Display>(r: Result<T, E>) -> Value {
+    match r {
+        Ok(report) => json!({ "ok": report }),
+        Err(e) => json!({ "err": e.to_string() }),
+    }
 }

@@ -6,7 +6,7 @@ use attune_model::lifecycle::LifecycleInstructions;
 use attune_settings::lifecycle::{ApplyReport, Lifecycle};
 use serde_json::{json, Value};
 
-use crate::common::instructions;
+use crate::common::{instructions, Handler};
 
 struct Case {
     dir: tempfile::TempDir,
@@ -20,6 +20,13 @@ impl Case {
     }
     fn p(&self, rel: &str) -> std::path::PathBuf {
         self.dir.path().join(rel)
+    }
+    /// Writes `content` to the file `rel`, with its directories; its path.
+    fn file(&self, rel: &str, content: &str) -> std::path::PathBuf {
+        let f = self.p(rel);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(&f, content).unwrap();
+        f
     }
     fn life(&self) -> Lifecycle {
         Lifecycle::new(self.p("journal"))
@@ -50,6 +57,16 @@ fn walk(d: &Path, out: &mut Vec<(String, Vec<u8>)>) {
 
 fn kinds(r: &ApplyReport) -> Vec<&'static str> {
     r.settings.iter().map(|s| s.outcome.kind()).collect()
+}
+
+/// A `JSONSettingsHandler` of the file `filename` in solution `sol`, for [`instructions`].
+fn json_file<'a>(sol: &'a str, filename: &Path, settings: Value) -> Handler<'a> {
+    (
+        sol,
+        "gpii.settingsHandlers.JSONSettingsHandler",
+        json!({ "filename": filename }),
+        settings,
+    )
 }
 
 fn orca(c: &Case, settings: Value) -> LifecycleInstructions {
@@ -85,10 +102,8 @@ fn a_missing_orca_file_is_created_then_removed_with_its_directories() {
 #[test]
 fn an_existing_file_keeps_what_is_not_touched_and_comes_back_byte_for_byte() {
     let c = Case::new();
-    let f = c.p("home/.local/share/orca/user-settings.conf");
-    std::fs::create_dir_all(f.parent().unwrap()).unwrap();
     let original = "{ \"general\": {\"enableSpeech\": false, \"other\": \"kept\"},\n\"profiles\": {\"default\": {\"x\": 1}} }";
-    std::fs::write(&f, original).unwrap();
+    let f = c.file("home/.local/share/orca/user-settings.conf", original);
     let before = c.tree();
     let r = c.apply(&orca(&c, json!({"general.enableSpeech": true})));
     assert_eq!(kinds(&r), ["applied"]);
@@ -102,13 +117,10 @@ fn an_existing_file_keeps_what_is_not_touched_and_comes_back_byte_for_byte() {
 #[test]
 fn a_file_edited_after_apply_gets_only_our_settings_back() {
     let c = Case::new();
-    let f = c.p("home/s.json");
-    std::fs::create_dir_all(c.p("home")).unwrap();
-    std::fs::write(&f, r#"{"a": 1}"#).unwrap();
-    c.apply(&instructions(&[(
+    let f = c.file("home/s.json", r#"{"a": 1}"#);
+    c.apply(&instructions(&[json_file(
         "app",
-        "gpii.settingsHandlers.JSONSettingsHandler",
-        json!({ "filename": f }),
+        &f,
         json!({"a": 2, "b.c": true}),
     )]));
     // The application itself changes another setting during the session.
@@ -127,23 +139,11 @@ fn a_file_edited_after_apply_gets_only_our_settings_back() {
 fn a_read_only_file_fails_per_setting_and_is_untouched() {
     use std::os::unix::fs::PermissionsExt;
     let c = Case::new();
-    let f = c.p("home/ro.json");
-    std::fs::create_dir_all(c.p("home")).unwrap();
-    std::fs::write(&f, r#"{"a": 1}"#).unwrap();
+    let f = c.file("home/ro.json", r#"{"a": 1}"#);
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o444)).unwrap();
     let r = c.apply(&instructions(&[
-        (
-            "app",
-            "gpii.settingsHandlers.JSONSettingsHandler",
-            json!({ "filename": f }),
-            json!({"a": 2}),
-        ),
-        (
-            "other",
-            "gpii.settingsHandlers.JSONSettingsHandler",
-            json!({ "filename": c.p("home/ok.json") }),
-            json!({"z": 1}),
-        ),
+        json_file("app", &f, json!({"a": 2})),
+        json_file("other", &c.p("home/ok.json"), json!({"z": 1})),
     ]));
     assert_eq!(kinds(&r), ["failed", "applied"]);
     let reason = format!("{:?}", r.settings[0].outcome);
@@ -156,23 +156,11 @@ fn a_read_only_file_fails_per_setting_and_is_untouched() {
 #[test]
 fn an_unparsable_or_unreachable_file_fails_and_is_untouched() {
     let c = Case::new();
-    std::fs::create_dir_all(c.p("home")).unwrap();
-    let bad = c.p("home/bad.json");
-    std::fs::write(&bad, "{ not json").unwrap();
-    std::fs::write(c.p("home/afile"), "x").unwrap();
+    let bad = c.file("home/bad.json", "{ not json");
+    c.file("home/afile", "x");
     let r = c.apply(&instructions(&[
-        (
-            "bad",
-            "gpii.settingsHandlers.JSONSettingsHandler",
-            json!({ "filename": bad }),
-            json!({"a": 2}),
-        ),
-        (
-            "blocked",
-            "gpii.settingsHandlers.JSONSettingsHandler",
-            json!({ "filename": c.p("home/afile/under/s.json") }),
-            json!({"a": 2}),
-        ),
+        json_file("bad", &bad, json!({"a": 2})),
+        json_file("blocked", &c.p("home/afile/under/s.json"), json!({"a": 2})),
         (
             "noopts",
             "gpii.settingsHandlers.JSONSettingsHandler",
@@ -189,10 +177,8 @@ fn an_unparsable_or_unreachable_file_fails_and_is_untouched() {
 #[test]
 fn ini_files_keep_comments_and_come_back_exactly() {
     let c = Case::new();
-    std::fs::create_dir_all(c.p("home")).unwrap();
-    let f = c.p("home/app.ini");
     let original = "; settings\n[display]\nzoom = 1\ntheme=light\n\n[other]\nx=1\n";
-    std::fs::write(&f, original).unwrap();
+    let f = c.file("home/app.ini", original);
     let r = c.apply(&instructions(&[(
         "app",
         "gpii.settingsHandlers.INISettingsHandler",

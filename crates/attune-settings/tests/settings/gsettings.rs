@@ -2,34 +2,41 @@
 
 use serde_json::json;
 
-use crate::common::{gs, instructions, kinds, with_launch, Desk};
+use crate::common::{cursor_size, gsettings, instructions, kinds, with_launch, Desk, Snapshot};
 
 const IFACE: &str = "org.gnome.desktop.interface";
 const MAG: &str = "org.gnome.desktop.a11y.magnifier";
 const APPS: &str = "org.gnome.desktop.a11y.applications";
 const SCHEMAS: &[&str] = &[IFACE, MAG, APPS, "org.attune.test"];
 
-/// A desktop someone has used: some keys set (one of them to its default), the rest unset.
-fn used_desk() -> Desk {
+/// A desktop someone has used: some keys set (one of them to its default), the rest unset; and
+/// how it looks before the test.
+fn used_desk() -> (Desk, Snapshot) {
     let d = Desk::new();
     d.set(IFACE, "cursor-size", "32");
     d.set(IFACE, "gtk-theme", "'Adwaita'"); // the default, but explicitly set
     d.set(MAG, "mag-factor", "1.5");
-    d
+    let before = d.snapshot(SCHEMAS);
+    (d, before)
+}
+
+/// Restores; the desktop must be exactly as it was `before`.
+#[track_caller]
+fn restores_exactly(d: &Desk, before: &Snapshot) {
+    d.restore();
+    assert_eq!(&d.snapshot(SCHEMAS), before);
 }
 
 fn low_vision() -> attune_model::lifecycle::LifecycleInstructions {
     let li = instructions(&[
-        (
+        gsettings(
             "org.gnome.desktop.interface",
-            "gpii.gsettings",
-            gs(IFACE),
+            IFACE,
             json!({"cursor-size": 48, "gtk-theme": "HighContrast", "text-scaling-factor": 1.5}),
         ),
-        (
+        gsettings(
             "org.gnome.desktop.a11y.magnifier",
-            "gpii.gsettings",
-            gs(MAG),
+            MAG,
             json!({"mag-factor": 2.0, "mouse-tracking": "centered", "show-cross-hairs": true}),
         ),
     ]);
@@ -44,8 +51,7 @@ fn low_vision() -> attune_model::lifecycle::LifecycleInstructions {
 
 #[test]
 fn apply_then_restore_leaves_every_key_exactly_as_before() {
-    let d = used_desk();
-    let before = d.snapshot(SCHEMAS);
+    let (d, before) = used_desk();
     assert!(!d.is_set("org/gnome/desktop/interface", "text-scaling-factor"));
 
     let r = d.apply(&low_vision());
@@ -82,10 +88,9 @@ fn every_value_type_round_trips() {
     let d = Desk::new();
     d.set("org.attune.test", "pair", "(3, 4)");
     let before = d.snapshot(SCHEMAS);
-    let r = d.apply(&instructions(&[(
+    let r = d.apply(&instructions(&[gsettings(
         "t",
-        "gpii.gsettings",
-        gs("org.attune.test"),
+        "org.attune.test",
         json!({"flag": true, "count": 42.0, "unsigned": 7, "ratio": 0.30000000000000004,
                "name": "x'y\"z", "mode": "high", "list": ["a", "b"], "pair": [1, -2],
                "dict": "{'k': <1>}"}),
@@ -96,27 +101,15 @@ fn every_value_type_round_trips() {
     assert_eq!(d.get("org.attune.test", "list"), "['a', 'b']");
     assert_eq!(d.get("org.attune.test", "pair"), "(1, -2)");
     assert_eq!(d.get("org.attune.test", "ratio"), "0.30000000000000004");
-    d.restore();
-    assert_eq!(d.snapshot(SCHEMAS), before);
+    restores_exactly(&d, &before);
 }
 
 #[test]
 fn a_missing_schema_or_key_is_not_supported_and_the_rest_applies() {
-    let d = used_desk();
-    let before = d.snapshot(SCHEMAS);
+    let (d, before) = used_desk();
     let r = d.apply(&instructions(&[
-        (
-            "gone",
-            "gpii.gsettings",
-            gs("org.attune.not.installed"),
-            json!({"a": 1}),
-        ),
-        (
-            "iface",
-            "gpii.gsettings",
-            gs(IFACE),
-            json!({"no-such-key": 1, "cursor-size": 64}),
-        ),
+        gsettings("gone", "org.attune.not.installed", json!({"a": 1})),
+        gsettings("iface", IFACE, json!({"no-such-key": 1, "cursor-size": 64})),
         ("odd", "gpii.exotic.handler", json!({}), json!({"z": 1})),
     ]));
     let k = kinds(&r);
@@ -129,27 +122,19 @@ fn a_missing_schema_or_key_is_not_supported_and_the_rest_applies() {
     assert_eq!(d.get(IFACE, "cursor-size"), "64");
     // Only what was written is journalled.
     assert_eq!(d.status()["entries"], 1);
-    d.restore();
-    assert_eq!(d.snapshot(SCHEMAS), before);
+    restores_exactly(&d, &before);
 }
 
 #[test]
 fn a_rejected_value_fails_alone_and_leaves_its_key_untouched() {
-    let d = used_desk();
-    let before = d.snapshot(SCHEMAS);
+    let (d, before) = used_desk();
     let r = d.apply(&instructions(&[
-        (
+        gsettings(
             "t",
-            "gpii.gsettings",
-            gs("org.attune.test"),
+            "org.attune.test",
             json!({"count": 500, "mode": "zzz", "flag": "yes", "unsigned": -1, "name": "ok"}),
         ),
-        (
-            "iface",
-            "gpii.gsettings",
-            gs(IFACE),
-            json!({"cursor-size": 24}),
-        ),
+        gsettings("iface", IFACE, json!({"cursor-size": 24})),
     ]));
     let k = kinds(&r);
     for bad in ["count", "mode", "flag", "unsigned"] {
@@ -168,24 +153,16 @@ fn a_rejected_value_fails_alone_and_leaves_its_key_untouched() {
     assert!(reasons.iter().any(|r| r.contains("boolean")), "{reasons:?}");
     assert!(!d.is_set("org/attune/test", "count"));
     assert!(!d.is_set("org/attune/test", "mode"));
-    d.restore();
-    assert_eq!(d.snapshot(SCHEMAS), before);
+    restores_exactly(&d, &before);
 }
 
 #[test]
 fn a_second_apply_keeps_the_first_original() {
-    let d = used_desk();
-    let before = d.snapshot(SCHEMAS);
-    d.apply(&instructions(&[(
+    let (d, before) = used_desk();
+    d.apply(&cursor_size(48));
+    let r = d.apply(&instructions(&[gsettings(
         "i",
-        "gpii.gsettings",
-        gs(IFACE),
-        json!({"cursor-size": 48}),
-    )]));
-    let r = d.apply(&instructions(&[(
-        "i",
-        "gpii.gsettings",
-        gs(IFACE),
+        IFACE,
         json!({"cursor-size": 64, "text-scaling-factor": 2.0}),
     )]));
     assert!(kinds(&r).values().all(|k| k == "applied"));
@@ -199,8 +176,7 @@ fn a_second_apply_keeps_the_first_original() {
 
 #[test]
 fn recover_restores_an_open_journal_and_is_idempotent() {
-    let d = used_desk();
-    let before = d.snapshot(SCHEMAS);
+    let (d, before) = used_desk();
     d.apply(&low_vision());
     let r1 = d.recover();
     assert_eq!(r1["restored"], 7);
@@ -213,8 +189,7 @@ fn recover_restores_an_open_journal_and_is_idempotent() {
 
 #[test]
 fn restore_with_no_journal_is_a_no_op() {
-    let d = used_desk();
-    let before = d.snapshot(SCHEMAS);
+    let (d, before) = used_desk();
     let r = d.restore();
     assert_eq!(r["restored"], 0);
     assert_eq!(r["entries"], json!([]));

@@ -7,16 +7,15 @@ use attune_model::lifecycle::LifecycleInstructions;
 use attune_settings::failpoint::FAIL_ENV;
 use serde_json::json;
 
-use crate::common::{gs, instructions, Desk};
+use crate::common::{cursor_size, gsettings, instructions, Desk};
 
 const IFACE: &str = "org.gnome.desktop.interface";
 const SCHEMAS: &[&str] = &[IFACE];
 
 fn three() -> LifecycleInstructions {
-    instructions(&[(
+    instructions(&[gsettings(
         "i",
-        "gpii.gsettings",
-        gs(IFACE),
+        IFACE,
         json!({"cursor-size": 48, "text-scaling-factor": 1.5, "gtk-theme": "HighContrast"}),
     )])
 }
@@ -51,12 +50,7 @@ fn a_full_disk_while_journalling_changes_nothing() {
 fn a_full_disk_in_a_second_apply_keeps_the_first_journal_restorable() {
     let d = desk();
     let before = d.snapshot(SCHEMAS);
-    d.apply(&instructions(&[(
-        "i",
-        "gpii.gsettings",
-        gs(IFACE),
-        json!({"cursor-size": 40}),
-    )]));
+    d.apply(&cursor_size(40));
     let o = d.run_raw("apply", &three(), &[(FAIL_ENV, "journal.originals.write")]);
     assert!(o.status.success());
     assert_eq!(
@@ -194,12 +188,7 @@ fn a_journal_of_another_version_is_refused_and_kept() {
 #[test]
 fn status_reports_an_interrupted_apply() {
     let d = desk();
-    let o = d.run_raw(
-        "apply",
-        &three(),
-        &[(attune_settings::failpoint::CRASH_ENV, "apply.setting:1")],
-    );
-    assert!(!o.status.success());
+    d.crash("apply", &three(), "apply.setting:1");
     let s = d.status();
     assert_eq!(s["state"], "open");
     assert_eq!(s["entries"], 3);
@@ -209,15 +198,7 @@ fn status_reports_an_interrupted_apply() {
 #[test]
 fn status_sweeps_the_temp_file_of_an_interrupted_journal_write() {
     let d = desk();
-    let o = d.run_raw(
-        "apply",
-        &three(),
-        &[(
-            attune_settings::failpoint::CRASH_ENV,
-            "journal.originals.fsynced",
-        )],
-    );
-    assert!(!o.status.success());
+    d.crash("apply", &three(), "journal.originals.fsynced");
     assert_eq!(
         std::fs::read_dir(d.journal_dir()).unwrap().count(),
         1,

@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::{gs, instructions, kinds, Desk};
+use crate::common::{gsettings, instructions, kinds, Desk};
 
 const TEST: &str = "org.attune.test";
 const GROUP: &str = "org/attune/test";
 
 /// Starts `apply` in a child paused after its first write, waits until it is paused.
 fn apply_paused(d: &Desk, settings: serde_json::Value) -> Child {
-    let li = instructions(&[("org.attune.test", "gpii.gsettings", gs(TEST), settings)]);
+    let li = instructions(&[gsettings("org.attune.test", TEST, settings)]);
     let pause = d.path("pause");
     std::fs::create_dir_all(&pause).unwrap();
     let child = d

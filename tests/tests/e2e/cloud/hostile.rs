@@ -5,13 +5,11 @@
 //! is written — from the cloud, after a change (`attune set`), and from the cache that holds the
 //! hostile answer — and the report lists the refused requests as not supported here.
 
-use std::sync::atomic::Ordering;
-
 use attune_e2e::Desktop;
 use serde_json::{json, Value};
 
 use super::{answer_for, dev_ok, flat, key_out_restores, FakeCloud, BUSY, PERSON};
-use crate::common::{prepared_desktop, TOUCHED_SCHEMAS};
+use crate::common::used_desktop;
 
 const APPS: &str = "http://registry.gpii.net/applications/";
 /// A solution this computer's registry does not know.
@@ -121,8 +119,7 @@ fn refusals_are_reported(out: &Value, when: &str) {
 
 #[test]
 fn a_hostile_answer_writes_only_what_this_computers_registry_allows_from_cloud_and_cache() {
-    let d = prepared_desktop();
-    let before = d.snapshot(TOUCHED_SCHEMAS);
+    let (d, before) = used_desktop();
     let cloud = FakeCloud::start();
     *cloud.body.lock().unwrap() = hostile_answer().to_string();
 
@@ -139,7 +136,7 @@ fn a_hostile_answer_writes_only_what_this_computers_registry_allows_from_cloud_a
     key_out_restores(&d, &cloud.url, &before);
 
     // From the cache, which holds the hostile answer.
-    cloud.mode.store(BUSY, Ordering::SeqCst);
+    cloud.set(BUSY);
     let o = dev_ok(&d, &cloud.url, &["key-in", PERSON, "--json"]);
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(out["source"]["kind"], "cache", "{out}");
