@@ -144,6 +144,13 @@ impl Desktop {
         (child, lines)
     }
 
+    /// Writes the user's configuration file (`<config home>/attune/attune.toml`).
+    pub fn user_config(&self, toml: &str) {
+        let dir = self.config_home().join("attune");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("attune.toml"), toml).unwrap();
+    }
+
     /// Runs `attune` with these arguments on this desktop.
     pub fn attune(&self, args: &[&str]) -> Output {
         self.attune_with(args, &[])

@@ -58,14 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Healthy cloud.
     let server = cloud();
     let flow = flow_for(&root, &server.url())?;
-    let mut t = Vec::new();
-    for _ in 0..iters {
-        let s = Instant::now();
-        flow.key_in(PERSON)?;
-        t.push(s.elapsed());
-        flow.key_out()?;
-    }
-    report("healthy cloud: key-in → applied", t);
+    report("healthy cloud: key-in → applied", key_ins(&flow, iters)?);
 
     // Cache present, cloud refusing (a closed port): the person is personalised when the cache
     // is applied (the observer's first `Applied`), long before the cloud path gives up.
@@ -88,14 +81,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         flow.key_in(PERSON)?;
         flow.key_out()?;
     }
-    let mut t = Vec::new();
-    for _ in 0..iters {
-        let s = Instant::now();
-        flow.key_in(PERSON)?;
-        t.push(s.elapsed());
-        flow.key_out()?;
-    }
-    report("cache + breaker open: whole key-in", t);
+    report("cache + breaker open: whole key-in", key_ins(&flow, iters)?);
 
     // No cache, breaker open: the decision "nothing to apply" (exit 10 in the CLI).
     let mut t = Vec::new();
@@ -114,6 +100,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     report("no cache + breaker open: whole key-in (nothing applied)", t);
     Ok(())
+}
+
+/// How long each of `n` key-ins took (each keyed out again).
+fn key_ins(flow: &Flow, n: usize) -> Result<Times, Box<dyn std::error::Error>> {
+    let mut t = Vec::new();
+    for _ in 0..n {
+        let s = Instant::now();
+        flow.key_in(PERSON)?;
+        t.push(s.elapsed());
+        flow.key_out()?;
+    }
+    Ok(t)
 }
 
 /// Keys in and out `n` times with the cache present and the cloud at `url` failing, each time

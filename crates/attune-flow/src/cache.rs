@@ -189,12 +189,18 @@ mod tests {
         UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
     }
 
-    #[test]
-    fn round_trip_and_age() {
+    /// A cache in a temp dir holding [`answer`] for one key, saved at `t(0)`.
+    fn cache_holding_answer() -> (tempfile::TempDir, PrefCache, Key) {
         let d = tempfile::tempdir().unwrap();
         let c = PrefCache::open(d.path(), policy()).unwrap();
         let k = Key::parse("8a5c3f1e-secret-user").unwrap();
         c.put(&k, &answer(), t(0)).unwrap();
+        (d, c, k)
+    }
+
+    #[test]
+    fn round_trip_and_age() {
+        let (d, c, k) = cache_holding_answer();
         let got = c.get(&k, t(90)).unwrap();
         assert_eq!(got.answer, answer());
         assert_eq!(got.age, Duration::from_secs(90));
@@ -206,10 +212,7 @@ mod tests {
 
     #[test]
     fn files_reveal_neither_key_nor_preferences() {
-        let d = tempfile::tempdir().unwrap();
-        let c = PrefCache::open(d.path(), policy()).unwrap();
-        let k = Key::parse("8a5c3f1e-secret-user").unwrap();
-        c.put(&k, &answer(), t(0)).unwrap();
+        let (d, _c, _k) = cache_holding_answer();
         for e in std::fs::read_dir(d.path()).unwrap().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let bytes = std::fs::read(e.path()).unwrap();

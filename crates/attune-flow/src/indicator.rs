@@ -197,19 +197,16 @@ impl Indicator {
     }
 
     /// The state in a word or two (the page's badge, the window title).
+    /// The badge says the tone in a word, except that a busy one says what it is busy with.
     pub fn words(&self) -> Message {
-        match self {
-            Indicator::Ready => Message::BadgeReady,
-            Indicator::TestingReady | Indicator::Testing => Message::BadgeTesting,
-            Indicator::Unreachable { .. }
-            | Indicator::SavedSettings { .. }
-            | Indicator::ChangesWaiting => Message::BadgeOffline,
-            Indicator::Online => Message::BadgeOnline,
-            Indicator::VersionMismatch { .. } | Indicator::StaleToken | Indicator::Interrupted => {
-                Message::BadgeNeedsAttention
-            }
-            Indicator::Connecting => Message::BadgeConnecting,
-            Indicator::Restoring => Message::BadgeRestoring,
+        match (self, self.tone()) {
+            (Indicator::Restoring, _) => Message::BadgeRestoring,
+            (_, Tone::Busy) => Message::BadgeConnecting,
+            (_, Tone::Neutral) => Message::BadgeReady,
+            (_, Tone::Testing) => Message::BadgeTesting,
+            (_, Tone::Offline) => Message::BadgeOffline,
+            (_, Tone::Ok) => Message::BadgeOnline,
+            (_, Tone::Attention) => Message::BadgeNeedsAttention,
         }
     }
 

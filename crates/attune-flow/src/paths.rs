@@ -45,18 +45,13 @@ impl Paths {
                 .ok_or(PathsError::NoHome)
         };
         let pd = directories::ProjectDirs::from("", "Attune", "attune");
-        let config_dir = pick(
-            "ATTUNE_CONFIG_DIR",
-            pd.as_ref().map(|d| d.config_dir().to_path_buf()),
-        )?;
-        let cache_dir = pick(
-            "ATTUNE_CACHE_DIR",
-            pd.as_ref().map(|d| d.cache_dir().to_path_buf()),
-        )?;
-        let data_dir = pick(
-            "ATTUNE_DATA_DIR",
-            pd.as_ref().map(|d| d.data_dir().to_path_buf()),
-        )?;
+        // The variable, else the platform's folder for Attune.
+        let project = |name: &str, dir: fn(&directories::ProjectDirs) -> &Path| {
+            pick(name, pd.as_ref().map(|d| dir(d).to_path_buf()))
+        };
+        let config_dir = project("ATTUNE_CONFIG_DIR", directories::ProjectDirs::config_dir)?;
+        let cache_dir = project("ATTUNE_CACHE_DIR", directories::ProjectDirs::cache_dir)?;
+        let data_dir = project("ATTUNE_DATA_DIR", directories::ProjectDirs::data_dir)?;
         let state_dir = pick(
             "ATTUNE_STATE_DIR",
             pd.as_ref()

@@ -153,9 +153,7 @@ fn profile_is_global_and_env_sets_it_too() {
 #[test]
 fn a_broken_config_file_is_named_and_nothing_runs() {
     let d = Desktop::new();
-    let cfg = d.config_home().join("attune");
-    std::fs::create_dir_all(&cfg).unwrap();
-    std::fs::write(cfg.join("attune.toml"), "[cloud]\nurl = 12\n").unwrap();
+    d.user_config("[cloud]\nurl = 12\n");
     let o = d.attune(&["key-in", "snapset_1a"]);
     assert_eq!(o.status.code(), Some(5));
     let err = String::from_utf8_lossy(&o.stderr);

@@ -310,13 +310,7 @@ fn a_dead_proxy_in_the_environment_is_ignored_unless_the_site_asks_for_proxies()
     assert_eq!(out["source"]["kind"], "cloud", "{out}");
     run_ok(&["key-out"]);
 
-    let conf = d.config_home().join("attune");
-    std::fs::create_dir_all(&conf).unwrap();
-    std::fs::write(
-        conf.join("attune.toml"),
-        "[cloud]\nuse_system_proxy = true\n",
-    )
-    .unwrap();
+    d.user_config("[cloud]\nuse_system_proxy = true\n");
     let seen = cloud.requests();
     let o = run_ok(&["key-in", PERSON, "--json"]);
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -47,13 +47,9 @@ fn a_stick_keyed_in_while_the_cloud_is_away_is_keyed_in_when_it_answers() {
     let cloud = OutageCloud::start("high_contrast");
     // Quick backoff, and a breaker that pauses 1 s instead of 30 after repeated failures, so
     // the listener asks again soon after the cloud is back.
-    let conf = d.config_home().join("attune");
-    std::fs::create_dir_all(&conf).unwrap();
-    std::fs::write(
-        conf.join("attune.toml"),
+    d.user_config(
         "[resilience]\nbackoff_base_ms = 50\nbackoff_cap_ms = 200\nbreaker_open_for_ms = 1000\n",
-    )
-    .unwrap();
+    );
     let media = d.dir.path().join("media");
     std::fs::create_dir_all(&media).unwrap();
     let mut child = d

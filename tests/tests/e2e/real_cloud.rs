@@ -174,14 +174,10 @@ fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_d
     let (d, before) = used_desktop();
     let (_cloud, proxy) = start_cloud_behind_proxy(d.dir.path());
     // Scaled-down policy so the suite is quick: attempt 1.5 s, key-in deadline 4 s.
-    let conf = d.config_home().join("attune");
-    std::fs::create_dir_all(&conf).unwrap();
-    std::fs::write(
-        conf.join("attune.toml"),
+    d.user_config(
         "[resilience]\nconnect_timeout_ms = 1000\nattempt_timeout_ms = 1500\ndeadline_ms = 4000\n\
          backoff_base_ms = 50\nbackoff_cap_ms = 200\n",
-    )
-    .unwrap();
+    );
     let deadline = Duration::from_millis(4000);
     // Process start, the cache apply and key-in bookkeeping on a loaded two-core machine.
     let slack = Duration::from_millis(2500);

@@ -162,13 +162,7 @@ fn the_same_name_twice_is_an_error_naming_both_files_unless_the_site_allows_it()
 #[test]
 fn only_the_site_file_may_say_where_snapsets_are() {
     let d = prepared_desktop();
-    let conf = d.config_home().join("attune");
-    std::fs::create_dir_all(&conf).unwrap();
-    std::fs::write(
-        conf.join("attune.toml"),
-        "[snapsets]\nsite_dir = \"/tmp\"\n",
-    )
-    .unwrap();
+    d.user_config("[snapsets]\nsite_dir = \"/tmp\"\n");
     let o = d.attune(&["snapsets"]);
     assert_eq!(o.status.code(), Some(5));
     let err = String::from_utf8_lossy(&o.stderr);

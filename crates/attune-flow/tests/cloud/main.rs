@@ -106,3 +106,9 @@ pub async fn settings_from(reply: Reply) -> (FaultServer, Result<serde_json::Val
     let (r, _) = timed_settings(&client(&[s.url()])).await;
     (s, r)
 }
+
+/// The person is told `start`… (with the cache as the fallback) for this failure.
+pub fn assert_says(e: &CallError, start: &str) {
+    let text = e.kind.user_message().text(&saved());
+    assert!(text.starts_with(start), "{text}");
+}

@@ -28,11 +28,7 @@ async fn n1_refused_is_unreachable_three_attempts_fast() {
     assert!(matches!(e.kind, FailureKind::Unreachable { .. }), "{e}");
     assert_eq!(e.attempts, 3);
     assert!(took < Duration::from_millis(1500), "{took:?}");
-    assert!(e
-        .kind
-        .user_message()
-        .text(&saved())
-        .starts_with("Can't reach the preferences server."));
+    crate::assert_says(&e, "Can't reach the preferences server.");
     assert_no_key(&e);
 }
 
@@ -182,11 +178,7 @@ async fn n11_server_errors_make_exactly_three_requests() {
         );
         assert_eq!(s.count(), 3, "HTTP {status}");
         assert!(took <= DEADLINE, "{took:?}");
-        assert!(e
-            .kind
-            .user_message()
-            .text(&saved())
-            .starts_with("The preferences server is having problems."));
+        crate::assert_says(&e, "The preferences server is having problems.");
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use attune_flow::cloud::classify::CertProblem;
-use attune_flow::cloud::FailureKind;
+use attune_flow::cloud::{CallError, FailureKind};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
@@ -226,12 +226,17 @@ async fn n18_each_bad_certificate_fails_once_with_its_own_message() {
     assert_eq!(texts.len(), 3);
 }
 
-#[tokio::test]
-async fn n19_a_handshake_that_never_starts_ends_at_the_connect_bound() {
-    let server = serve(None, Mode::Silent).await;
+/// A settings request to a server misbehaving this way, which must fail; and how long it took.
+async fn failing_settings(mode: Mode) -> (CallError, Duration) {
+    let server = serve(None, mode).await;
     let dir = tempfile::tempdir().unwrap();
     let (r, took) = timed_settings(&client_trusting(&server.url, None, &dir)).await;
-    let e = r.unwrap_err();
+    (r.unwrap_err(), took)
+}
+
+#[tokio::test]
+async fn n19_a_handshake_that_never_starts_ends_at_the_connect_bound() {
+    let (e, took) = failing_settings(Mode::Silent).await;
     assert_eq!(e.kind, FailureKind::TooSlow, "{e}");
     // Three attempts, each cut at the connect (= attempt) timeout, with backoff between.
     assert_eq!(e.attempts, 3);
@@ -241,16 +246,9 @@ async fn n19_a_handshake_that_never_starts_ends_at_the_connect_bound() {
 
 #[tokio::test]
 async fn n20_plain_http_on_an_https_url_is_a_transport_failure_not_a_panic() {
-    let server = serve(None, Mode::Plaintext).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (r, _) = timed_settings(&client_trusting(&server.url, None, &dir)).await;
-    let e = r.unwrap_err();
+    let (e, _) = failing_settings(Mode::Plaintext).await;
     assert!(matches!(e.kind, FailureKind::Unreachable { .. }), "{e}");
-    assert!(e
-        .kind
-        .user_message()
-        .text(&saved())
-        .starts_with("Can't reach the preferences server."));
+    crate::assert_says(&e, "Can't reach the preferences server.");
 }
 
 #[tokio::test]
