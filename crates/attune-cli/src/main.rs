@@ -114,6 +114,17 @@ enum Command {
     },
     /// Key out: put every changed setting back exactly as it was.
     KeyOut,
+    /// The record of test sessions (testing profile only): every key-in with its snapset file,
+    /// the file's SHA-256, each setting's outcome and the time to applied; every key-out and
+    /// every restore of an interrupted session, with what was put back.
+    Report {
+        /// Only sessions from this day on (YYYY-MM-DD, UTC).
+        #[arg(long, value_parser = parse_day)]
+        since: Option<u64>,
+        /// Comma-separated values, one row a record, for a spreadsheet.
+        #[arg(long)]
+        csv: bool,
+    },
     /// Show who is keyed in, what was applied and from where, and the journal state.
     Status,
     /// Put back anything a crashed or killed Attune left changed.
@@ -237,7 +248,7 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
     }
     // Every command first finishes what a crashed process left half done.
     let resumed = match &cli.command {
-        Command::Snapsets { .. } | Command::Recover { .. } => None,
+        Command::Snapsets { .. } | Command::Recover { .. } | Command::Report { .. } => None,
         _ => flow.resume()?,
     };
     if let Some(r) = &resumed {
@@ -276,6 +287,20 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
                 print_key_in(&out);
             }
             Ok(code)
+        }
+        Command::Report { since, csv } => {
+            let (records, unreadable) = flow.test_sessions(*since)?;
+            if cli.json {
+                print_json(&records);
+            } else if *csv {
+                print_report_csv(&records);
+            } else {
+                print_report(&records);
+            }
+            if unreadable > 0 {
+                eprintln!("attune: {unreadable} line(s) of the record could not be read (skipped)");
+            }
+            Ok(0)
         }
         Command::KeyOut => {
             let out = flow.key_out()?;
@@ -356,6 +381,126 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
 }
 
 mod listen;
+
+/// `--since YYYY-MM-DD`: the Unix time that day begins (UTC).
+fn parse_day(s: &str) -> Result<u64, String> {
+    let bad = || format!("`{s}` is not a day written YYYY-MM-DD");
+    let mut parts = s.splitn(3, '-');
+    let mut next = || {
+        parts
+            .next()
+            .and_then(|p| p.parse::<i64>().ok())
+            .ok_or_else(bad)
+    };
+    let (y, m, d) = (next()?, next()?, next()?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || y < 1970 {
+        return Err(bad());
+    }
+    let days = attune_model::civil::days_from_civil(y, m as u32, d as u32);
+    u64::try_from(days * 86_400).map_err(|_| bad())
+}
+
+/// `attune report`: one line a record, then the settings that did not apply.
+fn print_report(records: &[attune_flow::testlog::TestRecord]) {
+    if records.is_empty() {
+        say!("No test sessions recorded.");
+    }
+    for r in records {
+        let what = r.snapset.as_deref().unwrap_or("(unknown snapset)");
+        let from = match (&r.origin, &r.file, &r.sha256) {
+            (Some(o), Some(f), Some(h)) => {
+                format!(" ({}: {f}, sha256 {})", o.as_str(), &h[..h.len().min(12)])
+            }
+            _ => String::new(),
+        };
+        let how = match (r.event, &r.restore, &r.interrupted) {
+            (attune_flow::testlog::TestEvent::KeyIn, _, _) => {
+                let c = r
+                    .settings
+                    .iter()
+                    .filter(|s| s.outcome == attune_flow::report::Outcome::Applied)
+                    .count();
+                format!(
+                    "{c} of {} applied in {} ms",
+                    r.settings.len(),
+                    r.applied_ms.unwrap_or(0)
+                )
+            }
+            (_, Some(rs), i) => format!(
+                "{} put back{}{}",
+                rs.restored,
+                match rs.failed.len() {
+                    0 => String::new(),
+                    n => format!(", {n} could not be (still in the journal)"),
+                },
+                i.as_ref()
+                    .map(|i| format!(" (interrupted while {i})"))
+                    .unwrap_or_default()
+            ),
+            _ => String::new(),
+        };
+        say!("{}  {:9} {what}{from}  {how}", r.at, r.event.as_str());
+        for s in r
+            .settings
+            .iter()
+            .filter(|s| s.outcome != attune_flow::report::Outcome::Applied)
+        {
+            say!(
+                "    {} {}: {}{}",
+                s.solution,
+                s.setting,
+                s.outcome.as_str(),
+                s.reason
+                    .as_deref()
+                    .map(|x| format!(" ({x})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// `attune report --csv`: a header, then one row a record.
+fn print_report_csv(records: &[attune_flow::testlog::TestRecord]) {
+    let field = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_owned()
+        }
+    };
+    say!("at,event,snapset,origin,file,sha256,applied,not_applied,applied_ms,restored,not_restored,interrupted");
+    for r in records {
+        let applied = r
+            .settings
+            .iter()
+            .filter(|s| s.outcome == attune_flow::report::Outcome::Applied)
+            .count();
+        let cols = [
+            r.at.clone(),
+            r.event.as_str().to_owned(),
+            r.snapset.clone().unwrap_or_default(),
+            r.origin.map(|o| o.as_str().to_owned()).unwrap_or_default(),
+            r.file.clone().unwrap_or_default(),
+            r.sha256.clone().unwrap_or_default(),
+            applied.to_string(),
+            (r.settings.len() - applied).to_string(),
+            r.applied_ms.map(|m| m.to_string()).unwrap_or_default(),
+            r.restore
+                .as_ref()
+                .map(|x| x.restored.to_string())
+                .unwrap_or_default(),
+            r.restore
+                .as_ref()
+                .map(|x| x.failed.len().to_string())
+                .unwrap_or_default(),
+            r.interrupted.clone().unwrap_or_default(),
+        ];
+        say!(
+            "{}",
+            cols.iter().map(|c| field(c)).collect::<Vec<_>>().join(",")
+        );
+    }
+}
 
 /// `attune snapsets`: key, name, and where a folder snapset comes from; what is wrong with one
 /// that cannot be used.

@@ -19,6 +19,7 @@ use crate::paths::Paths;
 use crate::report::{self, ReportRow};
 use crate::session::{self, Connectivity, Origin, Phase, Session, Source};
 use crate::snapsets::{Catalog, SnapsetInfo, SnapsetReport};
+use crate::testlog::{RestoreResult, TestEvent, TestRecord};
 
 /// How long a command waits for another process holding the state lock.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
@@ -423,12 +424,20 @@ impl Flow {
             crate::plan::Resume::Nothing => Ok(None),
             crate::plan::Resume::Restore => {
                 tracing::info!("open journal without an active session: restoring");
-                let out = self.restore_locked(Message::RestoredAfterUnexpectedStop)?;
-                Ok(Some(out))
+                let out = self.restore_locked(Message::RestoredAfterUnexpectedStop);
+                let result = Self::restore_result(&out);
+                self.record_test_restore(TestEvent::Recovered, session.as_ref(), result);
+                Ok(Some(out?))
             }
             crate::plan::Resume::ForgetSession => {
-                // Key-out finished restoring but died before removing the session.
+                // A key-in died before it changed anything, or a key-out finished restoring but
+                // died before removing the session: nothing to put back.
                 session::remove(&self.paths.session_file())?;
+                let nothing = RestoreResult {
+                    restored: 0,
+                    failed: Vec::new(),
+                };
+                self.record_test_restore(TestEvent::Recovered, session.as_ref(), nothing);
                 Ok(None)
             }
         }
@@ -512,7 +521,9 @@ impl Flow {
                 &device,
             )?;
             let sess = self.new_session(&key, Origin::Snapset, prefs.name());
+            let started = std::time::Instant::now();
             let (sess, rows) = self.apply_in_session(sess, &outcome.instructions)?;
+            self.record_test_key_in(&catalog, &key, &rows, started.elapsed());
             return Ok(self.outcome(sess, rows, None, finished_first));
         }
         crate::cloudflow::key_in_cloud(self, &key, snapset, &device, finished_first)
@@ -583,6 +594,76 @@ impl Flow {
         }
     }
 
+    /// The testing profile's record of a key-in (docs/design.md §3; never in the cloud profiles).
+    fn record_test_key_in(&self, catalog: &Catalog, key: &Key, rows: &[ReportRow], took: Duration) {
+        let mut r = TestRecord::new(TestEvent::KeyIn, self.clock.now_unix(), Some(key.expose()));
+        if let Some((origin, file, sha256)) = catalog.provenance(key.expose()) {
+            (r.origin, r.file, r.sha256) = (Some(origin), Some(file), Some(sha256));
+        }
+        r.settings = rows.iter().map(Into::into).collect();
+        r.applied_ms = Some(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
+        crate::testlog::append(&self.paths.state_dir, &r);
+    }
+
+    /// The testing profile's record of a key-out, or of the restore of an interrupted session.
+    fn record_test_restore(
+        &self,
+        event: TestEvent,
+        session: Option<&Session>,
+        restore: RestoreResult,
+    ) {
+        if self.config.profile != Profile::Testing {
+            return;
+        }
+        let snapset = session.map(|s| s.key.as_str());
+        let mut r = TestRecord::new(event, self.clock.now_unix(), snapset);
+        if event == TestEvent::Recovered {
+            r.interrupted = Some(match session.map(|s| s.phase) {
+                Some(Phase::Applying) => "applying".to_owned(),
+                Some(Phase::Active) => "active".to_owned(),
+                Some(Phase::Restoring) => "restoring".to_owned(),
+                None => "unknown (no session file)".to_owned(),
+            });
+        }
+        r.restore = Some(restore);
+        crate::testlog::append(&self.paths.state_dir, &r);
+    }
+
+    /// What a restore put back, for the record of test sessions.
+    fn restore_result(out: &Result<RecoverOutcome, FlowError>) -> RestoreResult {
+        match out {
+            Ok(o) => RestoreResult {
+                restored: o.restored,
+                failed: o.failed.iter().map(Into::into).collect(),
+            },
+            Err(FlowError::RestoreIncomplete { rows, .. }) => RestoreResult {
+                restored: crate::report::counts(rows).applied,
+                failed: rows
+                    .iter()
+                    .filter(|r| r.outcome != crate::report::Outcome::Applied)
+                    .map(Into::into)
+                    .collect(),
+            },
+            Err(_) => RestoreResult {
+                restored: 0,
+                failed: Vec::new(),
+            },
+        }
+    }
+
+    /// The record of test sessions since `since_unix`, and how many lines could not be read
+    /// (`attune report`).
+    pub fn test_sessions(
+        &self,
+        since_unix: Option<u64>,
+    ) -> Result<(Vec<TestRecord>, usize), FlowError> {
+        crate::testlog::read(&self.paths.state_dir, since_unix).map_err(|e| {
+            FlowError::NotAvailable {
+                what: format!("the record of test sessions ({e})"),
+            }
+        })
+    }
+
     pub(crate) fn registry(&self) -> &SolutionsRegistry {
         &self.registry
     }
@@ -601,7 +682,9 @@ impl Flow {
         let session_file = self.paths.session_file();
         let Some(mut s) = session::load(&session_file)? else {
             if self.desktop.journal_open()? {
-                return self.restore_locked(Message::KeyedOut);
+                let out = self.restore_locked(Message::KeyedOut);
+                self.record_test_restore(TestEvent::KeyOut, None, Self::restore_result(&out));
+                return out;
             }
             return Err(FlowError::NotKeyedIn);
         };
@@ -609,6 +692,7 @@ impl Flow {
         session::store(&session_file, &s)?;
         tracing::info!(key = %s.key_fingerprint, "key-out: restoring");
         let restored = self.restore_locked(Message::KeyedOut);
+        self.record_test_restore(TestEvent::KeyOut, Some(&s), Self::restore_result(&restored));
         // The person has left: their token must not stay good for the rest of its hour. After
         // the restore, whatever its outcome, so the cloud never delays or blocks putting the
         // computer back.
@@ -638,7 +722,9 @@ impl Flow {
     pub fn recover(&self) -> Result<RecoverOutcome, FlowError> {
         let _lock = self.lock()?;
         self.desktop.sweep(&self.paths);
-        if self.desktop.journal_open()? {
+        // Read before it goes, for the record of test sessions: which session was interrupted.
+        let session = session::load(&self.paths.session_file()).ok().flatten();
+        let out = if self.desktop.journal_open()? {
             self.restore_locked(Message::RestoredAfterUnexpectedStop)
         } else {
             session::remove(&self.paths.session_file())?;
@@ -649,7 +735,12 @@ impl Flow {
                 message: Message::NothingToRestore,
                 message_text: Message::NothingToRestore.text(),
             })
+        };
+        if session.is_some() || out.as_ref().is_ok_and(|o| o.restored > 0) {
+            let result = Self::restore_result(&out);
+            self.record_test_restore(TestEvent::Recovered, session.as_ref(), result);
         }
+        out
     }
 
     fn restore_locked(&self, ok_message: Message) -> Result<RecoverOutcome, FlowError> {

@@ -23,6 +23,7 @@ pub mod report;
 mod sealed;
 mod session;
 mod snapsets;
+pub mod testlog;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use cloudflow::SetOutcome;

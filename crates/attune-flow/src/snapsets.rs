@@ -19,7 +19,7 @@ use crate::error::FlowError;
 use crate::paths::Paths;
 
 /// Where a snapset comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SnapsetOrigin {
     Bundled,
@@ -44,7 +44,14 @@ struct Found {
     origin: SnapsetOrigin,
     /// The file (for a bundled one, its name in the source tree's `snapsets/`).
     file: String,
+    /// SHA-256 of the file's bytes, hex: which version of it this is.
+    sha256: String,
     prefs: Result<PreferenceSet, String>,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// The extension a folder snapset has.
@@ -69,6 +76,7 @@ impl Catalog {
                 key: s.key.to_owned(),
                 origin: SnapsetOrigin::Bundled,
                 file: format!("snapsets/{}", s.file_name),
+                sha256: sha256_hex(s.text.as_bytes()),
                 prefs: PreferenceSet::from_json5_str_named(
                     s.text,
                     &format!("snapsets/{}", s.file_name),
@@ -118,6 +126,12 @@ impl Catalog {
             }));
         }
         Some(Ok(last))
+    }
+
+    /// Where the snapset `key` names comes from: its origin, file and the SHA-256 of its bytes.
+    pub(crate) fn provenance(&self, key: &str) -> Option<(SnapsetOrigin, String, String)> {
+        let f = self.resolve(key)?.ok()?;
+        Some((f.origin, f.file.clone(), f.sha256.clone()))
     }
 
     /// Every key, sorted (for "unknown snapset; available: …").
@@ -206,27 +220,25 @@ fn read_folder(dir: &Path, origin: SnapsetOrigin) -> Result<Vec<Found>, String> 
             continue;
         };
         let file = path.display().to_string();
-        let prefs = read_snapset(&path)
+        let bytes = read_small(&path);
+        let sha256 = bytes.as_deref().map(sha256_hex).unwrap_or_default();
+        let prefs = bytes
+            .map_err(|detail| FlowError::BadSnapset {
+                file: file.clone(),
+                detail,
+            })
+            .and_then(|b| Ok(PreferenceSet::from_bytes_named(&b, &file)?))
             .and_then(|p| check_key(&key).map(|()| p))
             .map_err(|e| e.to_string());
         out.push(Found {
             key,
             origin,
             file,
+            sha256,
             prefs,
         });
     }
     Ok(out)
-}
-
-/// Reads one snapset file: a regular file, no larger than a preference set may be.
-pub(crate) fn read_snapset(path: &Path) -> Result<PreferenceSet, FlowError> {
-    let what = path.display().to_string();
-    let bytes = read_small(path).map_err(|detail| FlowError::BadSnapset {
-        file: what.clone(),
-        detail,
-    })?;
-    Ok(PreferenceSet::from_bytes_named(&bytes, &what)?)
 }
 
 /// A regular file's bytes, refusing anything larger than a preference set may be.

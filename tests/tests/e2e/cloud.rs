@@ -249,6 +249,14 @@ fn the_cloud_answer_is_applied_and_cached_and_the_cache_serves_when_the_cloud_is
         "Can't reach the preferences server. Using your saved settings from",
     );
     key_out_restores(&d, &closed, &before);
+    // A person's key-ins are never recorded: the record of test sessions is the testing
+    // profile's alone.
+    assert!(!d
+        .dir
+        .path()
+        .join("state/attune/test-sessions.jsonl")
+        .exists());
+    assert!(String::from_utf8_lossy(&d.attune_ok(&["report"]).stdout).contains("No test sessions"));
 }
 
 #[test]

@@ -161,3 +161,67 @@ fn crash_during_recovery_converges_on_the_next_recovery() {
     let applied_all = |d: &Desktop| crash(d, &["key-in", snap], &last_apply);
     crash_at_each(&recover_steps, applied_all, &["recover"], &[&["recover"]]);
 }
+
+/// The testing profile's record of test sessions (`attune report --json`).
+fn report(d: &Desktop) -> Vec<serde_json::Value> {
+    let o = d.attune_ok(&["report", "--json"]);
+    serde_json::from_slice::<serde_json::Value>(&o.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn the_record_of_test_sessions_shows_each_interrupted_key_in_and_its_restore() {
+    // Issue 20 item 4: killed at each traced step of a key-in, then recovered, the record has no
+    // key-in (it never finished) and one `recovered` line naming the snapset, how far it got,
+    // and what was put back; a whole key-in and key-out afterwards are recorded as such.
+    let snap = SNAPSETS[0];
+    for step in traced_steps(&["key-in", snap]) {
+        let (d, before) = used_desktop();
+        crash(&d, &["key-in", snap], &step);
+        d.attune_ok(&["recover"]);
+        assert_restored(&d, &before, &step);
+        let record = report(&d);
+        assert_eq!(record.len(), 1, "{step}: {record:?}");
+        assert!(d
+            .dir
+            .path()
+            .join("state/attune/test-sessions.jsonl")
+            .is_file());
+        let r = &record[0];
+        assert_eq!(r["event"], "recovered", "{step}: {r}");
+        assert_eq!(r["snapset"], snap, "{step}: {r}");
+        assert_eq!(r["interrupted"], "applying", "{step}: {r}");
+        assert!(
+            r["restore"]["failed"].as_array().unwrap().is_empty(),
+            "{step}: {r}"
+        );
+
+        key_in(&d, snap);
+        d.attune_ok(&["key-out"]);
+        let record = report(&d);
+        let events: Vec<&str> = record
+            .iter()
+            .map(|r| r["event"].as_str().unwrap())
+            .collect();
+        assert_eq!(events, ["recovered", "key_in", "key_out"], "{step}");
+        let k = &record[1];
+        assert_eq!(k["origin"], "bundled");
+        assert_eq!(k["file"], format!("snapsets/{snap}.json5"));
+        assert_eq!(k["sha256"].as_str().map(str::len), Some(64));
+        assert!(k["applied_ms"].as_u64().is_some(), "{k}");
+        assert_eq!(
+            record[2]["restore"]["restored"].as_u64(),
+            Some(
+                k["settings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|s| s["outcome"] == "applied")
+                    .count() as u64
+            )
+        );
+    }
+}
