@@ -182,6 +182,14 @@ async function changeAdjustment(adj, value, control) {
   }
 }
 
+/** Where a snapset comes from, after its name; one that cannot be used is listed, not offered. */
+const SNAPSET_ORIGIN = { site: ' — this site\'s', user: ' — yours' };
+function snapsetOption(s) {
+  const label = (s.name && s.name !== s.key ? `${s.name} (${s.key})` : s.key)
+    + (SNAPSET_ORIGIN[s.origin] ?? '') + (s.problem ? ' — cannot be used' : '');
+  return h('option', { value: s.key, disabled: Boolean(s.problem), title: s.problem ?? s.file }, label);
+}
+
 async function loadSnapsets() {
   let snapsets = [];
   try {
@@ -191,7 +199,7 @@ async function loadSnapsets() {
   }
   const select = $('snapset-select');
   select.replaceChildren(h('option', { value: '' }, 'Choose a snapset'),
-    ...snapsets.map((s) => h('option', { value: s.key }, s.name ? `${s.name} (${s.key})` : s.key)));
+    ...snapsets.map(snapsetOption));
   show($('snapset-form'), snapsets.length > 0);
 }
 

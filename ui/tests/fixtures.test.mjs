@@ -65,7 +65,11 @@ test('the Diagnostics and snapset fixtures have the keys of docs/app.md', () => 
   const d = H.fixture('diagnostics.json');
   assert.deepEqual(keys(d), keys(exampleDiagnostics));
   for (const c of d.contacts) assert.deepEqual(keys(c), keys(exampleDiagnostics.contacts[0]));
-  for (const s of H.fixture('snapsets.json')) assert.deepEqual(keys(s), ['key', 'name']);
+  const snapsetKeys = ['file', 'key', 'name', 'origin'];
+  for (const s of H.fixture('snapsets.json')) {
+    assert.deepEqual(keys(s).filter((k) => k !== 'problem'), snapsetKeys, s.key);
+    assert.ok(['bundled', 'site', 'user'].includes(s.origin), s.key);
+  }
 });
 
 test('every scenario names fixtures that exist', () => {

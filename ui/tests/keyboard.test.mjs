@@ -96,6 +96,21 @@ test('a snapset is chosen and keyed in from the keyboard', () =>
     assert.equal(await page.textContent('#save-state'), 'read-only snapset: applied here, never saved');
   }));
 
+test('the picker says where a snapset comes from and does not offer one that cannot be used', () =>
+  withState('idle-testing', async (page) => {
+    const options = await page.$$eval('#snapset-select option', (os) =>
+      os.map((o) => ({ value: o.value, text: o.textContent, disabled: o.disabled, title: o.title })));
+    const lab = options.find((o) => o.value === 'lab_reading');
+    assert.equal(lab.text, "Lab: reading (lab_reading) — this site's");
+    assert.equal(lab.title, '/etc/attune/snapsets/lab_reading.json5');
+    assert.equal(lab.disabled, false);
+    const draft = options.find((o) => o.value === 'my_draft');
+    assert.equal(draft.text, 'my_draft — yours — cannot be used');
+    assert.equal(draft.disabled, true);
+    assert.ok(draft.title.includes('not valid JSON5'), draft.title);
+    assert.equal(options.find((o) => o.value === 'snapset_1a').disabled, false);
+  }));
+
 test('an empty key is not sent; the alert says what to do', () =>
   withState('idle-development', async (page) => {
     await tabTo(page, 'key-input');
