@@ -436,53 +436,32 @@ mod tests {
             client: "1".to_owned(),
             server: "2".to_owned(),
         };
+        let stale = FailureKind::StaleToken;
+        let refused = FailureKind::Refused {
+            status: 501,
+            detail: String::new(),
+        };
+        let (keep, snap, reject) = (
+            AfterFailure::KeepCache,
+            AfterFailure::Snapset,
+            AfterFailure::Reject,
+        );
+        let retry = AfterFailure::Nothing(Fallback::Nothing);
+        let give_up = AfterFailure::Nothing(Fallback::NothingNoRetry);
         let table = [
             // kind, cache applied, snapset, reconnects → decision
-            (&rejected, true, true, true, AfterFailure::Reject),
-            (&rejected, false, false, false, AfterFailure::Reject),
-            (&away, true, true, false, AfterFailure::KeepCache),
-            (&away, true, false, true, AfterFailure::KeepCache),
-            (&away, false, true, false, AfterFailure::Snapset),
-            (
-                &away,
-                false,
-                false,
-                true,
-                AfterFailure::Nothing(Fallback::Nothing),
-            ),
-            (
-                &away,
-                false,
-                false,
-                false,
-                AfterFailure::Nothing(Fallback::NothingNoRetry),
-            ),
-            (
-                &FailureKind::StaleToken,
-                false,
-                true,
-                true,
-                AfterFailure::Snapset,
-            ),
+            (&rejected, true, true, true, reject.clone()),
+            (&rejected, false, false, false, reject),
+            (&away, true, true, false, keep.clone()),
+            (&away, true, false, true, keep.clone()),
+            (&away, false, true, false, snap.clone()),
+            (&away, false, false, true, retry),
+            (&away, false, false, false, give_up.clone()),
+            (&stale, false, true, true, snap),
             // A mismatch or a refusal is not asked again, even by a process that reconnects.
-            (&mismatch, true, false, true, AfterFailure::KeepCache),
-            (
-                &FailureKind::Refused {
-                    status: 501,
-                    detail: String::new(),
-                },
-                false,
-                false,
-                true,
-                AfterFailure::Nothing(Fallback::NothingNoRetry),
-            ),
-            (
-                &mismatch,
-                false,
-                false,
-                true,
-                AfterFailure::Nothing(Fallback::NothingNoRetry),
-            ),
+            (&mismatch, true, false, true, keep),
+            (&refused, false, false, true, give_up.clone()),
+            (&mismatch, false, false, true, give_up),
         ];
         for (kind, cache, snapset, reconnects, want) in table {
             assert_eq!(

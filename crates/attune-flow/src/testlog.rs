@@ -67,7 +67,8 @@ pub struct RestoreResult {
     pub failed: Vec<SettingOutcome>,
 }
 
-/// One line of the record.
+/// One line of the record. Every field is written (`null` or `[]` where it does not apply), so
+/// each line has the same columns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestRecord {
     /// UTC, `YYYY-MM-DDTHH:MM:SSZ`.
@@ -76,23 +77,16 @@ pub struct TestRecord {
     pub event: TestEvent,
     /// The snapset's key (unknown for a restore whose session file was lost).
     pub snapset: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<SnapsetOrigin>,
     /// The snapset's file, and the SHA-256 of its bytes: which version of it was tested.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     /// Key-in: each setting's outcome, and how long until the desktop had them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settings: Vec<SettingOutcome>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied_ms: Option<u64>,
     /// Key-out and recovery: what was put back.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<RestoreResult>,
     /// Recovery: how far the interrupted session had got (`applying`, `active`, `restoring`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<String>,
 }
 

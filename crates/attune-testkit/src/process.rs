@@ -51,3 +51,16 @@ pub fn npm_install(dir: &Path, packages: &[&str]) {
         .args(packages)
         .current_dir(dir));
 }
+
+/// A process that must have died by SIGKILL (a crash test's failpoint); `what` names it.
+#[track_caller]
+pub fn assert_killed(o: &std::process::Output, what: &str) {
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        o.status.signal(),
+        Some(9),
+        "{what} should die by SIGKILL: {:?} {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -6,7 +6,6 @@
 //! The steps are not hard-coded: a first run with `ATTUNE_TEST_TRACE_STEPS` records the name of
 //! every failpoint the process passes, and the test crashes at each of them in turn.
 
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 
 use attune_e2e::{Desktop, Snapshot};
@@ -49,13 +48,7 @@ fn read_steps(p: &Path) -> Vec<String> {
 
 fn crash(d: &Desktop, args: &[&str], step: &str) {
     let o = d.attune_with(args, &[("ATTUNE_TEST_CRASH_AT", step)]);
-    assert_eq!(
-        o.status.signal(),
-        Some(9),
-        "expected SIGKILL at {step}; status {:?}, stderr {}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
+    attune_testkit::process::assert_killed(&o, &format!("{args:?} at {step}"));
 }
 
 fn assert_restored(d: &Desktop, before: &Snapshot, what: &str) {

@@ -2,7 +2,6 @@
 //! child-process driver.
 
 use std::collections::BTreeMap;
-use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -87,13 +86,7 @@ impl Desk {
     /// failpoint `step`.
     pub fn crash(&self, op: &str, instr: &LifecycleInstructions, step: &str) {
         let o = self.run_raw(op, instr, &[(CRASH_ENV, step)]);
-        assert_eq!(
-            o.status.signal(),
-            Some(9),
-            "{op} should die by SIGKILL at {step}: {:?} {}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr)
-        );
+        attune_testkit::process::assert_killed(&o, &format!("{op} at {step}"));
     }
 
     /// The child process for one lifecycle operation, not started (its report: `child_report`).
