@@ -518,6 +518,26 @@ fn closing_quote(body: &str, quote: char) -> Option<usize> {
     None
 }
 
+/// A user's file may not loosen what the site decides: plain http to the cloud, where snapsets
+/// come from and whether they may replace each other.
+fn refuse_site_only(name: &str, l: &Layer) -> Result<(), ConfigError> {
+    let field = if l
+        .cloud
+        .as_ref()
+        .is_some_and(|c| c.allow_insecure_http.is_some())
+    {
+        "cloud.allow_insecure_http"
+    } else if l.snapsets.is_some() {
+        "snapsets"
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::SiteOnly {
+        source_name: name.to_owned(),
+        field: field.to_owned(),
+    })
+}
+
 impl Config {
     /// Resolves the configuration from its layers.
     pub fn load(src: &Sources) -> Result<Config, ConfigError> {
@@ -532,21 +552,7 @@ impl Config {
         if let Some(p) = &src.user_file {
             if let Some(l) = read_layer(p, user_required)? {
                 let name = p.display().to_string();
-                if l.cloud
-                    .as_ref()
-                    .is_some_and(|c| c.allow_insecure_http.is_some())
-                {
-                    return Err(ConfigError::SiteOnly {
-                        source_name: name,
-                        field: "cloud.allow_insecure_http".to_owned(),
-                    });
-                }
-                if l.snapsets.is_some() {
-                    return Err(ConfigError::SiteOnly {
-                        source_name: name,
-                        field: "snapsets".to_owned(),
-                    });
-                }
+                refuse_site_only(&name, &l)?;
                 layers.push((name, l));
             }
         }

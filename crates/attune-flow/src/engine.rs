@@ -464,16 +464,14 @@ impl Flow {
         r
     }
 
-    pub(crate) fn key_in_locked(
+    /// The snapsets, and the one of the key's name: the key-in itself in the testing profile
+    /// (where there must be one), the fallback in the cloud profiles.
+    fn snapset_of_key(
         &self,
         key: &Key,
-        mut finished_first: Option<RecoverOutcome>,
-    ) -> Result<KeyInOutcome, FlowError> {
-        let key = key.clone();
-
+    ) -> Result<(Catalog, Option<attune_model::prefs::PreferenceSet>), FlowError> {
         let catalog = Catalog::load(&self.config, &self.paths);
-        let snapset = catalog.get(key.expose()).transpose();
-        let snapset = match (self.config.profile, snapset) {
+        let snapset = match (self.config.profile, catalog.get(key.expose()).transpose()) {
             (_, Ok(s)) => s,
             // A broken or shadowed snapset is the key-in's error where it is all there is;
             // in the cloud profiles it is only the fallback, and the cloud is still asked.
@@ -488,6 +486,17 @@ impl Flow {
                 available: catalog.keys(),
             });
         }
+        Ok((catalog, snapset))
+    }
+
+    pub(crate) fn key_in_locked(
+        &self,
+        key: &Key,
+        mut finished_first: Option<RecoverOutcome>,
+    ) -> Result<KeyInOutcome, FlowError> {
+        let key = key.clone();
+
+        let (catalog, snapset) = self.snapset_of_key(&key)?;
 
         if let Some(s) = session::load(&self.paths.session_file())? {
             match crate::plan::key_in_start(Some((s.phase, s.key == key.expose()))) {

@@ -388,21 +388,7 @@ fn check_text(
             }];
         }
     };
-    let key = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    if let Err(e) = attune_model::key::Key::parse(key) {
-        problems.push(whole(
-            "key",
-            format!("the file name `{key}` cannot be a key: {e}"),
-        ));
-    }
-    if !text.trim_start().starts_with("//") {
-        problems.push(whole(
-            "header",
-            "no comment header: start the file with `//` lines saying what the snapset is and who \
-             it is for"
-                .to_owned(),
-        ));
-    }
+    problems.extend(check_file_name_and_header(path, text));
     let prefs = match PreferenceSet::from_value_named(value, "the file") {
         Ok(p) => p,
         Err(e) => {
@@ -421,6 +407,27 @@ fn check_text(
     }
     problems.extend(check_terms(text, &prefs, registry));
     problems.sort_by_key(|p| (p.line, p.column));
+    problems
+}
+
+/// The file name must be a key, and the file must begin with a comment saying what it is.
+fn check_file_name_and_header(path: &Path, text: &str) -> Vec<SnapsetProblem> {
+    let mut problems = Vec::new();
+    let key = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    if let Err(e) = attune_model::key::Key::parse(key) {
+        problems.push(whole(
+            "key",
+            format!("the file name `{key}` cannot be a key: {e}"),
+        ));
+    }
+    if !text.trim_start().starts_with("//") {
+        problems.push(whole(
+            "header",
+            "no comment header: start the file with `//` lines saying what the snapset is and who \
+             it is for"
+                .to_owned(),
+        ));
+    }
     problems
 }
 

@@ -495,23 +495,7 @@ impl CloudClient {
                             "cloud call succeeded"
                         ),
                         Err(kind) => {
-                            tracing::info!(
-                                key = fingerprint,
-                                ?endpoint,
-                                cloud = base.as_str(),
-                                attempt = attempt.number,
-                                failure = kind.code(),
-                                "cloud attempt failed: {kind}"
-                            );
-                            if kind.moves_to_next_url() && self.urls.len() > 1 {
-                                let next = (idx + 1) % self.urls.len();
-                                let _ = self.current.compare_exchange(
-                                    idx,
-                                    next,
-                                    Ordering::Relaxed,
-                                    Ordering::Relaxed,
-                                );
-                            }
+                            self.after_failed_attempt(idx, endpoint, attempt, fingerprint, kind)
                         }
                     }
                     out
@@ -523,27 +507,71 @@ impl CloudClient {
                 *lock(&self.mismatch) = Some(e.kind.clone());
             }
         }
-        if let Some(history) = &self.history {
-            let url = &self.urls[last_url.load(Ordering::Relaxed) % self.urls.len()];
-            history.append(&super::history::ContactRecord {
-                at_unix: SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
-                operation: operation.to_owned(),
-                host: match (url.host_str(), url.port_or_known_default()) {
-                    (Some(h), Some(p)) => format!("{h}:{p}"),
-                    (Some(h), None) => h.to_owned(),
-                    _ => String::new(),
-                },
-                attempts: u32::try_from(attempts.load(Ordering::Relaxed)).unwrap_or(u32::MAX),
-                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                outcome: match &result {
-                    Ok(_) => "ok".to_owned(),
-                    Err(e) => e.kind.code().to_owned(),
-                },
-            });
-        }
+        let outcome = result.as_ref().map(|_| ()).map_err(|e| e.kind.code());
+        let tries = attempts.load(Ordering::Relaxed);
+        self.record_contact(
+            operation,
+            last_url.load(Ordering::Relaxed),
+            tries,
+            started,
+            outcome,
+        );
         result
+    }
+
+    /// One line of the contact history (`cloud-contacts.jsonl`), if this client keeps one.
+    fn record_contact(
+        &self,
+        operation: &str,
+        url_index: usize,
+        attempts: usize,
+        started: std::time::Instant,
+        outcome: Result<(), &str>,
+    ) {
+        let Some(history) = &self.history else {
+            return;
+        };
+        let url = &self.urls[url_index % self.urls.len()];
+        history.append(&super::history::ContactRecord {
+            at_unix: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            operation: operation.to_owned(),
+            host: match (url.host_str(), url.port_or_known_default()) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_owned(),
+                _ => String::new(),
+            },
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            outcome: outcome.err().unwrap_or("ok").to_owned(),
+        });
+    }
+
+    /// After a failed attempt at `urls[idx]`: logged, and the next URL made current if the
+    /// failure says this one is away (another attempt may have moved on already).
+    fn after_failed_attempt(
+        &self,
+        idx: usize,
+        endpoint: Endpoint,
+        attempt: Attempt,
+        fingerprint: Option<&str>,
+        kind: &FailureKind,
+    ) {
+        tracing::info!(
+            key = fingerprint,
+            ?endpoint,
+            cloud = self.urls[idx].as_str(),
+            attempt = attempt.number,
+            failure = kind.code(),
+            "cloud attempt failed: {kind}"
+        );
+        if kind.moves_to_next_url() && self.urls.len() > 1 {
+            let next = (idx + 1) % self.urls.len();
+            let _ = self
+                .current
+                .compare_exchange(idx, next, Ordering::Relaxed, Ordering::Relaxed);
+        }
     }
 
     /// Sends one request and reads its whole answer under the cap. The policy bounds the whole
