@@ -12,7 +12,7 @@ use attune_flow::cloud::classify::{
     classify_answer, parse_error_body, parse_retry_after, ApiVersion, Endpoint,
 };
 use attune_flow::cloud::policy::Health;
-use attune_flow::config::{Config, Profile};
+use attune_flow::{Config, Profile};
 use libfuzzer_sys::fuzz_target;
 use tokio::time::Instant;
 

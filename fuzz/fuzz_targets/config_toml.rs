@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use attune_flow::cloud::policy::{CircuitBreaker, RetryPolicy};
-use attune_flow::config::{Config, Sources};
+use attune_flow::{Config, Sources};
 use attune_fuzz::input_file;
 use libfuzzer_sys::fuzz_target;
 

@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use attune_flow::config::{Config, Profile};
+use attune_flow::{Config, Profile};
 use attune_flow::{Flow, Paths};
 use attune_listen::local_api::{router, Access, Peer};
 use attune_listen::queue::KeyQueue;

@@ -1,7 +1,7 @@
 //! The app's commands (docs/app.md): each runs the flow on a blocking thread, answers the UI
 //! with the flow's outcome or an [`AppError`], and refreshes the status after any change.
 
-use attune_flow::messages::Message;
+use attune_flow::Message;
 use attune_flow::{KeyInOutcome, RecoverOutcome, SetOutcome, SnapsetInfo};
 use tauri::{AppHandle, Manager, Runtime, State};
 

@@ -27,10 +27,11 @@ const CONTACTS_SHOWN: usize = 50;
 
 /// Reads the diagnostics (blocking).
 pub fn collect(shell: &Shell) -> Diagnostics {
-    let tray =
-        shell.tray.lock().map(|t| t.clone()).unwrap_or_else(|_| {
-            Availability::no(attune_flow::messages::Message::AppUnknown.text())
-        });
+    let tray = shell
+        .tray
+        .lock()
+        .map(|t| t.clone())
+        .unwrap_or_else(|_| Availability::no(attune_flow::Message::AppUnknown.text()));
     let mut d = Diagnostics {
         version: env!("CARGO_PKG_VERSION"),
         profile: None,
@@ -99,7 +100,7 @@ pub fn support_bundle(shell: &Shell) -> String {
             "save_state": s.save_state.state,
             "since_unix": s.since_unix,
             "last_cloud_contact": s.last_cloud_contact,
-            "counts": attune_flow::report::counts(&s.applied),
+            "counts": attune_flow::counts(&s.applied),
         })
     });
     let doctor = shell.flow().ok().and_then(|f| f.doctor().ok());

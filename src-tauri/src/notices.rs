@@ -2,8 +2,8 @@
 //! changes (a pure decision over two status snapshots), and a [`Notifier`] that shows it. A missing
 //! notification daemon is logged, never fatal.
 
-use attune_flow::indicator::{Indicator, Notify};
-use attune_flow::messages::Message;
+use attune_flow::Message;
+use attune_flow::{Indicator, Notify};
 use serde::Serialize;
 
 /// Something worth a notification.
@@ -170,7 +170,7 @@ impl Notifier for RecordingNotifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use attune_flow::indicator::SettingsFrom;
+    use attune_flow::SettingsFrom;
 
     const SAVED: &str = "Using your saved settings from 12 May 2025.";
 

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use attune_flow::indicator::Indicator;
-use attune_flow::messages::Message;
 use attune_flow::Flow;
+use attune_flow::Indicator;
+use attune_flow::Message;
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 

@@ -3,8 +3,8 @@
 //! tray imports no shell). The app-indicator library is loaded at run time; where it is missing
 //! the tray is reported unavailable in Diagnostics and the app goes on without it.
 
-use attune_flow::indicator::{Indicator, Tone};
-use attune_flow::messages::Message;
+use attune_flow::Message;
+use attune_flow::{Indicator, Tone};
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::{TrayIcon, TrayIconBuilder};

@@ -4,10 +4,10 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use attune_flow::messages::Message;
-use attune_flow::report::{Outcome, ReportRow};
+use attune_flow::Message;
 use attune_flow::{Flow, FlowError, Profile};
 use attune_flow::{KeyInOutcome, RecoverOutcome, Status};
+use attune_flow::{Outcome, ReportRow};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
@@ -401,7 +401,7 @@ fn parse_day(s: &str) -> Result<u64, String> {
 }
 
 /// `attune report`: one line a record, then the settings that did not apply.
-fn print_report(records: &[attune_flow::testlog::TestRecord]) {
+fn print_report(records: &[attune_flow::TestRecord]) {
     if records.is_empty() {
         say!("No test sessions recorded.");
     }
@@ -414,11 +414,11 @@ fn print_report(records: &[attune_flow::testlog::TestRecord]) {
             _ => String::new(),
         };
         let how = match (r.event, &r.restore, &r.interrupted) {
-            (attune_flow::testlog::TestEvent::KeyIn, _, _) => {
+            (attune_flow::TestEvent::KeyIn, _, _) => {
                 let c = r
                     .settings
                     .iter()
-                    .filter(|s| s.outcome == attune_flow::report::Outcome::Applied)
+                    .filter(|s| s.outcome == attune_flow::Outcome::Applied)
                     .count();
                 format!(
                     "{c} of {} applied in {} ms",
@@ -443,7 +443,7 @@ fn print_report(records: &[attune_flow::testlog::TestRecord]) {
         for s in r
             .settings
             .iter()
-            .filter(|s| s.outcome != attune_flow::report::Outcome::Applied)
+            .filter(|s| s.outcome != attune_flow::Outcome::Applied)
         {
             say!(
                 "    {} {}: {}{}",
@@ -460,7 +460,7 @@ fn print_report(records: &[attune_flow::testlog::TestRecord]) {
 }
 
 /// `attune report --csv`: a header, then one row a record.
-fn print_report_csv(records: &[attune_flow::testlog::TestRecord]) {
+fn print_report_csv(records: &[attune_flow::TestRecord]) {
     let field = |s: &str| {
         if s.contains([',', '"', '\n']) {
             format!("\"{}\"", s.replace('"', "\"\""))
@@ -473,7 +473,7 @@ fn print_report_csv(records: &[attune_flow::testlog::TestRecord]) {
         let applied = r
             .settings
             .iter()
-            .filter(|s| s.outcome == attune_flow::report::Outcome::Applied)
+            .filter(|s| s.outcome == attune_flow::Outcome::Applied)
             .count();
         let cols = [
             r.at.clone(),

@@ -12,7 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use attune_flow::config::{Config, Profile};
+use attune_flow::{Config, Profile};
 use attune_flow::{Flow, Paths};
 use attune_testkit::gpii::PERSON;
 use attune_testkit::{Fault, FaultServer, Reply};

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use common::pct;
 
-use attune_flow::config::{Config, Profile};
+use attune_flow::{Config, Profile};
 use attune_flow::{Flow, Paths};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

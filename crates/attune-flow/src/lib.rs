@@ -9,33 +9,41 @@ mod cache;
 mod clock;
 pub mod cloud;
 mod cloudflow;
-pub mod config;
+mod config;
 mod desktop;
 mod engine;
 mod error;
-pub mod indicator;
+mod indicator;
 mod lock;
-pub mod messages;
+mod messages;
 mod outbox;
 mod paths;
 mod plan;
-pub mod report;
+mod report;
 mod sealed;
 mod session;
 mod snapsets;
-pub mod testlog;
+mod testlog;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use cloudflow::SetOutcome;
-pub use config::{Config, Profile};
+pub use config::{
+    CacheConfig, CloudConfig, Config, ConfigError, LocalApiConfig, Profile, ResilienceConfig,
+    SnapsetsConfig, Sources, DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_CLOUD_URL,
+    INSECURE_HTTP_WARNING, MAX_CONFIG_BYTES, SITE_CONFIG_PATH, SITE_SNAPSETS_DIR,
+};
 pub use desktop::{Desktop, Doctor, Restored, SettingsDesktop, SolutionSupport};
 pub use engine::{
     Appearance, DiscardOutcome, Flow, FlowEvent, KeyInOutcome, Observer, RecoverOutcome, SaveKind,
     SaveState, State, Status,
 };
 pub use error::FlowError;
+pub use indicator::{Indicator, Notify, PageNotice, SettingsFrom, Tone};
 pub use lock::LockError;
+pub use messages::Message;
 pub use outbox::OutboxError;
 pub use paths::Paths;
+pub use report::{counts, Counts, Outcome, ReportRow};
 pub use session::{Connectivity, Phase, Source};
 pub use snapsets::{SnapsetInfo, SnapsetOrigin, SnapsetProblem, SnapsetReport};
+pub use testlog::{RestoreResult, SettingOutcome, TestEvent, TestRecord};

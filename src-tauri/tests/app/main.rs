@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use attune_app::notices::{Notice, Notifier, RecordingNotifier};
 use attune_app::Shell;
-use attune_flow::config::Sources;
+use attune_flow::Sources;
 use attune_flow::{Config, Flow, Paths, Profile};
 use serde_json::Value;
 use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};

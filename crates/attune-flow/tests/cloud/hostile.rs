@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use attune_flow::config::{Config, Profile};
+use attune_flow::{Config, Profile};
 use attune_flow::{Flow, Paths};
 use attune_testkit::gpii::PERSON;
 use attune_testkit::{FaultServer, KeyfileDesktop, Reply};

@@ -12,7 +12,7 @@ mod tls;
 use std::time::Duration;
 
 use attune_flow::cloud::{CallError, ClientOptions, CloudClient, Fallback, Token};
-use attune_flow::config::{CloudConfig, ResilienceConfig};
+use attune_flow::{CloudConfig, ResilienceConfig};
 use attune_model::device::DeviceReport;
 use attune_model::key::Key;
 use attune_testkit::{FaultServer, Reply};

@@ -9,8 +9,8 @@ use attune_flow::{Flow, FlowError};
 use attune_testkit::gpii::OutageCloud;
 use attune_testkit::gpii::PERSON;
 
-use attune_flow::config::{Config, Profile};
 use attune_flow::Paths;
+use attune_flow::{Config, Profile};
 
 use crate::hostile::{desktop, serial};
 
