@@ -25,7 +25,10 @@ fn log_result<T>(command: &str, r: &Result<T, AppError>) {
 
 #[tauri::command]
 pub async fn get_status(state: State<'_, Shell>) -> Result<AppStatus, AppError> {
-    blocking(&state, shell::app_status).await
+    let listeners = state.listeners();
+    let r = blocking(&state, move |f| shell::app_status(f, listeners)).await;
+    shell::log_window_shown(&state, &r);
+    r
 }
 
 #[tauri::command]

@@ -370,3 +370,23 @@ fn another_users_program_is_refused() {
     assert_eq!(st, 200);
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
 }
+
+#[test]
+fn a_second_listener_is_refused_naming_the_first_ones_pid() {
+    let d = prepared_desktop();
+    let first = Listener::start(&d);
+
+    let second = d
+        .command(workspace_bin("attune-cli", "attune"))
+        .args(["listen", "--local-api", "127.0.0.1:0", "--usb-root"])
+        .arg(&first.media)
+        .output()
+        .unwrap();
+
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!("attune listen (process {})", first.child.id())),
+        "{said}"
+    );
+}
