@@ -12,6 +12,7 @@ pub mod error;
 pub mod listeners;
 pub mod logging;
 pub mod notices;
+pub mod restart;
 pub mod shell;
 pub mod tray;
 pub mod webview;
@@ -21,7 +22,9 @@ pub mod command_names {
     include!("command_names.rs");
 }
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tauri::{AppHandle, Manager, RunEvent, Runtime};
 
@@ -116,7 +119,9 @@ pub fn open_window<R: Runtime>(app: &AppHandle<R>) {
     match tauri::WebviewWindowBuilder::from_config(app, &config).and_then(|b| b.build()) {
         Ok(window) => {
             webview::tune(&window);
-            if let Ok(mut opened) = app.state::<Shell>().window_opened.lock() {
+            let shell = app.state::<Shell>();
+            shell.window_generation.fetch_add(1, Ordering::SeqCst);
+            if let Ok(mut opened) = shell.window_opened.lock() {
                 *opened = Some(asked);
             }
             tracing::info!(ms = asked.elapsed().as_millis() as u64, "window created");
@@ -148,6 +153,61 @@ fn keeps_running<R: Runtime>(app: &AppHandle<R>, launch: Launch) -> bool {
             .unwrap_or(false)
 }
 
+/// Starts the app afresh in the tray ([`restart`]) once the window has stayed closed for the
+/// configured while, if nothing is under way then.
+fn schedule_restart<R: Runtime>(app: &AppHandle<R>) {
+    let Some(after) = restart::after(std::env::var(restart::AFTER_ENV).ok().as_deref()) else {
+        return;
+    };
+    let generation = app
+        .state::<Shell>()
+        .window_generation
+        .load(Ordering::SeqCst);
+    let app = app.clone();
+    let unchanged = move |app: &AppHandle<R>| {
+        app.state::<Shell>()
+            .window_generation
+            .load(Ordering::SeqCst)
+            == generation
+            && app.get_webview_window(MAIN_WINDOW).is_none()
+    };
+    let spawned = std::thread::Builder::new()
+        .name("attune-app-restart".to_owned())
+        .spawn(move || {
+            // A timer, not a synchronisation: the restart is due this long after the close.
+            std::thread::sleep(after);
+            if !unchanged(&app) {
+                return;
+            }
+            if let Some(hosted) = app.try_state::<listeners::Hosted>() {
+                hosted.quiesce();
+            }
+            let lock = match app.state::<Shell>().flow() {
+                Ok(flow) => match attune_flow::lock::StateLock::acquire(
+                    &flow.paths().lock_file(),
+                    Duration::from_secs(30),
+                ) {
+                    Ok(lock) => Some(lock),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "not starting afresh: the state is busy");
+                        return;
+                    }
+                },
+                Err(_) => None,
+            };
+            if !unchanged(&app) {
+                return;
+            }
+            // Held until the exec closes its file: no key-in or key-out starts meanwhile.
+            std::mem::forget(lock);
+            tracing::info!("starting afresh in the tray");
+            app.exit(restart::EXIT_CODE);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot schedule the restart in the tray");
+    }
+}
+
 /// Runs the app; returns the process's exit code.
 pub fn run() -> i32 {
     let started = std::time::Instant::now();
@@ -167,7 +227,7 @@ pub fn run() -> i32 {
     }
     let paths = attune_flow::Paths::from_env().ok();
     let log_dir = paths.as_ref().map(|p| logging::dir_in(&p.data_dir));
-    let _log_guard = logging::init(log_dir.as_deref());
+    let log_guard = logging::init(log_dir.as_deref());
     let flow = attune_flow::Flow::from_env(None).map_err(|e| {
         tracing::error!(kind = e.kind(), error = %e, "starting without a flow");
         AppError::from(e)
@@ -217,8 +277,9 @@ pub fn run() -> i32 {
     match app {
         Ok(app) => {
             // Closing the window destroys it and its web view (WebKit's web process ends with
-            // it); the app goes on in the tray when it can be reopened from there.
-            app.run(move |app, event| {
+            // it); the app goes on in the tray when it can be reopened from there, and starts
+            // afresh there after a while (crate::restart).
+            let code = app.run_return(move |app, event| {
                 if let RunEvent::ExitRequested {
                     code: None, api, ..
                 } = event
@@ -226,10 +287,15 @@ pub fn run() -> i32 {
                     if keeps_running(app, launch) {
                         tracing::info!("window closed; running in the background");
                         api.prevent_exit();
+                        schedule_restart(app);
                     }
                 }
             });
-            0
+            if code == restart::EXIT_CODE {
+                drop(log_guard);
+                return restart::exec_in_tray();
+            }
+            code
         }
         Err(e) => {
             tracing::error!(error = %e, "the app could not start");

@@ -86,8 +86,22 @@ pub fn tell<R: Runtime>(app: &AppHandle<R>, notice: &ListenerNotice) {
 /// them (the local API's task ends with the app).
 pub struct Hosted {
     pub listeners: Listeners,
-    _usb: Option<UsbListener>,
+    queue: KeyQueue,
+    usb: std::sync::Mutex<Option<UsbListener>>,
     _lock: Option<ListenerLock>,
+}
+
+impl Hosted {
+    /// Stops the USB listener (it queues nothing more) and waits until every request queued
+    /// before now has run: the queue runs them in order, so the answer to one more request
+    /// means none is left. Called before the app starts afresh in the tray.
+    pub fn quiesce(&self) {
+        let usb = self.usb.lock().ok().and_then(|mut u| u.take());
+        drop(usb);
+        let _ = self
+            .queue
+            .call_blocking(Via::Background, attune_listen::queue::Request::Reconnect);
+    }
 }
 
 /// Starts the listeners the configuration asks for, on `queue`; never fails: what could not
@@ -101,7 +115,8 @@ pub async fn start<R: Runtime>(app: &AppHandle<R>, flow: &Arc<Flow>, queue: &Key
         .flatten();
     let mut hosted = Hosted {
         listeners: Listeners::default(),
-        _usb: None,
+        queue: queue.clone(),
+        usb: std::sync::Mutex::new(None),
         _lock: None,
     };
     if !config.usb.enabled && api_addr.is_none() {
@@ -120,12 +135,12 @@ pub async fn start<R: Runtime>(app: &AppHandle<R>, flow: &Arc<Flow>, queue: &Key
         let roots = usb::roots_of(&config.usb);
         tracing::info!(roots = ?roots, "watching for USB keys");
         let handle = app.clone();
-        hosted._usb = Some(UsbListener::start_observed(
+        hosted.usb = std::sync::Mutex::new(Some(UsbListener::start_observed(
             roots,
             USB_POLL,
             queue.clone(),
             Box::new(move |e| tell(&handle, &ListenerNotice::of_stick(&e))),
-        ));
+        )));
         hosted.listeners.usb = true;
     }
     if let Some(addr) = api_addr {

@@ -43,6 +43,9 @@ pub struct Shell {
     /// When the window was last created, until the page's first status answer (the reopen
     /// time, logged).
     pub window_opened: Mutex<Option<std::time::Instant>>,
+    /// How many windows have been made (a restart in the tray is due only if none was made
+    /// since the close that scheduled it).
+    pub window_generation: std::sync::atomic::AtomicU64,
     /// Which listeners run here (set once they have started).
     pub listeners: Mutex<Listeners>,
     /// What the last refresh saw, for the notices' transitions.
@@ -64,6 +67,7 @@ impl Shell {
             tray: Mutex::new(Availability::no(Message::AppTrayNotMadeYet.text())),
             listeners: Mutex::new(Listeners::default()),
             window_opened: Mutex::new(None),
+            window_generation: std::sync::atomic::AtomicU64::new(0),
             seen: Mutex::new(Seen::default()),
             last_sent: Mutex::new(None),
         }
