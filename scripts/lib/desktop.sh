@@ -96,7 +96,13 @@ EOF
 tree_pss_kb() { tree "$1" | awk '{s += $3} END {print s + 0}'; }
 has_web_process() { tree "$1" | grep -q WebKitWebProces; }
 
-# Asks the window titled "Attune" to close, as a window manager's close button does
+# The id of the app's window: its title is the page's, "<state> — Attune" ("Attune" at first).
+window_id() { xwininfo -root -tree 2>/dev/null | grep -m1 -E ' "([^"]* )?Attune"' | awk '{print $1}'; }
+
+# Whether the app's window is titled "<state> — Attune": the page has rendered that state.
+window_shows() { xwininfo -root -tree 2>/dev/null | grep -q " \"$1 .*Attune\""; }
+
+# Asks the app's window to close, as a window manager's close button does
 # (WM_DELETE_WINDOW), so the app sees a real close request.
 close_window() {
   /usr/bin/python3 - <<'EOF'
@@ -105,7 +111,9 @@ d = display.Display()
 root = d.screen().root
 def find(w):
     try:
-        if w.get_wm_name() == 'Attune' and w.get_wm_protocols():
+        prop = w.get_full_property(d.intern_atom('_NET_WM_NAME'), 0)
+        name = prop.value.decode('utf-8', 'replace') if prop else ''
+        if name.endswith('Attune') and w.get_wm_protocols():
             return w
     except Exception:
         pass
@@ -124,13 +132,13 @@ d.flush()
 EOF
 }
 
-# Whether a window titled "Attune" is mapped.
-window_mapped() { xwininfo -name Attune 2>/dev/null | grep -q 'IsViewable'; }
+# Whether the app's window is mapped.
+window_mapped() { local id; id="$(window_id)"; [ -n "$id" ] && xwininfo -id "$id" 2>/dev/null | grep -q 'IsViewable'; }
 
-# Saves the window titled "Attune" as PNG $1 and says whether it shows more than a few colours
+# Saves the app's window as PNG $1 and says whether it shows more than a few colours
 # (a blank web view is one flat colour).
 window_not_blank() {
-  xwd -silent -name Attune | xwdtopnm 2>/dev/null | tee >(pnmtopng >"$1" 2>/dev/null) |
+  xwd -silent -id "$(window_id)" | xwdtopnm 2>/dev/null | tee >(pnmtopng >"$1" 2>/dev/null) |
     ppmhist -noheader 2>/dev/null | awk 'END { exit !(NR > 20) }'
 }
 

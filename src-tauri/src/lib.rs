@@ -75,7 +75,9 @@ Usage: attune-app [--background]
   -V, --version  Show the version.
 
 Closing the window keeps Attune running in the tray (with its USB-key and local-API listeners);
-quit from the tray menu. Configuration: /etc/attune/site.toml (docs/operations.md).
+a minute later it starts afresh there, leaving the window's memory behind
+(ATTUNE_TRAY_RESTART_SECONDS sets the wait, 0 never). Quit from the tray menu.
+Configuration: /etc/attune/site.toml (docs/operations.md).
 ";
 
 impl Launch {
@@ -116,7 +118,17 @@ pub fn open_window<R: Runtime>(app: &AppHandle<R>) {
         return;
     };
     let asked = std::time::Instant::now();
-    match tauri::WebviewWindowBuilder::from_config(app, &config).and_then(|b| b.build()) {
+    // The window's title follows the page's (the state, then "— Attune"): it is what a screen
+    // reader says when switching windows, and what the window list shows.
+    let built = tauri::WebviewWindowBuilder::from_config(app, &config).and_then(|b| {
+        b.on_document_title_changed(|window, title| {
+            if let Err(e) = window.set_title(&title) {
+                tracing::warn!(error = %e, "cannot set the window's title");
+            }
+        })
+        .build()
+    });
+    match built {
         Ok(window) => {
             webview::tune(&window);
             let shell = app.state::<Shell>();
