@@ -12,6 +12,9 @@ need=(pkg-config libglib2.0-dev libglib2.0-bin gsettings-desktop-schemas dbus ca
 # screenshots from the X server.
 need+=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev build-essential
   xvfb xauth webkit2gtk-driver dbus-x11 python3-dbusmock x11-apps netpbm)
+# The tray bench and the package test (scripts/bench-tray.sh, scripts/test-package.sh): xwininfo
+# finds the window, python3-xlib closes it as a window manager would.
+need+=(x11-utils python3-xlib)
 # Chromium and a font for the UI's accessibility tests in headless Chromium (scripts/test-ui.sh).
 need+=(chromium fonts-dejavu-core)
 command -v node >/dev/null 2>&1 || need+=(nodejs)

@@ -2,8 +2,9 @@
 # The one command that runs every test of Attune (the README's test command; .ci/run calls it).
 # Installs what it needs first, then: formatting, the dependency tree (cargo deny), lints, the
 # whole workspace's tests, the real app end to end (scripts/test-app.sh), the UI's accessibility
-# tests (scripts/test-ui.sh) and a short fuzzing run of every parser of outside input
-# (scripts/fuzz.sh).
+# tests (scripts/test-ui.sh), a short fuzzing run of every parser of outside input
+# (scripts/fuzz.sh), and the Debian package built from the app's development build, installed,
+# run as the login autostart does, removed and purged (scripts/test-package.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,4 +48,6 @@ disk
 bash scripts/fuzz.sh --dev --seconds "${ATTUNE_FUZZ_SECONDS:-10}"
 disk
 bash scripts/test-app.sh
+disk
+bash scripts/test-package.sh
 disk

@@ -46,7 +46,10 @@ async fn finish_key_in<R: Runtime>(
 
 #[tauri::command]
 pub async fn get_status(state: State<'_, Shell>) -> Result<AppStatus, AppError> {
-    blocking(&state, shell::app_status).await
+    let listeners = state.listeners();
+    let r = blocking(&state, move |f| shell::app_status(f, listeners)).await;
+    shell::log_window_shown(&state, &r);
+    r
 }
 
 #[tauri::command]

@@ -9,8 +9,10 @@ pub mod adjustments;
 pub mod commands;
 pub mod diagnostics;
 pub mod error;
+pub mod listeners;
 pub mod logging;
 pub mod notices;
+pub mod restart;
 pub mod shell;
 pub mod tray;
 pub mod webview;
@@ -20,9 +22,11 @@ pub mod command_names {
     include!("command_names.rs");
 }
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
-use tauri::{AppHandle, Manager, Runtime, WindowEvent};
+use tauri::{AppHandle, Manager, RunEvent, Runtime};
 
 pub use error::AppError;
 pub use shell::{AppStatus, Shell};
@@ -47,31 +51,195 @@ pub fn register<R: Runtime>(builder: tauri::Builder<R>, shell: Shell) -> tauri::
         ])
 }
 
-/// Shows, unminimises and focuses the window (tray "Open", a second launch).
-pub fn show_window<R: Runtime>(app: &AppHandle<R>) {
+/// What the command line asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Launch {
+    /// Open the window (the default).
+    Window,
+    /// `--background`: the tray and the listeners, no window until asked (autostart at login).
+    Background,
+    Help,
+    Version,
+}
+
+/// `attune-app --help`.
+pub const HELP: &str =
+    "attune-app: Attune's desktop app. Key in to apply your accessibility preferences to this
+computer; key out (or pull your USB key) to put it back as it was.
+
+Usage: attune-app [--background]
+
+  --background   Start in the tray without a window (the login autostart entry uses it).
+                 \"Open\" in the tray menu, or starting attune-app again, opens the window.
+  -h, --help     Show this help.
+  -V, --version  Show the version.
+
+Closing the window keeps Attune running in the tray (with its USB-key and local-API listeners);
+a minute later it starts afresh there, leaving the window's memory behind
+(ATTUNE_TRAY_RESTART_SECONDS sets the wait, 0 never). Quit from the tray menu.
+Configuration: /etc/attune/site.toml (docs/operations.md).
+";
+
+impl Launch {
+    /// The launch the arguments (without the program's name) ask for. Arguments it does not know
+    /// are ignored, not refused: the desktop and test drivers may add their own.
+    pub fn of<S: AsRef<str>>(args: &[S]) -> Launch {
+        let has = |names: &[&str]| args.iter().any(|a| names.contains(&a.as_ref()));
+        if has(&["-h", "--help"]) {
+            Launch::Help
+        } else if has(&["-V", "--version"]) {
+            Launch::Version
+        } else if has(&["--background"]) {
+            Launch::Background
+        } else {
+            Launch::Window
+        }
+    }
+}
+
+/// Opens the window: shows and focuses it if it exists, else creates it (and its web view) from
+/// the configuration (tray "Open", a second launch, a start without `--background`).
+pub fn open_window<R: Runtime>(app: &AppHandle<R>) {
     if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
         let _ = w.show();
         let _ = w.unminimize();
         let _ = w.set_focus();
+        return;
+    }
+    let Some(config) = app
+        .config()
+        .app
+        .windows
+        .iter()
+        .find(|w| w.label == MAIN_WINDOW)
+        .cloned()
+    else {
+        tracing::error!("no window in the app's configuration");
+        return;
+    };
+    let asked = std::time::Instant::now();
+    // The window's title follows the page's (the state, then "— Attune"): it is what a screen
+    // reader says when switching windows, and what the window list shows.
+    let built = tauri::WebviewWindowBuilder::from_config(app, &config).and_then(|b| {
+        b.on_document_title_changed(|window, title| {
+            if let Err(e) = window.set_title(&title) {
+                tracing::warn!(error = %e, "cannot set the window's title");
+            }
+        })
+        .build()
+    });
+    match built {
+        Ok(window) => {
+            webview::tune(&window);
+            let shell = app.state::<Shell>();
+            shell.window_generation.fetch_add(1, Ordering::SeqCst);
+            if let Ok(mut opened) = shell.window_opened.lock() {
+                *opened = Some(asked);
+            }
+            tracing::info!(ms = asked.elapsed().as_millis() as u64, "window created");
+        }
+        Err(e) => tracing::error!(error = %e, "cannot create the window"),
     }
 }
 
 /// Carries out what the tray's menu asks for.
 fn on_tray_menu<R: Runtime>(app: &AppHandle<R>, action: tray::MenuAction) {
     match action {
-        tray::MenuAction::ShowWindow => show_window(app),
+        tray::MenuAction::ShowWindow => open_window(app),
         tray::MenuAction::KeyIn(key) => shell::spawn_key_in(app.clone(), key),
         tray::MenuAction::KeyOut => shell::spawn_key_out(app.clone()),
         tray::MenuAction::Quit => app.exit(0),
     }
 }
 
+/// Whether the app goes on when its window is closed: with a tray (which reopens it), or when
+/// started in the background (the listeners keep running; a second launch reopens it). Without
+/// either, closing quits: nothing could reopen the window.
+fn keeps_running<R: Runtime>(app: &AppHandle<R>, launch: Launch) -> bool {
+    launch == Launch::Background
+        || app
+            .state::<Shell>()
+            .tray
+            .lock()
+            .map(|t| t.available)
+            .unwrap_or(false)
+}
+
+/// Starts the app afresh in the tray ([`restart`]) once the window has stayed closed for the
+/// configured while, if nothing is under way then.
+fn schedule_restart<R: Runtime>(app: &AppHandle<R>) {
+    let Some(after) = restart::after(std::env::var(restart::AFTER_ENV).ok().as_deref()) else {
+        return;
+    };
+    let generation = app
+        .state::<Shell>()
+        .window_generation
+        .load(Ordering::SeqCst);
+    let app = app.clone();
+    let unchanged = move |app: &AppHandle<R>| {
+        app.state::<Shell>()
+            .window_generation
+            .load(Ordering::SeqCst)
+            == generation
+            && app.get_webview_window(MAIN_WINDOW).is_none()
+    };
+    let spawned = std::thread::Builder::new()
+        .name("attune-app-restart".to_owned())
+        .spawn(move || {
+            // A timer, not a synchronisation: the restart is due this long after the close.
+            std::thread::sleep(after);
+            if !unchanged(&app) {
+                return;
+            }
+            if let Some(hosted) = app.try_state::<listeners::Hosted>() {
+                hosted.quiesce();
+            }
+            let lock = match app.state::<Shell>().flow() {
+                Ok(flow) => match attune_flow::StateLock::acquire(
+                    &flow.paths().lock_file(),
+                    Duration::from_secs(30),
+                ) {
+                    Ok(lock) => Some(lock),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "not starting afresh: the state is busy");
+                        return;
+                    }
+                },
+                Err(_) => None,
+            };
+            if !unchanged(&app) {
+                return;
+            }
+            // Held until the exec closes its file: no key-in or key-out starts meanwhile.
+            std::mem::forget(lock);
+            tracing::info!("starting afresh in the tray");
+            app.exit(restart::EXIT_CODE);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot schedule the restart in the tray");
+    }
+}
+
 /// Runs the app; returns the process's exit code.
 pub fn run() -> i32 {
     let started = std::time::Instant::now();
+    webview::prepare_environment();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let launch = Launch::of(&args);
+    match launch {
+        Launch::Help => {
+            print!("{HELP}");
+            return 0;
+        }
+        Launch::Version => {
+            println!("attune-app {}", env!("CARGO_PKG_VERSION"));
+            return 0;
+        }
+        Launch::Window | Launch::Background => {}
+    }
     let paths = attune_flow::Paths::from_env().ok();
     let log_dir = paths.as_ref().map(|p| logging::dir_in(&p.data_dir));
-    let _log_guard = logging::init(log_dir.as_deref());
+    let log_guard = logging::init(log_dir.as_deref());
     let flow = attune_flow::Flow::from_env(None).map_err(|e| {
         tracing::error!(kind = e.kind(), error = %e, "starting without a flow");
         AppError::from(e)
@@ -86,9 +254,12 @@ pub fn run() -> i32 {
         .unwrap_or_default();
     let shell = Shell::new(flow, notifier, log_dir);
 
+    // A second launch opens the window of the running one; a second autostart does nothing.
     let builder =
-        tauri::Builder::default().plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            show_window(app)
+        tauri::Builder::default().plugin(tauri_plugin_single_instance::init(|app, args, _cwd| {
+            if Launch::of(args.get(1..).unwrap_or_default()) != Launch::Background {
+                open_window(app);
+            }
         }));
     let app = register(builder, shell)
         .setup(move |app| {
@@ -103,40 +274,63 @@ pub fn run() -> i32 {
             if let Ok(mut t) = app.state::<Shell>().tray.lock() {
                 *t = tray;
             }
-            if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
-                webview::tune(&window);
-            }
             shell::start_background(handle);
-            tracing::info!(ms = started.elapsed().as_millis() as u64, "window set up");
-            Ok(())
-        })
-        .on_window_event(|window, event| {
-            // With a tray, closing the window only hides it: Attune keeps the session and
-            // restores at key-out. Without one, closing quits (nothing could reopen it).
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                let has_tray = window
-                    .app_handle()
-                    .state::<Shell>()
-                    .tray
-                    .lock()
-                    .map(|t| t.available)
-                    .unwrap_or(false);
-                if has_tray {
-                    api.prevent_close();
-                    let _ = window.hide();
-                }
+            if launch == Launch::Window {
+                open_window(handle);
             }
+            tracing::info!(
+                ms = started.elapsed().as_millis() as u64,
+                background = launch == Launch::Background,
+                "started"
+            );
+            Ok(())
         })
         .build(tauri::generate_context!());
     match app {
         Ok(app) => {
-            app.run(|_, _| {});
-            0
+            // Closing the window destroys it and its web view (WebKit's web process ends with
+            // it); the app goes on in the tray when it can be reopened from there, and starts
+            // afresh there after a while (crate::restart).
+            let code = app.run_return(move |app, event| {
+                if let RunEvent::ExitRequested {
+                    code: None, api, ..
+                } = event
+                {
+                    if keeps_running(app, launch) {
+                        tracing::info!("window closed; running in the background");
+                        api.prevent_exit();
+                        schedule_restart(app);
+                    }
+                }
+            });
+            if code == restart::EXIT_CODE {
+                drop(log_guard);
+                return restart::exec_in_tray();
+            }
+            code
         }
         Err(e) => {
             tracing::error!(error = %e, "the app could not start");
             eprintln!("attune-app: cannot start: {e}");
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_picks_the_launch_and_ignores_what_it_does_not_know() {
+        assert_eq!(Launch::of::<&str>(&[]), Launch::Window);
+        assert_eq!(Launch::of(&["--background"]), Launch::Background);
+        assert_eq!(
+            Launch::of(&["--automation", "--background"]),
+            Launch::Background
+        );
+        assert_eq!(Launch::of(&["--something"]), Launch::Window);
+        assert_eq!(Launch::of(&["--background", "-h"]), Launch::Help);
+        assert_eq!(Launch::of(&["--version"]), Launch::Version);
     }
 }

@@ -1,6 +1,6 @@
 //! The shell's state and what every path shares: running the (blocking) flow off the async
 //! runtime, refreshing the status after a change (event, tray, notifications), and the
-//! background tasks (reconnection, the watcher of the state dir).
+//! background tasks (reconnection, the key-in listeners, the watcher of the state dir).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -14,6 +14,7 @@ use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::adjustments::{self, Adjustment};
 use crate::error::AppError;
+use crate::listeners::{self, ListenerNotice, Listeners};
 use crate::notices::{self, Availability, Notice, Notifier, Seen};
 
 /// The event the UI listens to (docs/app.md).
@@ -27,6 +28,8 @@ pub struct AppStatus {
     pub status: attune_flow::Status,
     pub adjustments: Vec<Adjustment>,
     pub indicator: Indicator,
+    /// Which key-in listeners this app runs (crate::listeners).
+    pub listeners: Listeners,
 }
 
 /// Everything the commands and background tasks share (Tauri-managed state).
@@ -37,6 +40,14 @@ pub struct Shell {
     pub notifier: Arc<dyn Notifier>,
     pub log_dir: Option<PathBuf>,
     pub tray: Mutex<Availability>,
+    /// When the window was last created, until the page's first status answer (the reopen
+    /// time, logged).
+    pub window_opened: Mutex<Option<std::time::Instant>>,
+    /// How many windows have been made (a restart in the tray is due only if none was made
+    /// since the close that scheduled it).
+    pub window_generation: std::sync::atomic::AtomicU64,
+    /// Which listeners run here (set once they have started).
+    pub listeners: Mutex<Listeners>,
     /// What the last refresh saw, for the notices' transitions.
     seen: Mutex<Seen>,
     /// The last status sent, so a watcher wake-up that changed nothing sends nothing.
@@ -54,6 +65,9 @@ impl Shell {
             notifier,
             log_dir,
             tray: Mutex::new(Availability::no(Message::AppTrayNotMadeYet.text())),
+            listeners: Mutex::new(Listeners::default()),
+            window_opened: Mutex::new(None),
+            window_generation: std::sync::atomic::AtomicU64::new(0),
             seen: Mutex::new(Seen::default()),
             last_sent: Mutex::new(None),
         }
@@ -65,6 +79,11 @@ impl Shell {
 
     pub fn notify(&self, notice: &Notice) {
         self.notifier.notify(notice);
+    }
+
+    /// Which listeners run here.
+    pub fn listeners(&self) -> Listeners {
+        self.listeners.lock().map(|l| l.clone()).unwrap_or_default()
     }
 }
 
@@ -82,14 +101,34 @@ where
 }
 
 /// The status as the UI gets it (blocking).
-pub fn app_status(flow: &Flow) -> Result<AppStatus, attune_flow::FlowError> {
+pub fn app_status(flow: &Flow, listeners: Listeners) -> Result<AppStatus, attune_flow::FlowError> {
     let status = flow.status()?;
     let prefs = flow.preferences()?;
     Ok(AppStatus {
         adjustments: adjustments::adjustments(prefs.as_ref()),
         indicator: status.indicator(),
         status,
+        listeners,
     })
+}
+
+/// Logs, once per window made, how long the window took from being asked for to having the
+/// current status (the page asks for it as soon as it has loaded): the reopen time the bench
+/// (scripts/bench-tray.sh) reads, with the state shown.
+pub fn log_window_shown(shell: &Shell, answer: &Result<AppStatus, AppError>) {
+    let Ok(status) = answer else { return };
+    let asked = shell.window_opened.lock().ok().and_then(|mut o| o.take());
+    if let Some(asked) = asked {
+        let state = serde_json::to_value(status.indicator)
+            .ok()
+            .and_then(|v| v.get("state").and_then(|s| s.as_str()).map(str::to_owned))
+            .unwrap_or_default();
+        tracing::info!(
+            ms = asked.elapsed().as_millis() as u64,
+            state = %state,
+            "window shows the current status"
+        );
+    }
 }
 
 /// Reads the status and tells everyone who shows it: the UI (event), the tray, notifications;
@@ -99,7 +138,7 @@ pub fn app_status(flow: &Flow) -> Result<AppStatus, attune_flow::FlowError> {
 pub fn refresh_blocking<R: Runtime>(app: &AppHandle<R>) -> Option<AppStatus> {
     let shell = app.state::<Shell>();
     let flow = shell.flow().ok()?;
-    let status = match app_status(&flow) {
+    let status = match app_status(&flow, shell.listeners()) {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(kind = e.kind(), error = %e, "cannot read the status");
@@ -173,7 +212,7 @@ pub fn spawn_key_out<R: Runtime>(app: AppHandle<R>) {
 }
 
 /// Starts what runs in the background for the app's life: the resume of an interrupted
-/// session, the reconnection loop of an offline session, and the watcher of the state dir (the
+/// session and then the key-in listeners (crate::listeners), the reconnection loop of an offline session, and the watcher of the state dir (the
 /// CLI or the listeners may change the session). Handles are kept in Tauri state so they live
 /// as long as the app.
 pub fn start_background<R: Runtime>(app: &AppHandle<R>) {
@@ -181,21 +220,6 @@ pub fn start_background<R: Runtime>(app: &AppHandle<R>) {
     let Ok(flow) = shell.flow() else {
         return;
     };
-    let handle = app.clone();
-    let resume_flow = flow.clone();
-    tauri::async_runtime::spawn(async move {
-        let resumed = tauri::async_runtime::spawn_blocking(move || resume_flow.resume()).await;
-        match resumed {
-            Ok(Ok(Some(o))) => handle
-                .state::<Shell>()
-                .notify(&Notice::Restored(o.message_text.to_owned())),
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => tracing::warn!(kind = e.kind(), error = %e, "resume at start failed"),
-            Err(e) => tracing::warn!(error = %e, "resume task failed"),
-        }
-        refresh(&handle).await;
-    });
-
     // The flow says when settings are on the desktop before its cloud call ends (the cache's,
     // applied first): the window shows them at once rather than after the cloud's answer.
     let handle = app.clone();
@@ -210,6 +234,29 @@ pub fn start_background<R: Runtime>(app: &AppHandle<R>) {
 
     let queue = attune_listen::queue::KeyQueue::start(flow.clone());
     let events = queue.subscribe();
+
+    // Whatever a crash left is finished first, then the listeners start (as `attune listen`
+    // does): a stick already in would otherwise key in while the restore runs.
+    let handle = app.clone();
+    let (resume_flow, listen_queue) = (flow.clone(), queue.clone());
+    tauri::async_runtime::spawn(async move {
+        let flow = resume_flow.clone();
+        let resumed = tauri::async_runtime::spawn_blocking(move || resume_flow.resume()).await;
+        match resumed {
+            Ok(Ok(Some(o))) => handle
+                .state::<Shell>()
+                .notify(&Notice::Restored(o.message_text.to_owned())),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!(kind = e.kind(), error = %e, "resume at start failed"),
+            Err(e) => tracing::warn!(error = %e, "resume task failed"),
+        }
+        let hosted = listeners::start(&handle, &flow, &listen_queue).await;
+        if let Ok(mut l) = handle.state::<Shell>().listeners.lock() {
+            *l = hosted.listeners.clone();
+        }
+        handle.manage(hosted);
+        refresh(&handle).await;
+    });
     // The reconnector keeps asking the cloud, so the app's messages may say "We'll keep trying".
     flow.set_reconnects_in_background(true);
     let reconnector = attune_listen::reconnect::Reconnector::start(queue, Duration::from_secs(5));
@@ -218,7 +265,10 @@ pub fn start_background<R: Runtime>(app: &AppHandle<R>) {
         .name("attune-app-events".to_owned())
         .spawn(move || {
             // Any queue event (reconnected, failed …) may have changed the session.
-            while events.recv().is_ok() {
+            while let Ok(e) = events.recv() {
+                if let Some(n) = ListenerNotice::of_queue(&e) {
+                    listeners::tell(&handle, &n);
+                }
                 refresh_blocking(&handle);
             }
         });

@@ -9,8 +9,13 @@
 //! - **The document-viewer cache model**: WebKit's smallest memory and disk caches, meant for
 //!   an app that shows local documents (the default is a browser's).
 //!
-//! `ATTUNE_WEBVIEW_ACCELERATION=1` turns compositing back on (a site whose graphics stack
-//! renders better with it can choose it).
+//! - **No GL in the app's own process** (`GDK_GL=disable`, set before GTK starts). GDK otherwise
+//!   probes GLX for its visuals when it opens the display, which loads Mesa's driver (and with
+//!   the software one, LLVM) into the app even while it sits in the tray with no window: about
+//!   20 MB of PSS under Xvfb, for GL nobody uses once compositing is off.
+//!
+//! `ATTUNE_WEBVIEW_ACCELERATION=1` turns compositing (and GDK's GL) back on (a site whose
+//! graphics stack renders better with it can choose it).
 
 use tauri::{Runtime, WebviewWindow};
 
@@ -20,6 +25,25 @@ pub const ACCELERATION_ENV: &str = "ATTUNE_WEBVIEW_ACCELERATION";
 /// Whether compositing stays on, from the value of [`ACCELERATION_ENV`].
 pub fn acceleration_wanted(value: Option<&str>) -> bool {
     matches!(value.map(str::trim), Some("1" | "true" | "yes" | "on"))
+}
+
+/// GDK's switch for GL.
+pub const GDK_GL_ENV: &str = "GDK_GL";
+
+/// The value for [`GDK_GL_ENV`] the app starts with, given the values of [`ACCELERATION_ENV`]
+/// and of `GDK_GL` itself (`None`: leave it; a value someone set is theirs).
+pub fn gdk_gl_value(acceleration: Option<&str>, gdk_gl: Option<&str>) -> Option<&'static str> {
+    (!acceleration_wanted(acceleration) && gdk_gl.is_none()).then_some("disable")
+}
+
+/// Sets the process's environment for the settings above. Call first thing in `main`, before
+/// GTK starts and before any other thread exists (the environment is process-wide).
+pub fn prepare_environment() {
+    let acceleration = std::env::var(ACCELERATION_ENV).ok();
+    let gdk_gl = std::env::var(GDK_GL_ENV).ok();
+    if let Some(v) = gdk_gl_value(acceleration.as_deref(), gdk_gl.as_deref()) {
+        std::env::set_var(GDK_GL_ENV, v);
+    }
 }
 
 /// Applies the settings above to `window`'s web view; failures are logged, never fatal (the
@@ -66,5 +90,12 @@ mod tests {
         assert!(!acceleration_wanted(Some("no")));
         assert!(acceleration_wanted(Some("1")));
         assert!(acceleration_wanted(Some(" yes ")));
+    }
+
+    #[test]
+    fn gdk_gl_is_disabled_unless_acceleration_is_wanted_or_someone_chose() {
+        assert_eq!(gdk_gl_value(None, None), Some("disable"));
+        assert_eq!(gdk_gl_value(Some("1"), None), None);
+        assert_eq!(gdk_gl_value(None, Some("always")), None);
     }
 }

@@ -38,6 +38,14 @@ export const setPreference = (term, value) => invoke('set_preference', { term, v
 export const getDiagnostics = () => invoke('get_diagnostics');
 export const supportBundle = () => invoke('support_bundle');
 
+/** The event that carries what a key-in listener saw (`{ kind, text }`). */
+export const LISTENER_EVENT = 'attune://listener';
+
+/** Calls `onNotice({ kind, text })` for every `attune://listener` event. */
+export function onListener(onNotice) {
+  return tauri().event.listen(LISTENER_EVENT, (event) => onNotice(event.payload));
+}
+
 /** Calls `onStatus(AppStatus)` for every `attune://status` event; resolves to an unlisten function. */
 export function onStatus(onStatus) {
   return tauri().event.listen(STATUS_EVENT, (event) => onStatus(event.payload));

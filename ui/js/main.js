@@ -44,6 +44,14 @@ function keepFocus(focused) {
   next?.focus();
 }
 
+/** Shows what the USB-key listener saw ("USB key found"), as it happens. */
+function onListenerNotice(notice) {
+  const el = $('usb-event');
+  setText(el, notice.text);
+  show(el, true);
+  announce(notice.text);
+}
+
 async function refresh() {
   try {
     onStatus(await api.getStatus());
@@ -212,6 +220,7 @@ async function start() {
   setUpDiagnostics();
   try {
     await api.onStatus(onStatus);
+    await api.onListener(onListenerNotice);
   } catch (err) {
     setText($('message'), err.message);
   }

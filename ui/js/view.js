@@ -129,4 +129,6 @@ export function renderStatus(status) {
   renderSession(status);
   renderAdjustSection(status);
   applyAppearance(status.appearance);
+  // The stick is mentioned only where a USB-key listener runs in the app.
+  show($('key-hint-usb'), Boolean(status.listeners?.usb));
 }

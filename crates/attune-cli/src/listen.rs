@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use attune_flow::{Flow, FlowError};
+use attune_listen::owner::{self, ListenerLock, Owner};
 use attune_listen::queue::KeyQueue;
 use attune_listen::{local_api, usb};
 
@@ -30,6 +31,19 @@ pub fn run(flow: Flow, args: &ListenArgs) -> Result<i32, FlowError> {
     } else {
         None
     };
+    let usb_on = !args.no_usb && flow.config().usb.enabled;
+    // One process owns keying: the app may be running these listeners already.
+    let _owner = if usb_on || local_api_addr.is_some() {
+        match ListenerLock::acquire(&owner::lock_path(&flow.paths().state_dir), Owner::Cli) {
+            Ok(lock) => Some(lock),
+            Err(e) => {
+                eprintln!("attune: {e}");
+                return Ok(1);
+            }
+        }
+    } else {
+        None
+    };
     let flow = Arc::new(flow);
     let queue = KeyQueue::start(flow.clone());
     let events = queue.subscribe();
@@ -47,9 +61,9 @@ pub fn run(flow: Flow, args: &ListenArgs) -> Result<i32, FlowError> {
             Duration::from_millis(args.reconnect_idle_ms.max(10)),
         )
     });
-    let _usb = (!args.no_usb).then(|| {
+    let _usb = usb_on.then(|| {
         let roots = if args.usb_roots.is_empty() {
-            usb::default_roots()
+            usb::roots_of(&flow.config().usb)
         } else {
             args.usb_roots.clone()
         };

@@ -150,17 +150,19 @@ enum Command {
     /// Show what this computer supports, and why.
     Doctor,
     /// Run the key-in listeners headless (kiosks, tests): the USB-stick token listener and GPII's
-    /// local API on loopback. Prints one JSON line per event; stops on Ctrl-C or SIGTERM.
+    /// local API on loopback. Prints one JSON line per event; stops on Ctrl-C or SIGTERM. The app
+    /// runs the same listeners itself: only one process may, so this refuses (exit 1, naming the
+    /// app's pid) while the app runs them.
     Listen(ListenArgs),
 }
 
 #[derive(clap::Args)]
 struct ListenArgs {
     /// Mount root to watch for sticks holding .gpii-user-token.txt (repeatable; default
-    /// /media/$USER and /run/media/$USER).
+    /// `[usb] roots` from the configuration, else /media/$USER and /run/media/$USER).
     #[arg(long = "usb-root", value_name = "DIR")]
     usb_roots: Vec<std::path::PathBuf>,
-    /// Do not watch for USB sticks.
+    /// Do not watch for USB sticks (also off with `[usb] enabled = false`).
     #[arg(long)]
     no_usb: bool,
     /// Address of the local API (loopback only; default from the configuration, 127.0.0.1:8081;

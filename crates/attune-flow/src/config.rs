@@ -97,6 +97,7 @@ pub struct Config {
     pub cache: CacheConfig,
     pub local_api: LocalApiConfig,
     pub snapsets: SnapsetsConfig,
+    pub usb: UsbConfig,
     /// Which files contributed, in order (for `attune doctor` and diagnostics).
     pub sources: Vec<String>,
 }
@@ -200,6 +201,15 @@ pub struct LocalApiConfig {
     pub listen: String,
 }
 
+/// The USB-stick listener (`[usb]`), which the app and `attune listen` run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UsbConfig {
+    pub enabled: bool,
+    /// The removable-media mount roots watched for sticks; `None`: the user's own
+    /// (`/media/$USER`, `/run/media/$USER`), which attune-listen resolves.
+    pub roots: Option<Vec<PathBuf>>,
+}
+
 /// A configuration problem: names where, what, and the expected form.
 #[derive(Debug, Error, Clone, PartialEq)]
 #[non_exhaustive]
@@ -268,6 +278,7 @@ struct Layer {
     cache: Option<CacheLayer>,
     local_api: Option<LocalApiLayer>,
     snapsets: Option<SnapsetsLayer>,
+    usb: Option<UsbLayer>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -318,6 +329,13 @@ struct CacheLayer {
 struct LocalApiLayer {
     enabled: Option<bool>,
     listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsbLayer {
+    enabled: Option<bool>,
+    roots: Option<Vec<PathBuf>>,
 }
 
 /// Where configuration comes from. Tests build one by hand; [`Sources::from_process`] reads the
@@ -642,6 +660,10 @@ impl Config {
                 listen: "127.0.0.1:8081".to_owned(),
             },
             snapsets: SnapsetsConfig::default(),
+            usb: UsbConfig {
+                enabled: true,
+                roots: None,
+            },
             sources: vec![format!("built-in defaults ({profile})")],
         }
     }
@@ -690,6 +712,10 @@ impl Config {
         if let Some(a) = l.local_api {
             set(&mut self.local_api.enabled, a.enabled);
             set(&mut self.local_api.listen, a.listen);
+        }
+        if let Some(u) = l.usb {
+            set(&mut self.usb.enabled, u.enabled);
+            set(&mut self.usb.roots, u.roots.map(Some));
         }
         self.check_named(name)
     }
@@ -971,6 +997,28 @@ mod tests {
             site_file: Some(site),
             ..Sources::default()
         })
+    }
+
+    #[test]
+    fn the_usb_listener_is_on_by_default_and_the_site_file_sets_its_roots() {
+        let d = tempfile::tempdir().unwrap();
+        let default = site_only(d.path(), "").unwrap();
+        assert_eq!(
+            default.usb,
+            UsbConfig {
+                enabled: true,
+                roots: None
+            }
+        );
+        let set = site_only(
+            d.path(),
+            "[usb]\nenabled = false\nroots = [\"/srv/sticks\"]\n",
+        )
+        .unwrap();
+        assert!(!set.usb.enabled);
+        assert_eq!(set.usb.roots, Some(vec![PathBuf::from("/srv/sticks")]));
+        let e = site_only(d.path(), "[usb]\nroot = \"/x\"\n").unwrap_err();
+        assert!(e.to_string().contains("root"), "{e}");
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use cloudflow::SetOutcome;
 pub use config::{
     CacheConfig, CloudConfig, Config, ConfigError, LocalApiConfig, Profile, ResilienceConfig,
-    SnapsetsConfig, Sources, DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_CLOUD_URL,
+    SnapsetsConfig, Sources, UsbConfig, DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_CLOUD_URL,
     INSECURE_HTTP_WARNING, MAX_CONFIG_BYTES, SITE_CONFIG_PATH, SITE_SNAPSETS_DIR,
 };
 pub use desktop::{Desktop, Doctor, Restored, SettingsDesktop, SolutionSupport};
@@ -39,7 +39,7 @@ pub use engine::{
 };
 pub use error::FlowError;
 pub use indicator::{Indicator, Notify, PageNotice, SettingsFrom, Tone};
-pub use lock::LockError;
+pub use lock::{LockError, StateLock};
 pub use messages::Message;
 pub use outbox::OutboxError;
 pub use paths::Paths;

@@ -69,6 +69,10 @@ pub enum Message {
     AppIndicatorLibraryFailed,
     AppNoNotificationDaemon,
     AppUnknown,
+    // What the app's USB-stick listener saw (the key-in screen shows it as it happens).
+    UsbKeyFound,
+    UsbKeyRemoved,
+    UsbKeyNotUsed,
     // The `attune` command's text output (`--json` has none of these).
     CliKeyedIn,
     CliUnnamed,
@@ -165,6 +169,9 @@ impl Message {
                 "no notification daemon on the session bus ({error})"
             }
             Message::AppUnknown => "unknown",
+            Message::UsbKeyFound => "USB key found",
+            Message::UsbKeyRemoved => "USB key removed",
+            Message::UsbKeyNotUsed => "This USB key was not used: {reason}",
             Message::CliKeyedIn => "Keyed in {key} ({name}), source: {source}",
             Message::CliUnnamed => "unnamed",
             Message::CliCounts => {

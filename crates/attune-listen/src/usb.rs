@@ -36,6 +36,11 @@ pub fn default_roots() -> Vec<PathBuf> {
     ]
 }
 
+/// The roots a configuration asks to watch: its own, else the user's ([`default_roots`]).
+pub fn roots_of(config: &attune_flow::UsbConfig) -> Vec<PathBuf> {
+    config.roots.clone().unwrap_or_else(default_roots)
+}
+
 /// Why a token file was not used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -85,6 +90,20 @@ fn scan(roots: &[PathBuf]) -> BTreeMap<PathBuf, Result<Key, TokenError>> {
     found
 }
 
+/// What the listener saw, as it happens (before the key-in it queues has run): the app shows
+/// "USB key found" at once, though keying in may take seconds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum StickEvent {
+    /// A stick with a usable token appeared; its key-in is queued.
+    Found { volume: PathBuf },
+    /// The stick that keyed someone in went away; its key-out is queued.
+    Removed { volume: PathBuf },
+}
+
+/// Told of every [`StickEvent`] (on the listener's thread: keep it short).
+pub type StickObserver = Box<dyn Fn(StickEvent) + Send>;
+
 /// The listener's memory: which volume keyed someone in.
 #[derive(Debug, Default)]
 struct State {
@@ -95,11 +114,19 @@ struct State {
 
 impl State {
     /// Compares a scan with what was, and queues what follows.
-    fn step(&mut self, found: &BTreeMap<PathBuf, Result<Key, TokenError>>, q: &KeyQueue) {
+    fn step(
+        &mut self,
+        found: &BTreeMap<PathBuf, Result<Key, TokenError>>,
+        q: &KeyQueue,
+        seen: &dyn Fn(StickEvent),
+    ) {
         // The active stick went away (or its token did): key out.
         if let Some((vol, key)) = &self.active {
             if !found.contains_key(vol) {
                 q.submit(Via::UsbStick, Request::Logout(key.expose().to_owned()));
+                seen(StickEvent::Removed {
+                    volume: vol.clone(),
+                });
                 self.active = None;
             }
         }
@@ -130,6 +157,9 @@ impl State {
                 }
                 Ok(key) => {
                     q.submit(Via::UsbStick, Request::Login(key.expose().to_owned()));
+                    seen(StickEvent::Found {
+                        volume: vol.clone(),
+                    });
                     self.active = Some((vol.clone(), key.clone()));
                 }
             }
@@ -155,6 +185,16 @@ impl Drop for UsbListener {
 impl UsbListener {
     /// Starts watching `roots`, rescanning at least every `poll` (the fallback).
     pub fn start(roots: Vec<PathBuf>, poll: Duration, queue: KeyQueue) -> UsbListener {
+        UsbListener::start_observed(roots, poll, queue, Box::new(|_| {}))
+    }
+
+    /// [`UsbListener::start`], telling `seen` of each stick found or removed.
+    pub fn start_observed(
+        roots: Vec<PathBuf>,
+        poll: Duration,
+        queue: KeyQueue,
+        seen: StickObserver,
+    ) -> UsbListener {
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let (wake_tx, wake_rx) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -191,7 +231,7 @@ impl UsbListener {
                             }
                         }
                     }
-                    state.step(&scan(&roots), &queue);
+                    state.step(&scan(&roots), &queue, &seen);
                     if stop_rx.try_recv().is_ok() {
                         break;
                     }
@@ -229,6 +269,37 @@ mod tests {
         let p = d.path().join(TOKEN_FILE);
         std::fs::write(&p, text).unwrap();
         (d, p)
+    }
+
+    #[test]
+    fn a_stick_is_told_found_when_it_appears_and_removed_when_it_goes() {
+        let (state_root, media) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let config = attune_flow::Config::defaults(attune_flow::Profile::Testing);
+        let flow = attune_flow::Flow::new(config, attune_flow::Paths::under(state_root.path()));
+        // A key no snapset has: its queued key-in fails without touching the desktop.
+        let q = KeyQueue::start(std::sync::Arc::new(flow.unwrap()));
+        let stick = media.path().join("STICK");
+        std::fs::create_dir(&stick).unwrap();
+        std::fs::write(stick.join(TOKEN_FILE), "no_such_snapset\n").unwrap();
+        let told = std::cell::RefCell::new(Vec::new());
+        let seen = |e: StickEvent| told.borrow_mut().push(e);
+        let roots = [media.path().to_path_buf()];
+        let mut state = State::default();
+
+        state.step(&scan(&roots), &q, &seen);
+        state.step(&scan(&roots), &q, &seen);
+        std::fs::remove_dir_all(&stick).unwrap();
+        state.step(&scan(&roots), &q, &seen);
+
+        assert_eq!(
+            told.into_inner(),
+            [
+                StickEvent::Found {
+                    volume: stick.clone()
+                },
+                StickEvent::Removed { volume: stick }
+            ]
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod commands;
+mod listeners;
 mod notifications;
 #[path = "../support/session_bus.rs"]
 mod session_bus;

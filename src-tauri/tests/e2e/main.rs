@@ -195,7 +195,8 @@ async fn shot(client: &Client, name: &str) {
     // compositing (src-tauri/src/webview.rs).
     let out = std::process::Command::new("bash")
         .arg("-c")
-        .arg("set -o pipefail; xwd -silent -name Attune | xwdtopnm 2>/dev/null | pnmtopng 2>/dev/null")
+        // The window's title is the page's: "<state> — Attune".
+        .arg("set -o pipefail; id=$(xwininfo -root -tree | grep -m1 -E ' \"([^\"]* )?Attune\"' | awk '{print $1}'); xwd -silent -id \"$id\" | xwdtopnm 2>/dev/null | pnmtopng 2>/dev/null")
         .output()
         .unwrap();
     assert!(

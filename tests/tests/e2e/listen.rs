@@ -16,7 +16,7 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// `attune listen` on this desktop, stopped when dropped.
 struct Listener {
-    _child: Children,
+    child: Children,
     lines: StdoutLines,
     api: String,
     media: PathBuf,
@@ -38,7 +38,7 @@ impl Listener {
             &[],
         );
         let mut me = Listener {
-            _child: Children(vec![child]),
+            child: Children(vec![child]),
             lines,
             api: String::new(),
             media,
@@ -300,4 +300,27 @@ fn another_users_program_is_refused() {
     let (st, _) = http_get(&api, "/user/snapset_1a/logout", &[]);
     assert_eq!(st, 200);
     assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
+
+#[test]
+fn a_second_listener_is_refused_naming_the_first_ones_pid() {
+    let (d, _) = used_desktop();
+    let first = Listener::start(&d);
+
+    let second = d
+        .command(attune_e2e::workspace_bin("attune-cli", "attune"))
+        .args(["listen", "--local-api", "127.0.0.1:0", "--usb-root"])
+        .arg(&first.media)
+        .output()
+        .unwrap();
+
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!(
+            "attune listen (process {})",
+            first.child.0[0].id()
+        )),
+        "{said}"
+    );
 }
