@@ -908,13 +908,19 @@ mod tests {
             .with_clock(std::sync::Arc::new(FixedClock::at_unix(now)))
     }
 
+    /// A testing flow at `now`, keyed in with the first snapset: its dir, the flow, the key and
+    /// what the key-in did.
+    fn keyed_in(now: u64) -> (tempfile::TempDir, Flow, String, KeyInOutcome) {
+        let dir = tempfile::tempdir().unwrap();
+        let flow = flow(dir.path(), now);
+        let key = flow.snapsets().unwrap()[0].key.clone();
+        let out = flow.key_in(&key).unwrap();
+        (dir, flow, key, out)
+    }
+
     #[test]
     fn a_snapset_key_in_and_out_without_a_desktop_or_a_wall_clock() {
-        let dir = tempfile::tempdir().unwrap();
-        let flow = flow(dir.path(), 1_795_392_000);
-        let key = flow.snapsets().unwrap()[0].key.clone();
-
-        let out = flow.key_in(&key).unwrap();
+        let (_dir, flow, key, out) = keyed_in(1_795_392_000);
         assert_eq!(out.source, Source::Snapset);
         assert!(out.counts.applied > 0, "{:?}", out.counts);
         let st = flow.status().unwrap();
@@ -960,10 +966,7 @@ mod tests {
 
     #[test]
     fn an_open_journal_without_a_session_is_restored_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let flow = flow(dir.path(), 10);
-        let key = flow.snapsets().unwrap()[0].key.clone();
-        let out = flow.key_in(&key).unwrap();
+        let (_dir, flow, _key, out) = keyed_in(10);
         session::remove(&flow.paths.session_file()).unwrap();
         assert_eq!(flow.status().unwrap().state, "interrupted");
         let resumed = flow.resume().unwrap().expect("restored");

@@ -39,7 +39,7 @@ pub use engine::{
 };
 pub use error::FlowError;
 pub use indicator::{Indicator, Notify, PageNotice, SettingsFrom, Tone};
-pub use lock::{LockError, StateLock};
+pub use lock::{open_lock_file, LockError, StateLock};
 pub use messages::Message;
 pub use outbox::OutboxError;
 pub use paths::Paths;

@@ -24,6 +24,20 @@ pub enum LockError {
     Io { path: String, detail: String },
 }
 
+/// Opens (creating it and its folder if need be) a lock file for `flock`, readable so a refused
+/// process can read who holds it, never truncated on open (that would wipe the holder's note).
+pub fn open_lock_file(path: &Path) -> std::io::Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
 impl StateLock {
     /// Takes the lock, waiting up to `wait` for another process to finish.
     pub fn acquire(path: &Path, wait: Duration) -> Result<StateLock, LockError> {
@@ -31,13 +45,7 @@ impl StateLock {
             path: path.display().to_string(),
             detail: e.to_string(),
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(io)?;
+        let mut file = open_lock_file(path).map_err(io)?;
         let start = Instant::now();
         loop {
             match file.try_lock() {

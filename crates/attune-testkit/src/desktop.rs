@@ -193,17 +193,28 @@ impl KeyfileDesktop {
 }
 
 fn collect_files(dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            collect_files(&p, out);
-        } else if let Ok(b) = std::fs::read(&p) {
+    for p in files_under(dir) {
+        if let Ok(b) = std::fs::read(&p) {
             out.insert(p.display().to_string(), b);
         }
     }
+}
+
+/// Every file below `dir`, at any depth (none if it does not exist).
+pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// What a desktop looked like, for exact before/after comparison.

@@ -55,31 +55,18 @@ fn assert_restored(d: &Desktop, before: &Snapshot, what: &str) {
     let after = d.snapshot(TOUCHED_SCHEMAS);
     assert_eq!(&after, before, "desktop not restored exactly: {what}");
     // No temp files left behind in Attune's state.
-    let mut leftovers = Vec::new();
-    for root in [d.dir.path().join("data"), d.dir.path().join("state")] {
-        find_tmp(&root, &mut leftovers);
-    }
+    let leftovers: Vec<_> = ["data", "state"]
+        .iter()
+        .flat_map(|root| attune_testkit::desktop::files_under(&d.dir.path().join(root)))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(".tmp"))
+        })
+        .collect();
     assert!(
         leftovers.is_empty(),
         "{what}: temp files left: {leftovers:?}"
     );
-}
-
-fn find_tmp(dir: &Path, out: &mut Vec<String>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            find_tmp(&p, out);
-        } else if p
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().contains(".tmp"))
-        {
-            out.push(p.display().to_string());
-        }
-    }
 }
 
 /// At each of `steps`, on a fresh used desktop: `setup`, then `attune CRASHED` killed at the
