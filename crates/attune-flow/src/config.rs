@@ -536,8 +536,9 @@ fn closing_quote(body: &str, quote: char) -> Option<usize> {
     None
 }
 
-/// A user's file may not loosen what the site decides: plain http to the cloud, where snapsets
-/// come from and whether they may replace each other.
+/// A user's file may not loosen what the site decides: plain http to the cloud, whether a
+/// person's cached preferences leave with them (a shared computer keeps nobody's), where
+/// snapsets come from and whether they may replace each other.
 fn refuse_site_only(name: &str, l: &Layer) -> Result<(), ConfigError> {
     let field = if l
         .cloud
@@ -545,6 +546,12 @@ fn refuse_site_only(name: &str, l: &Layer) -> Result<(), ConfigError> {
         .is_some_and(|c| c.allow_insecure_http.is_some())
     {
         "cloud.allow_insecure_http"
+    } else if l
+        .cache
+        .as_ref()
+        .is_some_and(|c| c.purge_on_key_out.is_some())
+    {
+        "cache.purge_on_key_out"
     } else if l.snapsets.is_some() {
         "snapsets"
     } else {
@@ -1208,6 +1215,39 @@ mod tests {
         assert!(matches!(e, ConfigError::SiteOnly { .. }), "{e:?}");
         assert!(e.to_string().contains("attune.toml"), "{e}");
         assert!(e.to_string().contains("allow_insecure_http"), "{e}");
+    }
+
+    #[test]
+    fn only_the_site_file_may_say_whether_the_cache_leaves_with_the_person() {
+        let d = tempfile::tempdir().unwrap();
+        let site = write(
+            d.path(),
+            "site.toml",
+            "[cache]
+purge_on_key_out = true
+",
+        );
+        let user = write(
+            d.path(),
+            "attune.toml",
+            "[cache]
+purge_on_key_out = false
+",
+        );
+        let e = Config::load(&Sources {
+            site_file: Some(site.clone()),
+            user_file: Some(user),
+            ..Sources::default()
+        })
+        .unwrap_err();
+        assert!(matches!(e, ConfigError::SiteOnly { .. }), "{e:?}");
+        assert!(e.to_string().contains("cache.purge_on_key_out"), "{e}");
+        let c = Config::load(&Sources {
+            site_file: Some(site),
+            ..Sources::default()
+        })
+        .unwrap();
+        assert!(c.cache.purge_on_key_out);
     }
 
     #[test]
