@@ -392,67 +392,28 @@ fn read_layer(path: &Path, required: bool) -> Result<Option<Layer>, ConfigError>
         })
 }
 
-/// The bytes of a configuration file: only a regular file (checked before opening, so a FIFO
-/// cannot block and `/dev/zero` cannot fill memory) of at most [`MAX_CONFIG_BYTES`] (checked
-/// before reading and again while reading, for a file that grows meanwhile). `None`: absent and
-/// not required.
+/// The bytes of a configuration file, read as [`crate::capped::read`] reads (a regular file of at
+/// most [`MAX_CONFIG_BYTES`]). `None`: absent and not required.
 fn read_capped(path: &Path, name: &str, required: bool) -> Result<Option<Vec<u8>>, ConfigError> {
-    use std::io::Read;
-    let read_err = |e: std::io::Error| ConfigError::Read {
-        source_name: name.to_owned(),
-        detail: e.to_string(),
-    };
-    let too_large = |size: u64| ConfigError::TooLarge {
-        source_name: name.to_owned(),
-        size,
-        limit: MAX_CONFIG_BYTES,
-    };
-    let check = |meta: &std::fs::Metadata| -> Result<(), ConfigError> {
-        if !meta.is_file() {
-            return Err(ConfigError::NotAFile {
-                source_name: name.to_owned(),
-                found: file_kind(&meta.file_type()),
-            });
+    use crate::capped::CappedError;
+    match crate::capped::read(path, MAX_CONFIG_BYTES) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(CappedError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            Ok(None)
         }
-        if meta.len() > MAX_CONFIG_BYTES {
-            return Err(too_large(meta.len()));
-        }
-        Ok(())
-    };
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
-        Err(e) => return Err(read_err(e)),
-    };
-    check(&meta)?;
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    // The file opened may not be the one looked at (replaced in between): look again.
-    check(&file.metadata().map_err(read_err)?)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_CONFIG_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(too_large(bytes.len() as u64));
-    }
-    Ok(Some(bytes))
-}
-
-/// What a file that is not a regular file is, in words.
-fn file_kind(t: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "not a plain file"
+        Err(CappedError::Io(e)) => Err(ConfigError::Read {
+            source_name: name.to_owned(),
+            detail: e.to_string(),
+        }),
+        Err(CappedError::NotAFile { found }) => Err(ConfigError::NotAFile {
+            source_name: name.to_owned(),
+            found,
+        }),
+        Err(CappedError::TooLarge { size, .. }) => Err(ConfigError::TooLarge {
+            source_name: name.to_owned(),
+            size,
+            limit: MAX_CONFIG_BYTES,
+        }),
     }
 }
 

@@ -6,6 +6,7 @@
 //! `attune-settings` acts, this crate sequences them.
 
 mod cache;
+mod capped;
 mod clock;
 pub mod cloud;
 mod cloudflow;

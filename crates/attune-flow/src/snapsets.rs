@@ -241,22 +241,10 @@ fn read_folder(dir: &Path, origin: SnapsetOrigin) -> Result<Vec<Found>, String> 
     Ok(out)
 }
 
-/// A regular file's bytes, refusing anything larger than a preference set may be.
+/// A snapset file's bytes: a regular file no larger than a preference set may be.
 pub(crate) fn read_small(path: &Path) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("not a regular file".to_owned());
-    }
     let limit = attune_model::prefs::MAX_PREFS_BYTES as u64;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > limit {
-        return Err(format!("larger than {limit} bytes"));
-    }
-    Ok(bytes)
+    crate::capped::read(path, limit).map_err(|e| e.to_string())
 }
 
 /// A file name is a key only if a key could be typed for it.
