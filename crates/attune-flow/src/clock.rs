@@ -1,6 +1,7 @@
 //! The flow's one source of the time of day: sessions record when they began, the cache ages
 //! its answers, `status` says how old they are. Injected, so tests run on a fixed clock instead
-//! of the wall clock.
+//! of the wall clock. It also says which boot of the computer this is: a shared computer keys
+//! out, at start, a session that began before the last reboot.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,6 +16,22 @@ pub trait Clock: Send + Sync {
             .map(|d| d.as_secs())
             .unwrap_or(0)
     }
+
+    /// This boot's id (the kernel's, unless a test says another); `None` when unknown.
+    fn boot_id(&self) -> Option<String> {
+        kernel_boot_id()
+    }
+}
+
+/// Where Linux says which boot this is: a random id made at each boot.
+pub const BOOT_ID_FILE: &str = "/proc/sys/kernel/random/boot_id";
+
+/// The kernel's boot id, or `None` (another system, or a sandbox without /proc).
+pub fn kernel_boot_id() -> Option<String> {
+    let text = std::fs::read_to_string(BOOT_ID_FILE).ok()?;
+    let id = text.trim();
+    // A UUID; anything else is not trusted to tell boots apart.
+    (id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')).then(|| id.to_owned())
 }
 
 /// The system's wall clock.
@@ -56,5 +73,12 @@ mod tests {
             0
         );
         assert!(SystemClock.now_unix() > 1_700_000_000);
+    }
+
+    #[test]
+    fn the_boot_id_is_the_kernels_and_the_same_on_each_read() {
+        let first = SystemClock.boot_id();
+        assert!(first.is_some(), "Linux has {BOOT_ID_FILE}");
+        assert_eq!(first, kernel_boot_id());
     }
 }

@@ -701,7 +701,7 @@ pub(crate) fn relogin(flow: &Flow) -> Result<KeyInOutcome, FlowError> {
         }
     }
     let session_changes = sess.local_changes.clone();
-    let first = flow.key_out_locked()?;
+    let first = flow.key_out_locked(crate::Message::KeyedOut)?;
     let mut out = flow.key_in_locked(&key, Some(first))?;
     let pending: Vec<(String, serde_json::Value)> = outbox
         .list()
@@ -764,7 +764,7 @@ pub(crate) fn reconnect(flow: &Flow) -> Result<Option<bool>, FlowError> {
     if probe.is_err() {
         return Ok(Some(false));
     }
-    let first = flow.key_out_locked()?;
+    let first = flow.key_out_locked(crate::Message::KeyedOut)?;
     let out = flow.key_in_locked(&key, Some(first))?;
     if out.source != Source::Cloud {
         return Ok(Some(false));

@@ -98,6 +98,7 @@ pub struct Config {
     pub local_api: LocalApiConfig,
     pub snapsets: SnapsetsConfig,
     pub usb: UsbConfig,
+    pub session: SessionConfig,
     /// Which files contributed, in order (for `attune doctor` and diagnostics).
     pub sources: Vec<String>,
 }
@@ -210,6 +211,25 @@ pub struct UsbConfig {
     pub roots: Option<Vec<PathBuf>>,
 }
 
+/// The shared-computer policy (`[session]`, site file only; docs/design.md §10.2).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionConfig {
+    /// A library's or job centre's computer: the last person is keyed out when the desktop
+    /// session ends, after an idle time, and at the first start after a reboot, and their cached
+    /// preferences leave with them unless the site says otherwise.
+    pub shared_computer: bool,
+    /// Key out after this long without input (a warning comes [`IDLE_WARNING`] before); `None`:
+    /// never. Defaults to [`SHARED_IDLE_KEY_OUT`] on a shared computer, off otherwise.
+    pub idle_key_out: Option<Duration>,
+}
+
+/// The idle key-out of a shared computer unless the site file says otherwise.
+pub const SHARED_IDLE_KEY_OUT: Duration = Duration::from_secs(15 * 60);
+/// The longest idle time a site may set (a day).
+pub const MAX_IDLE_KEY_OUT_MINUTES: u64 = 24 * 60;
+/// How long before an idle key-out the person is warned (a notification and the window's banner).
+pub const IDLE_WARNING: Duration = Duration::from_secs(60);
+
 /// A configuration problem: names where, what, and the expected form.
 #[derive(Debug, Error, Clone, PartialEq)]
 #[non_exhaustive]
@@ -279,6 +299,15 @@ struct Layer {
     local_api: Option<LocalApiLayer>,
     snapsets: Option<SnapsetsLayer>,
     usb: Option<UsbLayer>,
+    session: Option<SessionLayer>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionLayer {
+    shared_computer: Option<bool>,
+    /// 0: never.
+    idle_key_out_minutes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -499,7 +528,8 @@ fn closing_quote(body: &str, quote: char) -> Option<usize> {
 
 /// A user's file may not loosen what the site decides: plain http to the cloud, whether a
 /// person's cached preferences leave with them (a shared computer keeps nobody's), where
-/// snapsets come from and whether they may replace each other.
+/// snapsets come from and whether they may replace each other, and the shared-computer policy
+/// (whoever sits down must not be able to keep the last person keyed in).
 fn refuse_site_only(name: &str, l: &Layer) -> Result<(), ConfigError> {
     let field = if l
         .cloud
@@ -515,6 +545,8 @@ fn refuse_site_only(name: &str, l: &Layer) -> Result<(), ConfigError> {
         "cache.purge_on_key_out"
     } else if l.snapsets.is_some() {
         "snapsets"
+    } else if l.session.is_some() {
+        "session"
     } else {
         return Ok(());
     };
@@ -575,9 +607,28 @@ impl Config {
         });
 
         let mut cfg = Config::defaults(profile);
+        // What a shared computer changes by default, unless a layer says otherwise.
+        let purge_said = layers.iter().any(|(_, l)| {
+            l.cache
+                .as_ref()
+                .is_some_and(|c| c.purge_on_key_out.is_some())
+        });
+        let idle_said = layers.iter().any(|(_, l)| {
+            l.session
+                .as_ref()
+                .is_some_and(|s| s.idle_key_out_minutes.is_some())
+        });
         for (name, l) in layers {
             cfg.overlay(&name, l)?;
             cfg.sources.push(name);
+        }
+        if cfg.session.shared_computer {
+            if !purge_said {
+                cfg.cache.purge_on_key_out = true;
+            }
+            if !idle_said {
+                cfg.session.idle_key_out = Some(SHARED_IDLE_KEY_OUT);
+            }
         }
         cfg.overlay_env(&src.env)?;
         cfg.check()?;
@@ -632,6 +683,10 @@ impl Config {
                 enabled: true,
                 roots: None,
             },
+            session: SessionConfig {
+                shared_computer: false,
+                idle_key_out: None,
+            },
             sources: vec![format!("built-in defaults ({profile})")],
         }
     }
@@ -684,6 +739,32 @@ impl Config {
         if let Some(u) = l.usb {
             set(&mut self.usb.enabled, u.enabled);
             set(&mut self.usb.roots, u.roots.map(Some));
+        }
+        if let Some(sl) = l.session {
+            set(&mut self.session.shared_computer, sl.shared_computer);
+            if let Some(m) = sl.idle_key_out_minutes {
+                if m > MAX_IDLE_KEY_OUT_MINUTES {
+                    return Err(ConfigError::Invalid {
+                        source_name: name.to_owned(),
+                        field: "session.idle_key_out_minutes".to_owned(),
+                        expected: format!(
+                            "a whole number of minutes from 2 to {MAX_IDLE_KEY_OUT_MINUTES}, or 0 for never"
+                        ),
+                        found: m.to_string(),
+                    });
+                }
+                if m == 1 {
+                    return Err(ConfigError::Invalid {
+                        source_name: name.to_owned(),
+                        field: "session.idle_key_out_minutes".to_owned(),
+                        expected:
+                            "at least 2 minutes (the warning comes a minute before), or 0 for never"
+                                .to_owned(),
+                        found: m.to_string(),
+                    });
+                }
+                self.session.idle_key_out = (m > 0).then(|| Duration::from_secs(m * 60));
+            }
         }
         self.check_named(name)
     }
@@ -1209,6 +1290,71 @@ purge_on_key_out = false
         })
         .unwrap();
         assert!(c.cache.purge_on_key_out);
+    }
+
+    #[test]
+    fn a_shared_computer_keys_out_after_15_idle_minutes_and_keeps_no_cache_unless_the_site_says() {
+        let d = tempfile::tempdir().unwrap();
+        let personal = Config::load(&Sources::default()).unwrap();
+        assert!(!personal.session.shared_computer);
+        assert_eq!(personal.session.idle_key_out, None);
+        assert!(!personal.cache.purge_on_key_out);
+
+        let shared = site_only(d.path(), "[session]\nshared_computer = true\n").unwrap();
+        assert!(shared.session.shared_computer);
+        assert_eq!(shared.session.idle_key_out, Some(SHARED_IDLE_KEY_OUT));
+        assert!(shared.cache.purge_on_key_out);
+
+        let said = site_only(
+            d.path(),
+            "[session]\nshared_computer = true\nidle_key_out_minutes = 0\n[cache]\npurge_on_key_out = false\n",
+        )
+        .unwrap();
+        assert_eq!(said.session.idle_key_out, None);
+        assert!(!said.cache.purge_on_key_out);
+
+        let personal_idle = site_only(d.path(), "[session]\nidle_key_out_minutes = 30\n").unwrap();
+        assert!(!personal_idle.session.shared_computer);
+        assert_eq!(
+            personal_idle.session.idle_key_out,
+            Some(Duration::from_secs(30 * 60))
+        );
+    }
+
+    #[test]
+    fn an_idle_time_too_short_or_too_long_is_refused_naming_the_field() {
+        let d = tempfile::tempdir().unwrap();
+        for bad in ["1", "1441"] {
+            let e = site_only(
+                d.path(),
+                &format!("[session]\nidle_key_out_minutes = {bad}\n"),
+            )
+            .unwrap_err();
+            assert!(matches!(e, ConfigError::Invalid { .. }), "{e:?}");
+            assert!(
+                e.to_string().contains("session.idle_key_out_minutes"),
+                "{e}"
+            );
+        }
+        let e = site_only(d.path(), "[session]\nshared = true\n").unwrap_err();
+        assert!(e.to_string().contains("shared"), "{e}");
+    }
+
+    #[test]
+    fn only_the_site_file_may_set_the_shared_computer_policy() {
+        let d = tempfile::tempdir().unwrap();
+        let user = write(
+            d.path(),
+            "attune.toml",
+            "[session]\nshared_computer = false\n",
+        );
+        let e = Config::load(&Sources {
+            user_file: Some(user),
+            ..Sources::default()
+        })
+        .unwrap_err();
+        assert!(matches!(e, ConfigError::SiteOnly { .. }), "{e:?}");
+        assert!(e.to_string().contains("`session`"), "{e}");
     }
 
     #[test]

@@ -52,6 +52,42 @@ pub struct Flow {
     pending_for: Duration,
 }
 
+/// Why a key-out happens: the person asked, or a shared computer's policy did
+/// (docs/design.md §10.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyOutCause {
+    /// The person (or a listener on their behalf: the stick pulled, the local API).
+    Person,
+    /// Nobody used the computer for the site's idle time.
+    Idle,
+    /// The desktop session is ending (logout, shutdown).
+    SessionEnd,
+    /// The session began before this boot.
+    EarlierBoot,
+}
+
+impl KeyOutCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyOutCause::Person => "person",
+            KeyOutCause::Idle => "idle",
+            KeyOutCause::SessionEnd => "session_end",
+            KeyOutCause::EarlierBoot => "earlier_boot",
+        }
+    }
+
+    /// What the person is told after such a key-out.
+    pub fn message(self) -> Message {
+        match self {
+            KeyOutCause::Person => Message::KeyedOut,
+            KeyOutCause::Idle => Message::KeyedOutIdle,
+            KeyOutCause::SessionEnd => Message::KeyedOutSessionEnd,
+            KeyOutCause::EarlierBoot => Message::KeyedOutEarlierBoot,
+        }
+    }
+}
+
 /// How long a failed key-in that applied nothing stays pending in a process that reconnects:
 /// long enough for a server that is restarting, short enough that a person who has given up and
 /// walked away is not keyed in at a computer they have left.
@@ -513,7 +549,9 @@ impl Flow {
                     });
                 }
                 // Another person is keyed in: key them out first (docs/design.md §3).
-                crate::plan::Start::KeyOutFirst => finished_first = Some(self.key_out_locked()?),
+                crate::plan::Start::KeyOutFirst => {
+                    finished_first = Some(self.key_out_locked(Message::KeyedOut)?)
+                }
                 crate::plan::Start::Fresh => {}
             }
         }
@@ -540,7 +578,9 @@ impl Flow {
 
     pub(crate) fn new_session(&self, key: &Key, origin: Origin, name: Option<&str>) -> Session {
         let profile = self.config.profile.to_string();
-        Session::applying(key, &profile, origin, name, self.clock.now_unix())
+        let mut s = Session::applying(key, &profile, origin, name, self.clock.now_unix());
+        s.boot_id = self.clock.boot_id();
+        s
     }
 
     /// Records the session as applying, applies through the journal, records it as active.
@@ -679,19 +719,57 @@ impl Flow {
 
     /// Keys out: restores every original from the journal and ends the session.
     pub fn key_out(&self) -> Result<RecoverOutcome, FlowError> {
+        self.key_out_because(KeyOutCause::Person)
+    }
+
+    /// Keys out for `cause`: the person asked, or a shared computer's policy
+    /// (docs/design.md §10.2), which the outcome's message names.
+    pub fn key_out_because(&self, cause: KeyOutCause) -> Result<RecoverOutcome, FlowError> {
         self.cancel_pending_key_in();
         let _lock = self.lock()?;
         if let Some(r) = self.resume_locked()? {
             return Ok(r);
         }
-        self.key_out_locked()
+        tracing::info!(cause = cause.as_str(), "key-out");
+        self.key_out_locked(cause.message())
     }
 
-    pub(crate) fn key_out_locked(&self) -> Result<RecoverOutcome, FlowError> {
+    /// What a process that stays running (the app, `attune listen`) does first: finishes what a
+    /// crash left ([`Flow::resume`]) and, on a shared computer, keys out a session that began
+    /// before this boot: whoever it belonged to has gone. A personal computer keeps it.
+    pub fn start_up(&self) -> Result<Option<RecoverOutcome>, FlowError> {
+        let _lock = self.lock()?;
+        if let Some(r) = self.resume_locked()? {
+            return Ok(Some(r));
+        }
+        if !self.config.session.shared_computer {
+            return Ok(None);
+        }
+        let Some(s) = session::load(&self.paths.session_file())? else {
+            return Ok(None);
+        };
+        let Some(this_boot) = self.clock.boot_id() else {
+            tracing::warn!("cannot tell which boot this is; the session is kept");
+            return Ok(None);
+        };
+        if s.boot_id.as_deref() == Some(this_boot.as_str()) {
+            return Ok(None);
+        }
+        tracing::info!(
+            key = %s.key_fingerprint,
+            known = s.boot_id.is_some(),
+            "a session from an earlier boot on a shared computer: keying out"
+        );
+        self.cancel_pending_key_in();
+        self.key_out_locked(KeyOutCause::EarlierBoot.message())
+            .map(Some)
+    }
+
+    pub(crate) fn key_out_locked(&self, ok_message: Message) -> Result<RecoverOutcome, FlowError> {
         let session_file = self.paths.session_file();
         let Some(mut s) = session::load(&session_file)? else {
             if self.desktop.journal_open()? {
-                let out = self.restore_locked(Message::KeyedOut);
+                let out = self.restore_locked(ok_message);
                 self.record_test_restore(TestEvent::KeyOut, None, Self::restore_result(&out));
                 return out;
             }
@@ -700,7 +778,7 @@ impl Flow {
         s.phase = Phase::Restoring;
         session::store(&session_file, &s)?;
         tracing::info!(key = %s.key_fingerprint, "key-out: restoring");
-        let restored = self.restore_locked(Message::KeyedOut);
+        let restored = self.restore_locked(ok_message);
         self.record_test_restore(TestEvent::KeyOut, Some(&s), Self::restore_result(&restored));
         // The person has left: their token must not stay good for the rest of its hour. After
         // the restore, whatever its outcome, so the cloud never delays or blocks putting the
@@ -961,6 +1039,101 @@ mod tests {
             assert_eq!(v, serde_json::json!({"state": "none", "pending": 0}));
             assert_eq!(serde_json::to_value(kind).unwrap(), word);
             assert_eq!(kind.to_string(), word);
+        }
+    }
+
+    /// A clock stopped at a time, on a boot the test can change (a reboot).
+    struct BootClock(std::sync::Mutex<Option<String>>);
+
+    impl Clock for BootClock {
+        fn now(&self) -> std::time::SystemTime {
+            std::time::UNIX_EPOCH + Duration::from_secs(1_795_392_000)
+        }
+        fn boot_id(&self) -> Option<String> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    /// A flow keyed in on boot "a", with the shared-computer policy as given.
+    fn keyed_in_on_boot(
+        shared: bool,
+    ) -> (tempfile::TempDir, Flow, std::sync::Arc<BootClock>, usize) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::defaults(Profile::Testing);
+        config.session.shared_computer = shared;
+        let clock = std::sync::Arc::new(BootClock(std::sync::Mutex::new(Some("a".to_owned()))));
+        let flow = Flow::new(config, Paths::under(dir.path()))
+            .unwrap()
+            .with_desktop(Box::<MemoryDesktop>::default())
+            .with_clock(clock.clone());
+        let key = flow.snapsets().unwrap()[0].key.clone();
+        let applied = flow.key_in(&key).unwrap().counts.applied;
+        assert!(applied > 0);
+        (dir, flow, clock, applied)
+    }
+
+    fn reboot(clock: &BootClock, to: Option<&str>) {
+        *clock.0.lock().unwrap() = to.map(str::to_owned);
+    }
+
+    #[test]
+    fn a_shared_computer_keys_out_at_start_a_session_from_an_earlier_boot() {
+        let (_dir, flow, clock, applied) = keyed_in_on_boot(true);
+        assert_eq!(
+            flow.start_up().unwrap().map(|o| o.restored),
+            None,
+            "same boot: kept"
+        );
+        assert_eq!(flow.status().unwrap().state, State::Active);
+
+        reboot(&clock, Some("b"));
+        let out = flow.start_up().unwrap().expect("keyed out");
+        assert_eq!(out.restored, applied);
+        assert_eq!(out.message, Message::KeyedOutEarlierBoot);
+        let st = flow.status().unwrap();
+        assert_eq!((st.state, st.journal), (State::Idle, "closed"));
+        assert_eq!(flow.start_up().unwrap().map(|o| o.restored), None);
+    }
+
+    #[test]
+    fn a_personal_computer_keeps_its_session_across_a_reboot() {
+        let (_dir, flow, clock, _) = keyed_in_on_boot(false);
+        reboot(&clock, Some("b"));
+        assert_eq!(flow.start_up().unwrap().map(|o| o.restored), None);
+        assert_eq!(flow.status().unwrap().state, State::Active);
+    }
+
+    #[test]
+    fn a_session_whose_boot_is_unknown_counts_as_earlier_but_an_unknown_boot_now_keeps_it() {
+        let (_dir, flow, clock, applied) = keyed_in_on_boot(true);
+        // This boot unknown (no /proc): nothing to compare, the session is kept.
+        reboot(&clock, None);
+        assert_eq!(flow.start_up().unwrap().map(|o| o.restored), None);
+        // A session file from before boots were recorded: it may be from any boot.
+        let file = flow.paths.session_file();
+        let mut s = session::load(&file).unwrap().unwrap();
+        assert_eq!(s.boot_id.as_deref(), Some("a"));
+        s.boot_id = None;
+        session::store(&file, &s).unwrap();
+        reboot(&clock, Some("a"));
+        let out = flow.start_up().unwrap().expect("keyed out");
+        assert_eq!(out.restored, applied);
+    }
+
+    #[test]
+    fn a_key_out_for_a_cause_says_why() {
+        for (cause, message) in [
+            (KeyOutCause::Idle, Message::KeyedOutIdle),
+            (KeyOutCause::SessionEnd, Message::KeyedOutSessionEnd),
+            (KeyOutCause::Person, Message::KeyedOut),
+        ] {
+            let (_dir, flow, _key, out) = keyed_in(10);
+            let back = flow.key_out_because(cause).unwrap();
+            assert_eq!((back.restored, back.message), (out.counts.applied, message));
+            assert!(matches!(
+                flow.key_out_because(cause),
+                Err(FlowError::NotKeyedIn)
+            ));
         }
     }
 

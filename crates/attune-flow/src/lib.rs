@@ -26,17 +26,18 @@ mod session;
 mod snapsets;
 mod testlog;
 
-pub use clock::{Clock, FixedClock, SystemClock};
+pub use clock::{kernel_boot_id, Clock, FixedClock, SystemClock, BOOT_ID_FILE};
 pub use cloudflow::SetOutcome;
 pub use config::{
     CacheConfig, CloudConfig, Config, ConfigError, LocalApiConfig, Profile, ResilienceConfig,
-    SnapsetsConfig, Sources, UsbConfig, DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_CLOUD_URL,
-    INSECURE_HTTP_WARNING, MAX_CONFIG_BYTES, SITE_CONFIG_PATH, SITE_SNAPSETS_DIR,
+    SessionConfig, SnapsetsConfig, Sources, UsbConfig, DEV_CLIENT_ID, DEV_CLIENT_SECRET,
+    DEV_CLOUD_URL, IDLE_WARNING, INSECURE_HTTP_WARNING, MAX_CONFIG_BYTES, MAX_IDLE_KEY_OUT_MINUTES,
+    SHARED_IDLE_KEY_OUT, SITE_CONFIG_PATH, SITE_SNAPSETS_DIR,
 };
 pub use desktop::{Desktop, Doctor, Restored, SettingsDesktop, SolutionSupport};
 pub use engine::{
-    Appearance, DiscardOutcome, Flow, FlowEvent, KeyInOutcome, Observer, RecoverOutcome, SaveKind,
-    SaveState, State, Status,
+    Appearance, DiscardOutcome, Flow, FlowEvent, KeyInOutcome, KeyOutCause, Observer,
+    RecoverOutcome, SaveKind, SaveState, State, Status,
 };
 pub use error::FlowError;
 pub use indicator::{Indicator, Notify, PageNotice, SettingsFrom, Tone};

@@ -13,6 +13,13 @@ pub enum Message {
     AlreadyKeyedIn,
     KeyedOut,
     RestoredAfterUnexpectedStop,
+    /// Shared computers (docs/design.md §10.2): why the last person was keyed out.
+    KeyedOutIdle,
+    KeyedOutSessionEnd,
+    KeyedOutEarlierBoot,
+    /// The warning before an idle key-out (`{seconds}`), and its end.
+    IdleKeyOutSoon,
+    IdleKeyOutCancelled,
     NothingToRestore,
     SomeSettingsFailed,
     ChangedInSnapset,
@@ -108,6 +115,19 @@ impl Message {
             Message::RestoredAfterUnexpectedStop => {
                 "Attune stopped unexpectedly last time. This computer's settings have been put back as they were."
             }
+            Message::KeyedOutIdle => {
+                "Nobody used this computer for a while, so the last person was keyed out and it has been put back as it was."
+            }
+            Message::KeyedOutSessionEnd => {
+                "The desktop session ended, so the last person was keyed out and this computer has been put back as it was."
+            }
+            Message::KeyedOutEarlierBoot => {
+                "This computer was restarted since the last person keyed in, so their settings have been put back as they were."
+            }
+            Message::IdleKeyOutSoon => {
+                "Are you still there? You will be keyed out in {seconds} seconds. Move the mouse or press a key to stay."
+            }
+            Message::IdleKeyOutCancelled => "You are still keyed in.",
             Message::NothingToRestore => "There was nothing to put back.",
             Message::SomeSettingsFailed => {
                 "Some of your settings could not be applied; the rest are in place."

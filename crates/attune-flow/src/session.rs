@@ -179,6 +179,10 @@ pub struct Session {
     /// Changes made here during the session (`attune set`): laid over a snapset, which cannot
     /// be saved to, and remembered for a cloud session so `relogin` can send them again.
     pub local_changes: std::collections::BTreeMap<String, serde_json::Value>,
+    /// The kernel's boot id when the session began (`/proc/sys/kernel/random/boot_id`): a
+    /// shared computer keys out at start a session from an earlier boot. `None`: unknown (a file
+    /// from before it was kept, or a kernel without it).
+    pub boot_id: Option<String>,
 }
 
 impl Session {
@@ -205,6 +209,7 @@ impl Session {
             message: None,
             last_cloud_contact_unix: None,
             local_changes: Default::default(),
+            boot_id: None,
         }
     }
 
@@ -244,6 +249,8 @@ struct SessionFile {
     answer: Option<serde_json::Value>,
     #[serde(default)]
     local_changes: std::collections::BTreeMap<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    boot_id: Option<String>,
 }
 
 impl From<SessionFile> for Session {
@@ -278,6 +285,7 @@ impl From<SessionFile> for Session {
             message: f.message,
             last_cloud_contact_unix: f.last_cloud_contact_unix,
             local_changes: f.local_changes,
+            boot_id: f.boot_id,
         }
     }
 }
@@ -311,6 +319,7 @@ impl From<Session> for SessionFile {
             token: token.map(|t| t.token),
             answer,
             local_changes: s.local_changes,
+            boot_id: s.boot_id,
         }
     }
 }
