@@ -14,10 +14,13 @@ use attune_flow::Flow;
 use attune_flow::Message;
 use attune_listen::owner::{self, ListenerLock, Owner};
 use attune_listen::queue::{Event, KeyQueue, Via};
+use attune_listen::shared::{SharedComputer, SharedNotice};
 use attune_listen::usb::{self, StickEvent};
 use attune_listen::{local_api, usb::UsbListener};
 use serde::Serialize;
-use tauri::{AppHandle, Emitter, Runtime};
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+
+use crate::notices::Notice;
 
 /// The event that carries a [`ListenerNotice`] (docs/app.md).
 pub const LISTENER_EVENT: &str = "attune://listener";
@@ -58,6 +61,25 @@ impl ListenerNotice {
         }
     }
 
+    /// The notice for what a shared computer's policy does (the idle warning, its end, a
+    /// key-out): the page shows the warning as a banner.
+    pub fn of_shared(n: &SharedNotice) -> ListenerNotice {
+        match n {
+            SharedNotice::IdleKeyOutSoon { text, .. } => ListenerNotice {
+                kind: "idle_key_out_soon",
+                text: text.clone(),
+            },
+            SharedNotice::IdleKeyOutCancelled { text } => ListenerNotice {
+                kind: "idle_key_out_cancelled",
+                text: text.clone(),
+            },
+            SharedNotice::KeyedOut { text, .. } => ListenerNotice {
+                kind: "keyed_out_by_policy",
+                text: text.clone(),
+            },
+        }
+    }
+
     /// The notice for a queue event, if it is the stick's refusal (a bad token, a second
     /// stick); key-ins and key-outs show in the status itself.
     pub fn of_queue(e: &Event) -> Option<ListenerNotice> {
@@ -82,12 +104,41 @@ pub fn tell<R: Runtime>(app: &AppHandle<R>, notice: &ListenerNotice) {
     }
 }
 
+/// Starts a shared computer's idle and shutdown key-outs (those the configuration asks for);
+/// what they do is told as a notice, and as a notification for the warning and the key-out.
+fn start_shared<R: Runtime>(
+    app: &AppHandle<R>,
+    flow: &Arc<Flow>,
+    queue: &KeyQueue,
+) -> SharedComputer {
+    let handle = app.clone();
+    attune_listen::shared::start(
+        flow,
+        queue,
+        Arc::new(move |n: SharedNotice| {
+            tell(&handle, &ListenerNotice::of_shared(&n));
+            let notice = match &n {
+                SharedNotice::IdleKeyOutSoon { text, .. } => {
+                    Some(Notice::IdleKeyOutSoon(text.clone()))
+                }
+                SharedNotice::KeyedOut { text, .. } => Some(Notice::KeyedOutByPolicy(text.clone())),
+                SharedNotice::IdleKeyOutCancelled { .. } => None,
+            };
+            if let Some(notice) = notice {
+                handle.state::<crate::Shell>().notify(&notice);
+            }
+        }),
+    )
+}
+
 /// The running listeners; dropping it stops the USB listener and lets another process take
 /// them (the local API's task ends with the app).
 pub struct Hosted {
     pub listeners: Listeners,
     queue: KeyQueue,
     usb: std::sync::Mutex<Option<UsbListener>>,
+    /// A shared computer's idle and shutdown key-outs, run by the process that owns keying.
+    shared: std::sync::Mutex<Option<SharedComputer>>,
     _lock: Option<ListenerLock>,
 }
 
@@ -98,6 +149,8 @@ impl Hosted {
     pub fn quiesce(&self) {
         let usb = self.usb.lock().ok().and_then(|mut u| u.take());
         drop(usb);
+        let shared = self.shared.lock().ok().and_then(|mut s| s.take());
+        drop(shared);
         let _ = self
             .queue
             .call_blocking(Via::Background, attune_listen::queue::Request::Reconnect);
@@ -117,20 +170,24 @@ pub async fn start<R: Runtime>(app: &AppHandle<R>, flow: &Arc<Flow>, queue: &Key
         listeners: Listeners::default(),
         queue: queue.clone(),
         usb: std::sync::Mutex::new(None),
+        shared: std::sync::Mutex::new(None),
         _lock: None,
     };
     if !config.usb.enabled && api_addr.is_none() {
         tracing::info!("no listeners configured");
+        hosted.shared = std::sync::Mutex::new(Some(start_shared(app, flow, queue)));
         return hosted;
     }
     match ListenerLock::acquire(&owner::lock_path(&flow.paths().state_dir), Owner::App) {
         Ok(lock) => hosted._lock = Some(lock),
         Err(e) => {
+            // The process that owns keying runs the shared-computer rules too.
             tracing::warn!(error = %e, "the listeners run elsewhere");
             hosted.listeners.problem = Some(e.to_string());
             return hosted;
         }
     }
+    hosted.shared = std::sync::Mutex::new(Some(start_shared(app, flow, queue)));
     if config.usb.enabled {
         let roots = usb::roots_of(&config.usb);
         tracing::info!(roots = ?roots, "watching for USB keys");

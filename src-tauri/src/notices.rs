@@ -18,6 +18,10 @@ pub enum Notice {
     StaleToken,
     /// A previous session or operation that stopped unexpectedly was put back.
     Restored(String),
+    /// A shared computer's idle key-out is a minute away (docs/design.md §10.2).
+    IdleKeyOutSoon(String),
+    /// A shared computer's policy keyed the person out (idle, session end).
+    KeyedOutByPolicy(String),
 }
 
 impl Notice {
@@ -26,14 +30,18 @@ impl Notice {
             Notice::Fallback(_) => Message::NotifyFallback,
             Notice::BackOnline => Message::NotifyBackOnline,
             Notice::StaleToken => Message::NotifyStaleToken,
-            Notice::Restored(_) => Message::NotifyRestored,
+            Notice::Restored(_) | Notice::KeyedOutByPolicy(_) => Message::NotifyRestored,
+            Notice::IdleKeyOutSoon(_) => Message::NotifyIdleKeyOutSoon,
         }
         .text()
     }
 
     pub fn body(&self) -> String {
         match self {
-            Notice::Fallback(m) | Notice::Restored(m) => m.clone(),
+            Notice::Fallback(m)
+            | Notice::Restored(m)
+            | Notice::IdleKeyOutSoon(m)
+            | Notice::KeyedOutByPolicy(m) => m.clone(),
             Notice::BackOnline => Message::NotifyBackOnlineBody.text().to_owned(),
             Notice::StaleToken => Message::StaleToken.text().to_owned(),
         }

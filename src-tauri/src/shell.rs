@@ -241,7 +241,8 @@ pub fn start_background<R: Runtime>(app: &AppHandle<R>) {
     let (resume_flow, listen_queue) = (flow.clone(), queue.clone());
     tauri::async_runtime::spawn(async move {
         let flow = resume_flow.clone();
-        let resumed = tauri::async_runtime::spawn_blocking(move || resume_flow.resume()).await;
+        // On a shared computer, a session from an earlier boot is keyed out here too.
+        let resumed = tauri::async_runtime::spawn_blocking(move || resume_flow.start_up()).await;
         match resumed {
             Ok(Ok(Some(o))) => handle
                 .state::<Shell>()
@@ -257,6 +258,7 @@ pub fn start_background<R: Runtime>(app: &AppHandle<R>) {
         handle.manage(hosted);
         refresh(&handle).await;
     });
+    watch_session_end(app, queue.clone(), flow.config().session.shared_computer);
     // The reconnector keeps asking the cloud, so the app's messages may say "We'll keep trying".
     flow.set_reconnects_in_background(true);
     let reconnector = attune_listen::reconnect::Reconnector::start(queue, Duration::from_secs(5));
@@ -276,6 +278,49 @@ pub fn start_background<R: Runtime>(app: &AppHandle<R>) {
     app.manage(Background {
         _reconnector: reconnector,
         _watcher: watcher,
+    });
+}
+
+/// SIGTERM or SIGHUP (the desktop session is ending): a shared computer keys out and puts the
+/// desktop back first, within [`attune_listen::shared::SESSION_END_WITHIN`]; then the app exits.
+fn watch_session_end<R: Runtime>(
+    app: &AppHandle<R>,
+    queue: attune_listen::queue::KeyQueue,
+    shared_computer: bool,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let handle = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let (term, hup) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(t), Ok(h)) => (t, h),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "cannot watch for the end of the session");
+                return;
+            }
+        };
+        let (mut term, mut hup) = (term, hup);
+        let which = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = hup.recv() => "SIGHUP",
+        };
+        tracing::info!(signal = which, shared_computer, "the session is ending");
+        if shared_computer {
+            let _ = tauri::async_runtime::spawn_blocking(move || {
+                let tell: attune_listen::shared::Tell = Arc::new(|_| {});
+                let done = attune_listen::shared::end_session(
+                    &queue,
+                    attune_flow::KeyOutCause::SessionEnd,
+                    attune_listen::shared::SESSION_END_WITHIN,
+                    &tell,
+                );
+                tracing::info!(keyed_out = done, "session end");
+            })
+            .await;
+        }
+        handle.exit(0);
     });
 }
 

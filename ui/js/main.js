@@ -44,8 +44,18 @@ function keepFocus(focused) {
   next?.focus();
 }
 
-/** Shows what the USB-key listener saw ("USB key found"), as it happens. */
+/**
+ * Shows what a listener saw ("USB key found") as it happens; a shared computer's idle warning is a
+ * banner until input ends it or the key-out comes (the texts are Rust's).
+ */
 function onListenerNotice(notice) {
+  if (notice.kind === 'idle_key_out_soon') {
+    setText($('idle-text'), notice.text);
+    show($('idle-notice'), true);
+    announce(notice.text, { assertive: true });
+    return;
+  }
+  show($('idle-notice'), false);
   const el = $('usb-event');
   setText(el, notice.text);
   show(el, true);

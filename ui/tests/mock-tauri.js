@@ -45,5 +45,9 @@
       state.status = copy(status);
       emit('attune://status', state.status);
     },
+    /** Emits what a listener saw (`{ kind, text }`), as the shell does on `attune://listener`. */
+    emitListener(notice) {
+      emit('attune://listener', notice);
+    },
   };
 })();

@@ -32,3 +32,29 @@ test('idle with no failure shows no connection notice', async () => {
   const n = await notice('idle-development');
   assert.equal(n.shown, false);
 });
+
+// A shared computer's idle key-out (docs/design.md §10.2): the warning is a banner read out at
+// once; input (the shell says the warning is over) or the key-out itself takes it away.
+test('the idle warning is an assertive banner until it is called off or the key-out comes', async () => {
+  const seen = await H.withState(env, 'cloud-online', async (page) => {
+    const banner = () => page.evaluate(() => ({
+      shown: !document.getElementById('idle-notice').hidden,
+      text: document.getElementById('idle-text').textContent,
+      said: document.getElementById('live-assertive').textContent,
+    }));
+    const before = await banner();
+    const soon = 'Are you still there? You will be keyed out in 60 seconds. Move the mouse or press a key to stay.';
+    await page.evaluate((text) => window.__ATTUNE_MOCK__.emitListener({ kind: 'idle_key_out_soon', text }), soon);
+    await page.waitForSelector('#idle-notice:not([hidden])');
+    const warned = await banner();
+    await page.evaluate(() => window.__ATTUNE_MOCK__.emitListener({ kind: 'idle_key_out_cancelled', text: 'You are still keyed in.' }));
+    await page.waitForSelector('#idle-notice', { state: 'hidden' });
+    const cancelled = await banner();
+    return { before, warned, cancelled, soon };
+  });
+  assert.equal(seen.before.shown, false);
+  assert.equal(seen.warned.shown, true);
+  assert.equal(seen.warned.text, seen.soon);
+  assert.equal(seen.warned.said, seen.soon);
+  assert.equal(seen.cancelled.shown, false);
+});

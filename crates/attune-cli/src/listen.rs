@@ -18,8 +18,9 @@ fn line(v: &serde_json::Value) {
 }
 
 pub fn run(flow: Flow, args: &ListenArgs) -> Result<i32, FlowError> {
-    // Finish whatever a crash left before listening.
-    if let Some(r) = flow.resume()? {
+    // Finish whatever a crash left before listening, and on a shared computer key out a
+    // session from an earlier boot.
+    if let Some(r) = flow.start_up()? {
         line(&serde_json::json!({"event": "recovered", "message": r.message_text}));
     }
     let local_api_addr = if args.no_local_api {
@@ -75,6 +76,15 @@ pub fn run(flow: Flow, args: &ListenArgs) -> Result<i32, FlowError> {
         )
     });
 
+    let tell: attune_listen::shared::Tell =
+        Arc::new(|n| line(&serde_json::to_value(&n).unwrap_or_default()));
+    let shared = attune_listen::shared::start(&flow, &queue, tell.clone());
+    for p in &shared.problems {
+        line(&serde_json::json!({"event": "not_running", "what": p}));
+    }
+    let shared_computer = flow.config().session.shared_computer;
+    let end_queue = queue.clone();
+
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -82,19 +92,22 @@ pub fn run(flow: Flow, args: &ListenArgs) -> Result<i32, FlowError> {
         .map_err(|e| FlowError::NotAvailable {
             what: format!("the async runtime ({e})"),
         })?;
-    rt.block_on(async move {
+    let code = rt.block_on(async move {
         let shutdown = async {
-            let term = async {
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            let on = |kind| async move {
+                match tokio::signal::unix::signal(kind) {
                     Ok(mut s) => {
                         s.recv().await;
                     }
                     Err(_) => std::future::pending::<()>().await,
                 }
             };
+            use tokio::signal::unix::SignalKind;
+            // SIGTERM and SIGHUP: the desktop session is ending.
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {},
-                _ = term => {},
+                _ = on(SignalKind::terminate()) => {},
+                _ = on(SignalKind::hangup()) => {},
             }
         };
         match local_api_addr {
@@ -118,5 +131,16 @@ pub fn run(flow: Flow, args: &ListenArgs) -> Result<i32, FlowError> {
                 Ok(0)
             }
         }
-    })
+    });
+    // A shared computer is put back before the session goes (docs/design.md §10.2).
+    if shared_computer {
+        attune_listen::shared::end_session(
+            &end_queue,
+            attune_flow::KeyOutCause::SessionEnd,
+            attune_listen::shared::SESSION_END_WITHIN,
+            &tell,
+        );
+    }
+    drop(shared);
+    code
 }

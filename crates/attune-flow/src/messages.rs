@@ -66,6 +66,7 @@ pub enum Message {
     NotifyBackOnlineBody,
     NotifyStaleToken,
     NotifyRestored,
+    NotifyIdleKeyOutSoon,
     /// The exact text for a stale token (docs/design.md §6.2).
     StaleToken,
     // The app's Diagnostics: why a part of the shell does not work, and its own failures.
@@ -179,6 +180,7 @@ impl Message {
             }
             Message::NotifyStaleToken => "Please log in again",
             Message::NotifyRestored => "This computer was put back",
+            Message::NotifyIdleKeyOutSoon => "Are you still there?",
             Message::StaleToken => "Something has gone wrong. Please log out and log back in.",
             Message::AppTaskDidNotFinish => "the task did not finish: {error}",
             Message::AppTrayNotMadeYet => "the tray has not been made yet",

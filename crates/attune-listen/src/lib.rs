@@ -15,9 +15,12 @@
 //! **Architecture invariant:** listeners decide nothing about preferences: they only turn an
 //! outside signal into a queued request to `attune-flow`.
 
+pub mod idle;
 pub mod local_api;
 pub mod owner;
 pub mod peer;
 pub mod queue;
 pub mod reconnect;
+pub mod session_end;
+pub mod shared;
 pub mod usb;

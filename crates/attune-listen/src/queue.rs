@@ -25,6 +25,9 @@ pub enum Via {
     LocalApi,
     /// Attune itself (background reconnection).
     Background,
+    /// A shared computer's policy (docs/design.md §10.2): the desktop session ending, nobody
+    /// using the computer for the site's idle time.
+    SharedComputer,
 }
 
 /// A request to the queue.
@@ -36,6 +39,9 @@ pub enum Request {
     Proximity(String),
     /// Background reconnection of an offline session.
     Reconnect,
+    /// Key out whoever is keyed in, for a reason that is not theirs (a shared computer's
+    /// policy); nobody keyed in: [`Reply::NotActive`].
+    EndSession(attune_flow::KeyOutCause),
 }
 
 /// The answer to a request, in GPII's terms.
@@ -273,6 +279,7 @@ impl Request {
             Request::Logout(_) => "logout",
             Request::Proximity(_) => "proximityTriggered",
             Request::Reconnect => "reconnect",
+            Request::EndSession(_) => "logout",
         }
     }
 }
@@ -308,7 +315,7 @@ fn worker(
                 via: job.via,
                 key: fingerprint(match &job.req {
                     Request::Login(k) | Request::Logout(k) | Request::Proximity(k) => k,
-                    Request::Reconnect => "",
+                    Request::Reconnect | Request::EndSession(_) => "",
                 }),
             },
             Reply::Reconnected(_) => continue,
@@ -361,6 +368,19 @@ fn logout(flow: &Flow, key: &str, last: &mut Option<LastChange>) -> Reply {
     r
 }
 
+/// Keys out whoever is keyed in (or finishes an interrupted session) for `cause`.
+fn end_session(flow: &Flow, cause: attune_flow::KeyOutCause) -> Reply {
+    let active = active_key(flow);
+    match flow.key_out_because(cause) {
+        Ok(_) => Reply::LoggedOut(active.unwrap_or_default()),
+        Err(FlowError::NotKeyedIn) => Reply::NotActive {
+            requested: String::new(),
+            active: "noUser".to_owned(),
+        },
+        Err(e) => failed("logout", &e),
+    }
+}
+
 fn run(flow: &Flow, job: &Job, last: &mut Option<LastChange>) -> Reply {
     if job.req != Request::Reconnect {
         // Any key event ends a pending key-in, even one the flow refuses below (a pulled stick
@@ -373,6 +393,7 @@ fn run(flow: &Flow, job: &Job, last: &mut Option<LastChange>) -> Reply {
             Err(e) => failed("reconnect", &e),
         },
         Request::Login(k) => login(flow, k, last),
+        Request::EndSession(cause) => end_session(flow, *cause),
         Request::Logout(k) => match active_key(flow) {
             Some(a) if &a == k => logout(flow, k, last),
             a => Reply::NotActive {

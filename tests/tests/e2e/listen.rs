@@ -324,3 +324,94 @@ fn a_second_listener_is_refused_naming_the_first_ones_pid() {
         "{said}"
     );
 }
+
+/// Sends `signal` (a `kill` name) to `pid` and waits for the process to end, at most `within`.
+fn signal_and_wait(child: &mut std::process::Child, signal: &str, within: Duration) {
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running {within:?} after SIG{signal}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `attune listen` on a computer whose site file says `site`, watching its own stick root.
+fn listener_with_site(d: &Desktop, site: &str) -> (std::process::Child, StdoutLines, PathBuf) {
+    let media = d.dir.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let site_file = d.dir.path().join("site.toml");
+    std::fs::write(&site_file, site).unwrap();
+    let (child, lines) = d.listen(
+        &[
+            "--no-local-api",
+            "--poll-ms",
+            "100",
+            "--usb-root",
+            media.to_str().unwrap(),
+        ],
+        &[("ATTUNE_SITE_CONFIG", site_file.to_str().unwrap())],
+    );
+    (child, lines, media)
+}
+
+/// The session's state, as `attune status --json` says it.
+fn state(d: &Desktop) -> String {
+    let out = d.attune(&["status", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["state"].as_str().unwrap_or_default().to_owned()
+}
+
+fn insert_stick(media: &std::path::Path, key: &str) {
+    let staging = media.with_file_name("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::write(staging.join(".gpii-user-token.txt"), key).unwrap();
+    std::fs::rename(&staging, media.join("STICK")).unwrap();
+}
+
+#[test]
+fn on_a_shared_computer_the_session_ending_keys_out_and_puts_the_desktop_back_first() {
+    let (d, before) = used_desktop();
+    // No idle key-out here (this test has no desktop to ask); the session end is the rule.
+    let (mut child, lines, media) = listener_with_site(
+        &d,
+        "[session]\nshared_computer = true\nidle_key_out_minutes = 0\n",
+    );
+    insert_stick(&media, "high_contrast");
+    lines
+        .wait_for(WAIT, |l| l.contains("\"keyed_in\""))
+        .expect("keyed in");
+    assert_eq!(high_contrast(&d), "true");
+
+    // The session manager's hang-up: put back within the five seconds a session end allows.
+    signal_and_wait(&mut child, "HUP", Duration::from_secs(5));
+    let out = lines
+        .wait_for(WAIT, |l| l.contains("\"session_end\""))
+        .expect("a keyed_out line with its cause");
+    assert!(out.contains("\"keyed_out\""), "{out}");
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+    assert_eq!(state(&d), "idle");
+}
+
+#[test]
+fn on_a_personal_computer_the_session_ending_keeps_the_person_keyed_in() {
+    let (d, _) = used_desktop();
+    let (mut child, lines, media) = listener_with_site(&d, "");
+    insert_stick(&media, "high_contrast");
+    lines
+        .wait_for(WAIT, |l| l.contains("\"keyed_in\""))
+        .expect("keyed in");
+    signal_and_wait(&mut child, "TERM", Duration::from_secs(5));
+    assert_eq!(high_contrast(&d), "true");
+    assert_eq!(state(&d), "active");
+    d.attune(&["key-out"]);
+}
