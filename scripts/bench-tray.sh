@@ -11,7 +11,9 @@
 #   6. closed again, the app starts afresh in the tray once the window has stayed closed
 #      (ATTUNE_TRAY_RESTART_SECONDS, here ATTUNE_BENCH_RESTART_S, default 10 s): its tree is the
 #      app alone again, at its start-up PSS; the window then opens cold with the current state;
-#   7. pulling the key (still in through the restart) restores the desktop.
+#   7. pulling the key (still in through the restart) restores the desktop;
+#   8. on this shared computer (the site file says so), the session's end (SIGTERM, as a logout
+#      sends) keys the person out and puts the desktop back before the app exits, within 5 s.
 # Fails if a check fails. Says whether the tray PSS is within its target (ATTUNE_TRAY_PSS_MAX_KB,
 # default 60 MB) and a reopen within ATTUNE_REOPEN_MAX_MS (default 500 ms), and fails on them too
 # with ATTUNE_BENCH_STRICT=1: the targets are for the shipped (release) binary on an idle machine,
@@ -46,6 +48,8 @@ trap finish EXIT
 desk_start
 cat >"$DESK/site.toml" <<EOF
 profile = "testing"
+[session]
+shared_computer = true
 [usb]
 enabled = true
 roots = ["$DESK/media"]
@@ -134,6 +138,20 @@ cold_ms="$OPEN_MS"
 stick_out "$DESK/media" STICK
 wait_for 30 "pulling the key restores the desktop" gs_is "$before"
 wait_for 10 "the page hears the key go" log_has "usb_key_removed"
+
+stick_in "$DESK/media" snapset_1a STICK2
+wait_for 30 "the key keys in again" gs_is 1.25
+t0=$(date +%s%N)
+kill -TERM "$app_pid"
+# Gone, or a zombie this script has not reaped yet.
+gone() { local st; st="$(ps -o stat= -p "$1" 2>/dev/null || true)"; [ -z "$st" ] || [[ "$st" == Z* ]]; }
+wait_for 5 "the app exits at the session's end" gone "$app_pid"
+end_ms=$((($(date +%s%N) - t0) / 1000000))
+wait "$app_pid" 2>/dev/null || true
+app_pid=""
+gs_is "$before" || fail "the session's end left text-scaling-factor at $(gs), not $before"
+log_has "session end" || fail "no session end in the log"
+echo "measure: session end on a shared computer: keyed out, desktop put back, app gone in ${end_ms} ms"
 
 status=0
 over() { echo "OVER TARGET: $*" >&2; [ "$strict" = 1 ] && status=1; return 0; }
