@@ -106,7 +106,7 @@ function showKeyInResult(outcome) {
   setText(el, text);
   show(el, Boolean(text));
   show($('key-out-result'), false);
-  if (Array.isArray(outcome.applied)) renderReport($('apply-report'), outcome.applied, { idPrefix: 'apply-report' });
+  if (Array.isArray(outcome.applied_in_words)) renderReport($('apply-report'), outcome.applied_in_words, { idPrefix: 'apply-report' });
   announce(text);
 }
 
@@ -162,10 +162,10 @@ async function keyOut() {
   setText($('key-out-result-text'), outcome.message_text);
   const failed = $('key-out-failed');
   failed.replaceChildren();
-  if (outcome.failed && outcome.failed.length) {
+  if (outcome.failed_in_words && outcome.failed_in_words.length) {
     failed.append(h('h3', {}, 'Not yet put back'));
     const list = h('div', {});
-    renderReport(list, outcome.failed, { headingLevel: 4, idPrefix: 'restore-report' });
+    renderReport(list, outcome.failed_in_words, { headingLevel: 4, idPrefix: 'restore-report' });
     failed.append(list);
   }
   show($('key-in-result'), false);

@@ -1,7 +1,7 @@
-// The apply report: every row of `applied`, grouped by outcome as lists with headings, so it
-// reflows at any width and reads well in a screen reader's list navigation.
+// The apply report: what was applied, in words (`applied_in_words`, Rust's: "Text size: 150 %"),
+// each line with the technical settings behind it in a details line, grouped by outcome as lists
+// with headings, so it reflows at any width and reads well in a screen reader's list navigation.
 import { h } from './dom.js';
-import { formatValue } from './format.js';
 
 // Groups: failures first (what a person most needs to see); the summary reads in the usual order.
 const SUMMARY = [
@@ -15,16 +15,15 @@ const GROUPS = [
   ['not_supported', 'Not supported here'],
 ];
 
-function rowItem(row) {
-  const where = row.solution ? `${row.solution} › ${row.setting}` : row.setting;
-  const value = formatValue(row.value);
-  return h('li', { class: 'report-row', 'data-outcome': row.outcome },
-    h('span', { class: 'report-setting' }, where),
-    value !== null ? h('span', { class: 'report-value' }, ` = ${value}`) : null,
-    row.reason ? h('span', { class: 'report-reason' }, h('span', { class: 'visually-hidden' }, 'Reason: '), row.reason) : null);
+function lineItem(line) {
+  return h('li', { class: 'report-row', 'data-outcome': line.outcome },
+    h('span', { class: 'report-label' }, line.value ? `${line.label}: ` : line.label),
+    line.value ? h('span', { class: 'report-value' }, line.value) : null,
+    line.reason ? h('span', { class: 'report-reason' }, h('span', { class: 'visually-hidden' }, 'Reason: '), line.reason) : null,
+    h('span', { class: 'report-setting' }, h('span', { class: 'visually-hidden' }, 'Setting: '), line.details.join('; ')));
 }
 
-/** Fills `container` with the report of `rows` (ReportRow[]); `headingLevel` is the group headings' level. */
+/** Fills `container` with the report of `rows` (AppliedLine[]); `headingLevel` is the group headings' level. */
 export function renderReport(container, rows, { headingLevel = 4, idPrefix = 'report' } = {}) {
   container.replaceChildren();
   if (!rows || rows.length === 0) {
@@ -44,6 +43,6 @@ export function renderReport(container, rows, { headingLevel = 4, idPrefix = 're
     container.append(
       h('div', { class: 'report-group', 'data-outcome': outcome },
         h(`h${headingLevel}`, { id: headingId }, `${label} (${group.length})`),
-        h('ul', { class: 'report-list' }, group.map(rowItem))));
+        h('ul', { class: 'report-list' }, group.map(lineItem))));
   }
 }

@@ -93,7 +93,7 @@ function renderSession(status) {
 
   // The status region already names the person and the source; here only what is unusual.
   setText($('session-summary'), status.state === 'interrupted' ? 'The last session did not end properly.' : '');
-  renderReport($('apply-report'), status.applied, { idPrefix: 'apply-report' });
+  renderReport($('apply-report'), status.applied_in_words, { idPrefix: 'apply-report' });
   const failedRestore = status.state === 'interrupted' && status.journal === 'open';
   show($('restore-failed'), failedRestore);
   if (failedRestore) {

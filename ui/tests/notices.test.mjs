@@ -46,6 +46,8 @@ test('the idle warning is an assertive banner until it is called off or the key-
     const soon = 'Are you still there? You will be keyed out in 60 seconds. Move the mouse or press a key to stay.';
     await page.evaluate((text) => window.__ATTUNE_MOCK__.emitListener({ kind: 'idle_key_out_soon', text }), soon);
     await page.waitForSelector('#idle-notice:not([hidden])');
+    // Read out once the live region has it (announce() empties it first, then fills it).
+    await page.waitForFunction(() => document.getElementById('live-assertive').textContent !== '');
     const warned = await banner();
     await page.evaluate(() => window.__ATTUNE_MOCK__.emitListener({ kind: 'idle_key_out_cancelled', text: 'You are still keyed in.' }));
     await page.waitForSelector('#idle-notice', { state: 'hidden' });

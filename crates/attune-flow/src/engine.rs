@@ -126,6 +126,8 @@ pub struct KeyInOutcome {
     pub source: Source,
     pub name: Option<String>,
     pub applied: Vec<ReportRow>,
+    /// The same in words, for people (crate::words).
+    pub applied_in_words: Vec<crate::words::AppliedLine>,
     pub counts: report::Counts,
     pub message: Message,
     pub message_text: String,
@@ -138,6 +140,8 @@ pub struct KeyInOutcome {
 pub struct RecoverOutcome {
     pub restored: usize,
     pub failed: Vec<ReportRow>,
+    /// The same in words, for people (crate::words).
+    pub failed_in_words: Vec<crate::words::AppliedLine>,
     pub journal: &'static str,
     pub message: Message,
     pub message_text: &'static str,
@@ -168,6 +172,8 @@ pub struct Status {
     pub reason_code: Option<String>,
     pub message: Option<String>,
     pub applied: Vec<ReportRow>,
+    /// The same in words, for people (crate::words).
+    pub applied_in_words: Vec<crate::words::AppliedLine>,
     pub outbox: u64,
     pub journal: &'static str,
     pub journal_entries: usize,
@@ -542,6 +548,7 @@ impl Flow {
                         source: s.source(),
                         name: s.name.clone(),
                         counts: report::counts(&s.applied),
+                        applied_in_words: crate::words::in_words(&s.applied),
                         applied: s.applied,
                         message: Message::AlreadyKeyedIn,
                         message_text: Message::AlreadyKeyedIn.text().to_owned(),
@@ -635,6 +642,7 @@ impl Flow {
             key: sess.key,
             source,
             name: sess.name,
+            applied_in_words: crate::words::in_words(&rows),
             applied: rows,
             counts,
             message,
@@ -818,6 +826,7 @@ impl Flow {
             Ok(RecoverOutcome {
                 restored: 0,
                 failed: Vec::new(),
+                failed_in_words: Vec::new(),
                 journal: "closed",
                 message: Message::NothingToRestore,
                 message_text: Message::NothingToRestore.text(),
@@ -840,6 +849,7 @@ impl Flow {
             Ok(RecoverOutcome {
                 restored: r.restored,
                 failed: Vec::new(),
+                failed_in_words: Vec::new(),
                 journal: "closed",
                 message: ok_message,
                 message_text: ok_message.text(),
@@ -878,6 +888,7 @@ impl Flow {
         Ok(Status {
             save_state: SaveState::of(s.as_ref().map(Session::source).as_ref(), outbox),
             appearance: Appearance::from_rows(&applied),
+            applied_in_words: crate::words::in_words(&applied),
             state,
             profile: self.config.profile,
             key: s.as_ref().map(|s| s.key.clone()),

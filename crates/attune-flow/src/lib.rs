@@ -25,6 +25,7 @@ mod sealed;
 mod session;
 mod snapsets;
 mod testlog;
+mod words;
 
 pub use clock::{kernel_boot_id, Clock, FixedClock, SystemClock, BOOT_ID_FILE};
 pub use cloudflow::SetOutcome;
@@ -49,3 +50,4 @@ pub use report::{counts, Counts, Outcome, ReportRow};
 pub use session::{Connectivity, Phase, Source};
 pub use snapsets::{SnapsetInfo, SnapsetOrigin, SnapsetProblem, SnapsetReport};
 pub use testlog::{RestoreResult, SettingOutcome, TestEvent, TestRecord};
+pub use words::{in_words, AppliedLine};

@@ -284,8 +284,9 @@ async fn testing_profile(desk: &Desktop) {
     wait_text(&c, "#snapset-select", |t| t.contains("Larger text")).await;
     select.select_by_value("snapset_1a").await.unwrap();
     click(&c, "#snapset-key-in-button").await;
+    // What was applied, in words, with the technical key in its details line.
     wait_text(&c, "#apply-report", |t| {
-        t.contains("text-scaling-factor") || t.to_lowercase().contains("text size")
+        t.contains("Text size: 125 %") && t.contains("text-scaling-factor = 1.25")
     })
     .await;
     assert_eq!(

@@ -35,6 +35,7 @@ fn status(state: &str, profile: Profile, source: Option<&str>, conn: Option<&str
         reason_code: None,
         message: None,
         applied: Vec::new(),
+        applied_in_words: Vec::new(),
         outbox: 0,
         journal: "closed",
         journal_entries: 0,
