@@ -126,20 +126,24 @@ measures() { echo "top bar mean $(bar_mean "$1"), clock text $(clock_height "$1"
 # pixels_differ A B: how many pixels of A and B differ by more than 10%.
 pixels_differ() { compare -metric AE -fuzz 10% "$out/$1.png" "$out/$2.png" null: 2>&1 || true; }
 
-# settle NAME: screenshots until two in a row are the same (every animation has ended); the
-# last one is kept as NAME.
+# settle NAME: screenshots until the screen has not changed for four in a row, a second or
+# more (every animation has ended; a loaded machine can stall one for a moment); the last is
+# kept as NAME.
 settle() {
-  local deadline=$((SECONDS + 20))
+  local deadline=$((SECONDS + 30)) same=0
   shot "$1"
-  while :; do
+  while [ "$same" -lt 3 ]; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "the screen did not stop changing in 30 s ($out/$1.png)"
+    sleep 0.3
     shot .settle
     if [ "$(pixels_differ "$1" .settle)" = 0 ]; then
-      rm -f "$out/.settle.png"
-      return 0
+      same=$((same + 1))
+    else
+      same=0
+      mv "$out/.settle.png" "$out/$1.png"
     fi
-    mv "$out/.settle.png" "$out/$1.png"
-    [ "$SECONDS" -lt "$deadline" ] || fail "the screen did not stop changing in 20 s ($out/$1.png)"
   done
+  rm -f "$out/.settle.png"
 }
 
 # until_screen NAME WHAT TEST: screenshots (kept as NAME) until `TEST NAME` holds; fails after
@@ -154,7 +158,7 @@ until_screen() {
   done
 }
 
-# The tests, with their tolerances (measured values: docs/test-matrix.md, "A real desktop").
+# The tests, with their tolerances (the values measured: docs/test-matrix.md, "Common set-up").
 # Taller: the clock's text at least 1.3 times as high (1.5 asked; the font's pixels round).
 taller() { [ $(($(clock_height "$1") * 10)) -ge $((before_clock * 13)) ]; }
 # Dark: a mean under 0.1, and 0.05 under the bar's before.
@@ -167,12 +171,20 @@ as_before() {
     awk -v a="$(bar_mean "$1")" -v b="$before_mean" 'BEGIN { exit !(a > b - 0.01 && a < b + 0.01) }'
 }
 
+# GNOME Shell has said it started; its overview may still be on its way to the screen.
+overview_drawn() {
+  awk -v b="$(convert "$out/$1.png" -crop 200x200+540+300 -format '%[fx:mean.b]' info:)" 'BEGIN { exit !(b > 0.3) }'
+}
+until_screen desktop-before "the overview's workspace (the background's blue) is not on the screen" overview_drawn
 settle desktop-before
 before_mean="$(bar_mean desktop-before)"
 before_clock="$(clock_height desktop-before)"
 echo "measure: before: $(measures desktop-before)"
 awk -v a="$before_mean" 'BEGIN { exit !(a > 0.1) }' ||
   fail "before: the top bar is dark already (mean $before_mean): not the overview's grey bar ($out/desktop-before.png)"
+if ! [[ "$before_clock" =~ ^[0-9]+$ ]] || [ "$before_clock" -lt 6 ]; then
+  fail "before: no clock text in $CLOCK (a box $before_clock px high; $out/desktop-before.png)"
+fi
 as_user dconf dump / >"$out/dconf-before.txt"
 
 # --- the installed app, keyed in by sticks ----------------------------------------------------
@@ -199,21 +211,41 @@ log_has "notification daemon found server=gnome-shell" ||
 
 dconf_is() { [ "$(as_user dconf read "$1")" = "$2" ]; }
 dconf_as_before() { as_user dconf dump / | cmp -s - "$out/dconf-before.txt"; }
+# events PATTERN: how many of the app's listener events match PATTERN.
+events() { app_log | grep 'listener event' | grep -c -- "$1" || true; }
+# stick_done KIND N FAILED: whether the app has logged more than N stick events of KIND; fails
+# the test at once if it logged more than FAILED failures.
+stick_done() {
+  [ "$(events 'event=Failed')" -le "$3" ] ||
+    fail "the app's key-in or key-out by the stick failed: $(app_log | grep 'event=Failed' | tail -1)"
+  [ "$(events "event=$1 { via: UsbStick")" -gt "$2" ]
+}
 
-# stick SNAPSET DCONF_KEY VALUE: keys in by a stick holding SNAPSET; dconf must come to hold
-# VALUE at DCONF_KEY.
+# stick SNAPSET DCONF_KEY VALUE: keys in by a stick holding SNAPSET: the app must say it keyed
+# in, and dconf must hold VALUE at DCONF_KEY.
 stick() {
   echo "== stick in: $1"
+  local ins failed
+  ins="$(events 'event=KeyedIn { via: UsbStick')"
+  failed="$(events 'event=Failed')"
   stick_in "$GNOME_DIR/media" "$1" STICK
+  wait_for 30 "$1: the app keys in" stick_done KeyedIn "$ins" "$failed" ||
+    fail "$1: the app did not key in; its last events: $(app_log | grep 'listener' | tail -3)"
   wait_for 30 "$1: dconf $2 becomes $3" dconf_is "$2" "$3" ||
     fail "$1: dconf $2: expected $3, read '$(as_user dconf read "$2")'"
   echo "dconf: $2 = $3"
 }
 
-# unstick SNAPSET: pulls the stick; dconf must come back exactly as before.
+# unstick SNAPSET: pulls the stick: the app must say it keyed out, and dconf must be exactly as
+# before.
 unstick() {
   echo "== stick out: $1"
+  local outs failed
+  outs="$(events 'event=KeyedOut { via: UsbStick')"
+  failed="$(events 'event=Failed')"
   stick_out "$GNOME_DIR/media" STICK
+  wait_for 30 "$1: the app keys out" stick_done KeyedOut "$outs" "$failed" ||
+    fail "$1: the app did not key out; its last events: $(app_log | grep 'listener' | tail -3)"
   if ! wait_for 30 "$1: pulling the stick restores dconf" dconf_as_before; then
     as_user dconf dump / >"$out/dconf-after-$1.txt"
     fail "$1: dconf after the stick was pulled, against before:
@@ -222,17 +254,25 @@ $(diff "$out/dconf-before.txt" "$out/dconf-after-$1.txt" || true)"
   echo "dconf: as before (dconf dump /)"
 }
 
+# during SNAPSET DCONF_KEY VALUE TEST WHAT: the screen while SNAPSET is keyed in: screenshots
+# until TEST holds, then once the screen has settled, TEST must still hold and dconf still hold
+# VALUE (a key-in undone after it had shown would otherwise pass).
+during() {
+  local name="desktop-${1//_/-}"
+  until_screen "$name" "$1: $5" "$4"
+  settle "$name"
+  "$4" "$name" || fail "$1: $5 once the screen settled. Before: $(measures desktop-before); now: $(measures "$name") ($out/$name.png)"
+  dconf_is "$2" "$3" || fail "$1: dconf $2 went back to '$(as_user dconf read "$2")' while the stick was in"
+  echo "measure: $1: $(measures "$name")"
+}
+
 stick large_text /org/gnome/desktop/interface/text-scaling-factor 1.5
-until_screen desktop-large-text "large_text: the clock's text is not 1.3 times as high" taller
-settle desktop-large-text
-echo "measure: large_text: $(measures desktop-large-text)"
+during large_text /org/gnome/desktop/interface/text-scaling-factor 1.5 taller "the clock's text is not 1.3 times as high"
 unstick large_text
 until_screen desktop-after-large-text "large_text: the screen does not measure as before after the stick was pulled" as_before
 
 stick high_contrast /org/gnome/desktop/a11y/interface/high-contrast true
-until_screen desktop-high-contrast "high_contrast: the top bar is not dark" dark
-settle desktop-high-contrast
-echo "measure: high_contrast: $(measures desktop-high-contrast)"
+during high_contrast /org/gnome/desktop/a11y/interface/high-contrast true dark "the top bar is not dark"
 unstick high_contrast
 until_screen desktop-after "high_contrast: the screen does not measure as before after the stick was pulled" as_before
 settle desktop-after
@@ -242,7 +282,6 @@ echo "measure: after: $(measures desktop-after); $changed pixels differ from bef
 if ! [[ "$changed" =~ ^[0-9]+$ ]] || [ "$changed" -gt 2000 ]; then
   fail "after the sticks, '$changed' pixels differ from before, not at most 2000 (the clock's digits): $out/desktop-before.png, $out/desktop-after.png"
 fi
-log_has "usb_key_removed" || fail "the app did not log the stick's removal"
 
 # The app goes before the round trip, which keys in by the CLI alone, as the end-to-end suite
 # does.
