@@ -14,7 +14,8 @@ GNOME_DIR=""
 GNOME_PGID=""
 GNOME_USER=()
 
-# as_user CMD...: runs CMD as the desktop's user (exec: its pid is the command's).
+# as_user CMD...: runs CMD as the desktop's user. Sent to the background, a function runs in a
+# subshell whose pid is not CMD's: start a background process with "${GNOME_USER[@]}" CMD.
 as_user() { "${GNOME_USER[@]}" "$@"; }
 
 gnome_start() {
