@@ -15,6 +15,11 @@ need+=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-de
 # The tray bench and the package test (scripts/bench-tray.sh, scripts/test-package.sh): xwininfo
 # finds the window, python3-xlib closes it as a window manager would.
 need+=(x11-utils python3-xlib)
+# A real GNOME desktop (scripts/test-desktop.sh): GNOME Shell 43, GSettings on dconf (GIO's
+# dconf backend, dconf-service, and dconf-cli to read dconf itself), gjs for GNOME Shell's own
+# notification service (a GNOME session has it; Debian's gnome-shell package does not depend on
+# it), ImageMagick to measure the screenshots.
+need+=(gnome-shell gjs dconf-gsettings-backend dconf-service dconf-cli imagemagick)
 # Chromium and a font for the UI's accessibility tests in headless Chromium (scripts/test-ui.sh).
 need+=(chromium fonts-dejavu-core)
 command -v node >/dev/null 2>&1 || need+=(nodejs)

@@ -3,8 +3,10 @@
 # Installs what it needs first, then: formatting, the dependency tree (cargo deny), lints, the
 # whole workspace's tests, the real app end to end (scripts/test-app.sh), the UI's accessibility
 # tests (scripts/test-ui.sh), a short fuzzing run of every parser of outside input
-# (scripts/fuzz.sh), and the Debian package built from the app's development build, installed,
-# run as the login autostart does, removed and purged (scripts/test-package.sh).
+# (scripts/fuzz.sh), the Debian package built from the app's development build, installed,
+# run as the login autostart does, removed and purged (scripts/test-package.sh), and that package
+# once more on a real GNOME Shell 43 with dconf: keyed in by USB sticks, the screen measured, and
+# every snapset's round trip on dconf (scripts/test-desktop.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,4 +52,7 @@ disk
 bash scripts/test-app.sh
 disk
 bash scripts/test-package.sh
+disk
+# The package test-package.sh has just built (it purges the package, not the file).
+bash scripts/test-desktop.sh --deb "$(ls target/debian/attune_*_amd64.deb)"
 disk

@@ -378,10 +378,11 @@ impl Lifecycle {
         self.restore_as("recover")
     }
 
-    /// The journal's state. Changes nothing but a temp file an interrupted journal write left
-    /// (which never holds anything a restore needs: the journal is only replaced by rename).
+    /// The journal's state. Changes nothing, not even the temp file beside the journal: that may
+    /// be a write in flight in another process or thread (the app reads the status while it
+    /// keys in), which would then fail. A temp file a crash left holds nothing a restore needs
+    /// (the journal is only replaced by rename); the next restore, recovery or apply sweeps it.
     pub fn status(&self) -> Result<JournalStatus, LifecycleError> {
-        crate::atomic::sweep_temp(&self.journal_path());
         let loaded = Journal::peek(&self.dir)?;
         let (state, entries, applied) = match &loaded.journal {
             Some(j) if !(j.records.is_empty() && loaded.damage.is_some()) => {

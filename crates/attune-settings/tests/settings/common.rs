@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 use attune_model::lifecycle::{
     HandlerInstructions, LaunchInstruction, LifecycleInstructions, SolutionInstructions,
 };
-use attune_settings::failpoint::CRASH_ENV;
+use attune_settings::failpoint::{CRASH_ENV, PAUSE_DIR_ENV, PAUSE_ENV};
 use attune_settings::lifecycle::Lifecycle;
 use attune_testkit::KeyfileDesktop;
 use serde_json::{json, Value};
@@ -110,6 +111,40 @@ impl Desk {
             c.env(k, v);
         }
         c
+    }
+
+    /// Starts one lifecycle operation in a child process that pauses at the failpoint `step`
+    /// (`ATTUNE_TEST_PAUSE_AT`), and waits until it has paused there; [`Desk::go`] lets it
+    /// finish.
+    pub fn paused(&self, op: &str, instr: &LifecycleInstructions, step: &str) -> Child {
+        let pause = self.path("pause");
+        std::fs::create_dir_all(&pause).unwrap();
+        let child = self
+            .child(
+                op,
+                instr,
+                &[(PAUSE_ENV, step), (PAUSE_DIR_ENV, pause.to_str().unwrap())],
+            )
+            .spawn()
+            .unwrap();
+        // The child aborts itself if nobody says go within a minute.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !pause.join("paused").exists() {
+            assert!(
+                Instant::now() < deadline,
+                "the child never paused at {step}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child
+    }
+
+    /// Lets the child that [`Desk::paused`] started go on; its report, once it has exited.
+    pub fn go(&self, child: Child) -> Value {
+        std::fs::write(self.path("pause/go"), b"").unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        self.child_report().unwrap()
     }
 
     /// The report of the last child operation, `Ok` or `Err(message)`.

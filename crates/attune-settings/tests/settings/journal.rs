@@ -7,7 +7,7 @@ use attune_model::lifecycle::LifecycleInstructions;
 use attune_settings::failpoint::FAIL_ENV;
 use serde_json::json;
 
-use crate::common::{cursor_size, gsettings, instructions, Desk};
+use crate::common::{cursor_size, gsettings, instructions, kinds, Desk};
 
 const IFACE: &str = "org.gnome.desktop.interface";
 const SCHEMAS: &[&str] = &[IFACE];
@@ -195,15 +195,33 @@ fn status_reports_an_interrupted_apply() {
     assert_eq!(s["applied"], false);
 }
 
+/// A temp file beside the journal may be a crashed write's or one in flight in another process:
+/// status only reads, and the next restore, recovery or apply (which the caller runs under its
+/// state lock) sweeps it.
 #[test]
-fn status_sweeps_the_temp_file_of_an_interrupted_journal_write() {
+fn status_leaves_a_journal_temp_file_and_recovery_sweeps_it() {
     let d = desk();
     d.crash("apply", &three(), "journal.originals.fsynced");
-    assert_eq!(
-        std::fs::read_dir(d.journal_dir()).unwrap().count(),
-        1,
-        "the temp file"
-    );
+    let entries = || std::fs::read_dir(d.journal_dir()).unwrap().count();
+    assert_eq!(entries(), 1, "the temp file");
     assert_eq!(d.status()["state"], "closed");
-    assert_eq!(std::fs::read_dir(d.journal_dir()).unwrap().count(), 0);
+    assert_eq!(entries(), 1, "status removed the temp file");
+    d.recover();
+    assert_eq!(entries(), 0);
+}
+
+/// The app reads the status whenever Attune's state dir changes, on another thread than its
+/// key-in (and `attune status` may run beside a key-in of the app): a status read between a
+/// journal write's temp file and its rename must not make that write fail. It did, with "cannot
+/// write the settings journal: No such file or directory", when status swept the temp file; the
+/// key-in then changed nothing (found by scripts/test-desktop.sh).
+#[test]
+fn a_status_read_during_a_journal_write_does_not_break_it() {
+    let d = desk();
+    let child = d.paused("apply", &three(), "journal.originals.fsynced");
+    assert_eq!(d.status()["state"], "closed");
+    let r = d.go(child);
+    assert!(kinds(&r).values().all(|k| k == "applied"), "{r:#}");
+    assert_eq!(d.get(IFACE, "cursor-size"), "48");
+    assert_eq!(d.status()["state"], "open");
 }

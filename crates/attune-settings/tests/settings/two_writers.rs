@@ -7,9 +7,7 @@
 //! The child pauses at a failpoint (`ATTUNE_TEST_PAUSE_AT`) so that the other process's write
 //! lands at exactly the moment under test.
 
-use std::path::Path;
 use std::process::Child;
-use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -21,37 +19,7 @@ const GROUP: &str = "org/attune/test";
 /// Starts `apply` in a child paused after its first write, waits until it is paused.
 fn apply_paused(d: &Desk, settings: serde_json::Value) -> Child {
     let li = instructions(&[gsettings("org.attune.test", TEST, settings)]);
-    let pause = d.path("pause");
-    std::fs::create_dir_all(&pause).unwrap();
-    let child = d
-        .child(
-            "apply",
-            &li,
-            &[
-                ("ATTUNE_TEST_PAUSE_AT", "apply.setting:0"),
-                ("ATTUNE_TEST_PAUSE_DIR", pause.to_str().unwrap()),
-            ],
-        )
-        .spawn()
-        .unwrap();
-    wait_for(&pause.join("paused"));
-    child
-}
-
-/// Waits for the child's "paused" file (the child aborts itself after a minute).
-fn wait_for(file: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !file.exists() {
-        assert!(Instant::now() < deadline, "the child never paused");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn resume(d: &Desk, child: Child) -> serde_json::Value {
-    std::fs::write(d.path("pause/go"), b"").unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    d.child_report().unwrap()
+    d.paused("apply", &li, "apply.setting:0")
 }
 
 fn keyfile_value(d: &Desk, key: &str) -> Option<String> {
@@ -67,7 +35,7 @@ fn a_key_another_process_wrote_during_an_apply_survives_the_applys_next_write() 
     // Two keys, two writes ("count" first); between them another process sets "flag".
     let child = apply_paused(&d, json!({"count": 42, "name": "x"}));
     d.set(TEST, "flag", "true");
-    let r = resume(&d, child);
+    let r = d.go(child);
 
     assert!(kinds(&r).values().all(|k| k == "applied"), "{r:#}");
     assert_eq!(keyfile_value(&d, "count").as_deref(), Some("42"));
@@ -93,7 +61,7 @@ fn a_key_another_process_overwrote_before_the_read_back_is_written_once_more() {
     std::fs::write(&tmp, stale).unwrap();
     std::fs::rename(&tmp, &keyfile).unwrap();
     assert_eq!(keyfile_value(&d, "count"), None);
-    let r = resume(&d, child);
+    let r = d.go(child);
 
     assert_eq!(kinds(&r)["count"], "applied", "{r:#}");
     assert_eq!(keyfile_value(&d, "count").as_deref(), Some("42"));
