@@ -188,8 +188,12 @@ fi
 as_user dconf dump / >"$out/dconf-before.txt"
 
 # --- the installed app, keyed in by sticks ----------------------------------------------------
+# A shared computer: the app reads GNOME Shell's idle monitor and holds a delay lock on shutdown
+# with the session's logind (the mock), which the end of this stage uses.
 cat >"$GNOME_DIR/site.toml" <<SITE
 profile = "testing"
+[session]
+shared_computer = true
 [usb]
 enabled = true
 roots = ["$GNOME_DIR/media"]
@@ -282,6 +286,29 @@ echo "measure: after: $(measures desktop-after); $changed pixels differ from bef
 if ! [[ "$changed" =~ ^[0-9]+$ ]] || [ "$changed" -gt 2000 ]; then
   fail "after the sticks, '$changed' pixels differ from before, not at most 2000 (the clock's digits): $out/desktop-before.png, $out/desktop-after.png"
 fi
+
+# --- a shared computer on GNOME: the idle monitor, and the key-out before a shutdown -----------
+echo "== shared computer: GNOME's idle monitor, and a shutdown puts the desktop back first"
+wait_for 30 "the app watches GNOME's idle monitor" log_has "gnome-idle-monitor" ||
+  fail "the idle key-out does not use GNOME Shell's idle monitor: $(app_log | grep -m2 'idle' || true)"
+inhibitors() {
+  as_user gdbus call --system --dest org.freedesktop.login1 --object-path /org/freedesktop/login1 \
+    --method org.freedesktop.login1.Manager.ListInhibitors
+}
+attune_inhibits() { inhibitors | grep -q "'Attune'"; }
+attune_let_go() { ! attune_inhibits; }
+wait_for 30 "the app holds a shutdown delay lock" attune_inhibits ||
+  fail "no delay lock of Attune's with logind: $(inhibitors)"
+stick large_text /org/gnome/desktop/interface/text-scaling-factor 1.5
+as_user gdbus call --system --dest org.freedesktop.login1 --object-path /org/freedesktop/login1 \
+  --method org.freedesktop.DBus.Mock.EmitSignal org.freedesktop.login1.Manager PrepareForShutdown b "[<true>]" >/dev/null
+wait_for 10 "the shutdown puts the desktop back" dconf_as_before ||
+  fail "a shutdown left text-scaling-factor at $(as_user dconf read /org/gnome/desktop/interface/text-scaling-factor)"
+wait_for 10 "the app lets logind go on" attune_let_go ||
+  fail "the delay lock is still held after the key-out: $(inhibitors)"
+log_has "the computer is shutting down" || fail "the app did not log the shutdown"
+echo "shutdown: keyed out, dconf as before, delay lock let go"
+stick_out "$GNOME_DIR/media" STICK
 
 # The app goes before the round trip, which keys in by the CLI alone, as the end-to-end suite
 # does.
