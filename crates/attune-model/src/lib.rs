@@ -19,6 +19,7 @@
 
 pub mod answer;
 pub mod bundled;
+pub mod capture;
 pub mod civil;
 pub mod device;
 pub mod error;

@@ -953,7 +953,7 @@ fn launch_wish(
     wish
 }
 
-fn in_handler(e: ModelError, id: &str, handler: &str) -> ModelError {
+pub(crate) fn in_handler(e: ModelError, id: &str, handler: &str) -> ModelError {
     match e {
         ModelError::Transform { at, detail } => ModelError::Transform {
             at: path::join(

@@ -31,7 +31,7 @@ use serde_json::json;
 const COMMON_ESCAPED: &str = "http://registry\\.gpii\\.net/common/";
 
 /// Transform types the registry may use (issue "Foundation A", item 3).
-const ALLOWED_TRANSFORMS: [&str; 9] = [
+const ALLOWED_TRANSFORMS: [&str; 10] = [
     "fluid.transforms.value",
     "fluid.transforms.literalValue",
     "fluid.transforms.linearScale",
@@ -39,6 +39,7 @@ const ALLOWED_TRANSFORMS: [&str; 9] = [
     "fluid.transforms.condition",
     "fluid.transforms.valueMapper",
     "fluid.transforms.arrayToSetMembership",
+    "fluid.transforms.setMembershipToArray",
     "fluid.transforms.binaryOp",
     "fluid.transforms.round",
 ];
