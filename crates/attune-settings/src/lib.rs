@@ -7,6 +7,7 @@
 //!   `restore` (key-out), `recover` (start-up), `status`.
 //! - [`journal`]: the durable record of originals, its format and damage handling.
 //! - [`device`]: which registry solutions are installed here.
+//! - [`reading`]: the values the person set, for a capture (reads only).
 //! - [`atomic`]: the one durable-write sequence (temp, fsync, rename, fsync dir).
 //! - [`failpoint`]: test-only crash points (`ATTUNE_TEST_CRASH_AT`), compiled in only with the
 //!   `test-support` feature.
@@ -33,6 +34,7 @@ pub mod gsettings;
 pub mod handler;
 pub mod journal;
 pub mod lifecycle;
+pub mod reading;
 
 pub use device::{DeviceFindings, DeviceReporter};
 pub use handler::{SettingError, SettingsHandler};

@@ -27,7 +27,7 @@ pub const HANDLER_TYPES: &[&str] = &[GSETTINGS, ORCA, JSON_HANDLER, INI_HANDLER]
 pub const LAUNCH_HANDLER_TYPES: &[&str] = &[GSETTINGS_LAUNCH];
 
 const GSETTINGS: &str = "gpii.gsettings";
-const GSETTINGS_LAUNCH: &str = "gpii.gsettings.launch";
+pub(crate) const GSETTINGS_LAUNCH: &str = "gpii.gsettings.launch";
 const ORCA: &str = "gpii.orca";
 const JSON_HANDLER: &str = "gpii.settingsHandlers.JSONSettingsHandler";
 const INI_HANDLER: &str = "gpii.settingsHandlers.INISettingsHandler";
@@ -585,7 +585,7 @@ fn plan(instr: &LifecycleInstructions, report: &mut ApplyReport) -> Vec<Planned>
 
 /// The target of a handler type with these options, or the outcome to report for each of its
 /// settings when there is none.
-fn target_for(handler_type: &str, options: &Value) -> Result<TargetSpec, Outcome> {
+pub(crate) fn target_for(handler_type: &str, options: &Value) -> Result<TargetSpec, Outcome> {
     let bad = |e: SettingError| Outcome::Failed {
         reason: e.to_string(),
     };
@@ -632,7 +632,7 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-fn handler_for(t: &TargetSpec) -> Box<dyn SettingsHandler> {
+pub(crate) fn handler_for(t: &TargetSpec) -> Box<dyn SettingsHandler> {
     match t {
         TargetSpec::Gsettings { schema, path } => {
             Box::new(GSettingsHandler::open(schema, path.as_deref()))

@@ -171,6 +171,12 @@ impl Desk {
             .unwrap()
     }
 
+    /// What `attune_settings::reading::read` finds with the bundled registry, every solution
+    /// counted as installed: `{"reading", "problems"}`.
+    pub fn read(&self) -> Value {
+        self.run("read", &LifecycleInstructions::default()).unwrap()
+    }
+
     pub fn status(&self) -> Value {
         self.run("status", &LifecycleInstructions::default())
             .unwrap()
@@ -260,6 +266,12 @@ pub fn child_main() {
         "restore" => report(life.restore()),
         "recover" => report(life.recover()),
         "status" => report(life.status()),
+        "read" => {
+            let reg = attune_model::bundled::linux_registry().unwrap();
+            let device = attune_model::device::DeviceReport::linux(reg.solutions.keys().cloned());
+            let r = attune_settings::reading::read(&reg, &device);
+            json!({"ok": {"reading": r.reading, "problems": r.problems}})
+        }
         other => panic!("unknown child op {other}"),
     };
     std::fs::write(out, serde_json::to_vec(&v).unwrap()).unwrap();

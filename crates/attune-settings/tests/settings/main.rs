@@ -11,6 +11,7 @@ mod device;
 mod files;
 mod gsettings;
 mod journal;
+mod reading;
 mod two_writers;
 
 /// The child side: does one operation (`ATTUNE_SETTINGS_CHILD_OP`) and writes its result as
