@@ -144,6 +144,17 @@ enum Command {
         /// The value, as JSON (24, true, "proportional"); anything else is taken as text.
         value: String,
     },
+    /// Show the accessibility settings set on this computer now, as preferences: only values
+    /// someone set (never defaults), read through this computer's solutions registry and turned
+    /// back into common terms; a setting with no common term is kept as the application's own.
+    /// Changes nothing. See docs/capture.md.
+    Capture {
+        /// Save them as the preferences of the person keyed in (through the cloud, or kept
+        /// until it can be, as `set` does). Needs a cloud session: in the testing profile or a
+        /// snapset session it is refused (exit 11).
+        #[arg(long)]
+        save: bool,
+    },
     /// Log out and back in with a fresh sign-in, then save any unsaved changes (the one click
     /// after "Something has gone wrong. Please log out and log back in.").
     Relogin,
@@ -360,6 +371,28 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
                 _ => 12,
             })
         }
+        Command::Capture { save: false } => {
+            let out = flow.capture()?;
+            if cli.json {
+                print_json(&out);
+            } else {
+                print_captured(&out.lines, &out.skipped);
+                if out.lines.is_empty() {
+                    say!("{}", Message::CaptureNothing.text());
+                }
+            }
+            Ok(0)
+        }
+        Command::Capture { save: true } => {
+            let out = flow.save_capture(None)?;
+            if cli.json {
+                print_json(&out);
+            } else {
+                print_captured(&out.lines, &out.skipped);
+                say!("{}", out.message);
+            }
+            Ok(if out.saved { 0 } else { 12 })
+        }
         Command::Relogin => {
             let mut out = flow.relogin()?;
             out.key = shown_key(&out.key, cli.json);
@@ -542,6 +575,20 @@ fn print_json<T: Serialize>(v: &T) {
     let mut out = std::io::stdout().lock();
     let _ = serde_json::to_writer_pretty(&mut out, v);
     let _ = writeln!(out);
+}
+
+/// A capture in words, then what was read but not kept.
+fn print_captured(lines: &[attune_flow::CapturedLine], skipped: &[ReportRow]) {
+    if !lines.is_empty() {
+        say!("{}", Message::CliCaptured.text());
+        for l in lines {
+            say!("  {}: {}", l.label, l.value);
+        }
+    }
+    if !skipped.is_empty() {
+        say!("{}", Message::CliCaptureSkipped.text());
+        print_rows(skipped);
+    }
 }
 
 fn print_rows(rows: &[ReportRow]) {

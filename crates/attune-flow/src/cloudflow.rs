@@ -480,6 +480,91 @@ pub(crate) fn set(
     })
 }
 
+/// What "Save these settings as mine" did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SaveCaptureOutcome {
+    /// The capture, in words, as it was saved (only the chosen items).
+    pub lines: Vec<crate::words::CapturedLine>,
+    pub preferences: std::collections::BTreeMap<String, serde_json::Value>,
+    pub skipped: Vec<crate::report::ReportRow>,
+    /// Saved in the cloud (else waiting in the outbox).
+    pub saved: bool,
+    pub outbox: usize,
+    pub connectivity: Option<Connectivity>,
+    pub message: String,
+    pub save_state: SaveState,
+}
+
+/// `attune capture --save`, the app's "Save these settings as mine": captures the desktop and
+/// saves the chosen items (`None`: all) as the keyed-in person's preferences, through the
+/// outbox as `set` does (docs/design.md §5.3), without writing anything to the desktop (it
+/// already holds these values). Only a cloud session has somewhere to save to: the testing
+/// profile and a snapset session are refused with a sentence saying so.
+pub(crate) fn save_capture(
+    flow: &Flow,
+    ids: Option<&[String]>,
+) -> Result<SaveCaptureOutcome, FlowError> {
+    if flow.config.profile == crate::config::Profile::Testing {
+        return Err(FlowError::ReadOnly {
+            message: crate::messages::Message::CaptureTestingProfile
+                .text()
+                .to_owned(),
+        });
+    }
+    let _lock = flow.lock()?;
+    flow.resume_locked()?;
+    let mut sess = crate::session::load(&flow.paths.session_file())?
+        .filter(|s| s.phase == crate::session::Phase::Active)
+        .ok_or(FlowError::NotKeyedIn)?;
+    if sess.origin == Origin::Snapset {
+        return Err(FlowError::ReadOnly {
+            message: crate::messages::Message::CaptureSnapset.text().to_owned(),
+        });
+    }
+    let Some(mut answer) = sess.origin.answer().cloned() else {
+        return Err(FlowError::NotAvailable {
+            what: "saving settings in a session without a cloud answer".to_owned(),
+        });
+    };
+    let captured = crate::capture::capture_locked(flow)?;
+    let chosen = captured.chosen(ids);
+    let lines = captured
+        .lines
+        .iter()
+        .filter(|l| ids.is_none_or(|ids| ids.contains(&l.id)))
+        .cloned()
+        .collect();
+    let key = Key::parse(&sess.key)?;
+    let outbox = Outbox::open(&flow.paths.state_dir, &key)?;
+    let changes: Vec<(String, serde_json::Value)> = chosen.clone().into_iter().collect();
+    add_changes(&mut answer, &changes);
+    for (term, value) in &changes {
+        sess.local_changes.insert(term.clone(), value.clone());
+        outbox.push(term, value.clone(), flow.clock.now_unix())?;
+    }
+    sess.origin.set_answer(answer);
+    if !changes.is_empty() {
+        flush(flow, &mut sess, &key, &outbox);
+    }
+    flow.store_session(&sess)?;
+    let left = outbox.len();
+    let message = if changes.is_empty() {
+        crate::messages::Message::CaptureNothing.text().to_owned()
+    } else {
+        crate::plan::save_outcome(sess.connectivity, left)
+    };
+    Ok(SaveCaptureOutcome {
+        lines,
+        preferences: chosen,
+        skipped: captured.skipped,
+        saved: left == 0,
+        outbox: left,
+        connectivity: sess.connectivity,
+        message,
+        save_state: SaveState::of(Some(&sess.source()), left as u64),
+    })
+}
+
 /// Lays `changes` over the session's cloud answer, matches it again for this device and applies
 /// the result through the journal (originals already journalled stay the first ones). The
 /// session keeps the new answer, so later changes and `status` build on it.

@@ -3,6 +3,7 @@
 //! the flow's own report types, so nothing above this module depends on the settings crate's
 //! shapes. Tests give the flow an in-memory desktop instead.
 
+use attune_model::capture::Reading;
 use attune_model::device::DeviceReport;
 use attune_model::lifecycle::LifecycleInstructions;
 use attune_model::registry::SolutionsRegistry;
@@ -40,6 +41,9 @@ pub trait Desktop: Send + Sync {
     ) -> Result<std::path::PathBuf, FlowError>;
     /// `attune doctor`: what this machine supports and why.
     fn doctor(&self, registry: &SolutionsRegistry, config: &Config, paths: &Paths) -> Doctor;
+    /// For a capture: the values the person set on the installed solutions (never defaults),
+    /// and a failed row for each setting that could not be read.
+    fn read(&self, registry: &SolutionsRegistry) -> (Reading, Vec<ReportRow>);
 }
 
 /// The desktop this process runs on, through `attune-settings`.
@@ -230,6 +234,23 @@ impl Desktop for SettingsDesktop {
         Ok((st.state == JournalState::Open).then_some(st.entries))
     }
 
+    fn read(&self, registry: &SolutionsRegistry) -> (Reading, Vec<ReportRow>) {
+        let device = self.device_report(registry);
+        let out = attune_settings::reading::read(registry, &device);
+        let problems = out
+            .problems
+            .into_iter()
+            .map(|p| ReportRow {
+                solution: p.solution,
+                setting: p.setting,
+                value: None,
+                outcome: Outcome::Failed,
+                reason: Some(format!("could not be read: {}", p.reason)),
+            })
+            .collect();
+        (out.reading, problems)
+    }
+
     fn doctor(&self, registry: &SolutionsRegistry, config: &Config, paths: &Paths) -> Doctor {
         let found = attune_settings::device::DeviceReporter::from_env().report(registry);
         let solutions = found
@@ -316,6 +337,12 @@ pub(crate) mod memory {
                         rows.push(row(sid, setting, Some(value.clone()), &SOutcome::Applied));
                     }
                 }
+                if let Some(l) = &sol.launch {
+                    let on = serde_json::Value::Bool(l.enabled);
+                    let running = attune_model::capture::RUNNING;
+                    applied.push((sid.clone(), running.to_owned(), on.clone()));
+                    rows.push(row(sid, running, Some(on), &SOutcome::Applied));
+                }
             }
             Ok(rows)
         }
@@ -347,6 +374,36 @@ pub(crate) mod memory {
             _now_unix: u64,
         ) -> Result<std::path::PathBuf, FlowError> {
             Ok(paths.journal_dir())
+        }
+
+        /// What is applied and not yet put back, each setting under the registry handler that
+        /// supports it (launch states under `running`).
+        fn read(&self, registry: &SolutionsRegistry) -> (Reading, Vec<ReportRow>) {
+            let mut r = Reading::default();
+            for (sid, setting, value) in self.applied().iter() {
+                let Some(entry) = registry.get(sid) else {
+                    continue;
+                };
+                if setting == attune_model::capture::RUNNING {
+                    if let Some(on) = value.as_bool() {
+                        r.running.insert(sid.clone(), on);
+                    }
+                    continue;
+                }
+                let handler = entry
+                    .settings_handlers
+                    .iter()
+                    .find(|(_, h)| h.supported_settings.contains_key(setting));
+                if let Some((name, _)) = handler {
+                    r.settings
+                        .entry(sid.clone())
+                        .or_default()
+                        .entry(name.clone())
+                        .or_default()
+                        .insert(setting.clone(), value.clone());
+                }
+            }
+            (r, Vec::new())
         }
 
         fn doctor(&self, _: &SolutionsRegistry, config: &Config, paths: &Paths) -> Doctor {

@@ -962,6 +962,26 @@ impl Flow {
         crate::cloudflow::set(self, term, value)
     }
 
+    /// The desktop as it is now, in preference terms (`attune capture`, docs/capture.md): only
+    /// values the person set, read through this computer's registry. Changes nothing. Someone
+    /// may be keyed in: what they set up during the session is what is read.
+    pub fn capture(&self) -> Result<crate::capture::CaptureOutcome, FlowError> {
+        let _lock = self.lock()?;
+        self.resume_locked()?;
+        crate::capture::capture_locked(self)
+    }
+
+    /// Captures the desktop and saves the items whose ids are in `ids` (`None`: all of them)
+    /// as the keyed-in person's preferences, through the outbox (`attune capture --save`, "Save
+    /// these settings as mine"). Needs a cloud session: the testing profile and a snapset
+    /// session are refused as read-only.
+    pub fn save_capture(
+        &self,
+        ids: Option<&[String]>,
+    ) -> Result<crate::cloudflow::SaveCaptureOutcome, FlowError> {
+        crate::cloudflow::save_capture(self, ids)
+    }
+
     /// Keys out and in again with a fresh token, then saves the outbox (the one click after a
     /// stale token).
     pub fn relogin(&self) -> Result<KeyInOutcome, FlowError> {
@@ -1005,6 +1025,27 @@ mod tests {
         let key = flow.snapsets().unwrap()[0].key.clone();
         let out = flow.key_in(&key).unwrap();
         (dir, flow, key, out)
+    }
+
+    #[test]
+    fn a_capture_reads_what_the_session_applied_and_saving_it_needs_a_cloud() {
+        let dir = tempfile::tempdir().unwrap();
+        let flow = flow(dir.path(), 1_795_392_000);
+        flow.key_in("large_text").unwrap();
+
+        let c = flow.capture().unwrap();
+        assert_eq!(
+            c.preferences,
+            std::collections::BTreeMap::from([(
+                "http://registry.gpii.net/common/fontSize".to_owned(),
+                serde_json::json!(18)
+            )])
+        );
+        assert_eq!(c.lines[0].value, "150 %");
+
+        let e = flow.save_capture(None).unwrap_err();
+        assert_eq!(e.kind(), "read_only");
+        assert!(e.to_string().contains("testing profile"), "{e}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 mod cache;
 mod capped;
+mod capture;
 mod clock;
 pub mod cloud;
 mod cloudflow;
@@ -27,8 +28,9 @@ mod snapsets;
 mod testlog;
 mod words;
 
+pub use capture::CaptureOutcome;
 pub use clock::{kernel_boot_id, Clock, FixedClock, SystemClock, BOOT_ID_FILE};
-pub use cloudflow::SetOutcome;
+pub use cloudflow::{SaveCaptureOutcome, SetOutcome};
 pub use config::{
     CacheConfig, CloudConfig, Config, ConfigError, LocalApiConfig, Profile, ResilienceConfig,
     SessionConfig, SnapsetsConfig, Sources, UsbConfig, DEV_CLIENT_ID, DEV_CLIENT_SECRET,
@@ -50,4 +52,4 @@ pub use report::{counts, Counts, Outcome, ReportRow};
 pub use session::{Connectivity, Phase, Source};
 pub use snapsets::{SnapsetInfo, SnapsetOrigin, SnapsetProblem, SnapsetReport};
 pub use testlog::{RestoreResult, SettingOutcome, TestEvent, TestRecord};
-pub use words::{in_words, AppliedLine};
+pub use words::{captured_in_words, in_words, AppliedLine, CapturedLine};

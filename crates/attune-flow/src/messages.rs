@@ -23,6 +23,10 @@ pub enum Message {
     NothingToRestore,
     SomeSettingsFailed,
     ChangedInSnapset,
+    /// "Save these settings as mine" (`attune capture --save`) where there is nowhere to save.
+    CaptureTestingProfile,
+    CaptureSnapset,
+    CaptureNothing,
     DamagedJournalKeptAside,
     // The state in a word or two (`Indicator::words`: the page's badge and window title).
     BadgeReady,
@@ -88,6 +92,9 @@ pub enum Message {
     CliPutBack,
     CliKeptAt,
     CliRowApplied,
+    /// `attune capture`'s headings.
+    CliCaptured,
+    CliCaptureSkipped,
     CliRowNotSupported,
     CliRowFailed,
     CliLastTriedSeconds,
@@ -135,6 +142,15 @@ impl Message {
             }
             Message::ChangedInSnapset => {
                 "Changed on this computer. A snapset is read-only, so the change is not saved; it is put back when you log out."
+            }
+            Message::CaptureTestingProfile => {
+                "The testing profile has no preferences server to save settings to. `attune capture` shows what would be saved; `attune snapsets new NAME --from-desktop` keeps it as a snapset."
+            }
+            Message::CaptureSnapset => {
+                "These settings come from a snapset, which is read-only: there is nowhere to save them. Key in with your own key to save them as yours."
+            }
+            Message::CaptureNothing => {
+                "Nothing on this computer is set differently from its defaults, so there is nothing to save."
             }
             Message::DamagedJournalKeptAside => {
                 "The damaged record of this computer's settings was kept aside; keying in works again. Settings changed before it was damaged were not put back."
@@ -202,6 +218,8 @@ impl Message {
             Message::CliPutBack => "{message} ({restored} setting(s) put back)",
             Message::CliKeptAt => "{message} (kept at {path})",
             Message::CliRowApplied => "applied",
+            Message::CliCaptured => "Set on this computer, as preferences:",
+            Message::CliCaptureSkipped => "Read but not kept:",
             Message::CliRowNotSupported => "not supported here",
             Message::CliRowFailed => "FAILED",
             Message::CliLastTriedSeconds => "last tried {n} s ago",

@@ -227,6 +227,15 @@ const TERMS: &[(&str, &str)] = &[
     ("mouseEmulation/enabled", "Mouse keys"),
     ("onScreenKeyboard/enabled", "On-screen keyboard"),
     ("animations", "Animations"),
+    ("reduceMotion", "Reduced motion"),
+    ("debounce/enabled", "Bounce keys"),
+    ("slowKeysInterval", "Slow keys delay"),
+    ("debounceInterval", "Bounce keys delay"),
+    ("toggleKeys", "Toggle keys"),
+    ("showCrosshairs", "Magnifier cross hairs"),
+    ("magnifierPosition", "Magnified view"),
+    ("tracking", "Magnifier follows"),
+    ("speakTutorialMessages", "Tutorial messages"),
 ];
 
 const COMMON: &str = "http://registry.gpii.net/common/";
@@ -276,6 +285,116 @@ pub fn in_words(rows: &[ReportRow]) -> Vec<AppliedLine> {
             }
         })
         .collect()
+}
+
+/// One captured preference in words, for "Save these settings as mine": what will be saved
+/// ("Text size: 125 %"), its id to choose it by, and the details (the preference term and the
+/// desktop settings it was read from).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CapturedLine {
+    /// [`attune_model::capture::CapturedItem::id`].
+    pub id: String,
+    pub label: String,
+    pub value: String,
+    pub details: Vec<String>,
+}
+
+/// A capture's items in words, one line each, in the capture's order. A common term reads in
+/// the words of the quick adjustments where there is one (fontSize 15 is "Text size: 125 %"); an
+/// application's own setting reads as the apply report's line for that setting does.
+pub fn captured_in_words(items: &[attune_model::capture::CapturedItem]) -> Vec<CapturedLine> {
+    items
+        .iter()
+        .map(|item| {
+            let (label, value) = match (&item.setting, item.term.strip_prefix(COMMON)) {
+                (None, Some(term)) => term_in_words(term, &item.value),
+                (setting, _) => {
+                    let solution = item
+                        .term
+                        .strip_prefix(attune_model::prefs::APPLICATIONS_PREFIX)
+                        .unwrap_or(&item.term);
+                    let (label, _, value) = describe(&ReportRow {
+                        solution: solution.to_owned(),
+                        setting: setting.clone().unwrap_or_default(),
+                        value: Some(item.value.clone()),
+                        outcome: Outcome::Applied,
+                        reason: None,
+                    });
+                    (label, value)
+                }
+            };
+            let place = match &item.setting {
+                Some(s) => format!("{} › {s}", item.term),
+                None => item.term.clone(),
+            };
+            let mut details = vec![format!("{place} = {}", plain(&item.value))];
+            details.extend(item.from.iter().map(|f| {
+                format!(
+                    "from {}",
+                    detail(&ReportRow {
+                        solution: f.solution.clone(),
+                        setting: f.setting.clone(),
+                        value: Some(f.value.clone()),
+                        outcome: Outcome::Applied,
+                        reason: None,
+                    })
+                )
+            }));
+            CapturedLine {
+                id: item.id(),
+                label,
+                value,
+                details,
+            }
+        })
+        .collect()
+}
+
+/// A common term's label and value in words (the term without its prefix).
+fn term_in_words(term: &str, v: &Value) -> (String, String) {
+    let label = TERMS
+        .iter()
+        .find(|(t, _)| *t == term)
+        .map(|(_, l)| (*l).to_owned())
+        .unwrap_or_else(|| from_key(term.rsplit('/').find(|s| *s != "enabled").unwrap_or(term)));
+    let n = v.as_f64();
+    let value = match (term, v, n) {
+        (_, Value::Bool(b), _) => on_off(*b),
+        ("fontSize", _, Some(pt)) => format!("{} %", number(pt / 12.0 * 100.0)),
+        ("cursorSize", _, Some(c)) => pointer_size(match c {
+            c if c <= 0.2 => 24.0,
+            c if c <= 0.4 => 32.0,
+            c if c <= 0.6 => 48.0,
+            c if c <= 0.8 => 64.0,
+            _ => 96.0,
+        }),
+        ("magnification", _, Some(x)) => format!("{}×", number(x)),
+        ("slowKeysInterval" | "debounceInterval", _, Some(s)) => millis(s * 1000.0),
+        ("speechRate", _, Some(w)) => format!("{} words a minute", number(w)),
+        ("pitch" | "volumeTTS", _, Some(x)) => format!("{} %", number(x * 100.0)),
+        ("magnifierPosition", Value::String(p), _) => match p.as_str() {
+            "FullScreen" => "full screen".to_owned(),
+            "Lens" => "a lens that follows the pointer".to_owned(),
+            "TopHalf" => "top half".to_owned(),
+            "BottomHalf" => "bottom half".to_owned(),
+            "LeftHalf" => "left half".to_owned(),
+            "RightHalf" => "right half".to_owned(),
+            other => other.to_owned(),
+        },
+        ("tracking", Value::Array(items), _) if items.is_empty() => "nothing".to_owned(),
+        ("tracking", Value::Array(items), _) => items
+            .iter()
+            .map(|i| match i.as_str() {
+                Some("mouse") => "the pointer".to_owned(),
+                Some("focus") => "the keyboard focus".to_owned(),
+                Some("caret") => "the text cursor".to_owned(),
+                _ => plain(i),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => plain(v),
+    };
+    (label, value)
 }
 
 /// The technical line: where, and the value written.
@@ -474,6 +593,59 @@ mod tests {
         assert_eq!(
             lines[2].details,
             ["org.gnome.desktop.interface › text-scaling-factor = 1.5"]
+        );
+    }
+
+    #[test]
+    fn captured_items_read_as_the_quick_adjustments_and_the_applied_list_do() {
+        use attune_model::capture::{CapturedItem, SettingRef};
+        let item = |term: &str, setting: Option<&str>, value: Value| CapturedItem {
+            term: term.to_owned(),
+            setting: setting.map(str::to_owned),
+            value,
+            from: vec![SettingRef {
+                solution: IFACE.to_owned(),
+                setting: "text-scaling-factor".to_owned(),
+                value: json!(1.25),
+            }],
+        };
+        let lines = captured_in_words(&[
+            item(&format!("{COMMON}fontSize"), None, json!(15)),
+            item(
+                &format!("{COMMON}tracking"),
+                None,
+                json!(["mouse", "caret"]),
+            ),
+            item(&format!("{COMMON}slowKeysInterval"), None, json!(0.3)),
+            item(
+                &format!("{}{KBD}", attune_model::prefs::APPLICATIONS_PREFIX),
+                Some("mousekeys-max-speed"),
+                json!(400),
+            ),
+        ]);
+        let said: Vec<String> = lines
+            .iter()
+            .map(|l| format!("{}: {}", l.label, l.value))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                "Text size: 125 %",
+                "Magnifier follows: the pointer, the text cursor",
+                "Slow keys delay: 300 ms",
+                "Mouse keys top speed: 400 pixels a second",
+            ]
+        );
+        assert_eq!(
+            lines[0].details,
+            [
+                "http://registry.gpii.net/common/fontSize = 15",
+                "from org.gnome.desktop.interface › text-scaling-factor = 1.25",
+            ]
+        );
+        assert_eq!(
+            lines[3].id,
+            "http://registry.gpii.net/applications/org.gnome.desktop.a11y.keyboard#mousekeys-max-speed"
         );
     }
 

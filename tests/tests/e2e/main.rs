@@ -1,6 +1,7 @@
 //! End-to-end tests: one test binary, a module per topic (keeps link time down on small machines).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod capture;
 mod cli;
 mod cloud;
 mod common;
