@@ -117,6 +117,15 @@ impl FakeCloud {
         r.iter().filter(|r| r.method == "PUT").count()
     }
 
+    /// The bodies of the PUTs so far, in order.
+    fn put_bodies(&self) -> Vec<Value> {
+        let r = self.server.requests();
+        r.iter()
+            .filter(|r| r.method == "PUT")
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect()
+    }
+
     /// The `Authorization` header of each `POST /access_token/revoke`, in order.
     fn revokes(&self) -> Vec<String> {
         let r = self.server.requests();
@@ -622,6 +631,43 @@ fn a_stale_token_keeps_the_change_says_so_and_relogin_saves_it() {
     let st = status(&d, &cloud.url);
     assert_eq!(st["outbox"], 0);
     assert_eq!(st["connectivity"], "online");
+    key_out_restores(&d, &cloud.url, &before);
+}
+
+#[test]
+fn saving_a_capture_sends_what_the_person_set_up_and_changes_nothing_here() {
+    let (d, before) = used_desktop();
+    let cloud = FakeCloud::start();
+    key_in(&d, &cloud.url);
+    // Set up during the session, by hand.
+    d.set("org.gnome.desktop.interface", "text-scaling-factor", "1.25");
+    let during = d.snapshot(TOUCHED_SCHEMAS);
+
+    let o = dev_ok(&d, &cloud.url, &["capture", "--save", "--json"]);
+
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(out["saved"], true, "{out}");
+    assert_eq!(out["outbox"], 0);
+    let font = "http://registry.gpii.net/common/fontSize";
+    assert_eq!(out["preferences"][font], 15);
+    let sent: Vec<Value> = cloud
+        .put_bodies()
+        .iter()
+        .map(|b| b["contexts"]["gpii-default"]["preferences"].clone())
+        .collect();
+    assert_eq!(sent.len(), out["preferences"].as_object().unwrap().len());
+    assert!(sent.iter().any(|p| p[font] == 15), "{sent:?}");
+    assert_eq!(
+        d.snapshot(TOUCHED_SCHEMAS),
+        during,
+        "saving writes nothing here"
+    );
+    // Attune did not write the hand-set key, so key-out would leave it: unset it first.
+    d.gsettings(&[
+        "reset",
+        "org.gnome.desktop.interface",
+        "text-scaling-factor",
+    ]);
     key_out_restores(&d, &cloud.url, &before);
 }
 
