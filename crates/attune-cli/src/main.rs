@@ -78,6 +78,23 @@ enum SnapsetsAction {
         #[arg(required = true)]
         paths: Vec<std::path::PathBuf>,
     },
+    /// Write the accessibility settings set on this computer now as a new snapset file NAME.json5
+    /// (see `attune capture`), with a comment header saying when and from what it was made. The
+    /// checker accepts what it writes. An existing file is kept (exit 1) unless --force.
+    New {
+        /// The snapset's name, which is also its key (plain words joined by `_`).
+        name: String,
+        /// Capture the desktop (the only source for now; required, so the command says what it
+        /// does).
+        #[arg(long, required = true)]
+        from_desktop: bool,
+        /// The folder to write to (default: your snapset folder, ~/.config/attune/snapsets).
+        #[arg(long, value_name = "DIR")]
+        to: Option<std::path::PathBuf>,
+        /// Replace a snapset file of that name.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -289,6 +306,27 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
                 print_check(&reports);
             }
             Ok(if reports.iter().all(|r| r.ok()) { 0 } else { 1 })
+        }
+        Command::Snapsets {
+            action:
+                Some(SnapsetsAction::New {
+                    name,
+                    from_desktop: _,
+                    to,
+                    force,
+                }),
+        } => {
+            let out = flow.new_snapset_from_desktop(name, to.as_deref(), *force)?;
+            if cli.json {
+                print_json(&out);
+            } else {
+                print_captured(&out.lines, &out.skipped);
+                say!(
+                    "{}",
+                    Message::CliSnapsetWritten.with(&[("file", &out.file)])
+                );
+            }
+            Ok(0)
         }
         Command::KeyIn { key } => {
             let mut out = flow.key_in(key)?;

@@ -44,8 +44,19 @@ impl CaptureOutcome {
 /// Reads the desktop and captures it, under the state lock (a key-in or key-out in another
 /// process is not read half done). Call with the lock held.
 pub(crate) fn capture_locked(flow: &Flow) -> Result<CaptureOutcome, FlowError> {
-    let (reading, mut skipped) = flow.desktop.read(flow.registry());
-    let capture = attune_model::capture::capture(flow.registry(), &reading)?;
+    let (reading, problems) = flow.desktop.read(flow.registry());
+    outcome_of(flow.registry(), &reading, problems)
+}
+
+/// A reading's capture, with the rows of what could not be read (`problems`) and of what was
+/// read but not kept.
+pub(crate) fn outcome_of(
+    registry: &attune_model::registry::SolutionsRegistry,
+    reading: &attune_model::capture::Reading,
+    problems: Vec<ReportRow>,
+) -> Result<CaptureOutcome, FlowError> {
+    let mut skipped = problems;
+    let capture = attune_model::capture::capture(registry, reading)?;
     skipped.extend(capture.skipped.iter().map(|s| ReportRow {
         solution: s.solution.clone(),
         setting: s.setting.clone(),

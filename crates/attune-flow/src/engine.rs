@@ -971,6 +971,33 @@ impl Flow {
         crate::capture::capture_locked(self)
     }
 
+    /// `attune snapsets new KEY --from-desktop`: captures the desktop and writes it as the
+    /// snapset `KEY` in `dir` (the user's snapset folder by default), with a comment header
+    /// saying when and from what it was made. An existing file is kept unless `force`.
+    pub fn new_snapset_from_desktop(
+        &self,
+        key: &str,
+        dir: Option<&std::path::Path>,
+        force: bool,
+    ) -> Result<crate::snapsets::NewSnapset, FlowError> {
+        attune_model::key::Key::parse(key)?;
+        let captured = {
+            let _lock = self.lock()?;
+            self.resume_locked()?;
+            crate::capture::capture_locked(self)?
+        };
+        let made_at = crate::testlog::timestamp(self.clock.now_unix());
+        let text = crate::snapsets::snapset_text(key, &made_at, &captured);
+        let dir = dir.map_or_else(|| crate::snapsets::user_dir(&self.paths), ToOwned::to_owned);
+        let file = crate::snapsets::write_snapset(&dir, key, &text, force)?;
+        Ok(crate::snapsets::NewSnapset {
+            key: key.to_owned(),
+            file: file.display().to_string(),
+            lines: captured.lines,
+            skipped: captured.skipped,
+        })
+    }
+
     /// Captures the desktop and saves the items whose ids are in `ids` (`None`: all of them)
     /// as the keyed-in person's preferences, through the outbox (`attune capture --save`, "Save
     /// these settings as mine"). Needs a cloud session: the testing profile and a snapset

@@ -63,6 +63,12 @@ pub enum FlowError {
     /// A snapset file that cannot be used.
     #[error("snapset {file}: {detail}")]
     BadSnapset { file: String, detail: String },
+    /// `attune snapsets new`: a snapset of that name is already there (`--force` replaces it).
+    #[error("{file} already exists; choose another name, or replace it with --force")]
+    SnapsetExists { file: String },
+    /// `attune snapsets new`: the file could not be written.
+    #[error("could not write the snapset {file}: {detail}")]
+    SnapsetWrite { file: String, detail: String },
     /// Two snapset files have the same name, and the site has not said one may replace another.
     #[error(
         "two snapsets are named `{key}`: {first} and {second}. Rename one, or let folder \
@@ -101,6 +107,8 @@ impl FlowError {
             FlowError::ReadOnly { .. } => "read_only",
             FlowError::BadSnapset { .. } => "snapset_invalid",
             FlowError::SnapsetShadowed { .. } => "snapset_conflict",
+            FlowError::SnapsetExists { .. } => "snapset_exists",
+            FlowError::SnapsetWrite { .. } => "snapset_write",
         }
     }
 

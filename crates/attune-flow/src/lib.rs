@@ -50,6 +50,6 @@ pub use outbox::OutboxError;
 pub use paths::Paths;
 pub use report::{counts, Counts, Outcome, ReportRow};
 pub use session::{Connectivity, Phase, Source};
-pub use snapsets::{SnapsetInfo, SnapsetOrigin, SnapsetProblem, SnapsetReport};
+pub use snapsets::{NewSnapset, SnapsetInfo, SnapsetOrigin, SnapsetProblem, SnapsetReport};
 pub use testlog::{RestoreResult, SettingOutcome, TestEvent, TestRecord};
 pub use words::{captured_in_words, in_words, AppliedLine, CapturedLine};

@@ -95,6 +95,8 @@ pub enum Message {
     /// `attune capture`'s headings.
     CliCaptured,
     CliCaptureSkipped,
+    /// `attune snapsets new`: where it wrote the file (`{file}`).
+    CliSnapsetWritten,
     CliRowNotSupported,
     CliRowFailed,
     CliLastTriedSeconds,
@@ -220,6 +222,7 @@ impl Message {
             Message::CliRowApplied => "applied",
             Message::CliCaptured => "Set on this computer, as preferences:",
             Message::CliCaptureSkipped => "Read but not kept:",
+            Message::CliSnapsetWritten => "Wrote the snapset {file}.",
             Message::CliRowNotSupported => "not supported here",
             Message::CliRowFailed => "FAILED",
             Message::CliLastTriedSeconds => "last tried {n} s ago",

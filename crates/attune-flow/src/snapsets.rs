@@ -14,6 +14,7 @@ use attune_model::bundled;
 use attune_model::prefs::PreferenceSet;
 use serde::Serialize;
 
+use crate::capture::CaptureOutcome;
 use crate::config::Config;
 use crate::error::FlowError;
 use crate::paths::Paths;
@@ -466,4 +467,163 @@ fn check_terms(
         }
     }
     problems
+}
+
+/// What `attune snapsets new NAME --from-desktop` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewSnapset {
+    pub key: String,
+    pub file: String,
+    /// What it holds, in words.
+    pub lines: Vec<crate::words::CapturedLine>,
+    /// What was read but not kept, and what could not be read.
+    pub skipped: Vec<crate::report::ReportRow>,
+}
+
+/// The text of a snapset file holding a capture of the desktop, made at `made_at`
+/// (`YYYY-MM-DDTHH:MM:SSZ`): a comment header saying when and from what it was made and what it
+/// holds in words, then GPII's preference set. What `attune snapsets check` asks of a file.
+pub(crate) fn snapset_text(key: &str, made_at: &str, captured: &CaptureOutcome) -> String {
+    let day = made_at.split('T').next().unwrap_or(made_at);
+    let name = format!("Captured from the desktop on {day}");
+    let mut text = format!(
+        "// {key} — \"{name}\"\n\
+         //\n\
+         // Who it is for: whoever set this computer up this way. Made by `attune snapsets new {key}\n\
+         // --from-desktop` at {made_at}, from the accessibility settings set on this computer's\n\
+         // desktop: values someone set, never defaults, turned into preference terms through its\n\
+         // solutions registry (docs/capture.md).\n"
+    );
+    if captured.lines.is_empty() {
+        text.push_str("//\n// It holds nothing: no accessibility setting was set.\n");
+    } else {
+        text.push_str("//\n// What it holds:\n");
+        for l in &captured.lines {
+            text.push_str(&format!(
+                "//   {}: {}\n",
+                one_line(&l.label),
+                one_line(&l.value)
+            ));
+        }
+    }
+    let doc = serde_json::json!({"flat": {
+        "name": name,
+        "contexts": {attune_model::prefs::DEFAULT_CONTEXT: {
+            "name": "Default preferences",
+            "preferences": captured.preferences,
+        }},
+    }});
+    let mut body = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut body, fmt);
+    // Serialising a `Value` into memory cannot fail.
+    let _ = serde::Serialize::serialize(&doc, &mut ser);
+    text.push_str(&String::from_utf8_lossy(&body));
+    text.push('\n');
+    text
+}
+
+/// A value read from the desktop, safe inside a `//` comment: no line breaks or other control
+/// characters, which would end the comment and let the rest be read as data.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Writes `text` as the snapset `key` in `dir`. Without `force` an existing file is kept and
+/// the write refused; with it, the file is replaced atomically.
+pub(crate) fn write_snapset(
+    dir: &Path,
+    key: &str,
+    text: &str,
+    force: bool,
+) -> Result<PathBuf, FlowError> {
+    let file = dir.join(format!("{key}.{EXTENSION}"));
+    let failed = |e: std::io::Error| FlowError::SnapsetWrite {
+        file: file.display().to_string(),
+        detail: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    if force {
+        attune_settings::atomic::atomic_write(&file, text.as_bytes()).map_err(failed)?;
+        return Ok(file);
+    }
+    use std::io::Write;
+    let mut f = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&file)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(FlowError::SnapsetExists {
+                file: file.display().to_string(),
+            })
+        }
+        Err(e) => return Err(failed(e)),
+    };
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(failed)?;
+    attune_settings::atomic::sync_dir(dir).map_err(failed)?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn captured(reading: serde_json::Value) -> CaptureOutcome {
+        let reg = bundled::linux_registry().unwrap();
+        let reading = serde_json::from_value(reading).unwrap();
+        crate::capture::outcome_of(&reg, &reading, Vec::new()).unwrap()
+    }
+
+    #[test]
+    fn a_snapset_made_from_the_desktop_passes_the_checker_and_says_when_and_what() {
+        let c = captured(json!({"settings": {
+            "org.gnome.desktop.interface": {"configuration": {"text-scaling-factor": 1.25}},
+            "org.gnome.desktop.a11y.keyboard": {"configuration": {"mousekeys-max-speed": 400}}
+        }}));
+        let text = snapset_text("my_desk", "2026-12-01T02:44:00Z", &c);
+        assert!(text.starts_with("// my_desk — \"Captured from the desktop on 2026-12-01\"\n"));
+        assert!(text.contains("at 2026-12-01T02:44:00Z"), "{text}");
+        assert!(text.contains("//   Text size: 125 %\n"), "{text}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("my_desk.json5");
+        std::fs::write(&path, &text).unwrap();
+        let reg = bundled::linux_registry().unwrap();
+        let report = check_file(&path, &reg);
+        assert!(report.ok(), "{:?}\n{text}", report.problems);
+        let set = PreferenceSet::from_json5_str(&text).unwrap();
+        assert_eq!(set.default_preferences(), &c.preferences);
+    }
+
+    #[test]
+    fn a_line_break_read_from_the_desktop_cannot_end_the_header_comment() {
+        let c = captured(json!({"settings": {"org.gnome.orca": {"configuration":
+            {"verbalizePunctuationStyle": "x\n}, \"flat\": 1"}}}}));
+        let text = snapset_text("odd", "2026-12-01T00:00:00Z", &c);
+        // Not kept (outside the setting's schema), so it appears only as skipped; the header
+        // must still be comment lines only.
+        for line in text.lines().take_while(|l| !l.starts_with('{')) {
+            assert!(line.starts_with("//"), "{line:?} in\n{text}");
+        }
+        assert!(one_line("a\nb\rc").chars().all(|c| !c.is_control()));
+    }
+
+    #[test]
+    fn an_existing_snapset_is_kept_unless_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        write_snapset(dir.path(), "mine", "first", false).unwrap();
+        let e = write_snapset(dir.path(), "mine", "second", false).unwrap_err();
+        assert_eq!(e.kind(), "snapset_exists");
+        let file = dir.path().join("mine.json5");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "first");
+        write_snapset(dir.path(), "mine", "second", true).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "second");
+    }
 }

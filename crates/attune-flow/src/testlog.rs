@@ -109,7 +109,7 @@ impl TestRecord {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for a Unix time.
-fn timestamp(unix: u64) -> String {
+pub(crate) fn timestamp(unix: u64) -> String {
     let secs = unix % 86_400;
     format!(
         "{}T{:02}:{:02}:{:02}Z",

@@ -309,3 +309,106 @@ fn the_bundled_snapsets_and_what_a_lab_writes_pass_the_checker() {
     std::fs::write(&lab, LAB).unwrap();
     assert_eq!(check(&d, &lab), (Some(0), Vec::new()));
 }
+
+/// Issue 20 item 3: a desktop set up by hand becomes a snapset file the checker accepts, and
+/// keying that snapset in on a fresh desktop sets the same values.
+#[test]
+fn a_snapset_made_from_a_desktop_passes_the_checker_and_sets_the_same_values_elsewhere() {
+    const SET: [(&str, &str, &str); 5] = [
+        ("org.gnome.desktop.interface", "text-scaling-factor", "1.25"),
+        ("org.gnome.desktop.interface", "cursor-size", "40"),
+        ("org.gnome.desktop.a11y.interface", "high-contrast", "true"),
+        (
+            "org.gnome.desktop.a11y.keyboard",
+            "mousekeys-max-speed",
+            "400",
+        ),
+        (
+            "org.gnome.desktop.a11y.applications",
+            "screen-magnifier-enabled",
+            "true",
+        ),
+    ];
+    let here = Desktop::new();
+    for (schema, key, value) in SET {
+        here.set(schema, key, value);
+    }
+    let out = here.dir.path().join("made");
+
+    let o = here.attune_ok(&[
+        "snapsets",
+        "new",
+        "my_desk",
+        "--from-desktop",
+        "--to",
+        out.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Text size: 125 %"));
+    let file = out.join("my_desk.json5");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.starts_with("// my_desk — \"Captured from the desktop on "),
+        "{text}"
+    );
+    assert!(text.contains("--from-desktop` at "), "{text}");
+
+    let o = here.attune(&["snapsets", "check", file.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+
+    // Again without --force: refused, the file kept.
+    let o = here.attune(&[
+        "snapsets",
+        "new",
+        "my_desk",
+        "--from-desktop",
+        "--to",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+
+    let there = Desktop::new();
+    std::fs::create_dir_all(user_dir(&there)).unwrap();
+    std::fs::copy(&file, user_dir(&there).join("my_desk.json5")).unwrap();
+    let o = there.attune(&["key-in", "my_desk"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for (schema, key, value) in SET {
+        assert_eq!(there.get(schema, key), value, "{schema} {key}");
+    }
+}
+
+#[test]
+fn snapsets_new_writes_to_the_users_folder_by_default_and_force_replaces() {
+    let d = Desktop::new();
+    d.set("org.gnome.desktop.interface", "text-scaling-factor", "1.5");
+    d.attune_ok(&["snapsets", "new", "mine", "--from-desktop"]);
+    let file = user_dir(&d).join("mine.json5");
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("fontSize\": 18"));
+
+    d.set("org.gnome.desktop.interface", "text-scaling-factor", "2.0");
+    d.attune_ok(&["snapsets", "new", "mine", "--from-desktop", "--force"]);
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("fontSize\": 24"));
+    let list: Value = serde_json::from_slice(&d.attune_ok(&["snapsets", "--json"]).stdout).unwrap();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["key"] == "mine" && s["origin"] == "user"),
+        "{list}"
+    );
+}
