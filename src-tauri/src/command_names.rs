@@ -7,6 +7,8 @@ pub const ALL: &[&str] = &[
     "key_out",
     "relogin",
     "set_preference",
+    "capture_desktop",
+    "save_capture",
     "get_diagnostics",
     "support_bundle",
 ];

@@ -2,7 +2,9 @@
 //! with the flow's outcome or an [`AppError`], and refreshes the status after any change.
 
 use attune_flow::Message;
-use attune_flow::{KeyInOutcome, RecoverOutcome, SetOutcome, SnapsetInfo};
+use attune_flow::{
+    CaptureOutcome, KeyInOutcome, RecoverOutcome, SaveCaptureOutcome, SetOutcome, SnapsetInfo,
+};
 use tauri::{AppHandle, Manager, Runtime, State};
 
 use crate::diagnostics::{self, Diagnostics};
@@ -105,6 +107,26 @@ pub async fn set_preference<R: Runtime>(
     tracing::info!(term = %term, "set_preference");
     let r = blocking(&state, move |f| f.set(&term, value)).await;
     finish(&app, "set_preference", r).await
+}
+
+/// "Save these settings as mine", step one: the desktop's settings as they are now, in words,
+/// each with the id the page ticks it by. Changes nothing.
+#[tauri::command]
+pub async fn capture_desktop(state: State<'_, Shell>) -> Result<CaptureOutcome, AppError> {
+    blocking(&state, |f| f.capture()).await
+}
+
+/// Step two: saves the ticked items (`ids`) as the keyed-in person's preferences.
+#[tauri::command]
+pub async fn save_capture<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, Shell>,
+    ids: Vec<String>,
+) -> Result<SaveCaptureOutcome, AppError> {
+    // How many, never which: the ids name the person's settings.
+    tracing::info!(items = ids.len(), "save_capture");
+    let r = blocking(&state, move |f| f.save_capture(Some(&ids))).await;
+    finish(&app, "save_capture", r).await
 }
 
 #[tauri::command]

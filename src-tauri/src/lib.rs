@@ -46,6 +46,8 @@ pub fn register<R: Runtime>(builder: tauri::Builder<R>, shell: Shell) -> tauri::
             commands::key_out,
             commands::relogin,
             commands::set_preference,
+            commands::capture_desktop,
+            commands::save_capture,
             commands::get_diagnostics,
             commands::support_bundle,
         ])

@@ -35,6 +35,8 @@ export const keyIn = (key) => invoke('key_in', { key });
 export const keyOut = () => invoke('key_out');
 export const relogin = () => invoke('relogin');
 export const setPreference = (term, value) => invoke('set_preference', { term, value });
+export const captureDesktop = () => invoke('capture_desktop');
+export const saveCapture = (ids) => invoke('save_capture', { ids });
 export const getDiagnostics = () => invoke('get_diagnostics');
 export const supportBundle = () => invoke('support_bundle');
 

@@ -6,6 +6,7 @@ import { renderStatus } from './view.js';
 import { renderReport } from './report.js';
 import { renderAdjustments, showAdjustError } from './adjustments.js';
 import { setUpDiagnostics } from './diagnostics.js';
+import { renderCapture, tickedIds, showSaved } from './capture.js';
 
 let current = null;
 let setBusy = 0;
@@ -200,6 +201,34 @@ async function changeAdjustment(adj, value, control) {
   }
 }
 
+/** "Show what will be saved": reads the desktop and lists it, ticked, for the person to choose. */
+async function showCapture() {
+  const outcome = await runButton('capture', () => api.captureDesktop());
+  if (!outcome) return;
+  renderCapture(outcome);
+  const n = outcome.lines.length;
+  announce(n === 0 ? $('capture-empty').textContent : `${n} ${n === 1 ? 'setting' : 'settings'} to save. Untick any you do not want.`);
+  ($('capture-item-0') ?? $('capture-empty')).focus();
+}
+
+async function onCaptureSubmit(event) {
+  event.preventDefault();
+  const button = $('capture-save-button');
+  if (button.dataset.busy) return;
+  const ids = tickedIds();
+  if (ids.length === 0) {
+    showError($('capture-save-error'), button, { message: 'Tick at least one setting to save.' });
+    button.focus();
+    return;
+  }
+  const outcome = await run(button, $('capture-save-error'), null, () => api.saveCapture(ids), $('capture-save-progress'));
+  if (!outcome) return;
+  await refresh();
+  showSaved(outcome);
+  announce(outcome.message);
+  $('capture-heading').focus();
+}
+
 /** Where a snapset comes from, after its name; one that cannot be used is listed, not offered. */
 const SNAPSET_ORIGIN = { site: ' — this site\'s', user: ' — yours' };
 function snapsetOption(s) {
@@ -226,6 +255,8 @@ async function start() {
   $('snapset-form').addEventListener('submit', onSnapsetSubmit);
   $('key-out-button').addEventListener('click', keyOut);
   $('relogin-button').addEventListener('click', relogin);
+  $('capture-button').addEventListener('click', showCapture);
+  $('capture-form').addEventListener('submit', onCaptureSubmit);
   $('key-input').addEventListener('input', () => showError($('key-in-error'), $('key-input'), null));
   setUpDiagnostics();
   try {

@@ -121,6 +121,14 @@ export function applyAppearance(appearance) {
   else delete root.dataset.theme;
 }
 
+/** "Save these settings as mine" is offered while someone is keyed in. */
+function renderCaptureSection(status) {
+  const visible = status.state === 'active';
+  show($('capture-section'), visible);
+  show($('nav-capture').parentElement, visible);
+  show($('nav-capture'), visible);
+}
+
 export function renderStatus(status) {
   document.body.dataset.state = status.state;
   document.body.dataset.profile = status.profile;
@@ -128,6 +136,7 @@ export function renderStatus(status) {
   renderNotices(status);
   renderSession(status);
   renderAdjustSection(status);
+  renderCaptureSection(status);
   applyAppearance(status.appearance);
   // The stick is mentioned only where a USB-key listener runs in the app.
   show($('key-hint-usb'), Boolean(status.listeners?.usb));

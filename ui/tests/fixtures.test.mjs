@@ -61,6 +61,15 @@ test('the outcome and error fixtures have the keys docs/app.md lists', () => {
   for (const file of fixturesIn('errors')) assert.deepEqual(keys(H.fixture(file)), ['kind', 'message'], file);
 });
 
+test('the capture fixtures have the keys docs/app.md lists', () => {
+  for (const [file, name] of [['capture/desktop.json', 'CaptureOutcome'], ['capture/saved.json', 'SaveCaptureOutcome']]) {
+    const o = H.fixture(file);
+    assert.deepEqual(keys(o), shapeKeys(name), file);
+    for (const line of o.lines) assert.deepEqual(keys(line), ['details', 'id', 'label', 'value'], file);
+    assertRows(o.skipped, file);
+  }
+});
+
 test('the Diagnostics and snapset fixtures have the keys of docs/app.md', () => {
   const d = H.fixture('diagnostics.json');
   assert.deepEqual(keys(d), keys(exampleDiagnostics));

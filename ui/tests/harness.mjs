@@ -269,6 +269,17 @@ export async function act(page, what) {
   } else if (what === 'open-diagnostics') {
     await page.click('#diagnostics-button');
     await page.waitForSelector('#diagnostics-content:not([hidden])');
+  } else if (what === 'review-capture') {
+    await page.click('#capture-button');
+    await page.waitForSelector('#capture-form:not([hidden])');
+  } else if (what === 'save-capture') {
+    await act(page, 'review-capture');
+    await page.click('#capture-save-button');
+    await page.waitForFunction(() => document.getElementById('capture-result').textContent !== '');
+  } else if (what === 'save-capture-refused') {
+    await act(page, 'review-capture');
+    await page.click('#capture-save-button');
+    await page.waitForSelector('#capture-save-error:not([hidden])');
   } else if (what === 'key-out') {
     await page.click('#key-out-button');
     await page.waitForSelector('#key-out-result:not([hidden])');

@@ -301,8 +301,19 @@ pub struct CapturedLine {
 
 /// A capture's items in words, one line each, in the capture's order. A common term reads in
 /// the words of the quick adjustments where there is one (fontSize 15 is "Text size: 125 %"); an
-/// application's own setting reads as the apply report's line for that setting does.
+/// application's own setting reads as the apply report's line for that setting does, and when a
+/// common term was read from the same setting (a 40-pixel pointer is `cursorSize` 0.6 for other
+/// computers and 40 pixels exactly here) its label says it is GNOME's own ("Pointer size on
+/// GNOME: 40 pixels"), so the two lines do not read as a contradiction.
 pub fn captured_in_words(items: &[attune_model::capture::CapturedItem]) -> Vec<CapturedLine> {
+    let from_common = |solution: &str, setting: &str| {
+        items.iter().any(|i| {
+            i.setting.is_none()
+                && i.from
+                    .iter()
+                    .any(|f| f.solution == solution && f.setting == setting)
+        })
+    };
     items
         .iter()
         .map(|item| {
@@ -313,14 +324,19 @@ pub fn captured_in_words(items: &[attune_model::capture::CapturedItem]) -> Vec<C
                         .term
                         .strip_prefix(attune_model::prefs::APPLICATIONS_PREFIX)
                         .unwrap_or(&item.term);
+                    let setting = setting.clone().unwrap_or_default();
                     let (label, _, value) = describe(&ReportRow {
                         solution: solution.to_owned(),
-                        setting: setting.clone().unwrap_or_default(),
+                        setting: setting.clone(),
                         value: Some(item.value.clone()),
                         outcome: Outcome::Applied,
                         reason: None,
                     });
-                    (label, value)
+                    if from_common(solution, &setting) {
+                        (format!("{label} on GNOME"), value)
+                    } else {
+                        (label, value)
+                    }
                 }
             };
             let place = match &item.setting {
@@ -646,6 +662,38 @@ mod tests {
         assert_eq!(
             lines[3].id,
             "http://registry.gpii.net/applications/org.gnome.desktop.a11y.keyboard#mousekeys-max-speed"
+        );
+    }
+
+    #[test]
+    fn an_exact_value_beside_its_common_term_is_named_as_gnomes_own() {
+        use attune_model::capture::{CapturedItem, SettingRef};
+        let from = vec![SettingRef {
+            solution: IFACE.to_owned(),
+            setting: "cursor-size".to_owned(),
+            value: json!(40),
+        }];
+        let lines = captured_in_words(&[
+            CapturedItem {
+                term: format!("{COMMON}cursorSize"),
+                setting: None,
+                value: json!(0.6),
+                from: from.clone(),
+            },
+            CapturedItem {
+                term: format!("{}{IFACE}", attune_model::prefs::APPLICATIONS_PREFIX),
+                setting: Some("cursor-size".to_owned()),
+                value: json!(40),
+                from,
+            },
+        ]);
+        let said: Vec<String> = lines
+            .iter()
+            .map(|l| format!("{}: {}", l.label, l.value))
+            .collect();
+        assert_eq!(
+            said,
+            ["Pointer size: large", "Pointer size on GNOME: 40 pixels"]
         );
     }
 

@@ -255,3 +255,37 @@ fn collect_leaves(v: &Value, out: &mut Vec<Value>) {
         leaf => out.push(leaf.clone()),
     }
 }
+
+#[test]
+fn a_capture_lists_the_desktops_settings_in_words_and_saving_needs_a_cloud() {
+    let h = Harness::new();
+    h.invoke("key_in", json!({"key": "large_text"})).unwrap();
+
+    let c = h.invoke("capture_desktop", json!({})).unwrap();
+    assert_eq!(
+        c["preferences"],
+        json!({"http://registry.gpii.net/common/fontSize": 18})
+    );
+    assert_eq!(
+        c["lines"],
+        json!([{
+            "id": "http://registry.gpii.net/common/fontSize",
+            "label": "Text size",
+            "value": "150 %",
+            "details": [
+                "http://registry.gpii.net/common/fontSize = 18",
+                "from org.gnome.desktop.interface › text-scaling-factor = 1.5"
+            ]
+        }])
+    );
+
+    let e = h
+        .invoke(
+            "save_capture",
+            json!({"ids": ["http://registry.gpii.net/common/fontSize"]}),
+        )
+        .unwrap_err();
+    assert_eq!(e["kind"], "read_only");
+    assert!(e["message"].as_str().unwrap().contains("testing profile"));
+    h.invoke("key_out", json!({})).unwrap();
+}

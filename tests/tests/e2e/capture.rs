@@ -128,7 +128,7 @@ fn a_desktop_set_by_hand_is_captured_in_words_and_only_what_was_set() {
     for line in [
         "Text size: 125 %",
         "Pointer size: large",
-        "Pointer size: 40 pixels",
+        "Pointer size on GNOME: 40 pixels",
         "Mouse keys top speed: 400 pixels a second",
     ] {
         assert_says(&o, line);
