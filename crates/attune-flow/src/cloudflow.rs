@@ -603,7 +603,16 @@ fn add_changes(answer: &mut serde_json::Value, changes: &[(String, serde_json::V
         *slot = serde_json::json!({});
     }
     for (term, value) in changes {
-        slot[term.as_str()] = value.clone();
+        match (&mut slot[term.as_str()], value) {
+            // An application block merges setting by setting, as the cloud's PUT does
+            // (GPII's deep extend): a capture's block keeps the block's other settings.
+            (serde_json::Value::Object(old), serde_json::Value::Object(new)) => {
+                for (k, v) in new {
+                    old.insert(k.clone(), v.clone());
+                }
+            }
+            (old, new) => *old = new.clone(),
+        }
     }
 }
 
@@ -962,6 +971,21 @@ mod tests {
         assert_eq!(
             kept["preferences"]["contexts"][DEFAULT_CONTEXT]["preferences"]["a"],
             1
+        );
+    }
+
+    #[test]
+    fn an_application_block_merges_setting_by_setting_as_the_cloud_does() {
+        let block = "http://registry.gpii.net/applications/org.gnome.desktop.interface";
+        let mut v = serde_json::json!({"preferences": {"contexts": {"gpii-default": {
+            "preferences": {(block): {"cursor-size": 32, "enable-animations": false}}}}}});
+        add_changes(
+            &mut v,
+            &[(block.to_owned(), serde_json::json!({"cursor-size": 40}))],
+        );
+        assert_eq!(
+            v["preferences"]["contexts"][DEFAULT_CONTEXT]["preferences"][block],
+            serde_json::json!({"cursor-size": 40, "enable-animations": false})
         );
     }
 

@@ -672,6 +672,24 @@ fn saving_a_capture_sends_what_the_person_set_up_and_changes_nothing_here() {
 }
 
 #[test]
+fn saving_a_capture_needs_someone_keyed_in_and_a_snapset_session_is_refused() {
+    let (d, before) = used_desktop();
+    let closed = attune_testkit::refused_url();
+    assert_exit(&dev(&d, &closed, &["capture", "--save"]), 9);
+    dev_ok(&d, &closed, &["key-in", "snapset_1a"]);
+    assert_eq!(status(&d, &closed)["source"], "snapset");
+
+    let o = dev(&d, &closed, &["capture", "--save"]);
+
+    assert_exit(&o, 11);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("snapset, which is read-only"), "{err}");
+    assert_eq!(status(&d, &closed)["outbox"], 0, "nothing waits to be sent");
+    dev_ok(&d, &closed, &["key-out"]);
+    assert_eq!(d.snapshot(TOUCHED_SCHEMAS), before);
+}
+
+#[test]
 fn a_change_to_a_snapset_is_applied_here_not_saved_and_put_back() {
     let d = Desktop::new();
     let before = d.snapshot(TOUCHED_SCHEMAS);
