@@ -42,8 +42,10 @@ Exit codes:
      --discard-journal), so nothing was changed
   9  nobody is keyed in
  10  the cloud cannot be reached and nothing could be applied (no saved settings, no snapset)
- 11  the change is applied here only: the settings come from a snapset, which is read-only
- 12  the change is applied here but not yet saved (kept, and saved later)";
+ 11  the change is applied here only: the settings come from a snapset, which is read-only;
+     for `capture --save`: nothing saved, there is nowhere to save to (a snapset session,
+     or the testing profile)
+ 12  the change is applied here (or captured) but not yet saved (kept, and saved later)";
 
 #[derive(Parser)]
 #[command(
