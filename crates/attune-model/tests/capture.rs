@@ -90,7 +90,7 @@ fn settings_set_by_hand_in_odd_values_come_back_exactly_too() {
             "org.gnome.desktop.a11y.keyboard": {"configuration":
                 {"slowkeys-delay": 333, "bouncekeys-enable": false}},
             "org.gnome.orca": {"configuration":
-                {"voices.default.rate": 37, "voices.default.average-pitch": 7.5,
+                {"voices.default.rate": 37, "voices.default.average-pitch": 7.5, "voices.default.gain": 7.55,
                  "enableEchoByCharacter": true, "verbalizePunctuationStyle": 3}}
         },
         "running": {"org.gnome.desktop.a11y.magnifier": true, "org.gnome.orca": false}
