@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -103,7 +104,14 @@ pub struct AppState {
     in_flight: Arc<Semaphore>,
     limits: Limits,
     answers: AnswerCache,
+    /// When, on [`AppState::clock`], expired tokens are next purged (0: at the first grant).
+    next_purge_ms: AtomicI64,
+    /// Purges finished since start (for tests to wait on, and the log).
+    purges: tokio::sync::watch::Sender<u64>,
 }
+
+/// How often the server deletes expired tokens itself.
+pub const PURGE_INTERVAL_MS: i64 = 3600 * 1000;
 
 /// Most recent `GET settings` answers, by key, preferences safe and its revision, and device
 /// segment. Matchmaking and serialising are most of a request's work, and a desktop fleet asks
@@ -146,6 +154,8 @@ impl AppState {
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
             limits,
             answers: AnswerCache::default(),
+            next_purge_ms: AtomicI64::new(0),
+            purges: tokio::sync::watch::Sender::new(0),
         })
     }
 }
@@ -154,6 +164,43 @@ impl AppState {
     /// The limits this state was made with.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Purges finished since start: a receiver that sees each one end (tests wait on it
+    /// instead of sleeping).
+    pub fn purges(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.purges.subscribe()
+    }
+
+    /// Starts a purge of expired tokens in the background when one is due: at the first grant
+    /// after start, then once an hour on the server's clock. Called after each grant, the only
+    /// thing that adds tokens, so the table holds about the last two hours' grants, with no
+    /// cron job; an idle server adds nothing to purge. Several replicas each purge; the stores
+    /// tolerate that (a token deleted twice is deleted once).
+    fn purge_if_due(self: &Arc<Self>, now_ms: i64) {
+        let due = self.next_purge_ms.load(Ordering::Relaxed);
+        if now_ms < due
+            || self
+                .next_purge_ms
+                .compare_exchange(
+                    due,
+                    now_ms + PURGE_INTERVAL_MS,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            return;
+        }
+        let st = self.clone();
+        tokio::spawn(async move {
+            match st.store.purge_expired_authorizations(now_ms).await {
+                Ok(n) => tracing::info!(deleted = n, "expired tokens purged"),
+                // The next grant an hour from now tries again.
+                Err(e) => tracing::warn!(error = %e, "purging expired tokens failed"),
+            }
+            st.purges.send_modify(|n| *n += 1);
+        });
     }
 }
 
@@ -508,6 +555,7 @@ async fn access_token(
         })
         .await?;
     tracing::info!(client = client_id, %key, "token granted");
+    st.purge_if_due(now);
     Ok((
         [
             (header::CACHE_CONTROL, "no-store"),

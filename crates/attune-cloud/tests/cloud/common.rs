@@ -29,6 +29,7 @@ pub struct Cloud {
     pub base: String,
     pub clock: Arc<ManualClock>,
     pub store: SqliteStore,
+    pub state: Arc<AppState>,
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -60,13 +61,14 @@ impl Cloud {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, state, async move {
+        let task = tokio::spawn(server::serve(listener, state.clone(), async move {
             let _ = rx.await;
         }));
         Cloud {
             base: format!("http://{addr}"),
             clock,
             store,
+            state,
             http: reqwest::Client::new(),
             shutdown: Some(tx),
             task: Some(task),

@@ -7,6 +7,7 @@ mod bad_input;
 mod common;
 mod couch;
 mod documents;
+mod grants;
 mod interop;
 mod openapi;
 mod server;

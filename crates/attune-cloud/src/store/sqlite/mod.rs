@@ -7,9 +7,17 @@
 //! version is refused rather than guessed at.
 //!
 //! SQLite calls block, so each runs on tokio's blocking pool with a connection taken from a
-//! small pool (readers in WAL mode do not wait for each other).
+//! small pool (readers in WAL mode do not wait for each other). Token grants, the one write of
+//! every key-in, go to one writer thread instead, which commits every grant waiting in one
+//! transaction ([`writer`]); the other writes of this process wait for their turn on an
+//! in-process lock rather than in SQLite's busy handler, which sleeps between attempts. WAL
+//! checkpoints run on a thread of their own, never inside a commit ([`checkpoint`]).
+
+mod checkpoint;
+mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -132,6 +140,13 @@ struct Pool {
     path: PathBuf,
     conns: Mutex<Vec<Connection>>,
     returned: Condvar,
+    /// Taken by every write of this process (the pool's and the grant writer's): one writer
+    /// at a time, in order, without SQLite's busy handler sleeping in between.
+    write_lock: Arc<Mutex<()>>,
+    /// Token grants and purges of expired tokens, group-committed. Dropped with the last
+    /// clone of the store: what is queued is written first.
+    writer: writer::Writer,
+    _checkpointer: checkpoint::Checkpointer,
 }
 
 /// The SQLite store. Cheap to clone (shares its connection pool).
@@ -162,6 +177,8 @@ fn open_connection(path: &Path) -> Result<Connection, SqliteError> {
         .and_then(|()| conn.pragma_update(None, "journal_mode", "WAL"))
         .and_then(|()| conn.pragma_update(None, "synchronous", "FULL"))
         .and_then(|()| conn.pragma_update(None, "foreign_keys", "ON"))
+        // The store's checkpoint thread checkpoints; a commit never does (see `checkpoint`).
+        .and_then(|()| conn.pragma_update(None, "wal_autocheckpoint", 0))
         .map_err(|source| SqliteError::Open {
             path: path.to_owned(),
             source,
@@ -358,17 +375,60 @@ impl SqliteStore {
         for _ in 1..POOL_SIZE {
             conns.push(open_connection(path)?);
         }
+        let write_lock = Arc::new(Mutex::new(()));
+        let thread_err = |action| {
+            move |e: std::io::Error| SqliteError::Io {
+                path: path.to_owned(),
+                action,
+                detail: e.to_string(),
+            }
+        };
+        let writer = writer::Writer::start(open_connection(path)?, write_lock.clone())
+            .map_err(thread_err("start the grant writer"))?;
+        let checkpointer =
+            checkpoint::Checkpointer::start(open_connection(path)?, path, write_lock.clone())
+                .map_err(thread_err("start the checkpoint thread"))?;
         Ok(SqliteStore {
             pool: Arc::new(Pool {
                 path: path.to_owned(),
                 conns: Mutex::new(conns),
                 returned: Condvar::new(),
+                write_lock,
+                writer,
+                _checkpointer: checkpointer,
             }),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.pool.path
+    }
+
+    /// Transactions that have committed token grants since the store was opened: with grants
+    /// arriving together, fewer than the grants ([`Self::grants_written`]).
+    pub fn grant_batches(&self) -> u64 {
+        self.pool.writer.stats.batches.load(Ordering::Relaxed)
+    }
+
+    /// Token grants committed since the store was opened.
+    pub fn grants_written(&self) -> u64 {
+        self.pool.writer.stats.grants.load(Ordering::Relaxed)
+    }
+
+    /// Queues `job` for the grant writer at once (so calls are written in their order) and
+    /// waits for its answer.
+    fn queue<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(tokio::sync::oneshot::Sender<Result<T, StoreError>>) -> writer::Job,
+    ) -> StoreFuture<'static, T> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let queued = self.pool.writer.submit(job(reply));
+        Box::pin(async move {
+            queued?;
+            answer.await.map_err(|_| {
+                StoreError::Unavailable("the store's writer stopped before answering".to_owned())
+            })?
+        })
     }
 
     /// Runs `f` with a pooled connection, on the calling thread (for admin commands and the
@@ -422,7 +482,11 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
+        let write_lock = self.pool.write_lock.clone();
         self.run(move |c| {
+            let _turn = write_lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
@@ -1075,27 +1139,7 @@ impl Store for SqliteStore {
     }
 
     fn add_authorization(&self, doc: AuthorizationDoc) -> StoreFuture<'_, ()> {
-        self.write(move |tx| {
-            tx.prepare_cached(
-                "INSERT INTO authorizations (id, client_id, client_credential_id, gpii_key,
-                    token_hash, created_ms, expires_ms, revoked)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    doc.id,
-                    doc.client_id,
-                    doc.client_credential_id,
-                    doc.gpii_key,
-                    doc.access_token_hash,
-                    doc.created_ms,
-                    doc.expires_ms,
-                    doc.revoked
-                ])
-            })
-            .map_err(|e| exists_or_unavailable(e, "gpiiAppInstallationAuthorization", &doc.id))?;
-            Ok(())
-        })
+        self.queue(|reply| writer::Job::Grant(doc, reply))
     }
 
     fn find_grant(&self, token_hash: &str, now_ms: i64) -> StoreFuture<'_, Option<Grant>> {
@@ -1155,10 +1199,7 @@ impl Store for SqliteStore {
     }
 
     fn purge_expired_authorizations(&self, now_ms: i64) -> StoreFuture<'_, u64> {
-        self.execute(
-            "DELETE FROM authorizations WHERE expires_ms <= ?1",
-            [now_ms],
-        )
+        self.queue(|reply| writer::Job::Purge { now_ms, reply })
     }
 }
 
