@@ -34,6 +34,7 @@ use attune_model::registry::SolutionsRegistry;
 use crate::auth::{self, FailureLimiter, LimitPolicy};
 use crate::clock::{iso8601, Clock};
 use crate::error::ApiError;
+use crate::metrics::{Failure, Metrics};
 use crate::preferences;
 use crate::registries::{Registries, Registry};
 use crate::store::{
@@ -108,6 +109,7 @@ pub struct AppState {
     next_purge_ms: AtomicI64,
     /// Purges finished since start (for tests to wait on, and the log).
     purges: tokio::sync::watch::Sender<u64>,
+    metrics: Metrics,
 }
 
 /// How often the server deletes expired tokens itself.
@@ -145,6 +147,18 @@ impl AppState {
         registries: impl Into<Registries>,
         limits: Limits,
     ) -> Arc<Self> {
+        Self::with_metrics(store, clock, registries, limits, Metrics::default())
+    }
+
+    /// As [`AppState::new`], with metrics made beforehand (e.g.
+    /// [`Metrics::with_backup_dir`]).
+    pub fn with_metrics(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        registries: impl Into<Registries>,
+        limits: Limits,
+        metrics: Metrics,
+    ) -> Arc<Self> {
         Arc::new(AppState {
             store,
             clock,
@@ -156,6 +170,7 @@ impl AppState {
             answers: AnswerCache::default(),
             next_purge_ms: AtomicI64::new(0),
             purges: tokio::sync::watch::Sender::new(0),
+            metrics,
         })
     }
 }
@@ -195,7 +210,10 @@ impl AppState {
         let st = self.clone();
         tokio::spawn(async move {
             match st.store.purge_expired_authorizations(now_ms).await {
-                Ok(n) => tracing::info!(deleted = n, "expired tokens purged"),
+                Ok(n) => {
+                    st.metrics.tokens_purged(n);
+                    tracing::info!(deleted = n, "expired tokens purged");
+                }
                 // The next grant an hour from now tries again.
                 Err(e) => tracing::warn!(error = %e, "purging expired tokens failed"),
             }
@@ -213,6 +231,7 @@ pub fn routes(limits: &Limits) -> Vec<(Method, &'static str, MethodRouter<St>)> 
         (Method::GET, "/health", get(health)),
         (Method::GET, "/ready", get(ready)),
         (Method::GET, "/version", get(version)),
+        (Method::GET, "/metrics", get(metrics)),
         (
             Method::POST,
             "/access_token",
@@ -335,6 +354,7 @@ pub fn router(state: St) -> Router {
         ))
         .layer(middleware::from_fn(log_request))
         .layer(middleware::from_fn_with_state(state.clone(), shed_load))
+        .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .layer(middleware::from_fn(version_header))
         .with_state(state)
 }
@@ -353,21 +373,45 @@ async fn shed_load(State(st): State<St>, req: Request, next: Next) -> Response {
         Ok(_permit) => next.run(req).await,
         Err(_) => {
             tracing::warn!("shedding load: too many requests in flight");
-            ApiError::Unavailable {
+            let mut resp = ApiError::Unavailable {
                 message: "The server is busy; retry shortly".to_owned(),
                 retry_after: 1,
             }
-            .into_response()
+            .into_response();
+            resp.extensions_mut().insert(Failure::Shed);
+            resp
         }
     }
 }
 
+/// The route pattern of a request (never its path: it holds the key).
+fn route_of(req: &Request) -> String {
+    req.extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "(no route)".to_owned(), |m| m.as_str().to_owned())
+}
+
+/// Counts every request for `/metrics`: in flight, then answered by route and status, its
+/// latency, and why it failed when the answer says (see [`Failure`]).
+async fn count_request(State(st): State<St>, req: Request, next: Next) -> Response {
+    let route = route_of(&req);
+    let method = req.method().clone();
+    let start = Instant::now();
+    let _in_flight = st.metrics.start();
+    let resp = next.run(req).await;
+    st.metrics.answered(
+        &route,
+        method.as_str(),
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+        resp.extensions().get::<Failure>().copied(),
+    );
+    resp
+}
+
 /// One log line per request, naming the route pattern (never the path: it holds the key).
 async fn log_request(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "(no route)".to_owned(), |m| m.as_str().to_owned());
+    let route = route_of(&req);
     let method = req.method().clone();
     let start = Instant::now();
     let resp = next.run(req).await;
@@ -403,6 +447,23 @@ async fn ready(State(st): State<St>) -> Result<Json<Value>, ApiError> {
         }
     })?;
     Ok(Json(json!({"isReady": true})))
+}
+
+/// `GET /metrics` (an Attune extension): the counters of [`crate::metrics`]. Pings the store,
+/// so `attune_cloud_store_up` is as fresh as the scrape.
+async fn metrics(State(st): State<St>) -> Result<Response, ApiError> {
+    let up = st.store.ping().await.is_ok();
+    let now = Duration::from_millis(u64::try_from(st.clock.now_ms()).unwrap_or(0));
+    let text = st
+        .metrics
+        .render(up, std::time::UNIX_EPOCH + now)
+        .map_err(|e| {
+            ApiError::gpii(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Cannot write the metrics: {e}"),
+            )
+        })?;
+    Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
 }
 
 async fn version() -> Json<Value> {
@@ -555,6 +616,7 @@ async fn access_token(
         })
         .await?;
     tracing::info!(client = client_id, %key, "token granted");
+    st.metrics.token_granted();
     st.purge_if_due(now);
     Ok((
         [

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use attune_cloud::api::{AppState, Limits};
 use attune_cloud::clock::{Clock, SystemClock};
+use attune_cloud::metrics::Metrics;
 use attune_cloud::registries::{Registries, Registry};
 use attune_cloud::server::{self, OpenStore, StoreUrl};
 use attune_cloud::store::couchdb::CouchStore;
@@ -59,6 +60,9 @@ enum Command {
         /// header is ignored.
         #[arg(long = "trusted-proxy", value_parser = auth::parse_trusted_proxy)]
         trusted_proxy: Vec<ipnet::IpNet>,
+        /// The folder `backup` writes to: /metrics reports the age of the newest backup in it.
+        #[arg(long)]
+        backup_dir: Option<PathBuf>,
         /// Milliseconds a client may take to send a request's head (for tests).
         #[arg(long, default_value_t = 10_000, hide = true)]
         header_read_timeout_ms: u64,
@@ -207,6 +211,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             registry,
             max_in_flight,
             trusted_proxy,
+            backup_dir,
             header_read_timeout_ms,
             body_stall_timeout_ms,
         } => {
@@ -226,7 +231,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                 retire_dev_credential(s.shared()).await;
             }
             let registries = registries(&registry)?;
-            let state = AppState::new(
+            let metrics = match backup_dir {
+                Some(dir) => Metrics::default().with_backup_dir(dir),
+                None => Metrics::default(),
+            };
+            let state = AppState::with_metrics(
                 s.shared(),
                 Arc::new(clock),
                 registries,
@@ -237,6 +246,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     body_stall_timeout: Duration::from_millis(body_stall_timeout_ms),
                     ..Limits::default()
                 },
+                metrics,
             );
             let listener = tokio::net::TcpListener::bind(listen)
                 .await

@@ -9,6 +9,7 @@ mod couch;
 mod documents;
 mod grants;
 mod interop;
+mod metrics;
 mod openapi;
 mod server;
 mod store;
