@@ -77,9 +77,9 @@ struct Measured {
     done: usize,
 }
 
-/// The preferences `prepare` gives every key: a few common terms, so each key's answer is a
-/// real matchmaking.
-const PREFS: &str = r#"{"flat":{"name":"loadgen","contexts":{"gpii-default":{"name":"Default preferences","preferences":{"http://registry.gpii.net/common/fontSize":18,"http://registry.gpii.net/common/magnification":2,"http://registry.gpii.net/common/highContrastEnabled":true}}}}}"#;
+/// The preferences `prepare` PUTs for every key (a PUT body is the set without `flat`): a few
+/// common terms, so each key's answer is a real matchmaking.
+const PREFS: &str = r#"{"name":"loadgen","contexts":{"gpii-default":{"name":"Default preferences","preferences":{"http://registry.gpii.net/common/fontSize":18,"http://registry.gpii.net/common/magnification":2,"http://registry.gpii.net/common/highContrastEnabled":true}}}}"#;
 
 fn read_keys(path: &str) -> Vec<String> {
     if path.is_empty() {
