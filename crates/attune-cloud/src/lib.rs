@@ -35,6 +35,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod clock;
+pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod preferences;

@@ -17,7 +17,7 @@
 //! | `attune_cloud_store_up` | gauge | 1 when the store answered this scrape's ping, else 0 |
 //! | `attune_cloud_backup_age_seconds` | gauge | age of the newest backup in the backup folder (infinite when there is none); only with a backup folder |
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::time::SystemTime;
 
@@ -220,9 +220,11 @@ impl Metrics {
     pub fn render(&self, store_up: bool, now: SystemTime) -> Result<String, std::fmt::Error> {
         self.store_up.set(i64::from(store_up));
         if let Some(dir) = &self.backup_dir {
-            let age = newest_backup(dir).map_or(f64::INFINITY, |t| {
-                now.duration_since(t).map_or(0.0, |d| d.as_secs_f64())
-            });
+            let age = crate::admin::verified_backups(dir)
+                .first()
+                .map_or(f64::INFINITY, |(_, t)| {
+                    now.duration_since(*t).map_or(0.0, |d| d.as_secs_f64())
+                });
             self.backup_age.set(age);
         }
         let mut out = String::new();
@@ -238,22 +240,6 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.in_flight.dec();
     }
-}
-
-/// When the newest backup in `dir` was written: a backup is a file with its `.sha256` beside
-/// it (what `attune-cloud backup` writes once the copy is verified), so a half-written copy
-/// never counts.
-pub fn newest_backup(dir: &Path) -> Option<SystemTime> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            !name.ends_with(".sha256") && dir.join(format!("{name}.sha256")).is_file()
-        })
-        .filter_map(|e| e.metadata().ok()?.modified().ok())
-        .max()
 }
 
 #[cfg(test)]

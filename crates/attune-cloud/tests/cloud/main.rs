@@ -5,6 +5,7 @@ mod admin;
 mod api;
 mod bad_input;
 mod common;
+mod config;
 mod couch;
 mod documents;
 mod grants;
