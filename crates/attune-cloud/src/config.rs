@@ -1,5 +1,5 @@
 //! The configuration file, `/etc/attune/cloud.toml` by convention (`--config FILE`): everything
-//! `serve` takes — store, listening address, trusted proxies, limits — and the backup folder
+//! `serve` takes — store, listening address, TLS, trusted proxies, limits — and the backup folder
 //! with its retention, which `backup` and `/metrics` read. `packaging/cloud.toml` is the
 //! documented example.
 //!
@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::server::StoreUrl;
+use crate::tls::TlsFiles;
 
 /// Largest configuration file read (a real one is a few hundred bytes).
 pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
@@ -51,13 +52,25 @@ pub struct ConfigFile {
     #[serde(default, deserialize_with = "store_url")]
     pub store: Option<StoreUrl>,
     pub listen: Option<SocketAddr>,
+    /// Serve plain HTTP on an address other than loopback (a proxy on another machine does TLS).
+    pub insecure_http: Option<bool>,
     /// Reverse proxies (addresses or CIDR blocks) whose `X-Forwarded-For` is believed.
     #[serde(default, deserialize_with = "proxies")]
     pub trusted_proxies: Option<Vec<ipnet::IpNet>>,
     /// GPII solutions registry files, `[OS=]FILE`.
     pub registry: Option<Vec<String>>,
+    pub tls: Option<TlsSection>,
     pub limits: Option<LimitsSection>,
     pub backup: Option<BackupSection>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM: the server's certificate, then its chain.
+    pub cert: PathBuf,
+    /// PEM: its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
@@ -147,8 +160,11 @@ impl ConfigFile {
 pub struct Flags {
     pub store: Option<StoreUrl>,
     pub listen: Option<SocketAddr>,
+    pub insecure_http: bool,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub registry: Vec<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub max_in_flight: Option<usize>,
     pub header_read_timeout: Option<Duration>,
     pub body_stall_timeout: Option<Duration>,
@@ -160,6 +176,8 @@ pub struct Flags {
 pub struct ServeSettings {
     pub store: StoreUrl,
     pub listen: SocketAddr,
+    /// How it serves there: TLS, or plain HTTP.
+    pub transport: Transport,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub registry: Vec<String>,
     pub max_in_flight: usize,
@@ -178,6 +196,23 @@ pub fn serve_settings(file: &ConfigFile, flags: Flags) -> Result<ServeSettings, 
             .parse()
             .map_err(|e| ConfigError::Missing(format!("default listen address: {e}")))?,
     };
+    let file_tls = file.tls.as_ref();
+    let tls = match (
+        flags.tls_cert.or_else(|| file_tls.map(|t| t.cert.clone())),
+        flags.tls_key.or_else(|| file_tls.map(|t| t.key.clone())),
+    ) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => return Err(ConfigError::Missing(
+            "--tls-cert and --tls-key go together ([tls] cert and key in the configuration file)"
+                .to_owned(),
+        )),
+    };
+    let transport = transport(
+        listen,
+        tls,
+        flags.insecure_http || file.insecure_http.unwrap_or(false),
+    )?;
     Ok(ServeSettings {
         store: flags.store.or_else(|| file.store.clone()).ok_or_else(|| {
             ConfigError::Missing(
@@ -186,6 +221,7 @@ pub fn serve_settings(file: &ConfigFile, flags: Flags) -> Result<ServeSettings, 
             )
         })?,
         listen,
+        transport,
         trusted_proxies: if flags.trusted_proxies.is_empty() {
             file.trusted_proxies.clone().unwrap_or_default()
         } else {
@@ -212,6 +248,36 @@ pub fn serve_settings(file: &ConfigFile, flags: Flags) -> Result<ServeSettings, 
             .backup_dir
             .or_else(|| file.backup.as_ref().and_then(|b| b.dir.clone())),
     })
+}
+
+/// How `serve` talks to its clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// TLS with these files.
+    Tls(TlsFiles),
+    /// Plain HTTP on a loopback address (a reverse proxy on this machine does TLS).
+    Loopback,
+    /// Plain HTTP on an address other machines reach: only with `--insecure-http`, for a
+    /// reverse proxy on a private network that does TLS.
+    Insecure,
+}
+
+/// The transport for `listen`: TLS when given files; plain HTTP on loopback; plain HTTP
+/// elsewhere only when `insecure_http` says so, since keys and tokens would cross the network
+/// in clear.
+pub fn transport(
+    listen: SocketAddr,
+    tls: Option<TlsFiles>,
+    insecure_http: bool,
+) -> Result<Transport, ConfigError> {
+    match tls {
+        Some(files) => Ok(Transport::Tls(files)),
+        None if listen.ip().is_loopback() => Ok(Transport::Loopback),
+        None if insecure_http => Ok(Transport::Insecure),
+        None => Err(ConfigError::Missing(format!(
+            "listening on {listen} without TLS would send keys and tokens in clear: give --tls-cert and --tls-key ([tls] in the configuration file), listen on 127.0.0.1 behind a reverse proxy, or say --insecure-http (insecure_http = true) when a proxy on a private network does TLS"
+        ))),
+    }
 }
 
 /// The store of an admin command: its `--store`, else the file's.
@@ -274,7 +340,7 @@ mod tests {
     #[test]
     fn flags_win_over_the_file_and_the_file_over_the_defaults() {
         let file = parse(
-            "store = \"sqlite:/file.db\"\nlisten = \"0.0.0.0:9000\"\n\
+            "store = \"sqlite:/file.db\"\nlisten = \"127.0.0.2:9000\"\n\
              trusted_proxies = [\"10.0.0.1\"]\n[limits]\nmax_in_flight = 32\n\
              header_read_timeout_secs = 3\n[backup]\ndir = \"/b\"\n",
         )
@@ -282,7 +348,7 @@ mod tests {
         // The file over the defaults.
         let s = serve_settings(&file, flags()).unwrap();
         assert_eq!(s.store, StoreUrl::Sqlite("/file.db".into()));
-        assert_eq!(s.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(s.listen, "127.0.0.2:9000".parse().unwrap());
         assert_eq!(s.max_in_flight, 32);
         assert_eq!(s.header_read_timeout, Duration::from_secs(3));
         assert_eq!(s.body_stall_timeout, Duration::from_secs(10), "default");
@@ -331,6 +397,64 @@ mod tests {
         assert_eq!(s.backup_dir, None);
     }
 
+    #[test]
+    fn plain_http_beyond_loopback_needs_insecure_http_and_tls_needs_both_files() {
+        let at = |a: &str| a.parse::<SocketAddr>().unwrap();
+        let files = TlsFiles {
+            cert: "/c.pem".into(),
+            key: "/k.pem".into(),
+        };
+        for (listen, tls, insecure, expected) in [
+            ("127.0.0.1:1", None, false, Some(Transport::Loopback)),
+            ("[::1]:1", None, false, Some(Transport::Loopback)),
+            ("0.0.0.0:1", None, false, None),
+            ("10.0.1.11:1", None, false, None),
+            ("10.0.1.11:1", None, true, Some(Transport::Insecure)),
+            (
+                "0.0.0.0:1",
+                Some(files.clone()),
+                false,
+                Some(Transport::Tls(files.clone())),
+            ),
+            (
+                "127.0.0.1:1",
+                Some(files.clone()),
+                true,
+                Some(Transport::Tls(files.clone())),
+            ),
+        ] {
+            let got = transport(at(listen), tls, insecure);
+            match expected {
+                Some(t) => assert_eq!(got.unwrap(), t, "{listen} insecure={insecure}"),
+                None => {
+                    let e = got.unwrap_err().to_string();
+                    assert!(e.contains("--insecure-http") && e.contains(listen), "{e}");
+                }
+            }
+        }
+        let store = Some(StoreUrl::Sqlite("/x.db".into()));
+        let half = Flags {
+            store: store.clone(),
+            tls_cert: Some("/c.pem".into()),
+            ..flags()
+        };
+        let e = serve_settings(&ConfigFile::default(), half.clone()).unwrap_err();
+        assert!(e.to_string().contains("--tls-key"), "{e}");
+        // The other half from the file.
+        let file = parse("[tls]\ncert = \"/file.pem\"\nkey = \"/file.key\"\n").unwrap();
+        let s = serve_settings(&file, half).unwrap();
+        assert_eq!(
+            s.transport,
+            Transport::Tls(TlsFiles {
+                cert: "/c.pem".into(),
+                key: "/file.key".into()
+            })
+        );
+        let file = parse("insecure_http = true\nlisten = \"0.0.0.0:8084\"\n").unwrap();
+        let s = serve_settings(&file, Flags { store, ..flags() }).unwrap();
+        assert_eq!(s.transport, Transport::Insecure);
+    }
+
     /// packaging/cloud.toml, as shipped and with every commented-out `key = value` line
     /// switched on: the example never documents a key attune-cloud would refuse.
     #[test]
@@ -344,7 +468,13 @@ mod tests {
         let all: String = text
             .lines()
             .map(|l| match l.strip_prefix("# ") {
-                Some(kv) if kv.contains(" = ") && !kv.starts_with("attune-cloud") => kv,
+                Some(kv)
+                    if kv.split_once(" = ").is_some_and(|(k, _)| {
+                        !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    }) =>
+                {
+                    kv
+                }
                 _ => l,
             })
             .map(|l| format!("{l}\n"))

@@ -42,5 +42,6 @@ pub mod preferences;
 pub mod registries;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod token_request;
 pub mod uri;

@@ -10,12 +10,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use attune_cloud::api::{AppState, Limits};
 use attune_cloud::clock::{self, Clock, SystemClock};
-use attune_cloud::config::{self, ConfigFile};
+use attune_cloud::config::{self, ConfigFile, Transport};
 use attune_cloud::metrics::Metrics;
 use attune_cloud::registries::{Registries, Registry};
 use attune_cloud::server::{self, OpenStore, StoreUrl};
 use attune_cloud::store::couchdb::CouchStore;
 use attune_cloud::store::{sqlite, PrefsSafeType};
+use attune_cloud::tls::Tls;
 use attune_cloud::{admin, auth};
 
 #[derive(Parser)]
@@ -68,6 +69,16 @@ enum Command {
         /// The folder `backup` writes to: /metrics reports the age of the newest backup in it.
         #[arg(long)]
         backup_dir: Option<PathBuf>,
+        /// Serve HTTPS with this certificate (PEM, then its chain); reloaded on SIGHUP.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Serve plain HTTP on an address other than loopback (a proxy on a private network
+        /// does TLS): keys and tokens cross that network in clear.
+        #[arg(long)]
+        insecure_http: bool,
         /// Milliseconds a client may take to send a request's head (for tests).
         #[arg(long, hide = true)]
         header_read_timeout_ms: Option<u64>,
@@ -227,6 +238,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             max_in_flight,
             trusted_proxy,
             backup_dir,
+            tls_cert,
+            tls_key,
+            insecure_http,
             header_read_timeout_ms,
             body_stall_timeout_ms,
         } => {
@@ -235,6 +249,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 config::Flags {
                     store,
                     listen,
+                    insecure_http,
+                    tls_cert,
+                    tls_key,
                     trusted_proxies: trusted_proxy,
                     registry,
                     max_in_flight,
@@ -244,6 +261,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 },
             )
             .map_err(|e| e.to_string())?;
+            // Before the store: a certificate that cannot be served is the operator's to fix
+            // now, not after the store was opened or created.
+            let tls = match &settings.transport {
+                Transport::Tls(files) => Some(Tls::new(files.clone()).map_err(|e| e.to_string())?),
+                Transport::Loopback | Transport::Insecure => None,
+            };
             tracing::info!(store = %settings.store, "opening the store");
             let s = settings.store.open().map_err(|e| e.to_string())?;
             // Serving starts even when the store is down: /ready says so (503) and requests
@@ -282,10 +305,23 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
-            // Before saying so: whoever waits for the line may send SIGTERM at once.
+            // Before saying so: whoever waits for the line may send SIGTERM or SIGHUP at once.
             let shutdown = server::shutdown_signal();
-            tracing::info!(%addr, "attune-cloud listening");
-            server::serve(listener, state, shutdown)
+            server::reload_on_sighup(tls.as_ref().map(|t| t.cert.clone()))
+                .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+            match &tls {
+                Some(t) => {
+                    let fingerprint = t.cert.fingerprint();
+                    tracing::info!(%addr, scheme = "https", %fingerprint, "attune-cloud listening")
+                }
+                None if settings.transport == Transport::Insecure => tracing::warn!(
+                    %addr,
+                    scheme = "http",
+                    "attune-cloud listening WITHOUT TLS on a non-loopback address (--insecure-http): keys and tokens cross the network in clear"
+                ),
+                None => tracing::info!(%addr, scheme = "http", "attune-cloud listening"),
+            }
+            server::serve_with(listener, state, tls, shutdown)
                 .await
                 .map_err(|e| format!("server failed: {e}"))?;
             tracing::info!("stopped");

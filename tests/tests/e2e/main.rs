@@ -3,6 +3,7 @@
 
 mod cli;
 mod cloud;
+mod cloud_tls;
 mod common;
 mod config_hardening;
 mod crash;

@@ -14,3 +14,4 @@ mod metrics;
 mod openapi;
 mod server;
 mod store;
+mod tls;
