@@ -521,9 +521,12 @@ async fn access_token(
     // sites share one). Client ids that do not exist share one bucket per address: cycling
     // made-up ids neither escapes the limit nor grows the limiter. Telling them apart costs a
     // read by key before the limit is checked.
-    let credential = match client_id {
-        Some(c) => st.store.find_client_credential(c).await?,
-        None => None,
+    // With the key read in the same round trip: a grant's reads are one trip to the store.
+    let asked_key = fields.username().and_then(|u| Key::parse(u).ok());
+    let (credential, key_doc) = match (client_id, &asked_key) {
+        (Some(c), Some(k)) => st.store.find_credential_and_key(c, k.expose()).await?,
+        (Some(c), None) => (st.store.find_client_credential(c).await?, None),
+        (None, _) => (None, None),
     };
     let pair = match (&credential, client_id) {
         (Some(c), _) => format!("{ip} {}", c.oauth2_client_id),
@@ -592,14 +595,9 @@ async fn access_token(
     };
     let may_create =
         credential.is_create_gpii_key_allowed && credential.is_create_prefs_safe_allowed;
-    if !may_create {
-        match st.store.find_gpii_key(key.expose()).await? {
-            Some(k) if !k.revoked => {}
-            _ => {
-                fail("unknown key");
-                return Err(ApiError::oauth_unauthorized());
-            }
-        }
+    if !may_create && key_doc.is_none_or(|k| k.revoked) {
+        fail("unknown key");
+        return Err(ApiError::oauth_unauthorized());
     }
     let token = auth::random_token();
     let token_hash = auth::token_hash(&token);
@@ -671,9 +669,22 @@ async fn revoke_token(State(st): State<St>, headers: HeaderMap) -> Result<Status
 async fn authorize(st: &AppState, headers: &HeaderMap, key: &str) -> Result<Grant, ApiError> {
     let token = bearer_token(headers)?;
     let now = st.clock.now_ms();
-    let grant = match st.store.find_grant(&auth::token_hash(token), now).await? {
+    let grant = st.store.find_grant(&auth::token_hash(token), now).await?;
+    authorized(st, grant, token, key, now).await
+}
+
+/// `grant` (what the store found for the token's hash) if it is for `key`, else the grant of a
+/// token GPII's cloud issued over the same database (see store::couchdb) if that is for `key`;
+/// otherwise 401 as GPII answers.
+async fn authorized(
+    st: &AppState,
+    grant: Option<Grant>,
+    token: &str,
+    key: &str,
+    now: i64,
+) -> Result<Grant, ApiError> {
+    let grant = match grant {
         Some(g) => g,
-        // A token GPII's cloud issued over the same database (see store::couchdb).
         None => st
             .store
             .find_legacy_grant(token, now)
@@ -775,9 +786,16 @@ async fn get_settings(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path((key, segment)) = path.map_err(path_error)?;
-    authorize(&st, &headers, &key).await?;
+    let token = bearer_token(&headers)?;
+    let now = st.clock.now_ms();
+    // The grant and the preferences in one trip to the store; nothing read is answered
+    // unless the token is good for this key.
+    let (grant, found) = st
+        .store
+        .find_grant_and_prefs(&auth::token_hash(token), &key, now)
+        .await?;
+    authorized(&st, grant, token, &key, now).await?;
     let device = parse_device(&segment)?;
-    let found = st.store.find_prefs_by_key(&key).await?;
     let (prefs, cache_key) = match &found {
         Some((k, _)) if k.revoked => return Err(ApiError::Unauthorized),
         Some((_, Some(safe))) => (

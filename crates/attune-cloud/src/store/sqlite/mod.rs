@@ -24,8 +24,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use serde_json::Value;
 
 use super::{
-    AuthorizationDoc, ClientCredentialDoc, GpiiKeyDoc, Grant, OtherDoc, PrefsSafeDoc,
-    PrefsSafeType, Store, StoreError, StoreFuture,
+    AuthorizationDoc, ClientCredentialDoc, GpiiKeyDoc, Grant, GrantAndPrefs, OtherDoc,
+    PrefsSafeDoc, PrefsSafeType, Store, StoreError, StoreFuture,
 };
 
 /// Schema migrations, in order; `PRAGMA user_version` is how many have run. Never edit one that
@@ -889,6 +889,126 @@ fn insert_safe(c: &Connection, doc: &PrefsSafeDoc, rev: u64) -> Result<(), Store
     Ok(())
 }
 
+fn read_key(c: &Connection, key: &str) -> Result<Option<GpiiKeyDoc>, StoreError> {
+    c.prepare_cached(&format!(
+        "SELECT {KEY_COLUMNS} FROM gpii_keys k WHERE k.id = ?1"
+    ))
+    .and_then(|mut s| s.query_row([&key], key_from_row).optional())
+    .map_err(unavailable)
+}
+
+/// A key and, when it has one, its preferences safe.
+fn read_prefs_by_key(
+    c: &Connection,
+    key: &str,
+) -> Result<Option<(GpiiKeyDoc, Option<PrefsSafeDoc>)>, StoreError> {
+    let row = c
+        .prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS}, {SAFE_COLUMNS} FROM gpii_keys k
+                     LEFT JOIN prefs_safes s ON s.id = k.prefs_safe_id WHERE k.id = ?1"
+        ))
+        .and_then(|mut s| {
+            s.query_row([&key], |r| Ok((key_from_row(r)?, safe_row(r, 7)?)))
+                .optional()
+        })
+        .map_err(unavailable)?;
+    match row {
+        None => Ok(None),
+        Some((k, None)) => Ok(Some((k, None))),
+        Some((k, Some(s))) => Ok(Some((k, Some(safe_from_row(s)?)))),
+    }
+}
+
+fn read_credential(
+    c: &Connection,
+    wanted: &str,
+) -> Result<Option<ClientCredentialDoc>, StoreError> {
+    let row = c
+        .prepare_cached(
+            "SELECT id, client_id, oauth2_client_id, secret_hash, allowed_ip_blocks,
+                        allowed_prefs_to_write, is_create_gpii_key_allowed,
+                        is_create_prefs_safe_allowed, revoked, timestamp_created
+                     FROM client_credentials WHERE oauth2_client_id = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([&wanted], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, bool>(6)?,
+                    r.get::<_, bool>(7)?,
+                    r.get::<_, bool>(8)?,
+                    r.get::<_, Option<String>>(9)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(unavailable)?;
+    let Some((id, client_id, oauth2_client_id, hash, ips, prefs, ck, cp, revoked, ts)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(ClientCredentialDoc {
+        allowed_ip_blocks: parse_json_list(ips, "clientCredential", &id)?,
+        allowed_prefs_to_write: parse_json_list(prefs, "clientCredential", &id)?,
+        id,
+        client_id,
+        oauth2_client_id,
+        oauth2_client_secret_hash: hash,
+        is_create_gpii_key_allowed: ck,
+        is_create_prefs_safe_allowed: cp,
+        revoked,
+        timestamp_created: ts,
+    }))
+}
+
+/// The live grant of a token hash at `now_ms`.
+fn read_grant(c: &Connection, token_hash: &str, now_ms: i64) -> Result<Option<Grant>, StoreError> {
+    let row = c
+        .prepare_cached(
+            "SELECT a.id, a.client_id, a.client_credential_id, a.gpii_key, a.token_hash,
+                        a.created_ms, a.expires_ms, a.revoked, c.allowed_prefs_to_write
+                     FROM authorizations a JOIN client_credentials c
+                        ON c.id = a.client_credential_id
+                     WHERE a.token_hash = ?1 AND a.revoked = 0 AND c.revoked = 0
+                        AND a.expires_ms > ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![token_hash, now_ms], |r| {
+                Ok((
+                    AuthorizationDoc {
+                        id: r.get(0)?,
+                        client_id: r.get(1)?,
+                        client_credential_id: r.get(2)?,
+                        gpii_key: r.get(3)?,
+                        access_token_hash: r.get(4)?,
+                        created_ms: r.get(5)?,
+                        expires_ms: r.get(6)?,
+                        revoked: r.get(7)?,
+                    },
+                    r.get::<_, Option<String>>(8)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(unavailable)?;
+    row.map(|(authorization, prefs)| {
+        let allowed = parse_json_list(
+            prefs,
+            "clientCredential",
+            &authorization.client_credential_id,
+        )?;
+        Ok(Grant {
+            authorization,
+            allowed_prefs_to_write: allowed,
+        })
+    })
+    .transpose()
+}
+
 impl Store for SqliteStore {
     fn ping(&self) -> StoreFuture<'_, ()> {
         self.run(|c| {
@@ -899,13 +1019,7 @@ impl Store for SqliteStore {
 
     fn find_gpii_key(&self, key: &str) -> StoreFuture<'_, Option<GpiiKeyDoc>> {
         let key = key.to_owned();
-        self.run(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {KEY_COLUMNS} FROM gpii_keys k WHERE k.id = ?1"
-            ))
-            .and_then(|mut s| s.query_row([&key], key_from_row).optional())
-            .map_err(unavailable)
-        })
+        self.run(move |c| read_key(c, &key))
     }
 
     fn find_prefs_by_key(
@@ -913,23 +1027,7 @@ impl Store for SqliteStore {
         key: &str,
     ) -> StoreFuture<'_, Option<(GpiiKeyDoc, Option<PrefsSafeDoc>)>> {
         let key = key.to_owned();
-        self.run(move |c| {
-            let row = c
-                .prepare_cached(&format!(
-                    "SELECT {KEY_COLUMNS}, {SAFE_COLUMNS} FROM gpii_keys k
-                     LEFT JOIN prefs_safes s ON s.id = k.prefs_safe_id WHERE k.id = ?1"
-                ))
-                .and_then(|mut s| {
-                    s.query_row([&key], |r| Ok((key_from_row(r)?, safe_row(r, 7)?)))
-                        .optional()
-                })
-                .map_err(unavailable)?;
-            match row {
-                None => Ok(None),
-                Some((k, None)) => Ok(Some((k, None))),
-                Some((k, Some(s))) => Ok(Some((k, Some(safe_from_row(s)?)))),
-            }
-        })
+        self.run(move |c| read_prefs_by_key(c, &key))
     }
 
     fn find_prefs_safe(&self, id: &str) -> StoreFuture<'_, Option<PrefsSafeDoc>> {
@@ -1010,50 +1108,16 @@ impl Store for SqliteStore {
         oauth2_client_id: &str,
     ) -> StoreFuture<'_, Option<ClientCredentialDoc>> {
         let wanted = oauth2_client_id.to_owned();
-        self.run(move |c| {
-            let row = c
-                .prepare_cached(
-                    "SELECT id, client_id, oauth2_client_id, secret_hash, allowed_ip_blocks,
-                        allowed_prefs_to_write, is_create_gpii_key_allowed,
-                        is_create_prefs_safe_allowed, revoked, timestamp_created
-                     FROM client_credentials WHERE oauth2_client_id = ?1",
-                )
-                .and_then(|mut s| {
-                    s.query_row([&wanted], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, Option<String>>(4)?,
-                            r.get::<_, Option<String>>(5)?,
-                            r.get::<_, bool>(6)?,
-                            r.get::<_, bool>(7)?,
-                            r.get::<_, bool>(8)?,
-                            r.get::<_, Option<String>>(9)?,
-                        ))
-                    })
-                    .optional()
-                })
-                .map_err(unavailable)?;
-            let Some((id, client_id, oauth2_client_id, hash, ips, prefs, ck, cp, revoked, ts)) =
-                row
-            else {
-                return Ok(None);
-            };
-            Ok(Some(ClientCredentialDoc {
-                allowed_ip_blocks: parse_json_list(ips, "clientCredential", &id)?,
-                allowed_prefs_to_write: parse_json_list(prefs, "clientCredential", &id)?,
-                id,
-                client_id,
-                oauth2_client_id,
-                oauth2_client_secret_hash: hash,
-                is_create_gpii_key_allowed: ck,
-                is_create_prefs_safe_allowed: cp,
-                revoked,
-                timestamp_created: ts,
-            }))
-        })
+        self.run(move |c| read_credential(c, &wanted))
+    }
+
+    fn find_credential_and_key(
+        &self,
+        oauth2_client_id: &str,
+        key: &str,
+    ) -> StoreFuture<'_, (Option<ClientCredentialDoc>, Option<GpiiKeyDoc>)> {
+        let (wanted, key) = (oauth2_client_id.to_owned(), key.to_owned());
+        self.run(move |c| Ok((read_credential(c, &wanted)?, read_key(c, &key)?)))
     }
 
     fn put_client_credential(&self, doc: ClientCredentialDoc) -> StoreFuture<'_, ()> {
@@ -1144,47 +1208,21 @@ impl Store for SqliteStore {
 
     fn find_grant(&self, token_hash: &str, now_ms: i64) -> StoreFuture<'_, Option<Grant>> {
         let token_hash = token_hash.to_owned();
+        self.run(move |c| read_grant(c, &token_hash, now_ms))
+    }
+
+    fn find_grant_and_prefs(
+        &self,
+        token_hash: &str,
+        key: &str,
+        now_ms: i64,
+    ) -> StoreFuture<'_, GrantAndPrefs> {
+        let (token_hash, key) = (token_hash.to_owned(), key.to_owned());
         self.run(move |c| {
-            let row = c
-                .prepare_cached(
-                    "SELECT a.id, a.client_id, a.client_credential_id, a.gpii_key, a.token_hash,
-                        a.created_ms, a.expires_ms, a.revoked, c.allowed_prefs_to_write
-                     FROM authorizations a JOIN client_credentials c
-                        ON c.id = a.client_credential_id
-                     WHERE a.token_hash = ?1 AND a.revoked = 0 AND c.revoked = 0
-                        AND a.expires_ms > ?2",
-                )
-                .and_then(|mut s| {
-                    s.query_row(params![token_hash, now_ms], |r| {
-                        Ok((
-                            AuthorizationDoc {
-                                id: r.get(0)?,
-                                client_id: r.get(1)?,
-                                client_credential_id: r.get(2)?,
-                                gpii_key: r.get(3)?,
-                                access_token_hash: r.get(4)?,
-                                created_ms: r.get(5)?,
-                                expires_ms: r.get(6)?,
-                                revoked: r.get(7)?,
-                            },
-                            r.get::<_, Option<String>>(8)?,
-                        ))
-                    })
-                    .optional()
-                })
-                .map_err(unavailable)?;
-            row.map(|(authorization, prefs)| {
-                let allowed = parse_json_list(
-                    prefs,
-                    "clientCredential",
-                    &authorization.client_credential_id,
-                )?;
-                Ok(Grant {
-                    authorization,
-                    allowed_prefs_to_write: allowed,
-                })
-            })
-            .transpose()
+            Ok((
+                read_grant(c, &token_hash, now_ms)?,
+                read_prefs_by_key(c, &key)?,
+            ))
         })
     }
 
