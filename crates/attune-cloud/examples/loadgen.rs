@@ -20,7 +20,7 @@
 //! - `prepare`: gives every key of `--keys` preferences (a grant, then `PUT settings`), once,
 //!   before `cold`.
 //!
-//! With `--gpii-url`, each level is measured against GPII's cloud too (its credential
+//! Several modes run in turn with `--mode grants,cold`. With `--gpii-url`, each level is measured against GPII's cloud too (its credential
 //! `--gpii-client-id`/`--gpii-client-secret`, default GPII's test data `pilot-computer`; its key
 //! `--gpii-key`, its key list `--gpii-keys`, default `--keys`) and the ratio printed. With
 //! `--pid`, the server's peak resident memory (VmHWM) is read from /proc after each level.
@@ -225,13 +225,16 @@ fn rss(t: &Target) -> String {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let mode = match arg(&args, "--mode", "settings").as_str() {
-        "settings" => Mode::Settings,
-        "grants" => Mode::Grants,
-        "cold" => Mode::Cold,
-        "prepare" => Mode::Prepare,
-        other => panic!("--mode {other}: expected settings, grants, cold or prepare"),
-    };
+    let modes: Vec<Mode> = arg(&args, "--mode", "settings")
+        .split(',')
+        .map(|m| match m {
+            "settings" => Mode::Settings,
+            "grants" => Mode::Grants,
+            "cold" => Mode::Cold,
+            "prepare" => Mode::Prepare,
+            other => panic!("--mode {other}: expected settings, grants, cold or prepare"),
+        })
+        .collect();
     let keys = arg(&args, "--keys", "");
     let ours = Target {
         name: "attune-cloud",
@@ -269,56 +272,64 @@ async fn main() {
         .build()
         .unwrap();
     let targets: Vec<Arc<Target>> = std::iter::once(ours).chain(theirs).map(Arc::new).collect();
-    let mut tokens = Vec::new();
-    for t in &targets {
-        if matches!(mode, Mode::Cold | Mode::Prepare) && t.keys.is_empty() {
-            panic!("--mode cold and prepare need --keys (and --gpii-keys for GPII)");
-        }
-        let token = if mode == Mode::Settings && path.is_empty() {
-            grant(&http, t, &t.key)
-                .await
-                .unwrap_or_else(|| panic!("{}: no token for {}", t.name, t.key))
-        } else {
-            String::new()
-        };
-        tokens.push(token);
-    }
-    let unit = match mode {
-        Mode::Settings | Mode::Grants => "req/s",
-        Mode::Cold | Mode::Prepare => "keys/s",
-    };
-    print!("clients  target        {unit:>8}  p50_ms  p99_ms  errors  done    server_rss_peak_MiB");
-    println!("{}", if targets.len() > 1 { "  ratio" } else { "" });
-    for (i, &clients) in levels.iter().enumerate() {
-        let mut first = None;
-        for (t, token) in targets.iter().zip(&tokens) {
-            // Each key is used once in all: the levels share the list, so no level finds
-            // another's answers cached.
-            let n = t.keys.len();
-            let keys: Arc<[String]> =
-                t.keys[i * n / levels.len()..(i + 1) * n / levels.len()].into();
-            let m = level(
-                mode, t, &keys, &http, clients, seconds, &device, &path, token,
-            )
-            .await;
-            let ratio = match first {
-                None => {
-                    first = Some(m.per_second);
-                    String::new()
-                }
-                Some(ours) if m.per_second > 0.0 => format!("  {:.0}x", ours / m.per_second),
-                Some(_) => "  -".to_owned(),
+    for mode in modes {
+        println!();
+        let mut tokens = Vec::new();
+        for t in &targets {
+            if matches!(mode, Mode::Cold | Mode::Prepare) && t.keys.is_empty() {
+                panic!("--mode cold and prepare need --keys (and --gpii-keys for GPII)");
+            }
+            let token = if mode == Mode::Settings && path.is_empty() {
+                grant(&http, t, &t.key)
+                    .await
+                    .unwrap_or_else(|| panic!("{}: no token for {}", t.name, t.key))
+            } else {
+                String::new()
             };
-            println!(
-                "{clients:>7}  {:<12}  {:>8.0}  {:>6.2}  {:>6.2}  {:>6}  {:>6}  {}{ratio}",
-                t.name,
-                m.per_second,
-                m.p50_ms,
-                m.p99_ms,
-                m.errors,
-                m.done,
-                rss(t),
-            );
+            tokens.push(token);
+        }
+        let (name, unit) = match mode {
+            Mode::Settings => ("GET settings", "req/s"),
+            Mode::Grants => ("token grants", "req/s"),
+            Mode::Cold => ("cold path: a grant, then GET settings, per key", "keys/s"),
+            Mode::Prepare => ("prepare: a grant, then PUT settings, per key", "keys/s"),
+        };
+        println!("{name}");
+        print!(
+            "clients  target        {unit:>8}  p50_ms  p99_ms  errors  done    server_rss_peak_MiB"
+        );
+        println!("{}", if targets.len() > 1 { "  ratio" } else { "" });
+        for (i, &clients) in levels.iter().enumerate() {
+            let mut first = None;
+            for (t, token) in targets.iter().zip(&tokens) {
+                // Each key is used once in all: the levels share the list, so no level finds
+                // another's answers cached.
+                let n = t.keys.len();
+                let keys: Arc<[String]> =
+                    t.keys[i * n / levels.len()..(i + 1) * n / levels.len()].into();
+                let m = level(
+                    mode, t, &keys, &http, clients, seconds, &device, &path, token,
+                )
+                .await;
+                let ratio = match first {
+                    None => {
+                        first = Some(m.per_second);
+                        String::new()
+                    }
+                    Some(ours) if m.per_second > 0.0 => format!("  {:.0}x", ours / m.per_second),
+                    Some(_) => "  -".to_owned(),
+                };
+                println!(
+                    "{clients:>7}  {:<12}  {:>8.0}  {:>6.2}  {:>6.2}  {:>6}  {:>6}  {}{ratio}",
+                    t.name,
+                    m.per_second,
+                    m.p50_ms,
+                    m.p99_ms,
+                    m.errors,
+                    m.done,
+                    rss(t),
+                );
+            }
         }
     }
 }
