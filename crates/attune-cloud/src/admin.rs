@@ -507,3 +507,89 @@ pub async fn revoke_dev_credential(store: &dyn Store) -> Result<bool, AdminError
         _ => Ok(false),
     }
 }
+/// Verified backups in `dir` — files with their `.sha256` beside them, which `backup` writes
+/// once the copy checks out, so a half-written copy never counts — newest first, with when each
+/// was written. A folder that cannot be read has none.
+pub fn verified_backups(dir: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<_> = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            !name.ends_with(".sha256") && dir.join(format!("{name}.sha256")).is_file()
+        })
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?.modified().ok()?)))
+        .collect();
+    out.sort_by_key(|b| std::cmp::Reverse(b.1));
+    out
+}
+
+/// The backups of `backups` (newest first) to delete: those older than `retention_days` at
+/// `now`, except the newest, whatever its age (an old backup is better than none).
+pub fn expired_backups(
+    backups: &[(PathBuf, std::time::SystemTime)],
+    retention_days: u32,
+    now: std::time::SystemTime,
+) -> Vec<PathBuf> {
+    let keep = std::time::Duration::from_secs(u64::from(retention_days) * 86_400);
+    backups
+        .iter()
+        .skip(1)
+        .filter(|(_, at)| now.duration_since(*at).is_ok_and(|age| age > keep))
+        .map(|(p, _)| p.clone())
+        .collect()
+}
+
+/// Deletes the verified backups in `dir` older than `retention_days` (each with its
+/// `.sha256`), never the newest; returns what it deleted.
+pub fn prune_backups(
+    dir: &Path,
+    retention_days: u32,
+    now: std::time::SystemTime,
+) -> Result<Vec<PathBuf>, AdminError> {
+    let old = expired_backups(&verified_backups(dir), retention_days, now);
+    for p in &old {
+        let mut side = p.clone().into_os_string();
+        side.push(".sha256");
+        for f in [p.as_path(), Path::new(&side)] {
+            std::fs::remove_file(f).map_err(|e| file_err(f, format!("cannot delete: {e}")))?;
+        }
+    }
+    Ok(old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backups_past_their_retention_go_but_never_the_newest() {
+        use std::time::{Duration, SystemTime};
+        let day = |n: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(n * 86_400);
+        let now = day(100);
+        let newest_first = |days: &[u64]| -> Vec<(PathBuf, SystemTime)> {
+            days.iter()
+                .map(|d| (PathBuf::from(format!("b{d}")), day(*d)))
+                .collect()
+        };
+        let names = |v: Vec<PathBuf>| {
+            v.into_iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+        };
+        // 30 days kept: day 70 is exactly 30 days old and stays; 69 and 10 go.
+        assert_eq!(
+            names(expired_backups(&newest_first(&[99, 70, 69, 10]), 30, now)),
+            ["b69", "b10"]
+        );
+        // The newest stays however old it is.
+        assert_eq!(
+            names(expired_backups(&newest_first(&[10, 5]), 30, now)),
+            ["b5"]
+        );
+        assert!(expired_backups(&[], 30, now).is_empty());
+    }
+}

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -33,6 +34,7 @@ use attune_model::registry::SolutionsRegistry;
 use crate::auth::{self, FailureLimiter, LimitPolicy};
 use crate::clock::{iso8601, Clock};
 use crate::error::ApiError;
+use crate::metrics::{Failure, Metrics};
 use crate::preferences;
 use crate::registries::{Registries, Registry};
 use crate::store::{
@@ -103,7 +105,15 @@ pub struct AppState {
     in_flight: Arc<Semaphore>,
     limits: Limits,
     answers: AnswerCache,
+    /// When, on [`AppState::clock`], expired tokens are next purged (0: at the first grant).
+    next_purge_ms: AtomicI64,
+    /// Purges finished since start (for tests to wait on, and the log).
+    purges: tokio::sync::watch::Sender<u64>,
+    metrics: Metrics,
 }
+
+/// How often the server deletes expired tokens itself.
+pub const PURGE_INTERVAL_MS: i64 = 3600 * 1000;
 
 /// Most recent `GET settings` answers, by key, preferences safe and its revision, and device
 /// segment. Matchmaking and serialising are most of a request's work, and a desktop fleet asks
@@ -137,6 +147,18 @@ impl AppState {
         registries: impl Into<Registries>,
         limits: Limits,
     ) -> Arc<Self> {
+        Self::with_metrics(store, clock, registries, limits, Metrics::default())
+    }
+
+    /// As [`AppState::new`], with metrics made beforehand (e.g.
+    /// [`Metrics::with_backup_dir`]).
+    pub fn with_metrics(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        registries: impl Into<Registries>,
+        limits: Limits,
+        metrics: Metrics,
+    ) -> Arc<Self> {
         Arc::new(AppState {
             store,
             clock,
@@ -146,6 +168,9 @@ impl AppState {
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
             limits,
             answers: AnswerCache::default(),
+            next_purge_ms: AtomicI64::new(0),
+            purges: tokio::sync::watch::Sender::new(0),
+            metrics,
         })
     }
 }
@@ -154,6 +179,46 @@ impl AppState {
     /// The limits this state was made with.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Purges finished since start: a receiver that sees each one end (tests wait on it
+    /// instead of sleeping).
+    pub fn purges(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.purges.subscribe()
+    }
+
+    /// Starts a purge of expired tokens in the background when one is due: at the first grant
+    /// after start, then once an hour on the server's clock. Called after each grant, the only
+    /// thing that adds tokens, so the table holds about the last two hours' grants, with no
+    /// cron job; an idle server adds nothing to purge. Several replicas each purge; the stores
+    /// tolerate that (a token deleted twice is deleted once).
+    fn purge_if_due(self: &Arc<Self>, now_ms: i64) {
+        let due = self.next_purge_ms.load(Ordering::Relaxed);
+        if now_ms < due
+            || self
+                .next_purge_ms
+                .compare_exchange(
+                    due,
+                    now_ms + PURGE_INTERVAL_MS,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            return;
+        }
+        let st = self.clone();
+        tokio::spawn(async move {
+            match st.store.purge_expired_authorizations(now_ms).await {
+                Ok(n) => {
+                    st.metrics.tokens_purged(n);
+                    tracing::info!(deleted = n, "expired tokens purged");
+                }
+                // The next grant an hour from now tries again.
+                Err(e) => tracing::warn!(error = %e, "purging expired tokens failed"),
+            }
+            st.purges.send_modify(|n| *n += 1);
+        });
     }
 }
 
@@ -166,6 +231,7 @@ pub fn routes(limits: &Limits) -> Vec<(Method, &'static str, MethodRouter<St>)> 
         (Method::GET, "/health", get(health)),
         (Method::GET, "/ready", get(ready)),
         (Method::GET, "/version", get(version)),
+        (Method::GET, "/metrics", get(metrics)),
         (
             Method::POST,
             "/access_token",
@@ -288,6 +354,7 @@ pub fn router(state: St) -> Router {
         ))
         .layer(middleware::from_fn(log_request))
         .layer(middleware::from_fn_with_state(state.clone(), shed_load))
+        .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .layer(middleware::from_fn(version_header))
         .with_state(state)
 }
@@ -306,21 +373,45 @@ async fn shed_load(State(st): State<St>, req: Request, next: Next) -> Response {
         Ok(_permit) => next.run(req).await,
         Err(_) => {
             tracing::warn!("shedding load: too many requests in flight");
-            ApiError::Unavailable {
+            let mut resp = ApiError::Unavailable {
                 message: "The server is busy; retry shortly".to_owned(),
                 retry_after: 1,
             }
-            .into_response()
+            .into_response();
+            resp.extensions_mut().insert(Failure::Shed);
+            resp
         }
     }
 }
 
+/// The route pattern of a request (never its path: it holds the key).
+fn route_of(req: &Request) -> String {
+    req.extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "(no route)".to_owned(), |m| m.as_str().to_owned())
+}
+
+/// Counts every request for `/metrics`: in flight, then answered by route and status, its
+/// latency, and why it failed when the answer says (see [`Failure`]).
+async fn count_request(State(st): State<St>, req: Request, next: Next) -> Response {
+    let route = route_of(&req);
+    let method = req.method().clone();
+    let start = Instant::now();
+    let _in_flight = st.metrics.start();
+    let resp = next.run(req).await;
+    st.metrics.answered(
+        &route,
+        method.as_str(),
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+        resp.extensions().get::<Failure>().copied(),
+    );
+    resp
+}
+
 /// One log line per request, naming the route pattern (never the path: it holds the key).
 async fn log_request(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "(no route)".to_owned(), |m| m.as_str().to_owned());
+    let route = route_of(&req);
     let method = req.method().clone();
     let start = Instant::now();
     let resp = next.run(req).await;
@@ -356,6 +447,23 @@ async fn ready(State(st): State<St>) -> Result<Json<Value>, ApiError> {
         }
     })?;
     Ok(Json(json!({"isReady": true})))
+}
+
+/// `GET /metrics` (an Attune extension): the counters of [`crate::metrics`]. Pings the store,
+/// so `attune_cloud_store_up` is as fresh as the scrape.
+async fn metrics(State(st): State<St>) -> Result<Response, ApiError> {
+    let up = st.store.ping().await.is_ok();
+    let now = Duration::from_millis(u64::try_from(st.clock.now_ms()).unwrap_or(0));
+    let text = st
+        .metrics
+        .render(up, std::time::UNIX_EPOCH + now)
+        .map_err(|e| {
+            ApiError::gpii(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Cannot write the metrics: {e}"),
+            )
+        })?;
+    Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
 }
 
 async fn version() -> Json<Value> {
@@ -413,9 +521,12 @@ async fn access_token(
     // sites share one). Client ids that do not exist share one bucket per address: cycling
     // made-up ids neither escapes the limit nor grows the limiter. Telling them apart costs a
     // read by key before the limit is checked.
-    let credential = match client_id {
-        Some(c) => st.store.find_client_credential(c).await?,
-        None => None,
+    // With the key read in the same round trip: a grant's reads are one trip to the store.
+    let asked_key = fields.username().and_then(|u| Key::parse(u).ok());
+    let (credential, key_doc) = match (client_id, &asked_key) {
+        (Some(c), Some(k)) => st.store.find_credential_and_key(c, k.expose()).await?,
+        (Some(c), None) => (st.store.find_client_credential(c).await?, None),
+        (None, _) => (None, None),
     };
     let pair = match (&credential, client_id) {
         (Some(c), _) => format!("{ip} {}", c.oauth2_client_id),
@@ -484,14 +595,9 @@ async fn access_token(
     };
     let may_create =
         credential.is_create_gpii_key_allowed && credential.is_create_prefs_safe_allowed;
-    if !may_create {
-        match st.store.find_gpii_key(key.expose()).await? {
-            Some(k) if !k.revoked => {}
-            _ => {
-                fail("unknown key");
-                return Err(ApiError::oauth_unauthorized());
-            }
-        }
+    if !may_create && key_doc.is_none_or(|k| k.revoked) {
+        fail("unknown key");
+        return Err(ApiError::oauth_unauthorized());
     }
     let token = auth::random_token();
     let token_hash = auth::token_hash(&token);
@@ -508,6 +614,8 @@ async fn access_token(
         })
         .await?;
     tracing::info!(client = client_id, %key, "token granted");
+    st.metrics.token_granted();
+    st.purge_if_due(now);
     Ok((
         [
             (header::CACHE_CONTROL, "no-store"),
@@ -561,9 +669,22 @@ async fn revoke_token(State(st): State<St>, headers: HeaderMap) -> Result<Status
 async fn authorize(st: &AppState, headers: &HeaderMap, key: &str) -> Result<Grant, ApiError> {
     let token = bearer_token(headers)?;
     let now = st.clock.now_ms();
-    let grant = match st.store.find_grant(&auth::token_hash(token), now).await? {
+    let grant = st.store.find_grant(&auth::token_hash(token), now).await?;
+    authorized(st, grant, token, key, now).await
+}
+
+/// `grant` (what the store found for the token's hash) if it is for `key`, else the grant of a
+/// token GPII's cloud issued over the same database (see store::couchdb) if that is for `key`;
+/// otherwise 401 as GPII answers.
+async fn authorized(
+    st: &AppState,
+    grant: Option<Grant>,
+    token: &str,
+    key: &str,
+    now: i64,
+) -> Result<Grant, ApiError> {
+    let grant = match grant {
         Some(g) => g,
-        // A token GPII's cloud issued over the same database (see store::couchdb).
         None => st
             .store
             .find_legacy_grant(token, now)
@@ -665,9 +786,16 @@ async fn get_settings(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path((key, segment)) = path.map_err(path_error)?;
-    authorize(&st, &headers, &key).await?;
+    let token = bearer_token(&headers)?;
+    let now = st.clock.now_ms();
+    // The grant and the preferences in one trip to the store; nothing read is answered
+    // unless the token is good for this key.
+    let (grant, found) = st
+        .store
+        .find_grant_and_prefs(&auth::token_hash(token), &key, now)
+        .await?;
+    authorized(&st, grant, token, &key, now).await?;
     let device = parse_device(&segment)?;
-    let found = st.store.find_prefs_by_key(&key).await?;
     let (prefs, cache_key) = match &found {
         Some((k, _)) if k.revoked => return Err(ApiError::Unauthorized),
         Some((_, Some(safe))) => (

@@ -12,6 +12,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
+use crate::metrics::Failure;
 use crate::store::StoreError;
 
 /// GPII's message when a PUT body fails schema validation (two spaces and all).
@@ -54,6 +55,9 @@ pub enum ApiError {
     /// 413: the body is larger than the route accepts.
     #[error("body too large (limit {limit} bytes)")]
     TooLarge { limit: usize },
+    /// 503: the store failed (what failed is logged where this was made, never answered).
+    #[error("the store is unavailable")]
+    Store,
 }
 
 impl ApiError {
@@ -86,7 +90,7 @@ impl ApiError {
             ApiError::Gpii { status, .. } | ApiError::OAuth { status, .. } => *status,
             ApiError::Validation { .. } => StatusCode::BAD_REQUEST,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } | ApiError::Store => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
@@ -96,10 +100,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         // The details stay in the log; the client learns only that it should retry.
         tracing::error!(error = %e, "store failure");
-        ApiError::Unavailable {
-            message: "The store is unavailable; try again later".to_owned(),
-            retry_after: 5,
-        }
+        ApiError::Store
     }
 }
 
@@ -117,6 +118,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut retry_after = None;
+        let failure = match &self {
+            ApiError::RateLimited { .. } => Some(Failure::RateLimited),
+            ApiError::Store => Some(Failure::Store),
+            _ => None,
+        };
         let body = match self {
             ApiError::PlainUnauthorized => {
                 return (
@@ -160,11 +166,18 @@ impl IntoResponse for ApiError {
                 &format!("The request body is larger than this route accepts ({limit} bytes)"),
                 [],
             ),
+            ApiError::Store => {
+                retry_after = Some(5);
+                shape1("The store is unavailable; try again later", [])
+            }
         };
         let mut resp = (status, axum::Json(body)).into_response();
         if let Some(s) = retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if let Some(f) = failure {
+            resp.extensions_mut().insert(f);
         }
         resp
     }

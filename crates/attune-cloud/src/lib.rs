@@ -11,7 +11,8 @@
 //! [`preferences`] (PUT validation and merge, pure), [`registries`] (solutions registries and
 //! their order), [`store`] (the [`store::Store`] trait, the
 //! SQLite and CouchDB stores and the contract suite every store passes), [`admin`] (load, keys, credentials),
-//! [`server`] (binding, shutdown, logging), [`uri`] (`encodeURIComponent`).
+//! [`server`] (binding, shutdown, logging), [`metrics`] (`GET /metrics`), [`uri`]
+//! (`encodeURIComponent`).
 //!
 //! **Architecture invariants:** handlers never see raw SQL or a store's errors (they get
 //! [`store::StoreError`], mapped to 503 in [`error`]); keys appear in logs only as
@@ -34,10 +35,13 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod clock;
+pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod preferences;
 pub mod registries;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod token_request;
 pub mod uri;

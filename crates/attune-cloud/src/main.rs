@@ -9,11 +9,14 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use attune_cloud::api::{AppState, Limits};
-use attune_cloud::clock::{Clock, SystemClock};
+use attune_cloud::clock::{self, Clock, SystemClock};
+use attune_cloud::config::{self, ConfigFile, Transport};
+use attune_cloud::metrics::Metrics;
 use attune_cloud::registries::{Registries, Registry};
 use attune_cloud::server::{self, OpenStore, StoreUrl};
 use attune_cloud::store::couchdb::CouchStore;
 use attune_cloud::store::{sqlite, PrefsSafeType};
+use attune_cloud::tls::Tls;
 use attune_cloud::{admin, auth};
 
 #[derive(Parser)]
@@ -23,6 +26,10 @@ use attune_cloud::{admin, auth};
     about = "GPII-compatible cloud flow manager for Attune"
 )]
 struct Cli {
+    /// The configuration file (e.g. /etc/attune/cloud.toml): store, listen address, trusted
+    /// proxies, limits, backup folder. Flags given here win over it.
+    #[arg(long, global = true, env = "ATTUNE_CLOUD_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,10 +47,10 @@ enum Command {
         /// Where the state lives: sqlite:PATH or couchdb:URL (credentials in the URL or in
         /// ATTUNE_COUCHDB_USER / ATTUNE_COUCHDB_PASSWORD).
         #[arg(long, env = "ATTUNE_CLOUD_STORE")]
-        store: StoreUrl,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8084", env = "ATTUNE_CLOUD_LISTEN")]
-        listen: SocketAddr,
+        store: Option<StoreUrl>,
+        /// Address to listen on [default: 127.0.0.1:8084].
+        #[arg(long, env = "ATTUNE_CLOUD_LISTEN")]
+        listen: Option<SocketAddr>,
         /// Development setup: credential attune-dev/attune-dev-secret and the bundled snapsets.
         #[arg(long)]
         dev: bool,
@@ -51,25 +58,38 @@ enum Command {
         /// Without it, the bundled Linux registry is used.
         #[arg(long)]
         registry: Vec<String>,
-        /// Requests handled at once before answering 503.
-        #[arg(long, default_value_t = 256)]
-        max_in_flight: usize,
+        /// Requests handled at once before answering 503 [default: 256].
+        #[arg(long)]
+        max_in_flight: Option<usize>,
         /// A reverse proxy (address or CIDR block) whose X-Forwarded-For is believed for the
         /// client's address (rate limits, allowedIPBlocks); repeatable. From any other peer the
         /// header is ignored.
         #[arg(long = "trusted-proxy", value_parser = auth::parse_trusted_proxy)]
         trusted_proxy: Vec<ipnet::IpNet>,
+        /// The folder `backup` writes to: /metrics reports the age of the newest backup in it.
+        #[arg(long)]
+        backup_dir: Option<PathBuf>,
+        /// Serve HTTPS with this certificate (PEM, then its chain); reloaded on SIGHUP.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Serve plain HTTP on an address other than loopback (a proxy on a private network
+        /// does TLS): keys and tokens cross that network in clear.
+        #[arg(long)]
+        insecure_http: bool,
         /// Milliseconds a client may take to send a request's head (for tests).
-        #[arg(long, default_value_t = 10_000, hide = true)]
-        header_read_timeout_ms: u64,
+        #[arg(long, hide = true)]
+        header_read_timeout_ms: Option<u64>,
         /// Milliseconds a request body may send nothing (for tests).
-        #[arg(long, default_value_t = 10_000, hide = true)]
-        body_stall_timeout_ms: u64,
+        #[arg(long, hide = true)]
+        body_stall_timeout_ms: Option<u64>,
     },
     /// Load GPII preference files and dbData JSON (idempotent).
     Load {
         #[arg(long)]
-        store: StoreUrl,
+        store: Option<StoreUrl>,
         /// Folder (searched recursively) or file.
         path: PathBuf,
         /// The type of the preference safes made from preference files.
@@ -89,14 +109,16 @@ enum Command {
     /// Write a consistent copy of the store while it is in use.
     Backup {
         #[arg(long)]
-        store: StoreUrl,
+        store: Option<StoreUrl>,
+        /// The file to write. Without it: a new file in the configuration's backup folder,
+        /// and backups there older than its retention are deleted (never the newest).
         #[arg(long)]
-        out: PathBuf,
+        out: Option<PathBuf>,
     },
     /// Replace the store by a verified backup (stop the server first).
     Restore {
         #[arg(long)]
-        store: StoreUrl,
+        store: Option<StoreUrl>,
         #[arg(long)]
         from: PathBuf,
     },
@@ -112,7 +134,7 @@ enum KeysCommand {
     /// Create N UUIDv4 keys with empty preferences; write them to a CSV file.
     Generate {
         #[arg(long)]
-        store: StoreUrl,
+        store: Option<StoreUrl>,
         #[arg(long)]
         count: usize,
         #[arg(long)]
@@ -125,7 +147,7 @@ enum CredentialsCommand {
     /// Create a site's client credential and print its site-config snippet (once).
     Create {
         #[arg(long)]
-        store: StoreUrl,
+        store: Option<StoreUrl>,
         #[arg(long)]
         site: String,
         /// Addresses or CIDR blocks allowed to request tokens (repeatable; default: any).
@@ -142,7 +164,7 @@ enum TokensCommand {
     /// Delete expired access tokens.
     PurgeExpired {
         #[arg(long)]
-        store: StoreUrl,
+        store: Option<StoreUrl>,
     },
 }
 
@@ -197,8 +219,16 @@ async fn retire_dev_credential(store: Arc<dyn attune_cloud::store::Store>) {
 async fn run(cli: Cli) -> Result<(), String> {
     let clock = SystemClock;
     // Only serve, load and credentials create may make a new store; the others need one.
-    let open = |url: &StoreUrl| url.open().map_err(|e| e.to_string());
-    let open_existing = |url: &StoreUrl| url.open_existing().map_err(|e| e.to_string());
+    let file = match &cli.config {
+        Some(path) => ConfigFile::load(path).map_err(|e| e.to_string())?,
+        None => ConfigFile::default(),
+    };
+    // The store of a command: its --store, else the configuration file's.
+    let store_of =
+        |flag: Option<StoreUrl>| config::store_of(flag, &file).map_err(|e| e.to_string());
+    let open = |url: Option<StoreUrl>| store_of(url)?.open().map_err(|e| e.to_string());
+    let open_existing =
+        |url: Option<StoreUrl>| store_of(url)?.open_existing().map_err(|e| e.to_string());
     match cli.command {
         Command::Serve {
             store,
@@ -207,11 +237,38 @@ async fn run(cli: Cli) -> Result<(), String> {
             registry,
             max_in_flight,
             trusted_proxy,
+            backup_dir,
+            tls_cert,
+            tls_key,
+            insecure_http,
             header_read_timeout_ms,
             body_stall_timeout_ms,
         } => {
-            tracing::info!(store = %store, "opening the store");
-            let s = open(&store)?;
+            let settings = config::serve_settings(
+                &file,
+                config::Flags {
+                    store,
+                    listen,
+                    insecure_http,
+                    tls_cert,
+                    tls_key,
+                    trusted_proxies: trusted_proxy,
+                    registry,
+                    max_in_flight,
+                    header_read_timeout: header_read_timeout_ms.map(Duration::from_millis),
+                    body_stall_timeout: body_stall_timeout_ms.map(Duration::from_millis),
+                    backup_dir,
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            // Before the store: a certificate that cannot be served is the operator's to fix
+            // now, not after the store was opened or created.
+            let tls = match &settings.transport {
+                Transport::Tls(files) => Some(Tls::new(files.clone()).map_err(|e| e.to_string())?),
+                Transport::Loopback | Transport::Insecure => None,
+            };
+            tracing::info!(store = %settings.store, "opening the store");
+            let s = settings.store.open().map_err(|e| e.to_string())?;
             // Serving starts even when the store is down: /ready says so (503) and requests
             // get 503 + Retry-After until it answers; this only tells the operator early.
             if let Err(e) = s.as_store().ping().await {
@@ -225,27 +282,46 @@ async fn run(cli: Cli) -> Result<(), String> {
             } else {
                 retire_dev_credential(s.shared()).await;
             }
-            let registries = registries(&registry)?;
-            let state = AppState::new(
+            let registries = registries(&settings.registry)?;
+            let metrics = match settings.backup_dir {
+                Some(dir) => Metrics::default().with_backup_dir(dir),
+                None => Metrics::default(),
+            };
+            let state = AppState::with_metrics(
                 s.shared(),
                 Arc::new(clock),
                 registries,
                 Limits {
-                    max_in_flight,
-                    trusted_proxies: trusted_proxy,
-                    header_read_timeout: Duration::from_millis(header_read_timeout_ms),
-                    body_stall_timeout: Duration::from_millis(body_stall_timeout_ms),
+                    max_in_flight: settings.max_in_flight,
+                    trusted_proxies: settings.trusted_proxies,
+                    header_read_timeout: settings.header_read_timeout,
+                    body_stall_timeout: settings.body_stall_timeout,
                     ..Limits::default()
                 },
+                metrics,
             );
+            let listen = settings.listen;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
-            // Before saying so: whoever waits for the line may send SIGTERM at once.
+            // Before saying so: whoever waits for the line may send SIGTERM or SIGHUP at once.
             let shutdown = server::shutdown_signal();
-            tracing::info!(%addr, "attune-cloud listening");
-            server::serve(listener, state, shutdown)
+            server::reload_on_sighup(tls.as_ref().map(|t| t.cert.clone()))
+                .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+            match &tls {
+                Some(t) => {
+                    let fingerprint = t.cert.fingerprint();
+                    tracing::info!(%addr, scheme = "https", %fingerprint, "attune-cloud listening")
+                }
+                None if settings.transport == Transport::Insecure => tracing::warn!(
+                    %addr,
+                    scheme = "http",
+                    "attune-cloud listening WITHOUT TLS on a non-loopback address (--insecure-http): keys and tokens cross the network in clear"
+                ),
+                None => tracing::info!(%addr, scheme = "http", "attune-cloud listening"),
+            }
+            server::serve_with(listener, state, tls, shutdown)
                 .await
                 .map_err(|e| format!("server failed: {e}"))?;
             tracing::info!("stopped");
@@ -255,7 +331,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             path,
             as_type,
         } => {
-            let s = open(&store)?;
+            let s = open(store)?;
             let t = match as_type {
                 SafeType::User => PrefsSafeType::User,
                 SafeType::Snapset => PrefsSafeType::Snapset,
@@ -268,7 +344,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Keys {
             command: KeysCommand::Generate { store, count, out },
         } => {
-            let s = open_existing(&store)?;
+            let s = open_existing(store)?;
             let keys = admin::generate_keys(s.as_store(), count, &out, &clock)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -287,27 +363,62 @@ async fn run(cli: Cli) -> Result<(), String> {
                     url,
                 },
         } => {
-            let s = open(&store)?;
+            let s = open(store)?;
             let ips = (!allow_ip.is_empty()).then_some(allow_ip);
             let c = admin::create_credential(s.as_store(), &site, ips, url.as_deref(), &clock)
                 .await
                 .map_err(|e| e.to_string())?;
             print!("{}", c.snippet);
         }
-        Command::Backup { store, out } => match open_existing(&store)? {
-            OpenStore::Sqlite(s) => {
-                s.backup_to(&out).map_err(|e| e.to_string())?;
-                println!("backup written to {} and verified", out.display());
+        Command::Backup { store, out } => {
+            let s = open_existing(store)?;
+            // Into the backup folder (then pruned) unless told where.
+            let folder = file.backup.clone().unwrap_or_default();
+            let (out, prune) = match (out, folder.dir) {
+                (Some(out), _) => (out, None),
+                (None, Some(dir)) => {
+                    let stamp = clock::iso8601(clock.now_ms());
+                    let stamp = stamp.get(..19).unwrap_or(&stamp).replace(':', "-");
+                    let ext = match s {
+                        OpenStore::Sqlite(_) => "db",
+                        OpenStore::Couch(_) => "json",
+                    };
+                    let retention = folder
+                        .retention_days
+                        .unwrap_or(config::DEFAULT_RETENTION_DAYS);
+                    (
+                        dir.join(format!("cloud-{stamp}Z.{ext}")),
+                        Some((dir, retention)),
+                    )
+                }
+                (None, None) => {
+                    return Err(
+                        "backup: give --out FILE, or --config with a [backup] dir".to_owned()
+                    )
+                }
+            };
+            match s {
+                OpenStore::Sqlite(s) => {
+                    s.backup_to(&out).map_err(|e| e.to_string())?;
+                    println!("backup written to {} and verified", out.display());
+                }
+                OpenStore::Couch(s) => {
+                    let n = s.backup_to(&out).await.map_err(|e| e.to_string())?;
+                    println!(
+                        "backup of {n} documents written to {} and verified",
+                        out.display()
+                    );
+                }
             }
-            OpenStore::Couch(s) => {
-                let n = s.backup_to(&out).await.map_err(|e| e.to_string())?;
-                println!(
-                    "backup of {n} documents written to {} and verified",
-                    out.display()
-                );
+            if let Some((dir, days)) = prune {
+                let now = std::time::UNIX_EPOCH
+                    + Duration::from_millis(u64::try_from(clock.now_ms()).unwrap_or(0));
+                for old in admin::prune_backups(&dir, days, now).map_err(|e| e.to_string())? {
+                    println!("deleted {} (older than {days} days)", old.display());
+                }
             }
-        },
-        Command::Restore { store, from } => match store {
+        }
+        Command::Restore { store, from } => match store_of(store)? {
             StoreUrl::Sqlite(path) => {
                 sqlite::restore(&path, &from).map_err(|e| e.to_string())?;
                 let s = sqlite::SqliteStore::open_existing(&path).map_err(|e| e.to_string())?;
@@ -335,7 +446,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Tokens {
             command: TokensCommand::PurgeExpired { store },
         } => {
-            let s = open_existing(&store)?;
+            let s = open_existing(store)?;
             let n = s
                 .as_store()
                 .purge_expired_authorizations(clock.now_ms())

@@ -18,6 +18,7 @@ use crate::registries::Registries;
 use crate::store::couchdb::{CouchError, CouchStore, CouchUrl};
 use crate::store::sqlite::{SqliteError, SqliteStore};
 use crate::store::Store;
+use crate::tls::Tls;
 
 /// Where the state lives: `sqlite:PATH` or `couchdb:URL`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,9 +150,21 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// As [`serve`], over TLS when `tls` is given. The handshake runs in the connection's own task
+/// (a slow one never holds up `accept`) and must finish within the request-head timeout.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    tls: Option<Tls>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let mut http = hyper::server::conn::http1::Builder::new();
+    let head_timeout = state.limits().header_read_timeout;
     http.timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(state.limits().header_read_timeout);
+        .header_read_timeout(head_timeout);
     let app = router(state);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -172,9 +185,30 @@ pub async fn serve(
             req.extensions_mut().insert(ConnectInfo(peer));
             app.clone().oneshot(req.map(Body::new))
         });
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let Some(tls) = &tls else {
+            let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            });
+            continue;
+        };
+        let (acceptor, watcher, http) = (tls.acceptor.clone(), graceful.watcher(), http.clone());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let stream = match tokio::time::timeout(head_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            };
+            let conn = http.serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
@@ -197,6 +231,37 @@ async fn accept_failed(e: std::io::Error) {
     }
     tracing::error!(error = %e, "cannot accept connections");
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+}
+
+/// Reloads the TLS certificate on every SIGHUP (without TLS, says there is nothing to reload).
+/// The handler is installed before this returns, so a SIGHUP right after start-up reloads
+/// rather than killing the process (SIGHUP's default).
+pub fn reload_on_sighup(cert: Option<Arc<crate::tls::ReloadingCert>>) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = signal(SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match &cert {
+                    None => tracing::info!("SIGHUP: no TLS certificate to reload"),
+                    Some(c) => match c.reload() {
+                        Ok(fingerprint) => {
+                            tracing::info!(%fingerprint, "TLS certificate reloaded")
+                        }
+                        Err(e) => tracing::error!(
+                            error = %e,
+                            fingerprint = %c.fingerprint(),
+                            "TLS certificate reload failed; the certificate in use stays"
+                        ),
+                    },
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = cert;
+    Ok(())
 }
 
 /// Completes on ctrl-c or SIGTERM. The handlers are installed when this is called, not when

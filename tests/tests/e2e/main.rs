@@ -4,6 +4,7 @@
 mod capture;
 mod cli;
 mod cloud;
+mod cloud_tls;
 mod common;
 mod config_hardening;
 mod crash;

@@ -87,6 +87,7 @@ where
     grants_named_after_their_hash_are_unique(&make().await).await;
     purge_removes_only_expired(&make().await).await;
     revoked_grants_are_gone_and_revoking_is_idempotent(&make().await).await;
+    reads_together_answer_as_reads_apart(&make().await).await;
     other_documents_round_trip(&make().await).await;
     concurrent_updates_with_one_revision_let_exactly_one_win(make().await).await;
 }
@@ -255,6 +256,53 @@ pub async fn grants_named_after_their_hash_are_unique(s: &impl Store) {
     assert_eq!(g.authorization.id, id);
     assert_eq!(g.authorization.expires_ms, 1000);
     assert_eq!(ok(s.find_grant("cafe", 1000).await, "at expiry"), None);
+}
+
+/// `find_credential_and_key` and `find_grant_and_prefs` answer what the reads they stand for
+/// answer, found or not.
+pub async fn reads_together_answer_as_reads_apart(s: &impl Store) {
+    credential_with_grants(s, &[("a1", "h1", 1000)]).await;
+    ok(
+        s.create_prefs_for_key(
+            key_doc("alice"),
+            safe_doc("prefsSafe-alice", PrefsSafeType::User, 22),
+        )
+        .await,
+        "create",
+    );
+    for (client, key) in [("site-a", "alice"), ("site-a", "bob"), ("nobody", "alice")] {
+        assert_eq!(
+            ok(
+                s.find_credential_and_key(client, key).await,
+                "credential and key"
+            ),
+            (
+                ok(s.find_client_credential(client).await, "credential"),
+                ok(s.find_gpii_key(key).await, "key")
+            ),
+            "store contract: {client} {key}"
+        );
+    }
+    for (hash, key, now) in [
+        ("h1", "alice", 999),
+        ("h1", "bob", 999),
+        ("h1", "alice", 1000),
+    ] {
+        assert_eq!(
+            ok(
+                s.find_grant_and_prefs(hash, key, now).await,
+                "grant and prefs"
+            ),
+            (
+                ok(s.find_grant(hash, now).await, "grant"),
+                ok(s.find_prefs_by_key(key).await, "prefs")
+            ),
+            "store contract: {hash} {key} at {now}"
+        );
+    }
+    assert!(ok(s.find_grant_and_prefs("h1", "alice", 999).await, "both")
+        .0
+        .is_some());
 }
 
 pub async fn purge_removes_only_expired(s: &impl Store) {

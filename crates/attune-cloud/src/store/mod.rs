@@ -188,6 +188,9 @@ pub struct Grant {
     pub allowed_prefs_to_write: Option<Vec<String>>,
 }
 
+/// A token's live grant, and a key with its preferences safe: what `GET settings` reads.
+pub type GrantAndPrefs = (Option<Grant>, Option<(GpiiKeyDoc, Option<PrefsSafeDoc>)>);
+
 /// The id of the authorization for a token hash. The API names authorizations this way so a
 /// store can find a grant by id (CouchDB's cheapest read); stores must still find grants
 /// whose ids were chosen otherwise.
@@ -239,6 +242,38 @@ pub trait Store: Send + Sync + 'static {
 
     /// The live grant for a token hash: not revoked and `expires_ms > now_ms`.
     fn find_grant(&self, token_hash: &str, now_ms: i64) -> StoreFuture<'_, Option<Grant>>;
+
+    /// [`Store::find_client_credential`] and [`Store::find_gpii_key`] at once: the reads of a
+    /// token request. A store that can answers both in one round trip (SQLite: one trip to
+    /// the blocking pool instead of two, which at a storm of key-ins is a good share of the
+    /// work); the default asks for both concurrently.
+    fn find_credential_and_key(
+        &self,
+        oauth2_client_id: &str,
+        key: &str,
+    ) -> StoreFuture<'_, (Option<ClientCredentialDoc>, Option<GpiiKeyDoc>)> {
+        let (id, key) = (oauth2_client_id.to_owned(), key.to_owned());
+        Box::pin(async move {
+            let (c, k) = tokio::join!(self.find_client_credential(&id), self.find_gpii_key(&key));
+            Ok((c?, k?))
+        })
+    }
+
+    /// [`Store::find_grant`] and [`Store::find_prefs_by_key`] at once: the reads of
+    /// `GET settings`, in one round trip where the store can (as
+    /// [`Store::find_credential_and_key`]).
+    fn find_grant_and_prefs(
+        &self,
+        token_hash: &str,
+        key: &str,
+        now_ms: i64,
+    ) -> StoreFuture<'_, GrantAndPrefs> {
+        let (hash, key) = (token_hash.to_owned(), key.to_owned());
+        Box::pin(async move {
+            let (g, p) = tokio::join!(self.find_grant(&hash, now_ms), self.find_prefs_by_key(&key));
+            Ok((g?, p?))
+        })
+    }
 
     /// The live grant for a token a GPII cloud issued and stored in clear (its
     /// `gpiiAppInstallationAuthorization.accessToken`), for a store serving a GPII database;

@@ -29,6 +29,7 @@ pub struct Cloud {
     pub base: String,
     pub clock: Arc<ManualClock>,
     pub store: SqliteStore,
+    pub state: Arc<AppState>,
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -41,6 +42,16 @@ impl Cloud {
     }
 
     pub async fn start_with(limits: Limits) -> Cloud {
+        Self::start_serving(limits, None).await
+    }
+
+    /// A cloud serving HTTPS with `tls` (its base URL `https://127.0.0.1:PORT`).
+    pub async fn start_tls(tls: attune_cloud::tls::Tls) -> Cloud {
+        Self::start_serving(Limits::default(), Some(tls)).await
+    }
+
+    async fn start_serving(limits: Limits, tls: Option<attune_cloud::tls::Tls>) -> Cloud {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("cloud.db")).unwrap();
         let clock = Arc::new(ManualClock::new(1_700_000_000_000));
@@ -60,13 +71,19 @@ impl Cloud {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, state, async move {
-            let _ = rx.await;
-        }));
+        let task = tokio::spawn(server::serve_with(
+            listener,
+            state.clone(),
+            tls,
+            async move {
+                let _ = rx.await;
+            },
+        ));
         Cloud {
-            base: format!("http://{addr}"),
+            base: format!("{scheme}://{addr}"),
             clock,
             store,
+            state,
             http: reqwest::Client::new(),
             shutdown: Some(tx),
             task: Some(task),

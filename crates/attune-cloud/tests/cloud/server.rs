@@ -73,6 +73,26 @@ async fn beyond_max_in_flight_requests_get_503_with_retry_after_at_once() {
 }
 
 #[tokio::test]
+async fn shed_requests_are_counted_in_metrics() {
+    let (c, held) = serving_one_held_request().await;
+    wait_until_busy(&c).await;
+    let r = c.http.get(c.url("/version")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    finish(held).await;
+    let m = crate::metrics::scrape(&c).await;
+    let shed = m["attune_cloud_shed_total"];
+    let version_shed =
+        m[r#"attune_cloud_http_requests_total{route="/version",method="GET",status="503"}"#];
+    let health_shed = m
+        .get(r#"attune_cloud_http_requests_total{route="/health",method="GET",status="503"}"#)
+        .copied()
+        .unwrap_or(0.0);
+    assert_eq!(version_shed, 1.0);
+    assert_eq!(shed, version_shed + health_shed, "{m:#?}");
+    c.stop().await;
+}
+
+#[tokio::test]
 async fn shutdown_lets_the_request_in_flight_finish() {
     let (c, held) = serving_one_held_request().await;
     wait_until_busy(&c).await;

@@ -7,17 +7,25 @@
 //! version is refused rather than guessed at.
 //!
 //! SQLite calls block, so each runs on tokio's blocking pool with a connection taken from a
-//! small pool (readers in WAL mode do not wait for each other).
+//! small pool (readers in WAL mode do not wait for each other). Token grants, the one write of
+//! every key-in, go to one writer thread instead, which commits every grant waiting in one
+//! transaction ([`writer`]); the other writes of this process wait for their turn on an
+//! in-process lock rather than in SQLite's busy handler, which sleeps between attempts. WAL
+//! checkpoints run on a thread of their own, never inside a commit ([`checkpoint`]).
+
+mod checkpoint;
+mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
 
 use super::{
-    AuthorizationDoc, ClientCredentialDoc, GpiiKeyDoc, Grant, OtherDoc, PrefsSafeDoc,
-    PrefsSafeType, Store, StoreError, StoreFuture,
+    AuthorizationDoc, ClientCredentialDoc, GpiiKeyDoc, Grant, GrantAndPrefs, OtherDoc,
+    PrefsSafeDoc, PrefsSafeType, Store, StoreError, StoreFuture,
 };
 
 /// Schema migrations, in order; `PRAGMA user_version` is how many have run. Never edit one that
@@ -132,6 +140,13 @@ struct Pool {
     path: PathBuf,
     conns: Mutex<Vec<Connection>>,
     returned: Condvar,
+    /// Taken by every write of this process (the pool's and the grant writer's): one writer
+    /// at a time, in order, without SQLite's busy handler sleeping in between.
+    write_lock: Arc<Mutex<()>>,
+    /// Token grants and purges of expired tokens, group-committed. Dropped with the last
+    /// clone of the store: what is queued is written first.
+    writer: writer::Writer,
+    _checkpointer: checkpoint::Checkpointer,
 }
 
 /// The SQLite store. Cheap to clone (shares its connection pool).
@@ -162,6 +177,8 @@ fn open_connection(path: &Path) -> Result<Connection, SqliteError> {
         .and_then(|()| conn.pragma_update(None, "journal_mode", "WAL"))
         .and_then(|()| conn.pragma_update(None, "synchronous", "FULL"))
         .and_then(|()| conn.pragma_update(None, "foreign_keys", "ON"))
+        // The store's checkpoint thread checkpoints; a commit never does (see `checkpoint`).
+        .and_then(|()| conn.pragma_update(None, "wal_autocheckpoint", 0))
         .map_err(|source| SqliteError::Open {
             path: path.to_owned(),
             source,
@@ -358,17 +375,60 @@ impl SqliteStore {
         for _ in 1..POOL_SIZE {
             conns.push(open_connection(path)?);
         }
+        let write_lock = Arc::new(Mutex::new(()));
+        let thread_err = |action| {
+            move |e: std::io::Error| SqliteError::Io {
+                path: path.to_owned(),
+                action,
+                detail: e.to_string(),
+            }
+        };
+        let writer = writer::Writer::start(open_connection(path)?, write_lock.clone())
+            .map_err(thread_err("start the grant writer"))?;
+        let checkpointer =
+            checkpoint::Checkpointer::start(open_connection(path)?, path, write_lock.clone())
+                .map_err(thread_err("start the checkpoint thread"))?;
         Ok(SqliteStore {
             pool: Arc::new(Pool {
                 path: path.to_owned(),
                 conns: Mutex::new(conns),
                 returned: Condvar::new(),
+                write_lock,
+                writer,
+                _checkpointer: checkpointer,
             }),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.pool.path
+    }
+
+    /// Transactions that have committed token grants since the store was opened: with grants
+    /// arriving together, fewer than the grants ([`Self::grants_written`]).
+    pub fn grant_batches(&self) -> u64 {
+        self.pool.writer.stats.batches.load(Ordering::Relaxed)
+    }
+
+    /// Token grants committed since the store was opened.
+    pub fn grants_written(&self) -> u64 {
+        self.pool.writer.stats.grants.load(Ordering::Relaxed)
+    }
+
+    /// Queues `job` for the grant writer at once (so calls are written in their order) and
+    /// waits for its answer.
+    fn queue<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(tokio::sync::oneshot::Sender<Result<T, StoreError>>) -> writer::Job,
+    ) -> StoreFuture<'static, T> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let queued = self.pool.writer.submit(job(reply));
+        Box::pin(async move {
+            queued?;
+            answer.await.map_err(|_| {
+                StoreError::Unavailable("the store's writer stopped before answering".to_owned())
+            })?
+        })
     }
 
     /// Runs `f` with a pooled connection, on the calling thread (for admin commands and the
@@ -422,7 +482,11 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
+        let write_lock = self.pool.write_lock.clone();
         self.run(move |c| {
+            let _turn = write_lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
@@ -825,6 +889,126 @@ fn insert_safe(c: &Connection, doc: &PrefsSafeDoc, rev: u64) -> Result<(), Store
     Ok(())
 }
 
+fn read_key(c: &Connection, key: &str) -> Result<Option<GpiiKeyDoc>, StoreError> {
+    c.prepare_cached(&format!(
+        "SELECT {KEY_COLUMNS} FROM gpii_keys k WHERE k.id = ?1"
+    ))
+    .and_then(|mut s| s.query_row([&key], key_from_row).optional())
+    .map_err(unavailable)
+}
+
+/// A key and, when it has one, its preferences safe.
+fn read_prefs_by_key(
+    c: &Connection,
+    key: &str,
+) -> Result<Option<(GpiiKeyDoc, Option<PrefsSafeDoc>)>, StoreError> {
+    let row = c
+        .prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS}, {SAFE_COLUMNS} FROM gpii_keys k
+                     LEFT JOIN prefs_safes s ON s.id = k.prefs_safe_id WHERE k.id = ?1"
+        ))
+        .and_then(|mut s| {
+            s.query_row([&key], |r| Ok((key_from_row(r)?, safe_row(r, 7)?)))
+                .optional()
+        })
+        .map_err(unavailable)?;
+    match row {
+        None => Ok(None),
+        Some((k, None)) => Ok(Some((k, None))),
+        Some((k, Some(s))) => Ok(Some((k, Some(safe_from_row(s)?)))),
+    }
+}
+
+fn read_credential(
+    c: &Connection,
+    wanted: &str,
+) -> Result<Option<ClientCredentialDoc>, StoreError> {
+    let row = c
+        .prepare_cached(
+            "SELECT id, client_id, oauth2_client_id, secret_hash, allowed_ip_blocks,
+                        allowed_prefs_to_write, is_create_gpii_key_allowed,
+                        is_create_prefs_safe_allowed, revoked, timestamp_created
+                     FROM client_credentials WHERE oauth2_client_id = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([&wanted], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, bool>(6)?,
+                    r.get::<_, bool>(7)?,
+                    r.get::<_, bool>(8)?,
+                    r.get::<_, Option<String>>(9)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(unavailable)?;
+    let Some((id, client_id, oauth2_client_id, hash, ips, prefs, ck, cp, revoked, ts)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(ClientCredentialDoc {
+        allowed_ip_blocks: parse_json_list(ips, "clientCredential", &id)?,
+        allowed_prefs_to_write: parse_json_list(prefs, "clientCredential", &id)?,
+        id,
+        client_id,
+        oauth2_client_id,
+        oauth2_client_secret_hash: hash,
+        is_create_gpii_key_allowed: ck,
+        is_create_prefs_safe_allowed: cp,
+        revoked,
+        timestamp_created: ts,
+    }))
+}
+
+/// The live grant of a token hash at `now_ms`.
+fn read_grant(c: &Connection, token_hash: &str, now_ms: i64) -> Result<Option<Grant>, StoreError> {
+    let row = c
+        .prepare_cached(
+            "SELECT a.id, a.client_id, a.client_credential_id, a.gpii_key, a.token_hash,
+                        a.created_ms, a.expires_ms, a.revoked, c.allowed_prefs_to_write
+                     FROM authorizations a JOIN client_credentials c
+                        ON c.id = a.client_credential_id
+                     WHERE a.token_hash = ?1 AND a.revoked = 0 AND c.revoked = 0
+                        AND a.expires_ms > ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![token_hash, now_ms], |r| {
+                Ok((
+                    AuthorizationDoc {
+                        id: r.get(0)?,
+                        client_id: r.get(1)?,
+                        client_credential_id: r.get(2)?,
+                        gpii_key: r.get(3)?,
+                        access_token_hash: r.get(4)?,
+                        created_ms: r.get(5)?,
+                        expires_ms: r.get(6)?,
+                        revoked: r.get(7)?,
+                    },
+                    r.get::<_, Option<String>>(8)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(unavailable)?;
+    row.map(|(authorization, prefs)| {
+        let allowed = parse_json_list(
+            prefs,
+            "clientCredential",
+            &authorization.client_credential_id,
+        )?;
+        Ok(Grant {
+            authorization,
+            allowed_prefs_to_write: allowed,
+        })
+    })
+    .transpose()
+}
+
 impl Store for SqliteStore {
     fn ping(&self) -> StoreFuture<'_, ()> {
         self.run(|c| {
@@ -835,13 +1019,7 @@ impl Store for SqliteStore {
 
     fn find_gpii_key(&self, key: &str) -> StoreFuture<'_, Option<GpiiKeyDoc>> {
         let key = key.to_owned();
-        self.run(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {KEY_COLUMNS} FROM gpii_keys k WHERE k.id = ?1"
-            ))
-            .and_then(|mut s| s.query_row([&key], key_from_row).optional())
-            .map_err(unavailable)
-        })
+        self.run(move |c| read_key(c, &key))
     }
 
     fn find_prefs_by_key(
@@ -849,23 +1027,7 @@ impl Store for SqliteStore {
         key: &str,
     ) -> StoreFuture<'_, Option<(GpiiKeyDoc, Option<PrefsSafeDoc>)>> {
         let key = key.to_owned();
-        self.run(move |c| {
-            let row = c
-                .prepare_cached(&format!(
-                    "SELECT {KEY_COLUMNS}, {SAFE_COLUMNS} FROM gpii_keys k
-                     LEFT JOIN prefs_safes s ON s.id = k.prefs_safe_id WHERE k.id = ?1"
-                ))
-                .and_then(|mut s| {
-                    s.query_row([&key], |r| Ok((key_from_row(r)?, safe_row(r, 7)?)))
-                        .optional()
-                })
-                .map_err(unavailable)?;
-            match row {
-                None => Ok(None),
-                Some((k, None)) => Ok(Some((k, None))),
-                Some((k, Some(s))) => Ok(Some((k, Some(safe_from_row(s)?)))),
-            }
-        })
+        self.run(move |c| read_prefs_by_key(c, &key))
     }
 
     fn find_prefs_safe(&self, id: &str) -> StoreFuture<'_, Option<PrefsSafeDoc>> {
@@ -946,50 +1108,16 @@ impl Store for SqliteStore {
         oauth2_client_id: &str,
     ) -> StoreFuture<'_, Option<ClientCredentialDoc>> {
         let wanted = oauth2_client_id.to_owned();
-        self.run(move |c| {
-            let row = c
-                .prepare_cached(
-                    "SELECT id, client_id, oauth2_client_id, secret_hash, allowed_ip_blocks,
-                        allowed_prefs_to_write, is_create_gpii_key_allowed,
-                        is_create_prefs_safe_allowed, revoked, timestamp_created
-                     FROM client_credentials WHERE oauth2_client_id = ?1",
-                )
-                .and_then(|mut s| {
-                    s.query_row([&wanted], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, Option<String>>(4)?,
-                            r.get::<_, Option<String>>(5)?,
-                            r.get::<_, bool>(6)?,
-                            r.get::<_, bool>(7)?,
-                            r.get::<_, bool>(8)?,
-                            r.get::<_, Option<String>>(9)?,
-                        ))
-                    })
-                    .optional()
-                })
-                .map_err(unavailable)?;
-            let Some((id, client_id, oauth2_client_id, hash, ips, prefs, ck, cp, revoked, ts)) =
-                row
-            else {
-                return Ok(None);
-            };
-            Ok(Some(ClientCredentialDoc {
-                allowed_ip_blocks: parse_json_list(ips, "clientCredential", &id)?,
-                allowed_prefs_to_write: parse_json_list(prefs, "clientCredential", &id)?,
-                id,
-                client_id,
-                oauth2_client_id,
-                oauth2_client_secret_hash: hash,
-                is_create_gpii_key_allowed: ck,
-                is_create_prefs_safe_allowed: cp,
-                revoked,
-                timestamp_created: ts,
-            }))
-        })
+        self.run(move |c| read_credential(c, &wanted))
+    }
+
+    fn find_credential_and_key(
+        &self,
+        oauth2_client_id: &str,
+        key: &str,
+    ) -> StoreFuture<'_, (Option<ClientCredentialDoc>, Option<GpiiKeyDoc>)> {
+        let (wanted, key) = (oauth2_client_id.to_owned(), key.to_owned());
+        self.run(move |c| Ok((read_credential(c, &wanted)?, read_key(c, &key)?)))
     }
 
     fn put_client_credential(&self, doc: ClientCredentialDoc) -> StoreFuture<'_, ()> {
@@ -1075,72 +1203,26 @@ impl Store for SqliteStore {
     }
 
     fn add_authorization(&self, doc: AuthorizationDoc) -> StoreFuture<'_, ()> {
-        self.write(move |tx| {
-            tx.prepare_cached(
-                "INSERT INTO authorizations (id, client_id, client_credential_id, gpii_key,
-                    token_hash, created_ms, expires_ms, revoked)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    doc.id,
-                    doc.client_id,
-                    doc.client_credential_id,
-                    doc.gpii_key,
-                    doc.access_token_hash,
-                    doc.created_ms,
-                    doc.expires_ms,
-                    doc.revoked
-                ])
-            })
-            .map_err(|e| exists_or_unavailable(e, "gpiiAppInstallationAuthorization", &doc.id))?;
-            Ok(())
-        })
+        self.queue(|reply| writer::Job::Grant(doc, reply))
     }
 
     fn find_grant(&self, token_hash: &str, now_ms: i64) -> StoreFuture<'_, Option<Grant>> {
         let token_hash = token_hash.to_owned();
+        self.run(move |c| read_grant(c, &token_hash, now_ms))
+    }
+
+    fn find_grant_and_prefs(
+        &self,
+        token_hash: &str,
+        key: &str,
+        now_ms: i64,
+    ) -> StoreFuture<'_, GrantAndPrefs> {
+        let (token_hash, key) = (token_hash.to_owned(), key.to_owned());
         self.run(move |c| {
-            let row = c
-                .prepare_cached(
-                    "SELECT a.id, a.client_id, a.client_credential_id, a.gpii_key, a.token_hash,
-                        a.created_ms, a.expires_ms, a.revoked, c.allowed_prefs_to_write
-                     FROM authorizations a JOIN client_credentials c
-                        ON c.id = a.client_credential_id
-                     WHERE a.token_hash = ?1 AND a.revoked = 0 AND c.revoked = 0
-                        AND a.expires_ms > ?2",
-                )
-                .and_then(|mut s| {
-                    s.query_row(params![token_hash, now_ms], |r| {
-                        Ok((
-                            AuthorizationDoc {
-                                id: r.get(0)?,
-                                client_id: r.get(1)?,
-                                client_credential_id: r.get(2)?,
-                                gpii_key: r.get(3)?,
-                                access_token_hash: r.get(4)?,
-                                created_ms: r.get(5)?,
-                                expires_ms: r.get(6)?,
-                                revoked: r.get(7)?,
-                            },
-                            r.get::<_, Option<String>>(8)?,
-                        ))
-                    })
-                    .optional()
-                })
-                .map_err(unavailable)?;
-            row.map(|(authorization, prefs)| {
-                let allowed = parse_json_list(
-                    prefs,
-                    "clientCredential",
-                    &authorization.client_credential_id,
-                )?;
-                Ok(Grant {
-                    authorization,
-                    allowed_prefs_to_write: allowed,
-                })
-            })
-            .transpose()
+            Ok((
+                read_grant(c, &token_hash, now_ms)?,
+                read_prefs_by_key(c, &key)?,
+            ))
         })
     }
 
@@ -1155,10 +1237,7 @@ impl Store for SqliteStore {
     }
 
     fn purge_expired_authorizations(&self, now_ms: i64) -> StoreFuture<'_, u64> {
-        self.execute(
-            "DELETE FROM authorizations WHERE expires_ms <= ?1",
-            [now_ms],
-        )
+        self.queue(|reply| writer::Job::Purge { now_ms, reply })
     }
 }
 
