@@ -7,8 +7,8 @@ use std::future::Future;
 use serde_json::json;
 
 use super::{
-    AuthorizationDoc, ClientCredentialDoc, GpiiKeyDoc, OtherDoc, PrefsSafeDoc, PrefsSafeType,
-    Store, StoreError,
+    key_hash, AuditAction, AuditEntry, AuthorizationDoc, ClientCredentialDoc, ForgottenKey,
+    GpiiKeyDoc, OtherDoc, PrefsSafeDoc, PrefsSafeType, Store, StoreError,
 };
 
 fn ok<T>(r: Result<T, StoreError>, what: &str) -> T {
@@ -90,6 +90,160 @@ where
     reads_together_answer_as_reads_apart(&make().await).await;
     other_documents_round_trip(&make().await).await;
     concurrent_updates_with_one_revision_let_exactly_one_win(make().await).await;
+}
+
+/// Runs the checks of the forget list and the audit with a fresh store from `make`. Apart from
+/// [`run_all`] while the CouchDB store answers `Unsupported` for them.
+pub async fn run_forget_and_audit<S, F, Fut>(make: F)
+where
+    S: Store,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    forgetting_a_key_revokes_it_and_its_tokens_at_once(&make().await).await;
+    forgetting_an_unknown_key_is_missing_and_records_nothing(&make().await).await;
+    purging_deletes_only_due_keys_and_their_own_safe(&make().await).await;
+    reapplying_a_forget_list_forgets_again(&make().await).await;
+    the_audit_keeps_entries_in_order(&make().await).await;
+}
+
+/// A forget-list row for `key`, forgotten at `at_ms`.
+pub fn forgotten(key: &str, at_ms: i64) -> ForgottenKey {
+    ForgottenKey {
+        key_hash: key_hash(key),
+        fingerprint: format!("fp-{at_ms}"),
+        forgotten_ms: at_ms,
+        reason: Some("asked to".to_owned()),
+        purged_ms: None,
+    }
+}
+
+/// `alice` with her own safe and a live grant (`aa`), and `bob` with a grant (`bb`).
+async fn alice_and_bob(s: &impl Store) {
+    ok(
+        s.create_prefs_for_key(
+            key_doc("alice"),
+            safe_doc("prefsSafe-alice", PrefsSafeType::User, 24),
+        )
+        .await,
+        "create alice",
+    );
+    ok(s.put_gpii_key(key_doc("bob")).await, "put bob");
+    credential_with_grants(s, &[("auth-a", "aa", 1000)]).await;
+    let mut bobs = authorization_doc("auth-b", "cc-1", "bb", 1000);
+    bobs.gpii_key = "bob".to_owned();
+    ok(s.add_authorization(bobs).await, "add bob's grant");
+}
+
+pub async fn forgetting_a_key_revokes_it_and_its_tokens_at_once(s: &impl Store) {
+    alice_and_bob(s).await;
+    ok(
+        s.forget_key("alice", forgotten("alice", 10)).await,
+        "forget",
+    );
+    let k = ok(s.find_gpii_key("alice").await, "find key")
+        .unwrap_or_else(|| panic!("store contract: a forgotten key is deleted only when purged"));
+    assert!(k.revoked, "a forgotten key is revoked");
+    assert_eq!(ok(s.find_grant("aa", 20).await, "alice's grant"), None);
+    assert!(ok(s.find_grant("bb", 20).await, "bob's grant").is_some());
+    assert!(
+        ok(s.find_prefs_safe("prefsSafe-alice").await, "safe").is_some(),
+        "the preferences stay for the grace period"
+    );
+    // Forgetting again keeps the first row.
+    ok(s.forget_key("alice", forgotten("alice", 99)).await, "again");
+    assert_eq!(
+        ok(s.forgotten_keys().await, "list"),
+        vec![forgotten("alice", 10)]
+    );
+}
+
+pub async fn forgetting_an_unknown_key_is_missing_and_records_nothing(s: &impl Store) {
+    let r = s.forget_key("nobody", forgotten("nobody", 10)).await;
+    assert!(matches!(r, Err(StoreError::Missing { .. })), "{r:?}");
+    assert_eq!(ok(s.forgotten_keys().await, "list"), vec![]);
+}
+
+pub async fn purging_deletes_only_due_keys_and_their_own_safe(s: &impl Store) {
+    alice_and_bob(s).await;
+    ok(
+        s.put_prefs_safe(safe_doc("snapset-x", PrefsSafeType::Snapset, 30), None)
+            .await,
+        "put snapset",
+    );
+    let mut on_snapset = key_doc("snap");
+    on_snapset.prefs_safe_id = Some("snapset-x".to_owned());
+    ok(s.put_gpii_key(on_snapset).await, "put snapset key");
+    ok(
+        s.forget_key("alice", forgotten("alice", 10)).await,
+        "forget alice",
+    );
+    ok(
+        s.forget_key("snap", forgotten("snap", 10)).await,
+        "forget snap",
+    );
+    ok(
+        s.forget_key("bob", forgotten("bob", 50)).await,
+        "forget bob",
+    );
+
+    let purged = ok(s.purge_forgotten(10, 100).await, "purge");
+    assert_eq!(purged.len(), 2, "alice and snap are due, bob is not");
+    assert!(purged.iter().all(|r| r.purged_ms == Some(100)));
+    assert_eq!(ok(s.find_gpii_key("alice").await, "alice"), None);
+    assert_eq!(ok(s.find_prefs_safe("prefsSafe-alice").await, "safe"), None);
+    assert_eq!(ok(s.find_gpii_key("snap").await, "snap"), None);
+    assert!(
+        ok(s.find_prefs_safe("snapset-x").await, "snapset").is_some(),
+        "a snapset is never purged"
+    );
+    assert!(ok(s.find_gpii_key("bob").await, "bob").is_some());
+    assert_eq!(ok(s.purge_forgotten(10, 200).await, "again"), vec![]);
+}
+
+/// What a restore does: the rows of the store it replaced are applied to the older data again.
+pub async fn reapplying_a_forget_list_forgets_again(s: &impl Store) {
+    alice_and_bob(s).await;
+    let purged = ForgottenKey {
+        purged_ms: Some(40),
+        ..forgotten("alice", 10)
+    };
+    let pending = forgotten("bob", 30);
+    ok(
+        s.reapply_forgotten(vec![purged.clone(), pending.clone()])
+            .await,
+        "reapply",
+    );
+    assert_eq!(ok(s.find_gpii_key("alice").await, "alice"), None);
+    assert_eq!(ok(s.find_prefs_safe("prefsSafe-alice").await, "safe"), None);
+    let bob = ok(s.find_gpii_key("bob").await, "bob")
+        .unwrap_or_else(|| panic!("store contract: a key in its grace period stays"));
+    assert!(bob.revoked);
+    assert_eq!(ok(s.find_grant("bb", 20).await, "bob's grant"), None);
+    assert_eq!(ok(s.forgotten_keys().await, "list"), vec![purged, pending]);
+}
+
+pub async fn the_audit_keeps_entries_in_order(s: &impl Store) {
+    assert_eq!(ok(s.audit().await, "empty"), vec![]);
+    let entries = [
+        (AuditAction::Forget, Some("0badf00d")),
+        (AuditAction::Backup, None),
+        (AuditAction::Forget, Some("0badf00d")),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (action, fp))| AuditEntry {
+        // The same time twice: the order is the order of writing, not of the clock.
+        time_ms: 5 + (i as i64 / 2),
+        action,
+        actor: "admin".to_owned(),
+        key_fingerprint: fp.map(str::to_owned),
+    })
+    .collect::<Vec<_>>();
+    for e in &entries {
+        ok(s.append_audit(e.clone()).await, "append");
+    }
+    assert_eq!(ok(s.audit().await, "read"), entries);
 }
 
 pub async fn ping_answers(s: &impl Store) {

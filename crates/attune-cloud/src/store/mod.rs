@@ -50,6 +50,8 @@ pub enum StoreError {
         id: String,
         detail: String,
     },
+    #[error("this store does not support {what} yet")]
+    Unsupported { what: &'static str },
 }
 
 /// `prefsSafe.prefsSafeType`: a person's own preferences, or a read-only snapset.
@@ -191,6 +193,78 @@ pub struct Grant {
 /// A token's live grant, and a key with its preferences safe: what `GET settings` reads.
 pub type GrantAndPrefs = (Option<Grant>, Option<(GpiiKeyDoc, Option<PrefsSafeDoc>)>);
 
+/// The SHA-256 of a key, hex: how the forget list names a key without keeping it, so that a
+/// key forgotten before a restore is recognised in the restored store.
+pub fn key_hash(key: &str) -> String {
+    crate::auth::token_hash(key)
+}
+
+/// A row of the forget list: a key that was forgotten, named by its hash and fingerprint only.
+/// While `purged_ms` is `None` the key is revoked (it answers as an unknown key) and its
+/// preferences are kept for the grace period; once purged, the key and its preferences are
+/// deleted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForgottenKey {
+    /// [`key_hash`] of the key.
+    pub key_hash: String,
+    /// [`attune_model::key::Key::fingerprint`] of the key, for the audit and the operator.
+    pub fingerprint: String,
+    pub forgotten_ms: i64,
+    /// Why, as the operator or the app gave it. Never a key or a preference.
+    pub reason: Option<String>,
+    pub purged_ms: Option<i64>,
+}
+
+/// What an audit entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum AuditAction {
+    GrantFailedBurst,
+    Forget,
+    Purge,
+    Restore,
+    CredentialsCreate,
+    Backup,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::GrantFailedBurst => "grant-failed-burst",
+            AuditAction::Forget => "forget",
+            AuditAction::Purge => "purge",
+            AuditAction::Restore => "restore",
+            AuditAction::CredentialsCreate => "credentials-create",
+            AuditAction::Backup => "backup",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            AuditAction::GrantFailedBurst,
+            AuditAction::Forget,
+            AuditAction::Purge,
+            AuditAction::Restore,
+            AuditAction::CredentialsCreate,
+            AuditAction::Backup,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+    }
+}
+
+/// One line of the append-only audit. It names a key by its fingerprint only, and never holds
+/// a preference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub time_ms: i64,
+    pub action: AuditAction,
+    /// Who: `admin` (a command), `key-holder` (the key's own token), `server` (its sweep).
+    pub actor: String,
+    pub key_fingerprint: Option<String>,
+}
+
 /// The id of the authorization for a token hash. The API names authorizations this way so a
 /// store can find a grant by id (CouchDB's cheapest read); stores must still find grants
 /// whose ids were chosen otherwise.
@@ -298,4 +372,33 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes authorizations that expired at or before `now_ms`; returns how many.
     fn purge_expired_authorizations(&self, now_ms: i64) -> StoreFuture<'_, u64>;
+
+    /// Forgets `key` at once, in one transaction: records `row` in the forget list (a key
+    /// already there keeps its first row), revokes the key (it answers as an unknown key) and
+    /// every authorization granted for it. The preferences stay until
+    /// [`Store::purge_forgotten`]. Fails with `Missing` when there is no such key.
+    fn forget_key(&self, key: &str, row: ForgottenKey) -> StoreFuture<'_, ()>;
+
+    /// The forget list, oldest first.
+    fn forgotten_keys(&self) -> StoreFuture<'_, Vec<ForgottenKey>>;
+
+    /// Deletes, for every key forgotten at or before `forgotten_by_ms` and not yet purged, the
+    /// key, its authorizations and its own preferences safe (never a snapset), and marks its row
+    /// purged at `now_ms`. Returns the rows it purged.
+    fn purge_forgotten(
+        &self,
+        forgotten_by_ms: i64,
+        now_ms: i64,
+    ) -> StoreFuture<'_, Vec<ForgottenKey>>;
+
+    /// Adds forget-list rows (from the store a restore replaced) and applies each again: a
+    /// purged row deletes its key and preferences, any other revokes its key and tokens. Rows
+    /// already in the list are kept as they are, unless the given row is purged.
+    fn reapply_forgotten(&self, rows: Vec<ForgottenKey>) -> StoreFuture<'_, ()>;
+
+    /// Appends to the audit. Nothing updates or deletes an entry.
+    fn append_audit(&self, entry: AuditEntry) -> StoreFuture<'_, ()>;
+
+    /// The audit, in the order it was written.
+    fn audit(&self) -> StoreFuture<'_, Vec<AuditEntry>>;
 }

@@ -844,6 +844,28 @@ impl Store for DownStore {
     fn purge_expired_authorizations(&self, _: i64) -> StoreFuture<'_, u64> {
         down()
     }
+    fn forget_key(&self, _: &str, _: attune_cloud::store::ForgottenKey) -> StoreFuture<'_, ()> {
+        down()
+    }
+    fn forgotten_keys(&self) -> StoreFuture<'_, Vec<attune_cloud::store::ForgottenKey>> {
+        down()
+    }
+    fn purge_forgotten(
+        &self,
+        _: i64,
+        _: i64,
+    ) -> StoreFuture<'_, Vec<attune_cloud::store::ForgottenKey>> {
+        down()
+    }
+    fn reapply_forgotten(&self, _: Vec<attune_cloud::store::ForgottenKey>) -> StoreFuture<'_, ()> {
+        down()
+    }
+    fn append_audit(&self, _: attune_cloud::store::AuditEntry) -> StoreFuture<'_, ()> {
+        down()
+    }
+    fn audit(&self) -> StoreFuture<'_, Vec<attune_cloud::store::AuditEntry>> {
+        down()
+    }
 }
 
 fn down<T: Send + 'static>() -> StoreFuture<'static, T> {

@@ -24,8 +24,9 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use serde_json::Value;
 
 use super::{
-    AuthorizationDoc, ClientCredentialDoc, GpiiKeyDoc, Grant, GrantAndPrefs, OtherDoc,
-    PrefsSafeDoc, PrefsSafeType, Store, StoreError, StoreFuture,
+    key_hash, AuditAction, AuditEntry, AuthorizationDoc, ClientCredentialDoc, ForgottenKey,
+    GpiiKeyDoc, Grant, GrantAndPrefs, OtherDoc, PrefsSafeDoc, PrefsSafeType, Store, StoreError,
+    StoreFuture,
 };
 
 /// Schema migrations, in order; `PRAGMA user_version` is how many have run. Never edit one that
@@ -79,6 +80,25 @@ const MIGRATIONS: &[&str] = &[
         doc_type TEXT NOT NULL,
         doc TEXT NOT NULL CHECK (json_valid(doc))
     ) STRICT;",
+    // 2: the forget list and the append-only audit.
+    "CREATE TABLE forgotten_keys (
+        key_hash TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        forgotten_ms INTEGER NOT NULL,
+        reason TEXT,
+        purged_ms INTEGER
+    ) STRICT;
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        time_ms INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        key_fingerprint TEXT
+    ) STRICT;
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit is append-only'); END;",
 ];
 
 /// The schema version this build writes.
@@ -96,6 +116,8 @@ const OUR_TABLES: &[&str] = &[
     "client_credentials",
     "authorizations",
     "other_docs",
+    "forgotten_keys",
+    "audit",
 ];
 
 /// Connections kept open per store.
@@ -781,6 +803,108 @@ pub fn restore(store: &Path, from: &Path) -> Result<(), SqliteError> {
     Ok(())
 }
 
+/// The key whose hash is `hash`, if the store holds it. Keys are not stored by hash, so this
+/// reads them all: it runs only when forgetting, purging or restoring.
+fn key_with_hash(c: &Connection, hash: &str) -> Result<Option<String>, StoreError> {
+    let mut st = c.prepare("SELECT id FROM gpii_keys").map_err(unavailable)?;
+    let ids = st
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(unavailable)?;
+    for id in ids {
+        let id = id.map_err(unavailable)?;
+        if key_hash(&id) == hash {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+/// Makes the store agree with one forget-list row: a purged row's key, its tokens and its own
+/// preferences safe are deleted (a snapset, or a safe another key opens, stays); any other
+/// row's key and tokens are revoked.
+fn apply_forget(c: &Connection, row: &ForgottenKey) -> Result<(), StoreError> {
+    let Some(key) = key_with_hash(c, &row.key_hash)? else {
+        return Ok(());
+    };
+    if row.purged_ms.is_some() {
+        let safe: Option<String> = c
+            .query_row(
+                "SELECT prefs_safe_id FROM gpii_keys WHERE id = ?1",
+                [&key],
+                |r| r.get(0),
+            )
+            .map_err(unavailable)?;
+        c.execute("DELETE FROM authorizations WHERE gpii_key = ?1", [&key])
+            .map_err(unavailable)?;
+        c.execute("DELETE FROM gpii_keys WHERE id = ?1", [&key])
+            .map_err(unavailable)?;
+        if let Some(safe) = safe {
+            c.execute(
+                "DELETE FROM prefs_safes WHERE id = ?1 AND prefs_safe_type = 'user'
+                 AND NOT EXISTS (SELECT 1 FROM gpii_keys WHERE prefs_safe_id = ?1)",
+                [&safe],
+            )
+            .map_err(unavailable)?;
+        }
+    } else {
+        c.execute(
+            "UPDATE gpii_keys SET revoked = 1, revoked_reason = 'forgotten' WHERE id = ?1",
+            [&key],
+        )
+        .map_err(unavailable)?;
+        c.execute(
+            "UPDATE authorizations SET revoked = 1 WHERE gpii_key = ?1 AND revoked = 0",
+            [&key],
+        )
+        .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+fn forgotten_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ForgottenKey> {
+    Ok(ForgottenKey {
+        key_hash: r.get(0)?,
+        fingerprint: r.get(1)?,
+        forgotten_ms: r.get(2)?,
+        reason: r.get(3)?,
+        purged_ms: r.get(4)?,
+    })
+}
+
+const FORGOTTEN_COLUMNS: &str = "key_hash, fingerprint, forgotten_ms, reason, purged_ms";
+
+fn read_forgotten(c: &Connection, filter: &str) -> Result<Vec<ForgottenKey>, StoreError> {
+    let mut st = c
+        .prepare(&format!(
+            "SELECT {FORGOTTEN_COLUMNS} FROM forgotten_keys {filter} ORDER BY forgotten_ms, key_hash"
+        ))
+        .map_err(unavailable)?;
+    let rows = st
+        .query_map([], forgotten_from_row)
+        .map_err(unavailable)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(unavailable)?;
+    Ok(rows)
+}
+
+fn insert_forgotten(c: &Connection, row: &ForgottenKey) -> Result<(), StoreError> {
+    c.execute(
+        &format!(
+            "INSERT INTO forgotten_keys ({FORGOTTEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (key_hash) DO UPDATE SET purged_ms = coalesce(purged_ms, excluded.purged_ms)"
+        ),
+        params![
+            row.key_hash,
+            row.fingerprint,
+            row.forgotten_ms,
+            row.reason,
+            row.purged_ms
+        ],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
 fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GpiiKeyDoc> {
     Ok(GpiiKeyDoc {
         id: r.get(0)?,
@@ -1238,6 +1362,130 @@ impl Store for SqliteStore {
 
     fn purge_expired_authorizations(&self, now_ms: i64) -> StoreFuture<'_, u64> {
         self.queue(|reply| writer::Job::Purge { now_ms, reply })
+    }
+
+    fn forget_key(&self, key: &str, row: ForgottenKey) -> StoreFuture<'_, ()> {
+        let key = key.to_owned();
+        self.write(move |tx| {
+            if read_key(tx, &key)?.is_none() {
+                return Err(StoreError::Missing {
+                    what: "gpiiKey",
+                    id: row.fingerprint,
+                });
+            }
+            let row = ForgottenKey {
+                purged_ms: None,
+                ..row
+            };
+            tx.execute(
+                &format!(
+                    "INSERT INTO forgotten_keys ({FORGOTTEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, NULL)
+                     ON CONFLICT (key_hash) DO NOTHING"
+                ),
+                params![row.key_hash, row.fingerprint, row.forgotten_ms, row.reason],
+            )
+            .map_err(unavailable)?;
+            apply_forget(tx, &row)
+        })
+    }
+
+    fn forgotten_keys(&self) -> StoreFuture<'_, Vec<ForgottenKey>> {
+        self.run(|c| read_forgotten(c, ""))
+    }
+
+    fn purge_forgotten(
+        &self,
+        forgotten_by_ms: i64,
+        now_ms: i64,
+    ) -> StoreFuture<'_, Vec<ForgottenKey>> {
+        self.write(move |tx| {
+            let due = read_forgotten(
+                tx,
+                &format!("WHERE purged_ms IS NULL AND forgotten_ms <= {forgotten_by_ms}"),
+            )?;
+            let mut purged = Vec::with_capacity(due.len());
+            for row in due {
+                let row = ForgottenKey {
+                    purged_ms: Some(now_ms),
+                    ..row
+                };
+                tx.execute(
+                    "UPDATE forgotten_keys SET purged_ms = ?2 WHERE key_hash = ?1",
+                    params![row.key_hash, now_ms],
+                )
+                .map_err(unavailable)?;
+                apply_forget(tx, &row)?;
+                purged.push(row);
+            }
+            Ok(purged)
+        })
+    }
+
+    fn reapply_forgotten(&self, rows: Vec<ForgottenKey>) -> StoreFuture<'_, ()> {
+        self.write(move |tx| {
+            for row in &rows {
+                insert_forgotten(tx, row)?;
+            }
+            for row in read_forgotten(tx, "")? {
+                apply_forget(tx, &row)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn append_audit(&self, entry: AuditEntry) -> StoreFuture<'_, ()> {
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO audit (time_ms, action, actor, key_fingerprint) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    entry.time_ms,
+                    entry.action.as_str(),
+                    entry.actor,
+                    entry.key_fingerprint
+                ],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+    }
+
+    fn audit(&self) -> StoreFuture<'_, Vec<AuditEntry>> {
+        self.run(|c| {
+            let mut st = c
+                .prepare(
+                    "SELECT seq, time_ms, action, actor, key_fingerprint FROM audit ORDER BY seq",
+                )
+                .map_err(unavailable)?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                    ))
+                })
+                .map_err(unavailable)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(unavailable)?;
+            rows.into_iter()
+                .map(|(seq, time_ms, action, actor, key_fingerprint)| {
+                    let action =
+                        AuditAction::parse(&action).ok_or_else(|| StoreError::Corrupt {
+                            what: "audit entry",
+                            id: seq.to_string(),
+                            detail: format!("unknown action `{action}`"),
+                        })?;
+                    Ok(AuditEntry {
+                        time_ms,
+                        action,
+                        actor,
+                        key_fingerprint,
+                    })
+                })
+                .collect()
+        })
     }
 }
 
