@@ -18,7 +18,8 @@ use crate::auth::{self, SecretHash};
 use crate::clock::{iso8601, Clock};
 use crate::store::document::{self, CredentialDocument, KeyDocument, SafeDocument};
 use crate::store::{
-    ClientCredentialDoc, GpiiKeyDoc, OtherDoc, PrefsSafeDoc, PrefsSafeType, Store, StoreError,
+    key_hash, AuditAction, AuditEntry, ClientCredentialDoc, ForgottenKey, GpiiKeyDoc, OtherDoc,
+    PrefsSafeDoc, PrefsSafeType, Store, StoreError,
 };
 
 /// Why an admin command failed; each names the file or document concerned.
@@ -380,6 +381,124 @@ pub async fn generate_keys(
         .and_then(|()| file.sync_all())
         .map_err(|e| file_err(out, format!("cannot write: {e}")))?;
     Ok(keys)
+}
+
+/// The audit's actor for an admin command.
+pub const ADMIN_ACTOR: &str = "admin";
+
+/// The audit's actor for the server's own sweep.
+pub const SERVER_ACTOR: &str = "server";
+
+/// The audit's actor for a key's holder, through `DELETE /{key}` with the key's own token.
+pub const KEY_HOLDER_ACTOR: &str = "key-holder";
+
+/// Days a forgotten key's preferences are kept before they are deleted, unless told otherwise
+/// (`--grace-days`).
+pub const DEFAULT_GRACE_DAYS: u32 = 30;
+
+/// Longest `--reason` kept in the forget list.
+pub const MAX_REASON_LEN: usize = 200;
+
+/// Forgets `key` at once: its tokens are revoked and it answers as an unknown key; its
+/// preferences are deleted by [`purge_forgotten`] after the grace period. The forget list and
+/// the audit name the key by its hash and fingerprint only. Forgetting a key twice keeps the
+/// first time and reason.
+pub async fn forget_key(
+    store: &dyn Store,
+    key: &Key,
+    reason: Option<&str>,
+    actor: &str,
+    clock: &dyn Clock,
+) -> Result<ForgottenKey, AdminError> {
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    if let Some(r) = reason {
+        if r.chars().count() > MAX_REASON_LEN || r.chars().any(char::is_control) {
+            return Err(AdminError::Usage(format!(
+                "--reason: at most {MAX_REASON_LEN} characters on one line"
+            )));
+        }
+    }
+    let now = clock.now_ms();
+    let row = ForgottenKey {
+        key_hash: key_hash(key.expose()),
+        fingerprint: key.fingerprint(),
+        forgotten_ms: now,
+        reason: reason.map(str::to_owned),
+        purged_ms: None,
+    };
+    store.forget_key(key.expose(), row.clone()).await?;
+    audit(
+        store,
+        AuditAction::Forget,
+        actor,
+        Some(&row.fingerprint),
+        clock,
+    )
+    .await?;
+    Ok(row)
+}
+
+/// Deletes the keys forgotten at least `grace_days` ago, with their tokens and their own
+/// preferences, and audits each. Returns what it purged.
+pub async fn purge_forgotten(
+    store: &dyn Store,
+    grace_days: u32,
+    actor: &str,
+    clock: &dyn Clock,
+) -> Result<Vec<ForgottenKey>, AdminError> {
+    let now = clock.now_ms();
+    let by = now.saturating_sub(i64::from(grace_days) * 86_400_000);
+    let purged = store.purge_forgotten(by, now).await?;
+    for row in &purged {
+        audit(
+            store,
+            AuditAction::Purge,
+            actor,
+            Some(&row.fingerprint),
+            clock,
+        )
+        .await?;
+    }
+    Ok(purged)
+}
+
+/// Appends one entry to the audit, at the clock's time.
+pub async fn audit(
+    store: &dyn Store,
+    action: AuditAction,
+    actor: &str,
+    key_fingerprint: Option<&str>,
+    clock: &dyn Clock,
+) -> Result<(), StoreError> {
+    store
+        .append_audit(AuditEntry {
+            time_ms: clock.now_ms(),
+            action,
+            actor: actor.to_owned(),
+            key_fingerprint: key_fingerprint.map(str::to_owned),
+        })
+        .await
+}
+
+/// The audit as JSON lines (`attune-cloud audit`): `time` (ISO 8601, UTC), `action`, `actor`
+/// and, for actions on a key, `keyFingerprint`.
+pub async fn audit_lines(store: &dyn Store) -> Result<Vec<String>, AdminError> {
+    Ok(store
+        .audit()
+        .await?
+        .into_iter()
+        .map(|e| {
+            let mut line = json!({
+                "time": iso8601(e.time_ms),
+                "action": e.action.as_str(),
+                "actor": e.actor,
+            });
+            if let (Some(fp), Some(m)) = (e.key_fingerprint, line.as_object_mut()) {
+                m.insert("keyFingerprint".to_owned(), Value::from(fp));
+            }
+            line.to_string()
+        })
+        .collect())
 }
 
 /// A new site credential: its secret (shown once) and the client's site-config snippet.

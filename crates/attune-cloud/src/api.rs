@@ -595,7 +595,9 @@ async fn access_token(
     };
     let may_create =
         credential.is_create_gpii_key_allowed && credential.is_create_prefs_safe_allowed;
-    if !may_create && key_doc.is_none_or(|k| k.revoked) {
+    // A revoked key (a forgotten one among them) is refused even where unknown keys may be
+    // created: it must answer as an unknown key, and creating it again would bring it back.
+    if key_doc.as_ref().is_some_and(|k| k.revoked) || (!may_create && key_doc.is_none()) {
         fail("unknown key");
         return Err(ApiError::oauth_unauthorized());
     }

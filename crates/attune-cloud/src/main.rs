@@ -18,6 +18,7 @@ use attune_cloud::store::couchdb::CouchStore;
 use attune_cloud::store::{sqlite, PrefsSafeType};
 use attune_cloud::tls::Tls;
 use attune_cloud::{admin, auth};
+use attune_model::key::Key;
 
 #[derive(Parser)]
 #[command(
@@ -127,6 +128,11 @@ enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Print the append-only audit as JSON lines: time, action, actor, key fingerprint.
+    Audit {
+        #[arg(long)]
+        store: Option<StoreUrl>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -139,6 +145,25 @@ enum KeysCommand {
         count: usize,
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Forget a key at once (its tokens revoked, it answers as unknown); its preferences are
+    /// deleted after the grace period by `serve` or `keys purge-forgotten`.
+    Forget {
+        #[arg(long)]
+        store: Option<StoreUrl>,
+        /// Why (kept in the forget list, not in the audit); one line.
+        #[arg(long)]
+        reason: Option<String>,
+        /// The key; `-` reads it from standard input (kept out of `ps` and shell history).
+        key: String,
+    },
+    /// Delete the keys forgotten at least the grace period ago, and their preferences.
+    PurgeForgotten {
+        #[arg(long)]
+        store: Option<StoreUrl>,
+        /// Days a forgotten key's preferences are kept.
+        #[arg(long, default_value_t = admin::DEFAULT_GRACE_DAYS)]
+        grace_days: u32,
     },
 }
 
@@ -353,6 +378,57 @@ async fn run(cli: Cli) -> Result<(), String> {
                 keys.len(),
                 out.display()
             );
+        }
+        Command::Keys {
+            command: KeysCommand::Forget { store, reason, key },
+        } => {
+            let s = open_existing(store)?;
+            let raw = if key == "-" {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .map_err(|e| format!("keys forget: cannot read the key: {e}"))?;
+                line
+            } else {
+                key
+            };
+            let key = Key::parse(&raw).map_err(|e| format!("keys forget: {e}"))?;
+            let row = admin::forget_key(
+                s.as_store(),
+                &key,
+                reason.as_deref(),
+                admin::ADMIN_ACTOR,
+                &clock,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            println!(
+                "key#{} forgotten at {}: its tokens are revoked; its preferences are deleted after the grace period",
+                row.fingerprint,
+                clock::iso8601(row.forgotten_ms)
+            );
+        }
+        Command::Keys {
+            command: KeysCommand::PurgeForgotten { store, grace_days },
+        } => {
+            let s = open_existing(store)?;
+            let purged =
+                admin::purge_forgotten(s.as_store(), grace_days, admin::ADMIN_ACTOR, &clock)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            println!(
+                "{} forgotten keys purged (forgotten at least {grace_days} days ago)",
+                purged.len()
+            );
+        }
+        Command::Audit { store } => {
+            let s = open_existing(store)?;
+            for line in admin::audit_lines(s.as_store())
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                println!("{line}");
+            }
         }
         Command::Credentials {
             command:

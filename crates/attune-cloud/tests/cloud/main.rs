@@ -8,6 +8,7 @@ mod common;
 mod config;
 mod couch;
 mod documents;
+mod forget;
 mod grants;
 mod interop;
 mod metrics;

@@ -1,0 +1,242 @@
+//! Forgetting a key: at once (tokens revoked, the key unknown), its preferences deleted after the
+//! grace period, and an audit that names the key by its fingerprint only.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use attune_cloud::admin;
+use attune_cloud::clock::ManualClock;
+use attune_cloud::store::sqlite::SqliteStore;
+use attune_cloud::store::{AuditAction, Store};
+use attune_model::key::Key;
+use serde_json::Value;
+
+use crate::common::{admin as run, admin_generate_keys, bin, password_grant, Cloud, GNOME_DEVICE};
+
+const DAY_MS: i64 = 86_400_000;
+
+fn key(k: &str) -> Key {
+    Key::parse(k).unwrap()
+}
+
+#[tokio::test]
+async fn a_forgotten_key_and_its_tokens_stop_working_at_once() {
+    let c = Cloud::start().await;
+    let t = c.token("alice").await;
+    let before = c.get_settings("alice", GNOME_DEVICE, Some(&t)).await;
+    assert_eq!(before.status(), 200);
+
+    admin::forget_key(
+        &c.store,
+        &key("alice"),
+        Some("asked to"),
+        "admin",
+        c.clock.as_ref(),
+    )
+    .await
+    .unwrap();
+
+    let after = c.get_settings("alice", GNOME_DEVICE, Some(&t)).await;
+    assert_eq!(after.status(), 401, "the token granted before");
+    let grant = password_grant("attune-dev", "attune-dev-secret", "alice");
+    assert_eq!(c.token_form(&grant).await.status(), 401, "a new token");
+    // Not even a credential that may create unknown keys brings it back.
+    let create = password_grant("creator", "creator-secret", "alice");
+    assert_eq!(
+        c.token_form(&create).await.status(),
+        401,
+        "a credential that creates keys"
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn forgetting_audits_a_fingerprint_never_the_key_or_the_reason() {
+    let c = Cloud::start().await;
+    admin::forget_key(
+        &c.store,
+        &key("alice"),
+        Some("moved away"),
+        "admin",
+        c.clock.as_ref(),
+    )
+    .await
+    .unwrap();
+    let lines = admin::audit_lines(&c.store).await.unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(line["action"], "forget");
+    assert_eq!(line["actor"], "admin");
+    assert_eq!(line["keyFingerprint"], key("alice").fingerprint());
+    assert_eq!(line["time"], "2023-11-14T22:13:20.000Z");
+    assert!(!lines[0].contains("alice") && !lines[0].contains("moved away"));
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn forgetting_an_unknown_key_fails_and_records_nothing() {
+    let c = Cloud::start().await;
+    let e = admin::forget_key(
+        &c.store,
+        &key("nobody-here"),
+        None,
+        "admin",
+        c.clock.as_ref(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("does not exist"), "{e}");
+    assert!(!e.contains("nobody-here"), "the error names the key: {e}");
+    assert_eq!(c.store.forgotten_keys().await.unwrap(), vec![]);
+    assert_eq!(c.store.audit().await.unwrap(), vec![]);
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_reason_on_several_lines_or_too_long_is_refused_before_anything_changes() {
+    let c = Cloud::start().await;
+    let long = "x".repeat(admin::MAX_REASON_LEN + 1);
+    let alice = key("alice");
+    for reason in ["one\ntwo", long.as_str()] {
+        let r = admin::forget_key(&c.store, &alice, Some(reason), "admin", c.clock.as_ref());
+        assert!(matches!(r.await, Err(admin::AdminError::Usage(_))));
+    }
+    assert!(
+        !c.store
+            .find_gpii_key("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn preferences_are_purged_after_the_grace_period_and_not_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+    let clock = ManualClock::new(1_700_000_000_000);
+    admin::load(
+        &s,
+        &crate::common::fixtures().join("prefs"),
+        attune_cloud::store::PrefsSafeType::User,
+        &clock,
+    )
+    .await
+    .unwrap();
+    let (k, _) = s.find_prefs_by_key("alice").await.unwrap().unwrap();
+    let safe_id = k.prefs_safe_id.unwrap();
+    admin::forget_key(&s, &key("alice"), None, "admin", &clock)
+        .await
+        .unwrap();
+
+    clock.advance_ms(30 * DAY_MS - 1);
+    let early = admin::purge_forgotten(&s, 30, "server", &clock)
+        .await
+        .unwrap();
+    assert_eq!(early, vec![], "a millisecond early");
+    assert!(s.find_prefs_safe(&safe_id).await.unwrap().is_some());
+
+    clock.advance_ms(1);
+    let purged = admin::purge_forgotten(&s, 30, "server", &clock)
+        .await
+        .unwrap();
+    assert_eq!(purged.len(), 1);
+    assert_eq!(s.find_gpii_key("alice").await.unwrap(), None);
+    assert_eq!(s.find_prefs_safe(&safe_id).await.unwrap(), None);
+    let actions: Vec<_> = s
+        .audit()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.action, e.actor))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            (AuditAction::Forget, "admin".to_owned()),
+            (AuditAction::Purge, "server".to_owned())
+        ]
+    );
+}
+
+/// `keys forget -` reads the key from standard input, so it is in neither `ps` nor the shell's
+/// history; `audit` prints JSON lines without it.
+#[test]
+fn the_binary_forgets_a_key_read_from_stdin_and_prints_the_audit_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("c.db").display());
+    run(&[
+        "credentials",
+        "create",
+        "--store",
+        &store,
+        "--site",
+        "branch-7",
+    ]);
+    let keys = admin_generate_keys(&store, 2, dir.path());
+    let mut child = bin()
+        .args([
+            "keys",
+            "forget",
+            "--store",
+            &store,
+            "--reason",
+            "asked by phone",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{}", keys[0]).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(&key(&keys[0]).fingerprint()), "{said}");
+    assert!(!said.contains(&keys[0]), "{said}");
+
+    let audit = run(&["audit", "--store", &store]);
+    let lines: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let forgets: Vec<_> = lines.iter().filter(|l| l["action"] == "forget").collect();
+    assert_eq!(forgets.len(), 1, "{audit}");
+    assert_eq!(forgets[0]["keyFingerprint"], key(&keys[0]).fingerprint());
+    assert!(
+        !audit.contains(&keys[0]) && !audit.contains(&keys[1]),
+        "{audit}"
+    );
+
+    let out = run(&["keys", "purge-forgotten", "--store", &store]);
+    assert!(out.starts_with("0 forgotten keys purged"), "{out}");
+    let out = run(&[
+        "keys",
+        "purge-forgotten",
+        "--store",
+        &store,
+        "--grace-days",
+        "0",
+    ]);
+    assert!(out.starts_with("1 forgotten keys purged"), "{out}");
+
+    // An unknown key: a non-zero exit that does not repeat the key.
+    let out = bin()
+        .args(["keys", "forget", "--store", &store, "never-issued-key"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("does not exist") && !err.contains("never-issued-key"),
+        "{err}"
+    );
+}
