@@ -76,6 +76,8 @@ pub struct Limits {
     pub body_stall_timeout: Duration,
     /// How long a granted token lives (`expiresIn`). One hour; tests shorten it.
     pub token_lifetime_secs: i64,
+    /// Days a forgotten key's preferences are kept before the hourly sweep deletes them.
+    pub forget_grace_days: u32,
 }
 
 impl Default for Limits {
@@ -90,6 +92,7 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(10),
             body_stall_timeout: Duration::from_secs(10),
             token_lifetime_secs: auth::TOKEN_LIFETIME_SECS,
+            forget_grace_days: crate::admin::DEFAULT_GRACE_DAYS,
         }
     }
 }
@@ -191,7 +194,9 @@ impl AppState {
     /// after start, then once an hour on the server's clock. Called after each grant, the only
     /// thing that adds tokens, so the table holds about the last two hours' grants, with no
     /// cron job; an idle server adds nothing to purge. Several replicas each purge; the stores
-    /// tolerate that (a token deleted twice is deleted once).
+    /// tolerate that (a token deleted twice is deleted once). The same sweep deletes the keys
+    /// forgotten at least [`Limits::forget_grace_days`] ago (an idle server leaves that to
+    /// `keys purge-forgotten`).
     fn purge_if_due(self: &Arc<Self>, now_ms: i64) {
         let due = self.next_purge_ms.load(Ordering::Relaxed);
         if now_ms < due
@@ -216,6 +221,20 @@ impl AppState {
                 }
                 // The next grant an hour from now tries again.
                 Err(e) => tracing::warn!(error = %e, "purging expired tokens failed"),
+            }
+            let grace = st.limits.forget_grace_days;
+            match crate::admin::purge_forgotten(
+                st.store.as_ref(),
+                grace,
+                crate::admin::SERVER_ACTOR,
+                st.clock.as_ref(),
+            )
+            .await
+            {
+                Ok(purged) if purged.is_empty() => {}
+                Ok(purged) => tracing::info!(deleted = purged.len(), "forgotten keys purged"),
+                Err(crate::admin::AdminError::Store(StoreError::Unsupported { .. })) => {}
+                Err(e) => tracing::warn!(error = %e, "purging forgotten keys failed"),
             }
             st.purges.send_modify(|n| *n += 1);
         });

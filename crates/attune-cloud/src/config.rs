@@ -169,6 +169,7 @@ pub struct Flags {
     pub header_read_timeout: Option<Duration>,
     pub body_stall_timeout: Option<Duration>,
     pub backup_dir: Option<PathBuf>,
+    pub forget_grace_days: Option<u32>,
 }
 
 /// What `serve` runs with: the command line over the file over the defaults.
@@ -184,6 +185,8 @@ pub struct ServeSettings {
     pub header_read_timeout: Duration,
     pub body_stall_timeout: Duration,
     pub backup_dir: Option<PathBuf>,
+    /// Days a forgotten key's preferences are kept before the server's sweep deletes them.
+    pub forget_grace_days: u32,
 }
 
 /// Merges `flags` over `file` over the defaults.
@@ -247,6 +250,9 @@ pub fn serve_settings(file: &ConfigFile, flags: Flags) -> Result<ServeSettings, 
         backup_dir: flags
             .backup_dir
             .or_else(|| file.backup.as_ref().and_then(|b| b.dir.clone())),
+        forget_grace_days: flags
+            .forget_grace_days
+            .unwrap_or(defaults.forget_grace_days),
     })
 }
 

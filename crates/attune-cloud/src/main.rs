@@ -80,6 +80,10 @@ enum Command {
         /// does TLS): keys and tokens cross that network in clear.
         #[arg(long)]
         insecure_http: bool,
+        /// Days a forgotten key's preferences are kept before the hourly sweep deletes them
+        /// [default: 30].
+        #[arg(long)]
+        grace_days: Option<u32>,
         /// Milliseconds a client may take to send a request's head (for tests).
         #[arg(long, hide = true)]
         header_read_timeout_ms: Option<u64>,
@@ -268,6 +272,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             insecure_http,
             header_read_timeout_ms,
             body_stall_timeout_ms,
+            grace_days,
         } => {
             let settings = config::serve_settings(
                 &file,
@@ -283,6 +288,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     header_read_timeout: header_read_timeout_ms.map(Duration::from_millis),
                     body_stall_timeout: body_stall_timeout_ms.map(Duration::from_millis),
                     backup_dir,
+                    forget_grace_days: grace_days,
                 },
             )
             .map_err(|e| e.to_string())?;
@@ -321,6 +327,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     trusted_proxies: settings.trusted_proxies,
                     header_read_timeout: settings.header_read_timeout,
                     body_stall_timeout: settings.body_stall_timeout,
+                    forget_grace_days: settings.forget_grace_days,
                     ..Limits::default()
                 },
                 metrics,

@@ -240,3 +240,42 @@ fn the_binary_forgets_a_key_read_from_stdin_and_prints_the_audit_without_it() {
         "{err}"
     );
 }
+
+/// The server's hourly sweep (the one that deletes expired tokens, due at a grant) deletes what
+/// was forgotten at least the grace period ago, on the server's clock.
+#[tokio::test]
+async fn the_server_sweep_purges_forgotten_keys_after_the_grace_period() {
+    let c = Cloud::start_with(attune_cloud::api::Limits {
+        forget_grace_days: 2,
+        ..Default::default()
+    })
+    .await;
+    let mut purges = c.state.purges();
+    let (k, _) = c.store.find_prefs_by_key("alice").await.unwrap().unwrap();
+    let safe_id = k.prefs_safe_id.unwrap();
+    admin::forget_key(&c.store, &key("alice"), None, "admin", c.clock.as_ref())
+        .await
+        .unwrap();
+    c.token("large_text").await;
+    purges.wait_for(|n| *n == 1).await.unwrap();
+    assert!(
+        c.store.find_prefs_safe(&safe_id).await.unwrap().is_some(),
+        "within the grace period"
+    );
+
+    c.clock.advance_ms(2 * DAY_MS);
+    c.token("large_text").await;
+    purges.wait_for(|n| *n == 2).await.unwrap();
+    assert_eq!(c.store.find_gpii_key("alice").await.unwrap(), None);
+    assert_eq!(c.store.find_prefs_safe(&safe_id).await.unwrap(), None);
+    let last = c.store.audit().await.unwrap().pop().unwrap();
+    assert_eq!(
+        (last.action, last.actor.as_str(), last.key_fingerprint),
+        (
+            AuditAction::Purge,
+            "server",
+            Some(key("alice").fingerprint())
+        )
+    );
+    c.stop().await;
+}
