@@ -37,6 +37,8 @@ pub enum AdminError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Sqlite(#[from] crate::store::sqlite::SqliteError),
     #[error("{0}")]
     Usage(String),
 }
@@ -499,6 +501,69 @@ pub async fn audit_lines(store: &dyn Store) -> Result<Vec<String>, AdminError> {
             line.to_string()
         })
         .collect())
+}
+
+/// What [`restore_sqlite`] did.
+#[derive(Debug)]
+pub struct RestoreReport {
+    /// The restored store, open.
+    pub store: crate::store::sqlite::SqliteStore,
+    /// From the store it replaced: how many forget-list rows were applied again and how many
+    /// audit entries were carried over; or why that store could not be read (it was broken or
+    /// not there), in which case only the backup's own forget list holds.
+    pub carried: Result<(usize, usize), String>,
+}
+
+/// Replaces the SQLite store at `path` by the verified backup `from`, and keeps what must
+/// survive a restore from an older backup: the forget list of the store it replaces is applied
+/// again (so a forgotten key, and preferences already purged, do not come back) and its audit
+/// entries after the backup's are carried over. Audits the restore.
+pub async fn restore_sqlite(
+    path: &Path,
+    from: &Path,
+    clock: &dyn Clock,
+) -> Result<RestoreReport, AdminError> {
+    use crate::store::sqlite::{self, SqliteStore};
+    // Read before the restore verifies anything: it moves this store aside.
+    let before = if path.exists() {
+        match SqliteStore::open_existing(path) {
+            Ok(s) => match tokio::try_join!(s.forgotten_keys(), s.audit()) {
+                Ok(both) => Ok(both),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        }
+    } else {
+        Err("there was no store".to_owned())
+    };
+    // `from` is checked in full before the store is touched.
+    sqlite::restore(path, from)?;
+    let store = SqliteStore::open_existing(path)?;
+    let carried = match before {
+        Ok((forgotten, entries)) => {
+            let n_forgotten = forgotten.len();
+            store.reapply_forgotten(forgotten).await?;
+            let restored = store.audit().await?;
+            // The audit is append-only, so the backup's is normally a prefix of the replaced
+            // store's; when it is not (another history), every entry of the replaced one is kept.
+            let later = if entries.starts_with(&restored) {
+                entries.get(restored.len()..).unwrap_or_default().to_vec()
+            } else {
+                entries
+            };
+            let n_entries = later.len();
+            for e in later {
+                store.append_audit(e).await?;
+            }
+            Ok((n_forgotten, n_entries))
+        }
+        Err(why) => {
+            store.reapply_forgotten(Vec::new()).await?;
+            Err(why)
+        }
+    };
+    audit(&store, AuditAction::Restore, ADMIN_ACTOR, None, clock).await?;
+    Ok(RestoreReport { store, carried })
 }
 
 /// A new site credential: its secret (shown once) and the client's site-config snippet.

@@ -15,7 +15,7 @@ use attune_cloud::metrics::Metrics;
 use attune_cloud::registries::{Registries, Registry};
 use attune_cloud::server::{self, OpenStore, StoreUrl};
 use attune_cloud::store::couchdb::CouchStore;
-use attune_cloud::store::{sqlite, PrefsSafeType};
+use attune_cloud::store::PrefsSafeType;
 use attune_cloud::tls::Tls;
 use attune_cloud::{admin, auth};
 use attune_model::key::Key;
@@ -503,9 +503,18 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Restore { store, from } => match store_of(store)? {
             StoreUrl::Sqlite(path) => {
-                sqlite::restore(&path, &from).map_err(|e| e.to_string())?;
-                let s = sqlite::SqliteStore::open_existing(&path).map_err(|e| e.to_string())?;
-                let counts = s.counts().map_err(|e| e.to_string())?;
+                let r = admin::restore_sqlite(&path, &from, &clock)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match &r.carried {
+                    Ok((forgotten, entries)) => println!(
+                        "from the store it replaced: {forgotten} forgotten keys applied again, {entries} audit entries carried over"
+                    ),
+                    Err(why) => eprintln!(
+                        "attune-cloud: warning: the forget list of the store it replaced could not be read ({why}): forget again the keys forgotten since the backup"
+                    ),
+                }
+                let counts = r.store.counts().map_err(|e| e.to_string())?;
                 let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
                 println!(
                     "restored {} from {}: {}",

@@ -279,3 +279,152 @@ async fn the_server_sweep_purges_forgotten_keys_after_the_grace_period() {
     );
     c.stop().await;
 }
+
+/// A store with the prefs fixtures (`alice`) and two generated keys, on a clock the test moves.
+async fn store_with_keys(
+    dir: &std::path::Path,
+) -> (SqliteStore, std::path::PathBuf, Vec<String>, ManualClock) {
+    let path = dir.join("s.db");
+    let s = SqliteStore::open(&path).unwrap();
+    let clock = ManualClock::new(1_700_000_000_000);
+    admin::load(
+        &s,
+        &crate::common::fixtures().join("prefs"),
+        attune_cloud::store::PrefsSafeType::User,
+        &clock,
+    )
+    .await
+    .unwrap();
+    let keys = admin::generate_keys(&s, 2, &dir.join("keys.csv"), &clock)
+        .await
+        .unwrap();
+    (s, path, keys, clock)
+}
+
+#[tokio::test]
+async fn a_restore_from_an_older_backup_forgets_again_what_was_forgotten_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, path, keys, clock) = store_with_keys(dir.path()).await;
+    let backup = dir.path().join("backup.db");
+    s.backup_to(&backup).unwrap();
+    let (a, _) = s.find_prefs_by_key("alice").await.unwrap().unwrap();
+    let alices_safe = a.prefs_safe_id.unwrap();
+    // After the backup: alice is forgotten and purged, the first generated key forgotten only.
+    admin::forget_key(&s, &key("alice"), None, "admin", &clock)
+        .await
+        .unwrap();
+    clock.advance_ms(30 * DAY_MS);
+    admin::purge_forgotten(&s, 30, "admin", &clock)
+        .await
+        .unwrap();
+    admin::forget_key(&s, &key(&keys[0]), None, "admin", &clock)
+        .await
+        .unwrap();
+    drop(s);
+
+    let r = admin::restore_sqlite(&path, &backup, &clock).await.unwrap();
+    assert_eq!(
+        r.carried.clone().unwrap(),
+        (2, 3),
+        "two rows; forget, purge, forget"
+    );
+    let s = r.store;
+    assert_eq!(
+        s.find_gpii_key("alice").await.unwrap(),
+        None,
+        "purged stays purged"
+    );
+    assert_eq!(s.find_prefs_safe(&alices_safe).await.unwrap(), None);
+    assert!(
+        s.find_gpii_key(&keys[0]).await.unwrap().unwrap().revoked,
+        "forgotten stays forgotten"
+    );
+    assert!(
+        !s.find_gpii_key(&keys[1]).await.unwrap().unwrap().revoked,
+        "the others are back"
+    );
+    let actions: Vec<_> = s
+        .audit()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            AuditAction::Forget,
+            AuditAction::Purge,
+            AuditAction::Forget,
+            AuditAction::Restore
+        ]
+    );
+    // The key forgotten before the restore is purged on time after it.
+    clock.advance_ms(30 * DAY_MS);
+    admin::purge_forgotten(&s, 30, "admin", &clock)
+        .await
+        .unwrap();
+    assert_eq!(s.find_gpii_key(&keys[0]).await.unwrap(), None);
+}
+
+/// A broken store cannot tell what it forgot: the restore goes on (it is how a broken store is
+/// replaced), applies the backup's own list, and says what it could not carry over.
+#[tokio::test]
+async fn a_restore_over_a_broken_store_says_the_forget_list_was_not_carried() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, path, keys, clock) = store_with_keys(dir.path()).await;
+    admin::forget_key(&s, &key(&keys[0]), None, "admin", &clock)
+        .await
+        .unwrap();
+    let backup = dir.path().join("backup.db");
+    s.backup_to(&backup).unwrap();
+    drop(s);
+    for side in ["", "-wal", "-shm"] {
+        let p = format!("{}{side}", path.display());
+        if std::path::Path::new(&p).exists() {
+            std::fs::remove_file(&p).unwrap();
+        }
+    }
+    std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+
+    let r = admin::restore_sqlite(&path, &backup, &clock).await.unwrap();
+    assert!(r.carried.is_err(), "{:?}", r.carried);
+    assert!(
+        r.store
+            .find_gpii_key(&keys[0])
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+}
+
+/// The drill through the binary: back up, forget, restore the backup: still forgotten.
+#[test]
+fn the_binary_restores_a_backup_and_the_forgotten_key_stays_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("c.db").display());
+    crate::common::admin_load(&store, &crate::common::fixtures().join("prefs"));
+    let keys = admin_generate_keys(&store, 2, dir.path());
+    let backup = dir.path().join("b.db");
+    crate::common::admin_backup(&store, &backup);
+    run(&["keys", "forget", "--store", &store, &keys[0]]);
+    let out = crate::common::admin_restore(&store, &backup);
+    assert!(out.contains("1 forgotten keys applied again"), "{out}");
+    let out = run(&["keys", "forget", "--store", &store, &keys[0]]);
+    assert!(
+        out.contains("forgotten"),
+        "forgetting again is not an error: {out}"
+    );
+    let audit = run(&["audit", "--store", &store]);
+    let actions: Vec<String> = audit
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(actions, ["forget", "restore", "forget"], "{audit}");
+}
