@@ -20,7 +20,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Request, S
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put, MethodRouter};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
@@ -267,6 +267,7 @@ pub fn routes(limits: &Limits) -> Vec<(Method, &'static str, MethodRouter<St>)> 
             "/{key}/settings",
             limit_body(put(put_settings), limits.max_put_bytes),
         ),
+        (Method::DELETE, "/{key}", delete(forget_key)),
     ]
 }
 
@@ -683,6 +684,30 @@ async fn revoke_token(State(st): State<St>, headers: HeaderMap) -> Result<Status
         n
     };
     tracing::info!(revoked = n, "token revoked by its holder");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /{key}` (an Attune extension: "forget me" from the app), authorised by a token
+/// granted for that key: the key is forgotten at once ([`crate::admin::forget_key`]): every
+/// token of it revoked and the key unknown from now on; its preferences are deleted after the
+/// grace period. 204; asking again with the same token is 401, as for any revoked token.
+async fn forget_key(
+    State(st): State<St>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path(key) = path.map_err(path_error)?;
+    authorize(&st, &headers, &key).await?;
+    let key = Key::parse(&key).map_err(|_| ApiError::Unauthorized)?;
+    crate::admin::forget_key(
+        st.store.as_ref(),
+        &key,
+        Some("asked by the key's holder"),
+        crate::admin::KEY_HOLDER_ACTOR,
+        st.clock.as_ref(),
+    )
+    .await?;
+    tracing::info!(%key, "key forgotten by its holder");
     Ok(StatusCode::NO_CONTENT)
 }
 

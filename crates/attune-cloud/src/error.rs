@@ -96,6 +96,25 @@ impl ApiError {
     }
 }
 
+/// An admin action the API runs for a caller (`DELETE /{key}`): a key gone meanwhile is an
+/// unknown key (401); a store that cannot do it says 501; anything else is the store's 503.
+impl From<crate::admin::AdminError> for ApiError {
+    fn from(e: crate::admin::AdminError) -> Self {
+        match e {
+            crate::admin::AdminError::Store(StoreError::Missing { .. }) => ApiError::Unauthorized,
+            crate::admin::AdminError::Store(StoreError::Unsupported { what }) => ApiError::gpii(
+                StatusCode::NOT_IMPLEMENTED,
+                format!("This cloud does not support {what} yet"),
+            ),
+            crate::admin::AdminError::Store(e) => e.into(),
+            other => {
+                tracing::error!(error = %other, "admin action failed");
+                ApiError::Store
+            }
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         // The details stay in the log; the client learns only that it should retry.

@@ -428,3 +428,68 @@ fn the_binary_restores_a_backup_and_the_forgotten_key_stays_forgotten() {
         .collect();
     assert_eq!(actions, ["forget", "restore", "forget"], "{audit}");
 }
+
+async fn delete_key(c: &Cloud, k: &str, token: Option<&str>) -> u16 {
+    let req = c
+        .http
+        .delete(c.url(&format!("/{}", attune_cloud::uri::encode_component(k))));
+    crate::common::send_as(req, token).await.status().as_u16()
+}
+
+/// "Forget me" from the app: the key's own token forgets it, and nothing else can.
+#[tokio::test]
+async fn delete_with_the_keys_own_token_forgets_it_at_once() {
+    let c = Cloud::start().await;
+    let alices = c.token("alice").await;
+    let other = c.token("alice").await;
+    let not_alices = c.token("large_text").await;
+
+    assert_eq!(delete_key(&c, "alice", None).await, 401, "no token");
+    assert_eq!(
+        delete_key(&c, "alice", Some(&not_alices)).await,
+        401,
+        "another key's token"
+    );
+    assert_eq!(
+        delete_key(&c, "alice", Some("made-up")).await,
+        401,
+        "an unknown token"
+    );
+    assert!(
+        !c.store
+            .find_gpii_key("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert_eq!(c.store.audit().await.unwrap(), vec![]);
+
+    assert_eq!(delete_key(&c, "alice", Some(&alices)).await, 204);
+    let after = c.get_settings("alice", GNOME_DEVICE, Some(&other)).await;
+    assert_eq!(after.status(), 401, "every token of the key is revoked");
+    assert_eq!(
+        delete_key(&c, "alice", Some(&alices)).await,
+        401,
+        "asked again"
+    );
+    let ok = c
+        .get_settings("large_text", GNOME_DEVICE, Some(&not_alices))
+        .await;
+    assert_eq!(ok.status(), 200, "other keys go on");
+    let audit = c.store.audit().await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        (
+            audit[0].action,
+            audit[0].actor.as_str(),
+            audit[0].key_fingerprint.clone()
+        ),
+        (
+            AuditAction::Forget,
+            "key-holder",
+            Some(key("alice").fingerprint())
+        )
+    );
+    c.stop().await;
+}
