@@ -480,7 +480,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     )
                 }
             };
-            match s {
+            match &s {
                 OpenStore::Sqlite(s) => {
                     s.backup_to(&out).map_err(|e| e.to_string())?;
                     println!("backup written to {} and verified", out.display());
@@ -493,6 +493,16 @@ async fn run(cli: Cli) -> Result<(), String> {
                     );
                 }
             }
+            // After the copy: the backup holds the audit up to, not including, itself.
+            admin::audit(
+                s.as_store(),
+                attune_cloud::store::AuditAction::Backup,
+                admin::ADMIN_ACTOR,
+                None,
+                &clock,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             if let Some((dir, days)) = prune {
                 let now = std::time::UNIX_EPOCH
                     + Duration::from_millis(u64::try_from(clock.now_ms()).unwrap_or(0));

@@ -426,7 +426,12 @@ fn the_binary_restores_a_backup_and_the_forgotten_key_stays_forgotten() {
                 .to_owned()
         })
         .collect();
-    assert_eq!(actions, ["forget", "restore", "forget"], "{audit}");
+    // The backup's own entry is written after the copy: the restore carries it over.
+    assert_eq!(
+        actions,
+        ["backup", "forget", "restore", "forget"],
+        "{audit}"
+    );
 }
 
 async fn delete_key(c: &Cloud, k: &str, token: Option<&str>) -> u16 {
@@ -492,4 +497,41 @@ async fn delete_with_the_keys_own_token_forgets_it_at_once() {
         )
     );
     c.stop().await;
+}
+
+#[test]
+fn credentials_and_backups_are_audited_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("c.db").display());
+    let snippet = run(&[
+        "credentials",
+        "create",
+        "--store",
+        &store,
+        "--site",
+        "branch-7",
+    ]);
+    crate::common::admin_backup(&store, &dir.path().join("b.db"));
+    let audit = run(&["audit", "--store", &store]);
+    let lines: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<_> = lines
+        .iter()
+        .map(|l| (l["action"].as_str(), l["actor"].as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (Some("credentials-create"), Some("admin")),
+            (Some("backup"), Some("admin"))
+        ]
+    );
+    let secret = snippet
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret = "))
+        .unwrap()
+        .trim_matches('"');
+    assert!(!audit.contains(secret), "{audit}");
 }
