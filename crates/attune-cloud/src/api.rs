@@ -38,7 +38,8 @@ use crate::metrics::{Failure, Metrics};
 use crate::preferences;
 use crate::registries::{Registries, Registry};
 use crate::store::{
-    AuthorizationDoc, GpiiKeyDoc, Grant, PrefsSafeDoc, PrefsSafeType, Store, StoreError,
+    AuditAction, AuthorizationDoc, GpiiKeyDoc, Grant, PrefsSafeDoc, PrefsSafeType, Store,
+    StoreError,
 };
 use crate::token_request::TokenRequest;
 
@@ -528,6 +529,38 @@ async fn access_token(
     headers: HeaderMap,
     fields: TokenRequest,
 ) -> Result<Response, ApiError> {
+    let bursts = std::sync::Mutex::new(Vec::new());
+    let answer = grant_token(&st, peer, &headers, fields, &bursts).await;
+    // A client or address that used up its failed grants is audited once per burst, by the
+    // limiter's bucket name (an address and an existing client id), never the key it tried.
+    for who in bursts.into_inner().unwrap_or_default() {
+        let audited = crate::admin::audit(
+            st.store.as_ref(),
+            AuditAction::GrantFailedBurst,
+            &who,
+            None,
+            st.clock.as_ref(),
+        );
+        if let Err(e) = audited.await {
+            tracing::warn!(error = %e, "auditing a burst of failed grants failed");
+        }
+    }
+    answer
+}
+
+/// [`access_token`]'s checks and grant; the buckets a failure used up go to `bursts`.
+async fn grant_token(
+    st: &St,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    fields: TokenRequest,
+    bursts: &std::sync::Mutex<Vec<String>>,
+) -> Result<Response, ApiError> {
+    let burst = |who: String| {
+        if let Ok(mut b) = bursts.lock() {
+            b.push(who);
+        }
+    };
     let now = st.clock.now_ms();
     let forwarded: Vec<&str> = headers
         .get_all("x-forwarded-for")
@@ -557,7 +590,9 @@ async fn access_token(
         .check(&pair, now)
         .map_err(|s| ApiError::RateLimited { retry_after: s })?;
     let refuse_client = |why: &str| {
-        st.per_address.fail(&pair, now);
+        if st.per_address.fail(&pair, now) {
+            burst(format!("address {pair}"));
+        }
         tracing::info!(client = client_id.unwrap_or("-"), why, "token refused");
     };
 
@@ -584,8 +619,12 @@ async fn access_token(
         .check(client_id, now)
         .map_err(|s| ApiError::RateLimited { retry_after: s })?;
     let fail = |why: &str| {
-        st.per_address.fail(&pair, now);
-        st.per_client.fail(client_id, now);
+        if st.per_address.fail(&pair, now) {
+            burst(format!("address {pair}"));
+        }
+        if st.per_client.fail(client_id, now) {
+            burst(format!("client {client_id}"));
+        }
         tracing::info!(client = client_id, why, "token refused");
     };
     let grant_type = fields.grant_type();

@@ -260,10 +260,11 @@ impl FailureLimiter {
         }
     }
 
-    /// Records one failure of `who`.
-    pub fn fail(&self, who: &str, now_ms: i64) {
+    /// Records one failure of `who`. True when this failure used up `who`'s last one (the
+    /// start of a burst, worth an audit entry): once per burst, not per failure.
+    pub fn fail(&self, who: &str, now_ms: i64) -> bool {
         let Ok(mut map) = self.buckets.lock() else {
-            return;
+            return false;
         };
         if map.len() >= self.max_buckets && !map.contains_key(who) {
             self.make_room(&mut map, now_ms);
@@ -273,7 +274,9 @@ impl FailureLimiter {
             at_ms: now_ms,
         });
         self.refill(b, now_ms);
+        let had_one = b.level >= 1.0;
         b.level = (b.level - 1.0).max(0.0);
+        had_one && b.level < 1.0
     }
 }
 

@@ -535,3 +535,44 @@ fn credentials_and_backups_are_audited_without_secrets() {
         .trim_matches('"');
     assert!(!audit.contains(secret), "{audit}");
 }
+
+/// A burst of failed grants is audited once when the limiter runs out, and again only after it
+/// refilled and ran out again; never with the keys that were tried.
+#[tokio::test]
+async fn a_burst_of_failed_grants_is_audited_once_per_burst_without_keys() {
+    let c = Cloud::start_with(attune_cloud::api::Limits {
+        per_address: attune_cloud::auth::LimitPolicy {
+            burst: 3.0,
+            per_second: 0.1,
+        },
+        ..Default::default()
+    })
+    .await;
+    let statuses = |n: usize| {
+        let c = &c;
+        async move {
+            let mut out = Vec::new();
+            for i in 0..n {
+                let tried = format!("guessed-key-{i}");
+                let grant = password_grant("attune-dev", "attune-dev-secret", &tried);
+                out.push(c.token_form(&grant).await.status().as_u16());
+            }
+            out
+        }
+    };
+    assert_eq!(statuses(2).await, [401, 401]);
+    assert_eq!(c.store.audit().await.unwrap(), vec![], "within the burst");
+    assert_eq!(statuses(3).await, [401, 429, 429]);
+    let audit = c.store.audit().await.unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].action, AuditAction::GrantFailedBurst);
+    assert_eq!(audit[0].actor, "address 127.0.0.1 attune-dev");
+    assert_eq!(audit[0].key_fingerprint, None);
+
+    c.clock.advance_ms(10_000);
+    assert_eq!(statuses(2).await, [401, 429], "one refilled, used up again");
+    assert_eq!(c.store.audit().await.unwrap().len(), 2);
+    let printed = admin::audit_lines(&c.store).await.unwrap().join("\n");
+    assert!(!printed.contains("guessed-key"), "{printed}");
+    c.stop().await;
+}
