@@ -120,7 +120,8 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Replace the store by a verified backup (stop the server first).
+    /// Replace the store by a verified backup (stop the server first). SQLite: the keys the
+    /// replaced store forgot stay forgotten, and its audit is carried over.
     Restore {
         #[arg(long)]
         store: Option<StoreUrl>,
