@@ -415,4 +415,16 @@ mod tests {
         assert_eq!(l.check("x", 1000), Err(1));
         assert_eq!(l.check("x", 2000), Ok(()));
     }
+
+    #[test]
+    fn the_failure_that_uses_up_the_burst_is_told_once() {
+        let l = FailureLimiter::new(LimitPolicy {
+            burst: 2.0,
+            per_second: 0.5,
+        });
+        let told: Vec<bool> = (0..4).map(|_| l.fail("x", 0)).collect();
+        assert_eq!(told, [false, true, false, false]);
+        assert!(!l.fail("y", 0), "others have their own burst");
+        assert!(l.fail("x", 2000), "refilled by one, used up again");
+    }
 }

@@ -201,3 +201,27 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::AdminError;
+
+    #[test]
+    fn an_admin_action_for_a_caller_answers_by_what_failed() {
+        let status = |e: AdminError| ApiError::from(e).into_response().status();
+        let missing = StoreError::Missing {
+            what: "gpiiKey",
+            id: "0badf00d".to_owned(),
+        };
+        assert_eq!(status(missing.into()), StatusCode::UNAUTHORIZED);
+        let unsupported = StoreError::Unsupported {
+            what: "forgetting a key",
+        };
+        assert_eq!(status(unsupported.into()), StatusCode::NOT_IMPLEMENTED);
+        let down = StoreError::Unavailable("down".to_owned());
+        assert_eq!(status(down.into()), StatusCode::SERVICE_UNAVAILABLE);
+        let usage = AdminError::Usage("--reason: too long".to_owned());
+        assert_eq!(status(usage), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

@@ -873,14 +873,18 @@ fn forgotten_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ForgottenKey> {
 
 const FORGOTTEN_COLUMNS: &str = "key_hash, fingerprint, forgotten_ms, reason, purged_ms";
 
-fn read_forgotten(c: &Connection, filter: &str) -> Result<Vec<ForgottenKey>, StoreError> {
+/// The forget list, oldest first; with `due_by`, only the rows not yet purged that were
+/// forgotten at or before it.
+fn read_forgotten(c: &Connection, due_by: Option<i64>) -> Result<Vec<ForgottenKey>, StoreError> {
     let mut st = c
         .prepare(&format!(
-            "SELECT {FORGOTTEN_COLUMNS} FROM forgotten_keys {filter} ORDER BY forgotten_ms, key_hash"
+            "SELECT {FORGOTTEN_COLUMNS} FROM forgotten_keys
+             WHERE ?1 IS NULL OR (purged_ms IS NULL AND forgotten_ms <= ?1)
+             ORDER BY forgotten_ms, key_hash"
         ))
         .map_err(unavailable)?;
     let rows = st
-        .query_map([], forgotten_from_row)
+        .query_map([due_by], forgotten_from_row)
         .map_err(unavailable)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(unavailable)?;
@@ -1390,7 +1394,7 @@ impl Store for SqliteStore {
     }
 
     fn forgotten_keys(&self) -> StoreFuture<'_, Vec<ForgottenKey>> {
-        self.run(|c| read_forgotten(c, ""))
+        self.run(|c| read_forgotten(c, None))
     }
 
     fn purge_forgotten(
@@ -1399,10 +1403,7 @@ impl Store for SqliteStore {
         now_ms: i64,
     ) -> StoreFuture<'_, Vec<ForgottenKey>> {
         self.write(move |tx| {
-            let due = read_forgotten(
-                tx,
-                &format!("WHERE purged_ms IS NULL AND forgotten_ms <= {forgotten_by_ms}"),
-            )?;
+            let due = read_forgotten(tx, Some(forgotten_by_ms))?;
             let mut purged = Vec::with_capacity(due.len());
             for row in due {
                 let row = ForgottenKey {
@@ -1426,7 +1427,7 @@ impl Store for SqliteStore {
             for row in &rows {
                 insert_forgotten(tx, row)?;
             }
-            for row in read_forgotten(tx, "")? {
+            for row in read_forgotten(tx, None)? {
                 apply_forget(tx, &row)?;
             }
             Ok(())
