@@ -803,29 +803,44 @@ pub fn restore(store: &Path, from: &Path) -> Result<(), SqliteError> {
     Ok(())
 }
 
-/// The key whose hash is `hash`, if the store holds it. Keys are not stored by hash, so this
-/// reads them all: it runs only when forgetting, purging or restoring.
-fn key_with_hash(c: &Connection, hash: &str) -> Result<Option<String>, StoreError> {
+/// The stored keys among `rows`, by their hash. Keys are not stored by hash, so this reads
+/// them all, once: it runs only when purging or restoring.
+fn keys_of(
+    c: &Connection,
+    rows: &[ForgottenKey],
+) -> Result<std::collections::HashMap<String, String>, StoreError> {
+    let wanted: std::collections::HashSet<&str> =
+        rows.iter().map(|r| r.key_hash.as_str()).collect();
     let mut st = c.prepare("SELECT id FROM gpii_keys").map_err(unavailable)?;
     let ids = st
         .query_map([], |r| r.get::<_, String>(0))
         .map_err(unavailable)?;
+    let mut found = std::collections::HashMap::new();
     for id in ids {
         let id = id.map_err(unavailable)?;
-        if key_hash(&id) == hash {
-            return Ok(Some(id));
+        let hash = key_hash(&id);
+        if wanted.contains(hash.as_str()) {
+            found.insert(hash, id);
         }
     }
-    Ok(None)
+    Ok(found)
 }
 
-/// Makes the store agree with one forget-list row: a purged row's key, its tokens and its own
-/// preferences safe are deleted (a snapset, or a safe another key opens, stays); any other
-/// row's key and tokens are revoked.
-fn apply_forget(c: &Connection, row: &ForgottenKey) -> Result<(), StoreError> {
-    let Some(key) = key_with_hash(c, &row.key_hash)? else {
-        return Ok(());
-    };
+/// [`apply_forget`] for each row.
+fn apply_forgets(c: &Connection, rows: &[ForgottenKey]) -> Result<(), StoreError> {
+    let keys = keys_of(c, rows)?;
+    for row in rows {
+        if let Some(key) = keys.get(&row.key_hash) {
+            apply_forget(c, row, key)?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes the store agree with one forget-list row of `key`: a purged row's key, its tokens and
+/// its own preferences safe are deleted (a snapset, or a safe another key opens, stays); any
+/// other row's key and tokens are revoked.
+fn apply_forget(c: &Connection, row: &ForgottenKey, key: &str) -> Result<(), StoreError> {
     if row.purged_ms.is_some() {
         let safe: Option<String> = c
             .query_row(
@@ -1389,7 +1404,7 @@ impl Store for SqliteStore {
                 params![row.key_hash, row.fingerprint, row.forgotten_ms, row.reason],
             )
             .map_err(unavailable)?;
-            apply_forget(tx, &row)
+            apply_forget(tx, &row, &key)
         })
     }
 
@@ -1415,9 +1430,9 @@ impl Store for SqliteStore {
                     params![row.key_hash, now_ms],
                 )
                 .map_err(unavailable)?;
-                apply_forget(tx, &row)?;
                 purged.push(row);
             }
+            apply_forgets(tx, &purged)?;
             Ok(purged)
         })
     }
@@ -1427,10 +1442,7 @@ impl Store for SqliteStore {
             for row in &rows {
                 insert_forgotten(tx, row)?;
             }
-            for row in read_forgotten(tx, None)? {
-                apply_forget(tx, &row)?;
-            }
-            Ok(())
+            apply_forgets(tx, &read_forgotten(tx, None)?)
         })
     }
 
