@@ -223,7 +223,6 @@ const TERMS: &[(&str, &str)] = &[
     ("punctuationVerbosity", "Punctuation spoken"),
     ("stickyKeys", "Sticky keys"),
     ("slowKeys/enabled", "Slow keys"),
-    ("debounceKeys/enabled", "Bounce keys"),
     ("mouseEmulation/enabled", "Mouse keys"),
     ("onScreenKeyboard/enabled", "On-screen keyboard"),
     ("animations", "Animations"),
