@@ -57,7 +57,14 @@ pub fn start(flow: &Arc<Flow>, queue: &KeyQueue, tell: Tell) -> SharedComputer {
                     limit,
                     warn_before: IDLE_WARNING,
                 };
-                match start_idle(flow, queue, tell.clone(), source, policy) {
+                match start_idle(
+                    flow,
+                    queue,
+                    tell.clone(),
+                    source,
+                    policy,
+                    (idle::POLL, idle::POLL_WARNED),
+                ) {
                     Ok(w) => shared._idle = Some(w),
                     Err(e) => shared.problems.push(format!("idle key-out: {e}")),
                 }
@@ -81,26 +88,9 @@ pub fn start(flow: &Arc<Flow>, queue: &KeyQueue, tell: Tell) -> SharedComputer {
     shared
 }
 
-/// The idle key-out over `source` (tests give their own).
+/// The idle key-out over `source` (tests give their own), polled every `polls.0`, every
+/// `polls.1` while the warning is out ([`idle::POLL`], [`idle::POLL_WARNED`]).
 pub fn start_idle(
-    flow: &Arc<Flow>,
-    queue: &KeyQueue,
-    tell: Tell,
-    source: Box<dyn idle::IdleSource>,
-    policy: IdlePolicy,
-) -> Result<IdleWatch, std::io::Error> {
-    start_idle_polling(
-        flow,
-        queue,
-        tell,
-        source,
-        policy,
-        (idle::POLL, idle::POLL_WARNED),
-    )
-}
-
-/// [`start_idle`] with its poll intervals.
-pub fn start_idle_polling(
     flow: &Arc<Flow>,
     queue: &KeyQueue,
     tell: Tell,
