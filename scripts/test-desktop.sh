@@ -310,12 +310,21 @@ log_has "the computer is shutting down" || fail "the app did not log the shutdow
 echo "shutdown: keyed out, dconf as before, delay lock let go"
 stick_out "$GNOME_DIR/media" STICK
 
-# The app goes before the round trip, which keys in by the CLI alone, as the end-to-end suite
-# does.
+# The session's end (SIGTERM, as a logout sends) reaches the process in the tray, the lean
+# tray: on a shared computer it keys out and puts the desktop back before it exits. The app goes
+# then, before the round trip, which keys in by the CLI alone, as the end-to-end suite does.
+[ "$(cat /proc/"$app_pid"/comm 2>/dev/null)" = attune ] ||
+  fail "the process in the tray is $(cat /proc/"$app_pid"/comm 2>/dev/null), not the lean tray (attune)"
+stick large_text /org/gnome/desktop/interface/text-scaling-factor 1.5
 kill "$app_pid"
 wait "$app_pid" 2>/dev/null || true
 app_pid=""
-[ -z "$(pid_of_exe /usr/bin/attune-app || true)" ] || fail "the app still runs after it was killed"
+dconf_as_before || fail "the session's end left text-scaling-factor at $(as_user dconf read /org/gnome/desktop/interface/text-scaling-factor)"
+log_has "session end keyed_out=true" || fail "the lean tray did not key out at the session's end"
+echo "session end: the lean tray keyed out and put dconf back before it exited"
+stick_out "$GNOME_DIR/media" STICK
+[ -z "$(pid_of_exe /usr/bin/attune-app || true)" ] && [ -z "$(pid_of_exe /usr/bin/attune || true)" ] ||
+  fail "Attune still runs after it was killed"
 
 # --- the snapset round trip, on dconf ---------------------------------------------------------
 echo "== every snapset round-trips on dconf (the installed attune, testing profile)"

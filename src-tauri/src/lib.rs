@@ -10,12 +10,12 @@ pub mod commands;
 pub mod diagnostics;
 pub mod error;
 pub mod listeners;
-pub mod logging;
-pub mod notices;
 pub mod restart;
 pub mod shell;
 pub mod tray;
 pub mod webview;
+
+pub use attune_tray::{logging, notices};
 
 /// The commands' names (also read by build.rs).
 pub mod command_names {
@@ -76,9 +76,12 @@ Usage: attune-app [--background]
   -h, --help     Show this help.
   -V, --version  Show the version.
 
-Closing the window keeps Attune running in the tray (with its USB-key and local-API listeners);
-a minute later it starts afresh there, leaving the window's memory behind
-(ATTUNE_TRAY_RESTART_SECONDS sets the wait, 0 never). Quit from the tray menu.
+In the background Attune is `attune tray`, the lean tray beside this program: the USB-key and
+local-API listeners, a shared computer's rules, notifications and the tray icon, without GTK or
+WebKit (ATTUNE_LEAN_TRAY=0 keeps the app itself in the tray). Opening the window hands over to
+the app in the same process. Closing the window keeps Attune running; a minute later it becomes
+the lean tray again, leaving the window's memory behind (ATTUNE_TRAY_RESTART_SECONDS sets the
+wait, 0 never). Quit from the tray menu.
 Configuration: /etc/attune/site.toml (docs/operations.md).
 ";
 
@@ -119,7 +122,8 @@ pub fn open_window<R: Runtime>(app: &AppHandle<R>) {
         tracing::error!("no window in the app's configuration");
         return;
     };
-    let asked = std::time::Instant::now();
+    // A window asked for by the lean tray's hand-over counts from that ask, the exec included.
+    let asked = take_asked_at().unwrap_or_else(std::time::Instant::now);
     // The window's title follows the page's (the state, then "— Attune"): it is what a screen
     // reader says when switching windows, and what the window list shows.
     let built = tauri::WebviewWindowBuilder::from_config(app, &config).and_then(|b| {
@@ -142,6 +146,39 @@ pub fn open_window<R: Runtime>(app: &AppHandle<R>) {
         }
         Err(e) => tracing::error!(error = %e, "cannot create the window"),
     }
+}
+
+/// When the lean tray was asked for the window it handed over to this process for (once: a
+/// later window counts from its own ask).
+fn take_asked_at() -> Option<std::time::Instant> {
+    use attune_tray::host::{asked_ago, OPEN_ASKED_ENV};
+    let value = std::env::var(OPEN_ASKED_ENV).ok();
+    std::env::remove_var(OPEN_ASKED_ENV);
+    let ago = asked_ago(value.as_deref(), std::time::SystemTime::now())?;
+    std::time::Instant::now().checked_sub(ago)
+}
+
+/// `--background` becomes the lean tray (`attune tray`, beside this program) unless
+/// `ATTUNE_LEAN_TRAY=0`: the tray without WebKit's memory. Returns only if it did not (no such
+/// program, or the exec failed), and the app then runs in the tray itself.
+fn become_lean_tray() {
+    use attune_tray::host::{lean_wanted, sibling, LEAN_ENV};
+    if !lean_wanted(std::env::var(LEAN_ENV).ok().as_deref()) {
+        return;
+    }
+    let Some(lean) = std::env::current_exe()
+        .ok()
+        .and_then(|me| sibling(&me, "attune"))
+    else {
+        eprintln!("attune-app: no attune program beside this one; running in the tray as the app");
+        return;
+    };
+    use std::os::unix::process::CommandExt;
+    let e = std::process::Command::new(&lean).arg("tray").exec();
+    eprintln!(
+        "attune-app: cannot start the lean tray {}: {e}; running in the tray as the app",
+        lean.display()
+    );
 }
 
 /// Carries out what the tray's menu asks for.
@@ -237,7 +274,8 @@ pub fn run() -> i32 {
             println!("attune-app {}", env!("CARGO_PKG_VERSION"));
             return 0;
         }
-        Launch::Window | Launch::Background => {}
+        Launch::Background => become_lean_tray(),
+        Launch::Window => {}
     }
     let paths = attune_flow::Paths::from_env().ok();
     let log_dir = paths.as_ref().map(|p| logging::dir_in(&p.data_dir));
@@ -334,5 +372,12 @@ mod tests {
         assert_eq!(Launch::of(&["--something"]), Launch::Window);
         assert_eq!(Launch::of(&["--background", "-h"]), Launch::Help);
         assert_eq!(Launch::of(&["--version"]), Launch::Version);
+    }
+
+    #[test]
+    fn the_lean_tray_answers_for_this_apps_single_instance_name() {
+        let conf: serde_json::Value =
+            serde_json::from_str(include_str!("../tauri.conf.json")).unwrap();
+        assert_eq!(conf["identifier"], attune_tray::single_instance::APP_ID);
     }
 }

@@ -117,14 +117,7 @@ fn start_shared<R: Runtime>(
         queue,
         Arc::new(move |n: SharedNotice| {
             tell(&handle, &ListenerNotice::of_shared(&n));
-            let notice = match &n {
-                SharedNotice::IdleKeyOutSoon { text, .. } => {
-                    Some(Notice::IdleKeyOutSoon(text.clone()))
-                }
-                SharedNotice::KeyedOut { text, .. } => Some(Notice::KeyedOutByPolicy(text.clone())),
-                SharedNotice::IdleKeyOutCancelled { .. } => None,
-            };
-            if let Some(notice) = notice {
+            if let Some(notice) = Notice::of_shared(&n) {
                 handle.state::<crate::Shell>().notify(&notice);
             }
         }),

@@ -15,7 +15,7 @@ use tauri::{AppHandle, Emitter, Manager, Runtime};
 use crate::adjustments::{self, Adjustment};
 use crate::error::AppError;
 use crate::listeners::{self, ListenerNotice, Listeners};
-use crate::notices::{self, Availability, Notice, Notifier, Seen};
+use crate::notices::{Availability, Notice, Notifier, Transitions};
 
 /// The event the UI listens to (docs/app.md).
 pub const STATUS_EVENT: &str = "attune://status";
@@ -49,7 +49,7 @@ pub struct Shell {
     /// Which listeners run here (set once they have started).
     pub listeners: Mutex<Listeners>,
     /// What the last refresh saw, for the notices' transitions.
-    seen: Mutex<Seen>,
+    transitions: Transitions,
     /// The last status sent, so a watcher wake-up that changed nothing sends nothing.
     last_sent: Mutex<Option<String>>,
 }
@@ -68,7 +68,7 @@ impl Shell {
             listeners: Mutex::new(Listeners::default()),
             window_opened: Mutex::new(None),
             window_generation: std::sync::atomic::AtomicU64::new(0),
-            seen: Mutex::new(Seen::default()),
+            transitions: Transitions::default(),
             last_sent: Mutex::new(None),
         }
     }
@@ -145,18 +145,9 @@ pub fn refresh_blocking<R: Runtime>(app: &AppHandle<R>) -> Option<AppStatus> {
             return None;
         }
     };
-    let now = Seen::of(&status.status);
-    let notices = match shell.seen.lock() {
-        Ok(mut seen) => {
-            let n = notices::decide(&seen, &now);
-            *seen = now;
-            n
-        }
-        Err(_) => Vec::new(),
-    };
-    for n in &notices {
-        shell.notify(n);
-    }
+    shell
+        .transitions
+        .observe(&status.status, shell.notifier.as_ref());
     crate::tray::show(app, &status.indicator);
     let text = serde_json::to_string(&status).unwrap_or_default();
     let changed = match shell.last_sent.lock() {
@@ -274,7 +265,10 @@ pub fn start_background<R: Runtime>(app: &AppHandle<R>) {
                 refresh_blocking(&handle);
             }
         });
-    let watcher = watch_state_dir(app.clone(), flow.paths().state_dir.clone());
+    let handle = app.clone();
+    let watcher = attune_tray::watch::state_dir(flow.paths().state_dir.clone(), move || {
+        refresh_blocking(&handle);
+    });
     app.manage(Background {
         _reconnector: reconnector,
         _watcher: watcher,
@@ -328,42 +322,4 @@ fn watch_session_end<R: Runtime>(
 struct Background {
     _reconnector: attune_listen::reconnect::Reconnector,
     _watcher: Option<notify::RecommendedWatcher>,
-}
-
-/// Watches the state dir (the session file lives there) and refreshes after changes settle.
-fn watch_state_dir<R: Runtime>(
-    app: AppHandle<R>,
-    dir: PathBuf,
-) -> Option<notify::RecommendedWatcher> {
-    use notify::Watcher;
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        tracing::warn!(error = %e, "cannot create the state dir to watch it");
-        return None;
-    }
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let mut watcher = match notify::recommended_watcher(
-        move |_res: notify::Result<notify::Event>| {
-            let _ = tx.send(());
-        },
-    ) {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch the state dir; changes by the CLI show at the next action");
-            return None;
-        }
-    };
-    if let Err(e) = watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
-        tracing::warn!(error = %e, "cannot watch the state dir");
-        return None;
-    }
-    let _ = std::thread::Builder::new()
-        .name("attune-app-watch".to_owned())
-        .spawn(move || {
-            while rx.recv().is_ok() {
-                // A key-in writes several files; wait for the burst to end.
-                while rx.recv_timeout(Duration::from_millis(250)).is_ok() {}
-                refresh_blocking(&app);
-            }
-        });
-    Some(watcher)
 }

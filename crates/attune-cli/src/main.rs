@@ -184,6 +184,11 @@ enum Command {
     /// runs the same listeners itself: only one process may, so this refuses (exit 1, naming the
     /// app's pid) while the app runs them.
     Listen(ListenArgs),
+    /// Run Attune in the tray without its window: the listeners, a shared computer's rules,
+    /// notifications and a tray icon, in a few MB (no GTK, no WebKit). `attune-app --background`
+    /// (the login autostart entry) becomes this; "Open" in its menu, or starting attune-app,
+    /// hands over to the app's window in the same process. Logs to the app's log file.
+    Tray,
 }
 
 #[derive(clap::Args)]
@@ -219,6 +224,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    if let Command::Tray = cli.command {
+        let code = attune_tray::host::main(cli.profile.map(Into::into));
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     init_logging(log_level(
         cli.verbose,
         matches!(cli.command, Command::Listen(_)),
@@ -394,7 +403,7 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
             }
             Ok(0)
         }
-        Command::Listen(_) => Ok(0),
+        Command::Listen(_) | Command::Tray => Ok(0),
         Command::Set { term, value } => {
             let v = serde_json::from_str(value)
                 .unwrap_or_else(|_| serde_json::Value::String(value.clone()));

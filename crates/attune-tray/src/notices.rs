@@ -88,6 +88,44 @@ pub fn decide(before: &Seen, now: &Seen) -> Vec<Notice> {
     out
 }
 
+/// The notices of a stream of statuses: remembers what the last one saw, and tells the
+/// [`Notifier`] what changed (the app's refresh and the lean tray's share it).
+#[derive(Default)]
+pub struct Transitions {
+    seen: std::sync::Mutex<Seen>,
+}
+
+impl Transitions {
+    /// Decides the notices from the last status seen to `now`, shows them, remembers `now`.
+    pub fn observe(&self, now: &attune_flow::Status, notifier: &dyn Notifier) {
+        let now = Seen::of(now);
+        let notices = match self.seen.lock() {
+            Ok(mut seen) => {
+                let n = decide(&seen, &now);
+                *seen = now;
+                n
+            }
+            Err(_) => Vec::new(),
+        };
+        for n in &notices {
+            notifier.notify(n);
+        }
+    }
+}
+
+impl Notice {
+    /// The notification for what a shared computer's policy did, if it is worth one (the idle
+    /// warning and a key-out; a cancelled warning only clears the window's banner).
+    pub fn of_shared(n: &attune_listen::shared::SharedNotice) -> Option<Notice> {
+        use attune_listen::shared::SharedNotice;
+        match n {
+            SharedNotice::IdleKeyOutSoon { text, .. } => Some(Notice::IdleKeyOutSoon(text.clone())),
+            SharedNotice::KeyedOut { text, .. } => Some(Notice::KeyedOutByPolicy(text.clone())),
+            SharedNotice::IdleKeyOutCancelled { .. } => None,
+        }
+    }
+}
+
 /// Whether a part of the shell works here, and why not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Availability {
