@@ -284,7 +284,8 @@ pub fn run() -> i32 {
         tracing::error!(kind = e.kind(), error = %e, "starting without a flow");
         AppError::from(e)
     });
-    let notifier: Arc<dyn notices::Notifier> = Arc::new(notices::DesktopNotifier::probe());
+    let notifier: Arc<dyn notices::Notifier> =
+        Arc::new(notices::DesktopNotifier::probe_in_background());
     let snapsets: Vec<(String, String)> = flow
         .as_ref()
         .ok()
@@ -304,6 +305,11 @@ pub fn run() -> i32 {
     let app = register(builder, shell)
         .setup(move |app| {
             let handle = app.handle();
+            // The window first: WebKit starts its processes while the tray and the background
+            // tasks are made (the open time counts from the ask).
+            if launch == Launch::Window {
+                open_window(handle);
+            }
             let tray = match tray::build(handle, &snapsets, on_tray_menu) {
                 Ok(_) => notices::Availability::yes(),
                 Err(why) => {
@@ -315,9 +321,6 @@ pub fn run() -> i32 {
                 *t = tray;
             }
             shell::start_background(handle);
-            if launch == Launch::Window {
-                open_window(handle);
-            }
             tracing::info!(
                 ms = started.elapsed().as_millis() as u64,
                 background = launch == Launch::Background,

@@ -80,6 +80,7 @@ pub enum Message {
     AppNoTray,
     AppIndicatorLibraryFailed,
     AppNoNotificationDaemon,
+    AppNotificationsNotCheckedYet,
     AppUnknown,
     // What the app's USB-stick listener saw (the key-in screen shows it as it happens).
     UsbKeyFound,
@@ -207,6 +208,9 @@ impl Message {
             Message::AppIndicatorLibraryFailed => "the indicator library failed",
             Message::AppNoNotificationDaemon => {
                 "no notification daemon on the session bus ({error})"
+            }
+            Message::AppNotificationsNotCheckedYet => {
+                "the notification daemon has not answered yet"
             }
             Message::AppUnknown => "unknown",
             Message::UsbKeyFound => "USB key found",

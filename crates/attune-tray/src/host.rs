@@ -138,7 +138,7 @@ pub fn main(profile: Option<Profile>) -> i32 {
         .and_then(|f| f.snapsets().ok())
         .map(|v| v.into_iter().map(|s| (s.key, s.name)).collect())
         .unwrap_or_default();
-    let notifier: Arc<dyn Notifier> = Arc::new(DesktopNotifier::probe());
+    let notifier: Arc<dyn Notifier> = Arc::new(DesktopNotifier::probe_in_background());
     let current = std::env::current_exe().ok();
     let app = current.as_deref().and_then(|c| sibling(c, APP_PROGRAM));
     if app.is_none() {

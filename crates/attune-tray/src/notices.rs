@@ -157,13 +157,41 @@ pub trait Notifier: Send + Sync {
 
 /// Notifications through the session bus's notification daemon (org.freedesktop.Notifications).
 pub struct DesktopNotifier {
-    availability: Availability,
+    availability: std::sync::Arc<std::sync::Mutex<Availability>>,
 }
 
 impl DesktopNotifier {
     /// Asks the daemon who it is once, so Diagnostics can say whether notifications work.
     pub fn probe() -> DesktopNotifier {
-        let availability = match notify_rust::get_server_information() {
+        DesktopNotifier {
+            availability: std::sync::Arc::new(std::sync::Mutex::new(Self::ask())),
+        }
+    }
+
+    /// As [`probe`](Self::probe), off the caller's thread: a start does not wait for the
+    /// session bus (the window opens sooner); until the answer, notifications are "not checked
+    /// yet" (and are still sent).
+    pub fn probe_in_background() -> DesktopNotifier {
+        let availability = std::sync::Arc::new(std::sync::Mutex::new(Availability::no(
+            Message::AppNotificationsNotCheckedYet.text(),
+        )));
+        let slot = availability.clone();
+        let spawned = std::thread::Builder::new()
+            .name("attune-notify-probe".to_owned())
+            .spawn(move || {
+                let a = Self::ask();
+                if let Ok(mut s) = slot.lock() {
+                    *s = a;
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot ask for the notification daemon");
+        }
+        DesktopNotifier { availability }
+    }
+
+    fn ask() -> Availability {
+        match notify_rust::get_server_information() {
             Ok(info) => {
                 tracing::info!(server = %info.name, "notification daemon found");
                 Availability::yes()
@@ -172,8 +200,7 @@ impl DesktopNotifier {
                 tracing::warn!(error = %e, "no notification daemon: notices are only logged");
                 Availability::no(Message::AppNoNotificationDaemon.with(&[("error", &e)]))
             }
-        };
-        DesktopNotifier { availability }
+        }
     }
 }
 
@@ -191,7 +218,10 @@ impl Notifier for DesktopNotifier {
     }
 
     fn availability(&self) -> Availability {
-        self.availability.clone()
+        self.availability
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_else(|_| Availability::no(Message::AppNotificationsNotCheckedYet.text()))
     }
 }
 
