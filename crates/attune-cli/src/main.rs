@@ -45,7 +45,9 @@ Exit codes:
  11  the change is applied here only: the settings come from a snapset, which is read-only;
      for `capture --save`: nothing saved, there is nowhere to save to (a snapset session,
      or the testing profile)
- 12  the change is applied here (or captured) but not yet saved (kept, and saved later)";
+ 12  the change is applied here (or captured) but not yet saved (kept, and saved later)
+ 13  forget: changes not yet saved would be lost (they are listed; --yes drops them), so
+     nothing was forgotten";
 
 #[derive(Parser)]
 #[command(
@@ -179,6 +181,28 @@ enum Command {
     Relogin,
     /// Show what this computer supports, and why.
     Doctor,
+    /// Forget a person: on this computer their saved settings and unsent changes (keyed in, they
+    /// are keyed out first and the computer put back); with --everywhere the preferences server
+    /// first forgets their key (it deletes their preferences after its grace period, which is
+    /// said). Unsent changes are listed and nothing is forgotten unless --yes (exit 13).
+    Forget {
+        /// The key (`-` reads it from standard input, out of `ps` and the shell's history);
+        /// default: the person keyed in.
+        key: Option<String>,
+        /// This computer only.
+        #[arg(
+            long,
+            conflicts_with = "everywhere",
+            required_unless_present = "everywhere"
+        )]
+        this_computer: bool,
+        /// The preferences server too, then this computer.
+        #[arg(long)]
+        everywhere: bool,
+        /// Drop changes not yet saved rather than refuse.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Run the key-in listeners headless (kiosks, tests): the USB-stick token listener and GPII's
     /// local API on loopback. Prints one JSON line per event; stops on Ctrl-C or SIGTERM. The app
     /// runs the same listeners itself: only one process may, so this refuses (exit 1, naming the
@@ -452,6 +476,36 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
             }
             Ok(0)
         }
+        Command::Forget {
+            key,
+            this_computer: _,
+            everywhere,
+            yes,
+        } => {
+            let key = match key.as_deref() {
+                Some("-") => Some(read_key_from_stdin()?),
+                other => other.map(str::to_owned),
+            };
+            let reach = if *everywhere {
+                attune_flow::ForgetReach::Everywhere
+            } else {
+                attune_flow::ForgetReach::ThisComputer
+            };
+            let out = flow.forget(key.as_deref(), reach, *yes)?;
+            if cli.json {
+                print_json(&out);
+            } else {
+                if !out.unsent_dropped.is_empty() {
+                    say!(
+                        "Dropped {} change(s) not yet saved: {}",
+                        out.unsent_dropped.len(),
+                        out.unsent_dropped.join(", ")
+                    );
+                }
+                say!("{}", out.message_text);
+            }
+            Ok(0)
+        }
         Command::Doctor => {
             let d = flow.doctor()?;
             if cli.json {
@@ -465,6 +519,17 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
 }
 
 mod listen;
+
+/// A key from standard input (its first line, trimmed): keeps it out of `ps` and the history.
+fn read_key_from_stdin() -> Result<String, FlowError> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| FlowError::NotAvailable {
+            what: format!("reading the key from standard input ({e})"),
+        })?;
+    Ok(line.trim().to_owned())
+}
 
 /// `--since YYYY-MM-DD`: the Unix time that day begins (UTC).
 fn parse_day(s: &str) -> Result<u64, String> {

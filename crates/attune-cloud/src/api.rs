@@ -729,12 +729,14 @@ async fn revoke_token(State(st): State<St>, headers: HeaderMap) -> Result<Status
 /// `DELETE /{key}` (an Attune extension: "forget me" from the app), authorised by a token
 /// granted for that key: the key is forgotten at once ([`crate::admin::forget_key`]): every
 /// token of it revoked and the key unknown from now on; its preferences are deleted after the
-/// grace period. 204; asking again with the same token is 401, as for any revoked token.
+/// grace period. 200 with `{"forgotten": true, "deleted_within_days": N}` (the grace period, so
+/// the app can tell the person); asking again with the same token is 401, as for any revoked
+/// token.
 async fn forget_key(
     State(st): State<St>,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let Path(key) = path.map_err(path_error)?;
     authorize(&st, &headers, &key).await?;
     let key = Key::parse(&key).map_err(|_| ApiError::Unauthorized)?;
@@ -747,7 +749,10 @@ async fn forget_key(
     )
     .await?;
     tracing::info!(%key, "key forgotten by its holder");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(serde_json::json!({
+        "forgotten": true,
+        "deleted_within_days": st.limits.forget_grace_days,
+    })))
 }
 
 /// The bearer token's live grant, if it is for `key`; otherwise 401 as GPII answers.

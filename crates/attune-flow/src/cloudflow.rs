@@ -178,7 +178,7 @@ pub(crate) fn key_in_cloud(
 }
 
 /// The preference cache, or `None` (logged) when it cannot be opened: key-in goes on without it.
-fn open_cache(flow: &Flow) -> Option<PrefCache> {
+pub(crate) fn open_cache(flow: &Flow) -> Option<PrefCache> {
     match PrefCache::open(&flow.paths.cache_dir, flow.config.cache.clone()) {
         Ok(c) => Some(c),
         Err(e) => {
@@ -876,11 +876,6 @@ pub(crate) fn reconnect(flow: &Flow) -> Result<Option<bool>, FlowError> {
 /// The longest a key-out waits for the cloud to revoke its token.
 const REVOKE_TIMEOUT_CAP: Duration = Duration::from_secs(2);
 
-/// Revokes the token of a session that has just keyed out (audit, issue 12 item 20), so it is
-/// not good for the rest of its hour. Called after the restore, never before or instead of it,
-/// and best effort: bounded by the connect timeout (at most 2 s), not retried, skipped while the
-/// breaker says the cloud is away; a cloud without the endpoint (404/405, GPII) or any failure
-/// is logged at debug and the token just runs out. The token itself is never logged.
 /// Key-out on a computer whose site says `cache.purge_on_key_out`: the person's cached answer goes
 /// with them (a shared computer keeps nobody's preferences once they have left). Their outbox,
 /// changes not yet saved, stays: it is theirs to send at their next key-in. A snapset session has
@@ -905,6 +900,11 @@ pub(crate) fn purge_cache_on_key_out(flow: &Flow, sess: &Session) {
     }
 }
 
+/// Revokes the token of a session that has just keyed out (audit, issue 12 item 20), so it is
+/// not good for the rest of its hour. Called after the restore, never before or instead of it,
+/// and best effort: bounded by the connect timeout (at most 2 s), not retried, skipped while the
+/// breaker says the cloud is away; a cloud without the endpoint (404/405, GPII) or any failure
+/// is logged at debug and the token just runs out. The token itself is never logged.
 pub(crate) fn revoke_token(flow: &Flow, token: Option<&str>) {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return;
@@ -936,6 +936,47 @@ pub(crate) fn revoke_token(flow: &Flow, token: Option<&str>) {
             failure = kind.code(),
             "could not revoke the token at key-out; it runs out"
         ),
+    }
+}
+
+/// What the cloud said to `DELETE /{key}`.
+pub(crate) enum CloudForget {
+    /// Forgotten; it deletes the preferences within this many days (if it said).
+    Forgotten { within_days: Option<u32> },
+    /// It does not know the key (no token is granted for it): forgotten before, or never there.
+    UnknownKey,
+}
+
+/// Asks the cloud to forget `key` (docs/design.md §10.3): a token for the key, then
+/// `DELETE /{key}` with it, under the resilience policy and the key-in deadline. A cloud that
+/// cannot be reached, or refuses, is an error naming why: nothing has been forgotten then.
+pub(crate) fn forget_in_cloud(flow: &Flow, key: &Key) -> Result<CloudForget, FlowError> {
+    if flow.config.profile == crate::config::Profile::Testing {
+        return Err(FlowError::NotAvailable {
+            what: "forgetting everywhere in the testing profile, which has no preferences server"
+                .to_owned(),
+        });
+    }
+    let client = client(flow)?;
+    let rt = runtime(flow)?;
+    let deadline = client.deadline_from_now();
+    let answer = rt.block_on(async {
+        let token = client.token(key, deadline).await?;
+        client.forget(&token, key, deadline).await
+    });
+    match answer {
+        Ok(within_days) => Ok(CloudForget::Forgotten { within_days }),
+        Err(e) if matches!(e.kind, FailureKind::KeyRejected { .. }) => Ok(CloudForget::UnknownKey),
+        Err(e) => {
+            let code = e.kind.code();
+            tracing::warn!(key = %key.fingerprint(), failure = code, "the cloud did not forget the key");
+            Err(FlowError::Offline {
+                reason: code,
+                message: crate::Message::NotForgottenCloud
+                    .with(&[("reason", &crate::cloud::classify::reason_words(code))]),
+                keeps_trying: false,
+            })
+        }
     }
 }
 

@@ -725,6 +725,20 @@ impl Flow {
         &self.registry
     }
 
+    /// Forgets the person of `raw_key` (the one keyed in when `None`) on this computer, or
+    /// everywhere (the cloud first): their saved settings and unsent changes; keyed in, they are
+    /// keyed out first. Unsent changes are refused ([`FlowError::UnsentChanges`]) unless
+    /// `drop_unsent` (docs/design.md §10.3).
+    pub fn forget(
+        &self,
+        raw_key: Option<&str>,
+        reach: crate::forget::ForgetReach,
+        drop_unsent: bool,
+    ) -> Result<crate::forget::ForgetOutcome, FlowError> {
+        self.cancel_pending_key_in();
+        crate::forget::forget(self, raw_key, reach, drop_unsent)
+    }
+
     /// Keys out: restores every original from the journal and ends the session.
     pub fn key_out(&self) -> Result<RecoverOutcome, FlowError> {
         self.key_out_because(KeyOutCause::Person)

@@ -80,6 +80,10 @@ pub enum FlowError {
         first: String,
         second: String,
     },
+    /// `forget`: the person has changes not yet saved, which forgetting would drop; nothing was
+    /// forgotten (the CLI's `--yes` drops them).
+    #[error("{} change(s) not yet saved would be lost: {}. Nothing was forgotten; to forget anyway and drop them, say so (attune forget --yes)", terms.len(), terms.join(", "))]
+    UnsentChanges { terms: Vec<String> },
 }
 
 impl FlowError {
@@ -109,6 +113,7 @@ impl FlowError {
             FlowError::SnapsetShadowed { .. } => "snapset_conflict",
             FlowError::SnapsetExists { .. } => "snapset_exists",
             FlowError::SnapsetWrite { .. } => "snapset_write",
+            FlowError::UnsentChanges { .. } => "unsent_changes",
         }
     }
 
@@ -125,6 +130,7 @@ impl FlowError {
             FlowError::RestoreIncomplete { .. } => 7,
             FlowError::Journal(_) | FlowError::Outbox(_) | FlowError::JournalDamaged { .. } => 8,
             FlowError::NotKeyedIn => 9,
+            FlowError::UnsentChanges { .. } => 13,
             _ => 1,
         }
     }

@@ -15,6 +15,7 @@ mod config;
 mod desktop;
 mod engine;
 mod error;
+mod forget;
 mod indicator;
 mod lock;
 mod messages;
@@ -43,6 +44,7 @@ pub use engine::{
     RecoverOutcome, SaveKind, SaveState, State, Status,
 };
 pub use error::FlowError;
+pub use forget::{ForgetOutcome, ForgetReach};
 pub use indicator::{Indicator, Notify, PageNotice, SettingsFrom, Tone};
 pub use lock::{open_lock_file, LockError, StateLock};
 pub use messages::Message;

@@ -12,6 +12,12 @@ pub enum Message {
     KeyedInCloud,
     AlreadyKeyedIn,
     KeyedOut,
+    // What `forget` did (docs/design.md §10.3).
+    ForgottenHere,
+    ForgottenEverywhere,
+    ForgottenEverywhereWithin,
+    ForgottenHereCloudDidNotKnow,
+    NotForgottenCloud,
     RestoredAfterUnexpectedStop,
     /// Shared computers (docs/design.md §10.2): why the last person was keyed out.
     KeyedOutIdle,
@@ -123,6 +129,21 @@ impl Message {
             Message::KeyedInCloud => "Your settings are applied.",
             Message::AlreadyKeyedIn => "You are already keyed in; your settings are applied.",
             Message::KeyedOut => "This computer has been put back as it was.",
+            Message::ForgottenHere => {
+                "This computer has forgotten you: your saved settings and unsent changes are gone from it."
+            }
+            Message::ForgottenEverywhere => {
+                "You have been forgotten: the preferences server no longer knows your key, and this computer has forgotten you."
+            }
+            Message::ForgottenEverywhereWithin => {
+                "You have been forgotten: the preferences server no longer knows your key and deletes your preferences within {days} days; this computer has forgotten you."
+            }
+            Message::NotForgottenCloud => {
+                "Nothing has been forgotten: {reason}. Try again later, or have only this computer forget you."
+            }
+            Message::ForgottenHereCloudDidNotKnow => {
+                "This computer has forgotten you. The preferences server did not know your key (it may have forgotten it before)."
+            }
             Message::RestoredAfterUnexpectedStop => {
                 "Attune stopped unexpectedly last time. This computer's settings have been put back as they were."
             }

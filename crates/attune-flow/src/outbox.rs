@@ -116,6 +116,20 @@ impl Outbox {
         Ok(c)
     }
 
+    /// Removes the whole outbox, an unreadable copy kept aside included (forgetting the person).
+    pub fn purge(&self) -> Result<(), OutboxError> {
+        for path in [
+            self.path.clone(),
+            self.path.with_extension("outbox.corrupt"),
+        ] {
+            attune_settings::atomic::remove_durable(&path).map_err(|e| OutboxError::Io {
+                path: path.display().to_string(),
+                detail: e.to_string(),
+            })?;
+        }
+        Ok(())
+    }
+
     /// Removes the change `id` (saved by the cloud).
     pub fn remove(&self, id: u64) -> Result<(), OutboxError> {
         let mut all = self.list();

@@ -10,6 +10,7 @@ mod config_hardening;
 mod crash;
 mod damaged_journal;
 mod desktop;
+mod forget;
 mod fsync_order;
 mod gpii_interop;
 mod listen;

@@ -57,7 +57,7 @@ fn a_key_served_by_the_real_cloud_is_applied_cached_and_then_served_offline() {
 }
 
 /// `attune-cloud ARGS` (an administrator's command), which must succeed.
-fn cloud_admin(args: &[&str]) {
+pub(crate) fn cloud_admin(args: &[&str]) {
     attune_testkit::process::run(
         std::process::Command::new(workspace_bin("attune-cloud", "attune-cloud"))
             .args(args)

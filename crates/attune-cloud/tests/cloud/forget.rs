@@ -470,7 +470,15 @@ async fn delete_with_the_keys_own_token_forgets_it_at_once() {
     );
     assert_eq!(c.store.audit().await.unwrap(), vec![]);
 
-    assert_eq!(delete_key(&c, "alice", Some(&alices)).await, 204);
+    let req = c.http.delete(c.url("/alice"));
+    let forgot = crate::common::send_as(req, Some(&alices)).await;
+    assert_eq!(forgot.status(), 200);
+    let body: serde_json::Value = forgot.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"forgotten": true, "deleted_within_days": 30}),
+        "the grace period, for the app to tell the person"
+    );
     let after = c.get_settings("alice", GNOME_DEVICE, Some(&other)).await;
     assert_eq!(after.status(), 401, "every token of the key is revoked");
     assert_eq!(

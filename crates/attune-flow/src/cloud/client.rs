@@ -376,6 +376,35 @@ impl CloudClient {
         .await
     }
 
+    /// `DELETE /{key}` (Attune's extension, "forget me"; a token granted for the key): the cloud
+    /// forgets the key at once and deletes its preferences after its grace period, whose length
+    /// in days its answer may give (`{"deleted_within_days": N}`; 204 without a body says
+    /// nothing of it).
+    pub async fn forget(
+        &self,
+        token: &Token,
+        key: &Key,
+        deadline: Instant,
+    ) -> Result<Option<u32>, CallError> {
+        self.call(
+            key,
+            Endpoint::Settings,
+            "forget",
+            deadline,
+            |base, _| {
+                let url = join(base, &[key.expose()])?;
+                Ok(self.http.delete(url).bearer_auth(token.expose()))
+            },
+            |a| {
+                Ok(serde_json::from_slice::<serde_json::Value>(&a.body)
+                    .ok()
+                    .and_then(|v| v.get("deleted_within_days").and_then(|d| d.as_u64()))
+                    .and_then(|d| u32::try_from(d).ok()))
+            },
+        )
+        .await
+    }
+
     /// `POST /access_token/revoke` (Attune's extension; `Authorization: Bearer`, 204): ends a
     /// token at key-out instead of leaving it good for the rest of its life. Best effort: one
     /// attempt to the current URL, bounded as a whole by `timeout`, outside the retry policy
