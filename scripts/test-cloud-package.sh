@@ -124,6 +124,14 @@ done
 [ -L /etc/systemd/system/timers.target.wants/attune-cloud-backup.timer ] || fail "the backup timer is not enabled"
 /usr/bin/attune-cloud --version
 
+echo "== the same package again (postinst's upgrade path): the site's own permissions stay"
+$SUDO dpkg-statoverride --remove /etc/attune/cloud.toml
+$SUDO dpkg-statoverride --update --add root attune-cloud 0600 /etc/attune/cloud.toml
+DEBIAN_FRONTEND=noninteractive $SUDO dpkg -i "$deb" >/dev/null
+[ "$(stat -c '%U:%G %a' /etc/attune/cloud.toml)" = "root:attune-cloud 600" ] ||
+  fail "an upgrade changed /etc/attune/cloud.toml to $(stat -c '%U:%G %a' /etc/attune/cloud.toml)"
+dpkg-query -W -f='${Status}\n' attune-cloud | grep -q "install ok installed" || fail "not installed after the upgrade"
+
 echo "== systemd-analyze verify and security (installed units)"
 units=(/lib/systemd/system/attune-cloud.service /lib/systemd/system/attune-cloud-backup.service
   /lib/systemd/system/attune-cloud-backup.timer)
@@ -230,6 +238,16 @@ echo "== key-in over TLS (the site's CA from cloud.ca_file)"
 keys_in "$forgotten"
 keys_in "$kept"
 echo "  both keys keyed in and out"
+
+echo "== reload (the unit's ExecReload: SIGHUP re-reads the certificate)"
+kill -HUP "$server"
+for _ in $(seq 1 100); do
+  grep -q '"message":"TLS certificate reloaded"' "$work/serve.log" && break
+  sleep 0.1
+done
+grep -q '"message":"TLS certificate reloaded"' "$work/serve.log" || fail "SIGHUP did not reload the certificate"
+kill -0 "$server" || fail "the server died on SIGHUP"
+echo "  reloaded"
 
 echo "== backup (the timer's command), while serving"
 cloud backup
