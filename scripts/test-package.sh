@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The Debian package, tested for real (issue 14 item 5; scripts/test.sh runs it last): builds it
-# from the development binaries CI already has (scripts/package.sh --profile dev: no release
-# build), checks its control data (conffiles, Depends, Recommends) and lintian (no errors), installs
+# The Debian package, tested for real (issue 14 item 5; scripts/test.sh runs it after the app's
+# end-to-end test): builds it (and the cloud's, which scripts/test-cloud-package.sh tests) from
+# the development binaries CI already has (scripts/package.sh --profile dev: no release build),
+# checks its control data (conffiles, Depends, Recommends) and lintian (no errors), installs
 # it with apt-get, starts the installed app the way the login autostart entry does (its Exec line)
 # under Xvfb and a D-Bus session, and runs the tray scenario on it (scripts/bench-tray.sh: in the
 # tray with no web process, keyed in by a simulated USB key from a test site file, the window

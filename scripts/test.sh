@@ -4,9 +4,12 @@
 # whole workspace's tests, the real app end to end (scripts/test-app.sh), the UI's accessibility
 # tests (scripts/test-ui.sh), a short fuzzing run of every parser of outside input
 # (scripts/fuzz.sh), the Debian package built from the app's development build, installed,
-# run as the login autostart does, removed and purged (scripts/test-package.sh), and that package
-# once more on a real GNOME Shell 43 with dconf: keyed in by USB sticks, the screen measured, and
-# every snapset's round trip on dconf (scripts/test-desktop.sh).
+# run as the login autostart does, removed and purged (scripts/test-package.sh), the cloud's
+# package from the same build: its units checked by systemd-analyze, the installed server keyed
+# in over TLS, backed up, a key forgotten, a backup restored, removed and purged
+# (scripts/test-cloud-package.sh), and the app's package once more on a real GNOME Shell 43 with
+# dconf: keyed in by USB sticks, the screen measured, and every snapset's round trip on dconf
+# (scripts/test-desktop.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,6 +55,9 @@ disk
 bash scripts/test-app.sh
 disk
 bash scripts/test-package.sh
+disk
+# The cloud's package, which test-package.sh has built beside the app's.
+bash scripts/test-cloud-package.sh --deb "$(ls target/debian/attune-cloud_*_amd64.deb)"
 disk
 # The package test-package.sh has just built (it purges the package, not the file).
 bash scripts/test-desktop.sh --deb "$(ls target/debian/attune_*_amd64.deb)"

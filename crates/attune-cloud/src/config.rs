@@ -1,6 +1,6 @@
 //! The configuration file, `/etc/attune/cloud.toml` by convention (`--config FILE`): everything
-//! `serve` takes — store, listening address, TLS, trusted proxies, limits — and the backup folder
-//! with its retention, which `backup` and `/metrics` read. `packaging/cloud.toml` is the
+//! `serve` takes — store, listening address, TLS, trusted proxies, limits, the forget grace
+//! period — and the backup folder with its retention, which `backup` and `/metrics` read. `packaging/cloud.toml` is the
 //! documented example.
 //!
 //! Flags given on the command line win over the file, the file over the defaults; a list given
@@ -62,6 +62,7 @@ pub struct ConfigFile {
     pub tls: Option<TlsSection>,
     pub limits: Option<LimitsSection>,
     pub backup: Option<BackupSection>,
+    pub forget: Option<ForgetSection>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
@@ -86,6 +87,14 @@ pub struct LimitsSection {
 pub struct BackupSection {
     pub dir: Option<PathBuf>,
     pub retention_days: Option<u32>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgetSection {
+    /// Days a forgotten key's preferences are kept before they are deleted (`serve`'s hourly
+    /// sweep and `keys purge-forgotten`).
+    pub grace_days: Option<u32>,
 }
 
 /// A store URL; the error does not repeat the value (a CouchDB URL may hold a password).
@@ -250,10 +259,16 @@ pub fn serve_settings(file: &ConfigFile, flags: Flags) -> Result<ServeSettings, 
         backup_dir: flags
             .backup_dir
             .or_else(|| file.backup.as_ref().and_then(|b| b.dir.clone())),
-        forget_grace_days: flags
-            .forget_grace_days
-            .unwrap_or(defaults.forget_grace_days),
+        forget_grace_days: grace_days(flags.forget_grace_days, file),
     })
+}
+
+/// The forget grace period in days: the command line's, else the file's `[forget] grace_days`,
+/// else [`crate::admin::DEFAULT_GRACE_DAYS`]. `serve` and `keys purge-forgotten` both use it, so
+/// the server's sweep and a manual purge never disagree.
+pub fn grace_days(flag: Option<u32>, file: &ConfigFile) -> u32 {
+    flag.or_else(|| file.forget.as_ref().and_then(|f| f.grace_days))
+        .unwrap_or(crate::admin::DEFAULT_GRACE_DAYS)
 }
 
 /// How `serve` talks to its clients.
@@ -461,6 +476,43 @@ mod tests {
         assert_eq!(s.transport, Transport::Insecure);
     }
 
+    #[test]
+    fn the_forget_grace_period_comes_from_the_flag_else_the_file_else_thirty_days() {
+        let store = || Flags {
+            store: Some(StoreUrl::Sqlite("/x.db".into())),
+            ..flags()
+        };
+        let none = ConfigFile::default();
+        let file = parse("[forget]\ngrace_days = 7\n").unwrap();
+        assert_eq!(
+            serve_settings(&none, store()).unwrap().forget_grace_days,
+            30
+        );
+        assert_eq!(serve_settings(&file, store()).unwrap().forget_grace_days, 7);
+        let flag = Flags {
+            forget_grace_days: Some(0),
+            ..store()
+        };
+        assert_eq!(serve_settings(&file, flag).unwrap().forget_grace_days, 0);
+        // The admin command reads the same setting.
+        assert_eq!(grace_days(None, &file), 7);
+        assert_eq!(grace_days(Some(90), &file), 90);
+        assert_eq!(grace_days(None, &none), crate::admin::DEFAULT_GRACE_DAYS);
+    }
+
+    #[test]
+    fn a_misspelt_or_malformed_grace_period_names_the_file_and_its_line() {
+        let e = parse("store = \"sqlite:/x.db\"\n[forget]\ngrace_day = 7\n").unwrap_err();
+        let text = e.to_string();
+        assert!(text.starts_with("/etc/attune/cloud.toml:3: "), "{text}");
+        assert!(text.contains("grace_day"), "{text}");
+        let e = parse("[forget]\n\ngrace_days = -1\n").unwrap_err();
+        assert!(
+            e.to_string().starts_with("/etc/attune/cloud.toml:3: "),
+            "{e}"
+        );
+    }
+
     /// packaging/cloud.toml, as shipped and with every commented-out `key = value` line
     /// switched on: the example never documents a key attune-cloud would refuse.
     #[test]
@@ -469,7 +521,7 @@ mod tests {
         let shipped = parse(text).unwrap();
         assert_eq!(
             shipped.store,
-            Some(StoreUrl::Sqlite("/var/lib/attune/cloud.db".into()))
+            Some(StoreUrl::Sqlite("/var/lib/attune-cloud/cloud.db".into()))
         );
         let all: String = text
             .lines()
@@ -488,5 +540,6 @@ mod tests {
         let every = parse(&all).unwrap();
         assert_ne!(every, shipped, "some commented-out keys were switched on");
         assert_eq!(every.limits.unwrap().max_in_flight, Some(256));
+        assert_eq!(every.forget.and_then(|f| f.grace_days), Some(30));
     }
 }

@@ -81,7 +81,7 @@ enum Command {
         #[arg(long)]
         insecure_http: bool,
         /// Days a forgotten key's preferences are kept before the hourly sweep deletes them
-        /// [default: 30].
+        /// (`[forget] grace_days` in the configuration file) [default: 30].
         #[arg(long)]
         grace_days: Option<u32>,
         /// Milliseconds a client may take to send a request's head (for tests).
@@ -166,9 +166,10 @@ enum KeysCommand {
     PurgeForgotten {
         #[arg(long)]
         store: Option<StoreUrl>,
-        /// Days a forgotten key's preferences are kept.
-        #[arg(long, default_value_t = admin::DEFAULT_GRACE_DAYS)]
-        grace_days: u32,
+        /// Days a forgotten key's preferences are kept (`[forget] grace_days` in the
+        /// configuration file) [default: 30].
+        #[arg(long)]
+        grace_days: Option<u32>,
     },
 }
 
@@ -420,6 +421,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             command: KeysCommand::PurgeForgotten { store, grace_days },
         } => {
             let s = open_existing(store)?;
+            let grace_days = config::grace_days(grace_days, &file);
             let purged =
                 admin::purge_forgotten(s.as_store(), grace_days, admin::ADMIN_ACTOR, &clock)
                     .await
