@@ -9,6 +9,7 @@ pub const ALL: &[&str] = &[
     "set_preference",
     "capture_desktop",
     "save_capture",
+    "forget_me",
     "get_diagnostics",
     "support_bundle",
 ];

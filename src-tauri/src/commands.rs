@@ -129,6 +129,26 @@ pub async fn save_capture<R: Runtime>(
     finish(&app, "save_capture", r).await
 }
 
+/// "Forget me" (docs/design.md §10.3): the keyed-in person forgotten on this computer, or
+/// everywhere (the cloud first); keyed out first. Unsent changes reject with `unsent_changes`
+/// (listed) unless `drop_unsent`.
+#[tauri::command]
+pub async fn forget_me<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, Shell>,
+    everywhere: bool,
+    drop_unsent: bool,
+) -> Result<attune_flow::ForgetOutcome, AppError> {
+    tracing::info!(everywhere, drop_unsent, "forget_me");
+    let reach = if everywhere {
+        attune_flow::ForgetReach::Everywhere
+    } else {
+        attune_flow::ForgetReach::ThisComputer
+    };
+    let r = blocking(&state, move |f| f.forget(None, reach, drop_unsent)).await;
+    finish(&app, "forget_me", r).await
+}
+
 #[tauri::command]
 pub async fn get_diagnostics<R: Runtime>(app: AppHandle<R>) -> Result<Diagnostics, AppError> {
     on_shell(app, diagnostics::collect).await

@@ -26,11 +26,12 @@ pub enum ErrorKind {
     Paths,
     SnapsetInvalid,
     SnapsetConflict,
+    UnsentChanges,
     Internal,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 19] = [
+    pub const ALL: [ErrorKind; 20] = [
         ErrorKind::KeyInvalid,
         ErrorKind::UnknownSnapset,
         ErrorKind::Busy,
@@ -49,6 +50,7 @@ impl ErrorKind {
         ErrorKind::Paths,
         ErrorKind::SnapsetInvalid,
         ErrorKind::SnapsetConflict,
+        ErrorKind::UnsentChanges,
         ErrorKind::Internal,
     ];
 
@@ -73,6 +75,7 @@ impl ErrorKind {
             ErrorKind::Paths => "paths",
             ErrorKind::SnapsetInvalid => "snapset_invalid",
             ErrorKind::SnapsetConflict => "snapset_conflict",
+            ErrorKind::UnsentChanges => "unsent_changes",
             ErrorKind::Internal => "internal",
         }
     }

@@ -48,6 +48,7 @@ pub fn register<R: Runtime>(builder: tauri::Builder<R>, shell: Shell) -> tauri::
             commands::set_preference,
             commands::capture_desktop,
             commands::save_capture,
+            commands::forget_me,
             commands::get_diagnostics,
             commands::support_bundle,
         ])

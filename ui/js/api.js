@@ -37,6 +37,7 @@ export const relogin = () => invoke('relogin');
 export const setPreference = (term, value) => invoke('set_preference', { term, value });
 export const captureDesktop = () => invoke('capture_desktop');
 export const saveCapture = (ids) => invoke('save_capture', { ids });
+export const forgetMe = (everywhere, dropUnsent) => invoke('forget_me', { everywhere, dropUnsent });
 export const getDiagnostics = () => invoke('get_diagnostics');
 export const supportBundle = () => invoke('support_bundle');
 

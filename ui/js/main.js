@@ -229,6 +229,45 @@ async function onCaptureSubmit(event) {
   $('capture-heading').focus();
 }
 
+/**
+ * "Forget me": asks Rust to forget the person keyed in, here or everywhere. Changes not yet saved
+ * are refused with `unsent_changes` (Rust's sentence lists them): the person may then tick that
+ * they accept to lose them, and ask again. Forgotten, they are logged out: the result is shown
+ * where a log-out's is.
+ */
+async function onForgetSubmit(event) {
+  event.preventDefault();
+  const button = $('forget-button');
+  if (button.dataset.busy) return;
+  const everywhere = $('forget-everywhere').checked;
+  const dropUnsent = $('forget-drop-unsent').checked;
+  let refusal = null;
+  const outcome = await run(button, $('forget-error'), null, async () => {
+    try {
+      return await api.forgetMe(everywhere, dropUnsent);
+    } catch (err) {
+      refusal = err;
+      throw err;
+    }
+  }, $('forget-progress'));
+  if (!outcome) {
+    if (refusal?.kind === 'unsent_changes') {
+      show($('forget-unsent'), true);
+      $('forget-drop-unsent').focus();
+    }
+    return;
+  }
+  await refresh();
+  $('forget-drop-unsent').checked = false;
+  show($('forget-unsent'), false);
+  setText($('key-out-result-text'), outcome.message_text);
+  $('key-out-failed').replaceChildren();
+  show($('key-in-result'), false);
+  show($('key-out-result'), true);
+  announce(outcome.message_text);
+  $('key-out-result-heading').focus();
+}
+
 /** Where a snapset comes from, after its name; one that cannot be used is listed, not offered. */
 const SNAPSET_ORIGIN = { site: ' — this site\'s', user: ' — yours' };
 function snapsetOption(s) {
@@ -257,6 +296,7 @@ async function start() {
   $('relogin-button').addEventListener('click', relogin);
   $('capture-button').addEventListener('click', showCapture);
   $('capture-form').addEventListener('submit', onCaptureSubmit);
+  $('forget-form').addEventListener('submit', onForgetSubmit);
   $('key-input').addEventListener('input', () => showError($('key-in-error'), $('key-input'), null));
   setUpDiagnostics();
   try {

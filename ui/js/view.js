@@ -129,10 +129,20 @@ function renderCaptureSection(status) {
   show($('nav-capture'), visible);
 }
 
+/** "Forget me" is offered to a person keyed in: not in a snapset session (a snapset is this
+ * computer's, not a person's). */
+function renderForgetSection(status) {
+  const visible = status.state === 'active' && status.source !== 'snapset';
+  show($('forget-section'), visible);
+  show($('nav-forget').parentElement, visible);
+  show($('nav-forget'), visible);
+}
+
 export function renderStatus(status) {
   document.body.dataset.state = status.state;
   document.body.dataset.profile = status.profile;
   renderStatusRegion(status);
+  renderForgetSection(status);
   renderNotices(status);
   renderSession(status);
   renderAdjustSection(status);

@@ -70,6 +70,14 @@ test('the capture fixtures have the keys docs/app.md lists', () => {
   }
 });
 
+test('the forget fixtures have the keys docs/app.md lists', () => {
+  for (const file of fixturesIn('forget')) {
+    const o = H.fixture(file);
+    assert.deepEqual(keys(o), shapeKeys('ForgetOutcome'), file);
+    assert.ok(['this_computer', 'everywhere'].includes(o.reach), file);
+  }
+});
+
 test('the Diagnostics and snapset fixtures have the keys of docs/app.md', () => {
   const d = H.fixture('diagnostics.json');
   assert.deepEqual(keys(d), keys(exampleDiagnostics));

@@ -280,6 +280,12 @@ export async function act(page, what) {
     await act(page, 'review-capture');
     await page.click('#capture-save-button');
     await page.waitForSelector('#capture-save-error:not([hidden])');
+  } else if (what === 'forget') {
+    await page.click('#forget-button');
+    await page.waitForSelector('#key-out-result:not([hidden])');
+  } else if (what === 'forget-refused-unsent') {
+    await page.click('#forget-button');
+    await page.waitForSelector('#forget-unsent:not([hidden])');
   } else if (what === 'key-out') {
     await page.click('#key-out-button');
     await page.waitForSelector('#key-out-result:not([hidden])');

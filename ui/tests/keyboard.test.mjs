@@ -17,11 +17,13 @@ const focusedId = (page) => page.evaluate(() => {
 const calls = (page) => page.evaluate(() => window.__ATTUNE_MOCK__.calls
   .filter((c) => c.command !== 'get_status' && c.command !== 'list_snapsets'));
 
-/** What Tab should reach: every visible, enabled, tabbable element in document order. */
+/** What Tab should reach: every visible, enabled, tabbable element in document order; of a
+ * group of radio buttons only the checked one (the arrow keys move within the group). */
 const tabbables = (page) => page.evaluate(() => [...document.querySelectorAll(
   'a[href], button, input, select, textarea, [tabindex]:not([tabindex="-1"])')]
   .filter((el) => !el.disabled && el.tabIndex >= 0 && el.getClientRects().length > 0
-    && !el.closest('dialog:not([open])') && getComputedStyle(el).visibility !== 'hidden')
+    && !el.closest('dialog:not([open])') && getComputedStyle(el).visibility !== 'hidden'
+    && !(el.type === 'radio' && !el.checked))
   .map((el) => el.id || `${el.tagName.toLowerCase()}[href=${el.getAttribute('href')}]`));
 
 async function tabWalk(page) {

@@ -81,9 +81,9 @@ pub enum FlowError {
         second: String,
     },
     /// `forget`: the person has changes not yet saved, which forgetting would drop; nothing was
-    /// forgotten (the CLI's `--yes` drops them).
-    #[error("{} change(s) not yet saved would be lost: {}. Nothing was forgotten; to forget anyway and drop them, say so (attune forget --yes)", terms.len(), terms.join(", "))]
-    UnsentChanges { terms: Vec<String> },
+    /// forgotten (the CLI's `--yes`, the app's tick, drop them). The changes are in words.
+    #[error("Your changes not yet saved would be lost ({}). Nothing has been forgotten; forget anyway to lose them.", changes.join("; "))]
+    UnsentChanges { changes: Vec<String> },
 }
 
 impl FlowError {

@@ -41,7 +41,7 @@ pub struct ForgetOutcome {
     pub keyed_out_first: bool,
     /// A saved copy of their preferences was on this computer and is gone.
     pub saved_settings_removed: bool,
-    /// The unsent changes that were dropped (their terms), oldest first.
+    /// The unsent changes that were dropped, in words ("Text size: 167 %"), oldest first.
     pub unsent_dropped: Vec<String>,
     /// Everywhere: the cloud forgot the key; it deletes the preferences within this many days
     /// (`None` when it did not say, or did not know the key).
@@ -74,9 +74,13 @@ pub(crate) fn forget(
         });
     }
     let outbox = Outbox::open(&flow.paths.state_dir, &key)?;
-    let unsent: Vec<String> = outbox.list().into_iter().map(|c| c.term).collect();
+    let unsent: Vec<String> = outbox
+        .list()
+        .iter()
+        .map(|c| crate::words::change_in_words(&c.term, &c.value))
+        .collect();
     if !unsent.is_empty() && !drop_unsent {
-        return Err(FlowError::UnsentChanges { terms: unsent });
+        return Err(FlowError::UnsentChanges { changes: unsent });
     }
 
     let (mut days, mut unknown) = (None, false);
@@ -131,4 +135,41 @@ pub(crate) fn forget(
         cloud_did_not_know_the_key: unknown,
         message_text,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The app's contract (docs/app.md) lists the outcome's keys; the page's fixtures are held to
+    /// that line too (ui/tests/fixtures.test.mjs), so Rust and the page cannot drift apart.
+    #[test]
+    fn the_outcome_has_the_keys_docs_app_md_lists() {
+        let doc = include_str!("../../../docs/app.md");
+        let line = doc
+            .lines()
+            .find(|l| l.starts_with("`ForgetOutcome`: `{"))
+            .expect("docs/app.md describes ForgetOutcome");
+        let inner = &line[line.find('{').unwrap() + 1..line.rfind('}').unwrap()];
+        let mut documented: Vec<String> = inner
+            .split(',')
+            .map(|p| p.split(':').next().unwrap().trim().to_owned())
+            .collect();
+        documented.sort();
+        let o = ForgetOutcome {
+            reach: ForgetReach::ThisComputer,
+            key_fingerprint: "5d0e7a1c".to_owned(),
+            keyed_out_first: false,
+            saved_settings_removed: false,
+            unsent_dropped: vec![],
+            cloud_deletes_within_days: None,
+            cloud_did_not_know_the_key: false,
+            message_text: String::new(),
+        };
+        let v = serde_json::to_value(&o).unwrap();
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, documented);
+        assert_eq!(v["reach"], "this_computer");
+    }
 }

@@ -54,4 +54,4 @@ pub use report::{counts, Counts, Outcome, ReportRow};
 pub use session::{Connectivity, Phase, Source};
 pub use snapsets::{NewSnapset, SnapsetInfo, SnapsetOrigin, SnapsetProblem, SnapsetReport};
 pub use testlog::{RestoreResult, SettingOutcome, TestEvent, TestRecord};
-pub use words::{captured_in_words, in_words, AppliedLine, CapturedLine};
+pub use words::{captured_in_words, change_in_words, in_words, AppliedLine, CapturedLine};

@@ -366,6 +366,18 @@ pub fn captured_in_words(items: &[attune_model::capture::CapturedItem]) -> Vec<C
 }
 
 /// A common term's label and value in words (the term without its prefix).
+/// A change of a preference in words, "Text size: 167 %" (a common term as the quick
+/// adjustments say it; another term as it is), for lists of changes such as the unsent ones.
+pub fn change_in_words(term: &str, value: &Value) -> String {
+    match term.strip_prefix(COMMON) {
+        Some(t) => {
+            let (label, value) = term_in_words(t, value);
+            format!("{label}: {value}")
+        }
+        None => format!("{term}: {}", plain(value)),
+    }
+}
+
 fn term_in_words(term: &str, v: &Value) -> (String, String) {
     let label = TERMS
         .iter()
@@ -557,6 +569,24 @@ fn from_key(key: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod change_tests {
+    use super::*;
+
+    #[test]
+    fn a_change_reads_as_the_quick_adjustments_say_it() {
+        let font = format!("{COMMON}fontSize");
+        assert_eq!(
+            change_in_words(&font, &serde_json::json!(15)),
+            "Text size: 125 %"
+        );
+        assert_eq!(
+            change_in_words("http://example.org/x", &serde_json::json!(true)),
+            "http://example.org/x: true"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -91,7 +91,10 @@ fn this_computer_forgets_the_person_and_keeps_their_unsent_changes_until_told() 
     let err: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(err["error"], "unsent_changes", "{err}");
     assert!(
-        err["message"].as_str().unwrap().contains("fontSize"),
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("(Text size: 166.67 %)"),
         "the change is named: {err}"
     );
     let st: Value =
