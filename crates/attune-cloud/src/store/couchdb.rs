@@ -45,7 +45,10 @@
 //! Purging deletes first and marks the row purged last, sending the row's `_rev`: of two
 //! replicas purging at once both delete (idempotent) but only one marks the row, so a purge is
 //! reported and audited once. Keys are not stored by hash: a purge or a restore finds them by
-//! reading every key's id once (`_design/attune`'s `gpiiKeyIds`) and hashing here.
+//! reading every key's id once (`_design/attuneForget`'s `gpiiKeyIds`) and hashing here. Those
+//! views are in a design document of their own so that adding them left `_design/attune`, which
+//! every token grant queries, as it was: CouchDB rebuilds a design document's whole index when it
+//! changes, and on a large database the grants would have failed until that was done.
 //!
 //! No transaction spans two documents: `create_prefs_for_key` writes the safe first and the
 //! key second (with the key's `_rev`), so a crash in between leaves an unreferenced safe,
@@ -72,7 +75,10 @@ use crate::uri::encode_component as encode;
 pub const DEFAULT_DATABASE: &str = "gpii";
 
 /// Version of `_design/attune`; bump when its views change.
-const ATTUNE_DESIGN_VERSION: u64 = 2;
+const ATTUNE_DESIGN_VERSION: u64 = 1;
+
+/// Version of `_design/attuneForget`; bump when its views change.
+const FORGET_DESIGN_VERSION: u64 = 1;
 
 /// `revokedReason` of a forgotten key, as the SQLite store writes it.
 const FORGOTTEN_REASON: &str = "forgotten";
@@ -402,7 +408,18 @@ fn attune_design() -> Value {
                 "function (doc) { if (doc.type === 'gpiiAppInstallationAuthorization' && typeof doc.timestampExpires === 'string') { var t = Date.parse(doc.timestampExpires); if (isFinite(t)) { emit(t, null); } } }"},
             // Revoked ones too (GPII's view hides them), to keep oauth2ClientId unique.
             "credentialsByOauth2ClientId": {"map":
-                "function (doc) { if (doc.type === 'clientCredential') { emit(doc.oauth2ClientId, null); } }"},
+                "function (doc) { if (doc.type === 'clientCredential') { emit(doc.oauth2ClientId, null); } }"}
+        }
+    })
+}
+
+/// The views of forgetting a key, used only by a forget, a purge or a restore.
+fn forget_design() -> Value {
+    json!({
+        "_id": "_design/attuneForget",
+        "attuneVersion": FORGET_DESIGN_VERSION,
+        "language": "javascript",
+        "views": {
             // Every token of a key, attune's and GPII's, revoked or not: forgetting and purging.
             "authorizationsByGpiiKey": {"map":
                 "function (doc) { if (doc.type === 'gpiiAppInstallationAuthorization' && typeof doc.gpiiKey === 'string') { emit(doc.gpiiKey, null); } }"},
@@ -560,11 +577,16 @@ impl CouchStore {
         if s == StatusCode::NOT_FOUND {
             self.put_design(gpii_design(), None).await?;
         }
-        let (s, existing_attune) = self.request(Method::GET, "_design/attune", None).await?;
-        let current = existing_attune.get("attuneVersion").and_then(Value::as_u64);
-        if s == StatusCode::NOT_FOUND || current != Some(ATTUNE_DESIGN_VERSION) {
-            self.put_design(attune_design(), str_of(&existing_attune, "_rev"))
-                .await?;
+        for (design, version) in [
+            (attune_design(), ATTUNE_DESIGN_VERSION),
+            (forget_design(), FORGET_DESIGN_VERSION),
+        ] {
+            let id = str_of(&design, "_id").unwrap_or_default();
+            let (s, existing) = self.request(Method::GET, &id, None).await?;
+            let current = existing.get("attuneVersion").and_then(Value::as_u64);
+            if s == StatusCode::NOT_FOUND || current != Some(version) {
+                self.put_design(design, str_of(&existing, "_rev")).await?;
+            }
         }
         self.inner.set_up.store(true, Ordering::Release);
         Ok(())
@@ -1185,9 +1207,9 @@ const CREDENTIALS_BY_CLIENT_ID: View = ("attune", "credentialsByOauth2ClientId")
 const AUTHORIZATIONS_BY_TOKEN_HASH: View = ("attune", "authorizationsByTokenHash");
 /// GPII's own view, keyed by the token in clear as GPII stores it.
 const GPII_AUTHORIZATIONS_BY_TOKEN: View = ("views", "findInfoByAccessToken");
-const AUTHORIZATIONS_BY_GPII_KEY: View = ("attune", "authorizationsByGpiiKey");
-const GPII_KEYS_BY_PREFS_SAFE: View = ("attune", "gpiiKeysByPrefsSafeId");
-const GPII_KEY_IDS: View = ("attune", "gpiiKeyIds");
+const AUTHORIZATIONS_BY_GPII_KEY: View = ("attuneForget", "authorizationsByGpiiKey");
+const GPII_KEYS_BY_PREFS_SAFE: View = ("attuneForget", "gpiiKeysByPrefsSafeId");
+const GPII_KEY_IDS: View = ("attuneForget", "gpiiKeyIds");
 
 /// The `type` of the forget list's documents, and what errors call them.
 const FORGOTTEN_TYPE: &str = "attuneForgottenKey";
