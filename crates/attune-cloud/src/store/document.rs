@@ -465,6 +465,55 @@ mod tests {
     }
 
     #[test]
+    fn audit_ids_sort_by_time_then_by_the_order_one_process_wrote() {
+        let e = |time_ms| AuditEntry {
+            time_ms,
+            action: AuditAction::Forget,
+            actor: "admin".to_owned(),
+            key_fingerprint: Some("0badf00d".to_owned()),
+        };
+        let ids: Vec<String> = [
+            (5, 9, "ff"),
+            (5, 10, "00"),
+            (60, 0, "aa"),
+            (1_700_000_000_000, 1, "00"),
+        ]
+        .iter()
+        .map(|&(t, seq, r)| AuditEntryDocument::from_store(&e(t), seq, r).id)
+        .collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(sorted, ids);
+        let doc = write(&AuditEntryDocument::from_store(&e(5), 0, "ab"));
+        assert_eq!(doc["type"], "attuneAuditEntry");
+        assert_eq!(doc["action"], "forget");
+        assert_eq!(read::<AuditEntryDocument>(&doc).unwrap().to_store(), e(5));
+        let unknown = json!({"_id": "attune-audit-x", "type": "attuneAuditEntry", "timeMs": 1,
+            "action": "rename", "actor": "admin"});
+        assert!(read::<AuditEntryDocument>(&unknown).is_err());
+    }
+
+    #[test]
+    fn a_forget_list_row_round_trips_without_the_key() {
+        let row = ForgottenKey {
+            key_hash: crate::store::key_hash("alice"),
+            fingerprint: "fp".to_owned(),
+            forgotten_ms: 10,
+            reason: Some("asked to".to_owned()),
+            purged_ms: None,
+        };
+        let doc = write(&ForgottenKeyDocument::from_store(&row));
+        assert_eq!(doc["_id"], format!("attune-forgotten-{}", row.key_hash));
+        assert_eq!(doc["type"], "attuneForgottenKey");
+        assert!(!doc.to_string().contains("alice"), "{doc}");
+        assert!(
+            doc.get("schemaVersion").is_none(),
+            "GPII's migrations would pick it up"
+        );
+        assert_eq!(read::<ForgottenKeyDocument>(&doc).unwrap().to_store(), row);
+    }
+
+    #[test]
     fn a_document_of_another_type_is_refused() {
         let e = read::<KeyDocument>(&json!({"_id": "k", "type": "prefsSafe"})).unwrap_err();
         assert!(e.contains("gpiiKey"), "{e}");
