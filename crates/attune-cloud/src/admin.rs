@@ -39,6 +39,8 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Sqlite(#[from] crate::store::sqlite::SqliteError),
+    #[error(transparent)]
+    Couch(#[from] crate::store::couchdb::CouchError),
     #[error("{0}")]
     Usage(String),
 }
@@ -464,8 +466,7 @@ pub async fn purge_forgotten(
     Ok(purged)
 }
 
-/// Appends one entry to the audit, at the clock's time. A store without an audit (CouchDB, so
-/// far) records nothing rather than failing what is audited.
+/// Appends one entry to the audit, at the clock's time.
 pub async fn audit(
     store: &dyn Store,
     action: AuditAction,
@@ -479,10 +480,7 @@ pub async fn audit(
         actor: actor.to_owned(),
         key_fingerprint: key_fingerprint.map(str::to_owned),
     };
-    match store.append_audit(entry).await {
-        Err(StoreError::Unsupported { .. }) => Ok(()),
-        r => r,
-    }
+    store.append_audit(entry).await
 }
 
 /// The audit as JSON lines (`attune-cloud audit`): `time` (ISO 8601, UTC), `action`, `actor`
@@ -567,6 +565,20 @@ pub async fn restore_sqlite(
     };
     audit(&store, AuditAction::Restore, ADMIN_ACTOR, None, clock).await?;
     Ok(RestoreReport { store, carried })
+}
+
+/// Replaces the CouchDB database of `store` by the verified backup `from`, keeping what must
+/// survive a restore from an older backup (the replaced contents' forget list, applied again,
+/// and their audit entries; [`crate::store::couchdb::CouchStore::restore_from`]). Audits the
+/// restore.
+pub async fn restore_couch(
+    store: &crate::store::couchdb::CouchStore,
+    from: &Path,
+    clock: &dyn Clock,
+) -> Result<crate::store::couchdb::CouchRestore, AdminError> {
+    let r = store.restore_from(from, clock.now_ms()).await?;
+    audit(store, AuditAction::Restore, ADMIN_ACTOR, None, clock).await?;
+    Ok(r)
 }
 
 /// A new site credential: its secret (shown once) and the client's site-config snippet.

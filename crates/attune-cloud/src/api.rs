@@ -234,7 +234,6 @@ impl AppState {
             {
                 Ok(purged) if purged.is_empty() => {}
                 Ok(purged) => tracing::info!(deleted = purged.len(), "forgotten keys purged"),
-                Err(crate::admin::AdminError::Store(StoreError::Unsupported { .. })) => {}
                 Err(e) => tracing::warn!(error = %e, "purging forgotten keys failed"),
             }
             st.purges.send_modify(|n| *n += 1);

@@ -120,8 +120,8 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Replace the store by a verified backup (stop the server first). SQLite: the keys the
-    /// replaced store forgot stay forgotten, and its audit is carried over.
+    /// Replace the store by a verified backup (stop the server first). The keys the replaced
+    /// store forgot stay forgotten, and its audit is carried over.
     Restore {
         #[arg(long)]
         store: Option<StoreUrl>,
@@ -538,13 +538,18 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             StoreUrl::Couch(url) => {
                 let s = CouchStore::new(url.clone()).map_err(|e| e.to_string())?;
-                let n = s
-                    .restore_from(&from, clock.now_ms())
+                let r = admin::restore_couch(&s, &from, &clock)
                     .await
                     .map_err(|e| e.to_string())?;
                 println!(
-                    "restored {url} from {}: {n} documents (the previous contents were saved beside the backup)",
-                    from.display()
+                    "from the store it replaced: {} forgotten keys applied again, {} audit entries carried over",
+                    r.forgotten, r.audit_entries
+                );
+                println!(
+                    "restored {url} from {}: {} documents (the previous contents were saved in {})",
+                    from.display(),
+                    r.documents,
+                    r.safety.display()
                 );
             }
         },

@@ -90,16 +90,6 @@ where
     reads_together_answer_as_reads_apart(&make().await).await;
     other_documents_round_trip(&make().await).await;
     concurrent_updates_with_one_revision_let_exactly_one_win(make().await).await;
-}
-
-/// Runs the checks of the forget list and the audit with a fresh store from `make`. Apart from
-/// [`run_all`] while the CouchDB store answers `Unsupported` for them.
-pub async fn run_forget_and_audit<S, F, Fut>(make: F)
-where
-    S: Store,
-    F: Fn() -> Fut,
-    Fut: Future<Output = S>,
-{
     forgetting_a_key_revokes_it_and_its_tokens_at_once(&make().await).await;
     forgetting_an_unknown_key_is_missing_and_records_nothing(&make().await).await;
     purging_deletes_only_due_keys_and_their_own_safe(&make().await).await;

@@ -36,6 +36,20 @@
 //! `StoreError::Unavailable` (the API answers 503 with Retry-After, `/ready` fails), and the
 //! first call after that window tries CouchDB again, so the server recovers by itself.
 //!
+//! **The forget list and the audit** are attune's own documents in the same database, with
+//! types GPII's views ignore ([`document::ForgottenKeyDocument`], `attune-forgotten-<key hash>`;
+//! [`document::AuditEntryDocument`], `attune-audit-<time>-<seq>-<random>`), read by `_id` range.
+//! Forgetting writes the row first, then marks the key revoked (GPII's own `revoked` field, so
+//! GPII's cloud stops honouring it too) and revokes every token of it: a crash in between
+//! leaves a row whose forget is finished by forgetting again, by a restore, or by the purge.
+//! Purging deletes first and marks the row purged last, sending the row's `_rev`: of two
+//! replicas purging at once both delete (idempotent) but only one marks the row, so a purge is
+//! reported and audited once. Keys are not stored by hash: a purge or a restore finds them by
+//! reading every key's id once (`_design/attuneForget`'s `gpiiKeyIds`) and hashing here. Those
+//! views are in a design document of their own so that adding them left `_design/attune`, which
+//! every token grant queries, as it was: CouchDB rebuilds a design document's whole index when it
+//! changes, and on a large database the grants would have failed until that was done.
+//!
 //! No transaction spans two documents: `create_prefs_for_key` writes the safe first and the
 //! key second (with the key's `_rev`), so a crash in between leaves an unreferenced safe,
 //! never a key pointing nowhere, and two racing creators cannot both win.
@@ -48,11 +62,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::document::{
-    self, rev_generation, AuthorizationDocument, CredentialDocument, KeyDocument, SafeDocument,
+    self, rev_generation, AuditEntryDocument, AuthorizationDocument, CredentialDocument,
+    ForgottenKeyDocument, KeyDocument, SafeDocument, AUDIT_PREFIX, FORGOTTEN_PREFIX,
 };
 use super::{
-    AuditEntry, AuthorizationDoc, ClientCredentialDoc, ForgottenKey, GpiiKeyDoc, Grant, OtherDoc,
-    PrefsSafeDoc, Store, StoreError, StoreFuture,
+    key_hash, AuditEntry, AuthorizationDoc, ClientCredentialDoc, ForgottenKey, GpiiKeyDoc, Grant,
+    OtherDoc, PrefsSafeDoc, Store, StoreError, StoreFuture,
 };
 use crate::uri::encode_component as encode;
 
@@ -61,6 +76,12 @@ pub const DEFAULT_DATABASE: &str = "gpii";
 
 /// Version of `_design/attune`; bump when its views change.
 const ATTUNE_DESIGN_VERSION: u64 = 1;
+
+/// Version of `_design/attuneForget`; bump when its views change.
+const FORGET_DESIGN_VERSION: u64 = 1;
+
+/// `revokedReason` of a forgotten key, as the SQLite store writes it.
+const FORGOTTEN_REASON: &str = "forgotten";
 
 /// Timeouts and the failure window. Defaults suit a CouchDB on the same network.
 #[derive(Debug, Clone)]
@@ -301,6 +322,8 @@ struct Inner {
     page_size: usize,
     /// The database and design documents are known to exist.
     set_up: AtomicBool,
+    /// Orders the audit entries this process writes within one millisecond.
+    audit_seq: AtomicU64,
     setup_lock: tokio::sync::Mutex<()>,
 }
 
@@ -390,6 +413,26 @@ fn attune_design() -> Value {
     })
 }
 
+/// The views of forgetting a key, used only by a forget, a purge or a restore.
+fn forget_design() -> Value {
+    json!({
+        "_id": "_design/attuneForget",
+        "attuneVersion": FORGET_DESIGN_VERSION,
+        "language": "javascript",
+        "views": {
+            // Every token of a key, attune's and GPII's, revoked or not: forgetting and purging.
+            "authorizationsByGpiiKey": {"map":
+                "function (doc) { if (doc.type === 'gpiiAppInstallationAuthorization' && typeof doc.gpiiKey === 'string') { emit(doc.gpiiKey, null); } }"},
+            // Whether another key still opens a safe a purge would delete.
+            "gpiiKeysByPrefsSafeId": {"map":
+                "function (doc) { if (doc.type === 'gpiiKey' && typeof doc.prefsSafeId === 'string') { emit(doc.prefsSafeId, null); } }"},
+            // Every key's id, ids only, for finding forgotten keys by their hash.
+            "gpiiKeyIds": {"map":
+                "function (doc) { if (doc.type === 'gpiiKey') { emit(doc._id, null); } }"}
+        }
+    })
+}
+
 /// GPII's design document as GPII's data stores query it (`gpii-db-operation`, `dbViews`):
 /// the same view names, keys and values, written here so that a database attune creates can
 /// also be served by GPII's cloud. An existing `_design/views` is never replaced.
@@ -442,6 +485,7 @@ impl CouchStore {
                 health: Health::new(options.down_for),
                 page_size: options.page_size,
                 set_up: AtomicBool::new(false),
+                audit_seq: AtomicU64::new(0),
                 setup_lock: tokio::sync::Mutex::new(()),
             }),
         })
@@ -533,11 +577,16 @@ impl CouchStore {
         if s == StatusCode::NOT_FOUND {
             self.put_design(gpii_design(), None).await?;
         }
-        let (s, existing_attune) = self.request(Method::GET, "_design/attune", None).await?;
-        let current = existing_attune.get("attuneVersion").and_then(Value::as_u64);
-        if s == StatusCode::NOT_FOUND || current != Some(ATTUNE_DESIGN_VERSION) {
-            self.put_design(attune_design(), str_of(&existing_attune, "_rev"))
-                .await?;
+        for (design, version) in [
+            (attune_design(), ATTUNE_DESIGN_VERSION),
+            (forget_design(), FORGET_DESIGN_VERSION),
+        ] {
+            let id = str_of(&design, "_id").unwrap_or_default();
+            let (s, existing) = self.request(Method::GET, &id, None).await?;
+            let current = existing.get("attuneVersion").and_then(Value::as_u64);
+            if s == StatusCode::NOT_FOUND || current != Some(version) {
+                self.put_design(design, str_of(&existing, "_rev")).await?;
+            }
         }
         self.inner.set_up.store(true, Ordering::Release);
         Ok(())
@@ -662,6 +711,11 @@ impl CouchStore {
 
     /// Every document of the database, design documents included, with revisions.
     pub async fn all_docs(&self) -> Result<Vec<Value>, StoreError> {
+        self.docs_with_prefix("").await
+    }
+
+    /// The documents whose `_id` starts with `prefix` (every one for ""), in `_id` order.
+    async fn docs_with_prefix(&self, prefix: &str) -> Result<Vec<Value>, StoreError> {
         self.ready().await?;
         let page = self.inner.page_size.max(1);
         let mut docs = Vec::new();
@@ -669,9 +723,16 @@ impl CouchStore {
         let mut last_id: Option<String> = None;
         loop {
             let mut path = format!("_all_docs?include_docs=true&limit={page}");
-            if let Some(id) = &last_id {
-                let key = Value::String(id.clone()).to_string();
-                path.push_str(&format!("&startkey={}&skip=1", encode(&key)));
+            match &last_id {
+                Some(id) => path.push_str(&format!("&startkey={}&skip=1", json_key(id))),
+                None if !prefix.is_empty() => {
+                    path.push_str(&format!("&startkey={}", json_key(prefix)));
+                }
+                None => {}
+            }
+            if !prefix.is_empty() {
+                let end = format!("{prefix}\u{fff0}");
+                path.push_str(&format!("&endkey={}", json_key(&end)));
             }
             let (s, b) = self.request(Method::GET, &path, None).await?;
             if s != StatusCode::OK {
@@ -709,6 +770,22 @@ impl CouchStore {
             ));
         }
         let docs = self.all_docs().await?;
+        self.write_backup(out, &docs)
+    }
+
+    /// Writes `docs` as a backup to `out` (see [`CouchStore::backup_to`]) and checks it.
+    fn write_backup(&self, out: &std::path::Path, docs: &[Value]) -> Result<usize, CouchError> {
+        let file_err = |action: &'static str, detail: String| CouchError::File {
+            path: out.to_owned(),
+            action,
+            detail,
+        };
+        if out.exists() {
+            return Err(file_err(
+                "backup",
+                "the file exists already; choose a new name".to_owned(),
+            ));
+        }
         let n = docs.len();
         let text = serde_json::to_vec(&json!({
             "attuneCouchBackup": 1, "database": self.inner.url.database, "docs": docs,
@@ -738,20 +815,45 @@ impl CouchStore {
     /// Replaces the database by the backup `from`, after checking it: the current contents are
     /// first saved beside the backup as `<from>.before-restore-<ms>.json`, then the database is
     /// deleted, created again and loaded with the backup's documents and revisions
-    /// (`new_edits: false`), and the count is checked. Stop the servers first: tokens issued
-    /// after the backup are gone afterwards (docs/operations.md).
+    /// (`new_edits: false`), and the count is checked. What must survive a restore from an
+    /// older backup is then taken from the replaced contents: their forget list is applied
+    /// again ([`Store::reapply_forgotten`]: a forgotten key, and preferences already purged, do
+    /// not come back) and their audit entries missing from the backup are put back as they
+    /// were. Stop the servers first: tokens issued after the backup are gone afterwards
+    /// (docs/operations.md).
     pub async fn restore_from(
         &self,
         from: &std::path::Path,
         now_ms: i64,
-    ) -> Result<usize, CouchError> {
+    ) -> Result<CouchRestore, CouchError> {
         let docs = read_backup(from)?;
         let safety = {
             let mut p = from.as_os_str().to_owned();
             p.push(format!(".before-restore-{now_ms}.json"));
             std::path::PathBuf::from(p)
         };
-        self.backup_to(&safety).await?;
+        let before = self.all_docs().await?;
+        // Read before anything changes: a broken row stops the restore while nothing is lost.
+        let forgotten: Vec<ForgottenKey> = before
+            .iter()
+            .filter(|d| document::type_of(d) == Some(FORGOTTEN_TYPE))
+            .map(|d| typed::<ForgottenKeyDocument>(FORGOTTEN_WHAT, d).map(|f| f.to_store()))
+            .collect::<Result<_, _>>()?;
+        let in_backup: std::collections::HashSet<&str> = docs
+            .iter()
+            .filter_map(|d| d.get("_id").and_then(Value::as_str))
+            .collect();
+        let later_audit: Vec<Value> = before
+            .iter()
+            .filter(|d| document::type_of(d) == Some(AUDIT_TYPE))
+            .filter(|d| {
+                d.get("_id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| !in_backup.contains(id))
+            })
+            .cloned()
+            .collect();
+        self.write_backup(&safety, &before)?;
         let (s, b) = self.request(Method::DELETE, "", None).await?;
         if !s.is_success() && s != StatusCode::NOT_FOUND {
             return Err(unexpected(s, &b, "delete the database").into());
@@ -761,18 +863,7 @@ impl CouchStore {
         if !s.is_success() {
             return Err(unexpected(s, &b, "create the database").into());
         }
-        for chunk in docs.chunks(500) {
-            let (s, b) = self
-                .request(
-                    Method::POST,
-                    "_bulk_docs",
-                    Some(&json!({"docs": chunk, "new_edits": false})),
-                )
-                .await?;
-            if !s.is_success() {
-                return Err(unexpected(s, &b, "load the backup").into());
-            }
-        }
+        self.bulk_load(&docs, "load the backup").await?;
         let n = self.all_docs().await?.len();
         if n != docs.len() {
             return Err(CouchError::File {
@@ -785,15 +876,58 @@ impl CouchStore {
                 ),
             });
         }
-        Ok(n)
+        self.bulk_load(&later_audit, "carry the audit over").await?;
+        let forgotten_rows = forgotten.len();
+        self.reapply_forgotten(forgotten).await?;
+        Ok(CouchRestore {
+            documents: n,
+            forgotten: forgotten_rows,
+            audit_entries: later_audit.len(),
+            safety,
+        })
     }
+
+    /// Writes `docs` with their own revisions (`new_edits: false`), 500 at a time.
+    async fn bulk_load(&self, docs: &[Value], action: &str) -> Result<(), StoreError> {
+        for chunk in docs.chunks(500) {
+            let (s, b) = self
+                .request(
+                    Method::POST,
+                    "_bulk_docs",
+                    Some(&json!({"docs": chunk, "new_edits": false})),
+                )
+                .await?;
+            if !s.is_success() {
+                return Err(unexpected(s, &b, action));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What [`CouchStore::restore_from`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CouchRestore {
+    /// Documents in the backup, now in the database.
+    pub documents: usize,
+    /// Rows of the replaced contents' forget list, applied again.
+    pub forgotten: usize,
+    /// Audit entries of the replaced contents that the backup did not hold, put back.
+    pub audit_entries: usize,
+    /// Where the replaced contents were saved.
+    pub safety: std::path::PathBuf,
 }
 
 impl CouchStore {
     /// Marks the authorizations `ids` revoked as GPII does (`revoked`, `revokedReason`,
     /// `timestampRevoked`), re-reading on a conflict. Ones already revoked, or gone (purged
     /// meanwhile), are left alone. Returns how many this call revoked.
-    async fn revoke_docs(&self, ids: &[String], now_ms: i64) -> Result<u64, StoreError> {
+    async fn revoke_docs(
+        &self,
+        ids: &[String],
+        now_ms: i64,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
         let mut revoked = 0;
         for id in ids {
             let mut done = false;
@@ -807,7 +941,7 @@ impl CouchStore {
                     done = true;
                     break;
                 };
-                doc.revoke(now_ms);
+                doc.revoke(now_ms, reason);
                 if self.put_doc(&document::write(&doc)).await?.is_some() {
                     revoked += 1;
                     done = true;
@@ -822,6 +956,190 @@ impl CouchStore {
         }
         Ok(revoked)
     }
+
+    /// The ids of the documents of `view` whose key is `key`.
+    async fn ids(&self, view: View, key: &str) -> Result<Vec<String>, StoreError> {
+        let rows = self.rows(view, key).await?;
+        Ok(rows.iter().filter_map(|r| str_of(r, "id")).collect())
+    }
+
+    /// The stored keys whose [`key_hash`] is among `hashes`, by hash: the one key-by-hash
+    /// lookup of the forget list (purge and restore). Keys are not stored by hash, so this reads
+    /// every key's id once, page by page; it runs only when there is something to find.
+    async fn keys_by_hash(
+        &self,
+        hashes: &std::collections::HashSet<String>,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let mut found = std::collections::HashMap::new();
+        if hashes.is_empty() {
+            return Ok(found);
+        }
+        let page = self.inner.page_size.max(1);
+        let mut last: Option<String> = None;
+        loop {
+            let mut query = format!("limit={page}");
+            if let Some(id) = &last {
+                query.push_str(&format!("&startkey={}&skip=1", json_key(id)));
+            }
+            let (design, view) = GPII_KEY_IDS;
+            let rows = self.view(design, view, &query).await?;
+            for id in rows.iter().filter_map(|r| str_of(r, "id")) {
+                let hash = key_hash(&id);
+                if hashes.contains(&hash) {
+                    found.insert(hash, id.clone());
+                }
+                last = Some(id);
+            }
+            if rows.len() < page || last.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// The forget list's document for `key_hash`, if any.
+    async fn forgotten_doc(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<ForgottenKeyDocument>, StoreError> {
+        let doc = self
+            .get_doc(&ForgottenKeyDocument::id_for(key_hash))
+            .await?;
+        base(FORGOTTEN_WHAT, doc, FORGOTTEN_TYPE)
+    }
+
+    /// Adds `row` to the forget list unless its key is there; a purged `row` marks a pending
+    /// one purged. Returns whether this call changed the list.
+    async fn merge_forgotten(&self, row: &ForgottenKey) -> Result<bool, StoreError> {
+        for _ in 0..10 {
+            let new = match self.forgotten_doc(&row.key_hash).await? {
+                None => ForgottenKeyDocument::from_store(row),
+                Some(old) if old.purged_ms.is_none() && row.purged_ms.is_some() => {
+                    ForgottenKeyDocument {
+                        purged_ms: row.purged_ms,
+                        ..old
+                    }
+                }
+                Some(_) => return Ok(false),
+            };
+            // A 409: another replica wrote it meanwhile; read theirs.
+            if self.put_doc(&document::write(&new)).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Err(kept_changing("a forget-list entry"))
+    }
+
+    /// Marks `key` revoked as forgotten (GPII's `revoked` and `revokedReason`). A key that is
+    /// gone, or already so, is left alone.
+    async fn revoke_forgotten_key(&self, key: &str) -> Result<(), StoreError> {
+        for _ in 0..10 {
+            let Some(old) = base::<KeyDocument>("gpiiKey", self.get_doc(key).await?, "gpiiKey")?
+            else {
+                return Ok(());
+            };
+            let mut k = old.to_store();
+            if k.revoked && k.revoked_reason.as_deref() == Some(FORGOTTEN_REASON) {
+                return Ok(());
+            }
+            k.revoked = true;
+            k.revoked_reason = Some(FORGOTTEN_REASON.to_owned());
+            let new = document::write(&KeyDocument::from_store(&k, Some(old)));
+            if self.put_doc(&new).await?.is_some() {
+                return Ok(());
+            }
+        }
+        // Never the key itself in an error.
+        Err(kept_changing("a forgotten key"))
+    }
+
+    /// Deletes the document `id` if it is of type `doc_type`, whatever its revision; gone
+    /// already is fine.
+    async fn delete_doc(&self, id: &str, doc_type: &str) -> Result<(), StoreError> {
+        for _ in 0..10 {
+            let Some(doc) = self.get_doc_of_type(id, doc_type).await? else {
+                return Ok(());
+            };
+            let rev = str_of(&doc, "_rev").unwrap_or_default();
+            let path = format!("{}?rev={}", encode(id), encode(&rev));
+            let (s, b) = self.request(Method::DELETE, &path, None).await?;
+            match s {
+                StatusCode::OK | StatusCode::ACCEPTED | StatusCode::NOT_FOUND => return Ok(()),
+                StatusCode::CONFLICT => continue,
+                other => return Err(unexpected(other, &b, "delete a document")),
+            }
+        }
+        Err(kept_changing("a document being deleted"))
+    }
+
+    /// Makes the database agree with one forget-list row of `key`, as the SQLite store does: a
+    /// purged row's key, its tokens and its own preferences safe are deleted (a snapset, or a
+    /// safe another key opens, stays); any other row's key and tokens are revoked.
+    async fn apply_forget(&self, row: &ForgottenKey, key: &str) -> Result<(), StoreError> {
+        const AUTHORIZATION: &str = "gpiiAppInstallationAuthorization";
+        let tokens = self.ids(AUTHORIZATIONS_BY_GPII_KEY, key).await?;
+        if row.purged_ms.is_none() {
+            self.revoke_forgotten_key(key).await?;
+            self.revoke_docs(&tokens, row.forgotten_ms, FORGOTTEN_TOKEN_REASON)
+                .await?;
+            return Ok(());
+        }
+        let safe = match self.get_doc_of_type(key, "gpiiKey").await? {
+            Some(k) => key_from(&k)?.prefs_safe_id,
+            None => None,
+        };
+        for id in &tokens {
+            self.delete_doc(id, AUTHORIZATION).await?;
+        }
+        self.delete_doc(key, "gpiiKey").await?;
+        if let Some(safe) = safe {
+            let opened = !self.ids(GPII_KEYS_BY_PREFS_SAFE, &safe).await?.is_empty();
+            let doc = self.get_doc_of_type(&safe, "prefsSafe").await?;
+            let snapset = doc
+                .as_ref()
+                .is_some_and(|d| str_of(d, "prefsSafeType").as_deref() == Some("snapset"));
+            if !opened && !snapset {
+                self.delete_doc(&safe, "prefsSafe").await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`CouchStore::apply_forget`] for each row whose key is stored.
+    async fn apply_forgets(&self, rows: &[ForgottenKey]) -> Result<(), StoreError> {
+        let hashes = rows.iter().map(|r| r.key_hash.clone()).collect();
+        let keys = self.keys_by_hash(&hashes).await?;
+        for row in rows {
+            if let Some(key) = keys.get(&row.key_hash) {
+                self.apply_forget(row, key).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks the row of `key_hash` purged at `now_ms`, sending the `_rev` read: `false` when it
+    /// is purged already (by another replica's purge), so each purge is reported once.
+    async fn mark_purged(&self, key_hash: &str, now_ms: i64) -> Result<bool, StoreError> {
+        for _ in 0..10 {
+            let Some(old) = self.forgotten_doc(key_hash).await? else {
+                return Ok(false);
+            };
+            if old.purged_ms.is_some() {
+                return Ok(false);
+            }
+            let new = ForgottenKeyDocument {
+                purged_ms: Some(now_ms),
+                ..old
+            };
+            if self.put_doc(&document::write(&new)).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Err(kept_changing("a forget-list entry"))
+    }
+}
+
+fn kept_changing(what: &str) -> StoreError {
+    StoreError::Unavailable(format!("{what} kept changing while being written"))
 }
 
 fn unexpected(status: StatusCode, body: &Value, action: &str) -> StoreError {
@@ -889,6 +1207,18 @@ const CREDENTIALS_BY_CLIENT_ID: View = ("attune", "credentialsByOauth2ClientId")
 const AUTHORIZATIONS_BY_TOKEN_HASH: View = ("attune", "authorizationsByTokenHash");
 /// GPII's own view, keyed by the token in clear as GPII stores it.
 const GPII_AUTHORIZATIONS_BY_TOKEN: View = ("views", "findInfoByAccessToken");
+const AUTHORIZATIONS_BY_GPII_KEY: View = ("attuneForget", "authorizationsByGpiiKey");
+const GPII_KEYS_BY_PREFS_SAFE: View = ("attuneForget", "gpiiKeysByPrefsSafeId");
+const GPII_KEY_IDS: View = ("attuneForget", "gpiiKeyIds");
+
+/// The `type` of the forget list's documents, and what errors call them.
+const FORGOTTEN_TYPE: &str = "attuneForgottenKey";
+const FORGOTTEN_WHAT: &str = "forget-list entry";
+/// The `type` of the audit's documents.
+const AUDIT_TYPE: &str = "attuneAuditEntry";
+/// `revokedReason` of a token revoked by its holder, and of one revoked by a forget.
+const HOLDER_REASON: &str = "revoked by its holder";
+const FORGOTTEN_TOKEN_REASON: &str = "key forgotten";
 
 fn json_key(s: &str) -> String {
     encode(&Value::from(s).to_string())
@@ -1207,7 +1537,7 @@ impl Store for CouchStore {
                 let rows = self.rows(AUTHORIZATIONS_BY_TOKEN_HASH, &token_hash).await?;
                 ids.extend(rows.iter().filter_map(|r| str_of(r, "id")));
             }
-            self.revoke_docs(&ids, now_ms).await
+            self.revoke_docs(&ids, now_ms, HOLDER_REASON).await
         })
     }
 
@@ -1216,7 +1546,7 @@ impl Store for CouchStore {
         Box::pin(async move {
             let rows = self.rows(GPII_AUTHORIZATIONS_BY_TOKEN, &token).await?;
             let ids: Vec<String> = rows.iter().filter_map(|r| str_of(r, "id")).collect();
-            self.revoke_docs(&ids, now_ms).await
+            self.revoke_docs(&ids, now_ms, HOLDER_REASON).await
         })
     }
 
@@ -1260,22 +1590,36 @@ impl Store for CouchStore {
         })
     }
 
-    // The forget list and the audit are not in the CouchDB store yet (issue 15 item 4): they
-    // answer `Unsupported` rather than pretending, so `keys forget` on CouchDB fails loudly.
     fn forget_key(&self, key: &str, row: ForgottenKey) -> StoreFuture<'_, ()> {
-        let _ = (key, row);
-        Box::pin(async {
-            Err(StoreError::Unsupported {
-                what: "forgetting a key",
-            })
+        let key = key.to_owned();
+        Box::pin(async move {
+            if self.get_doc_of_type(&key, "gpiiKey").await?.is_none() {
+                return Err(StoreError::Missing {
+                    what: "gpiiKey",
+                    id: row.fingerprint,
+                });
+            }
+            let row = ForgottenKey {
+                purged_ms: None,
+                ..row
+            };
+            // The row first: a crash after it leaves a forget finished by the next one.
+            self.merge_forgotten(&row).await?;
+            self.apply_forget(&row, &key).await
         })
     }
 
     fn forgotten_keys(&self) -> StoreFuture<'_, Vec<ForgottenKey>> {
-        Box::pin(async {
-            Err(StoreError::Unsupported {
-                what: "the forget list",
-            })
+        Box::pin(async move {
+            let mut rows = self
+                .docs_with_prefix(FORGOTTEN_PREFIX)
+                .await?
+                .iter()
+                .filter(|d| document::type_of(d) == Some(FORGOTTEN_TYPE))
+                .map(|d| typed::<ForgottenKeyDocument>(FORGOTTEN_WHAT, d).map(|f| f.to_store()))
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.sort_by(|a, b| (a.forgotten_ms, &a.key_hash).cmp(&(b.forgotten_ms, &b.key_hash)));
+            Ok(rows)
         })
     }
 
@@ -1284,30 +1628,64 @@ impl Store for CouchStore {
         forgotten_by_ms: i64,
         now_ms: i64,
     ) -> StoreFuture<'_, Vec<ForgottenKey>> {
-        let _ = (forgotten_by_ms, now_ms);
-        Box::pin(async {
-            Err(StoreError::Unsupported {
-                what: "the forget list",
-            })
+        Box::pin(async move {
+            let due: Vec<ForgottenKey> = self
+                .forgotten_keys()
+                .await?
+                .into_iter()
+                .filter(|r| r.purged_ms.is_none() && r.forgotten_ms <= forgotten_by_ms)
+                .map(|r| ForgottenKey {
+                    purged_ms: Some(now_ms),
+                    ..r
+                })
+                .collect();
+            // Deleting first and marking last: a purge cut short is done again by the next.
+            self.apply_forgets(&due).await?;
+            let mut purged = Vec::with_capacity(due.len());
+            for row in due {
+                if self.mark_purged(&row.key_hash, now_ms).await? {
+                    purged.push(row);
+                }
+            }
+            Ok(purged)
         })
     }
 
     fn reapply_forgotten(&self, rows: Vec<ForgottenKey>) -> StoreFuture<'_, ()> {
-        let _ = rows;
-        Box::pin(async {
-            Err(StoreError::Unsupported {
-                what: "the forget list",
-            })
+        Box::pin(async move {
+            for row in &rows {
+                self.merge_forgotten(row).await?;
+            }
+            let all = self.forgotten_keys().await?;
+            self.apply_forgets(&all).await
         })
     }
 
     fn append_audit(&self, entry: AuditEntry) -> StoreFuture<'_, ()> {
-        let _ = entry;
-        Box::pin(async { Err(StoreError::Unsupported { what: "the audit" }) })
+        Box::pin(async move {
+            for _ in 0..10 {
+                let seq = self.inner.audit_seq.fetch_add(1, Ordering::Relaxed);
+                let random = crate::auth::random_token();
+                let doc = AuditEntryDocument::from_store(&entry, seq, &random);
+                // A new document only: never written over. A 409 would be a clash of random
+                // parts; try another.
+                if self.put_doc(&document::write(&doc)).await?.is_some() {
+                    return Ok(());
+                }
+            }
+            Err(kept_changing("an audit entry"))
+        })
     }
 
     fn audit(&self) -> StoreFuture<'_, Vec<AuditEntry>> {
-        Box::pin(async { Err(StoreError::Unsupported { what: "the audit" }) })
+        Box::pin(async move {
+            self.docs_with_prefix(AUDIT_PREFIX)
+                .await?
+                .iter()
+                .filter(|d| document::type_of(d) == Some(AUDIT_TYPE))
+                .map(|d| typed::<AuditEntryDocument>("audit entry", d).map(|e| e.to_store()))
+                .collect()
+        })
     }
 }
 

@@ -11,7 +11,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    AuthorizationDoc, ClientCredentialDoc, GpiiKeyDoc, PrefsSafeDoc, PrefsSafeType, SCHEMA_VERSION,
+    AuditAction, AuditEntry, AuthorizationDoc, ClientCredentialDoc, ForgottenKey, GpiiKeyDoc,
+    PrefsSafeDoc, PrefsSafeType, SCHEMA_VERSION,
 };
 use crate::auth::SecretHash;
 use crate::clock::{iso8601, parse_iso8601};
@@ -46,6 +47,8 @@ doc_type!(GpiiKeyType, "gpiiKey");
 doc_type!(PrefsSafeDocType, "prefsSafe");
 doc_type!(ClientCredentialType, "clientCredential");
 doc_type!(AuthorizationType, "gpiiAppInstallationAuthorization");
+doc_type!(ForgottenKeyType, "attuneForgottenKey");
+doc_type!(AuditEntryType, "attuneAuditEntry");
 
 /// The `type` of a document, if it has a string one.
 pub fn type_of(doc: &Value) -> Option<&str> {
@@ -331,11 +334,118 @@ impl AuthorizationDocument {
         get(&self.access_token_hash)
     }
 
-    /// Marks it revoked by its holder at `now_ms`, as GPII does.
-    pub fn revoke(&mut self, now_ms: i64) {
+    /// Marks it revoked at `now_ms` for `reason`, as GPII does.
+    pub fn revoke(&mut self, now_ms: i64, reason: &str) {
         self.revoked = Some(Some(true));
-        self.revoked_reason = Some(Some("revoked by its holder".to_owned()));
+        self.revoked_reason = Some(Some(reason.to_owned()));
         self.timestamp_revoked = Some(Some(iso8601(now_ms)));
+    }
+}
+
+/// The `_id` prefix of the forget list's documents in a CouchDB database.
+pub const FORGOTTEN_PREFIX: &str = "attune-forgotten-";
+
+/// The `_id` prefix of the audit's documents in a CouchDB database.
+pub const AUDIT_PREFIX: &str = "attune-audit-";
+
+/// A row of the forget list as a CouchDB document (attune's own, not GPII's): `_id` is
+/// [`FORGOTTEN_PREFIX`] and the key's hash, so two replicas forgetting one key write one
+/// document (CouchDB refuses the second, 409). It holds the key's hash and fingerprint, never
+/// the key. Its `type` is none of GPII's, so GPII's views (which all select on `type`, but
+/// `findDocsBySchemaVersion`, which it is absent from: it has no `schemaVersion`) never see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForgottenKeyDocument {
+    #[serde(rename = "_id")]
+    pub id: String,
+    #[serde(rename = "_rev", default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<String>,
+    #[serde(rename = "type")]
+    pub doc_type: ForgottenKeyType,
+    pub key_hash: String,
+    pub fingerprint: String,
+    pub forgotten_ms: i64,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub purged_ms: Option<i64>,
+}
+
+impl ForgottenKeyDocument {
+    pub fn id_for(key_hash: &str) -> String {
+        format!("{FORGOTTEN_PREFIX}{key_hash}")
+    }
+
+    /// A new document for `row`.
+    pub fn from_store(row: &ForgottenKey) -> Self {
+        ForgottenKeyDocument {
+            id: Self::id_for(&row.key_hash),
+            rev: None,
+            doc_type: ForgottenKeyType::Tag,
+            key_hash: row.key_hash.clone(),
+            fingerprint: row.fingerprint.clone(),
+            forgotten_ms: row.forgotten_ms,
+            reason: row.reason.clone(),
+            purged_ms: row.purged_ms,
+        }
+    }
+
+    pub fn to_store(&self) -> ForgottenKey {
+        ForgottenKey {
+            key_hash: self.key_hash.clone(),
+            fingerprint: self.fingerprint.clone(),
+            forgotten_ms: self.forgotten_ms,
+            reason: self.reason.clone(),
+            purged_ms: self.purged_ms,
+        }
+    }
+}
+
+/// An audit entry as a CouchDB document (attune's own): `_id` is [`AUDIT_PREFIX`], the time
+/// (15 digits), a per-process sequence number and a random part, so ids sort in time order,
+/// entries of one process in the order it wrote them, and two replicas never write one id.
+/// Written once, never updated or deleted by attune. A fingerprint, never a key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntryDocument {
+    #[serde(rename = "_id")]
+    pub id: String,
+    #[serde(rename = "_rev", default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<String>,
+    #[serde(rename = "type")]
+    pub doc_type: AuditEntryType,
+    pub time_ms: i64,
+    /// The time again, ISO 8601, for people reading the database.
+    #[serde(default)]
+    pub time: Option<String>,
+    pub action: AuditAction,
+    pub actor: String,
+    #[serde(default)]
+    pub key_fingerprint: Option<String>,
+}
+
+impl AuditEntryDocument {
+    /// A new document for `e`; `seq` orders the entries one process writes in one millisecond.
+    pub fn from_store(e: &AuditEntry, seq: u64, random: &str) -> Self {
+        AuditEntryDocument {
+            id: format!("{AUDIT_PREFIX}{:015}-{seq:010}-{random}", e.time_ms.max(0)),
+            rev: None,
+            doc_type: AuditEntryType::Tag,
+            time_ms: e.time_ms,
+            time: Some(iso8601(e.time_ms)),
+            action: e.action,
+            actor: e.actor.clone(),
+            key_fingerprint: e.key_fingerprint.clone(),
+        }
+    }
+
+    pub fn to_store(&self) -> AuditEntry {
+        AuditEntry {
+            time_ms: self.time_ms,
+            action: self.action,
+            actor: self.actor.clone(),
+            key_fingerprint: self.key_fingerprint.clone(),
+        }
     }
 }
 
@@ -352,6 +462,55 @@ mod tests {
         assert_eq!(k.prefs_safe_id, Some(None));
         assert_eq!(k.prefs_set_id, None);
         assert_eq!(write(&k), doc);
+    }
+
+    #[test]
+    fn audit_ids_sort_by_time_then_by_the_order_one_process_wrote() {
+        let e = |time_ms| AuditEntry {
+            time_ms,
+            action: AuditAction::Forget,
+            actor: "admin".to_owned(),
+            key_fingerprint: Some("0badf00d".to_owned()),
+        };
+        let ids: Vec<String> = [
+            (5, 9, "ff"),
+            (5, 10, "00"),
+            (60, 0, "aa"),
+            (1_700_000_000_000, 1, "00"),
+        ]
+        .iter()
+        .map(|&(t, seq, r)| AuditEntryDocument::from_store(&e(t), seq, r).id)
+        .collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(sorted, ids);
+        let doc = write(&AuditEntryDocument::from_store(&e(5), 0, "ab"));
+        assert_eq!(doc["type"], "attuneAuditEntry");
+        assert_eq!(doc["action"], "forget");
+        assert_eq!(read::<AuditEntryDocument>(&doc).unwrap().to_store(), e(5));
+        let unknown = json!({"_id": "attune-audit-x", "type": "attuneAuditEntry", "timeMs": 1,
+            "action": "rename", "actor": "admin"});
+        assert!(read::<AuditEntryDocument>(&unknown).is_err());
+    }
+
+    #[test]
+    fn a_forget_list_row_round_trips_without_the_key() {
+        let row = ForgottenKey {
+            key_hash: crate::store::key_hash("alice"),
+            fingerprint: "fp".to_owned(),
+            forgotten_ms: 10,
+            reason: Some("asked to".to_owned()),
+            purged_ms: None,
+        };
+        let doc = write(&ForgottenKeyDocument::from_store(&row));
+        assert_eq!(doc["_id"], format!("attune-forgotten-{}", row.key_hash));
+        assert_eq!(doc["type"], "attuneForgottenKey");
+        assert!(!doc.to_string().contains("alice"), "{doc}");
+        assert!(
+            doc.get("schemaVersion").is_none(),
+            "GPII's migrations would pick it up"
+        );
+        assert_eq!(read::<ForgottenKeyDocument>(&doc).unwrap().to_store(), row);
     }
 
     #[test]

@@ -13,11 +13,12 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use attune_cloud::admin;
 use attune_cloud::clock::SystemClock;
 use attune_cloud::server;
 use attune_cloud::store::contract;
 use attune_cloud::store::couchdb::{CouchOptions, CouchStore, CouchUrl};
-use attune_cloud::store::Store;
+use attune_cloud::store::{AuditAction, Store};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -470,4 +471,317 @@ async fn a_backup_reads_the_database_in_pages_and_misses_nothing() {
     assert_eq!(paged.backup_to(&out).await.unwrap(), all.len());
     let back = ids(attune_cloud::store::couchdb::read_backup(&out).unwrap());
     assert_eq!(back, all);
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+fn parsed(k: &str) -> attune_model::key::Key {
+    attune_model::key::Key::parse(k).unwrap()
+}
+
+/// The forget list and the audit live in GPII's database as attune's own documents: GPII's
+/// views (which GPII's cloud queries) never list them, and they hold a key's hash and
+/// fingerprint, never the key.
+#[tokio::test]
+async fn forget_documents_are_invisible_to_gpiis_views_and_hold_no_key() {
+    let Some(couch) = CouchServer::start_if_enabled() else {
+        return;
+    };
+    let s = couch.store("gpii");
+    let clock = attune_cloud::clock::ManualClock::new(1_700_000_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let keys = admin::generate_keys(&s, 2, &dir.path().join("k.csv"), &clock)
+        .await
+        .unwrap();
+    admin::forget_key(&s, &parsed(&keys[0]), Some("moved"), "admin", &clock)
+        .await
+        .unwrap();
+
+    let http = reqwest::Client::new();
+    let db = format!("{}/gpii", couch.url);
+    let ours = |id: &str| id.starts_with("attune-forgotten-") || id.starts_with("attune-audit-");
+    for view in [
+        "findPrefsSafeByGpiiKey",
+        "findClientByOauth2ClientId",
+        "findInfoByAccessToken",
+        "findSnapsetPrefsSafes",
+        "findAllGpiiKeys",
+        "findAccessTokenByExpires",
+    ] {
+        let rows: Value = http
+            .get(format!("{db}/_design/views/_view/{view}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let rows = rows["rows"].as_array().unwrap();
+        assert!(
+            !rows.iter().any(|r| ours(r["id"].as_str().unwrap())),
+            "{view}: {rows:?}"
+        );
+    }
+    // GPII's migrations select by schema version: ours have none.
+    let by_version: Value = http
+        .get(format!(
+            "{db}/_design/views/_view/findDocsBySchemaVersion?key=%220.2%22"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rows = by_version["rows"].as_array().unwrap();
+    assert!(!rows.is_empty(), "the key documents are there");
+    assert!(!rows.iter().any(|r| ours(r["id"].as_str().unwrap())));
+
+    let all = s.all_docs().await.unwrap();
+    let mine: Vec<&Value> = all
+        .iter()
+        .filter(|d| ours(d["_id"].as_str().unwrap()))
+        .collect();
+    let types: Vec<&str> = mine.iter().map(|d| d["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        ["attuneAuditEntry", "attuneForgottenKey"],
+        "{mine:?}"
+    );
+    let text = serde_json::to_string(&mine).unwrap();
+    assert!(!text.contains(&keys[0]), "a key in {text}");
+    assert!(text.contains(&parsed(&keys[0]).fingerprint()), "{text}");
+    // The key itself is GPII-revoked, so GPII's cloud refuses it as well.
+    let k: Value = http
+        .get(format!("{db}/{}", keys[0]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (k["revoked"].clone(), k["revokedReason"].clone()),
+        (json!(true), json!("forgotten"))
+    );
+}
+
+/// Two replicas (two stores on one database) forget the same key at the same moment: one row,
+/// the first; the key and its tokens revoked. Then both purge at once: the key, its tokens and
+/// its preferences are deleted, and exactly one of them reports (and so audits) the purge.
+#[tokio::test]
+async fn two_replicas_forgetting_and_purging_one_key_agree() {
+    let Some(couch) = CouchServer::start_if_enabled() else {
+        return;
+    };
+    let (a, b) = (couch.store("gpii"), couch.store("gpii"));
+    a.create_prefs_for_key(
+        contract::key_doc("alice"),
+        contract::safe_doc(
+            "prefsSafe-alice",
+            attune_cloud::store::PrefsSafeType::User,
+            20,
+        ),
+    )
+    .await
+    .unwrap();
+    a.put_client_credential(contract::credential_doc("cc-1", "site"))
+        .await
+        .unwrap();
+    for (id, hash) in [("auth-1", "t1"), ("auth-2", "t2")] {
+        a.add_authorization(contract::authorization_doc(id, "cc-1", hash, 1000))
+            .await
+            .unwrap();
+    }
+    assert!(b.find_grant("t1", 500).await.unwrap().is_some());
+
+    for round in 0..3 {
+        let (ra, rb) = tokio::join!(
+            a.forget_key("alice", contract::forgotten("alice", 10 + round)),
+            b.forget_key("alice", contract::forgotten("alice", 20 + round)),
+        );
+        ra.unwrap();
+        rb.unwrap();
+    }
+    let rows = b.forgotten_keys().await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0].forgotten_ms == 10 || rows[0].forgotten_ms == 20,
+        "{rows:?}"
+    );
+    assert!(a.find_gpii_key("alice").await.unwrap().unwrap().revoked);
+    for t in ["t1", "t2"] {
+        assert_eq!(a.find_grant(t, 500).await.unwrap(), None, "{t}");
+    }
+
+    let (pa, pb) = tokio::join!(a.purge_forgotten(100, 200), b.purge_forgotten(100, 200));
+    let (pa, pb) = (pa.unwrap(), pb.unwrap());
+    assert_eq!(pa.len() + pb.len(), 1, "reported once: {pa:?} {pb:?}");
+    assert_eq!(a.find_gpii_key("alice").await.unwrap(), None);
+    assert_eq!(a.find_prefs_safe("prefsSafe-alice").await.unwrap(), None);
+    let left: Vec<String> = a
+        .all_docs()
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d["_id"].as_str().unwrap().to_owned())
+        .filter(|id| id.starts_with("auth-"))
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "the tokens are deleted");
+    assert_eq!(b.forgotten_keys().await.unwrap()[0].purged_ms, Some(200));
+}
+
+/// The grace period on CouchDB, through the admin functions and on a clock the test moves:
+/// nothing a millisecond early, everything at the end of it, audited as forget then purge.
+#[tokio::test]
+async fn couchdb_purges_a_forgotten_key_after_the_grace_period_and_not_before() {
+    let Some(couch) = CouchServer::start_if_enabled() else {
+        return;
+    };
+    let s = couch.store("gpii");
+    let clock = attune_cloud::clock::ManualClock::new(1_700_000_000_000);
+    admin::load(
+        &s,
+        &crate::common::fixtures().join("prefs"),
+        attune_cloud::store::PrefsSafeType::User,
+        &clock,
+    )
+    .await
+    .unwrap();
+    let (k, _) = s.find_prefs_by_key("alice").await.unwrap().unwrap();
+    let safe_id = k.prefs_safe_id.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let other = admin::generate_keys(&s, 1, &dir.path().join("k.csv"), &clock)
+        .await
+        .unwrap()
+        .remove(0);
+    admin::forget_key(&s, &parsed("alice"), None, "admin", &clock)
+        .await
+        .unwrap();
+
+    clock.advance_ms(30 * DAY_MS - 1);
+    let early = admin::purge_forgotten(&s, 30, "server", &clock)
+        .await
+        .unwrap();
+    assert_eq!(early, vec![], "a millisecond early");
+    assert!(s.find_prefs_safe(&safe_id).await.unwrap().is_some());
+
+    clock.advance_ms(1);
+    let purged = admin::purge_forgotten(&s, 30, "server", &clock)
+        .await
+        .unwrap();
+    assert_eq!(purged.len(), 1);
+    assert_eq!(s.find_gpii_key("alice").await.unwrap(), None);
+    assert_eq!(s.find_prefs_safe(&safe_id).await.unwrap(), None);
+    assert!(
+        s.find_gpii_key(&other).await.unwrap().is_some(),
+        "the other keys stay"
+    );
+    let actions: Vec<_> = s
+        .audit()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.action, e.actor, e.key_fingerprint))
+        .collect();
+    let fp = Some(parsed("alice").fingerprint());
+    assert_eq!(
+        actions,
+        vec![
+            (AuditAction::Forget, "admin".to_owned(), fp.clone()),
+            (AuditAction::Purge, "server".to_owned(), fp)
+        ]
+    );
+}
+
+/// `DELETE /{key}` on a server whose store is CouchDB: 200 with the grace period, every token of
+/// the key revoked, audited as the key holder's.
+#[tokio::test]
+async fn delete_key_forgets_it_on_couchdb() {
+    let Some(couch) = CouchServer::start_if_enabled() else {
+        return;
+    };
+    let store = format!("couchdb:{}/gpii", couch.url);
+    let p = serve(&store);
+    let http = reqwest::Client::new();
+    let t1 = token(&http, &p.url, "large_text").await;
+    let t2 = token(&http, &p.url, "large_text").await;
+    let r = http
+        .delete(format!("{}/large_text", p.url))
+        .bearer_auth(&t1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body, json!({"forgotten": true, "deleted_within_days": 30}));
+    assert_eq!(get_settings(&http, &p.url, "large_text", &t2).await.0, 401);
+    let out = admin(&["audit", "--store", &store]);
+    let last: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(last["action"], "forget");
+    assert_eq!(last["actor"], "key-holder");
+    assert_eq!(last["keyFingerprint"], parsed("large_text").fingerprint());
+}
+
+/// The restore drill on CouchDB through the binary: back up, forget (and purge another), restore
+/// the backup: the forgotten key stays forgotten, the purged one gone, and the audit whole.
+#[test]
+fn a_couchdb_restore_from_an_older_backup_keeps_forgotten_keys_forgotten() {
+    let Some(couch) = CouchServer::start_if_enabled() else {
+        return;
+    };
+    let store = format!("couchdb:{}/gpii", couch.url);
+    let dir = tempfile::tempdir().unwrap();
+    admin_load(&store, &crate::common::fixtures().join("prefs"));
+    let keys = admin_generate_keys(&store, 3, dir.path());
+    let backup = dir.path().join("b.json");
+    admin_backup(&store, &backup);
+    admin(&["keys", "forget", "--store", &store, &keys[0]]);
+    admin(&["keys", "forget", "--store", &store, "alice"]);
+    let out = admin(&[
+        "keys",
+        "purge-forgotten",
+        "--store",
+        &store,
+        "--grace-days",
+        "0",
+    ]);
+    assert!(out.starts_with("2 forgotten keys purged"), "{out}");
+    admin(&["keys", "forget", "--store", &store, &keys[1]]);
+
+    let out = admin_restore(&store, &backup);
+    assert!(
+        out.contains("3 forgotten keys applied again, 6 audit entries carried over"),
+        "{out}"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let s = couch.store("gpii");
+    rt.block_on(async {
+        assert_eq!(
+            s.find_gpii_key(&keys[0]).await.unwrap(),
+            None,
+            "purged stays purged"
+        );
+        assert_eq!(s.find_gpii_key("alice").await.unwrap(), None);
+        assert!(
+            s.find_gpii_key(&keys[1]).await.unwrap().unwrap().revoked,
+            "forgotten stays forgotten"
+        );
+        assert!(!s.find_gpii_key(&keys[2]).await.unwrap().unwrap().revoked);
+    });
+    let audit = admin(&["audit", "--store", &store]);
+    let actions: Vec<String> = audit
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        ["backup", "forget", "forget", "purge", "purge", "forget", "restore"],
+        "{audit}"
+    );
 }

@@ -16,18 +16,6 @@ async fn sqlite_store_passes_the_store_contract() {
     .await;
 }
 
-#[tokio::test]
-async fn sqlite_store_passes_the_forget_and_audit_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    let n = std::sync::atomic::AtomicUsize::new(0);
-    contract::run_forget_and_audit(|| {
-        let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let path = dir.path().join(format!("store-{i}.db"));
-        async move { SqliteStore::open(&path).unwrap() }
-    })
-    .await;
-}
-
 #[test]
 fn the_sqlite_audit_refuses_updates_and_deletes() {
     let dir = tempfile::tempdir().unwrap();
