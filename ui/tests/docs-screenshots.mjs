@@ -14,6 +14,8 @@ const SHOTS = [
   ['diagnostics-open', 'ui-diagnostics.png', {}],
   ['error-key-invalid', 'ui-error-320px.png', { viewport: { width: 320, height: 640 } }],
   ['pending-outbox', 'ui-forced-colors-adjustments.png', { media: { forcedColors: 'active', contrast: 'more' } }, '#adjust-section'],
+  ['forget-refused-unsent', 'ui-forget-unsent.png', {}, '#forget-section'],
+  ['forgotten', 'ui-forgotten.png', {}],
 ];
 
 const { server, url } = await H.startServer();
