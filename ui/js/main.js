@@ -300,8 +300,9 @@ async function start() {
   $('key-input').addEventListener('input', () => showError($('key-in-error'), $('key-input'), null));
   setUpDiagnostics();
   try {
-    await api.onStatus(onStatus);
-    await api.onListener(onListenerNotice);
+    // Both at once: each is a round trip to the shell, and the status is asked for only after
+    // the status listener is in place, so no change between the two is missed.
+    await Promise.all([api.onStatus(onStatus), api.onListener(onListenerNotice)]);
   } catch (err) {
     setText($('message'), err.message);
   }

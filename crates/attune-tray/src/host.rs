@@ -486,9 +486,9 @@ impl Host {
                 Err(e) => tracing::warn!(error = %e, "handing over while the state is busy"),
             }
         }
-        if let Some(tray) = self.tray.take() {
-            tray.shutdown().wait();
-        }
+        // The tray's icon goes with the exec (its bus connection closes): not waited for here,
+        // the window is.
+        drop(self.tray.take());
         if let Some(instance) = &self.instance {
             instance.release();
         }
