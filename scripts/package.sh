@@ -7,8 +7,12 @@
 # (libwebkit2gtk-4.1-0's web processes, the tray's libayatana-appindicator3-1, GNOME's schemas).
 #
 # The package is put together with dpkg-deb from packaging/ rather than by Tauri's bundler: that
-# needs tauri-cli (minutes of build in CI) and marks no conffiles. Both binaries are built with
-# their own features only (-p each), so neither holds the test-only failpoints; the script checks.
+# needs tauri-cli (minutes of build in CI) and marks no conffiles. Both binaries are built in one
+# `cargo build -p attune-app -p attune-cli`, without the rest of the workspace, so neither holds the
+# test-only failpoints (the script checks). The CLI adds no feature to any crate the app uses, so
+# the app is the one `-p attune-app` alone gives (scripts/test-app.sh's, which is then reused),
+# and the CLI reuses the app's dependencies: built alone it would unify features differently
+# (serde, glib, syn, ...) and recompile most of them.
 #
 # Usage: bash scripts/package.sh [--profile release|dev]
 #   release (default): optimised binaries, what a site installs;
@@ -47,11 +51,11 @@ fi
 export CARGO_TERM_COLOR=never
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 echo "== build attune-app and attune ($profile)"
-cargo build --locked --profile "$profile" -p attune-app
-cargo build --locked --profile "$profile" -p attune-cli
+cargo build --locked --profile "$profile" -p attune-app -p attune-cli
 for b in attune-app attune; do
   bash scripts/check-no-failpoints.sh "$target/$dir/$b"
 done
+echo "-- package: built in ${SECONDS} s"
 
 version="$(cargo metadata --no-deps --format-version 1 --locked |
   /usr/bin/python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "attune-app"))')"
