@@ -22,12 +22,11 @@ export CARGO_TERM_COLOR=never
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 echo "== build the app (as it ships), the cloud, and the end-to-end test"
 cargo build --locked -p attune-app
-# The features the e2e tests' own build of the cloud has (tests/src/lib.rs), so after
-# `cargo test --workspace` this is fresh.
-cargo build --locked -p attune-cloud
-# --workspace: the feature set `cargo test --workspace` built it with (scripts/test.sh), so this
-# is fresh there; `-p attune-e2e` alone would unify features differently and rebuild.
-cargo test --locked --workspace --test app-e2e --no-run
+# The test and the cloud it talks to, with --workspace: the feature set `cargo test --workspace`
+# builds them with (the e2e tests build their cloud the same way, tests/src/lib.rs), so after
+# scripts/test.sh's test stage both are fresh; `-p` alone would unify features differently and
+# recompile most of their trees.
+cargo build --locked --workspace --test app-e2e --bin attune-cloud
 echo "== the app under test holds no test-only failpoints"
 bash scripts/check-no-failpoints.sh "$target/debug/attune-app"
 
