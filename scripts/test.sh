@@ -31,8 +31,8 @@ stage() {
   stage_t0=$SECONDS
   echo "== stage $stage_name (at $(mmss "$SECONDS"))"
 }
-stage_summary() {
-  local rc=$? failed="$stage_name"
+stage_summary() { # EXIT_STATUS
+  local rc="$1" failed="$stage_name"
   stage_end
   echo "== stages (elapsed, of $(mmss "$SECONDS"))"
   local i
@@ -41,7 +41,33 @@ stage_summary() {
   done
   [ "$rc" -eq 0 ] || echo "  FAILED in stage ${failed:-?} (exit $rc)"
 }
-trap stage_summary EXIT
+
+# The cargo tools built from crates.io (cargo-deny, cargo-fuzz, tauri-driver; scripts/install-tools.sh
+# installs those missing): minutes of compiling on a cold run, so they build in the background
+# while the UI tests (a browser, much of it waiting) leave a core idle. A stage that needs one
+# waits for it with tool_wait; a failed install fails that stage with the install's log. The
+# installer is its own process group (setsid), ended on exit if it is still running.
+tools_pid=""
+tool_wait() { # NAME
+  local log="target/tools/logs/$1.log" rc="target/tools/logs/$1.rc" t0=$SECONDS
+  while [ ! -e "$rc" ] && [ -n "$tools_pid" ] && kill -0 "$tools_pid" 2>/dev/null; do
+    sleep 2
+  done
+  [ "$SECONDS" -eq "$t0" ] || echo "-- waited $((SECONDS - t0)) s for the install of $1"
+  if [ -e "$rc" ] && [ "$(cat "$rc")" != 0 ]; then
+    echo "test.sh: installing $1 failed (exit $(cat "$rc")); its log, $log:" >&2
+    tail -n 80 "$log" >&2
+    return 1
+  fi
+}
+on_exit() {
+  local rc=$?
+  if [ -n "$tools_pid" ] && kill -0 "$tools_pid" 2>/dev/null; then
+    kill -TERM -- "-$tools_pid" 2>/dev/null || true
+  fi
+  stage_summary "$rc"
+}
+trap on_exit EXIT
 
 stage setup
 bash scripts/setup-deps.sh
@@ -53,6 +79,11 @@ export ATTUNE_GPII_INTEROP="${ATTUNE_GPII_INTEROP:-1}"
 if [ "${CI:-}" = "true" ]; then
   export CARGO_INCREMENTAL=0
 fi
+
+# Earlier runs' results would answer tool_wait before this run's installs end.
+rm -f target/tools/logs/*.rc
+setsid -w bash scripts/install-tools.sh &
+tools_pid=$!
 
 # Free disk at each stage, so a run that fails for want of space says how much there was.
 disk() { echo "-- disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free; target/ $(du -sh target 2>/dev/null | cut -f1 || echo 0)"; }
@@ -69,6 +100,7 @@ cargo fmt --all -- --check
 # RustSec database is not a package registry, which is all CI reaches (README, "Tests").
 tools="$PWD/target/tools"
 stage deny
+tool_wait cargo-deny
 if [ ! -x "$tools/bin/cargo-deny" ]; then
   echo "== install cargo-deny into $tools"
   cargo install cargo-deny --locked --root "$tools"
@@ -93,9 +125,11 @@ disk
 # (docs/fuzzing.md); its own target dir, fuzz/target. An unoptimised build: the release build
 # alone takes longer than the whole stage's budget (about six minutes on two cores).
 stage fuzz
+tool_wait cargo-fuzz
 bash scripts/fuzz.sh --dev --seconds "${ATTUNE_FUZZ_SECONDS:-10}"
 disk
 stage app
+tool_wait tauri-driver
 bash scripts/test-app.sh
 disk
 stage package
