@@ -44,9 +44,10 @@ stage_summary() { # EXIT_STATUS
 
 # The cargo tools built from crates.io (cargo-deny, cargo-fuzz, tauri-driver; scripts/install-tools.sh
 # installs those missing): minutes of compiling on a cold run, so they build in the background
-# while the UI tests (a browser, much of it waiting) leave a core idle. A stage that needs one
-# waits for it with tool_wait; a failed install fails that stage with the install's log. The
-# installer is its own process group (setsid), ended on exit if it is still running.
+# while the UI tests run (measured: 2m28 of wall time for 65 s of CPU, so on two cores most of it
+# idle). Niced, so the stages in front keep the CPU they need and the installs take what is left.
+# A stage that needs one waits for it with tool_wait; a failed install fails that stage with the
+# install's log. The installer is its own process group (setsid), ended on exit if still running.
 tools_pid=""
 tool_wait() { # NAME
   local log="target/tools/logs/$1.log" rc="target/tools/logs/$1.rc" t0=$SECONDS
@@ -82,7 +83,7 @@ fi
 
 # Earlier runs' results would answer tool_wait before this run's installs end.
 rm -f target/tools/logs/*.rc
-setsid -w bash scripts/install-tools.sh &
+setsid -w nice -n 10 bash scripts/install-tools.sh &
 tools_pid=$!
 
 # Free disk at each stage, so a run that fails for want of space says how much there was.
