@@ -27,8 +27,8 @@ tool() {
 }
 
 # Needed first (the deny stage comes before the builds). Its release profile is fat LTO in one
-# codegen unit, which on two cores is a long single-threaded link; without it the build is
-# minutes shorter, and the checks it runs (bans, licences, sources) take the same few seconds.
+# codegen unit, a long single-threaded link on two cores: about 8 CPU-minutes; without LTO and in
+# 16 units, measured 4.2, and the checks it runs (bans, licences, sources) take 3 s instead of 2.
 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
   tool cargo-deny "test -x '$tools/bin/cargo-deny'" --root "$tools"
 tool cargo-fuzz "command -v cargo-fuzz"
