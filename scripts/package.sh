@@ -16,8 +16,12 @@
 #
 # Both are put together with dpkg-deb from packaging/ rather than by a bundler: Tauri's needs
 # tauri-cli and cargo-deb needs cargo-deb (each minutes of build in CI on two cores), and
-# Tauri's marks no conffiles. The binaries are built with their own features only (-p each),
-# so none holds the test-only failpoints; the script checks.
+# Tauri's marks no conffiles. None of the binaries holds the test-only failpoints (the script
+# checks). The app and the CLI are built in one `cargo build -p attune-app -p attune-cli`: the
+# CLI adds no feature to any crate the app uses, so the app is the one `-p attune-app` alone
+# gives (scripts/test-app.sh's, which is then reused), and the CLI reuses the app's
+# dependencies, where built alone it would unify features differently and recompile most of
+# them. The cloud is built on its own (-p attune-cloud), for its features are its own.
 #
 # Usage: bash scripts/package.sh [--profile release|dev]
 #   release (default): optimised binaries, what a site installs;
@@ -56,12 +60,12 @@ fi
 export CARGO_TERM_COLOR=never
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 echo "== build attune-app, attune and attune-cloud ($profile)"
-cargo build --locked --profile "$profile" -p attune-app
-cargo build --locked --profile "$profile" -p attune-cli
+cargo build --locked --profile "$profile" -p attune-app -p attune-cli
 cargo build --locked --profile "$profile" -p attune-cloud
 for b in attune-app attune attune-cloud; do
   bash scripts/check-no-failpoints.sh "$target/$dir/$b"
 done
+echo "-- package: built in ${SECONDS} s"
 
 metadata="$(cargo metadata --no-deps --format-version 1 --locked)"
 # The version of the workspace package $1.

@@ -32,11 +32,24 @@ pub fn workspace_bin(package: &str, bin: &str) -> PathBuf {
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut build = Command::new(cargo);
-    build.args(["build", "--quiet", "-p", package, "--bin", bin]);
+    // With `--workspace` and a test target (this crate's `e2e`), cargo unifies features as
+    // `cargo test --workspace` does, so there the binary reuses every dependency that run has built
+    // and only the binary is compiled (attune-cloud's is built already, for its own tests).
+    // `-p {package}` alone unified them differently and recompiled most of the binary's tree:
+    // about a minute each from cold on two cores.
+    build.args([
+        "build",
+        "--quiet",
+        "--workspace",
+        "--test",
+        "e2e",
+        "--bin",
+        bin,
+    ]);
     if package == "attune-cli" {
         // The crash, fsync-order and full-disk tests drive the test-only failpoints, which a
         // shipped `attune` does not have (attune-settings' `test-support` feature).
-        build.args(["--features", "test-support"]);
+        build.args(["--features", "attune-cli/test-support"]);
     }
     let status = build
         .current_dir(workspace_root())

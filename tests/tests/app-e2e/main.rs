@@ -2,7 +2,8 @@
 //! Xvfb, driven through tauri-driver and WebKitWebDriver, on a throw-away desktop (temp HOME/XDG
 //! dirs, GSettings keyfile backend) with a private session bus whose notification daemon is
 //! python-dbusmock. Skipped (with a note) unless `ATTUNE_APP_E2E=1`; `scripts/test-app.sh` builds
-//! everything and sets it.
+//! the app the way it ships and sets it. A test of attune-e2e, not of attune-app, so that
+//! `cargo test --workspace` builds it and the app is not built a second way for it (tests/Cargo.toml).
 //!
 //! Screenshots of each state go to `docs/screenshots/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -14,7 +15,9 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
-#[path = "../support/session_bus.rs"]
+// The bus the app's own tests use too (src-tauri/tests/app), shared as a file: this crate does
+// not depend on attune-app, whose tests need Tauri's `test` feature.
+#[path = "../../../src-tauri/tests/support/session_bus.rs"]
 mod session_bus;
 use session_bus::SessionBus;
 
