@@ -140,6 +140,7 @@ stage package
 bash scripts/test-package.sh
 disk
 # The cloud's package, which test-package.sh has built beside the app's.
+stage cloud-package
 bash scripts/test-cloud-package.sh --deb "$(ls target/debian/attune-cloud_*_amd64.deb)"
 disk
 # The package test-package.sh has just built (it purges the package, not the file).
