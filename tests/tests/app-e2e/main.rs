@@ -379,7 +379,10 @@ async fn development_profile(desk: &Desktop) {
 
     // Primed once from the cloud (the answer is cached), then keyed out.
     key_in_typed(&c, "snapset_1a").await;
-    wait_text(&c, "#apply-report", |t| !t.is_empty()).await;
+    // The key-in's own sentence, shown when the command has returned. The apply report alone is
+    // not enough: it first shows the bundled snapset applied while the cloud is asked (the status
+    // says "snapset" then), and only the cloud's answer, reconciled, ends the key-in.
+    wait_text(&c, "#key-in-result", |t| !t.is_empty()).await;
     let s: Value = c
         .execute_async(
             "const done = arguments[arguments.length - 1]; window.__TAURI__.core.invoke('get_status').then(done, done);",

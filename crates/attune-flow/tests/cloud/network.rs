@@ -208,7 +208,9 @@ async fn n13_retry_after_an_hour_means_no_wait_and_no_calls_until_then() {
         let c = client(&[s.url()]);
         let (r, took) = crate::timed_settings(&c).await;
         let e = r.unwrap_err();
-        assert!(took < Duration::from_millis(100), "{took:?}");
+        // No wait for the hour, nor for the deadline: well under a tenth of the deadline, whatever
+        // the machine's load (a backoff sleep then a retry is ruled out by the one request below).
+        assert!(took < Duration::from_secs(1), "{took:?}");
         assert!(
             matches!(e.gave_up, GiveUp::RetryAfterBeyondDeadline { retry_after } if retry_after > Duration::from_secs(3500)),
             "{e}"
