@@ -154,11 +154,7 @@ impl Hosted {
 /// start is in [`Listeners::problem`] and the log.
 pub async fn start<R: Runtime>(app: &AppHandle<R>, flow: &Arc<Flow>, queue: &KeyQueue) -> Hosted {
     let config = flow.config();
-    let api_addr = config
-        .local_api
-        .enabled
-        .then(|| config.local_api.listen.parse::<std::net::SocketAddr>().ok())
-        .flatten();
+    let api_addr = config.local_api.address();
     let mut hosted = Hosted {
         listeners: Listeners::default(),
         queue: queue.clone(),

@@ -282,23 +282,10 @@ fn watch_session_end<R: Runtime>(
     queue: attune_listen::queue::KeyQueue,
     shared_computer: bool,
 ) {
-    use tokio::signal::unix::{signal, SignalKind};
     let handle = app.clone();
     tauri::async_runtime::spawn(async move {
-        let (term, hup) = match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) {
-            (Ok(t), Ok(h)) => (t, h),
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::warn!(error = %e, "cannot watch for the end of the session");
-                return;
-            }
-        };
-        let (mut term, mut hup) = (term, hup);
-        let which = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = hup.recv() => "SIGHUP",
+        let Some(which) = attune_listen::shared::session_end_signal(false).await else {
+            return;
         };
         tracing::info!(signal = which, shared_computer, "the session is ending");
         if shared_computer {

@@ -27,10 +27,8 @@ pub fn run(flow: Flow, args: &ListenArgs) -> Result<i32, FlowError> {
         None
     } else if let Some(a) = args.local_api {
         Some(a)
-    } else if flow.config().local_api.enabled {
-        flow.config().local_api.listen.parse().ok()
     } else {
-        None
+        flow.config().local_api.address()
     };
     let usb_on = !args.no_usb && flow.config().usb.enabled;
     // One process owns keying: the app may be running these listeners already.

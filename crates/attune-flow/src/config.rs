@@ -202,6 +202,14 @@ pub struct LocalApiConfig {
     pub listen: String,
 }
 
+impl LocalApiConfig {
+    /// Where the local API listens when it is enabled; `None` when it is off (or `listen` is not
+    /// an address, which loading the configuration has refused already).
+    pub fn address(&self) -> Option<std::net::SocketAddr> {
+        self.enabled.then(|| self.listen.parse().ok()).flatten()
+    }
+}
+
 /// The USB-stick listener (`[usb]`), which the app and `attune listen` run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UsbConfig {

@@ -123,6 +123,35 @@ pub fn start_idle(
     )
 }
 
+/// Waits for the sign that the desktop session is ending: SIGTERM or SIGHUP from the session
+/// manager, and Ctrl-C too when `interrupt` (a process run from a terminal). Returns the
+/// signal's name; `None`, logged, when the signals cannot be watched.
+pub async fn session_end_signal(interrupt: bool) -> Option<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut term, mut hup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(t), Ok(h)) => (t, h),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "cannot watch for the end of the session");
+            return None;
+        }
+    };
+    let ctrl_c = async {
+        if interrupt {
+            let _ = tokio::signal::ctrl_c().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    Some(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = hup.recv() => "SIGHUP",
+        _ = ctrl_c => "SIGINT",
+    })
+}
+
 /// Keys out whoever is keyed in for `cause`, waiting `within` at the most; tells the person when
 /// it did. Returns whether someone was keyed out in time.
 pub fn end_session(queue: &KeyQueue, cause: KeyOutCause, within: Duration, tell: &Tell) -> bool {

@@ -212,24 +212,9 @@ fn forward<T: Send + 'static>(rx: Receiver<T>, asks: Sender<Ask>, wrap: fn(T) ->
 
 /// SIGTERM and SIGHUP (the session manager), SIGINT: the session is ending.
 async fn watch_signals(asks: Sender<Ask>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (term, hup) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) {
-        (Ok(t), Ok(h)) => (t, h),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::warn!(error = %e, "cannot watch for the end of the session");
-            return;
-        }
-    };
-    let (mut term, mut hup) = (term, hup);
-    let which = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = hup.recv() => "SIGHUP",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-    };
-    let _ = asks.send(Ask::End(which));
+    if let Some(which) = attune_listen::shared::session_end_signal(true).await {
+        let _ = asks.send(Ask::End(which));
+    }
 }
 
 /// What lives as long as the host runs in the background (dropped at its end).
@@ -298,11 +283,7 @@ impl Host {
         queue: &KeyQueue,
     ) -> Option<Keying> {
         let config = flow.config();
-        let api_addr = config
-            .local_api
-            .enabled
-            .then(|| config.local_api.listen.parse::<std::net::SocketAddr>().ok())
-            .flatten();
+        let api_addr = config.local_api.address();
         let lock = if config.usb.enabled || api_addr.is_some() {
             match ListenerLock::acquire(&owner::lock_path(&flow.paths().state_dir), Owner::App) {
                 Ok(lock) => Some(lock),

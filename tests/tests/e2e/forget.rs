@@ -11,7 +11,6 @@ use attune_e2e::{assert_exit, Desktop};
 use serde_json::Value;
 
 use crate::common::{cloud_env, fingerprint, text_scale, used_desktop};
-use crate::real_cloud::start_cloud;
 
 const PERSON: &str = "sam-0c9e41d7";
 
@@ -49,24 +48,7 @@ fn any_holds(files: &BTreeSet<PathBuf>, needle: &str) -> Option<PathBuf> {
 
 /// A cloud holding `PERSON`'s preferences (the low-vision snapset's), started in `d`'s dir.
 fn cloud_with_person(d: &Desktop) -> attune_testkit::serving::Serving {
-    let dir = d.dir.path();
-    let prefs = dir.join(format!("{PERSON}.json5"));
-    std::fs::copy(
-        attune_e2e::workspace_root().join("snapsets/low_vision_combined.json5"),
-        &prefs,
-    )
-    .unwrap();
-    let cloud = start_cloud(dir);
-    let store = format!("sqlite:{}", dir.join("cloud.sqlite").display());
-    crate::real_cloud::cloud_admin(&[
-        "load",
-        "--store",
-        &store,
-        "--as",
-        "user",
-        prefs.to_str().unwrap(),
-    ]);
-    cloud
+    crate::real_cloud::cloud_with_person(d.dir.path(), PERSON)
 }
 
 #[test]

@@ -77,21 +77,7 @@ fn a_database_restored_from_an_older_backup_makes_the_token_stale_and_relogin_sa
     let (d, before) = used_desktop();
     let dir = d.dir.path();
     let store = format!("sqlite:{}", dir.join("cloud.sqlite").display());
-    let prefs = dir.join(format!("{PERSON}.json5"));
-    std::fs::copy(
-        attune_e2e::workspace_root().join("snapsets/low_vision_combined.json5"),
-        &prefs,
-    )
-    .unwrap();
-    let cloud = start_cloud(dir);
-    cloud_admin(&[
-        "load",
-        "--store",
-        &store,
-        "--as",
-        "user",
-        prefs.to_str().unwrap(),
-    ]);
+    let cloud = cloud_with_person(dir, PERSON);
     let backup = dir.join("before-key-in.sqlite");
     cloud_admin(&[
         "backup",
@@ -291,4 +277,26 @@ fn network_faults_in_front_of_the_real_cloud_fall_back_to_the_cache_within_the_d
     proxy.set(Fault::Pass);
     key_in("cloud");
     key_out();
+}
+
+/// A cloud started in `dir` on the SQLite store `dir/cloud.sqlite`, holding `person`'s
+/// preferences (the low-vision snapset's) as a user's.
+pub(crate) fn cloud_with_person(dir: &std::path::Path, person: &str) -> Serving {
+    let prefs = dir.join(format!("{person}.json5"));
+    std::fs::copy(
+        attune_e2e::workspace_root().join("snapsets/low_vision_combined.json5"),
+        &prefs,
+    )
+    .unwrap();
+    let cloud = start_cloud(dir);
+    let store = format!("sqlite:{}", dir.join("cloud.sqlite").display());
+    cloud_admin(&[
+        "load",
+        "--store",
+        &store,
+        "--as",
+        "user",
+        prefs.to_str().unwrap(),
+    ]);
+    cloud
 }

@@ -758,17 +758,8 @@ impl CouchStore {
     /// "database", "docs":[…]}`) with a `sha256sum` file beside it, then reads it back to
     /// check it. `out` must not exist.
     pub async fn backup_to(&self, out: &std::path::Path) -> Result<usize, CouchError> {
-        let file_err = |action: &'static str, detail: String| CouchError::File {
-            path: out.to_owned(),
-            action,
-            detail,
-        };
-        if out.exists() {
-            return Err(file_err(
-                "backup",
-                "the file exists already; choose a new name".to_owned(),
-            ));
-        }
+        // Checked first, before the whole database is read, and again when written.
+        refuse_existing(out)?;
         let docs = self.all_docs().await?;
         self.write_backup(out, &docs)
     }
@@ -780,12 +771,7 @@ impl CouchStore {
             action,
             detail,
         };
-        if out.exists() {
-            return Err(file_err(
-                "backup",
-                "the file exists already; choose a new name".to_owned(),
-            ));
-        }
+        refuse_existing(out)?;
         let n = docs.len();
         let text = serde_json::to_vec(&json!({
             "attuneCouchBackup": 1, "database": self.inner.url.database, "docs": docs,
@@ -1724,6 +1710,18 @@ fn grant_from_rows(
         }));
     }
     Ok(None)
+}
+
+/// A backup is never written over an existing file.
+fn refuse_existing(out: &std::path::Path) -> Result<(), CouchError> {
+    if out.exists() {
+        return Err(CouchError::File {
+            path: out.to_owned(),
+            action: "backup",
+            detail: "the file exists already; choose a new name".to_owned(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
