@@ -5,7 +5,7 @@
 //! GPII would answer 500 for a client's mistake (an unparsable device), we answer 400. See
 //! `docs/cloud.md` for the list of differences.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -28,6 +28,7 @@ use tokio::sync::Semaphore;
 use attune_model::answer::SettingsAnswer;
 use attune_model::device::DeviceReport;
 use attune_model::key::Key;
+use attune_model::matchmaker::Matcher;
 use attune_model::prefs::{PreferenceSet, DEFAULT_CONTEXT};
 use attune_model::registry::SolutionsRegistry;
 
@@ -109,6 +110,7 @@ pub struct AppState {
     in_flight: Arc<Semaphore>,
     limits: Limits,
     answers: AnswerCache,
+    matchers: MatcherCache,
     /// When, on [`AppState::clock`], expired tokens are next purged (0: at the first grant).
     next_purge_ms: AtomicI64,
     /// Purges finished since start (for tests to wait on, and the log).
@@ -144,6 +146,45 @@ impl AnswerCache {
     }
 }
 
+/// Each device's prepared registry ([`Matcher`]), by OS id and installed solutions: preparing is most
+/// of a match's work, and it depends only on the registry and which solutions are installed, so
+/// a key seen for the first time (the cold path: a morning's first key-ins) is matched without it.
+#[derive(Default)]
+struct MatcherCache(std::sync::Mutex<HashMap<DeviceKind, Arc<Matcher>>>);
+
+/// A device as matching sees it: its OS id and the ids of its installed solutions.
+type DeviceKind = (String, BTreeSet<String>);
+
+/// Devices kept before the cache starts over (a site has few kinds of computer; a prepared
+/// registry is some tens of kB).
+const MATCHER_CACHE_ENTRIES: usize = 64;
+
+impl MatcherCache {
+    /// The matcher for `device` on `registry` (the one registry of the device's OS), prepared
+    /// now if not kept.
+    fn get_or_prepare(
+        &self,
+        registry: &SolutionsRegistry,
+        device: &DeviceReport,
+    ) -> Result<Arc<Matcher>, attune_model::ModelError> {
+        let k = (
+            device.os.id.clone(),
+            device.solutions.iter().map(|s| s.id.clone()).collect(),
+        );
+        if let Some(m) = self.0.lock().ok().and_then(|m| m.get(&k).cloned()) {
+            return Ok(m);
+        }
+        let m = Arc::new(Matcher::new(registry, device)?);
+        if let Ok(mut cache) = self.0.lock() {
+            if cache.len() >= MATCHER_CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(k, Arc::clone(&m));
+        }
+        Ok(m)
+    }
+}
+
 impl AppState {
     pub fn new(
         store: Arc<dyn Store>,
@@ -172,6 +213,7 @@ impl AppState {
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
             limits,
             answers: AnswerCache::default(),
+            matchers: MatcherCache::default(),
             next_purge_ms: AtomicI64::new(0),
             purges: tokio::sync::watch::Sender::new(0),
             metrics,
@@ -825,6 +867,24 @@ pub fn settings_answer(
     registry: &SolutionsRegistry,
     device: &DeviceReport,
 ) -> Result<SettingsAnswer, ApiError> {
+    let matcher = Matcher::new(registry, device).map_err(matching_failed)?;
+    settings_answer_with(key, preferences, &matcher)
+}
+
+fn matching_failed(e: attune_model::ModelError) -> ApiError {
+    tracing::error!(error = %e, "matchmaking failed");
+    ApiError::gpii(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("Matchmaking failed: {e}"),
+    )
+}
+
+/// [`settings_answer`] with the device's registry prepared already.
+fn settings_answer_with(
+    key: &str,
+    preferences: Option<&Value>,
+    matcher: &Matcher,
+) -> Result<SettingsAnswer, ApiError> {
     let to_value = |r: &SolutionsRegistry| {
         serde_json::to_value(r).map_err(|e| {
             ApiError::gpii(
@@ -834,11 +894,10 @@ pub fn settings_answer(
         })
     };
     let Some(stored) = preferences else {
-        let installed = attune_model::matchmaker::installed_entries(registry, device);
         return Ok(SettingsAnswer {
             gpii_key: Some(Value::from(key)),
             preferences: Some(json!({})),
-            solutions_registry_entries: Some(to_value(&installed)?),
+            solutions_registry_entries: Some(to_value(matcher.installed())?),
             match_maker_output: Some(json!({"inferredConfiguration": {}})),
             ..SettingsAnswer::default()
         });
@@ -851,15 +910,9 @@ pub fn settings_answer(
                 "The stored preferences of this key cannot be read",
             )
         })?;
-    let outcome =
-        attune_model::matchmaker::match_and_transform(&set, DEFAULT_CONTEXT, registry, device)
-            .map_err(|e| {
-                tracing::error!(error = %e, "matchmaking failed");
-                ApiError::gpii(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("Matchmaking failed: {e}"),
-                )
-            })?;
+    let outcome = matcher
+        .match_and_transform(&set, DEFAULT_CONTEXT)
+        .map_err(matching_failed)?;
     Ok(SettingsAnswer {
         gpii_key: Some(Value::from(key)),
         preferences: Some(outcome.filtered_preferences),
@@ -899,9 +952,13 @@ async fn get_settings(
     }
     let empty = Registry::default();
     let registry = st.registries.get(&device.os.id).unwrap_or(&empty);
+    let matcher = st
+        .matchers
+        .get_or_prepare(&registry.solutions, &device)
+        .map_err(matching_failed)?;
     let answer = SettingsAnswer {
         solution_order: registry.order.clone(),
-        ..settings_answer(&key, prefs, &registry.solutions, &device)?
+        ..settings_answer_with(&key, prefs, &matcher)?
     };
     let bytes = Bytes::from(answer.to_vec().map_err(|e| {
         ApiError::gpii(

@@ -35,7 +35,9 @@
 //! Numbers in every output are written as JavaScript writes them (`2.0` becomes `2`), because
 //! GPII's answers are produced by `JSON.stringify` and ours are compared with them.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 
@@ -117,8 +119,9 @@ pub struct Outcome {
     /// (`{"name","contexts","metadata"?}`, without the `flat` wrapper), filtered to the terms
     /// some chosen solution uses.
     pub filtered_preferences: Value,
-    /// The registry entries of the installed solutions (GPII's `solutionsRegistryEntries`).
-    pub registry_entries: SolutionsRegistry,
+    /// The registry entries of the installed solutions (GPII's `solutionsRegistryEntries`),
+    /// shared with the [`Matcher`] that made the outcome.
+    pub registry_entries: Arc<SolutionsRegistry>,
     /// What to do on this machine for the requested context.
     pub instructions: LifecycleInstructions,
 }
@@ -129,59 +132,184 @@ pub struct Outcome {
 /// `registry` is the registry for the device's OS (GPII keeps one per OS and picks it by
 /// `device.OS.id`). A context the set does not have gives empty instructions. Errors come only
 /// from the registry: a transformation that cannot be read or evaluated.
+///
+/// This prepares the registry for the device each time; a caller matching many sets against one
+/// device keeps a [`Matcher`] instead.
 pub fn match_and_transform(
     prefs: &PreferenceSet,
     context: &str,
     registry: &SolutionsRegistry,
     device: &DeviceReport,
 ) -> Result<Outcome, ModelError> {
-    let installed = installed_entries(registry, device);
-    let candidates = candidates(&installed)?;
-    let gpii_prefs = gpii_preferences(prefs);
+    Matcher::new(registry, device)?.match_and_transform(prefs, context)
+}
 
-    let mut inferred = Map::new();
-    for (ctx_name, ctx) in &prefs.flat.contexts {
-        let chosen = dispose(&ctx.preferences, ctx.metadata.as_ref(), &candidates);
-        let mut applications = Map::new();
-        for cand in candidates.iter().filter(|c| chosen.contains(c.id)) {
-            let settings = settings_for_solution(cand.id, &ctx.preferences, &cand.capabilities);
-            let mut app = Map::new();
-            app.insert("active".to_owned(), Value::Bool(true));
-            app.insert("settings".to_owned(), Value::Object(settings));
-            applications.insert(cand.id.to_owned(), Value::Object(app));
+/// A solutions registry prepared for one device: the installed solutions' entries and, for each,
+/// the capabilities, matching skeleton and solution types matching needs, worked out once. What
+/// is left for each preference set is the set's own work. (Preparing is most of a match's cost:
+/// reading every handler's `capabilitiesTransformations` and copying the installed entries.)
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    /// Every solution id of the registry, installed or not.
+    known: BTreeSet<String>,
+    installed: Arc<SolutionsRegistry>,
+    candidates: Vec<Candidate>,
+    /// Each installed solution's, by id, worked out when first chosen (a one-off match chooses a
+    /// few of many).
+    prepared: BTreeMap<String, OnceLock<SolutionPrep>>,
+    /// The solutions not installed here, with the heads of their capabilities: for telling the
+    /// person what would carry out a term.
+    elsewhere: Vec<(String, BTreeSet<String>)>,
+}
+
+impl Matcher {
+    /// Prepares `registry` for `device`; fails when a transformation cannot be read, naming the
+    /// solution and handler.
+    pub fn new(registry: &SolutionsRegistry, device: &DeviceReport) -> Result<Matcher, ModelError> {
+        let installed = installed_entries(registry, device);
+        let candidates = candidates(&installed)?;
+        let prepared = installed
+            .solutions
+            .keys()
+            .map(|id| (id.clone(), OnceLock::new()))
+            .collect();
+        Ok(Matcher {
+            known: registry.solutions.keys().cloned().collect(),
+            candidates,
+            prepared,
+            elsewhere: registry
+                .solutions
+                .iter()
+                .filter(|(id, _)| installed.get(id).is_none())
+                .filter_map(|(id, e)| {
+                    Some((id.clone(), capability_heads(&capabilities(id, e).ok()?)))
+                })
+                .collect(),
+            installed: Arc::new(installed),
+        })
+    }
+
+    /// The registry entries of the installed solutions.
+    pub fn installed(&self) -> &Arc<SolutionsRegistry> {
+        &self.installed
+    }
+
+    /// What carrying out installed solution `id` needs, worked out once.
+    fn prep(&self, id: &str, entry: &SolutionEntry) -> Result<Cow<'_, SolutionPrep>, ModelError> {
+        let Some(cell) = self.prepared.get(id) else {
+            return SolutionPrep::new(id, entry).map(Cow::Owned);
+        };
+        if let Some(p) = cell.get() {
+            return Ok(Cow::Borrowed(p));
         }
-        let mut block = Map::new();
-        block.insert("applications".to_owned(), Value::Object(applications));
-        inferred.insert(ctx_name.clone(), Value::Object(block));
-    }
-    let inferred = js_numbers(Value::Object(inferred));
-    let filtered_preferences = js_numbers(filter_preferences(&gpii_prefs, &inferred));
-
-    let empty = Map::new();
-    let applications = inferred
-        .get(context)
-        .and_then(|c| c.get("applications"))
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    let mut instructions = instructions_from_configuration(applications, &installed)?;
-    if let Some(ctx) = prefs.flat.contexts.get(context) {
-        instructions.unsupported = unsupported_terms(
-            &ctx.preferences,
-            applications,
-            registry,
-            &installed,
-            &candidates,
-        );
+        let made = SolutionPrep::new(id, entry)?;
+        Ok(Cow::Borrowed(cell.get_or_init(|| made)))
     }
 
-    let mut matchmaker_output = Map::new();
-    matchmaker_output.insert("inferredConfiguration".to_owned(), inferred);
-    Ok(Outcome {
-        matchmaker_output: Value::Object(matchmaker_output),
-        filtered_preferences,
-        registry_entries: installed,
-        instructions,
-    })
+    /// Matches `prefs` and builds the instructions for `context` (see [`match_and_transform`]).
+    pub fn match_and_transform(
+        &self,
+        prefs: &PreferenceSet,
+        context: &str,
+    ) -> Result<Outcome, ModelError> {
+        let candidates = &self.candidates;
+        let gpii_prefs = gpii_preferences(prefs);
+
+        let mut inferred = Map::new();
+        for (ctx_name, ctx) in &prefs.flat.contexts {
+            let chosen = dispose(&ctx.preferences, ctx.metadata.as_ref(), candidates);
+            let mut applications = Map::new();
+            for cand in candidates.iter().filter(|c| chosen.contains(c.id.as_str())) {
+                let settings = settings_for_solution(&cand.id, &ctx.preferences, &cand.singles);
+                let mut app = Map::new();
+                app.insert("active".to_owned(), Value::Bool(true));
+                app.insert("settings".to_owned(), Value::Object(settings));
+                applications.insert(cand.id.clone(), Value::Object(app));
+            }
+            let mut block = Map::new();
+            block.insert("applications".to_owned(), Value::Object(applications));
+            inferred.insert(ctx_name.clone(), Value::Object(block));
+        }
+        let inferred = js_numbers(Value::Object(inferred));
+        let filtered_preferences = js_numbers(filter_preferences(&gpii_prefs, &inferred));
+
+        let empty = Map::new();
+        let applications = inferred
+            .get(context)
+            .and_then(|c| c.get("applications"))
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let mut instructions =
+            instructions(applications, &self.installed, &|id, e| self.prep(id, e))?;
+        if let Some(ctx) = prefs.flat.contexts.get(context) {
+            instructions.unsupported = self.unsupported_terms(&ctx.preferences, applications);
+        }
+
+        let mut matchmaker_output = Map::new();
+        matchmaker_output.insert("inferredConfiguration".to_owned(), inferred);
+        Ok(Outcome {
+            matchmaker_output: Value::Object(matchmaker_output),
+            filtered_preferences,
+            registry_entries: Arc::clone(&self.installed),
+            instructions,
+        })
+    }
+
+    /// Why each preference of the context is not carried out here.
+    fn unsupported_terms(
+        &self,
+        prefs: &BTreeMap<String, Value>,
+        applications: &Map<String, Value>,
+    ) -> Vec<UnsupportedTerm> {
+        let used = used_terms(applications);
+        let mut out = Vec::new();
+        for term in prefs.keys() {
+            if used.contains(term) {
+                continue;
+            }
+            let reason = if let Some(id) = term.strip_prefix(APPLICATIONS_PREFIX) {
+                if !self.known.contains(id) {
+                    format!("no solution `{id}` in the solutions registry")
+                } else if self.installed.get(id).is_none() {
+                    format!("`{id}` is not installed here")
+                } else {
+                    format!("`{id}` is installed, but another solution of its type was chosen")
+                }
+            } else if term.starts_with(COMMON_PREFIX) {
+                let here: Vec<&str> = self
+                    .candidates
+                    .iter()
+                    .filter(|c| c.heads.contains(term))
+                    .map(|c| c.id.as_str())
+                    .collect();
+                let elsewhere: Vec<&str> = self
+                    .elsewhere
+                    .iter()
+                    .filter(|(_, heads)| heads.contains(term))
+                    .map(|(id, _)| id.as_str())
+                    .collect();
+                if !here.is_empty() {
+                    let alone = if matchable(term) {
+                        ""
+                    } else {
+                        "; this term alone does not select a solution"
+                    };
+                    format!("{} supports it, but was not chosen{alone}", here.join(", "))
+                } else if !elsewhere.is_empty() {
+                    format!("needs {}, not installed here", elsewhere.join(" or "))
+                } else {
+                    "no solution in the registry supports this term".to_owned()
+                }
+            } else {
+                "not a GPII common term or application block".to_owned()
+            };
+            out.push(UnsupportedTerm {
+                term: term.clone(),
+                reason,
+            });
+        }
+        out
+    }
 }
 
 /// Builds the instructions for `context` from a GPII cloud's answer to
@@ -287,6 +415,20 @@ pub fn instructions_from_configuration(
     applications: &Map<String, Value>,
     registry_entries: &SolutionsRegistry,
 ) -> Result<LifecycleInstructions, ModelError> {
+    instructions(applications, registry_entries, &|id, e| {
+        SolutionPrep::new(id, e).map(Cow::Owned)
+    })
+}
+
+/// How [`instructions`] finds what a solution needs: worked out now, or kept by a [`Matcher`].
+type PrepOf<'a> = dyn Fn(&str, &SolutionEntry) -> Result<Cow<'a, SolutionPrep>, ModelError> + 'a;
+
+/// [`instructions_from_configuration`], with what each solution needs from `prep_of`.
+fn instructions<'a>(
+    applications: &Map<String, Value>,
+    registry_entries: &SolutionsRegistry,
+    prep_of: &PrepOf<'a>,
+) -> Result<LifecycleInstructions, ModelError> {
     let mut out = LifecycleInstructions::default();
     let empty = Map::new();
     for (id, app) in applications {
@@ -305,12 +447,16 @@ pub fn instructions_from_configuration(
             .and_then(Value::as_object)
             .unwrap_or(&empty);
         let active = app.get("active").and_then(Value::as_bool).unwrap_or(false);
+        let prep = prep_of(id, entry)?;
         out.unsupported
-            .extend(unknown_requests(id, entry, settings)?);
+            .extend(unknown_requests(id, entry, &prep.heads, settings));
 
         let mut sol = SolutionInstructions::default();
         for (handler_name, spec) in &entry.settings_handlers {
-            let (values, provenance) = handler_settings(id, handler_name, spec, settings)?;
+            let no_prep = HandlerPrep::default();
+            let handler_prep = prep.handlers.get(handler_name).unwrap_or(&no_prep);
+            let (values, provenance) =
+                handler_settings(id, handler_name, spec, handler_prep, settings)?;
             let mut handler = HandlerInstructions {
                 handler_type: spec.handler_type.clone(),
                 options: spec.options.clone(),
@@ -367,10 +513,10 @@ pub fn instructions_from_configuration(
 fn unknown_requests(
     id: &str,
     entry: &SolutionEntry,
+    heads: &BTreeSet<String>,
     settings: &Map<String, Value>,
-) -> Result<Vec<UnsupportedTerm>, ModelError> {
+) -> Vec<UnsupportedTerm> {
     let app_term = format!("{APPLICATIONS_PREFIX}{id}");
-    let caps = capabilities(id, entry)?;
     let takes_any = entry
         .settings_handlers
         .values()
@@ -398,7 +544,7 @@ fn unknown_requests(
             };
             for name in block.keys() {
                 if name.starts_with(COMMON_PREFIX) {
-                    if !supports(&caps, name) {
+                    if !heads.contains(name) {
                         out.push(unknown_term(name));
                     }
                 } else if !known_setting(name) {
@@ -410,11 +556,11 @@ fn unknown_requests(
                     });
                 }
             }
-        } else if !(key.starts_with(COMMON_PREFIX) && supports(&caps, key)) {
+        } else if !(key.starts_with(COMMON_PREFIX) && heads.contains(key)) {
             out.push(unknown_term(key));
         }
     }
-    Ok(out)
+    out
 }
 
 /// Every capability of a solution (EL paths, escaped as written in the registry): its
@@ -448,10 +594,14 @@ pub use crate::validate::js_numbers;
 // Matching
 
 /// One installed solution, prepared for matching.
-struct Candidate<'a> {
-    id: &'a str,
-    /// EL paths, as written.
-    capabilities: Vec<String>,
+#[derive(Debug, Clone)]
+struct Candidate {
+    id: String,
+    /// The first segment of each capability's path: the terms it carries out.
+    heads: BTreeSet<String>,
+    /// The capabilities that are a single term, which GPII's `filterPreferencesForSolution`
+    /// passes on to the solution.
+    singles: BTreeSet<String>,
     /// Paths in GPII's matching space (see [`match_space`]).
     skeleton: Vec<Vec<String>>,
     types: Vec<&'static str>,
@@ -469,7 +619,7 @@ pub fn installed_entries(registry: &SolutionsRegistry, device: &DeviceReport) ->
     }
 }
 
-fn candidates(installed: &SolutionsRegistry) -> Result<Vec<Candidate<'_>>, ModelError> {
+fn candidates(installed: &SolutionsRegistry) -> Result<Vec<Candidate>, ModelError> {
     installed
         .solutions
         .iter()
@@ -490,9 +640,17 @@ fn candidates(installed: &SolutionsRegistry) -> Result<Vec<Candidate<'_>>, Model
                 .filter(|(_, terms)| terms.iter().any(|t| heads.contains(t)))
                 .map(|(t, _)| *t)
                 .collect();
+            let singles = parsed
+                .iter()
+                .filter_map(|p| match p.as_slice() {
+                    [one] => Some(one.clone()),
+                    _ => None,
+                })
+                .collect();
             Ok(Candidate {
-                id,
-                capabilities,
+                id: id.clone(),
+                heads: heads.iter().map(|h| (*h).to_owned()).collect(),
+                singles,
                 skeleton,
                 types,
             })
@@ -587,13 +745,13 @@ fn priority_number(p: &Priority) -> f64 {
 fn dispose<'a>(
     prefs: &BTreeMap<String, Value>,
     metadata: Option<&Value>,
-    candidates: &[Candidate<'a>],
+    candidates: &'a [Candidate],
 ) -> BTreeSet<&'a str> {
     let mut priority: BTreeMap<&str, Priority> = BTreeMap::new();
     for term in prefs.keys() {
         if let Some(id) = application_id(term) {
             if let Some(c) = candidates.iter().find(|c| c.id == id) {
-                priority.insert(c.id, Some(Value::from(APP_SETTING_PRIORITY as u64)));
+                priority.insert(&c.id, Some(Value::from(APP_SETTING_PRIORITY as u64)));
             }
         }
     }
@@ -607,7 +765,7 @@ fn dispose<'a>(
             };
             let id = scope.get(APPLICATIONS_PREFIX.len()..).unwrap_or("");
             if let Some(c) = candidates.iter().find(|c| c.id == id) {
-                priority.insert(c.id, entry.get("value").cloned());
+                priority.insert(&c.id, entry.get("value").cloned());
             }
         }
     }
@@ -616,14 +774,14 @@ fn dispose<'a>(
     let mut active: BTreeSet<&str> = candidates
         .iter()
         .filter(|c| {
-            priority.get(c.id).is_some_and(Option::is_some)
+            priority.get(c.id.as_str()).is_some_and(Option::is_some)
                 || pref_leaves.iter().any(|leaf| {
                     c.skeleton
                         .iter()
                         .any(|s| s.len() >= leaf.len() && s[..leaf.len()] == leaf[..])
                 })
         })
-        .map(|c| c.id)
+        .map(|c| c.id.as_str())
         .collect();
 
     // Apptology, type by type in order of first appearance.
@@ -641,18 +799,18 @@ fn dispose<'a>(
             continue;
         }
         let mut best: Option<(&str, f64)> = None;
-        for c in of_type.iter().filter(|c| active.contains(c.id)) {
-            let p = priority_number(priority.get(c.id).unwrap_or(&None));
+        for c in of_type.iter().filter(|c| active.contains(c.id.as_str())) {
+            let p = priority_number(priority.get(c.id.as_str()).unwrap_or(&None));
             match best {
-                None => best = Some((c.id, p)),
-                Some((_, bp)) if p > bp => best = Some((c.id, p)),
+                None => best = Some((c.id.as_str(), p)),
+                Some((_, bp)) if p > bp => best = Some((c.id.as_str(), p)),
                 _ => {}
             }
         }
         if let Some((winner, _)) = best {
             for c in &of_type {
                 if c.id != winner {
-                    active.remove(c.id);
+                    active.remove(c.id.as_str());
                 }
             }
         }
@@ -680,16 +838,9 @@ fn array_or_values(v: Option<&Value>) -> Vec<&Value> {
 fn settings_for_solution(
     id: &str,
     prefs: &BTreeMap<String, Value>,
-    capabilities: &[String],
+    supported: &BTreeSet<String>,
 ) -> Map<String, Value> {
     let app_term = format!("{APPLICATIONS_PREFIX}{id}");
-    let supported: BTreeSet<String> = capabilities
-        .iter()
-        .filter_map(|c| match path::parse(c).as_slice() {
-            [one] => Some(one.clone()),
-            _ => None,
-        })
-        .collect();
     let mut filtered: Map<String, Value> =
         prefs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     if let Some(Value::Object(block)) = filtered.get_mut(&app_term) {
@@ -825,11 +976,83 @@ fn demanded_paths(settings: &Map<String, Value>) -> BTreeSet<Vec<String>> {
 
 type Provenance = BTreeMap<String, BTreeSet<String>>;
 
+/// What carrying out one installed solution needs from its registry entry alone.
+#[derive(Debug, Clone)]
+struct SolutionPrep {
+    /// The terms its capabilities carry out.
+    heads: BTreeSet<String>,
+    /// Each settings handler's, by name.
+    handlers: BTreeMap<String, HandlerPrep>,
+}
+
+impl SolutionPrep {
+    /// Fails when a transformation cannot be read, naming the solution and handler.
+    fn new(id: &str, entry: &SolutionEntry) -> Result<SolutionPrep, ModelError> {
+        let handlers = entry
+            .settings_handlers
+            .iter()
+            .map(|(name, spec)| {
+                HandlerPrep::new(spec)
+                    .map(|p| (name.clone(), p))
+                    .map_err(|e| in_handler(e, id, name))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(SolutionPrep {
+            heads: capability_heads(&capabilities(id, entry)?),
+            handlers,
+        })
+    }
+}
+
+/// What matching needs of one settings handler's `capabilitiesTransformations`, worked out from
+/// the registry alone: the paths that feed it, and each top-level rule on its own with the terms
+/// it reads (for provenance).
+#[derive(Debug, Clone, Default)]
+struct HandlerPrep {
+    /// The handler's `capabilities` and its transformations' input paths, parsed.
+    feeds: BTreeSet<Vec<String>>,
+    /// Each top-level rule as a rule set of its own, and the terms (first path segments) it reads.
+    rules: Vec<(Value, BTreeSet<String>)>,
+}
+
+impl HandlerPrep {
+    fn new(spec: &SettingsHandlerSpec) -> Result<HandlerPrep, ModelError> {
+        let Some(rules) = &spec.capabilities_transformations else {
+            return Ok(HandlerPrep::default());
+        };
+        let inputs = transform::input_paths(rules)?;
+        let feeds = spec
+            .capabilities
+            .iter()
+            .chain(inputs.iter())
+            .map(|p| path::parse(p))
+            .collect();
+        let mut singles = Vec::new();
+        if let Value::Object(rules) = rules {
+            for (key, rule) in rules {
+                let mut single = Map::new();
+                single.insert(key.clone(), rule.clone());
+                let single = Value::Object(single);
+                let terms = transform::input_paths(&single)?
+                    .iter()
+                    .filter_map(|p| path::parse(p).into_iter().next())
+                    .collect();
+                singles.push((single, terms));
+            }
+        }
+        Ok(HandlerPrep {
+            feeds,
+            rules: singles,
+        })
+    }
+}
+
 /// The settings one handler gets (GPII's `transformOneSettingsHandler`), with provenance.
 fn handler_settings(
     id: &str,
     handler_name: &str,
     spec: &SettingsHandlerSpec,
+    prep: &HandlerPrep,
     settings: &Map<String, Value>,
 ) -> Result<(Map<String, Value>, Provenance), ModelError> {
     let app_term = format!("{APPLICATIONS_PREFIX}{id}");
@@ -857,18 +1080,18 @@ fn handler_settings(
     if let Some(rules) = spec
         .capabilities_transformations
         .as_ref()
-        .filter(|r| supports_any(spec, r, settings))
+        .filter(|_| supports_any(prep, settings))
     {
         let input = Value::Object(settings.clone());
         let ctx = |e| in_handler(e, id, handler_name);
         let inferred = transform::transform(rules, &input).map_err(ctx)?;
         deep_extend(&mut result, &inferred);
-        attribute(rules, &input, &mut provenance).map_err(ctx)?;
+        attribute(prep, &input, &mut provenance).map_err(ctx)?;
         if !scoped.is_empty() {
             let scoped = Value::Object(scoped);
             let inferred = transform::transform(rules, &scoped).map_err(ctx)?;
             deep_extend(&mut result, &inferred);
-            attribute(rules, &scoped, &mut provenance).map_err(ctx)?;
+            attribute(prep, &scoped, &mut provenance).map_err(ctx)?;
         }
     }
     if let Some(own) = own {
@@ -884,38 +1107,32 @@ fn handler_settings(
 }
 
 /// GPII's `hasSupportedSettings`: does any of the solution's settings feed this handler?
-fn supports_any(spec: &SettingsHandlerSpec, rules: &Value, settings: &Map<String, Value>) -> bool {
-    let demanded = demanded_paths(settings);
-    let inputs = transform::input_paths(rules).unwrap_or_default();
-    spec.capabilities
+fn supports_any(prep: &HandlerPrep, settings: &Map<String, Value>) -> bool {
+    demanded_paths(settings)
         .iter()
-        .chain(inputs.iter())
-        .any(|p| demanded.contains(&path::parse(p)))
+        .any(|p| prep.feeds.contains(p))
 }
 
 /// Which preference terms each output setting of `rules` reads: every top-level rule is run on
 /// its own and its outputs are credited with the rule's input terms present in `input`.
-fn attribute(rules: &Value, input: &Value, provenance: &mut Provenance) -> Result<(), ModelError> {
-    let Value::Object(rules) = rules else {
-        return Ok(());
-    };
-    for (key, rule) in rules {
-        let mut single = Map::new();
-        single.insert(key.clone(), rule.clone());
-        let single = Value::Object(single);
-        let Value::Object(out) = transform::transform(&single, input)? else {
+fn attribute(
+    prep: &HandlerPrep,
+    input: &Value,
+    provenance: &mut Provenance,
+) -> Result<(), ModelError> {
+    for (single, reads) in &prep.rules {
+        let Value::Object(out) = transform::transform(single, input)? else {
             continue;
         };
-        let terms: BTreeSet<String> = transform::input_paths(&single)?
+        let terms: BTreeSet<&String> = reads
             .iter()
-            .filter_map(|p| path::parse(p).into_iter().next())
             .filter(|t| input.get(t.as_str()).is_some())
             .collect();
         for setting in out.keys() {
             provenance
                 .entry(setting.clone())
                 .or_default()
-                .extend(terms.iter().cloned());
+                .extend(terms.iter().map(|t| (*t).clone()));
         }
     }
     Ok(())
@@ -978,68 +1195,12 @@ fn used_terms(applications: &Map<String, Value>) -> BTreeSet<String> {
     used
 }
 
-/// Why each preference of the context is not carried out here.
-fn unsupported_terms(
-    prefs: &BTreeMap<String, Value>,
-    applications: &Map<String, Value>,
-    registry: &SolutionsRegistry,
-    installed: &SolutionsRegistry,
-    candidates: &[Candidate<'_>],
-) -> Vec<UnsupportedTerm> {
-    let used = used_terms(applications);
-    let mut out = Vec::new();
-    for term in prefs.keys() {
-        if used.contains(term) {
-            continue;
-        }
-        let reason = if let Some(id) = term.strip_prefix(APPLICATIONS_PREFIX) {
-            if registry.get(id).is_none() {
-                format!("no solution `{id}` in the solutions registry")
-            } else if installed.get(id).is_none() {
-                format!("`{id}` is not installed here")
-            } else {
-                format!("`{id}` is installed, but another solution of its type was chosen")
-            }
-        } else if term.starts_with(COMMON_PREFIX) {
-            let here: Vec<&str> = candidates
-                .iter()
-                .filter(|c| supports(&c.capabilities, term))
-                .map(|c| c.id)
-                .collect();
-            let elsewhere: Vec<&str> = registry
-                .solutions
-                .iter()
-                .filter(|(id, _)| installed.get(id).is_none())
-                .filter(|(id, e)| capabilities(id, e).is_ok_and(|c| supports(&c, term)))
-                .map(|(id, _)| id.as_str())
-                .collect();
-            if !here.is_empty() {
-                let alone = if matchable(term) {
-                    ""
-                } else {
-                    "; this term alone does not select a solution"
-                };
-                format!("{} supports it, but was not chosen{alone}", here.join(", "))
-            } else if !elsewhere.is_empty() {
-                format!("needs {}, not installed here", elsewhere.join(" or "))
-            } else {
-                "no solution in the registry supports this term".to_owned()
-            }
-        } else {
-            "not a GPII common term or application block".to_owned()
-        };
-        out.push(UnsupportedTerm {
-            term: term.clone(),
-            reason,
-        });
-    }
-    out
-}
-
-fn supports(capabilities: &[String], term: &str) -> bool {
+/// The first segment of each capability's path: the terms the capabilities carry out.
+fn capability_heads(capabilities: &[String]) -> BTreeSet<String> {
     capabilities
         .iter()
-        .any(|c| path::parse(c).first().is_some_and(|h| h == term))
+        .filter_map(|c| path::parse(c).into_iter().next())
+        .collect()
 }
 
 #[cfg(test)]

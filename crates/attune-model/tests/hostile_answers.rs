@@ -41,7 +41,7 @@ fn legitimate_answer() -> Value {
     json!({
         "gpiiKey": "person",
         "preferences": o.filtered_preferences,
-        "solutionsRegistryEntries": o.registry_entries,
+        "solutionsRegistryEntries": o.registry_entries.as_ref(),
         "matchMakerOutput": o.matchmaker_output,
     })
 }

@@ -60,7 +60,7 @@ pub fn answer_for(person: &str, prefs: &PreferenceSet) -> Value {
     json!({
         "gpiiKey": person,
         "preferences": o.filtered_preferences,
-        "solutionsRegistryEntries": o.registry_entries,
+        "solutionsRegistryEntries": o.registry_entries.as_ref(),
         "matchMakerOutput": o.matchmaker_output,
     })
 }

@@ -358,7 +358,7 @@ fn a_cloud_answer_gives_the_same_instructions_as_a_local_match() {
     let answer = json!({
         "gpiiKey": "k",
         "preferences": o.filtered_preferences,
-        "solutionsRegistryEntries": serde_json::to_value(&o.registry_entries).unwrap(),
+        "solutionsRegistryEntries": serde_json::to_value(o.registry_entries.as_ref()).unwrap(),
         "matchMakerOutput": o.matchmaker_output,
     });
     let from_cloud =
@@ -451,4 +451,30 @@ fn output_is_deterministic() {
     let a = serde_json::to_string(&run(p.clone(), &all_installed()).instructions).unwrap();
     let b = serde_json::to_string(&run(p, &all_installed()).instructions).unwrap();
     assert_eq!(a, b);
+}
+
+/// A [`Matcher`] kept and used for one set after another (as the cloud keeps one per device)
+/// decides exactly what a fresh match does, for every bundled snapset, on a device with every
+/// solution and on one with a few (so `unsupported` names solutions elsewhere too).
+#[test]
+fn a_kept_matcher_decides_as_a_fresh_match_for_every_snapset() {
+    let registry = crate::bundled::linux_registry().unwrap();
+    let all = DeviceReport::linux(registry.solutions.keys().cloned());
+    let few = DeviceReport::linux(registry.solutions.keys().take(2).cloned());
+    for device in [&all, &few] {
+        let matcher = Matcher::new(&registry, device).unwrap();
+        // Twice round, so the second round runs on what the first prepared.
+        for round in 0..2 {
+            for snapset in crate::bundled::snapsets() {
+                let prefs = crate::bundled::snapset(snapset.key).unwrap().unwrap();
+                let fresh =
+                    match_and_transform(&prefs, crate::prefs::DEFAULT_CONTEXT, &registry, device)
+                        .unwrap();
+                let kept = matcher
+                    .match_and_transform(&prefs, crate::prefs::DEFAULT_CONTEXT)
+                    .unwrap();
+                assert_eq!(kept, fresh, "{} (round {round})", snapset.key);
+            }
+        }
+    }
 }
