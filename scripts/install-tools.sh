@@ -40,7 +40,7 @@ tool tauri-driver "test -x '$tools/bin/tauri-driver'" --root "$tools"
 # gungraun library in Cargo.lock, which refuses any other, so a lock file that moves to a new
 # gungraun installs its runner. Unoptimised and without debug info: it starts valgrind and reads
 # its output files, and the gates took as long with it as with an optimised one (13.0 s against
-# 13.9), for 2.2 CPU-minutes of build instead of 4.2.
+# 13.9), for 1.7 CPU-minutes of build instead of 4.2.
 gungraun="$(awk '/^name = "gungraun"$/ { getline; gsub(/"/, "", $3); print $3 }' Cargo.lock)"
 CARGO_PROFILE_DEV_DEBUG=false \
   tool gungraun-runner "'$tools/bin/gungraun-runner' --version | grep -qwF '${gungraun:?no gungraun in Cargo.lock}'" \
