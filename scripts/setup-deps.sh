@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Attune needs to build, run and test on Debian 12, idempotently:
 # Debian packages (GLib/GIO for GSettings, the gsettings tool and GNOME's schemas, strace for the
-# fsync-order checks, Node.js/npm for the GPII interop peer), and the Rust toolchain's components.
+# fsync-order checks, Node.js/npm for the GPII interop peer, valgrind for the performance gates), and the Rust toolchain's components.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -22,6 +22,9 @@ need+=(x11-utils python3-xlib)
 need+=(gnome-shell gjs dconf-gsettings-backend dconf-service dconf-cli imagemagick)
 # Chromium and a font for the UI's accessibility tests in headless Chromium (scripts/test-ui.sh).
 need+=(chromium fonts-dejavu-core)
+# Valgrind's callgrind counts the instructions of the hot paths for the performance gates
+# (scripts/perf-gates.sh, docs/performance.md).
+need+=(valgrind)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 

@@ -320,7 +320,7 @@ async fn main() {
                     Some(_) => "  -".to_owned(),
                 };
                 println!(
-                    "{clients:>7}  {:<12}  {:>8.0}  {:>6.2}  {:>6.2}  {:>6}  {:>6}  {}{ratio}",
+                    "{clients:>7}  {:<12}  {:>8.1}  {:>6.2}  {:>6.2}  {:>6}  {:>6}  {}{ratio}",
                     t.name,
                     m.per_second,
                     m.p50_ms,

@@ -50,6 +50,7 @@ pub use lock::{open_lock_file, LockError, StateLock};
 pub use messages::Message;
 pub use outbox::OutboxError;
 pub use paths::Paths;
+pub use plan::{reconcile, Reconcile};
 pub use report::{counts, Counts, Outcome, ReportRow};
 pub use session::{Connectivity, Phase, Source};
 pub use snapsets::{NewSnapset, SnapsetInfo, SnapsetOrigin, SnapsetProblem, SnapsetReport};

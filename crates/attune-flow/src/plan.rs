@@ -52,9 +52,9 @@ pub(crate) fn key_in_start(session: Option<(Phase, bool)>) -> Start {
 }
 
 /// What to do when the cloud's answer arrives after the cache's was applied (docs/design.md §3 step
-/// 5).
+/// 5). Public, with [`reconcile`], for the performance gates (`perf/`), which measure it.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Reconcile {
+pub enum Reconcile {
     /// The same instructions: the desktop already shows the cloud's answer.
     Keep,
     /// The cloud's answer sets again everything the cache set: write only what changed, so
@@ -65,10 +65,8 @@ pub(crate) enum Reconcile {
     RestoreThenApply,
 }
 
-pub(crate) fn reconcile(
-    cached: &LifecycleInstructions,
-    cloud: &LifecycleInstructions,
-) -> Reconcile {
+/// How to go from the cache's instructions, applied, to the cloud's.
+pub fn reconcile(cached: &LifecycleInstructions, cloud: &LifecycleInstructions) -> Reconcile {
     if cached == cloud {
         return Reconcile::Keep;
     }
