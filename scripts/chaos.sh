@@ -4,11 +4,11 @@
 # simulated people driving the real attune-flow, seeded faults, and a Jepsen-style checker.
 # Everything on loopback, bounded in time.
 #
-#   bash scripts/chaos.sh [--quick] [--seed N] [--minutes M] [--people P]
+#   bash scripts/chaos.sh [--quick] [--seed N] [--minutes M] [--people P] [--out DIR]
 #
 # Writes target/chaos/result.json and target/chaos/timeline.png (the run's logs and its whole
-# history under target/chaos/run/). Exits non-zero on any lost or unexpected value or any other
-# failed check, printing which. --quick: every fault kind once, about three minutes on two cores
+# history under target/chaos/run/; --out DIR writes there instead). Exits non-zero on any lost
+# or unexpected value or any other failed check, printing which. --quick: every fault kind once, about three minutes on two cores
 # once built. Needs root (the tmpfs mount), HAProxy, node and npm (scripts/setup-deps.sh), and
 # the npm registry the first time (express-pouchdb, installed once into target/couch-peer, the
 # folder the cloud's CouchDB tests use).
@@ -16,16 +16,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 args=()
+out=target/chaos
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) args+=(--quick) ;;
+    --out)
+      [ $# -ge 2 ] || { echo "chaos.sh: --out needs a folder" >&2; exit 2; }
+      out="$2"
+      shift
+      ;;
     --seed | --minutes | --people)
       [ $# -ge 2 ] || { echo "chaos.sh: $1 needs a value" >&2; exit 2; }
       args+=("$1" "$2")
       shift
       ;;
-    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
-    *) echo "chaos.sh: unknown argument $1 (--quick, --seed N, --minutes M, --people P)" >&2; exit 2 ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "chaos.sh: unknown argument $1 (--quick, --seed N, --minutes M, --people P, --out DIR)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -62,4 +68,4 @@ fi
 cp crates/attune-cloud/tests/fixtures/couch/server.js "$couch/server.js"
 
 exec target/debug/attune-chaos --cloud-bin target/debug/attune-cloud --couch-dir "$couch" \
-  --out target/chaos "${args[@]}"
+  --out "$out" "${args[@]}"
