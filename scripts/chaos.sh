@@ -40,19 +40,14 @@ for tool in haproxy node npm mount; do
   command -v "$tool" >/dev/null || { echo "chaos.sh: $tool not found (bash scripts/setup-deps.sh)" >&2; exit 2; }
 done
 
-# The dev profile. In CI the workspace's test build (scripts/test.sh) has just built both
-# binaries with the workspace's features (attune-chaos's integration test makes cargo build its
-# binary): asking for that same build again finds everything fresh. `cargo build -p` would
-# resolve features for two packages alone and rebuild the crates whose features differ
-# (tokio without the tests' test-util, and everything above it). Elsewhere, the two packages
-# alone: a developer's quick build.
+# The dev profile, and the features `cargo test --workspace` builds with: `--workspace` with a
+# test target unifies them as that build does (as scripts/test-app.sh builds its cloud), so after
+# scripts/test.sh's test stage both binaries are fresh and nothing is compiled. `-p` alone would
+# unify features for two packages only and recompile most of their trees.
+# In CI, incremental compilation off as scripts/test.sh has it (it is part of every fingerprint).
+[ "${CI:-}" != "true" ] || export CARGO_INCREMENTAL=0
 t0=$SECONDS
-if [ "${CI:-}" = "true" ]; then
-  export CARGO_INCREMENTAL=0 # as scripts/test.sh sets it in CI: the same build, fingerprints and all
-  cargo test --workspace --locked --no-run
-else
-  nice -n 5 cargo build --locked -p attune-cloud -p attune-chaos --bins
-fi
+nice -n 5 cargo build --locked --workspace --test chaos --bin attune-chaos --bin attune-cloud
 echo "chaos.sh: built in $((SECONDS - t0)) s"
 
 # The CouchDB stand-in, as the cloud's CouchDB tests install it (attune-testkit's COUCH_PACKAGES).

@@ -295,10 +295,9 @@ fn server_log_counts(log: &Path) -> (usize, usize) {
             let status = v["fields"]["status"]
                 .as_u64()
                 .or_else(|| v["status"].as_u64());
-            if v["fields"]["message"] == "request" || v["message"] == "request" {
-                if status == Some(500) {
-                    five_hundreds += 1;
-                }
+            let request = v["fields"]["message"] == "request" || v["message"] == "request";
+            if request && status == Some(500) {
+                five_hundreds += 1;
             }
         }
     }

@@ -370,7 +370,13 @@ impl Person {
         let Some(s) = self.key_in() else {
             return;
         };
-        let changes = self.rng.random_range(1..=4);
+        // Most sessions are a few changes; one in five is a long one (a person who stays a
+        // while), long enough to span a backup and the restore that follows it.
+        let changes = if self.rng.random_ratio(1, 5) {
+            self.rng.random_range(8..=20)
+        } else {
+            self.rng.random_range(1..=4)
+        };
         for _ in 0..changes {
             self.think(300, 2000);
             self.change_something(s);

@@ -1,6 +1,7 @@
 //! The binary's command line. Besides what it checks, this test is why `cargo test --workspace`
 //! builds the `attune-chaos` binary (cargo builds a package's binaries for its integration
-//! tests): in CI, scripts/chaos.sh then finds it fresh and builds nothing.
+//! tests), and the target scripts/chaos.sh names to build with the same features: after the
+//! workspace's test build it finds the binary fresh and builds nothing.
 
 use std::process::Command;
 
