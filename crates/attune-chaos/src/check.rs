@@ -85,28 +85,28 @@ fn restores(faults: &[FaultWindow]) -> Vec<(u64, u64, u64, u64)> {
         .collect()
 }
 
-/// What a restore did to a session's token.
+/// What a restore did to a session's token. A restore ends every token (attune-cloud's
+/// `admin::end_every_token`): those the backup held as well as those granted after it.
 #[derive(Debug, PartialEq, Eq)]
 enum TokenFate {
-    /// Granted while nothing was being backed up or restored: alive.
+    /// Granted once the server was back on the restored store (or no restore came after it).
     Alive,
-    /// Granted after the backup was taken and before the restore: the restored store never
-    /// heard of it. `after` is when the restore ended.
+    /// Granted before the server stopped for the restore: ended by it. `after` is when the
+    /// restore ended.
     Died { after: u64 },
-    /// Granted while the backup was being taken: either.
+    /// Asked for before the stop, its answer after the restart: either.
     Either { after: u64 },
 }
 
 fn token_fate((g0, g1): (u64, u64), restores: &[(u64, u64, u64, u64)]) -> TokenFate {
-    for &(b0, b1, r0, r1) in restores {
-        if g1 < b0 || g0 >= r0 {
-            // Granted before the backup began, or asked for once the server was stopping:
-            // the latter is granted by the restored store.
+    for &(_b0, _b1, r0, r1) in restores {
+        if g0 >= r0 {
+            // Asked for once the server was stopping: granted by the restored store.
             continue;
         }
-        if g0 > b1 && g1 < r1 {
+        if g1 < r1 {
             // Nothing is granted while the server is stopped: a grant that ended before it
-            // was back was stored before it stopped, after the backup.
+            // was back was stored before it stopped.
             return TokenFate::Died { after: r1 };
         }
         return TokenFate::Either { after: r1 };
@@ -181,9 +181,9 @@ fn check_saves(
 
 /// Checks the stale-token guidance of one person's sessions. Adds to `v`.
 ///
-/// A token is held from its grant to the next grant of the session (a relogin's). One that died
-/// in a restore must be reported stale if the session asks the cloud with it after the restore;
-/// a stale report while holding a token no restore could have ended is wrong.
+/// A token is held from its grant to the next grant of the session (a relogin's). One that a
+/// restore ended must be reported stale if the session asks the cloud with it after the
+/// restore; a stale report while holding a token no restore ended is wrong.
 fn check_stale(p: &PersonLog, restores: &[(u64, u64, u64, u64)], v: &mut Verdict) {
     let restores: &[(u64, u64, u64, u64)] = if p.on_sqlite { restores } else { &[] };
     for s in &p.sessions {
@@ -199,14 +199,14 @@ fn check_stale(p: &PersonLog, restores: &[(u64, u64, u64, u64)], v: &mut Verdict
                     affected |= asked_after;
                     if asked_after && !told_here {
                         v.failures.push(format!(
-                            "person {} session {}: its token died in the restore and it asked the cloud afterwards, but it was never told to log out and back in",
+                            "person {} session {}: the restore ended its token and it asked the cloud afterwards, but it was never told to log out and back in",
                             p.person, s.session
                         ));
                     }
                 }
                 TokenFate::Either { .. } => {}
                 TokenFate::Alive if told_here => v.failures.push(format!(
-                    "person {} session {}: told its sign-in is stale, but its token was granted outside any restore's window",
+                    "person {} session {}: told its sign-in is stale, but its token was granted after every restore",
                     p.person, s.session
                 )),
                 TokenFate::Alive => {}
@@ -527,7 +527,7 @@ mod tests {
     }
 
     #[test]
-    fn a_rolled_back_save_from_a_session_that_asked_again_with_a_living_token_is_lost() {
+    fn a_rolled_back_save_from_a_session_that_asked_the_cloud_again_is_lost() {
         let mut p = person(vec![write("fontSize", 8.01, 1_500, Some(1_600))]);
         p.on_sqlite = true;
         p.sessions = vec![session(Some((100, 200)), vec![1_500, 7_000])];
@@ -538,7 +538,7 @@ mod tests {
     }
 
     #[test]
-    fn a_token_granted_between_backup_and_restore_must_be_told_stale_when_it_asks_again() {
+    fn a_token_granted_before_the_restore_must_be_told_stale_when_it_asks_again() {
         let mut p = person(vec![]);
         p.on_sqlite = true;
         p.sessions = vec![session(Some((2_000, 2_100)), vec![7_000])];
@@ -553,7 +553,8 @@ mod tests {
     #[test]
     fn told_stale_with_a_living_token_fails_and_a_guided_relogin_passes() {
         let mut alive = person(vec![]);
-        alive.sessions = vec![session(Some((100, 200)), vec![7_000])];
+        alive.on_sqlite = true;
+        alive.sessions = vec![session(Some((6_100, 6_200)), vec![7_000])];
         alive.sessions[0].stale_seen_ms = vec![7_000];
         alive.sessions[0].relogin_saved = true;
         let mut died = person(vec![]);
@@ -566,7 +567,10 @@ mod tests {
         let v_alive = check(&[alive], &[read(&[])], &faults);
         let v_died = check(&[died], &[read(&[])], &faults);
 
-        assert!(v_alive.failures.iter().any(|f| f.contains("outside")));
+        assert!(v_alive
+            .failures
+            .iter()
+            .any(|f| f.contains("after every restore")));
         assert_eq!(
             (v_died.stale_token_sessions, v_died.stale_token_guided),
             (1, 1)
@@ -606,26 +610,21 @@ mod tests {
     }
 
     #[test]
-    fn a_token_asked_for_before_the_stop_and_granted_before_the_restart_died() {
+    fn a_restore_ends_every_token_granted_before_the_server_stopped() {
         let faults = [restore(1_000, 1_100, 5_000, 6_000)];
+        let r = restores(&faults);
 
+        assert_eq!(token_fate((100, 900), &r), TokenFate::Died { after: 6_000 });
         assert_eq!(
-            token_fate((4_000, 5_500), &restores(&faults)),
+            token_fate((4_000, 5_500), &r),
             TokenFate::Died { after: 6_000 }
         );
         assert_eq!(
-            token_fate((4_000, 6_500), &restores(&faults)),
+            token_fate((4_000, 6_500), &r),
             TokenFate::Either { after: 6_000 }
         );
-        assert_eq!(
-            token_fate((900, 1_050), &restores(&faults)),
-            TokenFate::Either { after: 6_000 }
-        );
-        assert_eq!(token_fate((100, 900), &restores(&faults)), TokenFate::Alive);
-        assert_eq!(
-            token_fate((5_100, 6_200), &restores(&faults)),
-            TokenFate::Alive
-        );
+        assert_eq!(token_fate((5_100, 6_200), &r), TokenFate::Alive);
+        assert_eq!(token_fate((7_000, 7_100), &r), TokenFate::Alive);
     }
 
     #[test]
