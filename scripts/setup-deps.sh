@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Attune needs to build, run and test on Debian 12, idempotently:
 # Debian packages (GLib/GIO for GSettings, the gsettings tool and GNOME's schemas, strace for the
-# fsync-order checks, Node.js/npm for the GPII interop peer, valgrind for the performance gates), and the Rust toolchain's components.
+# fsync-order checks, Node.js/npm for the GPII interop peer, valgrind for the performance gates,
+# HAProxy for the chaos run), and the Rust toolchain's components.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -20,11 +21,14 @@ need+=(x11-utils python3-xlib)
 # notification service (a GNOME session has it; Debian's gnome-shell package does not depend on
 # it), ImageMagick to measure the screenshots.
 need+=(gnome-shell gjs dconf-gsettings-backend dconf-service dconf-cli imagemagick)
-# Chromium and a font for the UI's accessibility tests in headless Chromium (scripts/test-ui.sh).
+# Chromium and a font for the UI's accessibility tests in headless Chromium (scripts/test-ui.sh);
+# the same font draws the chaos run's timeline (crates/attune-chaos).
 need+=(chromium fonts-dejavu-core)
 # Valgrind's callgrind counts the instructions of the hot paths for the performance gates
 # (scripts/perf-gates.sh, docs/performance.md).
 need+=(valgrind)
+# The chaos run's load balancer in front of the cloud's replicas (scripts/chaos.sh, docs/chaos.md).
+need+=(haproxy)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 

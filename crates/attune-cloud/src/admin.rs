@@ -513,6 +513,20 @@ pub struct RestoreReport {
     /// audit entries were carried over; or why that store could not be read (it was broken or
     /// not there), in which case only the backup's own forget list holds.
     pub carried: Result<(usize, usize), String>,
+    /// Tokens ended by the restore ([`end_every_token`]).
+    pub tokens_ended: u64,
+}
+
+/// Ends every token in a store just restored from a backup. The backup holds the tokens granted
+/// before it was taken, so without this a person keyed in before the backup keeps a token that
+/// still works: their next save succeeds, nothing tells them anything happened, and the changes
+/// the cloud accepted from them between the backup and the restore are gone for good (the chaos
+/// run found it: docs/chaos.md). With every token ended, each person keyed in gets a 401 at
+/// their next request, the stale-token case (docs/design.md §6.2), and their "log out and back
+/// in" sends again every change of their session, the lost ones included.
+pub async fn end_every_token(store: &dyn Store) -> Result<u64, AdminError> {
+    // Expired before the end of time: all of them.
+    Ok(store.purge_expired_authorizations(i64::MAX).await?)
 }
 
 /// Replaces the SQLite store at `path` by the verified backup `from`, and keeps what must
@@ -563,22 +577,28 @@ pub async fn restore_sqlite(
             Err(why)
         }
     };
+    let tokens_ended = end_every_token(&store).await?;
     audit(&store, AuditAction::Restore, ADMIN_ACTOR, None, clock).await?;
-    Ok(RestoreReport { store, carried })
+    Ok(RestoreReport {
+        store,
+        carried,
+        tokens_ended,
+    })
 }
 
 /// Replaces the CouchDB database of `store` by the verified backup `from`, keeping what must
 /// survive a restore from an older backup (the replaced contents' forget list, applied again,
-/// and their audit entries; [`crate::store::couchdb::CouchStore::restore_from`]). Audits the
-/// restore.
+/// and their audit entries; [`crate::store::couchdb::CouchStore::restore_from`]), and ends
+/// every token ([`end_every_token`]; how many, beside the report). Audits the restore.
 pub async fn restore_couch(
     store: &crate::store::couchdb::CouchStore,
     from: &Path,
     clock: &dyn Clock,
-) -> Result<crate::store::couchdb::CouchRestore, AdminError> {
+) -> Result<(crate::store::couchdb::CouchRestore, u64), AdminError> {
     let r = store.restore_from(from, clock.now_ms()).await?;
+    let tokens_ended = end_every_token(store).await?;
     audit(store, AuditAction::Restore, ADMIN_ACTOR, None, clock).await?;
-    Ok(r)
+    Ok((r, tokens_ended))
 }
 
 /// A new site credential: its secret (shown once) and the client's site-config snippet.

@@ -535,10 +535,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                     from.display(),
                     summary.join(", ")
                 );
+                println!("{}", tokens_ended_line(r.tokens_ended));
             }
             StoreUrl::Couch(url) => {
                 let s = CouchStore::new(url.clone()).map_err(|e| e.to_string())?;
-                let r = admin::restore_couch(&s, &from, &clock)
+                let (r, tokens_ended) = admin::restore_couch(&s, &from, &clock)
                     .await
                     .map_err(|e| e.to_string())?;
                 println!(
@@ -551,6 +552,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     r.documents,
                     r.safety.display()
                 );
+                println!("{}", tokens_ended_line(tokens_ended));
             }
         },
         Command::Tokens {
@@ -591,4 +593,11 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// What `restore` says of the tokens it ended (admin::end_every_token).
+fn tokens_ended_line(n: u64) -> String {
+    format!(
+        "{n} tokens ended: everyone keyed in is asked to log out and back in at their next save, which sends their session's changes again"
+    )
 }

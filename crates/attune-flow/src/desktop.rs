@@ -46,6 +46,42 @@ pub trait Desktop: Send + Sync {
     fn read(&self, registry: &SolutionsRegistry) -> (Reading, Vec<ReportRow>);
 }
 
+/// A shared desktop is a desktop: the flow drives it while its owner still reads it (the chaos
+/// run compares each in-memory desktop with what it held before, after the key-out).
+impl<T: Desktop + ?Sized> Desktop for std::sync::Arc<T> {
+    fn device_report(&self, registry: &SolutionsRegistry) -> DeviceReport {
+        (**self).device_report(registry)
+    }
+    fn apply(&self, instr: &LifecycleInstructions) -> Result<Vec<ReportRow>, FlowError> {
+        (**self).apply(instr)
+    }
+    fn restore(&self) -> Result<Restored, FlowError> {
+        (**self).restore()
+    }
+    fn journal_open(&self) -> Result<bool, FlowError> {
+        (**self).journal_open()
+    }
+    fn journal_entries(&self) -> Result<Option<usize>, FlowError> {
+        (**self).journal_entries()
+    }
+    fn sweep(&self, paths: &Paths) {
+        (**self).sweep(paths)
+    }
+    fn keep_aside_damaged_journal(
+        &self,
+        paths: &Paths,
+        now_unix: u64,
+    ) -> Result<std::path::PathBuf, FlowError> {
+        (**self).keep_aside_damaged_journal(paths, now_unix)
+    }
+    fn doctor(&self, registry: &SolutionsRegistry, config: &Config, paths: &Paths) -> Doctor {
+        (**self).doctor(registry, config, paths)
+    }
+    fn read(&self, registry: &SolutionsRegistry) -> (Reading, Vec<ReportRow>) {
+        (**self).read(registry)
+    }
+}
+
 /// The desktop this process runs on, through `attune-settings`.
 pub struct SettingsDesktop {
     life: Lifecycle,
@@ -302,23 +338,63 @@ fn row(solution: &str, setting: &str, value: Option<serde_json::Value>, o: &SOut
     }
 }
 
-/// A desktop in memory for the flow's own tests: every setting applies, the "journal" is the list
-/// of what was applied, and a restore empties it.
-#[cfg(test)]
-pub(crate) mod memory {
+/// A desktop in memory: every setting applies, the values live in a map, and a journal of
+/// originals (the value before the first change of each setting, or "absent") is what a restore
+/// puts back. The flow's own tests use it, and so does the chaos run (`crates/attune-chaos`),
+/// which keys fifty people in and out in one process (GSettings' keyfile backend is one per
+/// process) and checks at the end that each desktop holds exactly what it held before.
+#[cfg(any(test, feature = "memory-desktop"))]
+pub mod memory {
+    use std::collections::BTreeMap;
     use std::sync::Mutex;
 
     use super::*;
 
+    /// A setting's address on the in-memory desktop: (solution id, setting name).
+    pub type Setting = (String, String);
+
     #[derive(Default)]
-    pub(crate) struct MemoryDesktop {
-        /// (solution, setting, value) applied and not yet put back, oldest first.
-        pub(crate) applied: Mutex<Vec<(String, String, serde_json::Value)>>,
+    struct State {
+        values: BTreeMap<Setting, serde_json::Value>,
+        /// Originals of the settings changed since the last restore, oldest first; `None` was
+        /// absent.
+        journal: Vec<(Setting, Option<serde_json::Value>)>,
+    }
+
+    /// See the module's documentation.
+    #[derive(Default)]
+    pub struct MemoryDesktop {
+        state: Mutex<State>,
     }
 
     impl MemoryDesktop {
-        fn applied(&self) -> std::sync::MutexGuard<'_, Vec<(String, String, serde_json::Value)>> {
-            self.applied.lock().unwrap_or_else(|e| e.into_inner())
+        /// A desktop whose settings start with these values (anything else is absent).
+        pub fn with_values(values: BTreeMap<Setting, serde_json::Value>) -> MemoryDesktop {
+            MemoryDesktop {
+                state: Mutex::new(State {
+                    values,
+                    journal: Vec::new(),
+                }),
+            }
+        }
+
+        /// Every setting's current value.
+        pub fn values(&self) -> BTreeMap<Setting, serde_json::Value> {
+            self.state().values.clone()
+        }
+
+        fn state(&self) -> std::sync::MutexGuard<'_, State> {
+            self.state.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    impl State {
+        fn write(&mut self, at: Setting, value: serde_json::Value) {
+            if !self.journal.iter().any(|(s, _)| *s == at) {
+                let original = self.values.get(&at).cloned();
+                self.journal.push((at.clone(), original));
+            }
+            self.values.insert(at, value);
         }
     }
 
@@ -329,18 +405,18 @@ pub(crate) mod memory {
 
         fn apply(&self, instr: &LifecycleInstructions) -> Result<Vec<ReportRow>, FlowError> {
             let mut rows = Vec::new();
-            let mut applied = self.applied();
+            let mut st = self.state();
             for (sid, sol) in &instr.solutions {
                 for h in sol.settings_handlers.values() {
                     for (setting, value) in &h.settings {
-                        applied.push((sid.clone(), setting.clone(), value.clone()));
+                        st.write((sid.clone(), setting.clone()), value.clone());
                         rows.push(row(sid, setting, Some(value.clone()), &SOutcome::Applied));
                     }
                 }
                 if let Some(l) = &sol.launch {
                     let on = serde_json::Value::Bool(l.enabled);
                     let running = attune_model::capture::RUNNING;
-                    applied.push((sid.clone(), running.to_owned(), on.clone()));
+                    st.write((sid.clone(), running.to_owned()), on.clone());
                     rows.push(row(sid, running, Some(on), &SOutcome::Applied));
                 }
             }
@@ -348,9 +424,15 @@ pub(crate) mod memory {
         }
 
         fn restore(&self) -> Result<Restored, FlowError> {
-            let mut applied = self.applied();
-            let restored = applied.len();
-            applied.clear();
+            let mut st = self.state();
+            let journal = std::mem::take(&mut st.journal);
+            let restored = journal.len();
+            for (at, original) in journal.into_iter().rev() {
+                match original {
+                    Some(v) => st.values.insert(at, v),
+                    None => st.values.remove(&at),
+                };
+            }
             Ok(Restored {
                 restored,
                 failed: Vec::new(),
@@ -358,11 +440,11 @@ pub(crate) mod memory {
         }
 
         fn journal_open(&self) -> Result<bool, FlowError> {
-            Ok(!self.applied().is_empty())
+            Ok(!self.state().journal.is_empty())
         }
 
         fn journal_entries(&self) -> Result<Option<usize>, FlowError> {
-            let n = self.applied().len();
+            let n = self.state().journal.len();
             Ok((n > 0).then_some(n))
         }
 
@@ -376,12 +458,16 @@ pub(crate) mod memory {
             Ok(paths.journal_dir())
         }
 
-        /// What is applied and not yet put back, each setting under the registry handler that
+        /// What is changed and not yet put back, each setting under the registry handler that
         /// supports it (launch states under `running`).
         fn read(&self, registry: &SolutionsRegistry) -> (Reading, Vec<ReportRow>) {
             let mut r = Reading::default();
-            for (sid, setting, value) in self.applied().iter() {
-                let Some(entry) = registry.get(sid) else {
+            let st = self.state();
+            for ((sid, setting), _) in &st.journal {
+                let (Some(entry), Some(value)) = (
+                    registry.get(sid),
+                    st.values.get(&(sid.clone(), setting.clone())),
+                ) else {
                     continue;
                 };
                 if setting == attune_model::capture::RUNNING {
@@ -415,9 +501,36 @@ pub(crate) mod memory {
                 data_dir: paths.data_dir.display().to_string(),
                 state_dir: paths.state_dir.display().to_string(),
                 journal: "memory".to_owned(),
-                journal_entries: self.applied().len(),
+                journal_entries: self.state().journal.len(),
                 warnings: Vec::new(),
             }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use serde_json::json;
+
+        fn at(s: &str) -> Setting {
+            ("org.gnome.desktop.interface".to_owned(), s.to_owned())
+        }
+
+        #[test]
+        fn restore_puts_back_originals_and_removes_what_was_absent() {
+            let before = BTreeMap::from([(at("text-scaling-factor"), json!(1.0))]);
+            let d = MemoryDesktop::with_values(before.clone());
+            let mut st = d.state();
+            st.write(at("text-scaling-factor"), json!(1.5));
+            st.write(at("text-scaling-factor"), json!(2.0));
+            st.write(at("cursor-size"), json!(48));
+            drop(st);
+
+            let back = d.restore().unwrap();
+
+            assert_eq!(back.restored, 2, "one original per setting");
+            assert_eq!(d.values(), before);
+            assert!(!d.journal_open().unwrap());
         }
     }
 }

@@ -38,6 +38,10 @@ pub use config::{
     DEV_CLOUD_URL, IDLE_WARNING, INSECURE_HTTP_WARNING, MAX_CONFIG_BYTES, MAX_IDLE_KEY_OUT_MINUTES,
     SHARED_IDLE_KEY_OUT, SITE_CONFIG_PATH, SITE_SNAPSETS_DIR,
 };
+/// A desktop in memory (feature `memory-desktop`): for load and chaos runs of many people in one
+/// process, never for the app.
+#[cfg(feature = "memory-desktop")]
+pub use desktop::memory::{MemoryDesktop, Setting as MemorySetting};
 pub use desktop::{Desktop, Doctor, Restored, SettingsDesktop, SolutionSupport};
 pub use engine::{
     Appearance, DiscardOutcome, Flow, FlowEvent, KeyInOutcome, KeyOutCause, Observer,
