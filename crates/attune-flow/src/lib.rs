@@ -26,6 +26,7 @@ mod report;
 mod sealed;
 mod session;
 mod snapsets;
+pub mod stick;
 mod testlog;
 mod words;
 
