@@ -1,5 +1,6 @@
 //! The USB-stick listener: GPII keys live in a file `.gpii-user-token.txt` at the root of a
-//! stick. The listener watches the removable-media mount roots (`/media/$USER`,
+//! stick (and Attune's sealed copy of the person's preferences beside it, `.attune/`, which the
+//! flow reads: the listener passes the stick's folder with the key). The listener watches the removable-media mount roots (`/media/$USER`,
 //! `/run/media/$USER`, or those configured); a volume appearing with a token keys its person in,
 //! and that volume disappearing keys them out.
 //!
@@ -18,7 +19,7 @@ use notify::{RecursiveMode, Watcher};
 use crate::queue::{Event, KeyQueue, Request, Via};
 
 /// The token file GPII's USB listener reads.
-pub const TOKEN_FILE: &str = ".gpii-user-token.txt";
+pub const TOKEN_FILE: &str = attune_flow::stick::TOKEN_FILE;
 /// Largest token file read; a key is at most a few hundred bytes.
 pub const MAX_TOKEN_BYTES: u64 = 4096;
 
@@ -156,7 +157,11 @@ impl State {
                     self.reported.insert(vol.clone(), ());
                 }
                 Ok(key) => {
-                    q.submit(Via::UsbStick, Request::Login(key.expose().to_owned()));
+                    // With the stick's folder: its sealed preferences, if any, come with the key.
+                    q.submit(
+                        Via::UsbStick,
+                        Request::LoginFromStick(key.expose().to_owned(), vol.clone()),
+                    );
                     seen(StickEvent::Found {
                         volume: vol.clone(),
                     });
