@@ -131,34 +131,18 @@ struct FromCache {
 
 /// The executor of a cloud key-in (docs/design.md §3 steps 3–6): fetch the cache and the stick's
 /// sealed set and apply the newer, fetch the cloud's answer, then carry out what [`plan`] decides
-/// about the two. `stick`: the mount folder of the USB stick the key came on.
+/// about the two. `stick`: the USB stick the key came on, its sealed set being opened.
 pub(crate) fn key_in_cloud(
     flow: &Flow,
     key: &Key,
     snapset: Option<PreferenceSet>,
     device: &DeviceReport,
     finished_first: Option<RecoverOutcome>,
-    stick: Option<&std::path::Path>,
+    stick: Option<crate::stickflow::Unsealing>,
 ) -> Result<KeyInOutcome, FlowError> {
-    // The stick's Argon2id (tens of milliseconds) runs on a thread of its own while the client
-    // is made and the cache is read: a stick keys in within 100 ms of being seen
-    // (docs/design.md §10.3).
-    let (client, cache, cached, on_stick) = std::thread::scope(|s| {
-        let unseal = stick.map(|dir| (dir, s.spawn(move || crate::stickflow::read(key, dir))));
-        let client = client(flow);
-        let cache = open_cache(flow);
-        let cached = fetch_cached(flow, cache.as_ref(), key);
-        let on_stick = unseal.map(|(dir, h)| {
-            h.join().unwrap_or_else(|_| crate::stickflow::StickRead {
-                dir: dir.to_path_buf(),
-                found: Err(crate::stick::StickError::Unreadable {
-                    detail: "an internal error (see the log)".to_owned(),
-                }),
-            })
-        });
-        (client, cache, cached, on_stick)
-    });
-    let client = client?;
+    let cache = open_cache(flow);
+    let cached = fetch_cached(flow, cache.as_ref(), key);
+    let on_stick = stick.map(|s| s.finish(key));
     // Step 3: apply first: the newer of the cache and the stick, else the snapset.
     let first = plan::first_source(
         cached.as_ref().map(|(c, _)| unix(c.saved_at)),
@@ -185,11 +169,22 @@ pub(crate) fn key_in_cloud(
         }
         _ => None,
     };
+    // The client is made once the saved settings are on the desktop (making it reads the
+    // system's certificates); a configuration it refuses undoes them, as before any was applied.
+    let client = match client(flow) {
+        Ok(c) => c,
+        Err(e) => {
+            if from_cache.is_some() {
+                flow.undo_locked()?;
+            }
+            return Err(e);
+        }
+    };
     let refusal = on_stick.as_ref().and_then(|s| s.refusal());
     let with_stick = |sess: Session| -> Result<Session, FlowError> {
         let mut sess = sess;
-        if stick.is_some() {
-            sess.stick = stick.map(std::path::Path::to_path_buf);
+        if let Some(read) = &on_stick {
+            sess.stick = Some(read.dir.clone());
             flow.store_session(&sess)?;
         }
         Ok(sess)
@@ -886,7 +881,11 @@ pub(crate) fn relogin(flow: &Flow) -> Result<KeyInOutcome, FlowError> {
     }
     let session_changes = sess.local_changes.clone();
     let first = flow.key_out_locked(crate::Message::KeyedOut)?;
-    let mut out = flow.key_in_locked(&key, Some(first), sess.stick.as_deref())?;
+    let stick = sess
+        .stick
+        .as_deref()
+        .map(|d| crate::stickflow::Unsealing::start(&key, d));
+    let mut out = flow.key_in_locked(&key, Some(first), stick)?;
     let pending: Vec<(String, serde_json::Value)> = outbox
         .list()
         .into_iter()
@@ -951,7 +950,10 @@ pub(crate) fn reconnect(flow: &Flow) -> Result<Option<bool>, FlowError> {
         return Ok(Some(false));
     }
     let first = flow.key_out_locked(crate::Message::KeyedOut)?;
-    let out = flow.key_in_locked(&key, Some(first), stick.as_deref())?;
+    let unsealing = stick
+        .as_deref()
+        .map(|d| crate::stickflow::Unsealing::start(&key, d));
+    let out = flow.key_in_locked(&key, Some(first), unsealing)?;
     if out.source != Source::Cloud {
         return Ok(Some(false));
     }

@@ -385,7 +385,8 @@ impl Flow {
         key: &Key,
         stick: Option<&std::path::Path>,
     ) -> Result<bool, FlowError> {
-        match self.key_in_locked(key, None, stick) {
+        let unsealing = stick.map(|d| crate::stickflow::Unsealing::start(key, d));
+        match self.key_in_locked(key, None, unsealing) {
             Ok(out) => Ok(out.source == Source::Cloud),
             Err(FlowError::Offline {
                 keeps_trying: true, ..
@@ -522,9 +523,14 @@ impl Flow {
     ) -> Result<KeyInOutcome, FlowError> {
         self.cancel_pending_key_in();
         let key = Key::parse(raw_key)?;
+        // Opened from now on, while the lock is taken and the device reported (testing profile:
+        // only the key is read).
+        let unsealing = stick
+            .filter(|_| self.config.profile != Profile::Testing)
+            .map(|d| crate::stickflow::Unsealing::start(&key, d));
         let _lock = self.lock()?;
         let finished_first = self.resume_locked()?;
-        let r = self.key_in_locked(&key, finished_first, stick);
+        let r = self.key_in_locked(&key, finished_first, unsealing);
         if let Err(FlowError::Offline {
             keeps_trying: true, ..
         }) = &r
@@ -573,7 +579,7 @@ impl Flow {
         &self,
         key: &Key,
         mut finished_first: Option<RecoverOutcome>,
-        stick: Option<&std::path::Path>,
+        stick: Option<crate::stickflow::Unsealing>,
     ) -> Result<KeyInOutcome, FlowError> {
         let key = key.clone();
 

@@ -44,6 +44,46 @@ impl StickRead {
     }
 }
 
+/// A stick's sealed set being opened on a thread of its own: Argon2id takes tens of
+/// milliseconds, and starting it the moment the key arrives lets it run while the flow takes the
+/// state lock, finishes what a crash left, reads the snapsets, reports the device and makes the
+/// cloud client (docs/design.md §10.3: settings from a stick within 100 ms of it being seen).
+#[derive(Debug)]
+pub(crate) struct Unsealing {
+    dir: PathBuf,
+    thread: Option<std::thread::JoinHandle<StickRead>>,
+}
+
+impl Unsealing {
+    pub fn start(key: &Key, dir: &Path) -> Unsealing {
+        let (k, d) = (key.clone(), dir.to_path_buf());
+        let thread = std::thread::Builder::new()
+            .name("attune-unseal".to_owned())
+            .spawn(move || read(&k, &d))
+            .map_err(
+                |e| tracing::warn!(error = %e, "no thread to open the USB key on; opened in turn"),
+            )
+            .ok();
+        Unsealing {
+            dir: dir.to_path_buf(),
+            thread,
+        }
+    }
+
+    /// Waits for the set (or opens it here, when no thread could be made).
+    pub fn finish(self, key: &Key) -> StickRead {
+        match self.thread {
+            Some(t) => t.join().unwrap_or_else(|_| StickRead {
+                dir: self.dir,
+                found: Err(StickError::Unreadable {
+                    detail: "an internal error (see the log)".to_owned(),
+                }),
+            }),
+            None => read(key, &self.dir),
+        }
+    }
+}
+
 /// Fetcher: reads and opens the stick's sealed set for `key`. A refusal is logged with its kind
 /// and reason (never a value), and the key-in goes on to the next source.
 pub(crate) fn read(key: &Key, dir: &Path) -> StickRead {
