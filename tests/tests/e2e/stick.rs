@@ -143,11 +143,6 @@ fn a_stick_written_online_keys_in_on_a_fresh_computer_whose_cloud_is_blackholed(
     std::fs::create_dir_all(&media).unwrap();
     let url = cloud.url();
     let env = cloud_env(&url);
-    let mut env = env.to_vec();
-    env.push((
-        "RUST_LOG",
-        "debug,notify=warn,reqwest=warn,hyper_util=warn,rustls=warn",
-    ));
     let (mut child, lines) = fresh.listen(
         &[
             "--no-local-api",
