@@ -313,7 +313,13 @@ pub fn open_with(
             Payload { msg: body, aad },
         )
         .map_err(|_| StickError::Damaged)?;
-    let p: Plain = serde_json::from_slice(&plain).map_err(|e| StickError::Content {
+    parse_plain(&plain)
+}
+
+/// Reads what a tag vouched for: the JSON `{saved_at_unix, preferences}`. Only a file sealed
+/// with the key gets here, but a bug or another writer may still have put anything in it.
+pub fn parse_plain(plain: &[u8]) -> Result<Unsealed, StickError> {
+    let p: Plain = serde_json::from_slice(plain).map_err(|e| StickError::Content {
         detail: format!("line {} column {}", e.line(), e.column()),
     })?;
     // The preference set's own error may quote values; the person's values stay out of logs.
