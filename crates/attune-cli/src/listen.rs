@@ -83,6 +83,12 @@ pub fn run(flow: Flow, args: &ListenArgs) -> Result<i32, FlowError> {
                 usb::StickEvent::Removed { volume } => {
                     serde_json::json!({"event": "stick_removed", "volume": volume})
                 }
+                usb::StickEvent::Blank { volume } => {
+                    serde_json::json!({"event": "stick_blank", "volume": volume})
+                }
+                usb::StickEvent::BlankGone { volume } => {
+                    serde_json::json!({"event": "stick_blank_gone", "volume": volume})
+                }
             };
             line(&v)
         });

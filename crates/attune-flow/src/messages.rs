@@ -25,6 +25,8 @@ pub enum Message {
     StickWritten,
     /// A session from the stick (the page's notice; `{saved}` is filled by the page).
     UsingSettingsFromStick,
+    /// The app's "Save my settings to this USB key" with no stick in.
+    NoUsbKeyIn,
     RestoredAfterUnexpectedStop,
     /// Shared computers (docs/design.md §10.2): why the last person was keyed out.
     KeyedOutIdle,
@@ -156,6 +158,7 @@ impl Message {
                 "Your settings are saved on this USB key. On a computer that cannot reach the preferences server, it brings them with you; keep it safe, as you would a key."
             }
             Message::UsingSettingsFromStick => "Using your settings from your USB key, saved {saved}.",
+            Message::NoUsbKeyIn => "There is no USB key in this computer. Put yours in, then try again.",
             Message::RestoredAfterUnexpectedStop => {
                 "Attune stopped unexpectedly last time. This computer's settings have been put back as they were."
             }

@@ -152,7 +152,7 @@ pub enum StickError {
     Unreadable { detail: String },
     /// Writing: the directory is missing, read-only, full…
     #[error(
-        "cannot save to {dir}: {detail}. Is the USB key in, not write-protected and not full?"
+        "Could not save to {dir}: {detail}. Is the USB key in, not write-protected and not full?"
     )]
     NotWritable { dir: String, detail: String },
     /// Writing: the stick carries someone else's key.

@@ -215,3 +215,33 @@ pub(crate) fn write(flow: &Flow, dir: &Path) -> Result<StickWriteOutcome, FlowEr
         message_text: Message::StickWritten.text().to_owned(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The app's contract (docs/app.md) lists the outcome's keys; the page's fixtures are held to
+    /// that line too (ui/tests/fixtures.test.mjs).
+    #[test]
+    fn the_outcome_has_the_keys_docs_app_md_lists() {
+        let doc = include_str!("../../../docs/app.md");
+        let line = doc
+            .lines()
+            .find(|l| l.starts_with("`StickWriteOutcome`: `{"))
+            .expect("docs/app.md describes StickWriteOutcome");
+        let inner = &line[line.find('{').unwrap() + 1..line.find('}').unwrap()];
+        let mut documented: Vec<String> = inner.split(',').map(|p| p.trim().to_owned()).collect();
+        documented.sort();
+        let o = StickWriteOutcome {
+            dir: PathBuf::from("/media/sam/SAMSTICK"),
+            key_fingerprint: "5d0e7a1c".to_owned(),
+            saved_at_unix: 1,
+            token_kept: false,
+            message_text: String::new(),
+        };
+        let v = serde_json::to_value(&o).unwrap();
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, documented);
+    }
+}
