@@ -138,6 +138,17 @@ function renderForgetSection(status) {
   show($('nav-forget'), visible);
 }
 
+/** "Save my settings to this USB key": offered when Rust says a USB key is in and the person
+ * keyed in may save to it (`usb_key.can_save`). */
+function renderStickSection(status) {
+  const visible = status.usb_key?.can_save === true;
+  show($('stick-section'), visible);
+  show($('nav-stick').parentElement, visible);
+  show($('nav-stick'), visible);
+  setText($('stick-label'), visible ? `“${status.usb_key.label}”` : '');
+  if (!visible) setText($('stick-result'), '');
+}
+
 export function renderStatus(status) {
   document.body.dataset.state = status.state;
   document.body.dataset.profile = status.profile;
@@ -147,6 +158,7 @@ export function renderStatus(status) {
   renderSession(status);
   renderAdjustSection(status);
   renderCaptureSection(status);
+  renderStickSection(status);
   applyAppearance(status.appearance);
   // The stick is mentioned only where a USB-key listener runs in the app.
   show($('key-hint-usb'), Boolean(status.listeners?.usb));
