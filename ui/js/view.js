@@ -28,6 +28,10 @@ function sourceWords(status, { withDate = true } = {}) {
       const when = withDate ? formatAgeAsDate(status.cache_age_seconds) : null;
       return when ? `settings saved on this computer, from ${when}` : 'settings saved on this computer';
     }
+    case 'stick': {
+      const when = withDate ? formatAgeAsDate(status.cache_age_seconds) : null;
+      return when ? `your USB key, saved ${when}` : 'your USB key';
+    }
     case 'snapset': return 'a snapset on this computer (read-only)';
     default: return null;
   }

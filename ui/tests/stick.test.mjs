@@ -48,3 +48,12 @@ test('a USB key that cannot be written: Rust\'s reason, the focus back on the bu
     assert.equal(await page.evaluate(() => document.activeElement.id), 'stick-button');
     assert.equal(await page.textContent('#stick-result'), '');
   }));
+
+test('keyed in from the USB key with the server away: said as the USB key\'s settings, with their date', () =>
+  withState('stick-offline', async (page) => {
+    const notice = await page.textContent('#status');
+    assert.match(notice, /Using your settings from your USB key, saved \S/);
+    assert.doesNotMatch(notice, /\{saved\}/);
+    assert.match(notice, /Settings from\s*your USB key/);
+    assert.equal(await page.isHidden('#stick-section'), false, 'a fresher copy can be saved to it');
+  }));
