@@ -10,6 +10,7 @@ pub const ALL: &[&str] = &[
     "capture_desktop",
     "save_capture",
     "forget_me",
+    "save_to_stick",
     "get_diagnostics",
     "support_bundle",
 ];

@@ -48,8 +48,11 @@ async fn finish_key_in<R: Runtime>(
 
 #[tauri::command]
 pub async fn get_status(state: State<'_, Shell>) -> Result<AppStatus, AppError> {
-    let listeners = state.listeners();
-    let r = blocking(&state, move |f| shell::app_status(f, listeners)).await;
+    let (listeners, stick) = (state.listeners(), state.stick_in());
+    let r = blocking(&state, move |f| {
+        shell::app_status(f, listeners, stick.as_deref())
+    })
+    .await;
     shell::log_window_shown(&state, &r);
     r
 }
@@ -147,6 +150,25 @@ pub async fn forget_me<R: Runtime>(
     };
     let r = blocking(&state, move |f| f.forget(None, reach, drop_unsent)).await;
     finish(&app, "forget_me", r).await
+}
+
+/// "Save my settings to this USB key" (docs/design.md §10.3): the keyed-in person's key and
+/// preferences, sealed under their key, written to the stick the app's listener saw come in.
+/// The page names no folder: only a stick that is in can be written.
+#[tauri::command]
+pub async fn save_to_stick<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, Shell>,
+) -> Result<attune_flow::StickWriteOutcome, AppError> {
+    tracing::info!("save_to_stick");
+    let Some(dir) = state.stick_in() else {
+        return Err(AppError {
+            kind: crate::error::ErrorKind::NotAvailable,
+            message: Message::NoUsbKeyIn.text().to_owned(),
+        });
+    };
+    let r = blocking(&state, move |f| f.write_stick(&dir)).await;
+    finish(&app, "save_to_stick", r).await
 }
 
 #[tauri::command]

@@ -27,11 +27,15 @@ pub enum ErrorKind {
     SnapsetInvalid,
     SnapsetConflict,
     UnsentChanges,
+    /// "Save my settings to this USB key": the stick cannot be written, or is someone else's.
+    StickNotWritable,
+    StickOtherKey,
+    StickTooLarge,
     Internal,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 20] = [
+    pub const ALL: [ErrorKind; 23] = [
         ErrorKind::KeyInvalid,
         ErrorKind::UnknownSnapset,
         ErrorKind::Busy,
@@ -51,6 +55,9 @@ impl ErrorKind {
         ErrorKind::SnapsetInvalid,
         ErrorKind::SnapsetConflict,
         ErrorKind::UnsentChanges,
+        ErrorKind::StickNotWritable,
+        ErrorKind::StickOtherKey,
+        ErrorKind::StickTooLarge,
         ErrorKind::Internal,
     ];
 
@@ -76,6 +83,9 @@ impl ErrorKind {
             ErrorKind::SnapsetInvalid => "snapset_invalid",
             ErrorKind::SnapsetConflict => "snapset_conflict",
             ErrorKind::UnsentChanges => "unsent_changes",
+            ErrorKind::StickNotWritable => "stick_not_writable",
+            ErrorKind::StickOtherKey => "stick_other_key",
+            ErrorKind::StickTooLarge => "stick_too_large",
             ErrorKind::Internal => "internal",
         }
     }

@@ -49,6 +49,7 @@ pub fn register<R: Runtime>(builder: tauri::Builder<R>, shell: Shell) -> tauri::
             commands::capture_desktop,
             commands::save_capture,
             commands::forget_me,
+            commands::save_to_stick,
             commands::get_diagnostics,
             commands::support_bundle,
         ])

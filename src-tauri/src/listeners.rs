@@ -48,16 +48,19 @@ pub struct ListenerNotice {
 }
 
 impl ListenerNotice {
-    pub fn of_stick(e: &StickEvent) -> ListenerNotice {
+    /// The notice for a stick with a key coming or going; a blank stick has none (the status's
+    /// `usb_key` offers to save to it).
+    pub fn of_stick(e: &StickEvent) -> Option<ListenerNotice> {
         match e {
-            StickEvent::Found { .. } => ListenerNotice {
+            StickEvent::Found { .. } => Some(ListenerNotice {
                 kind: "usb_key_found",
                 text: Message::UsbKeyFound.text().to_owned(),
-            },
-            StickEvent::Removed { .. } => ListenerNotice {
+            }),
+            StickEvent::Removed { .. } => Some(ListenerNotice {
                 kind: "usb_key_removed",
                 text: Message::UsbKeyRemoved.text().to_owned(),
-            },
+            }),
+            StickEvent::Blank { .. } | StickEvent::BlankGone { .. } => None,
         }
     }
 
@@ -185,7 +188,23 @@ pub async fn start<R: Runtime>(app: &AppHandle<R>, flow: &Arc<Flow>, queue: &Key
             roots,
             USB_POLL,
             queue.clone(),
-            Box::new(move |e| tell(&handle, &ListenerNotice::of_stick(&e))),
+            Box::new(move |e| {
+                // Which stick is in, for "Save my settings to this USB key".
+                let shell = handle.state::<crate::Shell>();
+                match &e {
+                    StickEvent::Found { volume } | StickEvent::Blank { volume } => {
+                        shell.stick_seen(Some(volume.clone()), None)
+                    }
+                    StickEvent::Removed { volume } | StickEvent::BlankGone { volume } => {
+                        shell.stick_seen(None, Some(volume))
+                    }
+                }
+                if let Some(n) = ListenerNotice::of_stick(&e) {
+                    tell(&handle, &n);
+                }
+                let app = handle.clone();
+                tauri::async_runtime::spawn(async move { crate::shell::refresh(&app).await });
+            }),
         )));
         hosted.listeners.usb = true;
     }
@@ -223,12 +242,19 @@ mod tests {
             ListenerNotice::of_stick(&StickEvent::Found {
                 volume: vol.clone()
             })
-            .text,
-            "USB key found"
+            .map(|n| n.text),
+            Some("USB key found".to_owned())
         );
         assert_eq!(
-            ListenerNotice::of_stick(&StickEvent::Removed { volume: vol }).kind,
-            "usb_key_removed"
+            ListenerNotice::of_stick(&StickEvent::Removed {
+                volume: vol.clone()
+            })
+            .map(|n| n.kind),
+            Some("usb_key_removed")
+        );
+        assert_eq!(
+            ListenerNotice::of_stick(&StickEvent::Blank { volume: vol }),
+            None
         );
         let refused = Event::Refused {
             via: Via::UsbStick,

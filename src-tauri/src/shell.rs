@@ -30,6 +30,33 @@ pub struct AppStatus {
     pub indicator: Indicator,
     /// Which key-in listeners this app runs (crate::listeners).
     pub listeners: Listeners,
+    /// The USB stick in this computer, as the app's listener last saw it, or null.
+    pub usb_key: Option<UsbKey>,
+}
+
+/// `usb_key` in `AppStatus`: a USB stick is in (one with a key, or a blank one), and whether the
+/// person keyed in may save their settings to it ("Save my settings to this USB key",
+/// docs/design.md §10.3). Decided here, so the page only shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsbKey {
+    /// The stick's name (its mount folder's), as the file manager shows it.
+    pub label: String,
+    /// Someone is keyed in with their own key (not a snapset), outside the testing profile.
+    pub can_save: bool,
+}
+
+impl UsbKey {
+    pub fn of(stick: Option<&std::path::Path>, status: &attune_flow::Status) -> Option<UsbKey> {
+        let stick = stick?;
+        let label = stick
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| stick.display().to_string());
+        let can_save = status.state == attune_flow::State::Active
+            && status.profile != attune_flow::Profile::Testing
+            && !matches!(status.source, None | Some("snapset"));
+        Some(UsbKey { label, can_save })
+    }
 }
 
 /// Everything the commands and background tasks share (Tauri-managed state).
@@ -48,6 +75,8 @@ pub struct Shell {
     pub window_generation: std::sync::atomic::AtomicU64,
     /// Which listeners run here (set once they have started).
     pub listeners: Mutex<Listeners>,
+    /// The USB stick the app's listener last saw come in (with a key or blank), until it goes.
+    stick_in: Mutex<Option<PathBuf>>,
     /// What the last refresh saw, for the notices' transitions.
     transitions: Transitions,
     /// The last status sent, so a watcher wake-up that changed nothing sends nothing.
@@ -66,6 +95,7 @@ impl Shell {
             log_dir,
             tray: Mutex::new(Availability::no(Message::AppTrayNotMadeYet.text())),
             listeners: Mutex::new(Listeners::default()),
+            stick_in: Mutex::new(None),
             window_opened: Mutex::new(None),
             window_generation: std::sync::atomic::AtomicU64::new(0),
             transitions: Transitions::default(),
@@ -85,6 +115,22 @@ impl Shell {
     pub fn listeners(&self) -> Listeners {
         self.listeners.lock().map(|l| l.clone()).unwrap_or_default()
     }
+
+    /// The USB stick in this computer, if the app's listener saw one come in.
+    pub fn stick_in(&self) -> Option<PathBuf> {
+        self.stick_in.lock().ok().and_then(|s| s.clone())
+    }
+
+    /// A stick came in (`Some`), or the stick at `gone` went away.
+    pub fn stick_seen(&self, came: Option<PathBuf>, gone: Option<&std::path::Path>) {
+        if let Ok(mut s) = self.stick_in.lock() {
+            match (came, gone) {
+                (Some(v), _) => *s = Some(v),
+                (None, Some(g)) if s.as_deref() == Some(g) => *s = None,
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Runs `f` on the flow on a blocking thread (every flow call does file and network I/O).
@@ -101,12 +147,17 @@ where
 }
 
 /// The status as the UI gets it (blocking).
-pub fn app_status(flow: &Flow, listeners: Listeners) -> Result<AppStatus, attune_flow::FlowError> {
+pub fn app_status(
+    flow: &Flow,
+    listeners: Listeners,
+    stick: Option<&std::path::Path>,
+) -> Result<AppStatus, attune_flow::FlowError> {
     let status = flow.status()?;
     let prefs = flow.preferences()?;
     Ok(AppStatus {
         adjustments: adjustments::adjustments(prefs.as_ref()),
         indicator: status.indicator(),
+        usb_key: UsbKey::of(stick, &status),
         status,
         listeners,
     })
@@ -138,7 +189,7 @@ pub fn log_window_shown(shell: &Shell, answer: &Result<AppStatus, AppError>) {
 pub fn refresh_blocking<R: Runtime>(app: &AppHandle<R>) -> Option<AppStatus> {
     let shell = app.state::<Shell>();
     let flow = shell.flow().ok()?;
-    let status = match app_status(&flow, shell.listeners()) {
+    let status = match app_status(&flow, shell.listeners(), shell.stick_in().as_deref()) {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(kind = e.kind(), error = %e, "cannot read the status");

@@ -38,6 +38,7 @@ export const setPreference = (term, value) => invoke('set_preference', { term, v
 export const captureDesktop = () => invoke('capture_desktop');
 export const saveCapture = (ids) => invoke('save_capture', { ids });
 export const forgetMe = (everywhere, dropUnsent) => invoke('forget_me', { everywhere, dropUnsent });
+export const saveToStick = () => invoke('save_to_stick');
 export const getDiagnostics = () => invoke('get_diagnostics');
 export const supportBundle = () => invoke('support_bundle');
 

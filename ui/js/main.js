@@ -268,6 +268,16 @@ async function onForgetSubmit(event) {
   $('key-out-result-heading').focus();
 }
 
+/** "Save my settings to this USB key": Rust writes to the USB key it saw come in (the page names
+ * no folder) and answers with its sentence, or why it could not. */
+async function saveToStick() {
+  setText($('stick-result'), '');
+  const outcome = await runButton('stick', () => api.saveToStick());
+  if (!outcome) return;
+  setText($('stick-result'), outcome.message_text);
+  announce(outcome.message_text);
+}
+
 /** Where a snapset comes from, after its name; one that cannot be used is listed, not offered. */
 const SNAPSET_ORIGIN = { site: ' — this site\'s', user: ' — yours' };
 function snapsetOption(s) {
@@ -297,6 +307,7 @@ async function start() {
   $('capture-button').addEventListener('click', showCapture);
   $('capture-form').addEventListener('submit', onCaptureSubmit);
   $('forget-form').addEventListener('submit', onForgetSubmit);
+  $('stick-button').addEventListener('click', saveToStick);
   $('key-input').addEventListener('input', () => showError($('key-in-error'), $('key-input'), null));
   setUpDiagnostics();
   try {

@@ -28,6 +28,10 @@ function sourceWords(status, { withDate = true } = {}) {
       const when = withDate ? formatAgeAsDate(status.cache_age_seconds) : null;
       return when ? `settings saved on this computer, from ${when}` : 'settings saved on this computer';
     }
+    case 'stick': {
+      const when = withDate ? formatAgeAsDate(status.cache_age_seconds) : null;
+      return when ? `your USB key, saved ${when}` : 'your USB key';
+    }
     case 'snapset': return 'a snapset on this computer (read-only)';
     default: return null;
   }
@@ -138,6 +142,17 @@ function renderForgetSection(status) {
   show($('nav-forget'), visible);
 }
 
+/** "Save my settings to this USB key": offered when Rust says a USB key is in and the person
+ * keyed in may save to it (`usb_key.can_save`). */
+function renderStickSection(status) {
+  const visible = status.usb_key?.can_save === true;
+  show($('stick-section'), visible);
+  show($('nav-stick').parentElement, visible);
+  show($('nav-stick'), visible);
+  setText($('stick-label'), visible ? `“${status.usb_key.label}”` : '');
+  if (!visible) setText($('stick-result'), '');
+}
+
 export function renderStatus(status) {
   document.body.dataset.state = status.state;
   document.body.dataset.profile = status.profile;
@@ -147,6 +162,7 @@ export function renderStatus(status) {
   renderSession(status);
   renderAdjustSection(status);
   renderCaptureSection(status);
+  renderStickSection(status);
   applyAppearance(status.appearance);
   // The stick is mentioned only where a USB-key listener runs in the app.
   show($('key-hint-usb'), Boolean(status.listeners?.usb));

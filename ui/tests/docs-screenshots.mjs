@@ -16,6 +16,8 @@ const SHOTS = [
   ['pending-outbox', 'ui-forced-colors-adjustments.png', { media: { forcedColors: 'active', contrast: 'more' } }, '#adjust-section'],
   ['forget-refused-unsent', 'ui-forget-unsent.png', {}, '#forget-section'],
   ['forgotten', 'ui-forgotten.png', {}],
+  ['usb-key-saved', 'ui-usb-key-saved.png', {}, '#stick-section'],
+  ['usb-key-refused', 'ui-usb-key-refused.png', {}, '#stick-section'],
 ];
 
 const { server, url } = await H.startServer();

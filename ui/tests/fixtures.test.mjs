@@ -78,6 +78,14 @@ test('the forget fixtures have the keys docs/app.md lists', () => {
   }
 });
 
+test('the USB key fixtures have the keys docs/app.md lists', () => {
+  for (const file of fixturesIn('stick')) assert.deepEqual(keys(H.fixture(file)), shapeKeys('StickWriteOutcome'), file);
+  for (const file of fixturesIn('status')) {
+    const k = H.fixture(file).usb_key;
+    if (k !== null) assert.deepEqual(keys(k), keys(exampleStatus.usb_key ?? { can_save: 0, label: 0 }), file);
+  }
+});
+
 test('the Diagnostics and snapset fixtures have the keys of docs/app.md', () => {
   const d = H.fixture('diagnostics.json');
   assert.deepEqual(keys(d), keys(exampleDiagnostics));

@@ -286,6 +286,12 @@ export async function act(page, what) {
   } else if (what === 'forget-refused-unsent') {
     await page.click('#forget-button');
     await page.waitForSelector('#forget-unsent:not([hidden])');
+  } else if (what === 'save-to-stick') {
+    await page.click('#stick-button');
+    await page.waitForFunction(() => document.getElementById('stick-result').textContent !== '');
+  } else if (what === 'save-to-stick-refused') {
+    await page.click('#stick-button');
+    await page.waitForSelector('#stick-error:not([hidden])');
   } else if (what === 'key-out') {
     await page.click('#key-out-button');
     await page.waitForSelector('#key-out-result:not([hidden])');

@@ -43,6 +43,11 @@ pub fn run(flow: Flow, args: &ListenArgs) -> Result<i32, FlowError> {
     } else {
         None
     };
+    // What the flow does while a key-in is under way: settings applied (from the cache, the
+    // stick, a snapset) before the cloud has answered.
+    flow.set_observer(Arc::new(|e: &attune_flow::FlowEvent| {
+        line(&serde_json::to_value(e).unwrap_or_default())
+    }));
     let flow = Arc::new(flow);
     let queue = KeyQueue::start(flow.clone());
     let events = queue.subscribe();
@@ -67,10 +72,29 @@ pub fn run(flow: Flow, args: &ListenArgs) -> Result<i32, FlowError> {
             args.usb_roots.clone()
         };
         line(&serde_json::json!({"event": "watching", "usb_roots": roots}));
-        usb::UsbListener::start(
+        // A stick seen, as it is seen (before its key-in has run).
+        let seen: usb::StickObserver = Box::new(|e: usb::StickEvent| {
+            let v = match e {
+                usb::StickEvent::Found { volume } => {
+                    serde_json::json!({"event": "stick_found", "volume": volume})
+                }
+                usb::StickEvent::Removed { volume } => {
+                    serde_json::json!({"event": "stick_removed", "volume": volume})
+                }
+                usb::StickEvent::Blank { volume } => {
+                    serde_json::json!({"event": "stick_blank", "volume": volume})
+                }
+                usb::StickEvent::BlankGone { volume } => {
+                    serde_json::json!({"event": "stick_blank_gone", "volume": volume})
+                }
+            };
+            line(&v)
+        });
+        usb::UsbListener::start_observed(
             roots,
             Duration::from_millis(args.poll_ms.max(10)),
             queue.clone(),
+            seen,
         )
     });
 

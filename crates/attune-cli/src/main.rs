@@ -47,7 +47,9 @@ Exit codes:
      or the testing profile)
  12  the change is applied here (or captured) but not yet saved (kept, and saved later)
  13  forget: changes not yet saved would be lost (they are listed; --yes drops them), so
-     nothing was forgotten";
+     nothing was forgotten
+ 14  stick write: the USB key could not be written (not mounted, read-only, full, or it holds
+     another person's key); the message says which";
 
 #[derive(Parser)]
 #[command(
@@ -101,6 +103,18 @@ enum SnapsetsAction {
     },
 }
 
+#[derive(Subcommand)]
+enum StickAction {
+    /// Write the key of the person keyed in (.gpii-user-token.txt) and their preferences,
+    /// sealed under that key (.attune/preferences.sealed: nothing in it is readable without the
+    /// key), to the USB key mounted at DIR. Each file is replaced whole or not at all.
+    Write {
+        /// The USB key's folder (e.g. /media/$USER/STICK).
+        #[arg(long, value_name = "DIR")]
+        to: std::path::PathBuf,
+    },
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum ProfileArg {
     Testing,
@@ -130,8 +144,21 @@ enum Command {
     /// Key in: apply a person's preferences to this computer (in the testing profile, KEY names
     /// a snapset).
     KeyIn {
-        /// The key (a snapset name in the testing profile, e.g. snapset_1a).
-        key: String,
+        /// The key (a snapset name in the testing profile, e.g. snapset_1a). With --stick, read
+        /// from the stick's .gpii-user-token.txt when not given.
+        #[arg(required_unless_present = "stick")]
+        key: Option<String>,
+        /// The folder of a USB key (stick) the key is on, as the USB listener passes it: where
+        /// the preferences server cannot answer, the preferences sealed on it (`attune stick
+        /// write`) are applied when they are newer than this computer's saved ones.
+        #[arg(long, value_name = "DIR")]
+        stick: Option<std::path::PathBuf>,
+    },
+    /// The portable key: your preferences sealed on your USB key, for computers that cannot
+    /// reach the preferences server (docs/design.md §10.3).
+    Stick {
+        #[command(subcommand)]
+        action: StickAction,
     },
     /// Key out: put every changed setting back exactly as it was.
     KeyOut,
@@ -363,8 +390,21 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
             }
             Ok(0)
         }
-        Command::KeyIn { key } => {
-            let mut out = flow.key_in(key)?;
+        Command::KeyIn { key, stick } => {
+            let mut out = match (key, stick) {
+                (Some(k), Some(dir)) => flow.key_in_with_stick(k, dir)?,
+                (None, Some(dir)) => {
+                    let token = dir.join(attune_flow::stick::TOKEN_FILE);
+                    let k = attune_listen::usb::read_token(&token).map_err(|e| {
+                        FlowError::NotAvailable {
+                            what: format!("a key on {} ({e})", dir.display()),
+                        }
+                    })?;
+                    flow.key_in_with_stick(k.expose(), dir)?
+                }
+                (Some(k), None) => flow.key_in(k)?,
+                (None, None) => return Err(FlowError::NotKeyedIn),
+            };
             out.key = shown_key(&out.key, cli.json);
             let code = if out.counts.failed > 0 { 3 } else { 0 };
             if cli.json {
@@ -502,6 +542,17 @@ fn run(cli: &Cli) -> Result<i32, FlowError> {
                         out.unsent_dropped.join(", ")
                     );
                 }
+                say!("{}", out.message_text);
+            }
+            Ok(0)
+        }
+        Command::Stick {
+            action: StickAction::Write { to },
+        } => {
+            let out = flow.write_stick(to)?;
+            if cli.json {
+                print_json(&out);
+            } else {
                 say!("{}", out.message_text);
             }
             Ok(0)

@@ -2,7 +2,10 @@
 //! - healthy: a loopback cloud answers (token + settings) → applied → key-out;
 //! - cache + cloud refusing: the cached answer is applied first, then 3 refused attempts with
 //!   backoff end in the cache fallback (the whole key-in is timed; the apply itself happens first);
-//! - cache + breaker open: after the breaker has opened, the offline decision costs nothing.
+//! - cache + breaker open: after the breaker has opened, the offline decision costs nothing;
+//! - a USB stick with the person's sealed preferences, no cache, cloud blackholed: the key-in
+//!   (the listener calls it the moment it sees the stick) until the stick's set is applied,
+//!   Argon2id included (docs/design.md §10.3, issue 17's 100 ms).
 //!
 //! `cargo bench -p attune-flow --bench cloud_keyin` (ATTUNE_BENCH_ITERS, default 30).
 
@@ -74,6 +77,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (applied, whole) = cache_first(&root, &hole_url, iters.min(3))?;
     report("cache + blackholed: key-in → cache applied", applied);
     report("cache + blackholed: whole key-in (to the deadline)", whole);
+
+    // A stick, no cache, cloud blackholed: a fresh computer (its own state) and a fresh client
+    // for each key-in (the listener's first), so the breaker is closed and the cloud asked.
+    let stick = desktop.path("stick");
+    std::fs::create_dir_all(&stick)?;
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../snapsets/low_vision_combined.json5");
+    let prefs = attune_model::prefs::PreferenceSet::from_value_named(
+        json5::from_str::<serde_json::Value>(&std::fs::read_to_string(file)?)?,
+        "low_vision_combined",
+    )?;
+    let person = attune_model::key::Key::parse(PERSON)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    attune_flow::stick::write(
+        &stick,
+        &person,
+        &prefs,
+        now,
+        attune_flow::stick::KdfParams::DEFAULT,
+    )?;
+    let mut applied = Vec::new();
+    for i in 0..iters.min(10) {
+        let mut cfg = Config::defaults(Profile::Development);
+        cfg.cloud.urls = vec![hole_url.clone()];
+        cfg.resilience.attempt_timeout = Duration::from_millis(200);
+        cfg.resilience.deadline = Duration::from_millis(300);
+        cfg.resilience.max_attempts = 1;
+        let flow = Flow::new(cfg, Paths::under(&desktop.path(&format!("fresh-{i}"))))?;
+        let (_, first) = timed_applied(&flow);
+        let out = flow.key_in_with_stick(PERSON, &stick)?;
+        assert_eq!(out.source.as_str(), "stick");
+        applied.extend(first.lock().map(|f| *f).ok().flatten());
+        flow.key_out()?;
+    }
+    report("stick, no cache + blackholed: → applied", applied);
 
     // Cache present, breaker open: one client across key-ins.
     let flow = flow_for(&root, &closed)?;

@@ -117,34 +117,77 @@ fn answer_name(answer: &serde_json::Value) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// What was applied in a new session before the cloud is asked: the cache's answer for this key,
-/// or, with no cache, the bundled snapset of the same name (issue 21 item 3: a snapset key does
-/// not wait for the cloud's deadline either).
+/// What was applied in a new session before the cloud is asked: the newer of the cache's answer
+/// for this key and the preferences sealed on the stick it came with, or, with neither, the
+/// bundled snapset of the same name (issue 21 item 3: a snapset key does not wait for the
+/// cloud's deadline either).
 struct FromCache {
     sess: Session,
     rows: Vec<ReportRow>,
     instr: LifecycleInstructions,
-    /// When the cached answer was saved; `None` for the snapset.
-    saved_unix: Option<u64>,
+    /// What the person is told was applied, should the cloud fail.
+    fallback: Fallback,
 }
 
-/// The executor of a cloud key-in (docs/design.md §3 steps 3–6): fetch the cache and apply it,
-/// fetch the cloud's answer, then carry out what [`plan`] decides about the two.
+/// The executor of a cloud key-in (docs/design.md §3 steps 3–6): fetch the cache and the stick's
+/// sealed set and apply the newer, fetch the cloud's answer, then carry out what [`plan`] decides
+/// about the two. `stick`: the USB stick the key came on, its sealed set being opened.
 pub(crate) fn key_in_cloud(
     flow: &Flow,
     key: &Key,
     snapset: Option<PreferenceSet>,
     device: &DeviceReport,
     finished_first: Option<RecoverOutcome>,
+    stick: Option<crate::stickflow::Unsealing>,
 ) -> Result<KeyInOutcome, FlowError> {
-    let client = client(flow)?;
     let cache = open_cache(flow);
-    // Step 3: apply first from the cache.
-    // The cache wins over the bundled snapset of the same name.
-    let from_cache = match (fetch_cached(flow, cache.as_ref(), key), &snapset) {
-        (Some((cached, instr)), _) => Some(apply_cached(flow, key, cached, instr)?),
-        (None, Some(prefs)) => Some(apply_snapset_first(flow, key, prefs, device)?),
-        (None, None) => None,
+    let cached = fetch_cached(flow, cache.as_ref(), key);
+    let on_stick = stick.map(|s| s.finish(key));
+    // Step 3: apply first: the newer of the cache and the stick, else the snapset.
+    let first = plan::first_source(
+        cached.as_ref().map(|(c, _)| unix(c.saved_at)),
+        on_stick
+            .as_ref()
+            .and_then(|s| s.unsealed())
+            .map(|u| u.saved_at_unix),
+        snapset.is_some(),
+    );
+    let from_cache = match (
+        first,
+        cached,
+        on_stick.as_ref().and_then(|s| s.unsealed()),
+        &snapset,
+    ) {
+        (plan::First::Cache, Some((cached, instr)), ..) => {
+            Some(apply_cached(flow, key, cached, instr)?)
+        }
+        (plan::First::Stick, _, Some(unsealed), _) => {
+            Some(apply_stick_first(flow, key, unsealed, device)?)
+        }
+        (plan::First::Snapset, _, _, Some(prefs)) => {
+            Some(apply_snapset_first(flow, key, prefs, device)?)
+        }
+        _ => None,
+    };
+    // The client is made once the saved settings are on the desktop (making it reads the
+    // system's certificates); a configuration it refuses undoes them, as before any was applied.
+    let client = match client(flow) {
+        Ok(c) => c,
+        Err(e) => {
+            if from_cache.is_some() {
+                flow.undo_locked()?;
+            }
+            return Err(e);
+        }
+    };
+    let refusal = on_stick.as_ref().and_then(|s| s.refusal());
+    let with_stick = |sess: Session| -> Result<Session, FlowError> {
+        let mut sess = sess;
+        if let Some(read) = &on_stick {
+            sess.stick = Some(read.dir.clone());
+            flow.store_session(&sess)?;
+        }
+        Ok(sess)
     };
     // Step 4: the cloud, under the resilience policy (one deadline for token and settings).
     let answer = runtime(flow)?.block_on(async {
@@ -161,7 +204,11 @@ pub(crate) fn key_in_cloud(
                     tracing::warn!(error = %e, "could not refresh the preference cache");
                 }
             }
+            if let Some(read) = &on_stick {
+                crate::stickflow::refresh_if_stale(key, read, &answer, flow.clock.now_unix());
+            }
             let (sess, rows) = sess;
+            let sess = with_stick(sess)?;
             Ok(flow.outcome(sess, rows, None, finished_first))
         }
         Err(err) => {
@@ -170,11 +217,49 @@ pub(crate) fn key_in_cloud(
                 from_cache,
                 snapset,
                 device,
+                refusal,
             };
             let (sess, rows, text) = on_cloud_failure(flow, key, failed, err)?;
+            let sess = with_stick(sess)?;
             Ok(flow.outcome(sess, rows, Some(text), finished_first))
         }
     }
+}
+
+fn unix(t: std::time::SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The stick's sealed set, applied before the cloud is asked (it was newer than the cache, or
+/// there was none). Matched and transformed here, through this computer's registry, as a
+/// snapset is (docs/design.md §10.1); the cloud's answer is then reconciled with it by
+/// difference, as with the cache's.
+fn apply_stick_first(
+    flow: &Flow,
+    key: &Key,
+    unsealed: &crate::stick::Unsealed,
+    device: &DeviceReport,
+) -> Result<FromCache, FlowError> {
+    let prefs = &unsealed.preferences;
+    let outcome = match_and_transform(prefs, DEFAULT_CONTEXT, flow.registry(), device)?;
+    let saved = unsealed.saved_at_unix;
+    let origin = Origin::Stick {
+        answer: Some(serde_json::json!({"preferences": prefs.to_value()["flat"].clone()})),
+        saved_unix: Some(saved),
+        age_seconds: flow.clock.now_unix().saturating_sub(saved),
+    };
+    let sess = flow.new_session(key, origin, prefs.name());
+    let (sess, rows) = flow.apply_in_session(sess, &outcome.instructions)?;
+    Ok(FromCache {
+        sess,
+        rows,
+        instr: outcome.instructions,
+        fallback: Fallback::Stick {
+            saved: saved_date(saved),
+        },
+    })
 }
 
 /// The preference cache, or `None` (logged) when it cannot be opened: key-in goes on without it.
@@ -224,11 +309,7 @@ fn apply_cached(
     // "Jo's settings", not "unnamed" (issue 21 item 4). Entries written before this carry it
     // too, since the cache keeps the whole answer.
     let name = answer_name(&cached.answer);
-    let saved_unix = cached
-        .saved_at
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let saved_unix = unix(cached.saved_at);
     let origin = Origin::Cache {
         answer: Some(cached.answer),
         saved_unix: Some(saved_unix),
@@ -240,7 +321,9 @@ fn apply_cached(
         sess,
         rows,
         instr,
-        saved_unix: Some(saved_unix),
+        fallback: Fallback::Cache {
+            saved: saved_date(saved_unix),
+        },
     })
 }
 
@@ -259,7 +342,7 @@ fn apply_snapset_first(
         sess,
         rows,
         instr: outcome.instructions,
-        saved_unix: None,
+        fallback: Fallback::Snapset,
     })
 }
 
@@ -349,6 +432,8 @@ struct Failed<'a> {
     from_cache: Option<FromCache>,
     snapset: Option<PreferenceSet>,
     device: &'a DeviceReport,
+    /// Why the stick's sealed set was refused, in the session's words, if it was.
+    refusal: Option<String>,
 }
 
 /// Step 6: the cloud failed. Carries out [`plan::after_failure`]: keep the cache's session,
@@ -362,6 +447,11 @@ fn on_cloud_failure(
     let kind = err.kind;
     tracing::warn!(key = %key, failure = kind.code(), attempts = err.attempts, "cloud key-in failed");
     let msg = kind.user_message();
+    // A refused stick is said first; what was used instead follows.
+    let said = |text: String| match &had.refusal {
+        Some(r) => format!("{r} {text}"),
+        None => text,
+    };
     let decision = plan::after_failure(
         &kind,
         had.from_cache.is_some(),
@@ -376,12 +466,7 @@ fn on_cloud_failure(
     };
     match (decision, had.from_cache, had.snapset) {
         (plan::AfterFailure::KeepCache, Some(c), _) => {
-            let text = msg.text(&match c.saved_unix {
-                Some(saved) => Fallback::Cache {
-                    saved: saved_date(saved),
-                },
-                None => Fallback::Snapset,
-            });
+            let text = said(msg.text(&c.fallback));
             let sess = offline(c.sess, &text);
             flow.store_session(&sess)?;
             Ok((sess, c.rows, text))
@@ -389,7 +474,7 @@ fn on_cloud_failure(
         (plan::AfterFailure::Snapset, None, Some(prefs)) => {
             let outcome =
                 match_and_transform(&prefs, DEFAULT_CONTEXT, flow.registry(), had.device)?;
-            let text = msg.text(&Fallback::Snapset);
+            let text = said(msg.text(&Fallback::Snapset));
             let sess = offline(flow.new_session(key, Origin::Snapset, prefs.name()), &text);
             let (sess, rows) = flow.apply_in_session(sess, &outcome.instructions)?;
             Ok((sess, rows, text))
@@ -402,7 +487,7 @@ fn on_cloud_failure(
         }
         (plan::AfterFailure::Nothing(nothing), ..) => Err(FlowError::Offline {
             reason: kind.code(),
-            message: msg.text(&nothing),
+            message: said(msg.text(&nothing)),
             keeps_trying: nothing == Fallback::Nothing,
         }),
         // The plan only keeps a cache that was applied and only falls back to a snapset there is.
@@ -796,7 +881,11 @@ pub(crate) fn relogin(flow: &Flow) -> Result<KeyInOutcome, FlowError> {
     }
     let session_changes = sess.local_changes.clone();
     let first = flow.key_out_locked(crate::Message::KeyedOut)?;
-    let mut out = flow.key_in_locked(&key, Some(first))?;
+    let stick = sess
+        .stick
+        .as_deref()
+        .map(|d| crate::stickflow::Unsealing::start(&key, d));
+    let mut out = flow.key_in_locked(&key, Some(first), stick)?;
     let pending: Vec<(String, serde_json::Value)> = outbox
         .list()
         .into_iter()
@@ -831,13 +920,13 @@ pub(crate) fn reconnect(flow: &Flow) -> Result<Option<bool>, FlowError> {
     let active = crate::session::load(&flow.paths.session_file())?
         .filter(|s| s.phase == crate::session::Phase::Active);
     // An offline session, or else a key-in that applied nothing and is still pending.
-    let (key, pending) = match active {
+    let (key, stick, pending) = match active {
         Some(sess) if sess.connectivity == Some(Connectivity::Offline) => {
-            (Key::parse(&sess.key)?, false)
+            (Key::parse(&sess.key)?, sess.stick, false)
         }
         Some(_) => return Ok(None),
         None => match flow.take_pending_key_in() {
-            Some(key) => (key, true),
+            Some((key, stick)) => (key, stick, true),
             None => return Ok(None),
         },
     };
@@ -850,16 +939,21 @@ pub(crate) fn reconnect(flow: &Flow) -> Result<Option<bool>, FlowError> {
     });
     if pending {
         if probe.is_err() {
-            flow.set_pending_key_in(&key);
+            flow.set_pending_key_in(&key, stick.as_deref());
             return Ok(Some(false));
         }
-        return flow.retry_pending_key_in_locked(&key).map(Some);
+        return flow
+            .retry_pending_key_in_locked(&key, stick.as_deref())
+            .map(Some);
     }
     if probe.is_err() {
         return Ok(Some(false));
     }
     let first = flow.key_out_locked(crate::Message::KeyedOut)?;
-    let out = flow.key_in_locked(&key, Some(first))?;
+    let unsealing = stick
+        .as_deref()
+        .map(|d| crate::stickflow::Unsealing::start(&key, d));
+    let out = flow.key_in_locked(&key, Some(first), unsealing)?;
     if out.source != Source::Cloud {
         return Ok(Some(false));
     }

@@ -96,6 +96,8 @@ pub const PENDING_KEY_IN_FOR: Duration = Duration::from_secs(180);
 #[derive(Debug)]
 struct PendingKeyIn {
     key: Key,
+    /// The USB stick it came on, read again when it is tried again.
+    stick: Option<std::path::PathBuf>,
     until: std::time::Instant,
 }
 
@@ -359,31 +361,37 @@ impl Flow {
         })
     }
 
-    pub(crate) fn set_pending_key_in(&self, key: &Key) {
+    pub(crate) fn set_pending_key_in(&self, key: &Key, stick: Option<&std::path::Path>) {
         if let Ok(mut p) = self.pending.lock() {
             tracing::info!(key = %key, "the key-in stays pending");
             *p = Some(PendingKeyIn {
                 key: key.clone(),
+                stick: stick.map(std::path::Path::to_path_buf),
                 until: std::time::Instant::now() + self.pending_for,
             });
         }
     }
 
-    /// Takes the pending key-in if it has not run out.
-    pub(crate) fn take_pending_key_in(&self) -> Option<Key> {
+    /// Takes the pending key-in (its key and the stick it came on) if it has not run out.
+    pub(crate) fn take_pending_key_in(&self) -> Option<(Key, Option<std::path::PathBuf>)> {
         let p = self.pending.lock().ok()?.take()?;
-        (std::time::Instant::now() < p.until).then_some(p.key)
+        (std::time::Instant::now() < p.until).then_some((p.key, p.stick))
     }
 
     /// Runs a pending key-in again (the reconnector, the state lock held): `Some(true)` keyed in
     /// from the cloud, `Some(false)` still away (it stays pending), `None` there was none.
-    pub(crate) fn retry_pending_key_in_locked(&self, key: &Key) -> Result<bool, FlowError> {
-        match self.key_in_locked(key, None) {
+    pub(crate) fn retry_pending_key_in_locked(
+        &self,
+        key: &Key,
+        stick: Option<&std::path::Path>,
+    ) -> Result<bool, FlowError> {
+        let unsealing = stick.map(|d| crate::stickflow::Unsealing::start(key, d));
+        match self.key_in_locked(key, None, unsealing) {
             Ok(out) => Ok(out.source == Source::Cloud),
             Err(FlowError::Offline {
                 keeps_trying: true, ..
             }) => {
-                self.set_pending_key_in(key);
+                self.set_pending_key_in(key, stick);
                 Ok(false)
             }
             Err(e) => Err(e),
@@ -492,18 +500,54 @@ impl Flow {
     /// In a process that reconnects, a key-in that applied nothing because the cloud was away
     /// stays pending and [`Flow::reconnect`] tries it again (docs/design.md §3).
     pub fn key_in(&self, raw_key: &str) -> Result<KeyInOutcome, FlowError> {
+        self.key_in_maybe_stick(raw_key, None)
+    }
+
+    /// Keys in `raw_key`, read from the USB stick mounted at `stick` (the listener's, or `attune
+    /// key-in --stick`): where the cloud cannot answer, the preferences sealed on the stick are
+    /// applied when they are newer than this computer's cache, and a stale sealed copy is
+    /// refreshed when the cloud does answer (docs/design.md §10.3). The testing profile reads
+    /// only the key.
+    pub fn key_in_with_stick(
+        &self,
+        raw_key: &str,
+        stick: &std::path::Path,
+    ) -> Result<KeyInOutcome, FlowError> {
+        self.key_in_maybe_stick(raw_key, Some(stick))
+    }
+
+    fn key_in_maybe_stick(
+        &self,
+        raw_key: &str,
+        stick: Option<&std::path::Path>,
+    ) -> Result<KeyInOutcome, FlowError> {
         self.cancel_pending_key_in();
         let key = Key::parse(raw_key)?;
+        // Opened from now on, while the lock is taken and the device reported (testing profile:
+        // only the key is read).
+        let unsealing = stick
+            .filter(|_| self.config.profile != Profile::Testing)
+            .map(|d| crate::stickflow::Unsealing::start(&key, d));
         let _lock = self.lock()?;
         let finished_first = self.resume_locked()?;
-        let r = self.key_in_locked(&key, finished_first);
+        let r = self.key_in_locked(&key, finished_first, unsealing);
         if let Err(FlowError::Offline {
             keeps_trying: true, ..
         }) = &r
         {
-            self.set_pending_key_in(&key);
+            self.set_pending_key_in(&key, stick);
         }
         r
+    }
+
+    /// Writes the keyed-in person's key and preferences, sealed under their key, to the USB
+    /// stick mounted at `dir` (`attune stick write`, the app's "Save my settings to this USB
+    /// key"; docs/design.md §10.3).
+    pub fn write_stick(
+        &self,
+        dir: &std::path::Path,
+    ) -> Result<crate::stickflow::StickWriteOutcome, FlowError> {
+        crate::stickflow::write(self, dir)
     }
 
     /// The snapsets, and the one of the key's name: the key-in itself in the testing profile
@@ -535,6 +579,7 @@ impl Flow {
         &self,
         key: &Key,
         mut finished_first: Option<RecoverOutcome>,
+        stick: Option<crate::stickflow::Unsealing>,
     ) -> Result<KeyInOutcome, FlowError> {
         let key = key.clone();
 
@@ -580,7 +625,7 @@ impl Flow {
             self.record_test_key_in(&catalog, &key, &rows, started.elapsed());
             return Ok(self.outcome(sess, rows, None, finished_first));
         }
-        crate::cloudflow::key_in_cloud(self, &key, snapset, &device, finished_first)
+        crate::cloudflow::key_in_cloud(self, &key, snapset, &device, finished_first, stick)
     }
 
     pub(crate) fn new_session(&self, key: &Key, origin: Origin, name: Option<&str>) -> Session {
@@ -908,12 +953,10 @@ impl Flow {
             key: s.as_ref().map(|s| s.key.clone()),
             name: s.as_ref().and_then(|s| s.name.clone()),
             source: s.as_ref().map(|s| s.source().as_str()),
+            // The age of the saved settings in use: the cache's answer, or the stick's set.
             cache_age_seconds: s
                 .as_ref()
-                .and_then(|s| match s.origin {
-                    Origin::Cache { saved_unix, .. } => saved_unix,
-                    _ => None,
-                })
+                .and_then(|s| s.origin.saved_unix())
                 .map(|t| self.clock.now_unix().saturating_sub(t)),
             reason: crate::plan::reason_words(testing, view.reason_code.as_deref()),
             connectivity: view.connectivity,

@@ -82,6 +82,10 @@ pub enum FlowError {
     },
     /// `forget`: the person has changes not yet saved, which forgetting would drop; nothing was
     /// forgotten (the CLI's `--yes`, the app's tick, drop them). The changes are in words.
+    /// The portable key: a USB stick that could not be written (`attune stick write`). Reading
+    /// one at key-in never fails the key-in: its refusal is said and the next source is used.
+    #[error(transparent)]
+    Stick(#[from] crate::stick::StickError),
     #[error("Your changes not yet saved would be lost ({}). Nothing has been forgotten; forget anyway to lose them.", changes.join("; "))]
     UnsentChanges { changes: Vec<String> },
 }
@@ -114,6 +118,7 @@ impl FlowError {
             FlowError::SnapsetExists { .. } => "snapset_exists",
             FlowError::SnapsetWrite { .. } => "snapset_write",
             FlowError::UnsentChanges { .. } => "unsent_changes",
+            FlowError::Stick(e) => e.kind(),
         }
     }
 
@@ -131,6 +136,7 @@ impl FlowError {
             FlowError::Journal(_) | FlowError::Outbox(_) | FlowError::JournalDamaged { .. } => 8,
             FlowError::NotKeyedIn => 9,
             FlowError::UnsentChanges { .. } => 13,
+            FlowError::Stick(_) => 14,
             _ => 1,
         }
     }

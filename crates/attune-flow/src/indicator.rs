@@ -52,6 +52,10 @@ pub enum SettingsFrom {
         age_seconds: Option<u64>,
     },
     Snapset,
+    /// The preferences sealed on the person's USB stick; `age_seconds` as for the cache.
+    Stick {
+        age_seconds: Option<u64>,
+    },
     /// Nobody is keyed in.
     Nothing,
 }
@@ -109,6 +113,9 @@ impl Status {
                 age_seconds: self.cache_age_seconds,
             },
             Some("snapset") => SettingsFrom::Snapset,
+            Some("stick") => SettingsFrom::Stick {
+                age_seconds: self.cache_age_seconds,
+            },
             _ => SettingsFrom::Nothing,
         };
         let testing = self.profile == Profile::Testing;
@@ -236,7 +243,8 @@ impl Indicator {
             Indicator::SavedSettings { .. } => Some(Notify::Fallback),
             Indicator::VersionMismatch {
                 keyed_in: true,
-                from: SettingsFrom::Cache { .. } | SettingsFrom::Snapset,
+                from:
+                    SettingsFrom::Cache { .. } | SettingsFrom::Stick { .. } | SettingsFrom::Snapset,
             } => Some(Notify::Fallback),
             Indicator::StaleToken => Some(Notify::StaleToken),
             _ => None,
@@ -258,6 +266,7 @@ impl Indicator {
                 age_seconds: Some(_),
             } => Some(Message::UsingSavedSettingsFrom),
             SettingsFrom::Cache { age_seconds: None } => Some(Message::UsingSavedSettingsHere),
+            SettingsFrom::Stick { .. } => Some(Message::UsingSettingsFromStick),
             _ => None,
         };
         let notice = |kind, heading: Message, text| PageNotice {

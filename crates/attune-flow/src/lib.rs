@@ -26,6 +26,8 @@ mod report;
 mod sealed;
 mod session;
 mod snapsets;
+pub mod stick;
+mod stickflow;
 mod testlog;
 mod words;
 
@@ -58,5 +60,6 @@ pub use plan::{reconcile, Reconcile};
 pub use report::{counts, Counts, Outcome, ReportRow};
 pub use session::{Connectivity, Phase, Source};
 pub use snapsets::{NewSnapset, SnapsetInfo, SnapsetOrigin, SnapsetProblem, SnapsetReport};
+pub use stickflow::StickWriteOutcome;
 pub use testlog::{RestoreResult, SettingOutcome, TestEvent, TestRecord};
 pub use words::{captured_in_words, change_in_words, in_words, AppliedLine, CapturedLine};

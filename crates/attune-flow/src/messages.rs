@@ -18,6 +18,15 @@ pub enum Message {
     ForgottenEverywhereWithin,
     ForgottenHereCloudDidNotKnow,
     NotForgottenCloud,
+    // The portable key (docs/design.md §10.3).
+    /// The stick's sealed preferences were not used (`{reason}`); what follows says what was.
+    StickRefused,
+    /// `attune stick write`, the app's "Save my settings to this USB key".
+    StickWritten,
+    /// A session from the stick (the page's notice; `{saved}` is filled by the page).
+    UsingSettingsFromStick,
+    /// The app's "Save my settings to this USB key" with no stick in.
+    NoUsbKeyIn,
     RestoredAfterUnexpectedStop,
     /// Shared computers (docs/design.md §10.2): why the last person was keyed out.
     KeyedOutIdle,
@@ -144,6 +153,12 @@ impl Message {
             Message::ForgottenHereCloudDidNotKnow => {
                 "This computer has forgotten you. The preferences server did not know your key (it may have forgotten it before)."
             }
+            Message::StickRefused => "The settings on your USB key could not be used: {reason}.",
+            Message::StickWritten => {
+                "Your settings are saved on this USB key. On a computer that cannot reach the preferences server, it brings them with you; keep it safe, as you would a key."
+            }
+            Message::UsingSettingsFromStick => "Using your settings from your USB key, saved {saved}.",
+            Message::NoUsbKeyIn => "There is no USB key in this computer. Put yours in, then try again.",
             Message::RestoredAfterUnexpectedStop => {
                 "Attune stopped unexpectedly last time. This computer's settings have been put back as they were."
             }

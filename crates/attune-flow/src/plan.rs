@@ -51,6 +51,47 @@ pub(crate) fn key_in_start(session: Option<(Phase, bool)>) -> Start {
     }
 }
 
+/// What is applied before the cloud is asked (docs/design.md §3 step 3, §10.3): the newer of
+/// the cache's answer and the stick's sealed set (the cache on a tie: it is this computer's
+/// cloud answer, matched by the cloud), else the snapset of the key's name, else nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum First {
+    Cache,
+    Stick,
+    Snapset,
+    Nothing,
+}
+
+/// `cache_saved` and `stick_saved`: when each usable copy was saved (unix seconds), if there is
+/// one.
+pub(crate) fn first_source(
+    cache_saved: Option<u64>,
+    stick_saved: Option<u64>,
+    snapset: bool,
+) -> First {
+    match (cache_saved, stick_saved) {
+        (Some(c), Some(s)) if s > c => First::Stick,
+        (Some(_), _) => First::Cache,
+        (None, Some(_)) => First::Stick,
+        (None, None) if snapset => First::Snapset,
+        (None, None) => First::Nothing,
+    }
+}
+
+/// Whether the stick's sealed copy is replaced once the cloud has answered (docs/design.md
+/// §10.3): when it differs from the cloud's preferences, or could not be used for a reason a
+/// fresh copy cures. A stick with no sealed file is left so: the person never asked for one.
+pub(crate) fn refresh_stick(
+    stick: &Result<Option<attune_model::prefs::PreferenceSet>, crate::stick::StickError>,
+    cloud: &attune_model::prefs::PreferenceSet,
+) -> bool {
+    match stick {
+        Ok(Some(on_stick)) => on_stick != cloud,
+        Ok(None) => false,
+        Err(e) => e.replaceable(),
+    }
+}
+
 /// What to do when the cloud's answer arrives after the cache's was applied (docs/design.md §3 step
 /// 5). Public, with [`reconcile`], for the performance gates (`perf/`), which measure it.
 #[derive(Debug, Clone, PartialEq)]
@@ -307,6 +348,65 @@ mod tests {
         ];
         for (phase, open, want) in table {
             assert_eq!(resume_action(phase, open), want, "{phase:?} open={open}");
+        }
+    }
+
+    #[test]
+    fn the_newer_of_cache_and_stick_goes_first_then_the_snapset() {
+        use First::*;
+        let table = [
+            (Some(10), Some(20), true, Stick),
+            (Some(20), Some(10), true, Cache),
+            (Some(10), Some(10), false, Cache),
+            (Some(10), None, true, Cache),
+            (None, Some(10), true, Stick),
+            (None, None, true, Snapset),
+            (None, None, false, Nothing),
+        ];
+        for (cache, stick, snapset, want) in table {
+            assert_eq!(
+                first_source(cache, stick, snapset),
+                want,
+                "{cache:?} {stick:?} {snapset}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stale_or_damaged_stick_copy_is_refreshed_and_a_newer_format_or_none_is_left() {
+        use crate::stick::StickError;
+        let set = |font: u32| {
+            attune_model::prefs::PreferenceSet::from_value_named(
+                json!({"flat": {"contexts": {"gpii-default": {"preferences": {
+                    "http://registry.gpii.net/common/fontSize": font}}}}}),
+                "t",
+            )
+            .unwrap()
+        };
+        let cloud = set(18);
+        let table = [
+            (Ok(Some(set(18))), false),
+            (Ok(Some(set(12))), true),
+            (Ok(None), false),
+            (Err(StickError::Damaged), true),
+            (
+                Err(StickError::Truncated {
+                    found: 1,
+                    expected: 90,
+                }),
+                true,
+            ),
+            (Err(StickError::NotSealed), true),
+            (Err(StickError::Version { found: 2 }), false),
+            (
+                Err(StickError::Unreadable {
+                    detail: "EIO".to_owned(),
+                }),
+                false,
+            ),
+        ];
+        for (stick, want) in table {
+            assert_eq!(refresh_stick(&stick, &cloud), want, "{stick:?}");
         }
     }
 

@@ -41,7 +41,14 @@ pub enum Phase {
 pub enum Source {
     Snapset,
     Cloud,
-    Cache { age_seconds: u64 },
+    Cache {
+        age_seconds: u64,
+    },
+    /// The preferences sealed on the person's USB stick (docs/design.md §10.3), saved
+    /// `age_seconds` before they were applied.
+    Stick {
+        age_seconds: u64,
+    },
 }
 
 impl Source {
@@ -50,6 +57,7 @@ impl Source {
             Source::Snapset => "snapset",
             Source::Cloud => "cloud",
             Source::Cache { .. } => "cache",
+            Source::Stick { .. } => "stick",
         }
     }
 }
@@ -117,6 +125,14 @@ pub enum Origin {
         saved_unix: Option<u64>,
         age_seconds: u64,
     },
+    /// The preferences sealed on the person's USB stick, saved at `saved_unix`. `answer` holds
+    /// them as a cloud answer would (`{"preferences": …}`, no matchmaker output: they are matched
+    /// here, as a snapset is), so a change is laid over them as over a cached answer.
+    Stick {
+        answer: Option<serde_json::Value>,
+        saved_unix: Option<u64>,
+        age_seconds: u64,
+    },
 }
 
 impl Origin {
@@ -128,6 +144,17 @@ impl Origin {
             Origin::Cache { age_seconds, .. } => Source::Cache {
                 age_seconds: *age_seconds,
             },
+            Origin::Stick { age_seconds, .. } => Source::Stick {
+                age_seconds: *age_seconds,
+            },
+        }
+    }
+
+    /// When the saved settings in use were saved: the cache's answer or the stick's set.
+    pub fn saved_unix(&self) -> Option<u64> {
+        match self {
+            Origin::Cache { saved_unix, .. } | Origin::Stick { saved_unix, .. } => *saved_unix,
+            _ => None,
         }
     }
 
@@ -135,13 +162,18 @@ impl Origin {
     pub fn answer(&self) -> Option<&serde_json::Value> {
         match self {
             Origin::Snapset => None,
-            Origin::Cloud { answer, .. } | Origin::Cache { answer, .. } => answer.as_ref(),
+            Origin::Cloud { answer, .. }
+            | Origin::Cache { answer, .. }
+            | Origin::Stick { answer, .. } => answer.as_ref(),
         }
     }
 
     /// Replaces the answer in effect; a snapset has none to replace.
     pub fn set_answer(&mut self, new: serde_json::Value) {
-        if let Origin::Cloud { answer, .. } | Origin::Cache { answer, .. } = self {
+        if let Origin::Cloud { answer, .. }
+        | Origin::Cache { answer, .. }
+        | Origin::Stick { answer, .. } = self
+        {
             *answer = Some(new);
         }
     }
@@ -183,6 +215,10 @@ pub struct Session {
     /// shared computer keys out at start a session from an earlier boot. `None`: unknown (a file
     /// from before it was kept, or a kernel without it).
     pub boot_id: Option<String>,
+    /// The USB stick this session keyed in with (its mount directory), whichever source was
+    /// applied: a reconnection reads it again, and its sealed copy is refreshed when the cloud
+    /// answers (docs/design.md §10.3).
+    pub stick: Option<std::path::PathBuf>,
 }
 
 impl Session {
@@ -210,6 +246,7 @@ impl Session {
             last_cloud_contact_unix: None,
             local_changes: Default::default(),
             boot_id: None,
+            stick: None,
         }
     }
 
@@ -251,6 +288,8 @@ struct SessionFile {
     local_changes: std::collections::BTreeMap<String, serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     boot_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stick: Option<std::path::PathBuf>,
 }
 
 impl From<SessionFile> for Session {
@@ -265,6 +304,11 @@ impl From<SessionFile> for Session {
                 }),
             },
             Source::Cache { age_seconds } => Origin::Cache {
+                answer: f.answer,
+                saved_unix: f.cache_saved_unix,
+                age_seconds,
+            },
+            Source::Stick { age_seconds } => Origin::Stick {
                 answer: f.answer,
                 saved_unix: f.cache_saved_unix,
                 age_seconds,
@@ -286,6 +330,7 @@ impl From<SessionFile> for Session {
             last_cloud_contact_unix: f.last_cloud_contact_unix,
             local_changes: f.local_changes,
             boot_id: f.boot_id,
+            stick: f.stick,
         }
     }
 }
@@ -296,7 +341,11 @@ impl From<Session> for SessionFile {
         let (answer, token, cache_saved_unix) = match s.origin {
             Origin::Snapset => (None, None, None),
             Origin::Cloud { answer, token } => (answer, token, None),
+            // `cache_saved_unix` is when the saved settings in use were saved, the stick's too.
             Origin::Cache {
+                answer, saved_unix, ..
+            }
+            | Origin::Stick {
                 answer, saved_unix, ..
             } => (answer, None, saved_unix),
         };
@@ -320,6 +369,7 @@ impl From<Session> for SessionFile {
             answer,
             local_changes: s.local_changes,
             boot_id: s.boot_id,
+            stick: s.stick,
         }
     }
 }

@@ -34,6 +34,9 @@ pub enum Via {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     Login(String),
+    /// A key read from the USB stick mounted at this folder: the flow may apply the preferences
+    /// sealed on it (docs/design.md §10.3).
+    LoginFromStick(String, std::path::PathBuf),
     Logout(String),
     /// Toggle: the same key again keys out; another key switches users.
     Proximity(String),
@@ -275,7 +278,7 @@ impl Request {
     /// The operation's name, as GPII words it in `Error occurred during …`.
     fn during(&self) -> &'static str {
         match self {
-            Request::Login(_) => "login",
+            Request::Login(_) | Request::LoginFromStick(..) => "login",
             Request::Logout(_) => "logout",
             Request::Proximity(_) => "proximityTriggered",
             Request::Reconnect => "reconnect",
@@ -314,7 +317,10 @@ fn worker(
             Reply::Bounced => Event::Bounced {
                 via: job.via,
                 key: fingerprint(match &job.req {
-                    Request::Login(k) | Request::Logout(k) | Request::Proximity(k) => k,
+                    Request::Login(k)
+                    | Request::LoginFromStick(k, _)
+                    | Request::Logout(k)
+                    | Request::Proximity(k) => k,
                     Request::Reconnect | Request::EndSession(_) => "",
                 }),
             },
@@ -344,8 +350,17 @@ fn failed(during: &'static str, e: &FlowError) -> Reply {
     }
 }
 
-fn login(flow: &Flow, key: &str, last: &mut Option<LastChange>) -> Reply {
-    let r = match flow.key_in(key) {
+fn login(
+    flow: &Flow,
+    key: &str,
+    stick: Option<&std::path::Path>,
+    last: &mut Option<LastChange>,
+) -> Reply {
+    let r = match stick {
+        Some(dir) => flow.key_in_with_stick(key, dir),
+        None => flow.key_in(key),
+    };
+    let r = match r {
         Ok(_) => Reply::LoggedIn(key.to_owned()),
         Err(e) => failed("login", &e),
     };
@@ -392,7 +407,8 @@ fn run(flow: &Flow, job: &Job, last: &mut Option<LastChange>) -> Reply {
             Ok(r) => Reply::Reconnected(r),
             Err(e) => failed("reconnect", &e),
         },
-        Request::Login(k) => login(flow, k, last),
+        Request::Login(k) => login(flow, k, None, last),
+        Request::LoginFromStick(k, dir) => login(flow, k, Some(dir), last),
         Request::EndSession(cause) => end_session(flow, *cause),
         Request::Logout(k) => match active_key(flow) {
             Some(a) if &a == k => logout(flow, k, last),
@@ -408,7 +424,7 @@ fn run(flow: &Flow, job: &Job, last: &mut Option<LastChange>) -> Reply {
             match active_key(flow) {
                 Some(a) if &a == k => logout(flow, k, last),
                 // key_in keys the other person out first.
-                _ => login(flow, k, last),
+                _ => login(flow, k, None, last),
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The USB-stick listener: GPII keys live in a file `.gpii-user-token.txt` at the root of a
-//! stick. The listener watches the removable-media mount roots (`/media/$USER`,
+//! stick (and Attune's sealed copy of the person's preferences beside it, `.attune/`, which the
+//! flow reads: the listener passes the stick's folder with the key). The listener watches the removable-media mount roots (`/media/$USER`,
 //! `/run/media/$USER`, or those configured); a volume appearing with a token keys its person in,
 //! and that volume disappearing keys them out.
 //!
@@ -7,7 +8,7 @@
 //! as the fallback (a root that does not exist yet, a file system without inotify). Every rescan
 //! compares what is mounted with what was, so a missed or doubled event changes nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use notify::{RecursiveMode, Watcher};
 use crate::queue::{Event, KeyQueue, Request, Via};
 
 /// The token file GPII's USB listener reads.
-pub const TOKEN_FILE: &str = ".gpii-user-token.txt";
+pub const TOKEN_FILE: &str = attune_flow::stick::TOKEN_FILE;
 /// Largest token file read; a key is at most a few hundred bytes.
 pub const MAX_TOKEN_BYTES: u64 = 4096;
 
@@ -72,9 +73,18 @@ pub fn read_token(path: &Path) -> Result<Key, TokenError> {
     Key::parse(&text).map_err(|e| TokenError::BadKey(e.to_string()))
 }
 
-/// The volumes under the roots that hold a token file, with what it says.
-fn scan(roots: &[PathBuf]) -> BTreeMap<PathBuf, Result<Key, TokenError>> {
-    let mut found = BTreeMap::new();
+/// What the mount roots hold.
+#[derive(Debug, Default)]
+struct Scan {
+    /// The volumes that hold a token file, with what it says.
+    tokens: BTreeMap<PathBuf, Result<Key, TokenError>>,
+    /// The volumes without one: a stick the person keyed in may have their key and preferences
+    /// saved to (docs/design.md §10.3).
+    blank: BTreeSet<PathBuf>,
+}
+
+fn scan(roots: &[PathBuf]) -> Scan {
+    let mut found = Scan::default();
     for root in roots {
         let Ok(rd) = std::fs::read_dir(root) else {
             continue;
@@ -83,7 +93,9 @@ fn scan(roots: &[PathBuf]) -> BTreeMap<PathBuf, Result<Key, TokenError>> {
             let vol = e.path();
             let token = vol.join(TOKEN_FILE);
             if token.is_file() {
-                found.insert(vol, read_token(&token));
+                found.tokens.insert(vol, read_token(&token));
+            } else if vol.is_dir() {
+                found.blank.insert(vol);
             }
         }
     }
@@ -99,6 +111,11 @@ pub enum StickEvent {
     Found { volume: PathBuf },
     /// The stick that keyed someone in went away; its key-out is queued.
     Removed { volume: PathBuf },
+    /// A volume without a token file appeared: nothing is keyed in; the app may offer to save
+    /// the keyed-in person's key and preferences to it.
+    Blank { volume: PathBuf },
+    /// That volume went away (or now holds a token, which is then `Found`).
+    BlankGone { volume: PathBuf },
 }
 
 /// Told of every [`StickEvent`] (on the listener's thread: keep it short).
@@ -110,16 +127,27 @@ struct State {
     active: Option<(PathBuf, Key)>,
     /// Volumes seen and already reported (second sticks, bad tokens), so each is said once.
     reported: BTreeMap<PathBuf, ()>,
+    /// Volumes without a token, as last told.
+    blank: BTreeSet<PathBuf>,
 }
 
 impl State {
     /// Compares a scan with what was, and queues what follows.
-    fn step(
-        &mut self,
-        found: &BTreeMap<PathBuf, Result<Key, TokenError>>,
-        q: &KeyQueue,
-        seen: &dyn Fn(StickEvent),
-    ) {
+    fn step(&mut self, scan: &Scan, q: &KeyQueue, seen: &dyn Fn(StickEvent)) {
+        // Blank volumes first: one that now holds a token (saved to it) is gone as blank, then
+        // found below.
+        for vol in self.blank.difference(&scan.blank) {
+            seen(StickEvent::BlankGone {
+                volume: vol.clone(),
+            });
+        }
+        for vol in scan.blank.difference(&self.blank) {
+            seen(StickEvent::Blank {
+                volume: vol.clone(),
+            });
+        }
+        self.blank = scan.blank.clone();
+        let found = &scan.tokens;
         // The active stick went away (or its token did): key out.
         if let Some((vol, key)) = &self.active {
             if !found.contains_key(vol) {
@@ -156,7 +184,11 @@ impl State {
                     self.reported.insert(vol.clone(), ());
                 }
                 Ok(key) => {
-                    q.submit(Via::UsbStick, Request::Login(key.expose().to_owned()));
+                    // With the stick's folder: its sealed preferences, if any, come with the key.
+                    q.submit(
+                        Via::UsbStick,
+                        Request::LoginFromStick(key.expose().to_owned(), vol.clone()),
+                    );
                     seen(StickEvent::Found {
                         volume: vol.clone(),
                     });
@@ -298,6 +330,39 @@ mod tests {
                     volume: stick.clone()
                 },
                 StickEvent::Removed { volume: stick }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_blank_stick_is_told_and_once_a_key_is_saved_to_it_it_is_found() {
+        let (state_root, media) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let config = attune_flow::Config::defaults(attune_flow::Profile::Testing);
+        let flow = attune_flow::Flow::new(config, attune_flow::Paths::under(state_root.path()));
+        let q = KeyQueue::start(std::sync::Arc::new(flow.unwrap()));
+        let stick = media.path().join("BLANK");
+        std::fs::create_dir(&stick).unwrap();
+        std::fs::write(media.path().join("not-a-volume.txt"), "x").unwrap();
+        let told = std::cell::RefCell::new(Vec::new());
+        let seen = |e: StickEvent| told.borrow_mut().push(e);
+        let roots = [media.path().to_path_buf()];
+        let mut state = State::default();
+
+        state.step(&scan(&roots), &q, &seen);
+        state.step(&scan(&roots), &q, &seen);
+        std::fs::write(stick.join(TOKEN_FILE), "no_such_snapset\n").unwrap();
+        state.step(&scan(&roots), &q, &seen);
+
+        assert_eq!(
+            told.into_inner(),
+            [
+                StickEvent::Blank {
+                    volume: stick.clone()
+                },
+                StickEvent::BlankGone {
+                    volume: stick.clone()
+                },
+                StickEvent::Found { volume: stick }
             ]
         );
     }

@@ -318,6 +318,8 @@ impl Host {
                     let kind = match e {
                         StickEvent::Found { .. } => "usb_key_found",
                         StickEvent::Removed { .. } => "usb_key_removed",
+                        // Saving to a blank stick is the window's; the tray has nothing to say.
+                        StickEvent::Blank { .. } | StickEvent::BlankGone { .. } => return,
                     };
                     tracing::info!(kind, "listener notice");
                 }),

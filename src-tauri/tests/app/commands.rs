@@ -289,3 +289,46 @@ fn a_capture_lists_the_desktops_settings_in_words_and_saving_needs_a_cloud() {
     assert!(e["message"].as_str().unwrap().contains("testing profile"));
     h.invoke("key_out", json!({})).unwrap();
 }
+
+/// "Save my settings to this USB key" (docs/design.md §10.3) writes only to the USB key the
+/// listener saw come in, and only for a person's own key: with none in, and in a snapset
+/// session, it is refused in words and nothing is written. (Writing itself, from a cloud
+/// session, is the e2e `stick` tests' and the UI's `stick.test.mjs`.)
+#[test]
+fn saving_to_a_usb_key_needs_one_in_and_a_person_with_their_own_key() {
+    let h = Harness::new();
+    let e = h.invoke("save_to_stick", json!({})).unwrap_err();
+    assert_eq!(e["kind"], "not_available", "{e}");
+    assert_eq!(
+        e["message"],
+        "There is no USB key in this computer. Put yours in, then try again."
+    );
+    let st = h.invoke("get_status", json!({})).unwrap();
+    assert_eq!(st["usb_key"], Value::Null, "{st}");
+
+    let stick = h.root.path().join("media/SAMSTICK");
+    std::fs::create_dir_all(&stick).unwrap();
+    h.app
+        .state::<attune_app::Shell>()
+        .stick_seen(Some(stick.clone()), None);
+    h.invoke("key_in", json!({"key": "large_text"})).unwrap();
+    let st = h.invoke("get_status", json!({})).unwrap();
+    assert_eq!(
+        st["usb_key"],
+        json!({"label": "SAMSTICK", "can_save": false}),
+        "a snapset is not a person's: {st}"
+    );
+    let e = h.invoke("save_to_stick", json!({})).unwrap_err();
+    assert_eq!(e["kind"], "not_available", "{e}");
+    assert!(
+        std::fs::read_dir(&stick).unwrap().next().is_none(),
+        "nothing written"
+    );
+    h.invoke("key_out", json!({})).unwrap();
+
+    h.app
+        .state::<attune_app::Shell>()
+        .stick_seen(None, Some(&stick));
+    let st = h.invoke("get_status", json!({})).unwrap();
+    assert_eq!(st["usb_key"], Value::Null, "pulled out: {st}");
+}

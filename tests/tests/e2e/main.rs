@@ -18,4 +18,5 @@ mod pending;
 mod real_cloud;
 mod reconnect;
 mod snapset_folders;
+mod stick;
 mod token_revoke;

@@ -220,6 +220,9 @@ impl CertProblem {
 pub enum Fallback {
     /// The cached answer, saved on this date (already formatted for the person).
     Cache { saved: String },
+    /// The preferences sealed on the person's USB stick, saved on this date (docs/design.md
+    /// §10.3).
+    Stick { saved: String },
     /// The bundled snapset of the same name.
     Snapset,
     /// Nothing could be applied, and this process asks the cloud again by itself (the app,
@@ -326,6 +329,9 @@ impl UserMessage {
         }
         let then = match fallback {
             Fallback::Cache { saved } => format!("Using your saved settings from {saved}."),
+            Fallback::Stick { saved } => {
+                format!("Using your settings from your USB key, saved {saved}.")
+            }
             Fallback::Snapset => "Using the snapset on this computer.".to_owned(),
             Fallback::Nothing => {
                 "There are no saved settings on this computer. We'll keep trying.".to_owned()
@@ -906,6 +912,14 @@ mod tests {
                 FailureKind::StaleToken,
                 Fallback::Nothing,
                 "Something has gone wrong. Please log out and log back in.",
+            ),
+            (
+                FailureKind::TooSlow,
+                Fallback::Stick {
+                    saved: "2026-11-23".to_owned(),
+                },
+                "Can't reach the preferences server. Using your settings from your USB key, \
+                 saved 2026-11-23.",
             ),
         ];
         for (k, fb, want) in cases {

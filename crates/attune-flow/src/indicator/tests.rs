@@ -243,3 +243,27 @@ fn the_stale_token_text_is_the_clouds() {
         crate::cloud::classify::STALE_TOKEN_TEXT
     );
 }
+
+/// A session from the USB stick's sealed set (docs/design.md §10.3), the cloud away: saved
+/// settings in use, said as the stick's, notified as a fallback.
+#[test]
+fn a_stick_session_offline_says_the_settings_are_from_the_usb_key() {
+    let mut s = status("active", DEV, Some("stick"), Some("offline"));
+    s.cache_age_seconds = Some(3600);
+    let i = s.indicator();
+    assert_eq!(
+        i,
+        Indicator::SavedSettings {
+            from: SettingsFrom::Stick {
+                age_seconds: Some(3600)
+            }
+        }
+    );
+    assert_eq!(i.notify(), Some(Notify::Fallback));
+    let notice = i.page_notice().unwrap();
+    assert_eq!(notice.kind, "offline");
+    assert_eq!(
+        notice.text,
+        "Using your settings from your USB key, saved {saved}. Attune keeps trying the server in the background."
+    );
+}
