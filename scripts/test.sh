@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The one command that runs every test of Attune (the README's test command; .ci/run calls it).
 # Installs what it needs first, then: formatting, the dependency tree (cargo deny), lints, the
-# whole workspace's tests, the real app end to end (scripts/test-app.sh), the UI's accessibility
+# whole workspace's tests, a quick chaos run (scripts/chaos.sh --quick), the hot paths'
+# instruction counts against their limits and attune-cloud against GPII's cloud
+# (scripts/perf-gates.sh, scripts/perf-vs-gpii.sh), the real app end to end (scripts/test-app.sh), the UI's accessibility
 # tests (scripts/test-ui.sh), a short fuzzing run of every parser of outside input
 # (scripts/fuzz.sh), the Debian package built from the app's development build, installed,
 # run as the login autostart does, removed and purged (scripts/test-package.sh), the cloud's
@@ -124,6 +126,22 @@ cargo test --workspace --locked --no-run
 stage test-run
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast
+disk
+# The chaos run, quick (docs/chaos.md): replicas behind HAProxy over the CouchDB stand-in and a
+# SQLite node, a swarm of people, every fault kind at least once, checked Jepsen's way. Its two
+# binaries come from the test build above; the stand-in from target/couch-peer, which the
+# cloud's CouchDB tests installed.
+stage chaos
+bash scripts/chaos.sh --quick
+disk
+# Instruction counts of the hot paths held to perf/limits.toml, then attune-cloud against GPII's
+# cloud at 16 clients, from target/gpii-peer, which the interop test installed
+# (docs/performance.md); both use one optimised build (scripts/lib/perf-build.sh).
+stage perf-gates
+tool_wait gungraun-runner
+bash scripts/perf-gates.sh
+stage perf-vs-gpii
+bash scripts/perf-vs-gpii.sh
 disk
 # Every parser of outside input, fuzzed a short while each from the committed corpus
 # (docs/fuzzing.md); its own target dir, fuzz/target. An unoptimised build: the release build
